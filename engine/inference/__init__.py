@@ -1,0 +1,1 @@
+"""LLM inference: backends (Ollama, OpenAI-compatible, simulated) and the tier router."""

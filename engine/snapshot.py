@@ -1,0 +1,227 @@
+"""The rig snapshot: a versioned, immutable picture of everything, written every tick.
+
+The supervisor is its only writer (atomically, to ``shared/state/snapshot.json``); the
+dashboard, ``galaxy status --json`` and scripts are readers. "n/a" fields are ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import atomic_write_bytes
+from engine.schema import SchemaError, from_plain, to_plain
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GpuProcessView:
+    pid: int
+    name: str
+    used_mb: float | None
+    galaxy: bool  # started by galaxy (a worker, or a backend galaxy manages)
+
+
+@dataclass(frozen=True)
+class GpuView:
+    index: int
+    name: str
+    simulated: bool = False
+    uuid: str | None = None
+    util_pct: float | None = None
+    mem_used_mb: float | None = None
+    mem_total_mb: float | None = None
+    mem_galaxy_mb: float | None = None  # galaxy's models/processes
+    mem_other_mb: float | None = None  # processes galaxy did not start
+    temp_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    fan_pct: float | None = None
+    clock_sm_mhz: float | None = None
+    clock_mem_mhz: float | None = None
+    throttle: tuple[str, ...] = ()
+    processes: tuple[GpuProcessView, ...] = ()
+    util_history: tuple[float, ...] = ()
+    temp_history: tuple[float, ...] = ()
+    power_history: tuple[float, ...] = ()
+    worker_id: str | None = None
+    residency: str = "idle"  # idle | booting_llm | llm_ready | llm_busy | booting_script | script_busy | unloading
+    resident_model: str | None = None
+    degraded: str | None = None  # reason, when the card is marked degraded
+    thermal_hold: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    worker_id: str
+    gpus: tuple[int, ...]
+    state: str  # starting | running | paused | draining | backoff | stopped | fatal
+    state_reason: str | None = None
+    pid: int | None = None
+    role: str = "worker"
+    preferred_classes: tuple[str, ...] = ()
+    current_task: str | None = None
+    task_name: str | None = None
+    task_class: str | None = None
+    task_started_at: float | None = None
+    tokens_per_s: float | None = None
+    progress: str | None = None  # partial output / progress line of the running task
+    restarts: int = 0
+    last_heartbeat: float | None = None
+    backoff_until: float | None = None
+    residency: str = "idle"
+    resident_model: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingView:
+    task_id: str
+    name: str
+    task_class: str
+    priority: int
+    waiting_since: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class QueueView:
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # state -> class -> n
+    waiting: tuple[WaitingView, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: str
+    name: str
+    task_class: str
+    status: str
+    worker_id: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    tokens_per_s: float | None = None
+    realtime_factor: float | None = None
+    error: str | None = None
+    retry_count: int = 0
+
+
+@dataclass(frozen=True)
+class AlertView:
+    key: str  # stable id, e.g. "gpu_hot:1"
+    severity: str  # warning | critical
+    message: str
+    since: float
+    subject: str | None = None  # gpu index, worker id, task kind
+
+
+@dataclass(frozen=True)
+class CommandAck:
+    command_id: str
+    kind: str
+    target: str | None
+    outcome: str  # ok | refused | error
+    message: str
+    at: float
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    escalation_id: str
+    task_id: str
+    state: str  # pending | approved | denied | expired | sent | answered | failed
+    reason: str
+    provider: str
+    model: str
+    est_input_tokens: int
+    est_cost_usd: float
+    budget_left_usd: float | None
+    created_at: float
+    expires_at: float | None
+    preview: str  # exactly what would leave the rig (already redacted for display)
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    tier: int
+    backend: str
+    endpoint: str
+    model: str
+    healthy: bool | None
+    latency_ms: float | None
+    load: int
+    breaker: str  # closed | open | half_open
+    breaker_failures: int = 0
+    next_probe_at: float | None = None
+
+
+@dataclass(frozen=True)
+class HostView:
+    cpu_pct: float | None = None
+    ram_used_mb: float | None = None
+    ram_total_mb: float | None = None
+    disk_free_gb: float | None = None
+    load_avg: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: float
+    event_type: str
+    message: str
+    task_id: str | None = None
+    worker_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    seq: int
+    taken_at: float
+    rig: str
+    simulated: bool
+    telemetry_status: str  # "nvml ok (driver 550.x)", "simulated rig", "no NVML: <reason>"
+    supervisor_pid: int | None = None
+    started_at: float | None = None
+    host: HostView = field(default_factory=HostView)
+    gpus: tuple[GpuView, ...] = ()
+    workers: tuple[WorkerView, ...] = ()
+    queue: QueueView = field(default_factory=QueueView)
+    running: tuple[TaskView, ...] = ()
+    recent: tuple[TaskView, ...] = ()
+    failed: tuple[TaskView, ...] = ()
+    alerts: tuple[AlertView, ...] = ()
+    acks: tuple[CommandAck, ...] = ()
+    escalations: tuple[EscalationView, ...] = ()
+    nodes: tuple[NodeView, ...] = ()
+    events: tuple[EventView, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Snapshot":
+        if not isinstance(data, dict):
+            raise SchemaError("snapshot must be a JSON object")
+        version = data.get("version")
+        if version != SNAPSHOT_VERSION:
+            raise SchemaError(f"snapshot version {version!r} is not {SNAPSHOT_VERSION}")
+        return from_plain(cls, data)
+
+
+def write_snapshot(path: Path, snap: Snapshot) -> None:
+    atomic_write_bytes(path, json.dumps(snap.to_dict(), separators=(",", ":")).encode())
+
+
+def read_snapshot(path: Path) -> Snapshot | None:
+    """None when no supervisor has written one yet; SchemaError when it is malformed."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    return Snapshot.from_dict(json.loads(raw))

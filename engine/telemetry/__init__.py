@@ -1,0 +1,1 @@
+"""GPU and host telemetry behind the GpuProbe protocol (NVML, simulated rig)."""

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh machine, then runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+# Debian tools the real-terminal and real-speech tests drive.
+need=()
+for tool in tmux espeak-ng sox; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+exec .venv/bin/python -m pytest -q "$@"
