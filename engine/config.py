@@ -1,0 +1,330 @@
+"""galaxy.toml: the rig's GPU groups, their roles and backends, and the supervisor's thresholds.
+
+Read with ``tomllib`` into frozen dataclasses. Every error names the key and the line
+(``galaxy.toml:12: group[1].gpus: ...``) so a typo never turns into a traceback. With no
+file at all, ``default_config`` builds one worker per detected GPU, or CPU workers when
+there is none (and says so in ``GalaxyConfig.origin``). See docs/config.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+CONFIG_ENV = "GALAXY_CONFIG"
+ROLES = ("worker", "brain")
+BACKENDS = ("ollama", "openai", "none")
+TASK_CLASSES = ("cpu", "script", "llm", "resource")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A bad galaxy.toml. ``key`` is the dotted key, ``line`` its 1-based line when known."""
+
+    def __init__(self, message: str, *, path: Path | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.path, self.key, self.line, self.detail = path, key, line, message
+        where = str(path) if path else "galaxy.toml"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """One worker subprocess and the GPUs it owns (``gpus=()`` means a CPU worker)."""
+
+    name: str
+    gpus: tuple[int, ...] = ()
+    role: str = "worker"  # worker | brain
+    preferred_classes: tuple[str, ...] = ()
+    backend: str = "none"  # ollama | openai | none
+    endpoint: str | None = None
+    models: dict[str, str] = field(default_factory=dict)  # llm / transcribe / embed -> model name
+    ld_library_path: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cuda_visible_devices(self) -> str:
+        """What the child sees; "" hides every GPU from a CPU worker."""
+        return ",".join(str(g) for g in self.gpus)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    temp_hot_c: float = 83.0  # thermal guard holds claims at or above this
+    temp_resume_c: float = 75.0  # ... and releases them at or below this
+    temp_alert_c: float = 85.0  # over-temperature alert (sustained)
+    alert_window_s: float = 30.0  # a condition must hold this long before it alerts
+    alert_clear_s: float = 30.0  # ... and be gone this long before the alert clears
+    heartbeat_silent_s: float = 30.0  # worker silent alert
+    stall_window_s: float = 60.0  # work waiting while GPUs idle for this long
+    failure_alert_count: int = 3  # failures of one task kind ...
+    failure_alert_window_s: float = 600.0  # ... within this window
+    restart_backoff_s: float = 1.0  # first restart delay; doubles per consecutive crash
+    restart_backoff_max_s: float = 60.0
+    fast_crash_s: float = 30.0  # an exit sooner than this after spawn is a "fast crash"
+    max_fast_crashes: int = 5  # consecutive fast crashes before fatal
+    lease_s: float = 120.0
+    snapshot_interval_s: float = 0.5
+    shutdown_grace_s: float = 30.0  # SIGTERM: how long workers get to finish or hand back
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    gpus: int = 5
+    gpu_name: str = "GeForce GTX 1060 6GB"
+    vram_mb: float = 6144.0
+    power_limit_w: float = 140.0
+    ambient_c: float = 30.0
+
+
+@dataclass(frozen=True)
+class GalaxyConfig:
+    rig: str = "rig"
+    root: Path | None = None
+    groups: tuple[GroupConfig, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    sim: SimConfig = field(default_factory=SimConfig)
+    source: Path | None = None  # the file it came from; None for detected defaults
+    origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
+
+    def group(self, name: str) -> GroupConfig | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+
+def resolve_config_path(explicit: Path | None) -> Path:
+    """--config, else $GALAXY_CONFIG, else ./galaxy.toml (which may not exist)."""
+    if explicit is not None:
+        return Path(explicit)
+    return Path(os.environ.get(CONFIG_ENV, "galaxy.toml"))
+
+
+def default_cpu_workers(cpu_count: int | None = None) -> int:
+    cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return max(1, min(4, cpus - 1))
+
+
+def default_config(gpu_count: int, *, rig: str | None = None, cpu_count: int | None = None) -> GalaxyConfig:
+    """One worker per GPU; with no GPU, CPU workers (shell/cpu work only), said plainly."""
+    name = rig or os.uname().nodename
+    if gpu_count > 0:
+        groups = tuple(GroupConfig(name=f"gpu{i}", gpus=(i,)) for i in range(gpu_count))
+        origin = f"defaults: {gpu_count} GPU(s) detected, one worker per GPU (no galaxy.toml)"
+    else:
+        n = default_cpu_workers(cpu_count)
+        groups = tuple(GroupConfig(name=f"cpu{i}", preferred_classes=("cpu",)) for i in range(n))
+        origin = f"defaults: no GPU detected, running {n} CPU-only worker(s) (no galaxy.toml)"
+    return GalaxyConfig(rig=name, groups=groups, source=None, origin=origin)
+
+
+def load_config(path: Path | None, *, gpu_count: int = 0, cpu_count: int | None = None) -> GalaxyConfig:
+    """Parse ``path``; when it does not exist, fall back to ``default_config``."""
+    if path is None or not Path(path).exists():
+        return default_config(gpu_count, cpu_count=cpu_count)
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return parse_config(text, path=path, gpu_count=gpu_count, cpu_count=cpu_count)
+
+
+def parse_config(text: str, *, path: Path | None = None, gpu_count: int = 0,
+                 cpu_count: int | None = None) -> GalaxyConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _decode_error_line(str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
+    lines = _KeyLines(text)
+    return _Builder(data, lines, path, gpu_count, cpu_count).build()
+
+
+# ---------------------------------------------------------------- line numbers
+
+def _decode_error_line(message: str) -> int | None:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+class _KeyLines:
+    """Maps a dotted key path ("group[1].gpus") to the line that sets it.
+
+    tomllib gives values, not positions; this small scanner follows ``[table]`` and
+    ``[[array]]`` headers, which is enough to point at the offending line.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        counters: dict[str, int] = {}
+        table = ""
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            h = self._HEADER.match(raw)
+            if h:
+                name = h.group(2).replace('"', "").replace("'", "").replace(" ", "")
+                if h.group(1) == "[[":
+                    counters[name] = counters.get(name, -1) + 1
+                    table = f"{name}[{counters[name]}]"
+                else:
+                    parent, _, leaf = name.rpartition(".")
+                    table = f"{parent}[{counters[parent]}].{leaf}" if parent in counters else name
+                self.lines.setdefault(table, lineno)
+                continue
+            k = self._KEY.match(raw)
+            if k:
+                key = k.group(1).strip('"')
+                self.lines.setdefault(f"{table}.{key}" if table else key, lineno)
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
+
+
+# ---------------------------------------------------------------- validation
+
+class _Builder:
+    def __init__(self, data: dict[str, Any], lines: _KeyLines, path: Path | None, gpu_count: int,
+                 cpu_count: int | None) -> None:
+        self.data, self.lines, self.path = data, lines, path
+        self.gpu_count, self.cpu_count = gpu_count, cpu_count
+
+    def err(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.path, key=key, line=self.lines.line(key))
+
+    def build(self) -> GalaxyConfig:
+        known = {"rig", "group", "thresholds", "sim"}
+        for k in self.data:
+            if k not in known:
+                raise self.err(k, f"unknown section or key (known: {', '.join(sorted(known))})")
+        rig = self._table("rig", self.data.get("rig", {}))
+        self._only(rig, "rig", {"name", "root"})
+        name = self._str(rig, "rig", "name", None) or os.uname().nodename
+        root_s = self._str(rig, "rig", "root", None)
+        thresholds = self._thresholds(self._table("thresholds", self.data.get("thresholds", {})))
+        sim = self._sim(self._table("sim", self.data.get("sim", {})))
+        raw_groups = self.data.get("group")
+        if raw_groups is None:
+            base = default_config(self.gpu_count, rig=name, cpu_count=self.cpu_count)
+            groups, origin = base.groups, f"{self.path}: no [[group]]; {base.origin}"
+        else:
+            if not isinstance(raw_groups, list):
+                raise self.err("group", "must be an array of tables: write each group as [[group]]")
+            groups = tuple(self._group(i, g) for i, g in enumerate(raw_groups))
+            origin = str(self.path) if self.path else "galaxy.toml"
+        self._check_groups(groups)
+        return GalaxyConfig(rig=name, root=Path(root_s) if root_s else None, groups=groups,
+                            thresholds=thresholds, sim=sim, source=self.path, origin=origin)
+
+    # -- sections
+    def _group(self, i: int, g: Any) -> GroupConfig:
+        key = f"group[{i}]"
+        t = self._table(key, g)
+        self._only(t, key, {"name", "gpus", "role", "preferred_classes", "backend", "endpoint", "models",
+                            "ld_library_path", "env"})
+        name = self._str(t, key, "name", None)
+        if name is None:
+            raise self.err(key, "every group needs a name")
+        if not _NAME_RE.match(name):
+            raise self.err(f"{key}.name", f"{name!r} must be letters, digits, '_', '-', '.' (it names files)")
+        gpus = t.get("gpus", [])
+        if not isinstance(gpus, list) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in gpus):
+            raise self.err(f"{key}.gpus", f"must be a list of GPU indexes like [0, 3], got {gpus!r}")
+        role = self._choice(t, key, "role", ROLES, "worker")
+        prefs = t.get("preferred_classes", [])
+        if not isinstance(prefs, list) or any(p not in TASK_CLASSES for p in prefs):
+            raise self.err(f"{key}.preferred_classes", f"must be a list from {list(TASK_CLASSES)}, got {prefs!r}")
+        backend = self._choice(t, key, "backend", BACKENDS, "none")
+        endpoint = self._str(t, key, "endpoint", None)
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise self.err(f"{key}.endpoint", f"must be an http(s) URL, got {endpoint!r}")
+        return GroupConfig(
+            name=name, gpus=tuple(gpus), role=role, preferred_classes=tuple(prefs), backend=backend,
+            endpoint=endpoint, models=self._str_map(t, key, "models"),
+            ld_library_path=self._str(t, key, "ld_library_path", None), env=self._str_map(t, key, "env"))
+
+    def _check_groups(self, groups: tuple[GroupConfig, ...]) -> None:
+        seen_names: dict[str, int] = {}
+        seen_gpus: dict[int, str] = {}
+        for i, g in enumerate(groups):
+            if g.name in seen_names:
+                raise self.err(f"group[{i}].name", f"duplicate group name {g.name!r}")
+            seen_names[g.name] = i
+            for gpu in g.gpus:
+                if gpu in seen_gpus:
+                    raise self.err(f"group[{i}].gpus", f"GPU {gpu} is already in group {seen_gpus[gpu]!r}")
+                seen_gpus[gpu] = g.name
+
+    def _thresholds(self, t: dict[str, Any]) -> Thresholds:
+        base = Thresholds()
+        values: dict[str, Any] = {}
+        names = set(Thresholds.__dataclass_fields__)
+        for k, v in t.items():
+            if k not in names:
+                raise self.err(f"thresholds.{k}", f"unknown threshold (known: {', '.join(sorted(names))})")
+            want = type(getattr(base, k))
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (want is int and not isinstance(v, int)):
+                raise self.err(f"thresholds.{k}", f"must be {'an integer' if want is int else 'a number'}, got {v!r}")
+            if v < 0:
+                raise self.err(f"thresholds.{k}", f"must not be negative, got {v!r}")
+            values[k] = want(v)
+        th = Thresholds(**values)
+        if th.temp_resume_c >= th.temp_hot_c:
+            raise self.err("thresholds.temp_resume_c",
+                           f"must be below temp_hot_c ({th.temp_hot_c}) so the guard has hysteresis")
+        if th.snapshot_interval_s <= 0:
+            raise self.err("thresholds.snapshot_interval_s", "must be positive")
+        return th
+
+    def _sim(self, t: dict[str, Any]) -> SimConfig:
+        self._only(t, "sim", set(SimConfig.__dataclass_fields__))
+        base = SimConfig()
+        kw: dict[str, Any] = {}
+        for k, v in t.items():
+            want = type(getattr(base, k))
+            if want is str:
+                kw[k] = self._str(t, "sim", k, None)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or (want is int and not isinstance(v, int)):
+                raise self.err(f"sim.{k}", f"must be {'an integer' if want is int else 'a number'}, got {v!r}")
+            else:
+                kw[k] = want(v)
+        return SimConfig(**kw)
+
+    # -- helpers
+    def _table(self, key: str, v: Any) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise self.err(key, f"must be a table, got {type(v).__name__} {v!r}")
+        return v
+
+    def _only(self, t: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        for k in t:
+            if k not in allowed:
+                raise self.err(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(allowed))})")
+
+    def _str(self, t: Mapping[str, Any], key: str, name: str, default: str | None) -> str | None:
+        v = t.get(name, default)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            raise self.err(f"{key}.{name}", f"must be a non-empty string, got {v!r}")
+        return v
+
+    def _choice(self, t: Mapping[str, Any], key: str, name: str, choices: tuple[str, ...], default: str) -> str:
+        v = t.get(name, default)
+        if v not in choices:
+            raise self.err(f"{key}.{name}", f"must be one of {', '.join(choices)}, got {v!r}")
+        return str(v)
+
+    def _str_map(self, t: Mapping[str, Any], key: str, name: str) -> dict[str, str]:
+        v = t.get(name, {})
+        if not isinstance(v, dict):
+            raise self.err(f"{key}.{name}", f"must be a table of strings, got {v!r}")
+        for k, x in v.items():
+            if not isinstance(x, str):
+                raise self.err(f"{key}.{name}.{k}", f"must be a string, got {x!r}")
+        return dict(v)
