@@ -31,6 +31,7 @@ class GpuSample:
     throttle_reasons: tuple[str, ...] = ()
     processes: tuple[GpuProcess, ...] = ()
     simulated: bool = False
+    error: str | None = None  # this GPU could not be read this time ("GPU is lost"); fields None
 
 
 @dataclass(frozen=True)
