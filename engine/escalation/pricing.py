@@ -1,0 +1,75 @@
+"""Cost estimate before approval and the ledger of what was really spent, per day."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.routing.complexity import estimate_tokens
+
+
+@dataclass(frozen=True)
+class Price:
+    in_per_mtok: float
+    out_per_mtok: float
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return tokens_in * self.in_per_mtok / 1e6 + tokens_out * self.out_per_mtok / 1e6
+
+
+def estimate_cost(price: Price, system: str, user: str, max_output_tokens: int) -> tuple[int, float]:
+    """Input tokens from the text; output priced at the cap (the worst case the operator approves)."""
+    tokens_in = estimate_tokens(system) + estimate_tokens(user)
+    return tokens_in, price.cost(tokens_in, max_output_tokens)
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+class CostLedger:
+    """Append-only JSON lines: one entry per answered escalation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def record(self, *, at: float, escalation_id: str, task_id: str, provider: str, model: str,
+               tokens_in: int, tokens_out: int, cost_usd: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"at": at, "day": day_of(at), "escalation_id": escalation_id, "task_id": task_id,
+                           "provider": provider, "model": model, "tokens_in": tokens_in,
+                           "tokens_out": tokens_out, "cost_usd": round(cost_usd, 6)}) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def entries(self) -> list[dict[str, object]]:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def spent_on(self, day: str) -> float:
+        return sum(float(e.get("cost_usd", 0.0)) for e in self.entries() if e.get("day") == day)  # type: ignore[arg-type]
+
+    def totals_by_day(self) -> dict[str, dict[str, float]]:
+        days: dict[str, dict[str, float]] = {}
+        for e in self.entries():
+            d = days.setdefault(str(e.get("day")), {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "count": 0})
+            d["tokens_in"] += int(e.get("tokens_in", 0))  # type: ignore[arg-type]
+            d["tokens_out"] += int(e.get("tokens_out", 0))  # type: ignore[arg-type]
+            d["cost_usd"] += float(e.get("cost_usd", 0.0))  # type: ignore[arg-type]
+            d["count"] += 1
+        return days

@@ -1,0 +1,95 @@
+"""Escalation records, one JSON file each in ``shared/state/escalations/``.
+
+States: pending -> approved -> sent -> answered | failed; pending -> denied | expired.
+Transitions are checked here so no caller can, say, send a denied request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import atomic_write_bytes
+from engine.schema import SchemaError, from_plain, to_plain
+
+PENDING, APPROVED, SENT, ANSWERED, FAILED, DENIED, EXPIRED = (
+    "pending", "approved", "sent", "answered", "failed", "denied", "expired")
+TERMINAL = {ANSWERED, FAILED, DENIED, EXPIRED}
+_ALLOWED = {
+    PENDING: {APPROVED, DENIED, EXPIRED},
+    APPROVED: {SENT, FAILED},
+    SENT: {ANSWERED, FAILED},
+}
+
+
+class EscalationStateError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Escalation:
+    escalation_id: str
+    task_id: str
+    state: str
+    reason: str
+    provider: str  # node name
+    model: str
+    payload: dict[str, Any]  # exactly what would be sent
+    est_input_tokens: int
+    est_cost_usd: float
+    created_at: float
+    expires_at: float | None
+    sensitive: bool = False
+    attempts: tuple[str, ...] = ()  # summaries of the local attempts
+    decided_at: float | None = None
+    decided_by: str | None = None
+    deny_reason: str | None = None
+    answer: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    budget_override: bool = False
+    history: tuple[str, ...] = field(default_factory=tuple)
+
+
+def transition(e: Escalation, new_state: str, now: float, note: str = "", **changes: Any) -> Escalation:
+    if new_state not in _ALLOWED.get(e.state, set()):
+        raise EscalationStateError(f"escalation {e.escalation_id} is {e.state}; cannot become {new_state}")
+    entry = f"{now:.3f} {e.state}->{new_state}" + (f" {note}" if note else "")
+    return replace(e, state=new_state, history=e.history + (entry,), **changes)
+
+
+class EscalationStore:
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, escalation_id: str) -> Path:
+        return self.dir / f"{escalation_id}.json"
+
+    def save(self, e: Escalation) -> None:
+        atomic_write_bytes(self._path(e.escalation_id), json.dumps(to_plain(e), indent=1).encode())
+
+    def get(self, escalation_id: str) -> Escalation | None:
+        if "/" in escalation_id or escalation_id.startswith("."):
+            return None
+        try:
+            return from_plain(Escalation, json.loads(self._path(escalation_id).read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, SchemaError):
+            return None
+
+    def all(self) -> list[Escalation]:
+        out = []
+        for p in sorted(self.dir.glob("*.json")):
+            e = self.get(p.stem)
+            if e is not None:
+                out.append(e)
+        return sorted(out, key=lambda e: e.created_at)
+
+    def for_task(self, task_id: str) -> list[Escalation]:
+        return [e for e in self.all() if e.task_id == task_id]

@@ -1,0 +1,1 @@
+"""Tiered routing of LLM work across nodes: complexity, health, circuit breakers, fallback."""

@@ -1,0 +1,70 @@
+"""Circuit breaker per node: closed -> open after N consecutive failures -> half-open
+after a wait (doubling up to a cap) -> closed on one success, open again on failure.
+
+Pure state plus transitions that take ``now``; the router and the snapshot read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class Breaker:
+    state: str = CLOSED
+    failures: int = 0  # consecutive
+    opened_count: int = 0  # consecutive openings, for the doubling wait
+    next_probe_at: float | None = None
+    forced: bool = False  # opened by the operator: stays open until reset
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    failure_threshold: int = 3
+    reset_s: float = 30.0
+    reset_max_s: float = 600.0
+
+    def wait_s(self, opened_count: int) -> float:
+        return min(self.reset_max_s, self.reset_s * (2 ** max(0, opened_count - 1)))
+
+
+def allows(b: Breaker, now: float) -> bool:
+    """May a request go to this node now? (An open breaker past its wait allows one probe.)"""
+    if b.state == CLOSED or b.state == HALF_OPEN:
+        return True
+    return not b.forced and b.next_probe_at is not None and now >= b.next_probe_at
+
+
+def before_request(b: Breaker, now: float) -> Breaker:
+    if b.state == OPEN and allows(b, now):
+        return replace(b, state=HALF_OPEN)
+    return b
+
+
+def on_success(b: Breaker, now: float) -> Breaker:
+    if b.forced:
+        return b
+    return Breaker()
+
+
+def on_failure(b: Breaker, now: float, policy: BreakerPolicy, error: str | None = None) -> Breaker:
+    if b.forced:
+        return replace(b, last_error=error)
+    failures = b.failures + 1
+    if b.state == HALF_OPEN or failures >= policy.failure_threshold:
+        opened = b.opened_count + 1
+        return Breaker(state=OPEN, failures=failures, opened_count=opened,
+                       next_probe_at=now + policy.wait_s(opened), last_error=error)
+    return replace(b, failures=failures, last_error=error)
+
+
+def force_open(b: Breaker, now: float) -> Breaker:
+    return Breaker(state=OPEN, failures=b.failures, opened_count=b.opened_count, next_probe_at=None,
+                   forced=True, last_error="opened by operator")
+
+
+def reset(b: Breaker) -> Breaker:
+    return Breaker()

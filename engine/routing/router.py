@@ -1,0 +1,239 @@
+"""The router: pick a node for an LLM request, fall back down the tiers, keep breakers.
+
+``plan_route`` is pure (request, nodes, their runtime states, now) -> decision, so the
+decision tables are tested without servers. ``Router`` carries decisions out against
+real backends and records health, latency, load and breaker transitions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Sequence
+
+from engine.clock import Clock, SystemClock
+from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, LlmBackend
+from engine.routing import breaker as br
+from engine.routing.complexity import (FALLBACK_ORDER, NAMES, ComplexityClassifier, HeuristicClassifier,
+                                       LlmRequest)
+from engine.routing.nodes import NodeConfig, RoutingConfig
+
+
+@dataclass(frozen=True)
+class NodeState:
+    healthy: bool | None = None  # None: not checked yet
+    latency_ms: float | None = None
+    in_flight: int = 0
+    breaker: br.Breaker = field(default_factory=br.Breaker)
+    last_check_at: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    complexity: int
+    reasons: tuple[str, ...]
+    candidates: tuple[str, ...]  # node names, best first, local nodes only
+    skipped: tuple[tuple[str, str], ...] = ()  # (node, why not)
+    needs_escalation: str | None = None  # reason, when only an external node could answer
+    error: str | None = None  # the request cannot be served anywhere (e.g. too long for every node)
+
+
+class NoRoute(RuntimeError):
+    def __init__(self, decision: RouteDecision, tried: Sequence[tuple[str, str]] = ()) -> None:
+        self.decision = decision
+        self.tried = list(tried)
+        msg = decision.error or decision.needs_escalation or "no healthy node can take this request"
+        if tried:
+            msg += "; tried " + "; ".join(f"{n}: {e}" for n, e in tried)
+        super().__init__(msg)
+
+
+def _tier_order(complexity: int, tiers: Sequence[int]) -> list[int]:
+    preferred = [t for t in FALLBACK_ORDER.get(complexity, (0, 1, 2)) if t in tiers]
+    return preferred + sorted(t for t in set(tiers) if t not in preferred)
+
+
+def plan_route(request: LlmRequest, nodes: Sequence[NodeConfig], states: Mapping[str, NodeState],
+               classifier: ComplexityClassifier, now: float) -> RouteDecision:
+    assessment = classifier.classify(request)
+    need = request.input_tokens + request.max_output_tokens
+    fitting = [n for n in nodes if n.context_window >= need]
+    if not fitting:
+        widest = max(nodes, key=lambda n: n.context_window, default=None)
+        where = f"the largest context window is {widest.context_window} ({widest.name})" if widest else "no nodes are configured"
+        return RouteDecision(assessment.complexity, assessment.reasons, (), error=(
+            f"prompt of about {request.input_tokens} tokens plus {request.max_output_tokens} for the answer "
+            f"({need}) fits no node: {where}"))
+    skipped: list[tuple[str, str]] = [(n.name, f"context window {n.context_window} < {need} tokens")
+                                      for n in nodes if n.context_window < need]
+    local = [n for n in fitting if not n.external]
+    external = [n for n in fitting if n.external]
+    if request.requires_external:
+        if not external:
+            return RouteDecision(assessment.complexity, assessment.reasons, (), tuple(skipped),
+                                 error="task requires an external model but no external node is configured")
+        return RouteDecision(assessment.complexity, assessment.reasons, (), tuple(skipped),
+                             needs_escalation="task is marked requires_external")
+
+    order: list[str] = []
+    tiers = _tier_order(assessment.complexity, [n.tier for n in local])
+    for tier in tiers:
+        usable = []
+        for n in (n for n in local if n.tier == tier):
+            st = states.get(n.name, NodeState())
+            if not br.allows(st.breaker, now):
+                skipped.append((n.name, f"breaker {st.breaker.state}"))
+            elif st.healthy is False and st.breaker.state == br.CLOSED:
+                skipped.append((n.name, f"unhealthy: {st.detail or 'health check failed'}"))
+            elif st.in_flight >= n.max_concurrency:
+                usable.append((1, st.in_flight / max(1, n.max_concurrency), st.latency_ms or 0.0, n.name))
+            else:
+                usable.append((0, st.in_flight / max(1, n.max_concurrency), st.latency_ms or 0.0, n.name))
+        order.extend(name for *_, name in sorted(usable))
+    escalation = None
+    if not order and external:
+        escalation = "no local node can take it (" + ("; ".join(f"{n}: {w}" for n, w in skipped) or "none configured") + ")"
+    return RouteDecision(assessment.complexity, assessment.reasons, tuple(order), tuple(skipped),
+                         needs_escalation=escalation)
+
+
+@dataclass(frozen=True)
+class RoutedResult:
+    result: GenerationResult
+    node: str
+    decision: RouteDecision
+    tried: tuple[tuple[str, str], ...] = ()
+
+
+BackendFactory = Callable[[NodeConfig], LlmBackend]
+
+
+class Router:
+    def __init__(self, config: RoutingConfig, backends: Mapping[str, LlmBackend] | BackendFactory, *,
+                 clock: Clock | None = None, classifier: ComplexityClassifier | None = None,
+                 on_event: Callable[[str, dict[str, object]], None] | None = None) -> None:
+        self.config = config
+        self.nodes = {n.name: n for n in config.nodes}
+        if callable(backends) and not isinstance(backends, Mapping):
+            self.backends = {n.name: backends(n) for n in config.nodes if not n.external}
+        else:
+            self.backends = dict(backends)
+        self.clock = clock or SystemClock()
+        self.classifier = classifier or HeuristicClassifier(config.long_prompt_tokens,
+                                                            config.very_long_prompt_tokens)
+        self.policy = br.BreakerPolicy(config.breaker_failures, config.breaker_reset_s, config.breaker_reset_max_s)
+        self._states: dict[str, NodeState] = {n: NodeState() for n in self.nodes}
+        self._lock = threading.Lock()
+        self._on_event = on_event or (lambda kind, data: None)
+
+    # ---- state ----
+    def states(self) -> dict[str, NodeState]:
+        with self._lock:
+            return dict(self._states)
+
+    def _update(self, name: str, fn: Callable[[NodeState], NodeState]) -> NodeState:
+        with self._lock:
+            old = self._states[name]
+            new = fn(old)
+            self._states[name] = new
+        if old.breaker.state != new.breaker.state:
+            self._on_event("breaker_changed", {"node": name, "from": old.breaker.state, "to": new.breaker.state,
+                                               "error": new.breaker.last_error})
+        return new
+
+    def decide(self, request: LlmRequest) -> RouteDecision:
+        return plan_route(request, list(self.nodes.values()), self.states(), self.classifier, self.clock.now())
+
+    # ---- requests ----
+    def execute(self, request: LlmRequest, *, on_chunk: ChunkCallback | None = None,
+                timeout_s: float | None = None) -> RoutedResult:
+        decision = self.decide(request)
+        if decision.error or not decision.candidates:
+            raise NoRoute(decision)
+        tried: list[tuple[str, str]] = []
+        remaining = list(decision.candidates)
+        while remaining:
+            name = remaining.pop(0)
+            node = self.nodes[name]
+            now = self.clock.now()
+            st = self._update(name, lambda s: replace(s, breaker=br.before_request(s.breaker, now),
+                                                      in_flight=s.in_flight + 1))
+            if not br.allows(st.breaker, now):
+                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1)))
+                tried.append((name, f"breaker {st.breaker.state}"))
+                continue
+            started = time.perf_counter()
+            try:
+                result = self.backends[name].generate(
+                    node.model, request.prompt, system=request.system, on_chunk=on_chunk,
+                    options={"num_predict": request.max_output_tokens},
+                    timeout_s=timeout_s or self.config.request_timeout_s)
+            except BackendError as exc:
+                err = f"{'timeout' if isinstance(exc, BackendTimeout) else 'error'}: {exc}"
+                now = self.clock.now()
+                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
+                                                     breaker=br.on_failure(s.breaker, now, self.policy, err)))
+                tried.append((name, err))
+                self._on_event("route_failed", {"node": name, "error": err, "task_id": request.task_id})
+                if isinstance(exc, BackendTimeout):
+                    # a timeout mid-answer retries on the next tier DOWN when there is one
+                    lower = [r for r in remaining if self.nodes[r].tier < node.tier]
+                    remaining = lower + [r for r in remaining if r not in lower]
+                continue
+            latency = (time.perf_counter() - started) * 1000
+            now = self.clock.now()
+            self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
+                                                 breaker=br.on_success(s.breaker, now),
+                                                 healthy=True, latency_ms=s.latency_ms or latency))
+            return RoutedResult(result, name, decision, tuple(tried))
+        raise NoRoute(decision, tried)
+
+    # ---- health ----
+    def check_health(self, names: Sequence[str] | None = None) -> dict[str, NodeState]:
+        for name in names or list(self.backends):
+            backend = self.backends.get(name)
+            if backend is None:
+                continue
+            try:
+                h = backend.health()
+                ok, latency, detail, starting = h.ok, h.latency_ms, h.detail, h.starting
+            except Exception as exc:  # noqa: BLE001 - a health check must never take the router down
+                ok, latency, detail, starting = False, None, f"{type(exc).__name__}: {exc}", False
+            now = self.clock.now()
+
+            def apply(s: NodeState) -> NodeState:
+                b = s.breaker
+                if ok:
+                    b = br.on_success(br.before_request(b, now), now) if b.state != br.CLOSED else b
+                elif not starting:
+                    b = br.on_failure(br.before_request(b, now), now, self.policy, detail) \
+                        if br.allows(b, now) else b
+                return replace(s, healthy=ok or (None if starting else False), latency_ms=latency,
+                               last_check_at=now, breaker=b, detail=detail)
+
+            self._update(name, apply)
+        return self.states()
+
+    # ---- operator commands ----
+    def reset_breaker(self, name: str) -> None:
+        self._require(name)
+        self._update(name, lambda s: replace(s, breaker=br.reset(s.breaker)))
+
+    def open_breaker(self, name: str) -> None:
+        self._require(name)
+        now = self.clock.now()
+        self._update(name, lambda s: replace(s, breaker=br.force_open(s.breaker, now)))
+
+    def _require(self, name: str) -> None:
+        if name not in self.nodes:
+            raise KeyError(f"no node named {name!r} (known: {', '.join(sorted(self.nodes)) or 'none'})")
+
+    def describe(self, decision: RouteDecision) -> str:
+        head = f"{NAMES.get(decision.complexity, decision.complexity)} ({'; '.join(decision.reasons)})"
+        if decision.error:
+            return f"{head}: {decision.error}"
+        if decision.needs_escalation:
+            return f"{head}: escalation needed: {decision.needs_escalation}"
+        return f"{head}: try {' -> '.join(decision.candidates)}"
