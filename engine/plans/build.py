@@ -103,8 +103,6 @@ def _task_dict(inst: Instance, ids: dict[str, str], batch_id: str, where: str,
             d[target[5:]] = _text(value.value, inst.variables)
         elif target.startswith("param."):
             d["params"][target[6:]] = _text(value.value, inst.variables)
-    if inst.variables.get("item") is not None:
-        d["params"]["item"] = inst.variables["item"]
     return d
 
 
@@ -140,6 +138,16 @@ def load_plan(path: Path, *, now: float, source: str = "cli", batch_id: str | No
         raise PlanError([f"{filename}:{line}: not UTF-8 text (byte {exc.start})"]) from None
     return parse_plan_text(text, filename=filename, now=now, source=source, batch_id=batch_id,
                            base_dir=path.parent)
+
+
+def resolve_plan_path(path: Path, root: Path) -> Path:
+    """The file as given if it exists, else relative to the rig's shared root, so
+    ``galaxy submit plans/video.md`` finds ``shared/plans/video.md`` from the repo root."""
+    path = Path(path)
+    if path.exists() or path.is_absolute():
+        return path
+    under_root = Path(root) / path
+    return under_root if under_root.exists() else path
 
 
 def plan_notes(tasks: list[Task]) -> list[str]:
