@@ -1,0 +1,339 @@
+"""The galaxy dashboard: snapshots in (from a SnapshotSource), commands out (to a CommandSink).
+
+The app never talks to workers or GPUs itself and never blocks on I/O: the source is
+polled in a worker thread; commands are tiny atomic file writes through the sink.
+Quitting the dashboard leaves the rig running.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.commands import CommandKind, CommandSink, default_source, make_command
+from engine.snapshot import Snapshot, TaskView
+from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
+from galaxy_tui.screens.detail import TaskDetailScreen
+from galaxy_tui.screens.help import HelpScreen
+from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
+from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
+from galaxy_tui.widgets.gpu_panel import GpuPanel
+from galaxy_tui.widgets.panels import (EscalationsTable, TasksTable, escalation_rows, events_content,
+                                       nodes_content, queue_content, task_rows)
+from galaxy_tui.widgets.status import AlertBanner, TopBar
+
+POLL_INTERVAL_S = 0.5
+EVENT_LINES = 3
+
+
+class GalaxyApp(App[None]):
+    CSS_PATH = STYLESHEET
+    TITLE = "galaxy"
+
+    BINDINGS = [
+        Binding("p", "pause_resume", "Pause/Resume"),
+        Binding("x", "drain", "Drain"),
+        Binding("u", "unload", "Unload"),
+        Binding("r", "retry", "Retry"),
+        Binding("R", "retry_all", "Retry all"),
+        Binding("a", "approve", "Approve"),
+        Binding("d", "deny", "Deny"),
+        Binding("enter", "detail", "Detail"),
+        Binding("t", "next_theme", "Theme"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, source: SnapshotSource, sink: CommandSink, *, read_only: bool = False,
+                 clock: Callable[[], float] = time.time, root: Path | None = None,
+                 poll_interval: float = POLL_INTERVAL_S, theme: str = DEFAULT_THEME) -> None:
+        super().__init__()
+        self.source = source
+        self.sink = sink
+        self.read_only = read_only
+        self.clock = clock
+        self.root = root
+        self.poll_interval = poll_interval
+        self.snapshot: Snapshot | None = None
+        self.supervisor_alive: bool | None = None
+        self.source_error: str | None = None
+        self.stale_since: float | None = None
+        self.sent_ids: set[str] = set()
+        self.first_frame_at: float | None = None
+        self._polling = False
+        self._themes = [t.name for t in load_themes()]
+        for t in load_themes():
+            self.register_theme(t)
+        self.theme = theme if theme in self._themes else DEFAULT_THEME
+        self.origin = default_source("tui")
+
+    # ---------- layout ----------
+    def compose(self) -> ComposeResult:
+        yield TopBar(id="topbar")
+        yield AlertBanner(id="alerts")
+        yield GpuPanel(id="gpus")
+        with Horizontal(id="lower"):
+            yield TasksTable(id="tasks")
+            with Vertical(id="side"):
+                yield Static(id="queue")
+                yield EscalationsTable(id="escalations")
+                yield Static(id="esc-preview")
+                yield Static(id="nodes")
+        yield Static(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for wid, title in (("#gpus", "GPUs"), ("#tasks", "Tasks"), ("#queue", "Queue"),
+                           ("#escalations", "Escalations"), ("#nodes", "Nodes"), ("#events", "Events")):
+            self.query_one(wid).border_title = title
+        for wid in ("#escalations", "#esc-preview", "#nodes"):
+            self.query_one(wid).display = False
+        self.query_one(AlertBanner).display = False
+        self.query_one(TopBar).show(None, stale_since=None, read_only=self.read_only, error=None)
+        self.query_one(GpuPanel).focus()
+        self.set_interval(self.poll_interval, self.poll_source)
+        self.poll_source()
+
+    # ---------- data in ----------
+    def poll_source(self) -> None:
+        """Kick a background read unless one is in flight; re-check staleness either way."""
+        self._refresh_staleness()
+        if self._polling:
+            return
+        self._polling = True
+        self.run_worker(self._read_source, thread=True, group="poll", exit_on_error=False)
+
+    def _read_source(self) -> None:
+        try:
+            reading = self.source.poll()
+        except Exception as exc:  # noqa: BLE001 - a bad read must never kill the dashboard
+            reading = SnapshotReading(None, f"snapshot source failed: {exc}", None)
+        self.call_from_thread(self._after_read, reading)
+
+    def _after_read(self, reading: SnapshotReading | None) -> None:
+        self._polling = False
+        if reading is not None:
+            self.apply_reading(reading)
+
+    def apply_reading(self, reading: SnapshotReading) -> None:
+        self.supervisor_alive = reading.supervisor_alive
+        self.source_error = reading.error
+        if reading.snapshot is not None:
+            self.snapshot = reading.snapshot
+            self._render_snapshot(reading.snapshot)
+        self._refresh_staleness(force=True)
+
+    def _refresh_staleness(self, force: bool = False) -> None:
+        since = staleness(self.snapshot, self.clock(), self.supervisor_alive)
+        if force or since != self.stale_since:
+            self.stale_since = since
+            self.query_one(TopBar).show(self.snapshot, stale_since=since, read_only=self.read_only,
+                                        error=self.source_error)
+            self.screen.set_class(since is not None, "-stale")
+
+    def _render_snapshot(self, snap: Snapshot) -> None:
+        self.query_one(AlertBanner).show(snap)
+        self.query_one(GpuPanel).show(snap)
+        self.query_one(TasksTable).set_rows(task_rows(snap))
+        self.query_one("#queue", Static).update(queue_content(snap))
+        esc = self.query_one(EscalationsTable)
+        esc.display = bool(snap.escalations)
+        esc.set_rows(escalation_rows(snap))
+        self._show_escalation_preview()
+        nodes = self.query_one("#nodes", Static)
+        nodes.display = bool(snap.nodes)
+        if snap.nodes:
+            nodes.update(nodes_content(snap))
+        self.query_one("#events", Static).update(events_content(snap, EVENT_LINES))
+        self._report_acks(snap)
+        if self.first_frame_at is None:
+            self.first_frame_at = time.perf_counter()
+
+    def _show_escalation_preview(self) -> None:
+        preview = self.query_one("#esc-preview", Static)
+        esc = self.selected_escalation()
+        preview.display = esc is not None
+        if esc is not None:
+            budget = "-" if esc.budget_left_usd is None else f"${esc.budget_left_usd:.2f}"
+            preview.border_title = f"would send ({esc.est_input_tokens} tokens, ${esc.est_cost_usd:.4f}, budget left {budget})"
+            preview.update(esc.preview)
+
+    @on(DataTable.RowHighlighted, "#escalations")
+    def _escalation_moved(self) -> None:
+        self._show_escalation_preview()
+
+    def _report_acks(self, snap: Snapshot) -> None:
+        for ack in snap.acks:
+            if ack.command_id in self.sent_ids:
+                self.sent_ids.discard(ack.command_id)
+                severity = "information" if ack.outcome == "ok" else "error"
+                self.notify(f"{ack.kind} {ack.target or ''}: {ack.outcome} {ack.message}", severity=severity)
+
+    # ---------- selection ----------
+    def selected_worker_id(self) -> str | None:
+        card = self.query_one(GpuPanel).current
+        return card.worker.worker_id if card and card.worker else None
+
+    def selected_task(self) -> TaskView | None:
+        key = self.query_one(TasksTable).selected_key
+        if key is None or self.snapshot is None:
+            return None
+        for t in (*self.snapshot.running, *self.snapshot.failed, *self.snapshot.recent):
+            if t.task_id == key:
+                return t
+        return None
+
+    def selected_escalation(self):  # -> EscalationView | None
+        key = self.query_one(EscalationsTable).selected_key
+        if key is None or self.snapshot is None:
+            return None
+        return next((e for e in self.snapshot.escalations if e.escalation_id == key), None)
+
+    def _worker_view(self, worker_id: str):
+        return next((w for w in self.snapshot.workers if w.worker_id == worker_id), None) if self.snapshot else None
+
+    # ---------- commands out ----------
+    def send(self, kind: CommandKind, target: str | None = None, **args: object) -> None:
+        label = f"{kind.value} {target or ''}".strip()
+        if self.read_only:
+            self.notify(f"read-only: would send {label}", severity="warning")
+            return
+        cmd = make_command(kind, target, source=self.origin, now=self.clock(), **args)
+        try:
+            self.sink.send(cmd)
+        except OSError as exc:
+            self.notify(f"could not send {label}: {exc}", severity="error")
+            return
+        self.sent_ids.add(cmd.command_id)
+        self.notify(f"sent {label}")
+
+    def _need_worker(self) -> str | None:
+        wid = self.selected_worker_id()
+        if wid is None:
+            self.notify("select a GPU card with a worker first", severity="warning")
+        return wid
+
+    def action_pause_resume(self) -> None:
+        wid = self._need_worker()
+        if wid is None:
+            return
+        view = self._worker_view(wid)
+        paused = view is not None and view.state == "paused"
+        self.send(CommandKind.RESUME if paused else CommandKind.PAUSE, wid)
+
+    def action_drain(self) -> None:
+        wid = self._need_worker()
+        if wid is not None:
+            self.send(CommandKind.DRAIN, wid)
+
+    def action_unload(self) -> None:
+        wid = self._need_worker()
+        if wid is None:
+            return
+        view = self._worker_view(wid)
+        if view is None or not view.current_task:
+            self.send(CommandKind.UNLOAD, wid)
+            return
+        question = (f"Worker {wid} is running {view.task_name or view.current_task}.\n"
+                    f"Force-unload {view.resident_model or 'its model'} now? The task will be interrupted.")
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.send(CommandKind.UNLOAD, wid)
+        self.push_screen(ConfirmScreen(question, "Unload"), done)
+
+    def action_retry(self) -> None:
+        task = self.selected_task()
+        if task is None or task.status not in ("failed", "dead"):
+            self.notify("select a failed task in Tasks first", severity="warning")
+            return
+        self.send(CommandKind.RETRY, task.task_id)
+
+    def failed_count(self) -> int:
+        if self.snapshot is None:
+            return 0
+        counted = sum(self.snapshot.queue.counts.get("failed", {}).values())
+        return counted or len(self.snapshot.failed)
+
+    def action_retry_all(self) -> None:
+        n = self.failed_count()
+        if n == 0:
+            self.notify("no failed tasks", severity="information")
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.send(CommandKind.RETRY_ALL_FAILED)
+        self.push_screen(ConfirmScreen(f"Retry all {n} failed tasks?", f"Retry {n}"), done)
+
+    def action_approve(self) -> None:
+        esc = self.selected_escalation()
+        if esc is None or esc.state != "pending":
+            self.notify("select a pending escalation first", severity="warning")
+            return
+        self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=False)
+
+    def action_deny(self) -> None:
+        esc = self.selected_escalation()
+        if esc is None or esc.state != "pending":
+            self.notify("select a pending escalation first", severity="warning")
+            return
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.send(CommandKind.DENY, esc.escalation_id, reason=reason)
+        self.push_screen(ReasonScreen(f"Deny escalation {esc.escalation_id} of task {esc.task_id}: why?"), done)
+
+    def action_detail(self) -> None:
+        task = self.selected_task()
+        if isinstance(self.focused, GpuPanel) or task is None:
+            wid = self.selected_worker_id()
+            view = self._worker_view(wid) if wid else None
+            if view is not None and view.current_task and self.snapshot is not None:
+                task = next((t for t in self.snapshot.running if t.task_id == view.current_task), None) or TaskView(
+                    task_id=view.current_task, name=view.task_name or view.current_task,
+                    task_class=view.task_class or "?", status="running", worker_id=wid,
+                    started_at=view.task_started_at, tokens_per_s=view.tokens_per_s)
+        if task is None:
+            self.notify("select a task (or a busy GPU) first", severity="warning")
+            return
+        self.push_screen(TaskDetailScreen(task, self.root))
+
+    @on(DataTable.RowSelected, "#tasks")
+    def _task_chosen(self) -> None:
+        task = self.selected_task()
+        if task is not None:
+            self.push_screen(TaskDetailScreen(task, self.root))
+
+    def action_next_theme(self) -> None:
+        names = self._themes
+        self.theme = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
+        self.notify(f"theme: {self.theme}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        ours = [
+            ("Pause/resume worker", "Pause or resume the selected worker (p)", self.action_pause_resume),
+            ("Drain worker", "Finish the current task, then take no more (x)", self.action_drain),
+            ("Force-unload model", "Unload the selected worker's model now (u)", self.action_unload),
+            ("Retry failed task", "Retry the selected failed task (r)", self.action_retry),
+            ("Retry all failed", "Retry every failed task, after asking (R)", self.action_retry_all),
+            ("Approve escalation", "Let the selected escalation leave the rig (a)", self.action_approve),
+            ("Deny escalation", "Refuse the selected escalation, with a reason (d)", self.action_deny),
+            ("Task detail", "All fields, attempts and output of a task (enter)", self.action_detail),
+            ("Next galaxy theme", "Cycle galaxy-dark / high-contrast / light (t)", self.action_next_theme),
+            ("Dashboard help", "Keys and what they send (?)", self.action_help),
+        ]
+        for title, help_text, callback in ours:
+            yield SystemCommand(title, help_text, callback)

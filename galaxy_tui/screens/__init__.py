@@ -1,0 +1,1 @@
+"""Modal screens: confirmations (Cancel focused), deny reason, help, task detail."""

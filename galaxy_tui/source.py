@@ -1,0 +1,130 @@
+"""Where the dashboard's snapshots come from, and when they count as stale.
+
+The app polls a ``SnapshotSource`` from a worker thread, so a slow disk or NFS mount
+never freezes the screen. Tests inject a ``CannedSnapshotSource``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from engine.schema import SchemaError
+from engine.snapshot import Snapshot, read_snapshot
+
+STALE_AFTER_S = 3.0
+
+
+@dataclass(frozen=True)
+class SnapshotReading:
+    """One poll's outcome: a new snapshot, an error to show, and whether the writer lives."""
+
+    snapshot: Snapshot | None
+    error: str | None = None
+    supervisor_alive: bool | None = None  # None: cannot tell (no pid, other host)
+
+
+class SnapshotSource(Protocol):
+    def poll(self) -> SnapshotReading | None:
+        """A reading when something changed since the last call, else None. May block on I/O."""
+        ...
+
+
+def pid_alive(pid: int | None) -> bool | None:
+    if not pid:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    return True
+
+
+class FileSnapshotSource:
+    """Reads ``state/snapshot.json`` only when its mtime or size changed (a stat per poll)."""
+
+    def __init__(self, snapshot_path: Path, pid_path: Path | None = None) -> None:
+        self.path = Path(snapshot_path)
+        self.pid_path = pid_path
+        self._stamp: tuple[int, int] | None = None
+        self._alive: bool | None = None
+        self._error: str | None = None
+
+    def _supervisor_alive(self, snap: Snapshot | None) -> bool | None:
+        pid = snap.supervisor_pid if snap else None
+        if pid is None and self.pid_path is not None:
+            try:
+                pid = int(self.pid_path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = None
+        return pid_alive(pid)
+
+    def poll(self) -> SnapshotReading | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            alive = self._supervisor_alive(None)
+            if self._stamp is not None or self._error != "no snapshot yet" or alive != self._alive:
+                self._stamp, self._error, self._alive = None, "no snapshot yet", alive
+                return SnapshotReading(None, f"no snapshot yet at {self.path}", alive)
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            alive = self._supervisor_alive_cached()
+            if alive != self._alive:
+                self._alive = alive
+                return SnapshotReading(None, None, alive)
+            return None
+        try:
+            snap = read_snapshot(self.path)
+        except (SchemaError, json.JSONDecodeError, OSError) as exc:
+            self._stamp, self._error = stamp, str(exc)
+            return SnapshotReading(None, f"{self.path}: {exc}", self._alive)
+        self._stamp, self._error = stamp, None
+        self._last_pid = snap.supervisor_pid if snap else None
+        self._alive = self._supervisor_alive(snap)
+        return SnapshotReading(snap, None, self._alive)
+
+    def _supervisor_alive_cached(self) -> bool | None:
+        return pid_alive(getattr(self, "_last_pid", None))
+
+
+class CannedSnapshotSource:
+    """A double for tests and screenshots: hands out the given snapshots one per poll."""
+
+    def __init__(self, snapshots: Sequence[Snapshot], *, supervisor_alive: bool | None = None) -> None:
+        self._pending = list(snapshots)
+        self.alive = supervisor_alive
+
+    def push(self, snapshot: Snapshot) -> None:
+        self._pending.append(snapshot)
+
+    def poll(self) -> SnapshotReading | None:
+        if not self._pending:
+            return None
+        return SnapshotReading(self._pending.pop(0), None, self.alive)
+
+
+def load_snapshot_file(path: Path) -> Snapshot:
+    """Read a canned snapshot (tests, docs); raises SchemaError naming the file."""
+    try:
+        return Snapshot.from_dict(json.loads(Path(path).read_text()))
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from exc
+
+
+def staleness(snap: Snapshot | None, now: float, supervisor_alive: bool | None,
+              stale_after_s: float = STALE_AFTER_S) -> float | None:
+    """The time the picture went stale (its ``taken_at``), or None while it is fresh."""
+    if snap is None:
+        return None
+    if supervisor_alive is False or now - snap.taken_at > stale_after_s:
+        return snap.taken_at
+    return None

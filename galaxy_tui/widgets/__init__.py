@@ -1,0 +1,1 @@
+"""Dashboard panels; each takes the snapshot (attributes down) and posts messages up."""

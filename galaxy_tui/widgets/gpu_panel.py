@@ -1,0 +1,144 @@
+"""The GPU panel: one card per GPU (plus CPU-only workers), the selected one drives the keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+from engine.snapshot import GpuView, Snapshot, WorkerView
+from galaxy_tui.render import gpu_narrow, gpu_wide
+
+WIDE_AT = 110  # columns: two-line cards from here up
+
+
+@dataclass(frozen=True)
+class CardData:
+    key: str
+    gpu: GpuView | None
+    worker: WorkerView | None
+    taken_at: float
+
+
+def cards_from(snap: Snapshot) -> list[CardData]:
+    by_gpu: dict[int, WorkerView] = {}
+    gpu_less: list[WorkerView] = []
+    for w in snap.workers:
+        if w.gpus:
+            for i in w.gpus:
+                by_gpu.setdefault(i, w)
+        else:
+            gpu_less.append(w)
+    named = {w.worker_id: w for w in snap.workers}
+    cards = []
+    for g in snap.gpus:
+        worker = named.get(g.worker_id) if g.worker_id else None
+        cards.append(CardData(f"gpu-{g.index}", g, worker or by_gpu.get(g.index), snap.taken_at))
+    cards += [CardData(f"cpu-{w.worker_id}", None, w, snap.taken_at) for w in gpu_less]
+    return cards
+
+
+class GpuCard(Static):
+    """One GPU's line (narrow) or two lines (wide); re-renders only when its data changes."""
+
+    data: reactive[CardData | None] = reactive(None, layout=False)
+    wide: reactive[bool] = reactive(False)
+
+    def __init__(self, data: CardData, wide: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.set_reactive(GpuCard.data, data)
+        self.set_reactive(GpuCard.wide, wide)
+        self.set_class(wide, "-wide")
+
+    def render(self):  # type: ignore[override]
+        d = self.data
+        if d is None:
+            return ""
+        width = max(self.size.width, 40)
+        if self.wide:
+            return gpu_wide(d.gpu, d.worker, width, d.taken_at)
+        return gpu_narrow(d.gpu, d.worker, width, d.taken_at)
+
+    def on_click(self) -> None:
+        parent = self.parent
+        while parent is not None and not isinstance(parent, GpuPanel):
+            parent = parent.parent
+        if isinstance(parent, GpuPanel):
+            parent.select_key(self.data.key if self.data else None)
+            parent.focus()
+
+
+class GpuPanel(Widget, can_focus=True):
+    """Focusable list of cards; up/down moves the selection, which names the worker for p/x/u."""
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("down,j", "move(1)", "Down", show=False),
+    ]
+
+    selected: reactive[int] = reactive(0)
+
+    class Selected(Message):
+        def __init__(self, card: CardData | None) -> None:
+            super().__init__()
+            self.card = card
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._cards: list[CardData] = []
+
+    def compose(self):
+        yield VerticalScroll(id="gpu-cards")
+
+    def show(self, snap: Snapshot) -> None:
+        new = cards_from(snap)
+        box = self.query_one("#gpu-cards", VerticalScroll)
+        old_keys = [c.key for c in self._cards]
+        if [c.key for c in new] == old_keys:
+            for widget, data in zip(box.query(GpuCard), new):
+                widget.data = data
+        else:
+            box.remove_children()
+            wide = self.has_class("-wide")
+            box.mount_all(GpuCard(c, wide=wide) for c in new)
+        self._cards = new
+        self.border_title = f"GPUs ({len(snap.gpus)})" + ("  SIMULATED" if snap.simulated else "")
+        self.selected = min(self.selected, max(len(new) - 1, 0))
+        self._mark_selected()
+
+    @property
+    def current(self) -> CardData | None:
+        if not self._cards:
+            return None
+        return self._cards[min(self.selected, len(self._cards) - 1)]
+
+    def select_key(self, key: str | None) -> None:
+        for i, c in enumerate(self._cards):
+            if c.key == key:
+                self.selected = i
+
+    def action_move(self, delta: int) -> None:
+        if self._cards:
+            self.selected = (self.selected + delta) % len(self._cards)
+
+    def watch_selected(self) -> None:
+        self._mark_selected()
+        self.post_message(self.Selected(self.current))
+
+    def _mark_selected(self) -> None:
+        for i, card in enumerate(self.query(GpuCard)):
+            card.set_class(i == self.selected, "-selected")
+            if i == self.selected:
+                card.scroll_visible(animate=False)
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE_AT
+        self.set_class(wide, "-wide")
+        for card in self.query(GpuCard):
+            card.wide = wide
+            card.set_class(wide, "-wide")

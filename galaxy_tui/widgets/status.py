@@ -1,0 +1,54 @@
+"""The top bar (rig, freshness, SIMULATED, READ-ONLY) and the alert banner."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from engine.snapshot import Snapshot
+from galaxy_tui.render import fmt_clock
+
+
+class TopBar(Static):
+    """One line that always says what you are looking at and whether it is live."""
+
+    def show(self, snap: Snapshot | None, *, stale_since: float | None, read_only: bool,
+             error: str | None) -> None:
+        parts: list[tuple[str, str] | str] = [(" galaxy ", "bold reverse $primary")]
+        if snap is None:
+            parts += [" ", (error or "waiting for the supervisor's first snapshot…", "$warning")]
+        else:
+            parts += [" ", (snap.rig, "bold"), "  "]
+            if snap.simulated:
+                parts += [(" SIMULATED ", "bold reverse $warning"), "  "]
+            if stale_since is not None:
+                parts += [(f" STALE since {fmt_clock(stale_since)} ", "bold reverse $error"), "  "]
+            else:
+                parts += [(f"live {fmt_clock(snap.taken_at)}", "$success"), "  "]
+            parts += [(f"#{snap.seq}", "$text-muted"), "  ", (snap.telemetry_status, "$text-muted")]
+            if error:
+                parts += ["  ", (error, "$error")]
+        if read_only:
+            parts += ["  ", (" READ-ONLY: keys send nothing ", "bold reverse $secondary")]
+        self.update(Content.assemble(*parts))
+
+
+class AlertBanner(Static):
+    """Critical and warning alerts, top of the screen, hidden when there are none."""
+
+    def show(self, snap: Snapshot | None) -> None:
+        alerts = list(snap.alerts) if snap else []
+        self.display = bool(alerts)
+        if not alerts:
+            return
+        crit = any(a.severity == "critical" for a in alerts)
+        self.set_class(crit, "-critical")
+        alerts.sort(key=lambda a: (a.severity != "critical", a.since))
+        lines = []
+        for a in alerts[:3]:
+            mark = "!! " if a.severity == "critical" else " ! "
+            lines.append(Content.assemble((mark + a.severity.upper(), "bold"), f" {fmt_clock(a.since)}  ",
+                                          a.message))
+        if len(alerts) > 3:
+            lines.append(Content(f"   … and {len(alerts) - 3} more"))
+        self.update(Content("\n").join(lines))
