@@ -1,0 +1,174 @@
+"""``galaxy supervise`` (the headless daemon) and the worker verbs
+``galaxy pause|resume|drain|restart|unload <worker>``.
+
+The verbs are commands as data: they drop a command file for the supervisor, wait briefly
+for its ack in the snapshot and print the outcome (exit 0 ok, 1 refused/error, 3 no ack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+WORKER_VERBS = {
+    "pause": "take nothing new; the running task continues",
+    "resume": "take work again (starts a stopped or fatal worker)",
+    "drain": "finish the running task, then stop",
+    "restart": "stop the worker (its task is handed back) and start it again",
+    "unload": "force the worker's model off its GPU now",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("supervise", help="run the supervisor (headless; JSON log lines on stderr)",
+                       description="Start one worker per GPU group, watch them, write snapshots, apply "
+                                   "commands. SIGTERM stops it cleanly: workers finish or hand back their tasks.")
+    p.add_argument("--sim", action="store_true", help="simulated rig (default 5 x GTX 1060 6GB) with "
+                                                      "simulated Ollama servers; workers are real processes")
+    p.add_argument("--gpus", type=int, default=None, help="--sim: number of simulated GPUs")
+    p.add_argument("--tick", type=float, default=None, help="seconds between ticks (default: snapshot_interval_s)")
+    p.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)  # tests/bench: stop after S
+    p.set_defaults(func=run_supervise)
+    for verb, what in WORKER_VERBS.items():
+        v = sub.add_parser(verb, help=f"worker: {what}", description=f"{verb} a worker: {what}.")
+        v.add_argument("worker", help="worker id (the group name in galaxy.toml)")
+        v.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the supervisor's ack")
+        v.set_defaults(func=run_worker_verb, verb=verb)
+
+
+# ---------------------------------------------------------------- galaxy supervise
+
+def _json_log(msg: str, **fields: Any) -> None:
+    rec = {"ts": round(time.time(), 3), "msg": msg, **fields}
+    sys.stderr.write(json.dumps(rec, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def _events_tail(path: Path):  # type: ignore[no-untyped-def]
+    from engine.events import tail_events
+    from engine.model import parse_time
+    from engine.snapshot import EventView
+
+    def tail(n: int) -> list[EventView]:
+        out = []
+        for rec in tail_events(path, n, max_bytes=64_000):
+            try:
+                at = parse_time(rec.get("timestamp"), "timestamp") or 0.0
+            except ValueError:
+                continue
+            et = str(rec.get("event_type", "?"))
+            bits = [f"{k}={rec[k]}" for k in ("duration_ms", "tokens_generated", "error", "reason") if rec.get(k)]
+            out.append(EventView(at=at, event_type=et, message=" ".join(bits) or et,
+                                 task_id=rec.get("task_id") if isinstance(rec.get("task_id"), str) else None,
+                                 worker_id=rec.get("worker_id") if isinstance(rec.get("worker_id"), str) else None))
+        return out
+
+    return tail
+
+
+def run_supervise(args: argparse.Namespace) -> int:
+    from engine.clock import SystemClock
+    from engine.config import ConfigError, default_config, load_config, resolve_config_path
+    from engine.paths import RigPaths
+    from engine.queue.filequeue import FileQueue
+    from engine.supervisor.launcher import SubprocessLauncher
+    from engine.supervisor.pidfile import PidFile, SupervisorAlreadyRunning
+    from engine.supervisor.sim_driver import SimRigDriver, make_sim_rig
+    from engine.supervisor.supervisor import Supervisor
+    from engine.telemetry.detect import detect_probe
+    from engine.telemetry.host import HostProbe
+
+    clock = SystemClock()
+    paths = RigPaths(args.root).ensure()
+    cfg_path = resolve_config_path(args.config)
+    try:
+        if args.sim:
+            config = load_config(cfg_path, gpu_count=args.gpus if args.gpus is not None else 5)
+            if config.source is None and args.gpus is None:
+                config = default_config(config.sim.gpus)
+            probe: Any = make_sim_rig(config, clock, gpu_count=args.gpus)
+        else:
+            probe = detect_probe(simulated=False)
+            config = load_config(cfg_path, gpu_count=probe.status().gpu_count)
+    except ConfigError as exc:
+        print(f"galaxy supervise: {exc}", file=sys.stderr)
+        return 2
+    pidfile = PidFile(paths.supervisor_pid)
+    try:
+        pidfile.acquire()
+    except SupervisorAlreadyRunning as exc:
+        print(f"galaxy supervise: {exc}", file=sys.stderr)
+        return 1
+    driver = None
+    endpoints = None
+    stop = {"signal": None}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["signal"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    queue = FileQueue(paths)
+    try:
+        if args.sim:
+            driver = SimRigDriver(probe)
+            endpoints = driver.start_servers(config.groups, clock=clock)
+        sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
+                         simulated=bool(args.sim), endpoints=endpoints, rig_driver=driver,
+                         events_tail=_events_tail(paths.events), log=_json_log)
+        interval = args.tick or config.thresholds.snapshot_interval_s
+        started = clock.now()
+        sup.start(started)
+        while True:
+            now = clock.now()
+            sup.tick(now)
+            if stop["signal"] and not sup.stop_requested:
+                sup.begin_shutdown(now, reason=f"received {stop['signal']}")
+            if args.run_for is not None and now - started >= args.run_for and not sup.stop_requested:
+                sup.begin_shutdown(now, reason="--run-for elapsed")
+            if sup.stop_requested and sup.all_stopped():
+                break
+            clock.sleep(max(0.0, interval - (clock.now() - now)))
+        sup.finish_shutdown(clock.now())
+    finally:
+        if driver is not None:
+            driver.stop()
+        queue.close()
+        pidfile.release()
+    return 0
+
+
+# ---------------------------------------------------------------- worker verbs
+
+def run_worker_verb(args: argparse.Namespace) -> int:
+    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+    from engine.paths import RigPaths
+    from engine.schema import SchemaError
+    from engine.snapshot import read_snapshot
+    from engine.supervisor.pidfile import running_supervisor_pid
+
+    paths = RigPaths(args.root)
+    cmd = make_command(CommandKind(args.verb), args.worker, source=default_source("cli"))
+    FileCommandSink(paths.commands).send(cmd)
+    if running_supervisor_pid(paths.supervisor_pid) is None:
+        print(f"{args.verb} {args.worker}: sent, but no supervisor is running on {paths.root}; "
+              "it applies when one starts")
+        return 3
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        try:
+            snap = read_snapshot(paths.snapshot)
+        except (SchemaError, ValueError):
+            snap = None
+        ack = next((a for a in snap.acks if a.command_id == cmd.command_id), None) if snap else None
+        if ack is not None:
+            print(f"{args.verb} {args.worker}: {ack.outcome}: {ack.message}")
+            return 0 if ack.outcome == "ok" else 1
+        time.sleep(0.1)
+    print(f"{args.verb} {args.worker}: sent (command {cmd.command_id}); no ack within {args.wait:g}s")
+    return 3

@@ -1,0 +1,100 @@
+"""The alert conditions of one tick, computed from plain values (pure).
+
+Kept apart from ``alerts.AlertEngine`` (which adds the sustained windows and hysteresis)
+so each rule can be read and tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from engine.config import Thresholds
+from engine.model import Task
+from engine.supervisor.alerts import Condition
+from engine.supervisor.snapshot_builder import WorkerInfo, can_take
+from engine.supervisor.states import WState
+from engine.telemetry.protocol import GpuSample
+
+_TRAILING_ID = re.compile(r"[-_. ]?\d+$")
+
+
+def task_kind(t: Task) -> str:
+    """What "the same kind of task" means for the repeated-failure alert."""
+    if t.type.value != "shell":
+        return t.type.value
+    return _TRAILING_ID.sub("", t.name) or t.name
+
+
+def gpu_conditions(samples: Sequence[GpuSample], th: Thresholds) -> list[Condition]:
+    out = []
+    for s in samples:
+        hot = s.temp_c is not None and s.temp_c >= th.temp_alert_c
+        out.append(Condition(
+            key=f"gpu_hot:{s.index}", active=hot, severity="critical" if hot and s.temp_c >= 95 else "warning",
+            message=f"GPU {s.index} at {s.temp_c:.0f} C (alert at {th.temp_alert_c:.0f} C)" if hot else "",
+            subject=str(s.index), raise_after_s=th.alert_window_s, clear_after_s=th.alert_clear_s))
+    return out
+
+
+def worker_conditions(workers: Sequence[WorkerInfo], th: Thresholds, now: float) -> list[Condition]:
+    out = []
+    for w in workers:
+        r, wid = w.record, w.group.name
+        looping = r.state is WState.FATAL or r.consecutive_crashes >= 2
+        out.append(Condition(
+            key=f"crash_loop:{wid}", active=looping, severity="critical" if r.state is WState.FATAL else "warning",
+            message=f"worker {wid} keeps crashing: {r.reason}" if looping else "", subject=wid,
+            raise_after_s=0.0, clear_after_s=th.alert_clear_s))
+        silent_for = None
+        if r.state in (WState.RUNNING, WState.PAUSED, WState.DRAINING) and r.last_heartbeat is not None:
+            silent_for = now - r.last_heartbeat
+        elif r.state is WState.STARTING and r.spawned_at is not None:
+            silent_for = now - r.spawned_at
+        silent = silent_for is not None and silent_for > th.heartbeat_silent_s
+        out.append(Condition(
+            key=f"worker_silent:{wid}", active=silent, severity="warning",
+            message=f"worker {wid} has not sent a heartbeat for {silent_for:.0f}s" if silent else "",
+            subject=wid, raise_after_s=0.0, clear_after_s=th.alert_clear_s))
+    return out
+
+
+def failure_conditions(failed: Sequence[Task], th: Thresholds, now: float) -> list[Condition]:
+    counts: dict[str, int] = {}
+    last_error: dict[str, str] = {}
+    for t in failed:
+        ended = t.attempts[-1].ended_at if t.attempts else None
+        if ended is None or now - ended > th.failure_alert_window_s:
+            continue
+        k = task_kind(t)
+        counts[k] = counts.get(k, 0) + 1
+        last_error.setdefault(k, (t.error or "")[:120])
+    out = []
+    for k, n in counts.items():
+        active = n >= th.failure_alert_count
+        out.append(Condition(
+            key=f"task_failures:{k}", active=active, severity="warning",
+            message=(f"{n} '{k}' tasks failed in the last {th.failure_alert_window_s / 60:.0f} min; "
+                     f"last error: {last_error[k]}") if active else "",
+            subject=k, raise_after_s=0.0, clear_after_s=th.alert_clear_s))
+    return out
+
+
+def stall_condition(waiting_by_class: dict[str, int], workers: Sequence[WorkerInfo],
+                    samples: Sequence[GpuSample], th: Thresholds) -> Condition:
+    """Work waits that some running, idle worker could take, and the GPUs sit idle."""
+    idle_able = []
+    for w in workers:
+        if w.record.state is not WState.RUNNING:
+            continue
+        busy = w.status is not None and bool(w.status.current_task)
+        if not busy and any(n > 0 and can_take(w.group, c) for c, n in waiting_by_class.items()):
+            idle_able.append(w.group.name)
+    gpus_idle = all((s.util_pct or 0.0) < 10.0 for s in samples)
+    active = bool(idle_able) and gpus_idle
+    total = sum(waiting_by_class.values())
+    return Condition(
+        key="stall", active=active, severity="warning",
+        message=(f"{total} task(s) waiting while worker(s) {', '.join(idle_able)} sit idle"
+                 f" for over {th.stall_window_s:.0f}s") if active else "",
+        subject=None, raise_after_s=th.stall_window_s, clear_after_s=th.alert_clear_s)

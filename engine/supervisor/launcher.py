@@ -1,0 +1,184 @@
+"""Starting worker processes: the ``ProcessLauncher`` protocol, the real subprocess
+launcher, and an in-repo double.
+
+The field notes are emphatic that ``CUDA_VISIBLE_DEVICES`` and ``LD_LIBRARY_PATH`` must be
+set before Python starts (CUDA libraries read them at import time), so they go into the
+child's environment here, never into ``os.environ`` of a running worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Mapping, Protocol, Sequence
+
+from engine.config import GroupConfig
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    worker_id: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    log_path: Path | None = None  # stdout+stderr of the child; None discards them
+    cwd: Path | None = None
+
+
+class ProcessHandle(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None:
+        """The exit code once the process has exited (negative: killed by that signal)."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM): the worker finishes or hands back its task."""
+        ...
+
+    def kill(self) -> None: ...
+
+
+class ProcessLauncher(Protocol):
+    def spawn(self, spec: LaunchSpec) -> ProcessHandle: ...
+
+
+def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: the parent's, plus the group's GPUs and libraries.
+
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` makes CUDA number cards as NVML and nvidia-smi do;
+    without it "GPU 1" in galaxy.toml may be a different card inside the worker.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(group.env)
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    env["CUDA_VISIBLE_DEVICES"] = group.cuda_visible_devices
+    if group.ld_library_path:
+        prev = env.get("LD_LIBRARY_PATH")
+        env["LD_LIBRARY_PATH"] = group.ld_library_path + (f":{prev}" if prev else "")
+    py_path = env.get("PYTHONPATH")
+    if str(_REPO_ROOT) not in (py_path or "").split(os.pathsep):
+        env["PYTHONPATH"] = str(_REPO_ROOT) + (os.pathsep + py_path if py_path else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, backend: str | None = None,
+                lease_s: float | None = None, python: str | None = None) -> tuple[str, ...]:
+    """``python -m engine.cli.main --root ROOT worker --worker-id ID --gpu ...`` (H1's CLI)."""
+    argv = [python or sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker",
+            "--worker-id", group.name]
+    if group.gpus:
+        argv += ["--gpu", ",".join(str(g) for g in group.gpus)]
+    if group.preferred_classes:
+        argv += ["--prefer", ",".join(group.preferred_classes)]
+    if group.role == "brain":
+        argv += ["--executor", "brain"]
+    be = backend or group.backend
+    ep = endpoint or group.endpoint
+    if be != "none" and ep:
+        argv += ["--backend", be, "--endpoint", ep]
+    if lease_s is not None:
+        argv += ["--lease", f"{lease_s:g}"]
+    return tuple(argv)
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if the supervisor dies, so no orphan keeps claiming."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class _PopenHandle:
+    def __init__(self, proc: subprocess.Popen[bytes], log: IO[bytes] | None) -> None:
+        self._proc, self._log = proc, log
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        code = self._proc.poll()
+        if code is not None and self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def terminate(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+
+
+class SubprocessLauncher:
+    """Real child processes, stdout/stderr appended to the worker's log file."""
+
+    def spawn(self, spec: LaunchSpec) -> ProcessHandle:
+        log: IO[bytes] | None = None
+        if spec.log_path is not None:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(spec.log_path, "ab")  # noqa: SIM115 - closed by the handle when the child exits
+        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        proc = subprocess.Popen(list(spec.argv), env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
+                                stdout=log if log else subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=preexec)
+        return _PopenHandle(proc, log)
+
+
+# ---------------------------------------------------------------- test double
+
+@dataclass
+class FakeProcess:
+    """A process that exits when told to; records the signals it was sent."""
+
+    pid: int
+    spec: LaunchSpec
+    exit_code: int | None = None
+    signals: list[str] = field(default_factory=list)
+    exit_on_terminate: int | None = 0  # None: ignores SIGTERM (a stuck worker)
+
+    def poll(self) -> int | None:
+        return self.exit_code
+
+    def terminate(self) -> None:
+        self.signals.append("TERM")
+        if self.exit_code is None and self.exit_on_terminate is not None:
+            self.exit_code = self.exit_on_terminate
+
+    def kill(self) -> None:
+        self.signals.append("KILL")
+        if self.exit_code is None:
+            self.exit_code = -9
+
+    def exit(self, code: int) -> None:
+        self.exit_code = code
+
+
+class FakeLauncher:
+    """Records every spawn and hands back ``FakeProcess`` objects the test drives."""
+
+    def __init__(self, first_pid: int = 40_000) -> None:
+        self.spawned: list[FakeProcess] = []
+        self._next = first_pid
+
+    def spawn(self, spec: LaunchSpec) -> ProcessHandle:
+        self._next += 1
+        proc = FakeProcess(pid=self._next, spec=spec)
+        self.spawned.append(proc)
+        return proc
+
+    def for_worker(self, worker_id: str) -> Sequence[FakeProcess]:
+        return [p for p in self.spawned if p.spec.worker_id == worker_id]

@@ -1,0 +1,141 @@
+"""Turns what the supervisor knows this tick into an immutable ``Snapshot``.
+
+Keeps the short per-GPU histories (a ring per metric) and explains why the oldest tasks
+wait in operator words. Everything here is cheap: the queue is asked for counts and a few
+recent tasks (cached by the supervisor), never walked file by file.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from engine.config import GroupConfig
+from engine.model import Task
+from engine.queue.protocol import WaitingTask
+from engine.snapshot import (GpuProcessView, GpuView, TaskView, WaitingView, WorkerView)
+from engine.supervisor.states import WorkerRecord, WState
+from engine.telemetry.protocol import GpuSample
+from engine.workerstate import WorkerStatus
+
+HISTORY_LEN = 120  # samples per metric per GPU (a minute at 2 snapshots/s)
+LIVE_STATES = (WState.RUNNING, WState.PAUSED, WState.DRAINING, WState.STARTING)
+
+
+@dataclass
+class GpuHistory:
+    util: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))
+    temp: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))
+    power: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))
+
+    def add(self, s: GpuSample) -> None:
+        for ring, v in ((self.util, s.util_pct), (self.temp, s.temp_c), (self.power, s.power_w)):
+            if v is not None:
+                ring.append(round(float(v), 1))
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as the snapshot builder sees it."""
+
+    group: GroupConfig
+    record: WorkerRecord
+    pid: int | None
+    status: WorkerStatus | None
+    endpoint: str | None
+
+
+def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], workers: Sequence[WorkerInfo],
+              held: set[int], galaxy_pids: set[int]) -> tuple[GpuView, ...]:
+    owner: dict[int, WorkerInfo] = {g: w for w in workers for g in w.group.gpus}
+    views = []
+    for s in samples:
+        hist = histories.setdefault(s.index, GpuHistory())
+        hist.add(s)
+        procs = tuple(GpuProcessView(pid=p.pid, name=p.name, used_mb=p.used_mb, galaxy=p.pid in galaxy_pids)
+                      for p in s.processes)
+        galaxy_mb = sum(p.used_mb or 0.0 for p in procs if p.galaxy)
+        other_mb = sum(p.used_mb or 0.0 for p in procs if not p.galaxy)
+        w = owner.get(s.index)
+        st = w.status if w else None
+        views.append(GpuView(
+            index=s.index, name=s.name, simulated=s.simulated, uuid=s.uuid, util_pct=s.util_pct,
+            mem_used_mb=s.mem_used_mb, mem_total_mb=s.mem_total_mb,
+            mem_galaxy_mb=galaxy_mb if procs else None, mem_other_mb=other_mb if procs else None,
+            temp_c=s.temp_c, power_w=s.power_w, power_limit_w=s.power_limit_w, fan_pct=s.fan_pct,
+            clock_sm_mhz=s.clock_sm_mhz, clock_mem_mhz=s.clock_mem_mhz, throttle=s.throttle_reasons,
+            processes=procs, util_history=tuple(hist.util), temp_history=tuple(hist.temp),
+            power_history=tuple(hist.power), worker_id=w.group.name if w else None,
+            residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
+            thermal_hold=s.index in held))
+    return tuple(views)
+
+
+def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
+    out = []
+    for w in workers:
+        r, st = w.record, w.status
+        fresh = st is not None and w.pid is not None and st.pid == w.pid and r.state in LIVE_STATES
+        out.append(WorkerView(
+            worker_id=w.group.name, gpus=w.group.gpus, state=r.state.value, state_reason=r.reason, pid=w.pid,
+            role=w.group.role, preferred_classes=w.group.preferred_classes,
+            current_task=st.current_task if fresh else None, task_name=st.task_name if fresh else None,
+            task_class=st.task_class if fresh else None, task_started_at=st.task_started_at if fresh else None,
+            tokens_per_s=st.tokens_per_s if fresh else None, progress=st.progress if fresh else None,
+            restarts=r.restarts, last_heartbeat=r.last_heartbeat, backoff_until=r.backoff_until,
+            residency=st.residency if fresh else "idle", resident_model=st.resident_model if fresh else None,
+            endpoint=w.endpoint))
+    return tuple(out)
+
+
+def can_take(group: GroupConfig, task_class: str) -> bool:
+    """Whether a group's worker could run this class at all (llm needs a backend, script a GPU)."""
+    if task_class == "llm":
+        return group.backend != "none"
+    if task_class == "script":
+        return bool(group.gpus)
+    return True
+
+
+def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
+    """The queue's reason, or (for a plain waiting task) what stands in its way on this rig."""
+    generic = (not w.reason) or w.reason in ("waiting", "queued", "ready", "pending")
+    if not generic:
+        return w.reason
+    able = [x for x in workers if can_take(x.group, w.task_class)]
+    if not able:
+        return f"no worker for class {w.task_class}"
+    live = [x for x in able if x.record.state in (WState.RUNNING, WState.DRAINING)]
+    if not live:
+        if any(x.record.state is WState.PAUSED and x.record.thermal_hold for x in able):
+            return "thermal hold on every worker that can run it"
+        if any(x.record.state is WState.PAUSED for x in able):
+            return "worker paused"
+        if any(x.record.state in (WState.STARTING, WState.BACKOFF) for x in able):
+            return "worker starting"
+        return f"no running worker for class {w.task_class}"
+    if all(x.status is not None and x.status.current_task for x in live):
+        return "all workers busy"
+    return w.reason or "waiting for a claim"
+
+
+def waiting_views(waiting: Iterable[WaitingTask], workers: Sequence[WorkerInfo]) -> tuple[WaitingView, ...]:
+    return tuple(WaitingView(task_id=w.task_id, name=w.name, task_class=w.task_class, priority=w.priority,
+                             waiting_since=w.waiting_since, reason=explain_wait(w, workers)) for w in waiting)
+
+
+def task_view(t: Task) -> TaskView:
+    last = t.attempts[-1] if t.attempts else None
+    started = last.started_at if last else None
+    ended = last.ended_at if last else None
+    result = t.result or {}
+    tps = result.get("tokens_per_s")
+    rtf = result.get("realtime_factor")
+    return TaskView(
+        task_id=t.task_id, name=t.name, task_class=t.task_class.value, status=t.status.value,
+        worker_id=(last.worker_id if last else None) or t.lease_owner, started_at=started, ended_at=ended,
+        duration_s=round(ended - started, 3) if started and ended else None,
+        tokens_per_s=float(tps) if isinstance(tps, (int, float)) and not isinstance(tps, bool) else None,
+        realtime_factor=float(rtf) if isinstance(rtf, (int, float)) and not isinstance(rtf, bool) else None,
+        error=t.error or (last.error if last else None), retry_count=t.retry_count)

@@ -1,0 +1,120 @@
+"""Writes the rig snapshot atomically with an increasing ``seq``, and evaluates alerts.
+
+Queue detail (recent completions, failures, oldest waiting) is re-read only when the
+queue's counts change or every ``DETAIL_REFRESH_S``: the tick must stay cheap even with
+thousands of task files on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from engine.config import GalaxyConfig
+from engine.model import Task
+from engine.paths import RigPaths
+from engine.queue.protocol import QueueCounts, TaskQueue, WaitingTask
+from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView, HostView, QueueView, Snapshot,
+                             write_snapshot)
+from engine.supervisor import health
+from engine.supervisor.alerts import AlertEngine
+from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, task_view, waiting_views,
+                                                worker_views)
+from engine.telemetry.protocol import GpuProbe, GpuSample
+
+DETAIL_REFRESH_S = 5.0
+RECENT_N = 20
+WAITING_N = 10
+EVENTS_N = 30
+
+
+class SnapshotWriter:
+    def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe, *,
+                 simulated: bool, events_tail: Callable[[int], Sequence[EventView]] | None, pid: int) -> None:
+        self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
+        self.simulated, self.events_tail, self.pid = simulated, events_tail, pid
+        self.seq = 0
+        self.started_at: float | None = None
+        self.histories: dict[int, GpuHistory] = {}
+        self.next_write_at = float("-inf")
+        self.last_snapshot: Snapshot | None = None
+        self._counts: QueueCounts = QueueCounts()
+        self._detail_at = float("-inf")
+        self._recent: list[Task] = []
+        self._failed: list[Task] = []
+        self._running: list[Task] = []
+        self._waiting: list[WaitingTask] = []
+        self.alert_views: tuple[AlertView, ...] = ()
+        self.errors: list[str] = []
+
+    def maybe_write(self, now: float, workers: Sequence[WorkerInfo], samples: Sequence[GpuSample],
+                    held: set[int], host: HostView, acks: tuple[CommandAck, ...], alerts: AlertEngine,
+                    galaxy_pids: set[int], *, force: bool = False) -> Snapshot | None:
+        self._refresh_queue(now)
+        self._evaluate_alerts(now, workers, samples, alerts)
+        if not force and now < self.next_write_at:
+            return None
+        self.next_write_at = now + self.config.thresholds.snapshot_interval_s
+        snap = self.build(now, workers, samples, held, host, acks, galaxy_pids)
+        try:
+            write_snapshot(self.paths.snapshot, snap)
+        except OSError as exc:
+            self.errors.append(f"snapshot write failed: {exc}")
+        self.last_snapshot = snap
+        return snap
+
+    def build(self, now: float, workers: Sequence[WorkerInfo], samples: Sequence[GpuSample], held: set[int],
+              host: HostView, acks: tuple[CommandAck, ...], galaxy_pids: set[int]) -> Snapshot:
+        self.seq += 1
+        status = self.probe.status().detail
+        if self.config.source is None:
+            status = f"{status}; {self.config.origin}"
+        events: tuple[EventView, ...] = ()
+        if self.events_tail is not None:
+            try:
+                events = tuple(self.events_tail(EVENTS_N))
+            except Exception:  # noqa: BLE001 - a torn event log line must not stop snapshots
+                events = ()
+        return Snapshot(
+            version=SNAPSHOT_VERSION, seq=self.seq, taken_at=now, rig=self.config.rig, simulated=self.simulated,
+            telemetry_status=status, supervisor_pid=self.pid, started_at=self.started_at, host=host,
+            gpus=gpu_views(samples, self.histories, workers, held, galaxy_pids),
+            workers=worker_views(workers),
+            queue=QueueView(counts={k: dict(v) for k, v in self._counts.by_state.items()},
+                            waiting=waiting_views(self._waiting, workers)),
+            running=tuple(task_view(t) for t in self._running),
+            recent=tuple(task_view(t) for t in self._recent),
+            failed=tuple(task_view(t) for t in self._failed),
+            alerts=self.alert_views, acks=acks, events=events)
+
+    def _refresh_queue(self, now: float) -> None:
+        try:
+            counts = self.queue.counts()
+        except Exception as exc:  # noqa: BLE001
+            self.errors.append(f"queue counts failed: {exc}")
+            return
+        changed = counts.by_state != self._counts.by_state
+        self._counts = counts
+        if not changed and now - self._detail_at < DETAIL_REFRESH_S:
+            return
+        self._detail_at = now
+        self._recent = self._safe(lambda: self.queue.recent("complete", RECENT_N), self._recent)
+        self._failed = self._safe(lambda: self.queue.recent("failed", RECENT_N * 2), self._failed)
+        self._running = self._safe(lambda: self.queue.recent("processing", RECENT_N), self._running)
+        self._waiting = self._safe(lambda: self.queue.oldest_waiting(now, WAITING_N), self._waiting)
+
+    def _safe(self, fn: Callable[[], Any], fallback: Any) -> Any:
+        try:
+            return list(fn())
+        except Exception as exc:  # noqa: BLE001
+            self.errors.append(f"queue read failed: {exc}")
+            return fallback
+
+    def _evaluate_alerts(self, now: float, workers: Sequence[WorkerInfo], samples: Sequence[GpuSample],
+                         alerts: AlertEngine) -> None:
+        th = self.config.thresholds
+        waiting = dict(self._counts.by_state.get("queue", {}))
+        conditions = (health.gpu_conditions(samples, th) + health.worker_conditions(workers, th, now)
+                      + health.failure_conditions(self._failed, th, now)
+                      + [health.stall_condition(waiting, workers, samples, th)])
+        self.alert_views = alerts.evaluate(conditions, now)
+        del self.errors[:-20]

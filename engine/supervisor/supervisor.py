@@ -1,0 +1,357 @@
+"""The supervisor: one worker subprocess per GPU group, driven by ``tick(now)``.
+
+Each tick: notice exits and heartbeats, run the pure state machine, restart after
+backoff, reap stale leases and promote due retries, sample telemetry, apply the thermal
+guard, apply operator commands, evaluate alerts and write the snapshot. Everything is
+per-worker and guarded, so one worker failing never touches the others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+from engine.commands import Command, CommandKind
+from engine.config import GalaxyConfig, GroupConfig
+from engine.paths import RigPaths
+from engine.queue.protocol import TaskQueue
+from engine.snapshot import EventView, HostView
+from engine.supervisor import states as S
+from engine.supervisor.alerts import AlertEngine
+from engine.supervisor.command_processor import CommandProcessor, Outcome
+from engine.supervisor.launcher import LaunchSpec, ProcessHandle, ProcessLauncher, worker_argv, worker_env
+from engine.supervisor.snapshot_builder import WorkerInfo
+from engine.supervisor.snapshot_writer import SnapshotWriter
+from engine.supervisor.thermal import ThermalGuard
+from engine.telemetry.protocol import GpuProbe, GpuSample
+from engine.workerstate import WorkerControl, WorkerStatus, read_status, write_json_dataclass
+
+LogFn = Callable[..., None]
+WORKER_COMMANDS = {"pause", "resume", "drain", "restart"}
+
+
+class HostSampler(Protocol):
+    def sample(self) -> Any: ...  # has .view() -> HostView (engine.telemetry.host.HostSample)
+
+
+class RigDriver(Protocol):
+    """Sim mode only: feeds worker activity into the simulated rig before each sample."""
+
+    def drive(self, workers: Sequence[WorkerInfo], now: float) -> None: ...
+
+    def galaxy_pids(self, samples: Sequence[GpuSample] = ()) -> set[int]: ...
+
+
+@dataclass
+class WorkerSlot:
+    group: GroupConfig
+    record: S.WorkerRecord = field(default_factory=S.WorkerRecord)
+    proc: ProcessHandle | None = None
+    endpoint: str | None = None
+    backend: str | None = None
+    control_seq: int = 0
+    unload_seq: int = 0
+    status: WorkerStatus | None = None
+    status_mtime_ns: int = 0
+    terminate_sent_at: float | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return self.group.name
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(group=self.group, record=self.record, pid=self.proc.pid if self.proc else None,
+                          status=self.status, endpoint=self.endpoint)
+
+
+def _silent(*_a: Any, **_k: Any) -> None:
+    return None
+
+
+class Supervisor:
+    def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe,
+                 launcher: ProcessLauncher, *, host: HostSampler | None = None, simulated: bool = False,
+                 endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
+                 events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
+                 pid: int | None = None) -> None:
+        self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
+        self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
+        th = config.thresholds
+        self.policy = S.RestartPolicy(th.restart_backoff_s, th.restart_backoff_max_s, th.fast_crash_s,
+                                      th.max_fast_crashes)
+        self.slots: dict[str, WorkerSlot] = {}
+        for g in config.groups:
+            backend, endpoint = (endpoints or {}).get(g.name, (g.backend, g.endpoint or ""))
+            self.slots[g.name] = WorkerSlot(group=g, endpoint=endpoint or None, backend=backend)
+        self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
+        self.alerts = AlertEngine()
+        self.commands = CommandProcessor(paths.commands, paths.audit)
+        self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
+                                     pid=pid if pid is not None else os.getpid())
+        self.stop_requested = False
+        self.samples: list[GpuSample] = []
+        self.host_view = HostView()
+        self._last_host_at = float("-inf")
+        self._now = 0.0
+        self._register_commands()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, now: float) -> None:
+        self.paths.ensure()
+        self.writer.started_at = now
+        self.log("supervisor starting", rig=self.config.rig, config=self.config.origin,
+                 telemetry=self.probe.status().detail, workers=[g.name for g in self.config.groups])
+        for slot in self.slots.values():
+            self._write_control(slot)
+            self._event(slot, S.Start(), now)
+
+    def begin_shutdown(self, now: float, reason: str = "shutdown requested") -> None:
+        if self.stop_requested:
+            return
+        self.stop_requested = True
+        self.log("supervisor stopping", reason=reason)
+        for slot in self.slots.values():
+            self._event(slot, S.Shutdown(), now)
+
+    def all_stopped(self) -> bool:
+        return all(s.record.state not in S.ALIVE for s in self.slots.values())
+
+    def finish_shutdown(self, now: float) -> None:
+        """After every worker exited (or was killed): write the last snapshot."""
+        self.tick(now, force_snapshot=True)
+        self.probe.close()
+        self.log("supervisor stopped")
+
+    # ------------------------------------------------------------ the tick
+    def tick(self, now: float, *, force_snapshot: bool = False) -> None:
+        self._now = now
+        for slot in self.slots.values():
+            self._guard(slot, "watch", lambda s=slot: self._watch(s, now))
+        self._queue_maintenance(now)
+        self._sample(now)
+        self._apply_thermal()
+        for ack in self.commands.process(now):
+            self.log("command", kind=ack.kind, target=ack.target, outcome=ack.outcome, message=ack.message,
+                     source=ack.source)
+        infos = [s.info() for s in self.slots.values()]
+        self.writer.maybe_write(now, infos, self.samples, self.thermal.held, self.host_view,
+                                self.commands.recent_acks(), self.alerts, self._galaxy_pids(),
+                                force=force_snapshot)
+
+    def _watch(self, slot: WorkerSlot, now: float) -> None:
+        proc = slot.proc
+        if proc is not None:
+            code = proc.poll()
+            if code is not None:
+                uptime = now - (slot.record.spawned_at or now)
+                self._recover_tasks(slot, code, now)
+                slot.proc, slot.terminate_sent_at = None, None
+                self.log("worker exited", worker=slot.worker_id, code=code, uptime_s=round(uptime, 2))
+                self._event(slot, S.Exited(code, uptime, now), now)
+            elif slot.terminate_sent_at is not None and \
+                    now - slot.terminate_sent_at > self.config.thresholds.shutdown_grace_s:
+                self.log("worker did not stop in time; killing", worker=slot.worker_id, pid=proc.pid)
+                proc.kill()
+        self._read_status(slot, now)
+        if slot.record.state is S.WState.BACKOFF:
+            self._event(slot, S.TimeReached(now), now)
+
+    def _read_status(self, slot: WorkerSlot, now: float) -> None:
+        path = self.paths.worker_status(slot.worker_id)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == slot.status_mtime_ns:
+            return
+        st = read_status(path)
+        if st is None:
+            return  # half-visible or foreign junk: keep the last good one
+        slot.status_mtime_ns, slot.status = mtime, st
+        if slot.proc is not None and st.pid == slot.proc.pid:
+            self._event(slot, S.HeartbeatSeen(st.heartbeat_at), now)
+
+    def _recover_tasks(self, slot: WorkerSlot, code: int, now: float) -> None:
+        """A worker that died holding tasks: give them back now instead of at lease expiry.
+
+        After a crash the attempt is charged (``fail``, retried with backoff); after a
+        shutdown or operator restart it is handed back untouched (``release``)."""
+        ids: set[str] = set()
+        if slot.status and slot.proc and slot.status.pid == slot.proc.pid and slot.status.current_task:
+            ids.add(slot.status.current_task)
+        try:
+            ids |= {t.task_id for t in self.queue.recent("processing", 500) if t.lease_owner == slot.worker_id}
+        except Exception as exc:  # noqa: BLE001
+            self.log("could not list processing tasks", error=str(exc))
+        planned = slot.record.stop_requested or slot.record.restart_pending
+        for task_id in sorted(ids):
+            try:
+                if planned:
+                    self.queue.release(task_id, slot.worker_id, now, f"worker {slot.worker_id} stopped")
+                else:
+                    self.queue.fail(task_id, slot.worker_id, f"worker {slot.worker_id} exited with code {code}",
+                                    now, retryable=True, return_code=code)
+                self.log("task recovered from exited worker", task_id=task_id, worker=slot.worker_id)
+            except Exception as exc:  # noqa: BLE001 - already completed/reaped elsewhere is fine
+                self.log("task recovery skipped", task_id=task_id, error=str(exc))
+
+    def _queue_maintenance(self, now: float) -> None:
+        for name in ("reap_stale", "promote_due"):
+            try:
+                moved = getattr(self.queue, name)(now)
+            except Exception as exc:  # noqa: BLE001 - a queue hiccup must not stop the supervisor
+                self.log("queue maintenance failed", step=name, error=f"{type(exc).__name__}: {exc}")
+                continue
+            if moved:
+                self.log(f"queue {name}", tasks=list(moved)[:20], count=len(moved))
+
+    def _sample(self, now: float) -> None:
+        if self.rig_driver is not None:
+            self.rig_driver.drive([s.info() for s in self.slots.values()], now)
+        try:
+            self.samples = list(self.probe.sample())
+        except Exception as exc:  # noqa: BLE001 - telemetry never takes the supervisor down
+            self.log("telemetry sample failed", error=str(exc))
+            self.samples = []
+        if self.host is not None and now - self._last_host_at >= 2.0:
+            self._last_host_at = now
+            try:
+                self.host_view = self.host.sample().view()
+            except Exception:  # noqa: BLE001
+                self.host_view = HostView()
+
+    def _apply_thermal(self) -> None:
+        temps = {s.index: s.temp_c for s in self.samples if getattr(s, "error", None) is None}
+        hot, cool = self.thermal.update(temps)
+        if not hot and not cool:
+            return
+        for idx in sorted(hot):
+            self.log("thermal hold", gpu=idx, temp_c=temps.get(idx), hot_c=self.thermal.hot_c)
+        for idx in sorted(cool):
+            self.log("thermal release", gpu=idx, temp_c=temps.get(idx), resume_c=self.thermal.resume_c)
+        for slot in self.slots.values():
+            gpus = set(slot.group.gpus)
+            now = self._now
+            if gpus & hot and not slot.record.thermal_hold:
+                detail = ", ".join(f"GPU {g} at {temps.get(g)} C" for g in sorted(gpus & hot))
+                self._event(slot, S.ThermalHot(detail), now)
+            elif gpus & cool and slot.record.thermal_hold and not self.thermal.holds_any(slot.group.gpus):
+                self._event(slot, S.ThermalCool(), now)
+
+    # ------------------------------------------------------------ effects
+    def _event(self, slot: WorkerSlot, ev: S.Event, now: float) -> S.Transition:
+        t = S.transition(slot.record, ev, self.policy)
+        slot.record = t.record
+        if t.note and not isinstance(ev, (S.HeartbeatSeen, S.TimeReached)) or (t.note and t.actions):
+            self.log("worker state", worker=slot.worker_id, state=t.record.state.value, note=t.note)
+        for action in t.actions:
+            if action == S.WRITE_CONTROL:
+                self._write_control(slot)
+            elif action == S.TERMINATE and slot.proc is not None:
+                slot.proc.terminate()
+                slot.terminate_sent_at = now
+            elif action == S.SPAWN:
+                self._spawn(slot, now)
+        return t
+
+    def _spawn(self, slot: WorkerSlot, now: float) -> None:
+        g = slot.group
+        argv = worker_argv(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
+                           lease_s=self.config.thresholds.lease_s)
+        spec = LaunchSpec(worker_id=g.name, argv=argv, env=worker_env(g),
+                          log_path=self.paths.logs / "workers" / f"{g.name}.log")
+        self._write_control(slot)
+        try:
+            slot.proc = self.launcher.spawn(spec)
+        except OSError as exc:
+            self.log("worker spawn failed", worker=g.name, error=str(exc))
+            slot.proc = None
+            self._event(slot, S.Spawned(now), now)
+            self._event(slot, S.Exited(127, 0.0, now), now)
+            return
+        self.log("worker spawned", worker=g.name, pid=slot.proc.pid, gpus=list(g.gpus),
+                 cuda_visible_devices=spec.env["CUDA_VISIBLE_DEVICES"], endpoint=slot.endpoint)
+        self._event(slot, S.Spawned(now), now)
+
+    def _write_control(self, slot: WorkerSlot) -> None:
+        r = slot.record
+        slot.control_seq += 1
+        mode = r.mode if r.mode in ("pause", "drain") else "run"
+        reason = r.reason if mode != "run" or r.thermal_hold else None
+        try:
+            write_json_dataclass(self.paths.worker_control(slot.worker_id),
+                                 WorkerControl(seq=slot.control_seq, mode=mode, reason=reason,
+                                               unload_seq=slot.unload_seq, thermal_hold=r.thermal_hold))
+        except OSError as exc:
+            self.log("could not write control file", worker=slot.worker_id, error=str(exc))
+
+    def _guard(self, slot: WorkerSlot, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - isolate workers from each other
+            self.log("supervisor step failed for one worker", worker=slot.worker_id, step=what,
+                     error=f"{type(exc).__name__}: {exc}")
+
+    def _galaxy_pids(self) -> set[int]:
+        pids = {s.proc.pid for s in self.slots.values() if s.proc is not None}
+        if self.rig_driver is not None:
+            pids |= self.rig_driver.galaxy_pids(self.samples)
+        return pids
+
+    # ------------------------------------------------------------ commands
+    def _register_commands(self) -> None:
+        for kind in WORKER_COMMANDS:
+            self.commands.register(kind, self._worker_command)
+        self.commands.register(CommandKind.UNLOAD, self._unload)
+        self.commands.register(CommandKind.RETRY, self._retry)
+        self.commands.register(CommandKind.RETRY_ALL_FAILED, self._retry_all)
+        self.commands.register(CommandKind.CANCEL, self._cancel)
+        self.commands.register(CommandKind.SHUTDOWN, self._shutdown_cmd)
+
+    def _slot_for(self, cmd: Command) -> WorkerSlot | None:
+        return self.slots.get(cmd.target or "")
+
+    def _unknown_worker(self, cmd: Command) -> Outcome:
+        return Outcome.refused(f"no worker named {cmd.target!r} (workers: {', '.join(self.slots) or 'none'})")
+
+    def _worker_command(self, cmd: Command, now: float) -> Outcome:
+        slot = self._slot_for(cmd)
+        if slot is None:
+            return self._unknown_worker(cmd)
+        t = self._event(slot, S.OperatorCommand(cmd.kind.value), now)
+        if t.refused:
+            return Outcome.refused(t.refused)
+        return Outcome.ok(f"{slot.worker_id}: {t.record.state.value}"
+                          + (f" ({t.record.reason})" if t.record.reason else ""))
+
+    def _unload(self, cmd: Command, now: float) -> Outcome:
+        slot = self._slot_for(cmd)
+        if slot is None:
+            return self._unknown_worker(cmd)
+        if slot.record.state not in S.ALIVE:
+            return Outcome.refused(f"{slot.worker_id} is {slot.record.state.value}; nothing is loaded")
+        slot.unload_seq += 1
+        self._write_control(slot)
+        model = slot.status.resident_model if slot.status else None
+        return Outcome.ok(f"unload #{slot.unload_seq} sent to {slot.worker_id}" + (f" ({model})" if model else ""))
+
+    def _retry(self, cmd: Command, now: float) -> Outcome:
+        ok = self.queue.retry(cmd.target or "", now)
+        return Outcome.ok(f"{cmd.target} queued again") if ok else \
+            Outcome.refused(f"{cmd.target} is not a failed task")
+
+    def _retry_all(self, cmd: Command, now: float) -> Outcome:
+        ids = self.queue.retry_all_failed(now)
+        return Outcome.ok(f"{len(ids)} failed task(s) queued again")
+
+    def _cancel(self, cmd: Command, now: float) -> Outcome:
+        reason = str(cmd.args.get("reason") or f"cancelled by {cmd.source or 'operator'}")
+        ok = self.queue.cancel(cmd.target or "", now, reason)
+        return Outcome.ok(f"{cmd.target} cancelled") if ok else \
+            Outcome.refused(f"{cmd.target} is not waiting or running (already finished, or unknown)")
+
+    def _shutdown_cmd(self, cmd: Command, now: float) -> Outcome:
+        self.begin_shutdown(now, reason=f"shutdown command from {cmd.source or 'operator'}")
+        return Outcome.ok("stopping: workers finish or hand back their tasks")
+
