@@ -79,11 +79,11 @@ class TranscribeHandler:
         wanted = resolve_model("transcribe", requested_model_name("transcribe", params, task.model, models_config),
                                models_config)
 
-        load_s = self._ensure_loaded(wanted, ctx, params.get("compute_type"))
-        audio = self._decode(audio_path)
+        audio = self._decode(audio_path)  # first: a bad file should not cost a model load
         duration_s = len(audio) / SAMPLE_RATE
         if duration_s <= 0:
             raise TaskFailure(f"audio file has no samples: {audio_path}", retryable=False)
+        load_s = self._ensure_loaded(wanted, ctx, params.get("compute_type"))
 
         started = time.perf_counter()
         segments = self._transcribe(audio, language, beam_size, duration_s, ctx)
