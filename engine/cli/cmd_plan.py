@@ -28,18 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
 
 
-def _load(path: Path, root: Path):  # -> list[Task] | None, errors printed
+def _load(path: Path, root: Path):  # -> (resolved path, list[Task] | None); errors printed
     from engine.plans import PlanError, load_plan, resolve_plan_path
 
     path = resolve_plan_path(path, root)
     try:
-        return load_plan(path, now=time.time(), source="cli")
+        return path, load_plan(path, now=time.time(), source="cli")
     except PlanError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         n = len(exc.errors)
         print(f"{path}: {n} error{'s' if n != 1 else ''}; nothing would be queued", file=sys.stderr)
-        return None
+        return path, None
 
 
 def _summary(tasks) -> str:
@@ -51,19 +51,19 @@ def _summary(tasks) -> str:
 def run_check(args: argparse.Namespace) -> int:
     from engine.plans import plan_notes
 
-    tasks = _load(args.file, args.root)
+    path, tasks = _load(args.file, args.root)
     if tasks is None:
         return 1
     for note in plan_notes(tasks):
         print(note)
-    print(f"{args.file}: ok, {_summary(tasks)}")
+    print(f"{path}: ok, {_summary(tasks)}")
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
     from engine.plans import plan_notes
 
-    tasks = _load(args.file, args.root)
+    path, tasks = _load(args.file, args.root)
     if tasks is None:
         return 1
     if args.json:

@@ -22,17 +22,22 @@ class ErrorCollector:
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
-        self.errors: list[str] = []
+        self._found: list[tuple[int, str]] = []
 
     def add(self, line: int, message: str) -> None:
-        self.errors.append(f"{self.filename}:{max(line, 1)}: {message}")
+        self._found.append((max(line, 1), message))
+
+    @property
+    def errors(self) -> list[str]:
+        """In line order (stable), so the list reads top to bottom like the file."""
+        return [f"{self.filename}:{line}: {msg}" for line, msg in sorted(self._found, key=lambda f: f[0])]
 
     def raise_if_any(self) -> None:
-        if self.errors:
+        if self._found:
             raise PlanError(self.errors)
 
     def __bool__(self) -> bool:
-        return bool(self.errors)
+        return bool(self._found)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

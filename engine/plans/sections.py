@@ -54,6 +54,7 @@ class Draft:
     line: int
     type: TaskType
     values: dict[str, Value] = field(default_factory=dict)
+    misspelt: set[str] = field(default_factory=set)
 
     def line_of(self, key: str) -> int:
         v = self.values.get(key)
@@ -114,11 +115,15 @@ def read_section(section: Section, defaults: Defaults, errors: ErrorCollector) -
     if not _check_name(section, errors):
         return None
     values: dict[str, Value] = {}
+    misspelt: set[str] = set()  # keys an unknown key probably meant: not also reported missing
     for f in section.fields:
         key = resolve_key(f.key)
         spec = SPECS.get(key)
         if spec is None:
-            errors.add(f.line, f"unknown key {f.raw_key!r}{suggest(key, TASK_KEYS)}")
+            hint = suggest(key, TASK_KEYS)
+            errors.add(f.line, f"unknown key {f.raw_key!r}{hint}")
+            if hint:
+                misspelt.add(hint.split("'")[1])
             continue
         if not spec.in_task:
             errors.add(f.line, f"{key!r} belongs in the plan's defaults list, before the first '## task'")
@@ -150,7 +155,7 @@ def read_section(section: Section, defaults: Defaults, errors: ErrorCollector) -
         values[key] = Value([ln.strip() for ln in text.splitlines() if ln.strip()] if key == "texts" else text,
                             block.line)
 
-    draft = Draft(section.name, section.line, ttype, values)
+    draft = Draft(section.name, section.line, ttype, values, misspelt)
     _apply_defaults(draft, defaults)
     type_is_bad = "type" in values and values["type"].value is None
     if not type_is_bad:  # a bad type was reported; guessing which keys apply would only add noise
@@ -191,11 +196,11 @@ def _apply_defaults(draft: Draft, defaults: Defaults) -> None:
 def _check_required(draft: Draft, errors: ErrorCollector) -> None:
     if draft.type is TaskType.EMBED:
         has_texts, has_input = "texts" in draft.values, "input" in draft.values
-        if not has_texts and not has_input:
+        if not has_texts and not has_input and not draft.misspelt & {"texts", "input"}:
             errors.add(draft.line, "an embed task needs '- texts: ...', a ```texts block, or '- input: <file>'")
         elif has_texts and has_input:
             errors.add(draft.values["input"].line, "an embed task takes texts or input, not both")
         return
     key, message = REQUIRED_KEY[draft.type]
-    if key not in draft.values:
+    if key not in draft.values and key not in draft.misspelt:
         errors.add(draft.line, f"task {draft.name!r}: {message}")
