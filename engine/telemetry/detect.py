@@ -23,12 +23,13 @@ class NoGpuProbe:
         """Nothing to release."""
 
 
-def detect_probe(simulated: bool = False, clock: Clock | None = None) -> GpuProbe:
-    """The simulated rig when ``simulated``; else NVML if it initialises; else NoGpuProbe."""
+def detect_probe(simulated: bool = False, clock: Clock | None = None, sim: object | None = None) -> GpuProbe:
+    """The simulated rig when ``simulated`` (shaped by ``sim``, galaxy.toml's [sim] table,
+    when given); else NVML if it initialises; else NoGpuProbe saying why."""
     if simulated:
         from engine.telemetry.sim_rig import SimulatedRig
 
-        return SimulatedRig(clock=clock)
+        return SimulatedRig.from_sim_config(sim, clock=clock) if sim is not None else SimulatedRig(clock=clock)
     from engine.telemetry.nvml import NvmlProbe
 
     probe = NvmlProbe()

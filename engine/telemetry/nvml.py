@@ -152,17 +152,15 @@ class NvmlProbe:
             self._status = ProbeStatus(False, "none", f"no NVML: cannot count GPUs ({exc})", driver=driver)
             return False
         for i in range(count):
+            handle, name, uuid = None, None, None
             try:
                 handle = nvml.nvmlDeviceGetHandleByIndex(i)
-            except Exception as exc:  # a lost card: keep its slot, report it per sample
-                handle = None
-                self._names.append(f"GPU {i} (unavailable: {exc})")
-                self._uuids.append(None)
-            else:
                 name = self._na(nvml, "nvmlDeviceGetName", handle)
                 uuid = self._na(nvml, "nvmlDeviceGetUUID", handle)
-                self._names.append(_text(name) if name is not None else f"GPU {i}")
-                self._uuids.append(_text(uuid) if uuid is not None else None)
+            except Exception:  # a lost card keeps its slot; each sample reports its error
+                pass
+            self._names.append(_text(name) if name is not None else f"GPU {i}")
+            self._uuids.append(_text(uuid) if uuid is not None else None)
             self._handles.append(handle)
         detail = (f"NVML {_text(version) if version is not None else '?'} driver {driver or '?'}, "
                   f"{count} GPU{'s' if count != 1 else ''}")

@@ -22,7 +22,7 @@ import itertools
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from engine.clock import Clock, SystemClock
@@ -65,6 +65,22 @@ def default_gpu_specs(count: int = 5) -> list[SimGpuSpec]:
     return [by_index.get(i, standard) for i in range(count)]
 
 
+def specs_from_sim_config(sim: object) -> list[SimGpuSpec]:
+    """Cards for galaxy.toml's ``[sim]`` table (engine.config.SimConfig: gpus, gpu_name,
+    vram_mb, power_limit_w), keeping the field-notes pattern of binned and hot cards.
+    Duck-typed so telemetry does not import the config module."""
+    count = int(getattr(sim, "gpus", 5))
+    name = str(getattr(sim, "gpu_name", GTX_1060))
+    if not name.startswith("NVIDIA "):
+        name = "NVIDIA " + name
+    vram = float(getattr(sim, "vram_mb", 6144.0))
+    limit = float(getattr(sim, "power_limit_w", 140.0))
+    scale = 140.0 / limit if limit > 0 else 1.0  # same temperatures at the limit on any card
+    return [replace(s, name=name, mem_total_mb=vram, power_limit_w=limit,
+                    max_power_w=max(s.max_power_w, limit), c_per_w=s.c_per_w * scale)
+            for s in default_gpu_specs(count)]
+
+
 @dataclass
 class _Allocation:
     mb: float
@@ -100,6 +116,12 @@ class SimulatedRig:
         self._pids = itertools.count(900_001)  # synthetic pids for owners that gave none
         for g in self._gpus:
             self._settle_power(g)
+
+    @classmethod
+    def from_sim_config(cls, sim: object, clock: Clock | None = None) -> "SimulatedRig":
+        """The rig galaxy.toml's ``[sim]`` table describes (engine.config.SimConfig)."""
+        return cls(specs_from_sim_config(sim), clock=clock,
+                   ambient_c=float(getattr(sim, "ambient_c", 30.0)))
 
     @classmethod
     def with_count(cls, count: int, clock: Clock | None = None, ambient_c: float = 30.0) -> "SimulatedRig":
@@ -260,13 +282,13 @@ class SimulatedRig:
     def _clocks(self, g: _GpuState) -> tuple[float, float]:
         s = g.spec
         if g.util_pct <= 0.0:
-            return s.idle_sm_mhz, s.idle_mem_mhz
+            return float(s.idle_sm_mhz), float(s.idle_mem_mhz)
         demand = s.idle_power_w + g.util_pct / 100.0 * (s.max_power_w - s.idle_power_w)
         ratio = min(1.0, g.power_w / demand) if demand > 0 else 1.0
         # Clocks scale roughly with the cube root of power at the top of the V/F curve.
         sm = s.idle_sm_mhz + (s.boost_sm_mhz - s.idle_sm_mhz) * ratio ** (1 / 3)
         mem = s.mem_mhz if ratio > 0.5 else s.mem_mhz * 0.5
-        return round(sm), round(mem)
+        return float(round(sm)), float(round(mem))
 
     def _fan_pct(self, g: _GpuState) -> float:
         """A typical stock curve: 30% up to 50 C, 100% at 85 C."""
