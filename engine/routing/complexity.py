@@ -68,11 +68,14 @@ class HeuristicClassifier:
         elif tokens >= self.long_prompt_tokens:
             level = MEDIUM
             reasons.append(f"long input ({tokens} tokens)")
-        hits = {m.group(0).lower() for m in _COMPLEX_WORDS.finditer(request.prompt)}
+        # Instructions sit at the ends of a prompt; scanning a 100 KB pasted document in the
+        # middle would cost more than the routing decision itself.
+        text = request.prompt if len(request.prompt) <= 6000 else request.prompt[:4000] + request.prompt[-2000:]
+        hits = {m.group(0).lower() for m in _COMPLEX_WORDS.finditer(text)}
         if hits:
             level = min(COMPLEX, level + (2 if len(hits) >= 3 else 1))
             reasons.append("keywords: " + ", ".join(sorted(hits)))
-        elif _SIMPLE_WORDS.search(request.prompt) and level == SIMPLE:
+        elif level == SIMPLE and _SIMPLE_WORDS.search(text):
             reasons.append("simple keywords")
         if not reasons:
             reasons.append(f"short input ({tokens} tokens)")

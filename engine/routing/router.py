@@ -40,6 +40,10 @@ class RouteDecision:
     error: str | None = None  # the request cannot be served anywhere (e.g. too long for every node)
 
 
+def _ewma(old: float | None, new: float, weight: float = 0.2) -> float:
+    return new if old is None else old * (1 - weight) + new * weight
+
+
 class NoRoute(RuntimeError):
     def __init__(self, decision: RouteDecision, tried: Sequence[tuple[str, str]] = ()) -> None:
         self.decision = decision
@@ -186,7 +190,7 @@ class Router:
             now = self.clock.now()
             self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
                                                  breaker=br.on_success(s.breaker, now),
-                                                 healthy=True, latency_ms=s.latency_ms or latency))
+                                                 healthy=True, latency_ms=_ewma(s.latency_ms, latency)))
             return RoutedResult(result, name, decision, tuple(tried))
         raise NoRoute(decision, tried)
 

@@ -1,0 +1,269 @@
+"""``galaxy cluster ...``, ``galaxy escalations``, ``galaxy approve``, ``galaxy deny``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.paths import RigPaths
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    explicit = getattr(args, "config", None)
+    return Path(explicit or os.environ.get("GALAXY_CONFIG", "galaxy.toml"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cluster = sub.add_parser("cluster", help="LLM nodes and tiers: status, add, remove, test")
+    csub = cluster.add_subparsers(dest="cluster_cmd", metavar="ACTION")
+    st = csub.add_parser("status", help="nodes, tier, model, health, latency, load, breaker")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+    add = csub.add_parser("add", help="add a [[node]] to galaxy.toml")
+    add.add_argument("name")
+    add.add_argument("--endpoint", required=True)
+    add.add_argument("--backend", choices=["ollama", "openai", "anthropic"], default="ollama")
+    add.add_argument("--model", required=True)
+    add.add_argument("--tier", type=int, required=True)
+    add.add_argument("--context-window", type=int, default=8192)
+    add.add_argument("--max-concurrency", type=int, default=1)
+    add.add_argument("--auth-env", default=None, help="environment variable that holds the token/key")
+    add.add_argument("--external", action="store_true", help="a cloud node: used only after approval")
+    add.add_argument("--price-in", type=float, default=0.0, help="USD per million input tokens")
+    add.add_argument("--price-out", type=float, default=0.0, help="USD per million output tokens")
+    add.set_defaults(func=cmd_add)
+    rm = csub.add_parser("remove", help="remove a node from galaxy.toml")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_remove)
+    test = csub.add_parser("test", help="health-check every local node now")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=cmd_test)
+    route = csub.add_parser("route", help="show where a prompt would go (sends nothing)")
+    route.add_argument("prompt")
+    route.add_argument("--tier", type=int, default=None)
+    route.set_defaults(func=cmd_route)
+    cluster.set_defaults(func=lambda a: cluster.print_help() or 2)
+
+    esc = sub.add_parser("escalations", help="escalations awaiting approval, with payload and cost")
+    esc.add_argument("--all", action="store_true", help="include decided ones")
+    esc.add_argument("--json", action="store_true")
+    esc.set_defaults(func=cmd_escalations)
+    ap = sub.add_parser("approve", help="approve an escalation (only then is anything sent)")
+    ap.add_argument("escalation_id")
+    ap.add_argument("--override-budget", action="store_true")
+    ap.set_defaults(func=cmd_approve)
+    dn = sub.add_parser("deny", help="deny an escalation")
+    dn.add_argument("escalation_id")
+    dn.add_argument("--reason", required=True)
+    dn.set_defaults(func=cmd_deny)
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.routing.nodes import NodeConfigError, load_routing
+
+    try:
+        return load_routing(_config_path(args))
+    except NodeConfigError as exc:
+        raise SystemExit(f"galaxy: {exc}") from None
+
+
+def _live_snapshot(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.snapshot import read_snapshot
+
+    try:
+        snap = read_snapshot(RigPaths(args.root).snapshot)
+    except Exception:  # noqa: BLE001 - a broken snapshot just means "no live view"
+        return None
+    if snap is None or time.time() - snap.taken_at > 5:
+        return None
+    return snap
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    routing, _ = _load(args)
+    snap = _live_snapshot(args)
+    rows: list[dict[str, Any]]
+    if snap is not None and snap.nodes:
+        rows = [dict(n.__dict__) for n in snap.nodes]
+        origin = "live (from the supervisor's snapshot)"
+    else:
+        rows = [_row(n, None) for n in routing.nodes]
+        origin = "from galaxy.toml (no supervisor running: health not checked; run `galaxy cluster test`)"
+    return _print_nodes(rows, origin, args.json)
+
+
+def _row(n: Any, st: Any) -> dict[str, Any]:
+    return {"name": n.name, "tier": n.tier, "backend": n.backend, "endpoint": n.endpoint, "model": n.model,
+            "external": n.external, "healthy": None if st is None else st.healthy,
+            "latency_ms": None if st is None else st.latency_ms, "load": 0 if st is None else st.in_flight,
+            "breaker": "closed" if st is None else st.breaker.state,
+            "detail": "" if st is None else st.detail}
+
+
+def _print_nodes(rows: list[dict[str, Any]], origin: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"origin": origin, "nodes": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no nodes configured: add one with `galaxy cluster add NAME --endpoint URL --model M --tier N`")
+        return 0
+    print(origin)
+    print(f"{'NODE':<16}{'TIER':>4}  {'BACKEND':<10}{'MODEL':<22}{'HEALTH':<9}{'LATENCY':>9}{'LOAD':>5}  BREAKER")
+    for r in sorted(rows, key=lambda r: (r["tier"], r["name"])):
+        health = "external" if r.get("external") else {True: "ok", False: "DOWN", None: "n/a"}[r["healthy"]]
+        lat = "n/a" if r.get("latency_ms") is None else f"{r['latency_ms']:.0f} ms"
+        print(f"{r['name']:<16}{r['tier']:>4}  {r["backend"]:<10}{r['model'][:21]:<22}{health:<9}{lat:>9}"
+              f"{r.get('load', 0):>5}  {r.get('breaker', 'closed')}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from engine.routing.nodes import NodeConfig, NodeConfigError, _node_from, append_node
+
+    try:
+        node = _node_from({"name": args.name, "endpoint": args.endpoint, "backend": args.backend,
+                           "model": args.model, "tier": args.tier, "context_window": args.context_window,
+                           "max_concurrency": args.max_concurrency, "auth_env": args.auth_env,
+                           "external": args.external, "price_in_per_mtok": args.price_in,
+                           "price_out_per_mtok": args.price_out}, "galaxy cluster add")
+        if node.backend == "anthropic" and not node.external:
+            raise NodeConfigError("an anthropic node is a cloud API: add --external")
+        append_node(_config_path(args), node)
+    except NodeConfigError as exc:
+        print(f"galaxy: {exc}")
+        return 1
+    assert isinstance(node, NodeConfig)
+    print(f"added node {node.name} (tier {node.tier}, {node.backend} {node.model}) to {_config_path(args)}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from engine.routing.nodes import remove_node
+
+    path = _config_path(args)
+    if not path.exists() or not remove_node(path, args.name):
+        print(f"galaxy: no node named {args.name!r} in {path}")
+        return 1
+    print(f"removed node {args.name} from {path}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from engine.routing.backends import backend_for
+    from engine.routing.router import Router
+
+    routing, _ = _load(args)
+    router = Router(routing, backend_for)
+    states = router.check_health()
+    rows = [_row(n, states.get(n.name)) for n in routing.nodes]
+    _print_nodes(rows, "health checked now", args.json)
+    return 0 if all(r["healthy"] or r["external"] for r in rows) else 1
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from engine.routing.backends import backend_for
+    from engine.routing.complexity import LlmRequest
+    from engine.routing.router import Router
+
+    routing, _ = _load(args)
+    router = Router(routing, backend_for)
+    print(router.describe(router.decide(LlmRequest(prompt=args.prompt, tier=args.tier))))
+    return 0
+
+
+# ---- escalations ----
+def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.escalation.service import build_manager
+
+    routing, esc_cfg = _load(args)
+    return build_manager(RigPaths(args.root).ensure(), routing, esc_cfg)
+
+
+def cmd_escalations(args: argparse.Namespace) -> int:
+    from engine.escalation.service import cost_summary, preview_of
+
+    m = _manager(args)
+    now = time.time()
+    rows = m.store.all() if args.all else m.pending()
+    if args.json:
+        print(json.dumps({"costs": cost_summary(m, now), "escalations": [
+            {"escalation_id": e.escalation_id, "task_id": e.task_id, "state": e.state, "reason": e.reason,
+             "provider": e.provider, "model": e.model, "est_input_tokens": e.est_input_tokens,
+             "est_cost_usd": e.est_cost_usd, "expires_at": e.expires_at, "payload": e.payload,
+             "answer": e.answer, "cost_usd": e.cost_usd, "deny_reason": e.deny_reason} for e in rows]}, indent=2))
+        return 0
+    c = cost_summary(m, now)
+    print(f"budget today ({c['today']}): spent ${c['spent_usd']:.4f} of ${c['budget_usd']:.2f}, "
+          f"left ${c['left_usd']:.4f}")
+    if not rows:
+        print("no escalations pending")
+        return 0
+    for e in rows:
+        left = "" if e.expires_at is None else f", expires in {max(0, e.expires_at - now):.0f}s"
+        print(f"\n{e.escalation_id}  [{e.state}]  task {e.task_id}  -> {e.provider} ({e.model}){left}")
+        print(f"  why: {e.reason}")
+        print(f"  estimate: ~{e.est_input_tokens} input tokens, up to ${e.est_cost_usd:.4f}")
+        if e.state == "pending":
+            print("  would send exactly:")
+            print("    " + preview_of(e).replace("\n", "\n    "))
+    return 0
+
+
+def _send_command(args: argparse.Namespace, kind: str, target: str, **cmd_args: Any) -> int | None:
+    """With a live supervisor, the decision goes through its command channel (and audit log)."""
+    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+
+    snap = _live_snapshot(args)
+    if snap is None:
+        return None
+    cmd = make_command(CommandKind(kind), target, source=default_source("cli"), **cmd_args)
+    FileCommandSink(RigPaths(args.root).commands).send(cmd)
+    deadline = time.time() + 15
+    from engine.snapshot import read_snapshot
+
+    while time.time() < deadline:
+        s = read_snapshot(RigPaths(args.root).snapshot)
+        for ack in (s.acks if s else ()):
+            if ack.command_id == cmd.command_id:
+                print(f"{ack.outcome}: {ack.message}")
+                return 0 if ack.outcome == "ok" else 1
+        time.sleep(0.2)
+    print(f"sent {kind} {target}; the supervisor has not acknowledged it yet (see `galaxy escalations --all`)")
+    return 1
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from engine.escalation.manager import BudgetExceeded, EscalationStateError
+    from engine.escalation.providers import ProviderError
+
+    rc = _send_command(args, "approve", args.escalation_id, override_budget=args.override_budget)
+    if rc is not None:
+        return rc
+    m = _manager(args)
+    try:
+        out = m.approve(args.escalation_id, time.time(), by="cli", override_budget=args.override_budget)
+    except (KeyError, EscalationStateError, BudgetExceeded, ProviderError) as exc:
+        print(f"galaxy: {exc}")
+        return 1
+    print(out.message)
+    return 0 if out.escalation.state == "answered" else 1
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    from engine.escalation.manager import EscalationStateError
+
+    rc = _send_command(args, "deny", args.escalation_id, reason=args.reason)
+    if rc is not None:
+        return rc
+    m = _manager(args)
+    try:
+        out = m.deny(args.escalation_id, time.time(), by="cli", reason=args.reason)
+    except (KeyError, EscalationStateError, ValueError) as exc:
+        print(f"galaxy: {exc}")
+        return 1
+    print(out.message)
+    return 0

@@ -1,0 +1,185 @@
+"""The supervisor's side of routing and escalation.
+
+Each tick it (cheaply) looks for failed LLM tasks that qualify for escalation and raises
+a pending request, expires undecided ones, and health-checks the nodes on an interval.
+Network work (health checks, the send after an approval) runs on one background thread
+so a slow provider never stalls the tick. Approve/deny/breaker commands arrive through
+the supervisor's command processor like every other operator command.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Protocol, Sequence
+
+from engine.commands import Command, CommandKind
+from engine.escalation.manager import BudgetExceeded, EscalationManager, EscalationStateError
+from engine.escalation.providers import ProviderError
+from engine.escalation.service import build_manager, escalation_views, should_escalate
+from engine.escalation.store import Escalation
+from engine.model import Task
+from engine.paths import RigPaths
+from engine.routing.nodes import EscalationConfig, RoutingConfig
+from engine.routing.router import Router
+from engine.snapshot import EscalationView, NodeView
+
+
+class FailedTaskSource(Protocol):
+    def recent(self, state: str, limit: int) -> list[Task]: ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def retry(self, task_id: str, now: float) -> bool: ...
+
+
+class OutcomeLike(Protocol):
+    outcome: str
+    message: str
+
+
+Resolve = Callable[[str, dict[str, Any], float], bool]
+"""Turn a failed task into a completed one with this result (the escalation's answer)."""
+
+
+class CloudTier:
+    def __init__(self, paths: RigPaths, routing: RoutingConfig, escalation: EscalationConfig,
+                 queue: FailedTaskSource, resolve: Resolve, *, router: Router | None = None,
+                 manager: EscalationManager | None = None, outcome: Callable[[str, str], Any] | None = None,
+                 on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                 scan_interval_s: float = 2.0) -> None:
+        self.queue = queue
+        self.resolve = resolve
+        self.on_event = on_event
+        self.routing = routing
+        self.scan_interval_s = scan_interval_s
+        self._outcome = outcome or (lambda kind, msg: (kind, msg))
+        self.manager = manager or build_manager(paths, routing, escalation, on_answer=self._answered,
+                                                on_denied=self._denied, on_retry_local=self._retry_local,
+                                                on_event=on_event)
+        if router is None:
+            from engine.routing.backends import backend_for
+
+            local = RoutingConfig(nodes=tuple(n for n in routing.nodes if not n.external),
+                                  breaker_failures=routing.breaker_failures, breaker_reset_s=routing.breaker_reset_s,
+                                  breaker_reset_max_s=routing.breaker_reset_max_s)
+            router = Router(local, backend_for, on_event=on_event)
+        self.router = router
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloud-tier")
+        self._health: Future[Any] | None = None
+        self._next_health = 0.0
+        self._next_scan = 0.0
+        self._seen_failed: set[str] = set()
+        self._lock = threading.Lock()
+        self._now = 0.0
+
+    # ---- the tick ----
+    def tick(self, now: float) -> None:
+        self._now = now
+        if now >= self._next_scan:
+            self._next_scan = now + self.scan_interval_s
+            self._scan(now)
+            self.manager.expire_due(now)
+        if self.router.nodes and now >= self._next_health and (self._health is None or self._health.done()):
+            self._next_health = now + self.routing.health_interval_s
+            self._health = self._pool.submit(self.router.check_health)
+
+    def _scan(self, now: float) -> None:
+        if not self.manager.providers:
+            return
+        for task in self.queue.recent("failed", 50):
+            if task.task_id in self._seen_failed:
+                continue
+            self._seen_failed.add(task.task_id)
+            reason = should_escalate(task, self.manager.config)
+            if reason is None or self.manager.store.for_task(task.task_id):
+                continue
+            try:
+                self.manager.request(task, reason, now)
+            except ProviderError as exc:
+                self.on_event("escalation_unavailable", {"task_id": task.task_id, "error": str(exc)})
+
+    # ---- outcomes ----
+    def _answered(self, e: Escalation) -> None:
+        result = {"text": e.answer, "escalation_id": e.escalation_id, "served_by": f"{e.provider} ({e.model})",
+                  "tokens_in": e.tokens_in, "tokens_out": e.tokens_out, "cost_usd": e.cost_usd,
+                  "advice_only": True}
+        self.resolve(e.task_id, result, self._now)
+
+    def _denied(self, e: Escalation) -> None:
+        self.on_event("task_escalation_denied", {"task_id": e.task_id, "reason": e.deny_reason})
+
+    def _retry_local(self, e: Escalation) -> None:
+        self._seen_failed.discard(e.task_id)
+        self.queue.retry(e.task_id, self._now)
+
+    # ---- commands ----
+    def register(self, processor: Any) -> None:
+        processor.register(CommandKind.APPROVE, self._cmd_approve)
+        processor.register(CommandKind.DENY, self._cmd_deny)
+        processor.register(CommandKind.BREAKER_RESET, self._cmd_breaker)
+        processor.register(CommandKind.BREAKER_OPEN, self._cmd_breaker)
+
+    def _cmd_approve(self, cmd: Command, now: float) -> Any:
+        e = self.manager.store.get(cmd.target or "")
+        if e is None:
+            return self._outcome("refused", f"no escalation {cmd.target!r}")
+        if e.state != "pending":
+            return self._outcome("refused", f"escalation {e.escalation_id} is {e.state}, not pending")
+        override = bool(cmd.args.get("override_budget"))
+        left = self.manager.budget_left(now)
+        if e.est_cost_usd > left and not override:
+            return self._outcome("refused", f"over budget: ${e.est_cost_usd:.4f} > ${left:.4f} left today "
+                                            "(approve with override_budget)")
+
+        def send() -> None:
+            try:
+                self.manager.approve(e.escalation_id, now, by=cmd.source or "operator", override_budget=override)
+            except (BudgetExceeded, EscalationStateError, KeyError) as exc:
+                self.on_event("escalation_approve_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
+
+        self._pool.submit(send)
+        return self._outcome("ok", f"approved {e.escalation_id}; sending to {e.provider} ({e.model})")
+
+    def _cmd_deny(self, cmd: Command, now: float) -> Any:
+        reason = str(cmd.args.get("reason") or "").strip()
+        if not reason:
+            return self._outcome("refused", "a denial needs a reason")
+        try:
+            out = self.manager.deny(cmd.target or "", now, by=cmd.source or "operator", reason=reason)
+        except (KeyError, EscalationStateError) as exc:
+            return self._outcome("refused", str(exc).strip("'\""))
+        return self._outcome("ok", out.message)
+
+    def _cmd_breaker(self, cmd: Command, now: float) -> Any:
+        try:
+            if cmd.kind is CommandKind.BREAKER_RESET:
+                self.router.reset_breaker(cmd.target or "")
+            else:
+                self.router.open_breaker(cmd.target or "")
+        except KeyError as exc:
+            return self._outcome("refused", str(exc).strip("'\""))
+        return self._outcome("ok", f"breaker {cmd.target}: {'reset' if cmd.kind is CommandKind.BREAKER_RESET else 'forced open'}")
+
+    # ---- views ----
+    def node_views(self) -> tuple[NodeView, ...]:
+        states = self.router.states()
+        out = []
+        for n in self.routing.nodes:
+            st = states.get(n.name)
+            out.append(NodeView(
+                name=n.name, tier=n.tier, backend=n.backend, endpoint=n.endpoint, model=n.model,
+                healthy=None if st is None else st.healthy, latency_ms=None if st is None else st.latency_ms,
+                load=0 if st is None else st.in_flight, breaker="closed" if st is None else st.breaker.state,
+                breaker_failures=0 if st is None else st.breaker.failures,
+                next_probe_at=None if st is None else st.breaker.next_probe_at))
+        return tuple(out)
+
+    def escalation_views(self, now: float) -> tuple[EscalationView, ...]:
+        return escalation_views(self.manager, now)
+
+    def awaiting_approval(self) -> Sequence[str]:
+        return [e.task_id for e in self.manager.pending()]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
