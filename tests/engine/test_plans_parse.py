@@ -251,3 +251,16 @@ def test_plan_error_message_lists_every_error():
         parse("## a\n- priority: 0\n## b\n- command: x\n- nope: 1\n")
     assert len(info.value.errors) == 3
     assert "3 errors" in str(info.value) and all(e in str(info.value) for e in info.value.errors)
+
+
+def _markdown_examples(doc: str) -> list[str]:
+    return [block.split("\n", 1)[1] for block in doc.split("````markdown")[1:]
+            for block in [block.split("\n````", 1)[0]]]
+
+
+def test_docs_examples_parse_and_the_full_example_is_the_committed_plan():
+    doc = (REPO / "docs" / "plan-format.md").read_text()
+    first, full = _markdown_examples(doc)
+    tasks = parse(first)
+    assert [t.name for t in tasks] == ["greet", "shout"] and tasks[1].depends_on == ("b1.greet",)
+    assert full.strip() == (PLANS / "video.md").read_text().strip()
