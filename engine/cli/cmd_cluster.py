@@ -116,7 +116,7 @@ def _print_nodes(rows: list[dict[str, Any]], origin: str, as_json: bool) -> int:
     for r in sorted(rows, key=lambda r: (r["tier"], r["name"])):
         health = "external" if r.get("external") else {True: "ok", False: "DOWN", None: "n/a"}[r["healthy"]]
         lat = "n/a" if r.get("latency_ms") is None else f"{r['latency_ms']:.0f} ms"
-        print(f"{r['name']:<16}{r['tier']:>4}  {r["backend"]:<10}{r['model'][:21]:<22}{health:<9}{lat:>9}"
+        print(f"{r['name']:<16}{r['tier']:>4}  {r['backend']:<10}{r['model'][:21]:<22}{health:<9}{lat:>9}"
               f"{r.get('load', 0):>5}  {r.get('breaker', 'closed')}")
     return 0
 

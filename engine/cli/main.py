@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("cmd_"):
-            importlib.import_module(f"engine.cli.{mod.name}").register(sub)
+            try:
+                importlib.import_module(f"engine.cli.{mod.name}").register(sub)
+            except Exception as exc:  # noqa: BLE001 - one broken module must not take the whole CLI down
+                print(f"galaxy: commands from {mod.name} are unavailable: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
     return parser
 
 
