@@ -264,3 +264,15 @@ def test_docs_examples_parse_and_the_full_example_is_the_committed_plan():
     tasks = parse(first)
     assert [t.name for t in tasks] == ["greet", "shout"] and tasks[1].depends_on == ("b1.greet",)
     assert full.strip() == (PLANS / "video.md").read_text().strip()
+
+
+def test_hello_commands_really_run_in_a_shell(tmp_path):
+    """The example must run anywhere: each command, run as a worker would (sh -c), succeeds."""
+    import subprocess
+
+    tasks = load_plan(PLANS / "hello.md", now=NOW, batch_id="hello-1")
+    outputs = {t.name: subprocess.run(["sh", "-c", t.command], cwd=tmp_path, capture_output=True, text=True,
+                                      timeout=30) for t in tasks}
+    assert all(p.returncode == 0 for p in outputs.values()), {n: p.stderr for n, p in outputs.items()}
+    assert outputs["count letters[alpha]"].stdout.strip() == "alpha has 5 letters"
+    assert outputs["wrap up"].stdout.strip() == "batch hello-1 done"
