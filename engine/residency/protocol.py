@@ -13,7 +13,8 @@ from typing import Protocol
 from engine.handlers.base import TaskContext
 from engine.model import Task
 
-GPU_STATES = ("idle", "booting_llm", "llm_ready", "llm_busy", "booting_script", "script_busy", "unloading")
+GPU_STATES = ("idle", "booting_llm", "llm_ready", "llm_busy", "booting_script", "script_busy", "unloading",
+              "script_ready")  # script_ready: a whisper/embedding model kept warm between tasks
 
 
 class Residency(Protocol):
