@@ -36,10 +36,19 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("GALAXY_CONFIG", "galaxy.toml"))
 
 
-def _probe(simulated: bool) -> Any:
+def _probe(simulated: bool, config_path: Path | None = None) -> Any:
+    """The rig's probe; with ``simulated``, shaped by galaxy.toml's [sim] table when it parses."""
     from engine.telemetry.detect import detect_probe
 
-    return detect_probe(simulated=simulated)
+    sim = None
+    if simulated and config_path is not None and config_path.exists():
+        try:
+            from engine.config import load_config
+
+            sim = load_config(config_path).sim
+        except Exception:  # a bad file is reported by the config check itself
+            sim = None
+    return detect_probe(simulated=simulated, sim=sim)
 
 
 # ------------------------------------------------------------------ doctor
@@ -47,7 +56,7 @@ def _probe(simulated: bool) -> Any:
 def run_doctor(args: argparse.Namespace) -> int:
     from engine.telemetry.doctor import DoctorContext, run_checks
 
-    probe = _probe(args.sim)
+    probe = _probe(args.sim, _config_path(args))
     try:
         checks = run_checks(DoctorContext(root=Path(args.root), config_path=_config_path(args), probe=probe,
                                           http_timeout_s=args.timeout, simulated=args.sim))

@@ -53,7 +53,7 @@ def render_starter_config(rig: str, root: str, gpus: list[DetectedGpu], status: 
         "",
     ]
     if gpus:
-        lines += [f"# One worker per GPU, each with its own Ollama instance on its own port.",
+        lines += ["# One worker per GPU, each with its own Ollama instance on its own port.",
                   "# The field notes' layout puts a brain (a bigger model) on two cards instead, e.g.:",
                   "#   [[group]]",
                   "#   name = \"brain\"",

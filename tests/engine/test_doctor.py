@@ -224,3 +224,10 @@ def test_init_never_overwrites_without_force(tmp_path: Path, capsys: pytest.Capt
     assert "--force" in capsys.readouterr().err
     assert cli(tmp_path, "init", "--sim", "--force") == 0
     assert "[[group]]" in target.read_text()
+
+
+def test_doctor_sim_uses_the_configs_sim_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "galaxy.toml").write_text('[[group]]\nname = "g"\ngpus = [7]\n[sim]\ngpus = 8\n')
+    assert cli(tmp_path, "doctor", "--sim", "--json") == 0
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert sum(1 for c in checks if c["name"].startswith("GPU ") and c["name"][4:].isdigit()) == 8
