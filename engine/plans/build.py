@@ -103,6 +103,8 @@ def _task_dict(inst: Instance, ids: dict[str, str], batch_id: str, where: str,
             d[target[5:]] = _text(value.value, inst.variables)
         elif target.startswith("param."):
             d["params"][target[6:]] = _text(value.value, inst.variables)
+        elif target.startswith("option."):
+            d["params"].setdefault("options", {})[target[7:]] = value.value
     return d
 
 

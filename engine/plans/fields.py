@@ -116,7 +116,8 @@ def parse_choice(key: str, choices: tuple[str, ...]) -> Parser:
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One plan key. ``target`` is 'task.<field>', 'param.<name>' or 'plan.<name>'."""
+    """One plan key. ``target`` is 'task.<field>', 'param.<name>', 'option.<name>' (LLM options,
+    under params.options) or 'plan.<name>' (used by the parser itself)."""
 
     name: str
     parse: Parser
@@ -151,8 +152,10 @@ SPECS: dict[str, KeySpec] = {s.name: s for s in (
             help="items or globs: one task per item"),
     KeySpec("prompt", parse_text("prompt"), "param.prompt", _LLM, in_defaults=False, help="or a ```prompt block"),
     KeySpec("system", parse_text("system"), "param.system", _LLM, help="system prompt, or a ```system block"),
-    KeySpec("max_tokens", parse_int("max_tokens", 1), "param.max_tokens", _LLM),
-    KeySpec("temperature", parse_float("temperature", 0.0, 2.0), "param.temperature", _LLM),
+    KeySpec("max_tokens", parse_int("max_tokens", 1), "option.num_predict", _LLM,
+            help="stored as params.options.num_predict (Ollama's name; the OpenAI backend maps it)"),
+    KeySpec("temperature", parse_float("temperature", 0.0, 2.0), "option.temperature", _LLM,
+            help="stored as params.options.temperature"),
     KeySpec("audio", parse_text("audio"), "param.audio", frozenset({TaskType.TRANSCRIBE}), in_defaults=False),
     KeySpec("language", parse_text("language"), "param.language", frozenset({TaskType.TRANSCRIBE})),
     KeySpec("texts", parse_list("texts"), "param.texts", frozenset({TaskType.EMBED}), in_defaults=False,

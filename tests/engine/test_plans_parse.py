@@ -85,8 +85,8 @@ def test_round_trip_of_every_field_into_task():
     assert task.max_retries == 0 and task.tier == 1 and task.requires_external and task.sensitive
     assert task.executor == "brain" and task.source == "tui" and task.created_at == NOW
     assert task.plan == "p.md:2" and task.fix_applied is None
-    assert task.params == {"prompt": "Say hi.\nTwice.", "system": "be brief", "max_tokens": 64,
-                           "temperature": 0.5, "output": "out/a.txt"}
+    assert task.params == {"prompt": "Say hi.\nTwice.", "system": "be brief", "output": "out/a.txt",
+                           "options": {"num_predict": 64, "temperature": 0.5}}  # Ollama's option names
     assert Task.from_dict(task.to_dict()) == task  # what the queue writes reads back the same
 
 
