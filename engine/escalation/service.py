@@ -19,6 +19,9 @@ from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
 from engine.snapshot import EscalationView
 
 PREVIEW_CHARS = 4000
+LOW_CONFIDENCE_MARK = "low-confidence"
+"""An LLM handler that sees the local model flag its own answer fails the task with an
+error containing this mark; the cloud tier then offers escalation."""
 
 
 def provider_for(node: NodeConfig) -> CloudProvider:
@@ -66,7 +69,7 @@ def should_escalate(task: Task, cfg: EscalationConfig) -> str | None:
     if task.task_class is not TaskClass.LLM:
         return None
     local_failures = sum(1 for a in task.attempts if a.outcome in ("error", "timeout", "lost"))
-    low_conf = bool((task.result or {}).get("low_confidence"))
+    low_conf = bool((task.result or {}).get("low_confidence")) or LOW_CONFIDENCE_MARK in (task.error or "")
     no_local = "no local node" in (task.error or "") or "no local tier" in (task.error or "")
     return escalation_reason(task, local_failures, cfg, no_local_tier=no_local, low_confidence=low_conf)
 
