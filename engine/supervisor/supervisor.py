@@ -28,6 +28,8 @@ from engine.telemetry.protocol import GpuProbe, GpuSample
 from engine.workerstate import WorkerControl, WorkerStatus, read_status, write_json_dataclass
 
 LogFn = Callable[..., None]
+ArgvBuilder = Callable[..., tuple[str, ...]]
+"""(group, root, *, endpoint, backend, lease_s) -> argv; ``launcher.worker_argv`` by default."""
 WORKER_COMMANDS = {"pause", "resume", "drain", "restart"}
 
 
@@ -74,9 +76,10 @@ class Supervisor:
                  launcher: ProcessLauncher, *, host: HostSampler | None = None, simulated: bool = False,
                  endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
-                 pid: int | None = None) -> None:
+                 pid: int | None = None, argv_for: ArgvBuilder | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
+        self.argv_for: ArgvBuilder = argv_for or worker_argv
         th = config.thresholds
         self.policy = S.RestartPolicy(th.restart_backoff_s, th.restart_backoff_max_s, th.fast_crash_s,
                                       th.max_fast_crashes)
@@ -257,8 +260,8 @@ class Supervisor:
 
     def _spawn(self, slot: WorkerSlot, now: float) -> None:
         g = slot.group
-        argv = worker_argv(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
-                           lease_s=self.config.thresholds.lease_s)
+        argv = self.argv_for(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
+                             lease_s=self.config.thresholds.lease_s)
         spec = LaunchSpec(worker_id=g.name, argv=argv, env=worker_env(g),
                           log_path=self.paths.logs / "workers" / f"{g.name}.log")
         self._write_control(slot)
