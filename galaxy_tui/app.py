@@ -39,7 +39,7 @@ class GalaxyApp(App[None]):
     TITLE = "galaxy"
 
     BINDINGS = [
-        Binding("p", "pause_resume", "Pause/Resume"),
+        Binding("p", "pause_resume", "Pause"),
         Binding("x", "drain", "Drain"),
         Binding("u", "unload", "Unload"),
         Binding("r", "retry", "Retry"),
@@ -88,7 +88,7 @@ class GalaxyApp(App[None]):
                 yield Static(id="esc-preview")
                 yield Static(id="nodes")
         yield Static(id="events")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         for wid, title in (("#gpus", "GPUs"), ("#tasks", "Tasks"), ("#queue", "Queue"),

@@ -43,6 +43,10 @@ def cards_from(snap: Snapshot) -> list[CardData]:
     return cards
 
 
+class CardList(VerticalScroll, can_focus=False):
+    """Scrolls when the cards outgrow the panel; focus stays on the panel."""
+
+
 class GpuCard(Static):
     """One GPU's line (narrow) or two lines (wide); re-renders only when its data changes."""
 
@@ -93,11 +97,11 @@ class GpuPanel(Widget, can_focus=True):
         self._cards: list[CardData] = []
 
     def compose(self):
-        yield VerticalScroll(id="gpu-cards")
+        yield CardList(id="gpu-cards")
 
     def show(self, snap: Snapshot) -> None:
         new = cards_from(snap)
-        box = self.query_one("#gpu-cards", VerticalScroll)
+        box = self.query_one("#gpu-cards", CardList)
         old_keys = [c.key for c in self._cards]
         if [c.key for c in new] == old_keys:
             for widget, data in zip(box.query(GpuCard), new):

@@ -15,21 +15,21 @@ class TopBar(Static):
     def show(self, snap: Snapshot | None, *, stale_since: float | None, read_only: bool,
              error: str | None) -> None:
         parts: list[tuple[str, str] | str] = [(" galaxy ", "bold reverse $primary")]
+        if read_only:  # first, so it survives the narrowest terminal
+            parts += [" ", (" READ-ONLY ", "bold reverse $secondary")]
         if snap is None:
             parts += [" ", (error or "waiting for the supervisor's first snapshot…", "$warning")]
         else:
-            parts += [" ", (snap.rig, "bold"), "  "]
-            if snap.simulated:
-                parts += [(" SIMULATED ", "bold reverse $warning"), "  "]
             if stale_since is not None:
-                parts += [(f" STALE since {fmt_clock(stale_since)} ", "bold reverse $error"), "  "]
+                parts += [" ", (f" STALE since {fmt_clock(stale_since)} ", "bold reverse $error")]
             else:
-                parts += [(f"live {fmt_clock(snap.taken_at)}", "$success"), "  "]
-            parts += [(f"#{snap.seq}", "$text-muted"), "  ", (snap.telemetry_status, "$text-muted")]
+                parts += [" ", (f"live {fmt_clock(snap.taken_at)}", "$success")]
+            if snap.simulated:
+                parts += [" ", (" SIMULATED ", "bold reverse $warning")]
+            parts += [" ", (snap.rig, "bold"), "  ", (f"#{snap.seq}", "$text-muted"), "  ",
+                      (snap.telemetry_status, "$text-muted")]
             if error:
                 parts += ["  ", (error, "$error")]
-        if read_only:
-            parts += ["  ", (" READ-ONLY: keys send nothing ", "bold reverse $secondary")]
         self.update(Content.assemble(*parts))
 
 

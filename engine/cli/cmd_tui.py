@@ -1,0 +1,152 @@
+"""``galaxy up`` / ``attach`` / ``down``: the dashboard's life cycle around the supervisor.
+
+``up`` starts a detached supervisor when none runs (its own session, so closing the
+terminal or quitting the dashboard leaves the rig running) and then shows the dashboard.
+Textual is imported only inside the handlers, so the rest of the CLI stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FIRST_SNAPSHOT_TIMEOUT_S = 30.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser("up", help="start the supervisor in the background if none runs, then show the dashboard")
+    up.add_argument("--sim", action="store_true", help="the simulated rig (no GPU needed)")
+    up.add_argument("--gpus", type=int, default=None, help="--sim: number of simulated GPUs")
+    up.add_argument("--read-only", action="store_true", help="show everything, send nothing")
+    up.add_argument("--no-dashboard", action="store_true", help="only make sure the supervisor runs")
+    up.set_defaults(func=run_up)
+    at = sub.add_parser("attach", help="show the dashboard of the running supervisor (e.g. over ssh -t)")
+    at.add_argument("--read-only", action="store_true", help="show everything, send nothing")
+    at.set_defaults(func=run_attach)
+    down = sub.add_parser("down", help="stop the supervisor cleanly (workers finish or hand back tasks)")
+    down.add_argument("--wait", type=float, default=60.0, help="seconds to wait for it to exit")
+    down.set_defaults(func=run_down)
+
+
+def _pid(root: Path) -> int | None:
+    from engine.paths import RigPaths
+    from engine.supervisor.pidfile import running_supervisor_pid
+
+    return running_supervisor_pid(RigPaths(root).supervisor_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | None) -> subprocess.Popen[bytes]:
+    """Detached: a new session, output to logs/supervisor.log, no tie to this terminal."""
+    from engine.paths import RigPaths
+
+    paths = RigPaths(root).ensure()
+    cmd = [sys.executable, "-m", "engine.cli.main", "--root", str(root)]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    cmd.append("supervise")
+    if sim:
+        cmd.append("--sim")
+    if gpus is not None:
+        cmd += ["--gpus", str(gpus)]
+    log = open(paths.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                cwd=os.getcwd())
+    finally:
+        log.close()
+
+
+def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since: float,
+                        timeout: float = FIRST_SNAPSHOT_TIMEOUT_S) -> str | None:
+    """None once a snapshot newer than ``since`` exists; else why not."""
+    from engine.paths import RigPaths
+
+    path = RigPaths(root).snapshot
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if path.stat().st_mtime >= since:
+                return None
+        except FileNotFoundError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            return f"the supervisor exited with status {proc.returncode}"
+        time.sleep(0.1)
+    return f"no snapshot at {path} after {timeout:g}s"
+
+
+def run_up(args: argparse.Namespace) -> int:
+    root: Path = args.root
+    pid = _pid(root)
+    if pid is None:
+        since = time.time() - 1
+        proc = start_supervisor(root, args.config, sim=args.sim, gpus=args.gpus)
+        print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
+              file=sys.stderr)
+        problem = wait_first_snapshot(root, proc, since)
+        if problem:
+            log_tail = _log_tail(root / "logs" / "supervisor.log")
+            print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
+            return 1
+    elif args.sim:
+        print(f"galaxy up: a supervisor already runs (pid {pid}); attaching to it", file=sys.stderr)
+    if args.no_dashboard:
+        return 0
+    from galaxy_tui.launch import run_dashboard
+
+    return run_dashboard(root, read_only=args.read_only)
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    if _pid(args.root) is None:
+        print(f"galaxy attach: no supervisor is running on {args.root}; the dashboard will say so "
+              "and pick up when one starts ('galaxy up')", file=sys.stderr)
+    from galaxy_tui.launch import run_dashboard
+
+    return run_dashboard(args.root, read_only=args.read_only)
+
+
+def run_down(args: argparse.Namespace) -> int:
+    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+    from engine.paths import RigPaths
+
+    pid = _pid(args.root)
+    if pid is None:
+        print(f"galaxy down: no supervisor is running on {args.root}")
+        return 0
+    FileCommandSink(RigPaths(args.root).commands).send(make_command(CommandKind.SHUTDOWN,
+                                                                    source=default_source("cli")))
+    deadline = time.monotonic() + args.wait
+    termed = False
+    while time.monotonic() < deadline:
+        if not _alive(pid) or _pid(args.root) is None:
+            print(f"galaxy down: supervisor {pid} stopped")
+            return 0
+        if not termed and time.monotonic() > deadline - args.wait / 2:
+            os.kill(pid, signal.SIGTERM)  # the command was not picked up: ask the OS way
+            termed = True
+        time.sleep(0.1)
+    print(f"galaxy down: supervisor {pid} still running after {args.wait:g}s", file=sys.stderr)
+    return 1
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,21 @@
+"""Run the dashboard against a shared root (what ``galaxy up`` and ``galaxy attach`` call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.commands import FileCommandSink
+from engine.paths import RigPaths
+from galaxy_tui.app import GalaxyApp
+from galaxy_tui.source import FileSnapshotSource
+
+
+def make_dashboard(root: Path, *, read_only: bool = False) -> GalaxyApp:
+    paths = RigPaths(root)
+    source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid)
+    return GalaxyApp(source, FileCommandSink(paths.commands), read_only=read_only, root=root)
+
+
+def run_dashboard(root: Path, *, read_only: bool = False) -> int:
+    make_dashboard(root, read_only=read_only).run()
+    return 0
