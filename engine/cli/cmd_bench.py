@@ -1,0 +1,35 @@
+"""``galaxy bench schedule``: the scheduling benchmark on a simulated rig (no GPU needed)."""
+
+from __future__ import annotations
+
+import argparse
+
+WORKLOADS = ("a", "b", "c")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks that print figures")
+    sub = bench.add_subparsers(dest="bench_command", metavar="BENCH")
+    sched = sub.add_parser("schedule", help="simulate the claim policies on a rig model against a lower bound")
+    sched.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all",
+                       help="a: video pipeline, b: mixed stream, c: starvation (default: all)")
+    sched.add_argument("--gpus", type=int, default=5, help="GPUs in the simulated rig (default 5)")
+    sched.add_argument("--seed", type=int, default=1)
+    sched.add_argument("--tasks", type=int, default=None, help="tasks per workload (default: a 1000, b 1000, c 600)")
+    sched.set_defaults(func=_schedule)
+    bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from engine.sim.schedule_bench import format_table, run_bench
+
+    if args.gpus < 1:
+        print(f"--gpus must be at least 1, got {args.gpus}")
+        return 2
+    if args.tasks is not None and args.tasks < 1:
+        print(f"--tasks must be at least 1, got {args.tasks}")
+        return 2
+    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    rows = run_bench(names, args.gpus, args.seed, args.tasks)
+    print(format_table(rows, args.gpus, args.seed))
+    return 0

@@ -1,0 +1,120 @@
+"""The scheduling benchmark behind ``galaxy bench schedule`` and ``bench/schedule_bench.py``:
+every policy on every workload over the same simulated rig, against the lower bound."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from engine.model import TaskClass
+from engine.scheduling.baseline import make_notes_policy
+from engine.scheduling.policy import (DEFAULT_AGING_STEP_S, RigView, SwitchTuning, WorkerProfile, make_claim_policy,
+                                     overdue_after_s)
+from engine.sim.des import PolicyFactory, SimResult, Simulator
+from engine.sim.metrics import RunFigures, figures, lower_bound
+from engine.sim.rigmodel import RigModel, default_rig
+from engine.sim.workloads import Workload, make_workload
+
+DEFAULT_TASKS = {"a": 1000, "b": 1000, "c": 600}
+
+
+def galaxy_policy(aging_step_s: float = DEFAULT_AGING_STEP_S) -> PolicyFactory:
+    def factory(profile: WorkerProfile, view: RigView):
+        return make_claim_policy(profile, view, aging_step_s)
+    return factory
+
+
+def notes_policy(profile: WorkerProfile, view: RigView):
+    """The notes' workers prefer LLM work (their Qwen is "their" model), then take anything."""
+    return make_notes_policy(replace(profile, preferred_classes=(TaskClass.LLM,)))
+
+
+POLICIES: dict[str, PolicyFactory] = {"galaxy": galaxy_policy(), "baseline": notes_policy}
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    figures: RunFigures
+    lower_bound_s: float
+    sim_seconds: float  # wall time of the simulation itself
+    promise_ok: bool | None  # (c) only: every task claimed within aging_promise_s
+    tasks: int = 0
+
+
+def aging_promise_s(priority: int, rig: RigModel, workload: Workload,
+                    aging_step_s: float = DEFAULT_AGING_STEP_S, tuning: SwitchTuning = SwitchTuning()) -> float:
+    """The longest wait the aging rule allows a task when no older overdue work is queued
+    ahead of it (docs/scheduling.md): overdue time, plus the switch handicap among overdue
+    tasks, plus the longest a worker stays committed to what it already took (switch + run)."""
+    longest_switch = max((max(m.unload_s) for m in rig.models.values()), default=0.0) + \
+        max((max(m.load_s) for m in rig.models.values()), default=0.0)
+    longest_run = max((t.duration_s for t in workload.tasks), default=0.0)
+    handicap = tuning.overdue_age_cap_steps * aging_step_s
+    return overdue_after_s(priority, aging_step_s) + handicap + longest_switch + longest_run
+
+
+def promise_kept(result: SimResult, aging_step_s: float = DEFAULT_AGING_STEP_S) -> bool:
+    """The starvation check: every task of the lowest priority claimed within the promise.
+
+    (Higher-priority tasks of an overloaded stream wait behind older overdue tasks of their
+    own, which the promise does not bound: it is first-come first-served among them.)
+    """
+    lowest = min(r.task.priority for r in result.records.values())
+    return all(r.wait_s <= aging_promise_s(r.task.priority, result.rig, result.workload, aging_step_s)
+               for r in result.records.values() if r.task.priority == lowest)
+
+
+def run_one(workload: Workload, rig: RigModel, policy: str, seed: int) -> tuple[SimResult, float]:
+    started = time.perf_counter()
+    result = Simulator(rig, workload, POLICIES[policy], policy_name=policy, seed=seed).run()
+    return result, time.perf_counter() - started
+
+
+def run_bench(workloads: list[str], gpus: int, seed: int, tasks: int | None = None,
+              policies: tuple[str, ...] = ("galaxy", "baseline")) -> list[BenchRow]:
+    rig = default_rig(gpus)
+    rows = []
+    for name in workloads:
+        wl = make_workload(name, tasks or DEFAULT_TASKS[name], seed, rig)
+        lb = lower_bound(wl, rig)
+        for policy in policies:
+            result, wall = run_one(wl, rig, policy, seed)
+            promise = promise_kept(result) if name == "c" else None
+            rows.append(BenchRow(figures(result), lb, wall, promise, len(wl.tasks)))
+    return rows
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "-" if flag is None else ("yes" if flag else "NO")
+
+
+def _min(s: float) -> str:
+    return f"{s / 60:.1f}"
+
+
+def format_table(rows: list[BenchRow], gpus: int, seed: int) -> str:
+    head = (f"{'wl':<3}{'policy':<10}{'tasks':>6}{'makespan min':>13}{'x LB':>6}{'vs base':>8}"
+            f"{'busy %':>7}{'loads':>6}{'load GPU-min':>13}{'longest wait min':>17}{'aging ok':>9}")
+    lines = [f"rig: {gpus} GPUs, seed {seed}; times in minutes of simulated time", head, "-" * len(head)]
+    base = {r.figures.workload: r.figures.makespan_s for r in rows if r.figures.policy == "baseline"}
+    done_lb: set[str] = set()
+    for r in rows:
+        f = r.figures
+        if f.workload not in done_lb:
+            lines.append(f"{f.workload:<3}{'bound':<10}{'':>6}{_min(r.lower_bound_s):>13}{'1.00':>6}")
+            done_lb.add(f.workload)
+        ratio = f"{base[f.workload] / f.makespan_s:.2f}" if f.workload in base and f.makespan_s else ""
+        lines.append(f"{f.workload:<3}{f.policy:<10}{r.tasks:>6}"
+                     f"{_min(f.makespan_s):>13}{f.makespan_s / r.lower_bound_s:>6.2f}{ratio:>8}"
+                     f"{100 * f.busy_fraction:>7.1f}{f.loads:>6}{_min(f.load_gpu_s):>13}"
+                     f"{_min(f.longest_wait_s):>17}{_yes_no(r.promise_ok):>9}")
+    lines.append("")
+    lines.append("wait by priority, p50 / p95 minutes (claimable until claimed)")
+    for r in rows:
+        f = r.figures
+        cells = "  ".join(f"p{p}: {_min(a)} / {_min(b)}" for p, (a, b) in f.wait_by_priority.items())
+        lines.append(f"{f.workload:<3}{f.policy:<10}{cells}")
+    lines.append("")
+    lines.append("simulation wall time: " + ", ".join(f"{r.figures.workload}/{r.figures.policy} {r.sim_seconds:.2f} s"
+                                                     for r in rows))
+    return "\n".join(lines)
