@@ -1,0 +1,295 @@
+"""``galaxy submit | worker | status | retry | cancel``: the queue from the command line.
+
+Every operation here is safe from any process at any time (the queue's moves are renames
+and its multi-file changes take the deps lock), so they work with or without a running
+supervisor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.paths import RigPaths
+
+SNAPSHOT_FRESH_S = 10.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("submit", help="queue a Markdown plan or a task .json file",
+                       description="Queue a plan (plan.md) or task file(s) (.json: one task object or a list). "
+                                   "A relative plan path that does not exist is also looked for under <root>/plans/.")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--source", default=None, help="who submitted it (default: cli user@host)")
+    p.set_defaults(func=run_submit)
+
+    w = sub.add_parser("worker", help="run one worker in the foreground (what the supervisor spawns)")
+    w.add_argument("--gpu", action="append", default=[], help="GPU index; repeat or comma-separate (--gpu 1,3)")
+    w.add_argument("--worker-id", default=None, help="default: gpu<N>[-<M>] or cpu")
+    w.add_argument("--classes", default=None, help="only these task classes (e.g. llm,script)")
+    w.add_argument("--prefer", default=None, help="prefer these classes (e.g. script)")
+    w.add_argument("--executor", default="worker", help="role of this worker (worker | brain)")
+    w.add_argument("--endpoint", default=None, help="LLM server URL for this GPU group")
+    w.add_argument("--backend", default="none", choices=("ollama", "openai", "none"))
+    w.add_argument("--lease", type=float, default=60.0, help="lease seconds (heartbeat every third)")
+    w.add_argument("--grace", type=float, default=30.0, help="seconds a running task gets after SIGTERM")
+    w.add_argument("--max-tasks", type=int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--exit-when-idle", action="store_true", help=argparse.SUPPRESS)
+    w.set_defaults(func=run_worker)
+
+    s = sub.add_parser("status", help="queue counts, oldest waiting and why, failures with reasons")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--limit", type=int, default=10)
+    s.set_defaults(func=run_status)
+
+    r = sub.add_parser("retry", help="put a failed task (and the dependents it took down) back in the queue")
+    r.add_argument("task_id", nargs="?")
+    r.add_argument("--all-failed", action="store_true")
+    r.set_defaults(func=run_retry)
+
+    c = sub.add_parser("cancel", help="cancel a waiting or running task (it goes to failed/)")
+    c.add_argument("task_id")
+    c.add_argument("--reason", default="cancelled by operator")
+    c.set_defaults(func=run_cancel)
+
+
+def _queue(args: argparse.Namespace, **kwargs: Any):  # type: ignore[no-untyped-def]
+    from engine.queue.filequeue import FileQueue
+
+    return FileQueue(RigPaths(args.root), **kwargs)
+
+
+def _source(args: argparse.Namespace) -> str:
+    if getattr(args, "source", None):
+        return str(args.source)
+    from engine.commands import default_source
+
+    return default_source("cli")
+
+
+# ------------------------------------------------------------------ submit
+def load_task_json(path: Path, *, now: float, source: str) -> list:  # type: ignore[type-arg]
+    from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError
+
+    size = path.stat().st_size
+    if size > MAX_TASK_FILE_BYTES:
+        raise TaskValidationError(f"file is {size:,} bytes, over the {MAX_TASK_FILE_BYTES:,}-byte limit",
+                                  where=str(path))
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TaskValidationError(f"not valid JSON: {exc}", where=str(path)) from None
+    items = data if isinstance(data, list) else [data]
+    tasks = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]" if isinstance(data, list) else str(path)
+        if isinstance(item, dict):
+            item = {**item}
+            item.setdefault("source", source)
+            if "task_id" not in item:
+                from engine.model import new_task_id
+
+                item["task_id"] = new_task_id()
+        tasks.append(Task.from_dict(item, where=where))
+    return tasks
+
+
+def _load_plan(path: Path, root: Path, now: float, source: str) -> list:  # type: ignore[type-arg]
+    try:
+        from engine.plans import PlanError, load_plan
+    except ImportError:
+        raise SystemExit(f"{path}: Markdown plans are not supported in this build; submit task JSON") from None
+    try:
+        from engine.plans import resolve_plan_path
+
+        path = resolve_plan_path(path, root)
+    except ImportError:
+        if not path.exists() and not path.is_absolute() and (root / path).exists():
+            path = root / path
+    if not path.exists() and not path.is_absolute() and (root / "plans" / path).exists():
+        path = root / "plans" / path
+    try:
+        return load_plan(path, now=now, source=source)
+    except PlanError as exc:
+        for err in exc.errors:
+            print(err, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from engine.model import TaskValidationError
+
+    now = time.time()
+    source = _source(args)
+    tasks = []
+    try:
+        for path in args.files:
+            if path.suffix.lower() in (".md", ".markdown"):
+                tasks.extend(_load_plan(path, args.root, now, source))
+            else:
+                if not path.exists():
+                    print(f"{path}: no such file", file=sys.stderr)
+                    return 1
+                tasks.extend(load_task_json(path, now=now, source=source))
+        q = _queue(args)
+        ids = q.submit(tasks, now)
+    except TaskValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    held = sum(1 for t in tasks if t.depends_on)
+    for t in tasks:
+        if t.fix_applied:
+            print(f"note: {t.plan or t.task_id}: {t.fix_applied}")
+    print(f"submitted {len(ids)} task(s): {len(ids) - held} queued, {held} waiting on dependencies")
+    for task_id in ids[:20]:
+        print(f"  {task_id}")
+    if len(ids) > 20:
+        print(f"  ... and {len(ids) - 20} more")
+    return 0
+
+
+# ------------------------------------------------------------------ worker
+def _gpus(values: list[str]) -> tuple[int, ...]:
+    out: list[int] = []
+    for v in values:
+        for part in str(v).split(","):
+            if part.strip():
+                out.append(int(part))
+    return tuple(out)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    import os
+
+    from engine.clock import SystemClock
+    from engine.events import EventLog
+    from engine.handlers.registry import HandlerRegistry
+    from engine.model import TaskClass
+    from engine.residency.protocol import NullResidency
+    from engine.scheduling.policy import WorkerProfile
+    from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
+    from engine.worker.signals import install_stop_handlers
+
+    gpus = _gpus(args.gpu)
+    worker_id = args.worker_id or (("gpu" + "-".join(map(str, gpus))) if gpus else "cpu")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    paths = RigPaths(args.root).ensure()
+    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
+    queue = _queue(args, events=events)
+    allowed = classes_from_text(args.classes) or tuple(TaskClass)
+    profile = WorkerProfile(worker_id, preferred_classes=classes_from_text(args.prefer), allowed_classes=allowed)
+    extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor}
+    settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
+                              extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
+    worker = Worker(queue, HandlerRegistry(), NullResidency(), SystemClock(), paths, events, worker_id, gpus,
+                    profile, settings)
+    install_stop_handlers(worker)
+    print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
+    ran = worker.run()
+    print(f"worker {worker_id} stopped after {ran} task(s)", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------ status
+def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
+    from engine.queue.filequeue import FileQueue
+
+    paths = RigPaths(root)
+    q = FileQueue(paths, use_inotify=False)
+    try:
+        counts = q.counts().by_state
+        waiting = q.oldest_waiting(now, limit)
+        failed = q.recent("failed", limit)
+        running = q.recent("processing", limit)
+    finally:
+        q.close()
+    data: dict[str, Any] = {
+        "root": str(root),
+        "counts": counts,
+        "totals": {state: sum(by.values()) for state, by in counts.items()},
+        "waiting": [{"task_id": w.task_id, "name": w.name, "task_class": w.task_class, "priority": w.priority,
+                     "waiting_s": round(now - w.waiting_since, 1), "reason": w.reason} for w in waiting],
+        "running": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
+                     "task_class": t.task_class.value} for t in running],
+        "failed": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value, "error": t.error,
+                    "retry_count": t.retry_count} for t in failed],
+        "workers": None,
+    }
+    data["workers"] = _workers_from_snapshot(paths, now)
+    return data
+
+
+def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] | None:
+    try:
+        from engine.snapshot import read_snapshot
+
+        snap = read_snapshot(paths.snapshot)
+    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
+        return None
+    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
+        return None
+    return [{"worker_id": w.worker_id, "gpus": list(w.gpus), "state": w.state, "current_task": w.current_task,
+             "residency": w.residency, "resident_model": w.resident_model} for w in snap.workers]
+
+
+def run_status(args: argparse.Namespace) -> int:
+    now = time.time()
+    data = status_data(args.root, now, args.limit)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    totals = data["totals"]
+    print(f"galaxy queue at {data['root']}")
+    print("  " + "  ".join(f"{state}: {totals.get(state, 0)}" for state in
+                           ("held", "delayed", "queue", "processing", "complete", "failed")))
+    for state, by in data["counts"].items():
+        if by:
+            print(f"  {state:<11}" + ", ".join(f"{cls} {n}" for cls, n in sorted(by.items())))
+    if data["workers"] is not None:
+        print("workers:")
+        for w in data["workers"]:
+            print(f"  {w['worker_id']:<12} gpus {w['gpus']}  {w['state']:<9} {w['current_task'] or ''}")
+    if data["running"]:
+        print("running:")
+        for r in data["running"]:
+            print(f"  {r['task_id']:<28} {r['worker_id'] or '':<12} {r['name']}")
+    if data["waiting"]:
+        print("oldest waiting:")
+        for w in data["waiting"]:
+            print(f"  {w['task_id']:<28} {w['waiting_s']:>8.0f}s  {w['reason']}")
+    if data["failed"]:
+        print("failed:")
+        for f in data["failed"]:
+            print(f"  {f['task_id']:<28} {f['error']}")
+    return 0
+
+
+# ------------------------------------------------------------------ retry / cancel
+def run_retry(args: argparse.Namespace) -> int:
+    q = _queue(args, use_inotify=False)
+    now = time.time()
+    if args.all_failed:
+        ids = q.retry_all_failed(now)
+        print(f"retried {len(ids)} task(s)" + (": " + ", ".join(ids[:20]) if ids else ""))
+        return 0
+    if not args.task_id:
+        print("give a task id or --all-failed", file=sys.stderr)
+        return 2
+    if q.retry(args.task_id, now):
+        print(f"{args.task_id} is back in the queue")
+        return 0
+    print(f"cannot retry: {q.deps.last_refusal}", file=sys.stderr)
+    return 1
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    q = _queue(args, use_inotify=False)
+    if q.cancel(args.task_id, time.time(), args.reason):
+        print(f"{args.task_id} cancelled")
+        return 0
+    print(f"cannot cancel: {q.deps.last_refusal}", file=sys.stderr)
+    return 1

@@ -1,0 +1,272 @@
+"""Dependencies: hold, release, cascade failure, and bring back on retry.
+
+Held tasks live in ``brain/private_tasks/`` (the field notes' private list). A reverse
+index of empty marker files, ``_deps/<dep_id>/<held file name>``, makes release on
+completion cost O(dependents): completing a task with no dependents costs one ``isdir``.
+A task that finally fails takes its waiting dependents to failed/ with the root cause
+("dependency t3 failed: <reason>") and leaves ``failed/_cascade/<root>/<task_id>``
+markers, so ``retry <root>`` brings exactly those back.
+
+Callers hold the deps FileLock (it is re-entrant) for every multi-file change here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
+from engine.queue.fsops import unlink_quiet, write_replace
+from engine.queue.ledger import UNFAILED
+from engine.queue.names import HeldName, parse_delayed_name, parse_held_name, parse_processing_name, us
+
+if TYPE_CHECKING:
+    from engine.queue.filequeue import FileQueue
+
+
+class Dependencies:
+    def __init__(self, fq: "FileQueue") -> None:
+        self.fq = fq
+        self.held_dir = fq.paths.held
+        self.deps_dir = fq.paths.held / "_deps"
+        self.cascade_dir = fq.paths.failed / "_cascade"
+        self.last_refusal: str | None = None  # why the last retry/cancel said no (for the CLI)
+
+    # ---- state of a dependency ----
+    def _is_complete(self, task_id: str) -> bool:
+        return os.path.exists(self.fq.paths.complete / f"{task_id}.json")
+
+    def _failed_task(self, task_id: str) -> Task | None:
+        path = self.fq.paths.failed / f"{task_id}.json"
+        if not path.exists():
+            return None
+        from engine.queue.filequeue import read_task_file
+
+        try:
+            return read_task_file(path, where=f"failed/{task_id}.json")
+        except (TaskValidationError, FileNotFoundError):
+            return None
+
+    def find_held(self, task_id: str) -> str | None:
+        suffix = f"+{task_id}.json"
+        for name in os.listdir(self.held_dir):
+            if name.endswith(suffix) and parse_held_name(name) is not None:
+                return name
+        return None
+
+    # ---- hold / release ----
+    def hold(self, task: Task, now: float) -> str:
+        held = task.with_changes(status=TaskStatus.HELD, lease_owner=None, lease_expires=None)
+        name = HeldName(us(now), task.task_class, task.task_id).render()
+        write_replace(self.fq.tmp, self.held_dir / name, _encode(held))
+        for dep in task.depends_on:
+            if not self._is_complete(dep):
+                marker_dir = self.deps_dir / dep
+                marker_dir.mkdir(parents=True, exist_ok=True)
+                (marker_dir / name).touch()
+        return name
+
+    def settle(self, task_id: str, now: float) -> None:
+        """Release a held task whose deps are all complete; fail it if one has failed."""
+        name = self.find_held(task_id)
+        if name is None:
+            return
+        task = self._read_held(name)
+        if task is None:
+            return
+        for dep in task.depends_on:
+            failed = self._failed_task(dep)
+            if failed is not None:
+                root = (failed.result or {}).get("cascade_root", dep)
+                root_reason = failed.error or "failed"
+                if root != dep and root_reason.startswith("dependency "):
+                    root_reason = root_reason.split(": ", 1)[-1]
+                self._fail_dependent(name, task, root, root_reason, dep, now)
+                self._cascade(task_id, root, root_reason, now)
+                return
+        if all(self._is_complete(d) for d in task.depends_on):
+            self._release(name, task, now)
+
+    def _read_held(self, name: str) -> Task | None:
+        from engine.queue.filequeue import read_task_file
+
+        try:
+            return read_task_file(self.held_dir / name, where=f"brain/private_tasks/{name}")
+        except FileNotFoundError:
+            return None
+        except TaskValidationError as exc:
+            from engine.queue.rejects import reject_file
+
+            reject_file(self.fq, self.held_dir / name, name, str(exc), 0.0)
+            return None
+
+    def _drop_markers(self, name: str, task: Task) -> None:
+        for dep in task.depends_on:
+            unlink_quiet(self.deps_dir / dep / name)
+
+    def _release(self, name: str, task: Task, now: float) -> None:
+        self.fq.write_queued(task, now)
+        unlink_quiet(self.held_dir / name)
+        self._drop_markers(name, task)
+        self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value)
+
+    def on_complete(self, task_id: str, now: float) -> None:
+        marker_dir = self.deps_dir / task_id
+        if not marker_dir.is_dir():
+            return
+        with self.fq.deps_lock():
+            for name in _listdir(marker_dir):
+                task = self._read_held(name)
+                if task is not None and all(self._is_complete(d) for d in task.depends_on):
+                    self._release(name, task, now)
+                unlink_quiet(marker_dir / name)
+            _rmdir_quiet(marker_dir)
+
+    # ---- failure cascade ----
+    def on_failed(self, task_id: str, reason: str, now: float) -> None:
+        if not (self.deps_dir / task_id).is_dir():
+            return
+        with self.fq.deps_lock():
+            self._cascade(task_id, task_id, reason[-ERROR_SNIPPET_CHARS:], now)
+
+    def _cascade(self, failed_id: str, root: str, root_reason: str, now: float) -> None:
+        marker_dir = self.deps_dir / failed_id
+        for name in _listdir(marker_dir):
+            task = self._read_held(name)
+            unlink_quiet(marker_dir / name)
+            if task is None:
+                continue
+            self._fail_dependent(name, task, root, root_reason, failed_id, now)
+            self._cascade(task.task_id, root, root_reason, now)
+        _rmdir_quiet(marker_dir)
+
+    def _fail_dependent(self, name: str, task: Task, root: str, root_reason: str, via: str, now: float) -> None:
+        reason = f"dependency {root} failed: {root_reason}"
+        if via != root:
+            reason = f"dependency {root} failed (via {via}): {root_reason}"
+        result = {"cascade_root": root, "failed_dependency": via}
+        self.fq.write_failed(task.with_changes(result=result), reason, now, cascade=False)
+        marker_dir = self.cascade_dir / root
+        marker_dir.mkdir(parents=True, exist_ok=True)
+        (marker_dir / task.task_id).touch()
+        unlink_quiet(self.held_dir / name)
+        self._drop_markers(name, task)
+
+    # ---- retry ----
+    def retry_failed(self, task_id: str, now: float) -> bool:
+        self.last_refusal = None
+        task = self._failed_task(task_id)
+        if task is None:
+            self.last_refusal = f"{task_id} is not in failed/"
+            return False
+        if task.result and "invalid_file" in task.result:
+            self.last_refusal = (f"{task_id} was not a valid task file; fix failed/{task.result.get('raw_file')} "
+                                 "and submit it again")
+            return False
+        for dep in task.depends_on:
+            if dep != task_id and self._failed_task(dep) is not None:
+                self.last_refusal = f"dependency {dep} has failed; retry {dep} instead"
+                return False
+        restored = []
+        for dep_id in _listdir(self.cascade_dir / task_id):
+            dependent = self._failed_task(dep_id)
+            if dependent is not None and (dependent.result or {}).get("cascade_root") == task_id:
+                self.hold(_fresh(dependent), now)
+                self._unfail(dependent, now)
+                restored.append(dep_id)
+        _rmdir_quiet(self.cascade_dir / task_id)
+        fresh = _fresh(task)
+        if all(self._is_complete(d) for d in fresh.depends_on):
+            self.fq.write_queued(fresh, now)
+        else:
+            self.hold(fresh, now)
+        self._unfail(task, now)
+        for dep_id in restored:
+            self.settle(dep_id, now)
+        if fresh.depends_on:
+            self.settle(task_id, now)
+        return True
+
+    def _unfail(self, task: Task, now: float) -> None:
+        unlink_quiet(self.fq.paths.failed / f"{task.task_id}.json")
+        self.fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
+        self.fq.events.emit("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value)
+
+    # ---- cancel ----
+    def cancel(self, task_id: str, now: float, reason: str) -> bool:
+        found = self._take_for_cancel(task_id)
+        if found is None:
+            self.last_refusal = f"{task_id} is not waiting or running (already finished, or unknown)"
+            return False
+        path, task, worker = found
+        attempts = task.attempts
+        if worker is not None:
+            attempts += (Attempt(number=len(attempts) + 1, worker_id=worker, started_at=now, ended_at=now,
+                                 outcome="cancelled", error=reason),)
+        self.fq.write_failed(task.with_changes(attempts=attempts), f"cancelled: {reason}", now,
+                             event="task_cancelled", worker_id=worker)
+        unlink_quiet(path)
+        return True
+
+    def _take_for_cancel(self, task_id: str) -> tuple[Path, Task, str | None] | None:
+        """Rename the task's file out of its state directory so no one else can move it."""
+        from engine.queue.filequeue import read_task_file
+
+        fq = self.fq
+        idx = fq.index
+        idx.sync()
+        candidates: list[tuple[Path, str | None]] = []
+        if task_id in idx.by_id:
+            candidates.append((fq.paths.queue / idx.by_id[task_id], None))
+        held = self.find_held(task_id)
+        if held:
+            candidates.append((self.held_dir / held, None))
+        for name in os.listdir(fq.paths.delayed):
+            dn = parse_delayed_name(name)
+            if dn is not None and dn.task_id == task_id:
+                candidates.append((fq.paths.delayed / name, None))
+        for name in os.listdir(fq.paths.processing):
+            pn = parse_processing_name(name)
+            if pn is not None and pn.task_id == task_id:
+                candidates.append((fq.paths.processing / name, pn.worker_id))
+        for path, worker in candidates:
+            taken = fq.tmp / f"{path.name}.cancelling"
+            try:
+                os.rename(path, taken)
+            except FileNotFoundError:
+                continue
+            try:
+                task = read_task_file(taken, where=path.name)
+            except TaskValidationError:
+                unlink_quiet(taken)
+                return None
+            if path.parent == self.held_dir:
+                self._drop_markers(path.name, task)
+            return taken, task, worker
+        return None
+
+
+def _fresh(task: Task) -> Task:
+    return task.with_changes(status=TaskStatus.PENDING, retry_count=0, error=None, result=None, not_before=None,
+                             lease_owner=None, lease_expires=None)
+
+
+def _encode(task: Task) -> bytes:
+    from engine.queue.filequeue import encode
+
+    return encode(task)
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _rmdir_quiet(path: Path) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

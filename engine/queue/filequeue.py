@@ -1,0 +1,467 @@
+"""FileQueue: the TaskQueue protocol over the rig's shared directories.
+
+A task's directory is its state; every move is one ``os.rename`` and every write goes
+through a temp file (engine.queue.fsops). Claiming reads no file to choose: the sort key
+is in the name, the per-process QueueIndex offers only lane heads to the ClaimPolicy, and
+the claim is a rename into processing/ (losing a race is a FileNotFoundError: try the
+next head). No global lock on the claim path: a FileLock guards only dependency release,
+retry/cancel and reaping, which touch several files at once.
+
+The lease: the processing name holds owner, claim time and first lease; each heartbeat
+sets the file's mtime to the new expiry. Expired = max(first expiry, mtime) < now.
+Layout and rules: docs/queue.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from filelock import FileLock, Timeout
+
+from engine.events import EventLog
+from engine.model import (ERROR_SNIPPET_CHARS, MAX_TASK_FILE_BYTES, Attempt, Task, TaskStatus,
+                          TaskValidationError)
+from engine.paths import RigPaths
+from engine.queue.deps import Dependencies
+from engine.queue.fsops import unlink_quiet, write_exclusive, write_replace
+from engine.queue.index import QueueIndex
+from engine.queue.inspect import QueueInspector
+from engine.queue.ledger import COMPLETE, FAILED, Ledger
+from engine.queue.names import (DelayedName, ProcessingName, QueueName, is_safe_worker_id, model_fits_name,
+                                parse_delayed_name, parse_processing_name, us)
+from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
+from engine.queue.rejects import reject_file
+
+DEFAULT_BACKOFF_BASE_S = 10.0
+DEFAULT_BACKOFF_CAP_S = 600.0
+
+
+@dataclass
+class _Claim:
+    pname: str
+    info: ProcessingName
+    task: Task
+    enqueued_us: int
+
+
+@dataclass
+class _Grabbed:
+    path: Path  # the file, now in tasks/.tmp, that only we hold
+    info: ProcessingName
+    task: Task
+    enqueued_us: int | None
+
+
+def encode(task: Task) -> bytes:
+    return json.dumps(task.to_dict(), separators=(",", ":"), default=str).encode()
+
+
+class FileQueue:
+    def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
+                 backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+                 use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False) -> None:
+        self.paths = paths.ensure()
+        self.tmp = paths.tasks / ".tmp"
+        self.tmp.mkdir(exist_ok=True)
+        self.events = events if events is not None else EventLog(paths.events)
+        self.rng = rng or random.Random()
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.fsync = fsync
+        self._use_inotify = use_inotify
+        self._rescan_s = rescan_s
+        self._index: QueueIndex | None = None
+        self._claims: dict[str, _Claim] = {}
+        self.ledger = Ledger(paths.tasks / "ledger.log")
+        self.deps = Dependencies(self)
+        self.inspector = QueueInspector(self)
+        self._deps_lock = FileLock(str(paths.locks / "deps.lock"))
+        self._reap_lock = FileLock(str(paths.locks / "reap.lock"))
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def index(self) -> QueueIndex:
+        if self._index is None:
+            self._index = QueueIndex(self.paths.queue, rescan_s=self._rescan_s, use_inotify=self._use_inotify)
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def watch(self, path: Path) -> None:
+        """Also wake ``wait_for_change`` on changes in ``path`` (the worker's control file)."""
+        self.index.add_watch(path)
+
+    def wait_for_change(self, timeout_s: float, *, wake_fd: int | None = None) -> bool:
+        """Sleep until queue/ changes (inotify), ``wake_fd`` is readable, or the timeout."""
+        return self.index.wait(timeout_s, () if wake_fd is None else (wake_fd,))
+
+    def deps_lock(self) -> FileLock:
+        return self._deps_lock
+
+    def backoff_s(self, retry_number: int) -> float:
+        """Exponential backoff with jitter: base * 2^(n-1), capped, times a factor in [0.5, 1.5)."""
+        raw = min(self.backoff_cap_s, self.backoff_base_s * (2 ** max(0, retry_number - 1)))
+        return raw * (0.5 + self.rng.random())
+
+    def write_queued(self, task: Task, now: float, enqueued_us: int | None = None) -> str:
+        task = task.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
+        qn = QueueName(task.priority, task.task_class, task.model, enqueued_us or us(now), task.task_id)
+        name = qn.render()
+        write_replace(self.tmp, self.paths.queue / name, encode(task), fsync=self.fsync)
+        return name
+
+    def write_failed(self, task: Task, reason: str, now: float, *, event: str = "task_failed",
+                     worker_id: str | None = None, cascade: bool = True) -> None:
+        final = task.with_changes(status=TaskStatus.FAILED, error=reason, lease_owner=None, lease_expires=None)
+        write_replace(self.tmp, self.paths.failed / f"{task.task_id}.json", encode(final), fsync=self.fsync)
+        self.ledger.append(now, FAILED, task.task_class.value, task.task_id)
+        self.events.emit(event, at=now, task_id=task.task_id, worker_id=worker_id, error=reason,
+                         task_class=task.task_class.value, retry_count=task.retry_count)
+        if cascade:
+            self.deps.on_failed(task.task_id, reason, now)
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
+        """All-or-nothing: every task is checked (ids, models, dependencies) before any is written."""
+        tasks = [t if t.created_at else t.with_changes(created_at=now) for t in tasks]
+        batch_ids = [t.task_id for t in tasks]
+        problems: list[str] = []
+        if len(set(batch_ids)) != len(batch_ids):
+            dupes = sorted({i for i in batch_ids if batch_ids.count(i) > 1})
+            problems.append(f"duplicate task id(s) in this submission: {', '.join(dupes)}")
+        active = self.inspector.active_ids()
+        batch = set(batch_ids)
+        for t in tasks:
+            where = self.inspector.where_is(t.task_id, active)
+            if where:
+                problems.append(f"task {t.task_id}: id already exists ({where})")
+            if not model_fits_name(t.model):
+                problems.append(f"task {t.task_id}: model name is too long")
+            for dep in t.depends_on:
+                if dep == t.task_id:
+                    problems.append(f"task {t.task_id}: depends on itself")
+                elif dep not in batch and not self.inspector.where_is(dep, active):
+                    problems.append(f"task {t.task_id}: unknown dependency {dep!r}")
+        if problems:
+            raise TaskValidationError("; ".join(problems))
+        ready = [t for t in tasks if not t.depends_on]
+        waiting = [t for t in tasks if t.depends_on]
+        for t in ready:
+            self.write_queued(t, now)
+            self._emit_submitted(t, now, held=False)
+        if waiting:
+            with self._deps_lock:
+                for t in waiting:
+                    self.deps.hold(t, now)
+                    self._emit_submitted(t, now, held=True)
+                for t in waiting:
+                    self.deps.settle(t.task_id, now)
+        return batch_ids
+
+    def _emit_submitted(self, t: Task, now: float, *, held: bool) -> None:
+        self.events.emit("task_held" if held else "task_submitted", at=now, task_id=t.task_id,
+                         task_class=t.task_class.value, priority=t.priority, source=t.source,
+                         depends_on=list(t.depends_on) or None)
+        if t.fix_applied:
+            self.events.emit("task_fixed", at=now, task_id=t.task_id, fix_applied=t.fix_applied)
+
+    # ------------------------------------------------------------------ claim
+    def claim(self, worker_id: str, now: float, policy: ClaimPolicy, lease_s: float) -> Task | None:
+        if not is_safe_worker_id(worker_id):
+            raise ValueError(f"worker id {worker_id!r} must be letters, digits, '_', '-', '.' (max 64)")
+        idx = self.index
+        idx.sync()
+        if idx.foreign:
+            self.inspector.adopt_foreign(now)
+        for _ in range(100_000):
+            heads = {qn.task_id: (qn, name, depth) for qn, name, depth in idx.heads()}
+            if not heads:
+                return None
+            candidates = [Candidate(qn.task_id, qn.task_class, qn.model, qn.priority, qn.enqueued_us / 1e6, depth)
+                          for qn, _, depth in heads.values()]
+            ranked = policy(candidates, now)
+            if not ranked:
+                return None
+            qn, name, _ = heads[ranked[0].task_id]
+            info = ProcessingName(qn.task_id, qn.task_class, worker_id, us(now), max(1, int(lease_s * 1000)))
+            pname = info.render()
+            try:
+                os.rename(self.paths.queue / name, self.paths.processing / pname)
+            except FileNotFoundError:  # another worker was faster: next head
+                idx.remove(name)
+                continue
+            idx.remove(name)
+            task = self._load_claimed(pname, name, info, now)
+            if task is not None:
+                self._claims[task.task_id] = _Claim(pname, info, task, qn.enqueued_us)
+                return task.with_changes(status=TaskStatus.PROCESSING, lease_owner=worker_id,
+                                         lease_expires=info.first_expiry)
+        return None
+
+    def _load_claimed(self, pname: str, qname: str, info: ProcessingName, now: float) -> Task | None:
+        path = self.paths.processing / pname
+        try:
+            task = read_task_file(path, where=f"queue/{qname}")
+            if task.task_id != info.task_id:
+                raise TaskValidationError(f"task_id {task.task_id!r} does not match the file name", field="task_id",
+                                          where=f"queue/{qname}")
+        except TaskValidationError as exc:
+            reject_file(self, path, qname, str(exc), now)
+            return None
+        except FileNotFoundError:  # cancelled or reaped in the instant after our rename
+            return None
+        if os.path.exists(self.paths.complete / f"{task.task_id}.json"):
+            unlink_quiet(path)
+            self.events.emit("duplicate_claim_dropped", at=now, task_id=task.task_id, worker_id=info.worker_id,
+                             error="task already complete; a stale copy was dropped")
+            return None
+        self.events.emit("task_claimed", at=now, task_id=task.task_id, worker_id=info.worker_id,
+                         task_class=task.task_class.value, retry_count=task.retry_count)
+        return task
+
+    # ------------------------------------------------------------------ leases
+    def _processing_path(self, task_id: str, worker_id: str) -> tuple[Path, ProcessingName] | None:
+        claim = self._claims.get(task_id)
+        if claim is not None and claim.info.worker_id == worker_id:
+            return self.paths.processing / claim.pname, claim.info
+        prefix = f"{task_id}+"
+        for name in os.listdir(self.paths.processing):
+            if name.startswith(prefix):
+                info = parse_processing_name(name)
+                if info is not None and info.worker_id == worker_id:
+                    return self.paths.processing / name, info
+        return None
+
+    def heartbeat(self, task_id: str, worker_id: str, now: float, lease_s: float) -> bool:
+        found = self._processing_path(task_id, worker_id)
+        if found is None:
+            return False
+        expires = now + lease_s
+        try:
+            os.utime(found[0], (expires, expires))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _grab(self, task_id: str, worker_id: str, suffix: str) -> _Grabbed | None:
+        """Take the processing file out of everyone's reach (reaper, cancel) before finishing it."""
+        found = self._processing_path(task_id, worker_id)
+        claim = self._claims.pop(task_id, None)
+        if found is None:
+            return None
+        path, info = found
+        held = self.tmp / f"{path.name}.{suffix}"
+        try:
+            os.rename(path, held)
+        except FileNotFoundError:
+            return None
+        if claim is not None:
+            return _Grabbed(held, info, claim.task, claim.enqueued_us)
+        try:
+            task = read_task_file(held, where=f"processing/{path.name}")
+        except (TaskValidationError, FileNotFoundError) as exc:
+            reject_file(self, held, path.name, str(exc), 0.0)
+            return None
+        return _Grabbed(held, info, task, None)
+
+    def _attempt(self, g: _Grabbed, now: float, outcome: str, *, error: str | None = None,
+                 return_code: int | None = None) -> tuple[Attempt, ...]:
+        a = Attempt(number=len(g.task.attempts) + 1, worker_id=g.info.worker_id, started_at=g.info.claimed_at,
+                    ended_at=now, outcome=outcome, return_code=return_code,
+                    error=error[-ERROR_SNIPPET_CHARS:] if error else None)
+        return g.task.attempts + (a,)
+
+    # ------------------------------------------------------------------ outcomes
+    def complete(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> None:
+        g = self._grab(task_id, worker_id, "finishing")
+        if g is None:
+            self._late_result(task_id, worker_id, now, "completed")
+            return
+        rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
+        final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
+                                    lease_expires=None, attempts=self._attempt(g, now, "ok", return_code=rc))
+        recorded = write_exclusive(self.tmp, self.paths.complete / f"{task_id}.json", encode(final),
+                                   fsync=self.fsync)
+        unlink_quiet(g.path)
+        if not recorded:
+            self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
+                             error="already complete; this result was not recorded")
+            return
+        self.ledger.append(now, COMPLETE, g.task.task_class.value, task_id)
+        tokens = result.get("tokens_generated")
+        self.events.emit("task_completed", at=now, task_id=task_id, worker_id=worker_id,
+                         duration_ms=(now - g.info.claimed_at) * 1000.0,
+                         tokens_generated=tokens if isinstance(tokens, int) else None,
+                         task_class=g.task.task_class.value, retry_count=g.task.retry_count,
+                         return_code=rc, fix_applied=g.task.fix_applied)
+        self.deps.on_complete(task_id, now)
+
+    def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
+             return_code: int | None = None) -> None:
+        g = self._grab(task_id, worker_id, "finishing")
+        if g is None:
+            self._late_result(task_id, worker_id, now, "failed", error=error)
+            return
+        outcome = "timeout" if "timed out" in error else "error"
+        attempts = self._attempt(g, now, outcome, error=error, return_code=return_code)
+        snippet = error[-ERROR_SNIPPET_CHARS:]
+        task = g.task
+        if retryable and task.retry_count < task.max_retries:
+            n = task.retry_count + 1
+            due = now + self.backoff_s(n)
+            nxt = task.with_changes(status=TaskStatus.PENDING, retry_count=n, not_before=due, attempts=attempts,
+                                    error=snippet, lease_owner=None, lease_expires=None)
+            dn = DelayedName(us(due), task.priority, task.task_class, task.model, task_id)
+            write_replace(self.tmp, self.paths.delayed / dn.render(), encode(nxt), fsync=self.fsync)
+            unlink_quiet(g.path)
+            self.events.emit("task_retry_scheduled", at=now, task_id=task_id, worker_id=worker_id, error=snippet,
+                             duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,
+                             not_before=due, return_code=return_code)
+            return
+        why = snippet if not retryable else f"{snippet} (gave up after {task.retry_count + 1} attempts)"
+        self.write_failed(task.with_changes(attempts=attempts), why, now, worker_id=worker_id)
+        unlink_quiet(g.path)
+
+    def release(self, task_id: str, worker_id: str, now: float, reason: str) -> None:
+        g = self._grab(task_id, worker_id, "releasing")
+        if g is None:
+            return
+        back = g.task.with_changes(attempts=self._attempt(g, now, "released", error=reason))
+        self.write_queued(back, now, enqueued_us=g.enqueued_us)
+        unlink_quiet(g.path)
+        self.events.emit("task_handed_back", at=now, task_id=task_id, worker_id=worker_id, reason=reason)
+
+    def _late_result(self, task_id: str, worker_id: str, now: float, what: str, error: str | None = None) -> None:
+        """This worker no longer held the task (reaped or cancelled): its result is not counted."""
+        state = self.inspector.where_is(task_id, None) or "unknown"
+        kind = "duplicate_completion" if state == "complete" else "late_result_discarded"
+        self.events.emit(kind, at=now, task_id=task_id, worker_id=worker_id, error=error,
+                         reason=f"worker {what} the task after losing its lease; task is now {state}")
+
+    # ------------------------------------------------------------------ housekeeping
+    def reap_stale(self, now: float) -> list[str]:
+        try:
+            self._reap_lock.acquire(timeout=0)
+        except Timeout:
+            return []  # someone else is reaping right now
+        try:
+            reaped = []
+            for name in os.listdir(self.paths.processing):
+                info = parse_processing_name(name)
+                if info is None:
+                    continue
+                path = self.paths.processing / name
+                try:
+                    mtime = os.stat(path).st_mtime
+                except FileNotFoundError:
+                    continue
+                if max(info.first_expiry, mtime) >= now:
+                    continue
+                if self._reap_one(path, info, now):
+                    reaped.append(info.task_id)
+            self.inspector.recover_orphans(now)
+            return reaped
+        finally:
+            self._reap_lock.release()
+
+    def _reap_one(self, path: Path, info: ProcessingName, now: float) -> bool:
+        self._claims.pop(info.task_id, None)
+        held = self.tmp / f"{path.name}.reaping"
+        try:
+            os.rename(path, held)
+        except FileNotFoundError:
+            return False
+        try:
+            task = read_task_file(held, where=f"processing/{path.name}")
+        except (TaskValidationError, FileNotFoundError) as exc:
+            reject_file(self, held, path.name, str(exc), now)
+            return True
+        g = _Grabbed(held, info, task, None)
+        attempts = self._attempt(g, now, "lost", error=f"lease expired: worker {info.worker_id} stopped heartbeating")
+        if task.retry_count < task.max_retries:
+            back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
+                                     error=f"lease expired on {info.worker_id}")
+            self.write_queued(back, now)
+            self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id,
+                             retry_count=back.retry_count, error="lease expired; returned to the queue")
+        else:
+            self.write_failed(task.with_changes(attempts=attempts),
+                              f"lease expired {task.retry_count + 1} times (worker lost); gave up", now,
+                              worker_id=info.worker_id)
+        unlink_quiet(held)
+        return True
+
+    def promote_due(self, now: float) -> list[str]:
+        moved = []
+        now_us = us(now)
+        for name in sorted(os.listdir(self.paths.delayed)):
+            dn = parse_delayed_name(name)
+            if dn is None:
+                continue
+            if dn.due_us > now_us:
+                break
+            qname = dn.queue_name(now_us).render()
+            try:
+                os.rename(self.paths.delayed / name, self.paths.queue / qname)
+            except FileNotFoundError:
+                continue
+            moved.append(dn.task_id)
+            self.events.emit("task_promoted", at=now, task_id=dn.task_id)
+        return moved
+
+    def next_due(self) -> float | None:
+        """When the earliest backoff ends (the worker sleeps until then at most)."""
+        for name in sorted(os.listdir(self.paths.delayed)):
+            dn = parse_delayed_name(name)
+            if dn is not None:
+                return dn.due_us / 1e6
+        return None
+
+    # ------------------------------------------------------------------ operator actions
+    def retry(self, task_id: str, now: float) -> bool:
+        with self._deps_lock:
+            return self.deps.retry_failed(task_id, now)
+
+    def retry_all_failed(self, now: float) -> list[str]:
+        ids = sorted(n[:-5] for n in os.listdir(self.paths.failed) if n.endswith(".json"))
+        return [i for i in ids if self.retry(i, now)]
+
+    def cancel(self, task_id: str, now: float, reason: str) -> bool:
+        with self._deps_lock:
+            return self.deps.cancel(task_id, now, reason)
+
+    # ------------------------------------------------------------------ views
+    def get(self, task_id: str) -> Task | None:
+        return self.inspector.get(task_id)
+
+    def counts(self) -> QueueCounts:
+        return self.inspector.counts()
+
+    def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:
+        return self.inspector.oldest_waiting(now, limit)
+
+    def recent(self, state: str, limit: int) -> list[Task]:
+        return self.inspector.recent(state, limit)
+
+
+def read_task_file(path: Path, *, where: str) -> Task:
+    """Read and validate one task file; a file over the size limit is refused unread."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_TASK_FILE_BYTES:
+            raise TaskValidationError(f"task file is {size:,} bytes, over the {MAX_TASK_FILE_BYTES:,}-byte limit",
+                                      where=where)
+        raw = fh.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TaskValidationError(f"not valid JSON: {exc}", where=where) from None
+    return Task.from_dict(data, where=where)

@@ -1,0 +1,182 @@
+"""An in-memory index of queue/ per process: one listdir at start, then inotify.
+
+Why: claiming must cost the same at depth 20,000 as at depth 2. The sort key lives in
+each file's name (engine.queue.names), so the index never opens a task file. Each lane
+(class, model, priority) is a heap ordered by enqueue time; a claim looks only at lane
+heads. Removals are lazy: a name leaves ``present`` at once and its heap entry is
+dropped when it reaches the head.
+
+inotify does not see changes made by another machine (NFS) and can overflow, so the
+index also rescans: on overflow, and every ``rescan_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import select
+import time
+from pathlib import Path
+from typing import Iterator
+
+from engine.queue.names import QueueName, SUFFIX, parse_queue_name
+
+try:  # Linux only; the index falls back to polling without it
+    from inotify_simple import INotify, flags as inflags
+except ImportError:  # pragma: no cover - non-Linux
+    INotify = None  # type: ignore[assignment,misc]
+    inflags = None  # type: ignore[assignment]
+
+Lane = tuple[str, str, int]
+
+
+class QueueIndex:
+    def __init__(self, queue_dir: Path, *, rescan_s: float = 30.0, use_inotify: bool = True,
+                 monotonic=time.monotonic) -> None:
+        self.dir = Path(queue_dir)
+        self.rescan_s = rescan_s
+        self._monotonic = monotonic
+        self._lanes: dict[Lane, list[tuple[int, str, str]]] = {}
+        self._lane_count: dict[Lane, int] = {}
+        self.present: dict[str, QueueName] = {}
+        self.by_id: dict[str, str] = {}
+        self.foreign: set[str] = set()  # names we did not write: to adopt or reject
+        self._inotify = None
+        self._queue_wd = -1
+        self._last_rescan = float("-inf")
+        if use_inotify and INotify is not None:
+            try:
+                self._inotify = INotify()
+                mask = inflags.MOVED_TO | inflags.MOVED_FROM | inflags.DELETE | inflags.CLOSE_WRITE
+                self._queue_wd = self._inotify.add_watch(str(self.dir), mask)
+            except OSError:
+                self._inotify = None
+        self.rescan()
+
+    # ---- maintenance ----
+    @property
+    def live(self) -> bool:
+        """True when inotify keeps the index current between rescans."""
+        return self._inotify is not None
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
+
+    def add_watch(self, path: Path, mask: int | None = None) -> None:
+        """Wake ``wait`` on changes elsewhere too (e.g. the worker's control file)."""
+        if self._inotify is None:
+            return
+        if mask is None:
+            mask = inflags.MOVED_TO | inflags.CLOSE_WRITE
+        try:
+            self._inotify.add_watch(str(path), mask)
+        except OSError:
+            pass
+
+    def rescan(self) -> None:
+        self._drain_events()  # anything queued so far is superseded by the listing
+        self._lanes.clear()
+        self._lane_count.clear()
+        self.present.clear()
+        self.by_id.clear()
+        self.foreign.clear()
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            self.add(name)
+        self._last_rescan = self._monotonic()
+
+    def sync(self) -> None:
+        """Bring the index up to date: pending inotify events, or a rescan when due."""
+        if self._inotify is None or self._monotonic() - self._last_rescan >= self.rescan_s:
+            self.rescan()
+        else:
+            self._drain_events()
+
+    def wait(self, timeout_s: float, extra_fds: tuple[int, ...] = ()) -> bool:
+        """Block until something changes, an extra fd is readable, or ``timeout_s``.
+
+        Returns True if woken early. Without inotify it simply sleeps (the caller polls).
+        """
+        fds = list(extra_fds)
+        if self._inotify is not None:
+            fds.append(self._inotify.fileno())
+        if not fds:
+            time.sleep(max(0.0, timeout_s))
+            return False
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, timeout_s))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
+            return True
+        return bool(ready)
+
+    def _drain_events(self) -> None:
+        if self._inotify is None:
+            return
+        events = self._inotify.read(timeout=0)
+        overflow = False
+        for ev in events:
+            if ev.mask & inflags.Q_OVERFLOW:
+                overflow = True
+                continue
+            if ev.wd != self._queue_wd or not ev.name:
+                continue
+            if ev.mask & (inflags.MOVED_FROM | inflags.DELETE):
+                self.remove(ev.name)
+            elif ev.mask & (inflags.MOVED_TO | inflags.CLOSE_WRITE):
+                if os.path.exists(self.dir / ev.name):  # it may have gone already
+                    self.add(ev.name)
+        if overflow:
+            self.rescan()
+
+    # ---- content ----
+    def add(self, name: str) -> None:
+        if name.startswith(".") or name in self.present or not name.endswith(SUFFIX):
+            return
+        qn = parse_queue_name(name)
+        if qn is None:
+            self.foreign.add(name)
+            return
+        self.present[name] = qn
+        self.by_id[qn.task_id] = name
+        lane = qn.lane
+        heapq.heappush(self._lanes.setdefault(lane, []), (qn.enqueued_us, qn.task_id, name))
+        self._lane_count[lane] = self._lane_count.get(lane, 0) + 1
+
+    def remove(self, name: str) -> None:
+        self.foreign.discard(name)
+        qn = self.present.pop(name, None)
+        if qn is None:
+            return
+        if self.by_id.get(qn.task_id) == name:
+            del self.by_id[qn.task_id]
+        lane = qn.lane
+        left = self._lane_count.get(lane, 1) - 1
+        if left <= 0:
+            self._lane_count.pop(lane, None)
+            self._lanes.pop(lane, None)
+        else:
+            self._lane_count[lane] = left
+
+    def heads(self) -> Iterator[tuple[QueueName, str, int]]:
+        """(name info, file name, lane depth) for the head of every non-empty lane."""
+        for lane in list(self._lanes):
+            heap = self._lanes[lane]
+            while heap and heap[0][2] not in self.present:
+                heapq.heappop(heap)
+            if not heap:
+                self._lanes.pop(lane, None)
+                self._lane_count.pop(lane, None)
+                continue
+            name = heap[0][2]
+            yield self.present[name], name, self._lane_count.get(lane, 1)
+
+    def lane_depths(self) -> dict[Lane, int]:
+        return dict(self._lane_count)
+
+    def __len__(self) -> int:
+        return len(self.present)

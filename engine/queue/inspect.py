@@ -1,0 +1,268 @@
+"""Read-side of the FileQueue: lookups, counts, "why does this wait", recent results,
+plus the two janitors (files dropped into queue/ by hand, orphans of a crash mid-move).
+
+Nothing here lists complete/ (it grows forever): counts and recent come from the ledger.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import os
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from engine.model import Task, TaskClass, TaskStatus, TaskValidationError
+from engine.queue.fsops import unlink_quiet
+from engine.queue.names import (parse_delayed_name, parse_held_name, parse_processing_name)
+from engine.queue.protocol import QueueCounts, WaitingTask
+
+if TYPE_CHECKING:
+    from engine.queue.filequeue import FileQueue
+
+FOREIGN_SETTLE_S = 1.0  # a hand-dropped file younger than this may still be being written
+ORPHAN_AGE_S = 60.0
+_GRAB_SUFFIXES = (".finishing", ".reaping", ".releasing", ".cancelling", ".adopting")
+
+
+def _hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+class QueueInspector:
+    def __init__(self, fq: "FileQueue") -> None:
+        self.fq = fq
+        self.p = fq.paths
+
+    def _read(self, path, where: str) -> Task | None:
+        from engine.queue.filequeue import read_task_file
+
+        try:
+            return read_task_file(path, where=where)
+        except (FileNotFoundError, TaskValidationError):
+            return None
+
+    # ---- where is a task ----
+    def active_ids(self) -> dict[str, str]:
+        """task id -> state for everything not finished (one listdir per small directory)."""
+        out: dict[str, str] = {}
+        for name in os.listdir(self.p.held):
+            hn = parse_held_name(name)
+            if hn:
+                out[hn.task_id] = "held"
+        for name in os.listdir(self.p.delayed):
+            dn = parse_delayed_name(name)
+            if dn:
+                out[dn.task_id] = "delayed"
+        for name in os.listdir(self.p.processing):
+            pn = parse_processing_name(name)
+            if pn:
+                out[pn.task_id] = "processing"
+        idx = self.fq.index
+        idx.sync()
+        for task_id in idx.by_id:
+            out[task_id] = "queue"
+        return out
+
+    def where_is(self, task_id: str, active: dict[str, str] | None) -> str | None:
+        if os.path.exists(self.p.complete / f"{task_id}.json"):
+            return "complete"
+        if os.path.exists(self.p.failed / f"{task_id}.json"):
+            return "failed"
+        if active is None:
+            active = self.active_ids()
+        return active.get(task_id)
+
+    def get(self, task_id: str) -> Task | None:
+        for state, directory in (("complete", self.p.complete), ("failed", self.p.failed)):
+            t = self._read(directory / f"{task_id}.json", f"{state}/{task_id}.json")
+            if t is not None:
+                return t.with_changes(status=TaskStatus(state))
+        idx = self.fq.index
+        idx.sync()
+        if task_id in idx.by_id:
+            t = self._read(self.p.queue / idx.by_id[task_id], "queue")
+            if t is not None:
+                return t.with_changes(status=TaskStatus.PENDING)
+        for name in os.listdir(self.p.processing):
+            pn = parse_processing_name(name)
+            if pn and pn.task_id == task_id:
+                t = self._read(self.p.processing / name, "processing")
+                if t is not None:
+                    try:
+                        expires = max(pn.first_expiry, os.stat(self.p.processing / name).st_mtime)
+                    except FileNotFoundError:
+                        expires = pn.first_expiry
+                    return t.with_changes(status=TaskStatus.PROCESSING, lease_owner=pn.worker_id,
+                                          lease_expires=expires)
+        for name in os.listdir(self.p.delayed):
+            dn = parse_delayed_name(name)
+            if dn and dn.task_id == task_id:
+                t = self._read(self.p.delayed / name, "delayed")
+                if t is not None:
+                    return t.with_changes(status=TaskStatus.PENDING)
+        held = self.fq.deps.find_held(task_id)
+        if held:
+            t = self._read(self.p.held / held, "held")
+            if t is not None:
+                return t.with_changes(status=TaskStatus.HELD)
+        return None
+
+    # ---- counts and views ----
+    def counts(self) -> QueueCounts:
+        by_state: dict[str, dict[str, int]] = {s: {} for s in
+                                               ("held", "delayed", "queue", "processing", "complete", "failed")}
+
+        def bump(state: str, cls: TaskClass | str) -> None:
+            key = cls.value if isinstance(cls, TaskClass) else cls
+            by_state[state][key] = by_state[state].get(key, 0) + 1
+
+        for name in os.listdir(self.p.held):
+            hn = parse_held_name(name)
+            if hn:
+                bump("held", hn.task_class)
+        for name in os.listdir(self.p.delayed):
+            dn = parse_delayed_name(name)
+            if dn:
+                bump("delayed", dn.task_class)
+        for name in os.listdir(self.p.processing):
+            pn = parse_processing_name(name)
+            if pn:
+                bump("processing", pn.task_class)
+        idx = self.fq.index
+        idx.sync()
+        for (cls, _model, _prio), n in idx.lane_depths().items():
+            by_state["queue"][cls] = by_state["queue"].get(cls, 0) + n
+        ledger = self.fq.ledger
+        ledger.refresh()
+        by_state["complete"] = dict(ledger.counts["complete"])
+        by_state["failed"] = dict(ledger.counts["failed"])
+        return QueueCounts(by_state=by_state)
+
+    def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:
+        out: list[WaitingTask] = []
+        idx = self.fq.index
+        idx.sync()
+        entries = list(idx.present.items())
+        order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
+                       for _, qn in entries)
+        for name, qn in heapq.nsmallest(limit, entries, key=lambda e: e[1].enqueued_us):
+            key = (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
+            ahead = bisect.bisect_left(order, key)
+            t = self._read(self.p.queue / name, "queue")
+            reason = (f"waiting: priority {qn.priority} behind {ahead}" if ahead
+                      else "next in line: waiting for a free worker that takes this class")
+            out.append(WaitingTask(qn.task_id, t.name if t else qn.task_id, qn.task_class.value, qn.priority,
+                                   qn.enqueued_us / 1e6, reason))
+        for name in sorted(os.listdir(self.p.delayed))[:limit]:
+            dn = parse_delayed_name(name)
+            t = self._read(self.p.delayed / name, "delayed") if dn else None
+            if dn and t:
+                out.append(WaitingTask(dn.task_id, t.name, dn.task_class.value, dn.priority,
+                                       t.attempts[-1].ended_at or t.created_at if t.attempts else t.created_at,
+                                       f"backoff until {_hms(dn.due_us / 1e6)} (retry {t.retry_count} of "
+                                       f"{t.max_retries})"))
+        for name in sorted(n for n in os.listdir(self.p.held) if parse_held_name(n))[:limit]:
+            hn = parse_held_name(name)
+            t = self._read(self.p.held / name, "held")
+            if hn and t:
+                pending = [d for d in t.depends_on if not os.path.exists(self.p.complete / f"{d}.json")]
+                out.append(WaitingTask(hn.task_id, t.name, hn.task_class.value, t.priority, hn.since_us / 1e6,
+                                       f"dependency pending: {', '.join(pending) or '(releasing)'}",
+                                       depends_on=t.depends_on))
+        out.sort(key=lambda w: w.waiting_since)
+        return out[:limit]
+
+    def recent(self, state: str, limit: int) -> list[Task]:
+        if state == "processing":
+            tasks = []
+            for name in os.listdir(self.p.processing):
+                pn = parse_processing_name(name)
+                t = self._read(self.p.processing / name, "processing") if pn else None
+                if pn and t:
+                    tasks.append((pn.claimed_us, t.with_changes(status=TaskStatus.PROCESSING,
+                                                                lease_owner=pn.worker_id)))
+            tasks.sort(key=lambda x: x[0], reverse=True)
+            return [t for _, t in tasks[:limit]]
+        if state not in ("complete", "failed"):
+            raise ValueError(f"recent() takes complete, failed or processing, not {state!r}")
+        ledger = self.fq.ledger
+        ledger.refresh()
+        out = []
+        directory = self.p.complete if state == "complete" else self.p.failed
+        for task_id in ledger.recent_ids(state):
+            if len(out) >= limit:
+                break
+            t = self._read(directory / f"{task_id}.json", f"{state}/{task_id}.json")
+            if t is not None:
+                out.append(t.with_changes(status=TaskStatus(state)))
+        return out
+
+    # ---- janitors ----
+    def adopt_foreign(self, now: float) -> None:
+        """A task file dropped into queue/ by hand: validate it and give it a proper name."""
+        from engine.queue.filequeue import read_task_file
+        from engine.queue.rejects import reject_file
+
+        idx = self.fq.index
+        for name in sorted(idx.foreign):
+            src = self.p.queue / name
+            try:
+                if os.stat(src).st_mtime > time.time() - FOREIGN_SETTLE_S:
+                    continue  # maybe still being written; next sync
+            except FileNotFoundError:
+                idx.foreign.discard(name)
+                continue
+            idx.foreign.discard(name)
+            taken = self.fq.tmp / f"{name[:150]}.adopting"
+            try:
+                os.rename(src, taken)
+            except FileNotFoundError:
+                continue
+            try:
+                task = read_task_file(taken, where=f"queue/{name}")
+                if self.where_is(task.task_id, None):
+                    raise TaskValidationError(f"task id {task.task_id!r} already exists", field="task_id",
+                                              where=f"queue/{name}")
+            except TaskValidationError as exc:
+                reject_file(self.fq, taken, name, str(exc), now)
+                continue
+            if task.depends_on:
+                with self.fq.deps_lock():
+                    self.fq.deps.hold(task, now)
+                    self.fq.deps.settle(task.task_id, now)
+            else:
+                self.fq.write_queued(task, now)
+            unlink_quiet(taken)
+            self.fq.events.emit("task_submitted", at=now, task_id=task.task_id, source=f"file queue/{name}")
+            if task.fix_applied:
+                self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
+
+    def recover_orphans(self, now: float) -> list[str]:
+        """Files left in tasks/.tmp by a process killed half-way through a move."""
+        recovered = []
+        cutoff = time.time() - ORPHAN_AGE_S
+        for name in os.listdir(self.fq.tmp):
+            path = self.fq.tmp / name
+            try:
+                if os.stat(path).st_ctime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            if name.endswith(".tmp"):
+                unlink_quiet(path)
+                continue
+            if not name.endswith(_GRAB_SUFFIXES):
+                continue
+            task = self._read(path, name)
+            if task is None:
+                unlink_quiet(path)
+                continue
+            if self.where_is(task.task_id, None) is None:
+                self.fq.write_queued(task, now)
+                recovered.append(task.task_id)
+                self.fq.events.emit("task_requeued", at=now, task_id=task.task_id,
+                                    reason="recovered after a crash in the middle of a move")
+            unlink_quiet(path)
+        return recovered

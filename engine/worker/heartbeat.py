@@ -1,0 +1,53 @@
+"""Keeps a running task's lease fresh from a side thread while the handler works.
+
+Why a thread: handlers block (a shell command, a long generation); the lease must be
+extended regardless. A heartbeat that fails means the task was reaped or cancelled: the
+thread raises the ``lost`` flag and the handler's ``should_stop`` turns True.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from engine.clock import Clock
+from engine.queue.protocol import TaskQueue
+
+
+class LeaseKeeper:
+    def __init__(self, queue: TaskQueue, clock: Clock, task_id: str, worker_id: str, lease_s: float,
+                 interval_s: float, on_beat: Callable[[], None] = lambda: None) -> None:
+        self.queue = queue
+        self.clock = clock
+        self.task_id = task_id
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self.interval_s = interval_s
+        self.on_beat = on_beat
+        self.lost = False
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{task_id}", daemon=True)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                ok = self.queue.heartbeat(self.task_id, self.worker_id, self.clock.now(), self.lease_s)
+            except OSError:
+                ok = True  # a transient filesystem error: try again next beat, the lease has slack
+            if not ok:
+                self.lost = True
+                return
+            self.beats += 1
+            try:
+                self.on_beat()
+            except Exception:  # noqa: BLE001 - a status write must never kill the lease thread
+                pass

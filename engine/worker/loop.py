@@ -1,0 +1,308 @@
+"""The worker loop: obey control, keep the queue tidy, claim, prepare the card, run, record.
+
+One worker per GPU group (its own process, CUDA_VISIBLE_DEVICES set before Python
+started). Between tasks it waits on inotify (no busy loop); while a task runs a side
+thread keeps the lease. Stopping (SIGTERM, drain) never loses a task: the running one
+finishes within ``stop_grace_s`` or is handed back with ``release`` (no retry charged).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.clock import Clock
+from engine.events import EventLog
+from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
+from engine.handlers.registry import HandlerRegistry
+from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
+from engine.paths import RigPaths
+from engine.queue.protocol import TaskQueue
+from engine.residency.protocol import Residency
+from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
+from engine.worker.heartbeat import LeaseKeeper
+from engine.workerstate import WorkerControl, WorkerStatus, read_control, write_json_dataclass
+
+
+@dataclass
+class WorkerSettings:
+    lease_s: float = 60.0
+    heartbeat_s: float | None = None  # default: lease_s / 3
+    housekeeping_s: float = 5.0  # promote due retries, reap stale leases
+    status_every_s: float = 5.0  # idle status heartbeat
+    idle_wait_s: float = 30.0  # longest sleep with inotify (an event wakes it sooner)
+    poll_s: float = 1.0  # longest sleep without inotify (NFS)
+    stop_grace_s: float = 30.0
+    workdir: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    max_tasks: int | None = None  # stop after this many (tests, one-shot runs)
+    exit_when_idle: bool = False  # stop when nothing is claimable (tests, benchmarks)
+
+
+class Worker:
+    def __init__(self, queue: TaskQueue, handlers: HandlerRegistry, residency: Residency, clock: Clock,
+                 paths: RigPaths, events: EventLog, worker_id: str, gpu_ids: tuple[int, ...],
+                 profile: WorkerProfile | None = None, settings: WorkerSettings | None = None, *,
+                 rig_view: Callable[[], RigView] | None = None) -> None:
+        self.queue = queue
+        self.handlers = handlers
+        self.residency = residency
+        self.clock = clock
+        self.paths = paths
+        self.events = events
+        self.worker_id = worker_id
+        self.gpu_ids = tuple(gpu_ids)
+        self.profile = profile or WorkerProfile(worker_id)
+        self.settings = settings or WorkerSettings()
+        self.rig_view = rig_view or (lambda: RigView())
+        self.env = dict(os.environ)
+        self.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpu_ids)
+        self.tasks_done = 0
+        self.tasks_failed = 0
+        self._stop_reason: str | None = None
+        self._stop_deadline = float("inf")
+        self._state = "idle"
+        self._current: Task | None = None
+        self._task_started: float | None = None
+        self._progress: str | None = None
+        self._tps: float | None = None
+        self._control = WorkerControl(seq=0)
+        self._control_mtime: int | None = None
+        self._unload_seq_done = 0
+        self._last_status = 0.0
+        self._last_housekeeping = float("-inf")
+        self._status_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        watch = getattr(queue, "watch", None)
+        if watch is not None:
+            watch(paths.workers)
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self, reason: str, *, immediate: bool = False) -> None:
+        """Safe from a signal handler: set flags and poke the wait pipe."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._stop_deadline = time.monotonic() + self.settings.stop_grace_s
+        if immediate:
+            self._stop_deadline = time.monotonic()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    def _read_control(self) -> WorkerControl:
+        path = self.paths.worker_control(self.worker_id)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            return self._control
+        if mtime != self._control_mtime:
+            ctl = read_control(path)
+            if ctl is not None:
+                self._control_mtime = mtime
+                self._apply_control(ctl)
+        return self._control
+
+    def _apply_control(self, ctl: WorkerControl) -> None:
+        old = self._control
+        self._control = ctl
+        if ctl.unload_seq > self._unload_seq_done:
+            self._unload_seq_done = ctl.unload_seq
+            model = self.residency.resident_model
+            self.residency.force_unload()
+            self.events.emit("model_unloaded", at=self.clock.now(), worker_id=self.worker_id, model=model,
+                             reason=ctl.reason or "operator force-unload")
+        if ctl.mode != old.mode or ctl.thermal_hold != old.thermal_hold:
+            kind = {"pause": "worker_paused", "drain": "worker_draining"}.get(ctl.mode, "worker_resumed")
+            self.events.emit(kind, at=self.clock.now(), worker_id=self.worker_id, reason=ctl.reason,
+                             thermal_hold=ctl.thermal_hold or None)
+        self._write_status(force=True)
+
+    # ------------------------------------------------------------------ status
+    def _write_status(self, *, force: bool = False) -> None:
+        now = self.clock.now()
+        if not force and now - self._last_status < self.settings.status_every_s:
+            return
+        t = self._current
+        with self._status_lock:
+            self._last_status = now
+            status = WorkerStatus(
+                worker_id=self.worker_id, pid=os.getpid(), gpus=self.gpu_ids, state=self._state, heartbeat_at=now,
+                current_task=t.task_id if t else None, task_name=t.name if t else None,
+                task_class=t.task_class.value if t else None, task_started_at=self._task_started if t else None,
+                progress=self._progress if t else None, tokens_per_s=self._tps if t else None,
+                residency=self.residency.state, resident_model=self.residency.resident_model,
+                control_seq=self._control.seq, tasks_done=self.tasks_done, tasks_failed=self.tasks_failed)
+            try:
+                write_json_dataclass(self.paths.worker_status(self.worker_id), status)
+            except OSError:
+                pass  # status is advisory; the lease is what keeps the task safe
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._write_status(force=True)
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> int:
+        """Run until stopped (signal, drain, max_tasks, or idle with exit_when_idle). Returns tasks run."""
+        self.paths.workers.mkdir(parents=True, exist_ok=True)
+        self.events.emit("worker_started", at=self.clock.now(), worker_id=self.worker_id,
+                         gpu_id=self.gpu_ids[0] if self.gpu_ids else None, gpus=list(self.gpu_ids), pid=os.getpid())
+        ran = 0
+        try:
+            while not self.stopping:
+                ctl = self._read_control()
+                if ctl.mode == "drain":
+                    self.request_stop("drain")
+                    break
+                if ctl.mode == "pause" or ctl.thermal_hold:
+                    self._set_state("hot" if ctl.thermal_hold else "paused")
+                    self._wait(self.settings.status_every_s)
+                    self._write_status()
+                    continue
+                self._housekeeping()
+                if self.run_one():
+                    ran += 1
+                    if self.settings.max_tasks is not None and ran >= self.settings.max_tasks:
+                        break
+                    continue
+                if self.settings.exit_when_idle:
+                    break
+                self._set_state("idle")
+                self._write_status()
+                self._wait(self._idle_timeout())
+        finally:
+            self._set_state("stopping")
+            self.events.emit("worker_stopped", at=self.clock.now(), worker_id=self.worker_id,
+                             reason=self._stop_reason or "finished", tasks_done=self.tasks_done)
+        return ran
+
+    def _idle_timeout(self) -> float:
+        live = getattr(getattr(self.queue, "index", None), "live", False)
+        timeout = self.settings.idle_wait_s if live else self.settings.poll_s
+        timeout = min(timeout, self.settings.housekeeping_s, self.settings.status_every_s)
+        next_due = getattr(self.queue, "next_due", None)
+        if next_due is not None:
+            due = next_due()
+            if due is not None:
+                timeout = min(timeout, max(0.0, due - self.clock.now()))
+        return timeout
+
+    def _wait(self, timeout_s: float) -> None:
+        waiter = getattr(self.queue, "wait_for_change", None)
+        if waiter is not None:
+            waiter(timeout_s, wake_fd=self._wake_r)
+        else:
+            self.clock.sleep(min(timeout_s, self.settings.poll_s))
+        try:
+            while os.read(self._wake_r, 64):
+                pass
+        except BlockingIOError:
+            pass
+        except OSError:
+            pass
+
+    def _housekeeping(self) -> None:
+        now = self.clock.now()
+        if now - self._last_housekeeping < self.settings.housekeeping_s:
+            return
+        self._last_housekeeping = now
+        self.queue.promote_due(now)
+        self.queue.reap_stale(now)
+
+    def _policy(self):
+        profile = replace(self.profile, resident_model=self.residency.resident_model)
+        return make_claim_policy(profile, self.rig_view())
+
+    # ------------------------------------------------------------------ one task
+    def run_one(self) -> bool:
+        """Claim and run one task. False when nothing was claimable."""
+        now = self.clock.now()
+        task = self.queue.claim(self.worker_id, now, self._policy(), self.settings.lease_s)
+        if task is None:
+            return False
+        self._execute(task)
+        return True
+
+    def _execute(self, task: Task) -> None:
+        s = self.settings
+        self._current, self._task_started, self._progress, self._tps = task, self.clock.now(), None, None
+        self._set_state("busy")
+        keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s,
+                             s.heartbeat_s or max(0.05, s.lease_s / 3.0), on_beat=lambda: self._write_status(force=True))
+
+        def should_stop() -> bool:
+            return keeper.lost or time.monotonic() >= self._stop_deadline
+
+        def report(text: str | None, tps: float | None) -> None:
+            self._progress, self._tps = text, tps
+
+        ctx = TaskContext(worker_id=self.worker_id, gpu_ids=self.gpu_ids, env=dict(self.env),
+                          workdir=s.workdir or os.getcwd(), deadline=self._task_started + task.timeout_s,
+                          report_progress=report, should_stop=should_stop, extras=dict(s.extras))
+        self.events.emit("task_started", at=self._task_started, task_id=task.task_id, worker_id=self.worker_id,
+                         gpu_id=self.gpu_ids[0] if self.gpu_ids else None, task_class=task.task_class.value)
+        outcome: HandlerResult | TaskFailure
+        with keeper:
+            try:
+                self.residency.prepare(task, ctx)
+                outcome = self.handlers.get(task.type).run(task, ctx)
+            except TaskFailure as exc:
+                outcome = exc
+            except Exception as exc:  # noqa: BLE001 - a handler bug fails the task, never the worker
+                outcome = TaskFailure(f"{type(exc).__name__}: {exc}", retryable=True)
+        ok = isinstance(outcome, HandlerResult)
+        try:
+            self.residency.finished(task, ok)
+        except Exception:  # noqa: BLE001
+            pass
+        self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
+        self._current = None
+        self._set_state("idle")
+
+    def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool) -> None:
+        now = self.clock.now()
+        elapsed = now - (self._task_started or now)
+        if isinstance(outcome, HandlerResult):
+            result = dict(outcome.result)
+            result.setdefault("elapsed_s", round(elapsed, 3))
+            for key in ("tokens_generated", "tokens_per_s", "model"):
+                value = getattr(outcome, key)
+                if value is not None:
+                    result.setdefault(key, value)
+            self.queue.complete(task.task_id, self.worker_id, result, now)
+            self.tasks_done += 1
+        elif stopped:
+            self.queue.release(task.task_id, self.worker_id, now, f"worker stopping ({self._stop_reason})")
+        else:
+            error = str(outcome)
+            if outcome.output_tail and outcome.output_tail[-ERROR_SNIPPET_CHARS:] not in error:
+                error = f"{error} | {outcome.output_tail[-ERROR_SNIPPET_CHARS:]}"
+            self.queue.fail(task.task_id, self.worker_id, error, now, retryable=outcome.retryable,
+                            return_code=outcome.return_code)
+            self.tasks_failed += 1
+
+
+def classes_from_text(text: str | None) -> tuple[TaskClass, ...]:
+    if not text:
+        return ()
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part:
+            out.append(TaskClass(part))
+    return tuple(out)
+
+
+def default_workdir(paths: RigPaths) -> str:
+    return str(Path(paths.root).parent)
