@@ -276,3 +276,9 @@ def test_hello_commands_really_run_in_a_shell(tmp_path):
     assert all(p.returncode == 0 for p in outputs.values()), {n: p.stderr for n, p in outputs.items()}
     assert outputs["count letters[alpha]"].stdout.strip() == "alpha has 5 letters"
     assert outputs["wrap up"].stdout.strip() == "batch hello-1 done"
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS.glob("*.md")), ids=lambda p: p.name)
+def test_every_committed_plan_checks_clean(plan: Path):
+    tasks = load_plan(plan, now=NOW)
+    assert tasks and all(t.plan and t.plan.startswith(str(plan)) for t in tasks)
