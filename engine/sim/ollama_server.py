@@ -427,7 +427,10 @@ def _make_handler(server: SimulatedOllamaServer) -> type[BaseHTTPRequestHandler]
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (its timeout): nothing to tell it
 
         def _send_stream(self, chunks: Any) -> None:
             """NDJSON with chunked transfer encoding, as Ollama streams."""
