@@ -42,6 +42,14 @@ WORKER_STYLE = {
 Part = tuple[str, str] | str
 
 
+def short_gpu_name(name: str) -> str:
+    """"NVIDIA GeForce GTX 1060 6GB" -> "GTX 1060 6GB": the vendor words never differ on one rig."""
+    for prefix in ("NVIDIA GeForce ", "NVIDIA ", "GeForce "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 def clip(text: str | None, width: int) -> str:
     """Fit text to exactly ``width`` cells (ellipsis when cut)."""
     text = text or ""
@@ -185,7 +193,7 @@ def gpu_wide(gpu: GpuView | None, worker: WorkerView | None, width: int, taken_a
         state = "DEGRADED: " + gpu.degraded if gpu.degraded else gpu.residency
         t_text, t_style = temp_part(gpu)
         used = gpu.mem_used_mb
-        line1 = [(clip(f"{gpu.index}", 2), "bold"), (clip(gpu.name, 16), "bold"), " ",
+        line1 = [(clip(f"{gpu.index}", 2), "bold"), (clip(short_gpu_name(gpu.name), 16), "bold"), " ",
                  (clip(state, 12), "$error bold" if gpu.degraded else RESIDENCY_STYLE.get(gpu.residency, "")),
                  " ", (clip(gpu.resident_model or "no model", 18), "$foreground"), " VRAM "]
         line1 += vram_parts(gpu, 14)
