@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 WORKLOADS = ("a", "b", "c")
 
@@ -16,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sched.add_argument("--gpus", type=int, default=5, help="GPUs in the simulated rig (default 5)")
     sched.add_argument("--seed", type=int, default=1)
     sched.add_argument("--tasks", type=int, default=None, help="tasks per workload (default: a 1000, b 1000, c 600)")
+    sched.add_argument("--load", type=float, default=None,
+                       help="arrival rate as a fraction of the rig: (b) utilisation (default 0.9), "
+                            "(c) overload (default 1.1)")
+    sched.add_argument("--plan", type=Path, default=None,
+                       help="simulate a plan file's tasks instead of the built-in workloads")
     sched.set_defaults(func=_schedule)
     bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
 
@@ -29,7 +35,24 @@ def _schedule(args: argparse.Namespace) -> int:
     if args.tasks is not None and args.tasks < 1:
         print(f"--tasks must be at least 1, got {args.tasks}")
         return 2
+    if args.load is not None and args.load <= 0:
+        print(f"--load must be positive, got {args.load}")
+        return 2
+    if args.plan is not None:
+        from engine.plans import PlanError
+        from engine.sim.schedule_bench import run_plan_bench
+
+        try:
+            rows = run_plan_bench(args.plan, args.gpus, args.seed)
+        except PlanError as exc:
+            print(exc)
+            return 1
+        except ValueError as exc:  # e.g. a model that fits no GPU group of this rig
+            print(f"{args.plan}: {exc}")
+            return 1
+        print(format_table(rows, args.gpus, args.seed))
+        return 0
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    rows = run_bench(names, args.gpus, args.seed, args.tasks)
+    rows = run_bench(names, args.gpus, args.seed, args.tasks, load=args.load)
     print(format_table(rows, args.gpus, args.seed))
     return 0

@@ -73,6 +73,8 @@ def lower_bound(workload: Workload, rig: RigModel) -> float:
 
     for m in models:
         hosts = rig.groups_for(m)
+        if not hosts:
+            raise ValueError(f"model {m} fits no GPU group of this rig")
         if len(hosts) < n_groups:
             only_here = sum(t.duration_s for t in tasks if t.model == m) + rig.min_load_s(m)
             bound = max(bound, only_here / len(hosts))

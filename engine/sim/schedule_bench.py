@@ -4,6 +4,7 @@ every policy on every workload over the same simulated rig, against the lower bo
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, replace
 
 from engine.model import TaskClass
@@ -71,16 +72,31 @@ def run_one(workload: Workload, rig: RigModel, policy: str, seed: int) -> tuple[
 
 
 def run_bench(workloads: list[str], gpus: int, seed: int, tasks: int | None = None,
-              policies: tuple[str, ...] = ("galaxy", "baseline")) -> list[BenchRow]:
+              policies: tuple[str, ...] = ("galaxy", "baseline"), load: float | None = None) -> list[BenchRow]:
     rig = default_rig(gpus)
     rows = []
     for name in workloads:
-        wl = make_workload(name, tasks or DEFAULT_TASKS[name], seed, rig)
+        wl = make_workload(name, tasks or DEFAULT_TASKS[name], seed, rig, load)
         lb = lower_bound(wl, rig)
         for policy in policies:
             result, wall = run_one(wl, rig, policy, seed)
             promise = promise_kept(result) if name == "c" else None
             rows.append(BenchRow(figures(result), lb, wall, promise, len(wl.tasks)))
+    return rows
+
+
+def run_plan_bench(path: Path, gpus: int, seed: int,
+                   policies: tuple[str, ...] = ("galaxy", "baseline")) -> list[BenchRow]:
+    """The same comparison on a plan file's tasks (all submitted at t=0)."""
+    from engine.sim.plan_workload import workload_from_plan
+
+    wl, rig = workload_from_plan(path, seed, default_rig(gpus))
+    lb = lower_bound(wl, rig)
+    rows = []
+    for policy in policies:
+        started = time.perf_counter()
+        result = Simulator(rig, wl, POLICIES[policy], policy_name=policy, seed=seed).run()
+        rows.append(BenchRow(figures(result), lb, time.perf_counter() - started, None, len(wl.tasks)))
     return rows
 
 
@@ -93,7 +109,8 @@ def _min(s: float) -> str:
 
 
 def format_table(rows: list[BenchRow], gpus: int, seed: int) -> str:
-    head = (f"{'wl':<3}{'policy':<10}{'tasks':>6}{'makespan min':>13}{'x LB':>6}{'vs base':>8}"
+    w = max([3] + [len(r.figures.workload) + 1 for r in rows])
+    head = (f"{'wl':<{w}}{'policy':<10}{'tasks':>6}{'makespan min':>13}{'x LB':>6}{'vs base':>8}"
             f"{'busy %':>7}{'loads':>6}{'load GPU-min':>13}{'longest wait min':>17}{'aging ok':>9}")
     lines = [f"rig: {gpus} GPUs, seed {seed}; times in minutes of simulated time", head, "-" * len(head)]
     base = {r.figures.workload: r.figures.makespan_s for r in rows if r.figures.policy == "baseline"}
@@ -101,10 +118,10 @@ def format_table(rows: list[BenchRow], gpus: int, seed: int) -> str:
     for r in rows:
         f = r.figures
         if f.workload not in done_lb:
-            lines.append(f"{f.workload:<3}{'bound':<10}{'':>6}{_min(r.lower_bound_s):>13}{'1.00':>6}")
+            lines.append(f"{f.workload:<{w}}{'bound':<10}{'':>6}{_min(r.lower_bound_s):>13}{'1.00':>6}")
             done_lb.add(f.workload)
         ratio = f"{base[f.workload] / f.makespan_s:.2f}" if f.workload in base and f.makespan_s else ""
-        lines.append(f"{f.workload:<3}{f.policy:<10}{r.tasks:>6}"
+        lines.append(f"{f.workload:<{w}}{f.policy:<10}{r.tasks:>6}"
                      f"{_min(f.makespan_s):>13}{f.makespan_s / r.lower_bound_s:>6.2f}{ratio:>8}"
                      f"{100 * f.busy_fraction:>7.1f}{f.loads:>6}{_min(f.load_gpu_s):>13}"
                      f"{_min(f.longest_wait_s):>17}{_yes_no(r.promise_ok):>9}")
@@ -113,7 +130,7 @@ def format_table(rows: list[BenchRow], gpus: int, seed: int) -> str:
     for r in rows:
         f = r.figures
         cells = "  ".join(f"p{p}: {_min(a)} / {_min(b)}" for p, (a, b) in f.wait_by_priority.items())
-        lines.append(f"{f.workload:<3}{f.policy:<10}{cells}")
+        lines.append(f"{f.workload:<{w}}{f.policy:<10}{cells}")
     lines.append("")
     lines.append("simulation wall time: " + ", ".join(f"{r.figures.workload}/{r.figures.policy} {r.sim_seconds:.2f} s"
                                                      for r in rows))

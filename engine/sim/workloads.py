@@ -29,9 +29,12 @@ class SimTask:
     duration_s: float  # run time once the model is resident
     arrival_s: float = 0.0
     depends_on: tuple[str, ...] = ()
+    declared_class: TaskClass | None = None  # from a plan; else inferred from the model
 
     @property
     def task_class(self) -> TaskClass:
+        if self.declared_class is not None:
+            return self.declared_class
         return CLASS_OF_MODEL.get(self.model or "", TaskClass.CPU)
 
 
@@ -126,7 +129,12 @@ def starvation(n_tasks: int, seed: int, rig: RigModel, overload: float = 1.1, bu
 GENERATORS = {"a": video_pipeline, "b": mixed_stream, "c": starvation}
 
 
-def make_workload(name: str, n_tasks: int, seed: int, rig: RigModel) -> Workload:
+def make_workload(name: str, n_tasks: int, seed: int, rig: RigModel, load: float | None = None) -> Workload:
+    """``load`` sets (b)'s utilisation or (c)'s overload; (a) has no arrival rate."""
+    if name == "b" and load is not None:
+        return mixed_stream(n_tasks, seed, rig, utilisation=load)
+    if name == "c" and load is not None:
+        return starvation(n_tasks, seed, rig, overload=load)
     try:
         gen = GENERATORS[name]
     except KeyError:
