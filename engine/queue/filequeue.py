@@ -64,7 +64,8 @@ def encode(task: Task) -> bytes:
 class FileQueue:
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
-                 use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False) -> None:
+                 use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
+                 orphan_age_s: float = 60.0) -> None:
         self.paths = paths.ensure()
         self.tmp = paths.tasks / ".tmp"
         self.tmp.mkdir(exist_ok=True)
@@ -73,6 +74,7 @@ class FileQueue:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.fsync = fsync
+        self.orphan_age_s = orphan_age_s  # a grabbed file older than this (real time) was left by a crash
         self._use_inotify = use_inotify
         self._rescan_s = rescan_s
         self._index: QueueIndex | None = None
@@ -116,6 +118,8 @@ class FileQueue:
         qn = QueueName(task.priority, task.task_class, task.model, enqueued_us or us(now), task.task_id)
         name = qn.render()
         write_replace(self.tmp, self.paths.queue / name, encode(task), fsync=self.fsync)
+        if self._index is not None:
+            self._index.add(name)  # our own write is visible to our next claim without waiting for inotify
         return name
 
     def write_failed(self, task: Task, reason: str, now: float, *, event: str = "task_failed",
@@ -199,6 +203,10 @@ class FileQueue:
                 idx.remove(name)
                 continue
             idx.remove(name)
+            try:  # the queue file's mtime is its enqueue time on the real clock; the lease rules now
+                os.utime(self.paths.processing / pname, (info.first_expiry, info.first_expiry))
+            except FileNotFoundError:
+                continue
             task = self._load_claimed(pname, name, info, now)
             if task is not None:
                 self._claims[task.task_id] = _Claim(pname, info, task, qn.enqueued_us)
@@ -413,6 +421,8 @@ class FileQueue:
                 os.rename(self.paths.delayed / name, self.paths.queue / qname)
             except FileNotFoundError:
                 continue
+            if self._index is not None:
+                self._index.add(qname)
             moved.append(dn.task_id)
             self.events.emit("task_promoted", at=now, task_id=dn.task_id)
         return moved

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
 
 FOREIGN_SETTLE_S = 1.0  # a hand-dropped file younger than this may still be being written
-ORPHAN_AGE_S = 60.0
 _GRAB_SUFFIXES = (".finishing", ".reaping", ".releasing", ".cancelling", ".adopting")
 
 
@@ -242,7 +241,7 @@ class QueueInspector:
     def recover_orphans(self, now: float) -> list[str]:
         """Files left in tasks/.tmp by a process killed half-way through a move."""
         recovered = []
-        cutoff = time.time() - ORPHAN_AGE_S
+        cutoff = time.time() - self.fq.orphan_age_s
         for name in os.listdir(self.fq.tmp):
             path = self.fq.tmp / name
             try:
