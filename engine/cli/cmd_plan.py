@@ -12,6 +12,10 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.model import Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
 
 
-def _load(path: Path, root: Path):  # -> (resolved path, list[Task] | None); errors printed
+def _load(path: Path, root: Path) -> "tuple[Path, list[Task] | None]":
+    """The plan's tasks, or None after printing every error (to stderr)."""
     from engine.plans import PlanError, load_plan, resolve_plan_path
 
     path = resolve_plan_path(path, root)
@@ -42,7 +47,7 @@ def _load(path: Path, root: Path):  # -> (resolved path, list[Task] | None); err
         return path, None
 
 
-def _summary(tasks) -> str:
+def _summary(tasks: "list[Task]") -> str:
     kinds = Counter(t.type.value for t in tasks)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''} ({parts})"

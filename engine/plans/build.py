@@ -45,7 +45,7 @@ def parse_plan_text(text: str, *, filename: str, now: float, source: str = "cli"
     """
     errors = ErrorCollector(filename)
     base = (base_dir or Path.cwd()).resolve()
-    doc = scan(text, errors)
+    doc = scan(text.removeprefix("\ufeff"), errors)  # editors on Windows may add a BOM
     defaults = read_defaults(doc, errors)
     if not doc.sections:
         errors.add(1, "the plan has no tasks: each task is a '## name' heading followed by '- key: value' lines")

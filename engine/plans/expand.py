@@ -20,6 +20,8 @@ from engine.plans.sections import Draft, slug
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _PLACEHOLDER = re.compile(r"\{(item|stem|index|plan_dir|batch)\}")
 ITEM_PLACEHOLDERS = ("item", "stem", "index")
+MAX_ITEMS = 10_000
+"""More items than this in one for_each is almost surely a glob gone wrong (``/*``)."""
 
 
 @dataclass
@@ -41,10 +43,15 @@ class Group:
 
 
 def expand_items(draft: Draft, base_dir: Path, errors: ErrorCollector) -> tuple[str, ...] | None:
-    """The for_each items: literal entries as written, globs as sorted absolute paths."""
+    """The for_each items: literal entries as written, globs as sorted absolute paths.
+
+    None: no for_each. Empty: a for_each whose problem was reported (the task then
+    expands to nothing, so no follow-on errors about ``{item}``)."""
     spec = draft.values.get("for_each")
-    if spec is None or spec.value is None:
+    if spec is None:
         return None
+    if spec.value is None:
+        return ()
     items: list[str] = []
     for entry in spec.value:
         if _GLOB_CHARS.search(entry):
@@ -56,7 +63,11 @@ def expand_items(draft: Draft, base_dir: Path, errors: ErrorCollector) -> tuple[
         else:
             items.append(entry)
     unique = tuple(dict.fromkeys(items))
-    return unique or None
+    if len(unique) > MAX_ITEMS:
+        errors.add(spec.line, f"for_each gives {len(unique)} items; the limit is {MAX_ITEMS} per task "
+                              "(split the plan, or narrow the glob)")
+        return ()
+    return unique
 
 
 def item_keys(items: tuple[str, ...]) -> list[str]:

@@ -292,3 +292,10 @@ def test_file_level_errors(tmp_path):
     with pytest.raises(PlanError) as info:
         load_plan(binary, now=NOW)
     assert info.value.errors == [f"{binary}:3: not UTF-8 text (byte 19)"]
+
+
+def test_a_runaway_for_each_is_refused():
+    items = ", ".join(f"i{n}" for n in range(10_001))
+    errors = errors_of(f"## a\n- for_each: {items}\n- command: echo {{item}}\n")
+    assert errors == ["bad.md:2: for_each gives 10001 items; the limit is 10000 per task "
+                      "(split the plan, or narrow the glob)"]

@@ -282,3 +282,8 @@ def test_hello_commands_really_run_in_a_shell(tmp_path):
 def test_every_committed_plan_checks_clean(plan: Path):
     tasks = load_plan(plan, now=NOW)
     assert tasks and all(t.plan and t.plan.startswith(str(plan)) for t in tasks)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_fine():
+    [task] = parse("\ufeff# T\r\n\r\n## a\r\n- command: ls\r\n- priority: 2\r\n")
+    assert task.command == "ls" and task.priority == 2 and task.plan == "p.md:3"
