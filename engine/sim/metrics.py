@@ -6,7 +6,9 @@ Lower bound = the largest of:
 - arrivals: for every arrival time T, T + (run time of tasks arriving at or after T) / groups;
 - VRAM: for a model only some groups can hold, (its run time + one load) / those groups;
 - critical path: a task ends no earlier than max(arrival, its dependencies' ends, the
-  cheapest load of its model) + its run time.
+  cheapest load of its model) + its run time;
+- fan-in: a task starts only after all of its ancestors have run, which takes at least
+  (their run time + one cheapest load of each of their models) / groups; then it runs.
 """
 
 from __future__ import annotations
@@ -81,11 +83,39 @@ def lower_bound(workload: Workload, rig: RigModel) -> float:
 
     by_id = {t.task_id: t for t in tasks}
     end: dict[str, float] = {}
-    for tid in _topological(workload):
+    order = _topological(workload)
+    for tid in order:
         t = by_id[tid]
         start = max([t.arrival_s, rig.min_load_s(t.model)] + [end[d] for d in t.depends_on])
         end[tid] = start + t.duration_s
-    return max(bound, max(end.values()))
+    return max(bound, max(end.values()), _fan_in_bound(order, by_id, rig))
+
+
+def _fan_in_bound(order: list[str], by_id: dict, rig: RigModel, max_set_entries: int = 2_000_000) -> float:
+    """max over tasks of (ancestors' work + their models' loads) / groups + own run time.
+
+    Ancestor sets are built in topological order; past ``max_set_entries`` in total the
+    bound stops growing (it stays a valid bound, only less tight)."""
+    ancestors: dict[str, frozenset[str]] = {}
+    entries = 0
+    best = 0.0
+    n_groups = len(rig.groups)
+    for tid in order:
+        t = by_id[tid]
+        if not t.depends_on:
+            ancestors[tid] = frozenset()
+            continue
+        acc: set[str] = set(t.depends_on)
+        for d in t.depends_on:
+            acc |= ancestors[d]
+        entries += len(acc)
+        if entries > max_set_entries:
+            break
+        ancestors[tid] = frozenset(acc)
+        work = sum(by_id[a].duration_s for a in acc)
+        loads = sum(rig.min_load_s(m) for m in {by_id[a].model for a in acc if by_id[a].model})
+        best = max(best, (work + loads) / n_groups + t.duration_s)
+    return best
 
 
 def _topological(workload: Workload) -> list[str]:

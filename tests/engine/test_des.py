@@ -137,3 +137,12 @@ def test_cli_plan_that_needs_a_bigger_rig_is_an_error(capsys: pytest.CaptureFixt
     plan = Path(__file__).resolve().parents[2] / "bench" / "workloads" / "a-video.md"
     assert main(["bench", "schedule", "--plan", str(plan), "--gpus", "1"]) == 1
     assert "qwen2.5:14b fits no GPU group" in capsys.readouterr().out
+
+
+def test_lower_bound_by_hand() -> None:
+    """2 GPUs; A, B (whisper, 100 s) then C (embeddings, 50 s) after both.
+    Work (200 + 50 + 3 + 3) / 2 = 128; critical path 3 + 100 + 50 = 153; fan-in (200 + 3) / 2 + 50."""
+    rig = RigModel(groups=(GroupSpec("gpu0", (0,)), GroupSpec("gpu1", (1,))))
+    wl = Workload("hand", "", (SimTask("A", "t", WHISPER, 5, 100.0), SimTask("B", "t", WHISPER, 5, 100.0),
+                               SimTask("C", "e", EMBEDDER, 5, 50.0, depends_on=("A", "B"))))
+    assert lower_bound(wl, rig) == pytest.approx(153.0)
