@@ -149,3 +149,16 @@ class InMemoryVramLedger:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def field_notes_models() -> list[SimModelSpec]:
+    """The field notes' rig: Qwen 7B on one 6 GB GTX 1060 (~1.5-2 min cold start), Qwen 14B
+    over two cards (~2-2.5 min), VRAM back ~5-10 s after an unload, plus a tiny model for
+    quick demos. Token rates are typical of Q4 quantisations on a GTX 1060."""
+    return [
+        SimModelSpec("qwen2.5:7b", size_mb=4700, load_s=105, tokens_per_s=22, vram_release_s=6),
+        SimModelSpec("qwen2.5:14b", size_mb=9000, load_s=135, tokens_per_s=11, parameter_size="14.8B",
+                     vram_release_s=8),
+        SimModelSpec("smollm2:135m", size_mb=270, load_s=2, tokens_per_s=120, family="llama",
+                     parameter_size="135M", quantization="Q8_0"),
+    ]

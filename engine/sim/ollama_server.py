@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import deque
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Sequence
@@ -63,7 +64,7 @@ class SimulatedOllamaServer:
         self._loaded: dict[str, _Loaded] = {}
         self._stop = threading.Event()
         self._hang_release = threading.Event()
-        self.requests: list[tuple[str, dict[str, Any]]] = []  # (path, body): what clients sent
+        self.requests: deque[tuple[str, dict[str, Any]]] = deque(maxlen=1000)  # (path, body): recent requests
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
