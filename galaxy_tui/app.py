@@ -22,7 +22,6 @@ from engine.commands import CommandKind, CommandSink, default_source, make_comma
 from engine.snapshot import Snapshot, TaskView
 from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from galaxy_tui.screens.detail import TaskDetailScreen
-from galaxy_tui.screens.help import HelpScreen
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
 from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
 from galaxy_tui.widgets.gpu_panel import GpuPanel
@@ -31,6 +30,7 @@ from galaxy_tui.widgets.panels import (EscalationsTable, TasksTable, escalation_
 from galaxy_tui.widgets.status import AlertBanner, TopBar
 
 POLL_INTERVAL_S = 0.5
+_UNSET = object()
 EVENT_LINES = 3
 
 
@@ -69,6 +69,7 @@ class GalaxyApp(App[None]):
         self.sent_ids: set[str] = set()
         self.first_frame_at: float | None = None
         self._polling = False
+        self._last_inputs: dict[str, object] = {}
         self._themes = [t.name for t in load_themes()]
         for t in load_themes():
             self.register_theme(t)
@@ -139,20 +140,30 @@ class GalaxyApp(App[None]):
                                         error=self.source_error)
             self.screen.set_class(since is not None, "-stale")
 
+    def _changed(self, name: str, inputs: object) -> bool:
+        """Skip rebuilding a panel whose inputs are equal to last time (most ticks change little)."""
+        if self._last_inputs.get(name, _UNSET) == inputs:
+            return False
+        self._last_inputs[name] = inputs
+        return True
+
     def _render_snapshot(self, snap: Snapshot) -> None:
-        self.query_one(AlertBanner).show(snap)
+        if self._changed("alerts", snap.alerts):
+            self.query_one(AlertBanner).show(snap)
         self.query_one(GpuPanel).show(snap)
         self.query_one(TasksTable).set_rows(task_rows(snap))
-        self.query_one("#queue", Static).update(queue_content(snap))
+        if self._changed("queue", (snap.queue, int(snap.taken_at))):
+            self.query_one("#queue", Static).update(queue_content(snap))
         esc = self.query_one(EscalationsTable)
         esc.display = bool(snap.escalations)
         esc.set_rows(escalation_rows(snap))
         self._show_escalation_preview()
         nodes = self.query_one("#nodes", Static)
         nodes.display = bool(snap.nodes)
-        if snap.nodes:
+        if snap.nodes and self._changed("nodes", snap.nodes):
             nodes.update(nodes_content(snap))
-        self.query_one("#events", Static).update(events_content(snap, EVENT_LINES))
+        if self._changed("events", snap.events):
+            self.query_one("#events", Static).update(events_content(snap, EVENT_LINES))
         self._report_acks(snap)
         if self.first_frame_at is None:
             self.first_frame_at = time.perf_counter()
@@ -319,6 +330,8 @@ class GalaxyApp(App[None]):
         self.notify(f"theme: {self.theme}")
 
     def action_help(self) -> None:
+        from galaxy_tui.screens.help import HelpScreen  # Markdown is slow to import; not needed to start
+
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

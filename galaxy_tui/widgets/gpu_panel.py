@@ -38,9 +38,15 @@ def cards_from(snap: Snapshot) -> list[CardData]:
     cards = []
     for g in snap.gpus:
         worker = named.get(g.worker_id) if g.worker_id else None
-        cards.append(CardData(f"gpu-{g.index}", g, worker or by_gpu.get(g.index), snap.taken_at))
-    cards += [CardData(f"cpu-{w.worker_id}", None, w, snap.taken_at) for w in gpu_less]
+        w = worker or by_gpu.get(g.index)
+        cards.append(CardData(f"gpu-{g.index}", g, w, _clock_for(w, snap.taken_at)))
+    cards += [CardData(f"cpu-{w.worker_id}", None, w, _clock_for(w, snap.taken_at)) for w in gpu_less]
     return cards
+
+
+def _clock_for(worker: WorkerView | None, taken_at: float) -> float:
+    """Only a running task's elapsed time needs "now"; an idle card stays equal, so it is not redrawn."""
+    return taken_at if worker is not None and worker.current_task else 0.0
 
 
 class CardList(VerticalScroll, can_focus=False):
