@@ -57,12 +57,15 @@ def same_model(a: str | None, b: str | None) -> bool:
 
 
 class ResidencyManager:
-    def __init__(self, backend: LlmBackend | None, handlers: Mapping[str, Handler], probe: GpuProbe | None,
+    def __init__(self, backend: LlmBackend | None,
+                 handlers: Mapping[str, Handler] | Callable[[], Mapping[Any, Handler]], probe: GpuProbe | None,
                  clock: Clock, gpu_ids: Sequence[int], vram_free_timeout_s: float = 30.0,
                  events: EventSink | None = None, *, keep_alive: str | int = -1,
                  poll_interval_s: float = 0.25) -> None:
         self.backend = backend
-        self.handlers = dict(handlers)
+        # A mapping, or a callable giving the handlers built so far (``HandlerRegistry.loaded``),
+        # so releasing never imports torch just to find nothing warm.
+        self._handlers_src = handlers
         self.probe = probe
         self.clock = clock
         self.gpu_ids = tuple(gpu_ids)
@@ -76,6 +79,11 @@ class ResidencyManager:
         self.last_load: GenerationResult | None = None
         self.resident_vram_mb: float | None = None
         self._flagged: set[str] = set()
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        src = self._handlers_src() if callable(self._handlers_src) else self._handlers_src
+        return {str(getattr(k, "value", k)): h for k, h in src.items()}
 
     # --- Residency protocol ---
     @property
@@ -247,7 +255,7 @@ class ResidencyManager:
             if server_clear and vram_released(before, now_samples, self.gpu_ids, expected_mb):
                 self._apply(E.VRAM_FREED)
                 self._emit("vram_freed", f"gpu {self._where()}: VRAM freed {self.clock.now() - started:.1f}s "
-                           "after the unload", data_s=self.clock.now() - started)
+                           "after the unload", wait_s=round(self.clock.now() - started, 3))
                 return
             if self.clock.now() >= deadline:
                 held = _ollama_mb(now_samples, self.gpu_ids)

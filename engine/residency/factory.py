@@ -1,0 +1,55 @@
+"""Building a worker's residency: the one place that decides which probe and backend a
+worker's ResidencyManager gets, so a rig and ``--sim`` differ only in the probe.
+
+- A CPU worker (no GPUs): ``NullResidency``.
+- A GPU worker with an Ollama endpoint: ResidencyManager over ``OllamaBackend``.
+- A GPU worker with an OpenAI-compatible endpoint (vLLM, llama.cpp) or none: the manager
+  still switches script models, but leaves the LLM server's model alone (it cannot unload).
+- Probe: NVML on a rig; the supervisor's snapshot file in ``--sim`` (the worker process
+  cannot see the supervisor's in-memory simulated rig).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from engine.clock import Clock
+from engine.handlers.base import Handler
+from engine.paths import RigPaths
+from engine.residency.manager import EventSink, ResidencyEvent, ResidencyManager
+from engine.residency.protocol import NullResidency, Residency
+from engine.telemetry.protocol import GpuProbe
+
+
+def event_log_sink(events: Any, worker_id: str) -> EventSink:
+    """Residency events into the shared event log (``engine.events.EventLog``)."""
+
+    def emit(e: ResidencyEvent) -> None:
+        events.emit(e.event_type, worker_id=worker_id, gpu_id=e.gpu_ids[0] if e.gpu_ids else None,
+                    message=e.message, severity=e.severity, alert_key=e.key, model=e.model,
+                    gpu_ids=list(e.gpu_ids), **e.data)
+
+    return emit
+
+
+def make_worker_residency(*, gpu_ids: Sequence[int], backend_kind: str | None, endpoint: str | None,
+                          handlers: Mapping[str, Handler] | Callable[[], Mapping[Any, Handler]],
+                          paths: RigPaths, simulated: bool, clock: Clock, events: EventSink | None = None,
+                          vram_free_timeout_s: float = 30.0, probe: GpuProbe | None = None) -> Residency:
+    if not gpu_ids:
+        return NullResidency()
+    backend = None
+    if backend_kind == "ollama" and endpoint:
+        from engine.inference.ollama_backend import OllamaBackend
+
+        backend = OllamaBackend(endpoint)
+    if probe is None:
+        if simulated:
+            from engine.residency.snapshot_probe import SnapshotGpuProbe
+
+            probe = SnapshotGpuProbe(paths.snapshot)
+        else:
+            from engine.telemetry.detect import detect_probe
+
+            probe = detect_probe()
+    return ResidencyManager(backend, handlers, probe, clock, tuple(gpu_ids), vram_free_timeout_s, events)
