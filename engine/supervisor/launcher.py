@@ -50,7 +50,8 @@ class ProcessLauncher(Protocol):
     def spawn(self, spec: LaunchSpec) -> ProcessHandle: ...
 
 
-def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None, *,
+               lease_s: float | None = None) -> dict[str, str]:
     """The child's environment: the parent's, plus the group's GPUs and libraries.
 
     ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` makes CUDA number cards as NVML and nvidia-smi do;
@@ -67,26 +68,35 @@ def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None) -> dic
     if str(_REPO_ROOT) not in (py_path or "").split(os.pathsep):
         env["PYTHONPATH"] = str(_REPO_ROOT) + (os.pathsep + py_path if py_path else "")
     env["PYTHONUNBUFFERED"] = "1"
+    env["GALAXY_WORKER_ROLE"] = group.role
+    env["GALAXY_PREFERRED_CLASSES"] = ",".join(group.preferred_classes)
+    if lease_s is not None:
+        env["GALAXY_LEASE_S"] = f"{lease_s:g}"
     return env
 
 
 def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, backend: str | None = None,
-                lease_s: float | None = None, python: str | None = None) -> tuple[str, ...]:
-    """``python -m engine.cli.main --root ROOT worker --worker-id ID --gpu ...`` (H1's CLI)."""
+                lease_s: float | None = None, grace_s: float | None = None,
+                python: str | None = None) -> tuple[str, ...]:
+    """``python -m engine.cli.main --root ROOT worker --worker-id ID --gpu 0,3 ...`` (galaxy worker's flags).
+
+    Role, preferred classes and lease are also in the environment (``worker_env``) for
+    workers that are not ``galaxy worker``."""
     argv = [python or sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker",
             "--worker-id", group.name]
     if group.gpus:
         argv += ["--gpu", ",".join(str(g) for g in group.gpus)]
     if group.preferred_classes:
         argv += ["--prefer", ",".join(group.preferred_classes)]
-    if group.role == "brain":
-        argv += ["--executor", "brain"]
+    argv += ["--executor", group.role]
     be = backend or group.backend
     ep = endpoint or group.endpoint
     if be != "none" and ep:
         argv += ["--backend", be, "--endpoint", ep]
     if lease_s is not None:
         argv += ["--lease", f"{lease_s:g}"]
+    if grace_s is not None:
+        argv += ["--grace", f"{grace_s:g}"]
     return tuple(argv)
 
 

@@ -260,9 +260,10 @@ class Supervisor:
 
     def _spawn(self, slot: WorkerSlot, now: float) -> None:
         g = slot.group
+        th = self.config.thresholds
         argv = self.argv_for(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
-                             lease_s=self.config.thresholds.lease_s)
-        spec = LaunchSpec(worker_id=g.name, argv=argv, env=worker_env(g),
+                             lease_s=th.lease_s, grace_s=round(th.shutdown_grace_s * 0.8, 1))
+        spec = LaunchSpec(worker_id=g.name, argv=argv, env=worker_env(g, lease_s=self.config.thresholds.lease_s),
                           log_path=self.paths.logs / "workers" / f"{g.name}.log")
         self._write_control(slot)
         try:

@@ -67,7 +67,7 @@ def main() -> int:
             time.sleep(0.05)
         out = proc.stdout.read().decode() if proc.stdout else ""
         if proc.returncode == 0:
-            queue.complete(task.task_id, args.worker_id, {"stdout": out}, time.time())
+            queue.complete(task.task_id, args.worker_id, {"output_tail": out}, time.time())
         else:
             queue.fail(task.task_id, args.worker_id, out[-200:], time.time(), return_code=proc.returncode)
         done += 1
