@@ -7,8 +7,8 @@ worker's residency plan calls ``release()`` (e.g. to hand the card back to Ollam
 Params: ``audio`` (path; relative to the worker's workdir), optional ``language``,
 ``output`` (a .json file receiving text + segments), ``beam_size``, ``compute_type``,
 ``model``. Result: text, segments (start, end, text), duration_s of the audio,
-elapsed_s, realtime_factor (audio seconds per processing second), model, device,
-load_s (cold-load time, only on the task that loaded the model).
+elapsed_s (model time), decode_s, realtime_factor (audio seconds per model second),
+model, device, load_s (cold-load time, only on the task that loaded the model).
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ class TranscribeHandler:
         wanted = resolve_model("transcribe", requested_model_name("transcribe", params, task.model, models_config),
                                models_config)
 
+        decode_started = time.perf_counter()
         audio = self._decode(audio_path)  # first: a bad file should not cost a model load
+        decode_s = time.perf_counter() - decode_started
         duration_s = len(audio) / SAMPLE_RATE
         if duration_s <= 0:
             raise TaskFailure(f"audio file has no samples: {audio_path}", retryable=False)
@@ -95,6 +97,7 @@ class TranscribeHandler:
             "segments": segments,
             "duration_s": round(duration_s, 3),
             "elapsed_s": round(elapsed_s, 4),
+            "decode_s": round(decode_s, 4),
             "realtime_factor": round(duration_s / elapsed_s, 2) if elapsed_s > 0 else None,
             "model": wanted.name,
             "device": self.device,

@@ -78,7 +78,7 @@ class OpenAICompatBackend:
     def __init__(self, base_url: str, *, api_key: str | None = None,
                  start_period_s: float = DEFAULT_START_PERIOD_S, started_at: float | None = None,
                  clock: Clock | None = None, connect_timeout_s: float = 5.0, stall_timeout_s: float = 120.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 expected_model: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
         self._base = base_url.rstrip("/")
         parts = urlsplit(self._base)
         self.name = f"openai@{parts.netloc or self._base}"
@@ -86,6 +86,9 @@ class OpenAICompatBackend:
         self.start_period_s = start_period_s
         self.started_at = started_at if started_at is not None else self._clock.now()
         self._stall_timeout_s = stall_timeout_s
+        self.expected_model = expected_model
+        """When set, healthy also means /v1/models lists it (a server up with the wrong or
+        no model is not ready: seed 003's "stronger health signal")."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self._base, headers=headers, transport=transport,
                                   timeout=httpx.Timeout(stall_timeout_s, connect=connect_timeout_s))
@@ -187,6 +190,8 @@ class OpenAICompatBackend:
             return Health(False, None, reason)
         latency_ms = (time.perf_counter() - started) * 1000
         if resp.status_code == 200:
+            if self.expected_model:
+                return self._model_listed(latency_ms, in_start)
             return Health(True, latency_ms, f"ok ({resp.request.url.path})")
         body = resp.text[:200]
         if resp.status_code == 503 and "load" in body.lower():
@@ -194,6 +199,16 @@ class OpenAICompatBackend:
                 return Health(False, latency_ms, "loading model (503)", starting=True)
             return Health(False, latency_ms, f"still loading after the {self.start_period_s:.0f}s start period")
         return Health(False, latency_ms, f"HTTP {resp.status_code} from {resp.request.url.path}: {body}")
+
+    def _model_listed(self, latency_ms: float, in_start: bool) -> Health:
+        try:
+            names = [m.name for m in self.loaded()]
+        except BackendError as exc:
+            return Health(False, latency_ms, f"up, but the model list failed: {exc}", starting=in_start)
+        want = self.expected_model or ""
+        if any(n == want or n.rsplit("/", 1)[-1] == want for n in names):
+            return Health(True, latency_ms, f"ok, serving {want}")
+        return Health(False, latency_ms, f"up, but {want!r} is not among its models {names}", starting=in_start)
 
 
 def _openai_options(options: dict[str, object] | None) -> dict[str, object]:

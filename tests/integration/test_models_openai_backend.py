@@ -149,6 +149,15 @@ def test_real_llama_server_health_models_and_streamed_generation(llama_server: L
 
 
 @pytest.mark.models
+def test_health_with_an_expected_model_checks_the_model_list(llama_server: LlamaServer) -> None:
+    served = OpenAICompatBackend(llama_server.base_url, expected_model=llama_server.model_path.name)
+    assert served.health().ok
+    wrong = OpenAICompatBackend(llama_server.base_url, expected_model="qwen2.5-7b", start_period_s=0)
+    health = wrong.health()
+    assert not health.ok and not health.starting and "qwen2.5-7b" in health.detail
+
+
+@pytest.mark.models
 def test_load_and_unload_are_reported_no_ops(llama_server: LlamaServer) -> None:
     backend = OpenAICompatBackend(llama_server.base_url)
     assert backend.supports_unload is False
