@@ -80,6 +80,8 @@ class OpenAICompatBackend:
                  clock: Clock | None = None, connect_timeout_s: float = 5.0, stall_timeout_s: float = 120.0,
                  expected_model: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
         self._base = base_url.rstrip("/")
+        if self._base.endswith("/v1"):  # OpenAI clients take ".../v1"; /health lives at the root
+            self._base = self._base[:-3]
         parts = urlsplit(self._base)
         self.name = f"openai@{parts.netloc or self._base}"
         self._clock = clock or SystemClock()

@@ -134,6 +134,7 @@ def test_real_llama_server_health_models_and_streamed_generation(llama_server: L
     backend: LlmBackend = OpenAICompatBackend(llama_server.base_url, start_period_s=0)
     health = backend.health()
     assert health.ok, health.detail
+    assert OpenAICompatBackend(llama_server.base_url + "/v1/").health().ok  # the OpenAI-client style URL
     assert [m.name for m in backend.loaded()] == [str(llama_server.model_path)]
 
     pieces: list[str] = []
