@@ -10,6 +10,7 @@ against a rig's real Ollama and against ``engine.sim.SimulatedOllamaServer``.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -36,10 +37,12 @@ class OllamaBackend:
         self._clients: dict[float, Any] = {}
 
     def _client(self, timeout_s: float | None) -> Any:
-        t = float(timeout_s if timeout_s and timeout_s > 0 else self._timeout_s)
+        """One client per timeout bucket: building a client (an httpx pool, TLS context) costs
+        tens of ms, so a task's remaining time is rounded up to a power of two seconds."""
+        t = self._timeout_s
+        if timeout_s is not None and 0 < timeout_s < t:
+            t = float(2 ** math.ceil(math.log2(max(timeout_s, 1.0))))
         if t not in self._clients:
-            if len(self._clients) > 8:  # deadlines differ per task: keep the cache small
-                self._clients.clear()
             self._clients[t] = self._factory(host=self.host, timeout=t)
         return self._clients[t]
 

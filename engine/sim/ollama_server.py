@@ -371,6 +371,7 @@ def _describe(spec: SimModelSpec) -> dict[str, Any]:
 def _make_handler(server: SimulatedOllamaServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as Go's net/http: no 40 ms delayed-ACK stall per reply
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             """Quiet: tests and the supervisor have their own logs."""
