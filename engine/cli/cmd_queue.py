@@ -169,7 +169,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from engine.events import EventLog
     from engine.handlers.registry import HandlerRegistry
     from engine.model import TaskClass
-    from engine.residency.protocol import NullResidency
+    from engine.residency.factory import event_log_sink, make_worker_residency
     from engine.scheduling.policy import WorkerProfile
     from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
     from engine.worker.signals import install_stop_handlers
@@ -185,8 +185,11 @@ def run_worker(args: argparse.Namespace) -> int:
     extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor}
     settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
                               extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
-    worker = Worker(queue, HandlerRegistry(), NullResidency(), SystemClock(), paths, events, worker_id, gpus,
-                    profile, settings)
+    registry = HandlerRegistry()
+    residency = make_worker_residency(gpu_ids=gpus, backend_kind=args.backend, endpoint=args.endpoint,
+                                      handlers=registry.loaded, paths=paths, simulated=None, clock=SystemClock(),
+                                      events=event_log_sink(events, worker_id))
+    worker = Worker(queue, registry, residency, SystemClock(), paths, events, worker_id, gpus, profile, settings)
     install_stop_handlers(worker)
     print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
     ran = worker.run()

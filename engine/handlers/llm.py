@@ -57,12 +57,15 @@ class LlmHandler:
 
     def backend_for(self, ctx: TaskContext) -> LlmBackend:
         given = ctx.extras.get("backend")
-        if given is not None:
+        if given is not None and hasattr(given, "generate"):
             return given  # type: ignore[no-any-return]
         endpoint = ctx.extras.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint:
             raise TaskFailure(f"worker {ctx.worker_id} has no LLM endpoint configured", retryable=False)
-        kind = str(ctx.extras.get("backend_kind") or "ollama")
+        # ``galaxy worker --backend ollama`` puts the kind under "backend"; "backend_kind" also works.
+        kind = str(ctx.extras.get("backend_kind") or (given if isinstance(given, str) else "") or "ollama")
+        if kind == "none":
+            raise TaskFailure(f"worker {ctx.worker_id} has no LLM backend (backend = none)", retryable=False)
         key = (kind, endpoint)
         if key not in self._backends:
             self._backends[key] = self._factory(kind, endpoint)

@@ -6,7 +6,8 @@ worker's ResidencyManager gets, so a rig and ``--sim`` differ only in the probe.
 - A GPU worker with an OpenAI-compatible endpoint (vLLM, llama.cpp) or none: the manager
   still switches script models, but leaves the LLM server's model alone (it cannot unload).
 - Probe: NVML on a rig; the supervisor's snapshot file in ``--sim`` (the worker process
-  cannot see the supervisor's in-memory simulated rig).
+  cannot see the supervisor's in-memory simulated rig). ``simulated=None`` reads the
+  snapshot's own ``simulated`` flag, so a worker needs no extra command-line flag.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def event_log_sink(events: Any, worker_id: str) -> EventSink:
 
 def make_worker_residency(*, gpu_ids: Sequence[int], backend_kind: str | None, endpoint: str | None,
                           handlers: Mapping[str, Handler] | Callable[[], Mapping[Any, Handler]],
-                          paths: RigPaths, simulated: bool, clock: Clock, events: EventSink | None = None,
+                          paths: RigPaths, simulated: bool | None, clock: Clock, events: EventSink | None = None,
                           vram_free_timeout_s: float = 30.0, probe: GpuProbe | None = None) -> Residency:
     if not gpu_ids:
         return NullResidency()
@@ -44,12 +45,28 @@ def make_worker_residency(*, gpu_ids: Sequence[int], backend_kind: str | None, e
 
         backend = OllamaBackend(endpoint)
     if probe is None:
-        if simulated:
-            from engine.residency.snapshot_probe import SnapshotGpuProbe
-
-            probe = SnapshotGpuProbe(paths.snapshot)
-        else:
-            from engine.telemetry.detect import detect_probe
-
-            probe = detect_probe()
+        probe = worker_probe(paths, simulated)
     return ResidencyManager(backend, handlers, probe, clock, tuple(gpu_ids), vram_free_timeout_s, events)
+
+
+def worker_probe(paths: RigPaths, simulated: bool | None) -> GpuProbe:
+    """``simulated`` None: ask the supervisor's snapshot whether the rig is simulated. A real
+    rig gets NVML, or the snapshot's (the supervisor's NVML) view when NVML does not answer
+    in this process."""
+    from engine.residency.snapshot_probe import SnapshotGpuProbe
+
+    if simulated is None:
+        from engine.schema import SchemaError
+        from engine.snapshot import read_snapshot
+
+        try:
+            snap = read_snapshot(paths.snapshot)
+        except (SchemaError, ValueError, OSError):
+            snap = None
+        simulated = bool(snap and snap.simulated)
+    if simulated:
+        return SnapshotGpuProbe(paths.snapshot)
+    from engine.telemetry.detect import detect_probe
+
+    probe = detect_probe()
+    return probe if probe.status().available else SnapshotGpuProbe(paths.snapshot)

@@ -41,3 +41,14 @@ def test_events_land_in_the_event_log(tmp_path) -> None:
     (rec,) = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert rec["event_type"] == "vram_not_freed" and rec["worker_id"] == "gpu1" and rec["gpu_id"] == 1
     assert rec["severity"] == "critical" and rec["alert_key"] == "vram_not_freed:1" and rec["held_mb"] == 4700
+
+
+def test_probe_choice_follows_the_snapshots_simulated_flag(tmp_path) -> None:
+    from engine.residency.factory import worker_probe
+    from engine.snapshot import SNAPSHOT_VERSION, Snapshot, write_snapshot
+
+    paths = RigPaths(tmp_path).ensure()
+    write_snapshot(paths.snapshot, Snapshot(version=SNAPSHOT_VERSION, seq=1, taken_at=0.0, rig="r", simulated=True,
+                                            telemetry_status="simulated rig"))
+    assert isinstance(worker_probe(paths, None), SnapshotGpuProbe)
+    assert isinstance(worker_probe(paths, True), SnapshotGpuProbe)

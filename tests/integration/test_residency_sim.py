@@ -188,3 +188,15 @@ def test_bad_llm_params_are_definition_errors(rig_env) -> None:
         with pytest.raises(TaskFailure) as exc:
             LlmHandler().run(make_task("llm", "f1", **params), ctx)
         assert not exc.value.retryable
+
+
+def test_llm_handler_takes_the_worker_command_lines_backend_kind(rig_env) -> None:
+    server = rig_env["server"]
+    ctx = TaskContext(worker_id="gpu1", gpu_ids=(1,), env={}, workdir=".", deadline=time.time() + 60,
+                      extras={"endpoint": server.host, "backend": "ollama", "executor": "worker"})
+    out = LlmHandler().run(make_task("llm", "g1", prompt="x"), ctx)
+    assert out.result["backend"] == f"ollama@127.0.0.1:{server.port}" and out.tokens_generated
+    ctx.extras["backend"] = "none"
+    with pytest.raises(TaskFailure, match="no LLM backend") as exc:
+        LlmHandler().run(make_task("llm", "g2", prompt="x"), ctx)
+    assert not exc.value.retryable
