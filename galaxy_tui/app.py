@@ -177,6 +177,13 @@ class GalaxyApp(App[None]):
             preview.border_title = f"would send ({esc.est_input_tokens} tokens, ${esc.est_cost_usd:.4f}, budget left {budget})"
             preview.update(esc.preview)
 
+    @on(DataTable.RowHighlighted, "#tasks")
+    def _task_moved(self) -> None:
+        """The selected failed task's full reason on the panel's bottom edge (the column is narrow)."""
+        task = self.selected_task()
+        tasks = self.query_one(TasksTable)
+        tasks.border_subtitle = f"{task.status}: {task.error}" if task is not None and task.error else ""
+
     @on(DataTable.RowHighlighted, "#escalations")
     def _escalation_moved(self) -> None:
         self._show_escalation_preview()

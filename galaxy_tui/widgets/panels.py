@@ -23,7 +23,7 @@ def _task_row(t: TaskView, taken_at: float, kind: str) -> Row:
     status = Content.styled(t.status, STATUS_STYLE.get(t.status, ""))
     detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
     if t.retry_count:
-        detail = f"try {t.retry_count + 1}: {detail}" if detail else f"try {t.retry_count + 1}"
+        detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
     return (t.task_id, (status, clip(t.name, 20).rstrip(), t.task_class, t.worker_id or "-",
                         fmt_duration(dur), fmt_rate(t.tokens_per_s),
                         Content.styled(clip(detail or "", 60).rstrip(),
@@ -69,7 +69,7 @@ def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
         total = sum(per.values())
         style = "$error bold" if state in ("failed", "dead") and total else "bold"
         split = "  ".join(f"{c} {n}" for c, n in sorted(per.items()) if n)
-        lines.append(Content.assemble((f"{state:<8}", style), (f"{total:>5}  ", style), (split, "$text-muted")))
+        lines.append(Content.assemble((f"{state:<10}", style), (f"{total:>5}  ", style), (split, "$text-muted")))
     if snap.queue.waiting:
         lines.append(Content.styled("oldest waiting:", "$text-muted"))
         for w in sorted(snap.queue.waiting, key=lambda w: w.waiting_since)[:max_waiting]:
