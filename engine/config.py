@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
+
 CONFIG_ENV = "GALAXY_CONFIG"
 ROLES = ("worker", "brain")
 BACKENDS = ("ollama", "openai", "none")
@@ -45,6 +47,7 @@ class GroupConfig:
     backend: str = "none"  # ollama | openai | none
     endpoint: str | None = None
     models: dict[str, str] = field(default_factory=dict)  # llm / transcribe / embed -> model name
+    tier: int | None = None  # routing tier of this group's LLM (default: worker 0, brain 1)
     ld_library_path: str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -90,6 +93,8 @@ class GalaxyConfig:
     groups: tuple[GroupConfig, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     sim: SimConfig = field(default_factory=SimConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)  # [[node]] and [routing]
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)  # [escalation]
     source: Path | None = None  # the file it came from; None for detected defaults
     origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
 
@@ -200,7 +205,7 @@ class _Builder:
         return ConfigError(message, path=self.path, key=key, line=self.lines.line(key))
 
     def build(self) -> GalaxyConfig:
-        known = {"rig", "group", "thresholds", "sim"}
+        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation"}
         for k in self.data:
             if k not in known:
                 raise self.err(k, f"unknown section or key (known: {', '.join(sorted(known))})")
@@ -220,15 +225,29 @@ class _Builder:
             groups = tuple(self._group(i, g) for i, g in enumerate(raw_groups))
             origin = str(self.path) if self.path else "galaxy.toml"
         self._check_groups(groups)
+        routing, escalation = self._routing()
         return GalaxyConfig(rig=name, root=Path(root_s) if root_s else None, groups=groups,
-                            thresholds=thresholds, sim=sim, source=self.path, origin=origin)
+                            thresholds=thresholds, sim=sim, routing=routing, escalation=escalation,
+                            source=self.path, origin=origin)
+
+    def _routing(self) -> tuple[RoutingConfig, EscalationConfig]:
+        sub = {k: self.data[k] for k in ("node", "routing", "escalation") if k in self.data}
+        try:
+            return parse_routing(sub, str(self.path) if self.path else "galaxy.toml")
+        except NodeConfigError as exc:
+            msg = str(exc).split(": ", 1)[-1]
+            key = "node" if "node" in str(exc) else ("escalation" if "[escalation]" in str(exc) else "routing")
+            raise self.err(key, msg) from None
 
     # -- sections
     def _group(self, i: int, g: Any) -> GroupConfig:
         key = f"group[{i}]"
         t = self._table(key, g)
         self._only(t, key, {"name", "gpus", "role", "preferred_classes", "backend", "endpoint", "models",
-                            "ld_library_path", "env"})
+                            "tier", "ld_library_path", "env"})
+        tier = t.get("tier")
+        if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int) or tier < 0):
+            raise self.err(f"{key}.tier", f"must be a non-negative integer, got {tier!r}")
         name = self._str(t, key, "name", None)
         if name is None:
             raise self.err(key, "every group needs a name")
@@ -247,7 +266,7 @@ class _Builder:
             raise self.err(f"{key}.endpoint", f"must be an http(s) URL, got {endpoint!r}")
         return GroupConfig(
             name=name, gpus=tuple(gpus), role=role, preferred_classes=tuple(prefs), backend=backend,
-            endpoint=endpoint, models=self._str_map(t, key, "models"),
+            endpoint=endpoint, models=self._str_map(t, key, "models"), tier=tier,
             ld_library_path=self._str(t, key, "ld_library_path", None), env=self._str_map(t, key, "env"))
 
     def _check_groups(self, groups: tuple[GroupConfig, ...]) -> None:

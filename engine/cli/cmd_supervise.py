@@ -71,6 +71,26 @@ def _events_tail(path: Path):  # type: ignore[no-untyped-def]
     return tail
 
 
+def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
+    """Routing health, breakers and operator-approved escalation (see docs/routing.md)."""
+    from engine.escalation.wiring import build_cloud_tier
+    from engine.events import EventLog
+    from engine.supervisor.command_processor import Outcome
+
+    events = EventLog(paths.events).bind(worker_id="supervisor")
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        _json_log(kind, **data)
+        task_id = data.pop("task_id", None)
+        events.emit(kind, task_id=task_id if isinstance(task_id, str) else None,
+                    **{k: v for k, v in data.items() if k not in ("error",)},
+                    error=str(data["error"]) if data.get("error") else None)
+
+    resolve = getattr(queue, "resolve_failed", None) or (lambda task_id, result, now: False)
+    return build_cloud_tier(config, paths, queue, resolve, endpoints=endpoints, outcome=Outcome,
+                            on_event=on_event)
+
+
 def run_supervise(args: argparse.Namespace) -> int:
     from engine.clock import SystemClock
     from engine.config import ConfigError, default_config, load_config, resolve_config_path
@@ -118,9 +138,10 @@ def run_supervise(args: argparse.Namespace) -> int:
         if args.sim:
             driver = SimRigDriver(probe)
             endpoints = driver.start_servers(config.groups, clock=clock)
+        cloud = _cloud_tier(config, paths, queue, endpoints)
         sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
                          simulated=bool(args.sim), endpoints=endpoints, rig_driver=driver,
-                         events_tail=_events_tail(paths.events), log=_json_log)
+                         events_tail=_events_tail(paths.events), log=_json_log, cloud=cloud)
         interval = args.tick or config.thresholds.snapshot_interval_s
         started = clock.now()
         sup.start(started)

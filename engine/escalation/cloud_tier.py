@@ -22,7 +22,7 @@ from engine.model import Task
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
-from engine.snapshot import EscalationView, NodeView
+from engine.snapshot import EscalationView, NodeView, WaitingView
 
 
 class FailedTaskSource(Protocol):
@@ -177,6 +177,15 @@ class CloudTier:
 
     def escalation_views(self, now: float) -> tuple[EscalationView, ...]:
         return escalation_views(self.manager, now)
+
+    def snapshot_extras(self, now: float) -> dict[str, Any]:
+        """Nodes, escalations, and tasks waiting on an operator's decision for the snapshot."""
+        escalations = self.escalation_views(now)
+        waiting = tuple(WaitingView(task_id=e.task_id, name=e.task_id, task_class="llm", priority=0,
+                                    waiting_since=e.created_at,
+                                    reason=f"awaiting approval ({e.escalation_id}, ~${e.est_cost_usd:.4f})")
+                        for e in escalations if e.state == "pending")
+        return {"nodes": self.node_views(), "escalations": escalations, "waiting": waiting}
 
     def awaiting_approval(self) -> Sequence[str]:
         return [e.task_id for e in self.manager.pending()]

@@ -29,9 +29,11 @@ EVENTS_N = 30
 
 class SnapshotWriter:
     def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe, *,
-                 simulated: bool, events_tail: Callable[[int], Sequence[EventView]] | None, pid: int) -> None:
+                 simulated: bool, events_tail: Callable[[int], Sequence[EventView]] | None, pid: int,
+                 extras: Callable[[float], dict[str, Any]] | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.simulated, self.events_tail, self.pid = simulated, events_tail, pid
+        self.extras = extras  # nodes, escalations, extra waiting reasons (the cloud tier)
         self.seq = 0
         self.started_at: float | None = None
         self.histories: dict[int, GpuHistory] = {}
@@ -74,17 +76,24 @@ class SnapshotWriter:
                 events = tuple(self.events_tail(EVENTS_N))
             except Exception:  # noqa: BLE001 - a torn event log line must not stop snapshots
                 events = ()
+        extra: dict[str, Any] = {}
+        if self.extras is not None:
+            try:
+                extra = dict(self.extras(now))
+            except Exception as exc:  # noqa: BLE001 - routing views must not stop snapshots
+                self.errors.append(f"snapshot extras failed: {exc}")
+        extra_waiting = tuple(extra.pop("waiting", ()))
         return Snapshot(
             version=SNAPSHOT_VERSION, seq=self.seq, taken_at=now, rig=self.config.rig, simulated=self.simulated,
             telemetry_status=status, supervisor_pid=self.pid, started_at=self.started_at, host=host,
             gpus=gpu_views(samples, self.histories, workers, held, galaxy_pids),
             workers=worker_views(workers),
             queue=QueueView(counts={k: dict(v) for k, v in self._counts.by_state.items()},
-                            waiting=waiting_views(self._waiting, workers)),
+                            waiting=waiting_views(self._waiting, workers) + extra_waiting),
             running=tuple(task_view(t) for t in self._running),
             recent=tuple(task_view(t) for t in self._recent),
             failed=tuple(task_view(t) for t in self._failed),
-            alerts=self.alert_views, acks=acks, events=events)
+            alerts=self.alert_views, acks=acks, events=events, **extra)
 
     def _refresh_queue(self, now: float) -> None:
         try:

@@ -33,6 +33,18 @@ ArgvBuilder = Callable[..., tuple[str, ...]]
 WORKER_COMMANDS = {"pause", "resume", "drain", "restart"}
 
 
+class CloudTierLike(Protocol):
+    """Routing and escalation (engine.escalation.cloud_tier.CloudTier)."""
+
+    def register(self, processor: CommandProcessor) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def snapshot_extras(self, now: float) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
 class HostSampler(Protocol):
     def sample(self) -> Any: ...  # has .view() -> HostView (engine.telemetry.host.HostSample)
 
@@ -76,7 +88,8 @@ class Supervisor:
                  launcher: ProcessLauncher, *, host: HostSampler | None = None, simulated: bool = False,
                  endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
-                 pid: int | None = None, argv_for: ArgvBuilder | None = None) -> None:
+                 pid: int | None = None, argv_for: ArgvBuilder | None = None,
+                 cloud: "CloudTierLike | None" = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
         self.argv_for: ArgvBuilder = argv_for or worker_argv
@@ -90,14 +103,18 @@ class Supervisor:
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
         self.alerts = AlertEngine()
         self.commands = CommandProcessor(paths.commands, paths.audit)
+        self.cloud = cloud
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
-                                     pid=pid if pid is not None else os.getpid())
+                                     pid=pid if pid is not None else os.getpid(),
+                                     extras=cloud.snapshot_extras if cloud is not None else None)
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()
         self._last_host_at = float("-inf")
         self._now = 0.0
         self._register_commands()
+        if cloud is not None:
+            cloud.register(self.commands)
 
     # ------------------------------------------------------------ lifecycle
     def start(self, now: float) -> None:
@@ -123,6 +140,8 @@ class Supervisor:
     def finish_shutdown(self, now: float) -> None:
         """After every worker exited (or was killed): write the last snapshot."""
         self.tick(now, force_snapshot=True)
+        if self.cloud is not None:
+            self.cloud.close()
         self.probe.close()
         self.log("supervisor stopped")
 
@@ -132,6 +151,11 @@ class Supervisor:
         for slot in self.slots.values():
             self._guard(slot, "watch", lambda s=slot: self._watch(s, now))
         self._queue_maintenance(now)
+        if self.cloud is not None:
+            try:
+                self.cloud.tick(now)
+            except Exception as exc:  # noqa: BLE001 - routing/escalation trouble never stops the rig
+                self.log("cloud tier tick failed", error=f"{type(exc).__name__}: {exc}")
         self._sample(now)
         self._apply_thermal()
         for ack in self.commands.process(now):

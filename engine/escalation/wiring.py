@@ -1,0 +1,36 @@
+"""Builds the supervisor's cloud tier from the config: the rig's own GPU groups become
+nodes (tier from the group, else worker 0 / brain 1), then the configured ``[[node]]``s."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from engine.config import GalaxyConfig
+from engine.escalation.cloud_tier import CloudTier, Resolve
+from engine.paths import RigPaths
+from engine.routing.nodes import NodeConfig
+
+DEFAULT_LLM = {"worker": "qwen2.5:7b", "brain": "qwen2.5:14b"}
+
+
+def group_nodes(config: GalaxyConfig, endpoints: dict[str, tuple[str, str]] | None = None) -> tuple[NodeConfig, ...]:
+    nodes = []
+    configured = {n.name for n in config.routing.nodes}
+    for g in config.groups:
+        backend, endpoint = (endpoints or {}).get(g.name, (g.backend, g.endpoint or ""))
+        if backend not in ("ollama", "openai") or not endpoint or g.name in configured:
+            continue
+        tier = g.tier if g.tier is not None else (1 if g.role == "brain" else 0)
+        model = g.models.get("llm") or DEFAULT_LLM.get(g.role, DEFAULT_LLM["worker"])
+        nodes.append(NodeConfig(name=g.name, endpoint=endpoint, backend=backend, model=model, tier=tier,
+                                context_window=32768 if g.role == "brain" else 8192))
+    return tuple(nodes)
+
+
+def build_cloud_tier(config: GalaxyConfig, paths: RigPaths, queue: Any, resolve: Resolve, *,
+                     endpoints: dict[str, tuple[str, str]] | None = None,
+                     outcome: Callable[[str, str], Any] | None = None,
+                     on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None) -> CloudTier:
+    routing = replace(config.routing, nodes=group_nodes(config, endpoints) + config.routing.nodes)
+    return CloudTier(paths, routing, config.escalation, queue, resolve, outcome=outcome, on_event=on_event)
