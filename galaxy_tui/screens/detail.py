@@ -21,24 +21,23 @@ from galaxy_tui.render import fmt_clock, fmt_duration
 OUTPUT_TAIL_CHARS = 2000
 
 
-def find_task_file(root: Path, task_id: str) -> Path | None:
-    """The task's JSON in whichever state directory holds it now."""
-    paths = RigPaths(root)
-    for d in (paths.processing, paths.failed, paths.queue, paths.delayed, paths.complete, paths.held):
-        for candidate in (d / f"{task_id}.json", d / task_id / "task.json"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 def load_task(root: Path, task_id: str) -> tuple[Task | None, str | None]:
-    path = find_task_file(root, task_id)
-    if path is None:
-        return None, "task file not found under the shared root (showing the snapshot's view)"
+    """The task as the queue holds it now (engine's FileQueue lookup); runs in a worker thread."""
+    from engine.queue.filequeue import FileQueue
+
     try:
-        return Task.from_dict(json.loads(path.read_text()), where=str(path)), None
+        queue = FileQueue(RigPaths(root), use_inotify=False)
+    except OSError as exc:
+        return None, f"cannot open the queue at {root}: {exc}"
+    try:
+        task = queue.get(task_id)
     except (OSError, ValueError) as exc:
-        return None, f"{path}: {exc}"
+        return None, f"reading task {task_id}: {exc}"
+    finally:
+        queue.close()
+    if task is None:
+        return None, "task not found in the queue (showing the snapshot's view)"
+    return task, None
 
 
 def view_content(view: TaskView) -> Content:
