@@ -126,7 +126,13 @@ class LlmHandler:
             raise TaskFailure(f"LLM backend failed: {exc}", retryable=True,
                               output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from exc
         ctx.report_progress(result.text[-OUTPUT_TAIL_CHARS:], result.tokens_per_s)
-        return HandlerResult(result=_result_dict(result, backend.name), output_tail=result.text[-OUTPUT_TAIL_CHARS:],
+        out = _result_dict(result, backend.name)
+        report = ctx.extras.get("residency_report")
+        if isinstance(report, dict) and report.get("action") == "llm" and report.get("loaded_now"):
+            # the residency manager cold-loaded the model just before: that is this task's load time
+            out["load_s"] = round(float(report.get("load_s") or 0.0) + (out["load_s"] or 0.0), 4)
+            out["cold_load"] = True
+        return HandlerResult(result=out, output_tail=result.text[-OUTPUT_TAIL_CHARS:],
                              tokens_generated=result.eval_count, tokens_per_s=result.tokens_per_s,
                              model=result.model)
 

@@ -114,7 +114,9 @@ class ResidencyManager:
         elif task.task_class is TaskClass.LLM:
             if self.backend is None:
                 return  # an OpenAI-compatible server manages its own model: nothing to switch
-            self._ensure_llm(self._model_of(task))
+            model = self._model_of(task)
+            loaded_now = self._ensure_llm(model)
+            ctx.extras["residency_report"] = self._report("llm", model, loaded_now)
             self._apply(E.TASK_START)
         elif task.task_class is TaskClass.SCRIPT:
             self._ensure_script(task)

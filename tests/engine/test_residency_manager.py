@@ -102,7 +102,7 @@ def run_task(m: ResidencyManager, t: Task, handler: Any, c: TaskContext | None =
 def test_llm_then_whisper_then_llm_again(manager, server, ledger, whisper, events) -> None:
     llm = LlmHandler()
     out = run_task(manager, task("llm", QWEN, prompt="hello"), llm)
-    assert out.result["load_s"] == 0.002  # the manager loaded it cold; the task itself found it warm
+    assert out.result["load_s"] == 90.002 and out.result["cold_load"]  # the manager's cold load + the warm call
     assert manager.last_load is not None and manager.last_load.load_duration_ns == 90 * 10**9
     assert manager.state == "llm_ready" and owners(ledger) == {server.owner(QWEN)}
 
@@ -116,8 +116,9 @@ def test_llm_then_whisper_then_llm_again(manager, server, ledger, whisper, event
     run_task(manager, task("transcribe", "tiny.en", audio="b.wav"), whisper)
     assert whisper.loads == 1  # kept warm between script tasks
 
-    run_task(manager, task("llm", QWEN, prompt="again"), llm)
-    assert whisper.model is None and owners(ledger) == {server.owner(QWEN)}
+    warm = run_task(manager, task("llm", QWEN, prompt="again"), llm)
+    assert "cold_load" not in run_task(manager, task("llm", QWEN, prompt="warm"), llm).result
+    assert warm.result["cold_load"] and whisper.model is None and owners(ledger) == {server.owner(QWEN)}
     assert manager.state == "llm_ready" and manager.resident_model == QWEN
 
 
