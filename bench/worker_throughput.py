@@ -144,10 +144,19 @@ def bench_embed(runs: int, n_texts: int, workdir: str) -> list[str]:
     ]
 
 
+def cpu_seconds(fn: Callable[[], Any]) -> float:
+    started = time.process_time()
+    fn()
+    return time.process_time() - started
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_DIRECT_CLIENT: Any = None
 
 
 def direct_stream(base_url: str, max_tokens: int) -> tuple[int, float]:
@@ -156,9 +165,12 @@ def direct_stream(base_url: str, max_tokens: int) -> tuple[int, float]:
 
     body = {"model": "smollm2", "messages": [{"role": "user", "content": PROMPT}], "stream": True,
             "max_tokens": max_tokens, "temperature": 0}
+    global _DIRECT_CLIENT
+    if _DIRECT_CLIENT is None:  # one kept-alive client, as the backend has
+        _DIRECT_CLIENT = httpx.Client(timeout=120)
     chunks = 0
     started = time.perf_counter()
-    with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, timeout=120) as resp:
+    with _DIRECT_CLIENT.stream("POST", f"{base_url}/v1/chat/completions", json=body) as resp:
         for line in resp.iter_lines():
             if line.startswith("data:") and line[5:].strip() != "[DONE]":
                 delta = json.loads(line[5:])["choices"][0].get("delta", {})
@@ -195,6 +207,10 @@ def bench_llm(runs: int, max_tokens: int) -> list[str]:
 
         d, g = interleaved(runs, lambda: direct_stream(base_url, max_tokens), galaxy)
         chunks, _ = direct_stream(base_url, max_tokens)
+        # What the worker process itself spends per request (the server's work is the same
+        # for both): CPU time, which other load on the machine barely moves.
+        d_cpu = statistics.median(cpu_seconds(lambda: direct_stream(base_url, max_tokens)) for _ in range(runs))
+        g_cpu = statistics.median(cpu_seconds(galaxy) for _ in range(runs))
         lines += [
             f"LLM (SmolLM2-135M Q4_1 GGUF, {max_tokens} tokens max, temperature 0, 2 threads, median of {runs}):",
             f"  llama_cpp.server ready (health ok) after {boot_s:.1f} s",
@@ -202,6 +218,8 @@ def bench_llm(runs: int, max_tokens: int) -> list[str]:
             f"  same server via plain httpx: {chunks / statistics.median(d):.1f} tokens/s end to end, "
             f"galaxy end to end {chunks / statistics.median(g):.1f} tokens/s",
             overhead_line("per request (backend.generate)", d, g),
+            f"  client CPU per request: plain httpx {d_cpu * 1000:.1f} ms, galaxy backend {g_cpu * 1000:.1f} ms "
+            f"({(g_cpu - d_cpu) * 1000:+.1f} ms = {(g_cpu - d_cpu) / statistics.median(d) * 100:+.1f}% of a request)",
         ]
     finally:
         backend.close()
