@@ -111,7 +111,8 @@ class LlmHandler:
             if now - last_report[0] >= PROGRESS_EVERY_S:
                 last_report[0] = now
                 elapsed = now - started
-                ctx.report_progress("".join(pieces)[-OUTPUT_TAIL_CHARS:], len(pieces) / elapsed if elapsed > 0 else None)
+                live_tps = len(pieces) / elapsed if elapsed > 0 else None  # one chunk is one token in Ollama
+                ctx.report_progress("".join(pieces)[-OUTPUT_TAIL_CHARS:], live_tps)
 
         try:
             result = backend.generate(model, prompt, system=system, options=options,

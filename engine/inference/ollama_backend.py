@@ -123,7 +123,8 @@ class _mapped_errors:
         if exc is None:
             return False
         if isinstance(exc, httpx.TimeoutException):
-            raise BackendTimeout(f"{self.where}: no answer within {self.timeout_s:.0f}s ({type(exc).__name__})") from exc
+            raise BackendTimeout(
+                f"{self.where}: no answer within {self.timeout_s:.0f}s ({type(exc).__name__})") from exc
         if isinstance(exc, ollama.ResponseError):
             raise BackendError(f"{self.where}: {exc.error} (HTTP {exc.status_code})") from exc
         if isinstance(exc, httpx.HTTPError):

@@ -61,7 +61,7 @@ class ResidencyManager:
                  handlers: Mapping[str, Handler] | Callable[[], Mapping[Any, Handler]], probe: GpuProbe | None,
                  clock: Clock, gpu_ids: Sequence[int], vram_free_timeout_s: float = 30.0,
                  events: EventSink | None = None, *, keep_alive: str | int = -1,
-                 poll_interval_s: float = 0.25) -> None:
+                 poll_interval_s: float = 0.25, crosscheck_settle_s: float = 5.0) -> None:
         self.backend = backend
         # A mapping, or a callable giving the handlers built so far (``HandlerRegistry.loaded``),
         # so releasing never imports torch just to find nothing warm.
@@ -72,6 +72,10 @@ class ResidencyManager:
         self.vram_free_timeout_s = vram_free_timeout_s
         self.keep_alive = keep_alive  # -1: we decide when a model leaves the card, not a timer
         self.poll_interval_s = poll_interval_s
+        # The probe may lag a load (the snapshot is one supervisor tick old): only after this
+        # long does "no Ollama process holds VRAM" count as a CPU fallback.
+        self.crosscheck_settle_s = crosscheck_settle_s
+        self._loaded_at: float | None = None
         self._events = events or (lambda e: None)
         self._res = GpuResidency()
         self._lock = threading.RLock()
@@ -165,7 +169,8 @@ class ResidencyManager:
             loaded = self.backend.loaded()
         except BackendError:
             return []
-        findings = cpu_fallback_findings(loaded, self.probe.sample(), self.gpu_ids)
+        settled = self._loaded_at is None or self.clock.now() - self._loaded_at >= self.crosscheck_settle_s
+        findings = cpu_fallback_findings(loaded, self.probe.sample() if settled else [], self.gpu_ids)
         for f in findings:
             if f.key not in self._flagged:
                 self._flagged.add(f.key)
@@ -209,6 +214,7 @@ class ResidencyManager:
                        key=f"llm_load_failed:{self._where()}", model=model)
             raise TaskFailure(f"could not load {model}: {exc}", retryable=True) from exc
         self._apply(E.LLM_LOADED)
+        self._loaded_at = self.clock.now()
         self.last_load = result
         self._flagged.clear()
         load_s = (result.load_duration_ns or 0) / 1e9

@@ -19,19 +19,17 @@ which is also the process name the probe shows, so residency code can find it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections import deque
-from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Sequence
 
 from engine.clock import Clock, SystemClock
-from engine.sim.ollama_models import (FOREVER_S, SimModelSpec, keep_alive_seconds, lorem_tokens,
-                                      VramLedger)
+from engine.sim.ollama_models import SimModelSpec, VramLedger, keep_alive_seconds, lorem_tokens
+from engine.sim import ollama_wire as wire
+from engine.sim.ollama_wire import SIM_VERSION
 
-SIM_VERSION = "0.6.8-sim"
+__all__ = ["SIM_VERSION", "SimulatedOllamaServer"]
 _MB = 1024 * 1024
 
 
@@ -65,7 +63,7 @@ class SimulatedOllamaServer:
         self._stop = threading.Event()
         self._hang_release = threading.Event()
         self.requests: deque[tuple[str, dict[str, Any]]] = deque(maxlen=1000)  # (path, body): recent requests
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = ThreadingHTTPServer((host, port), wire.make_handler(self))
         self._httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
         self._reap_interval_s = reap_interval_s
@@ -80,7 +78,8 @@ class SimulatedOllamaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "SimulatedOllamaServer":
-        serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sim-ollama-{self.port}", daemon=True)
+        serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                 name=f"sim-ollama-{self.port}", daemon=True)
         reap = threading.Thread(target=self._reap_loop, name=f"sim-ollama-reaper-{self.port}", daemon=True)
         self._threads = [serve, reap]
         for t in self._threads:
@@ -234,17 +233,18 @@ class SimulatedOllamaServer:
             keep_alive_s = keep_alive_seconds(body.get("keep_alive", self.default_keep_alive))
         except ValueError as exc:
             return 400, {"error": str(exc)}
-        prompt = _prompt_of(body, chat)
+        prompt = wire.prompt_of(body, chat)
         if prompt is None:  # load / unload request
             if keep_alive_s == 0:
                 self._unload(spec.name)
-                return 200, _final(spec.name, chat, "unload", {})
+                return 200, wire.final(spec.name, chat, "unload", {})
             try:
                 load_s, rec = self._ensure_loaded(spec, keep_alive_s)
             except _SimError as exc:
                 return exc.status, {"error": exc.message}
             self._finish(rec, keep_alive_s)
-            return 200, _final(spec.name, chat, "load", {"total_duration": _ns(load_s), "load_duration": _ns(load_s)})
+            stats = {"total_duration": wire.ns(load_s), "load_duration": wire.ns(load_s)}
+            return 200, wire.final(spec.name, chat, "load", stats)
         try:
             load_s, rec = self._ensure_loaded(spec, keep_alive_s)
         except _SimError as exc:
@@ -254,7 +254,7 @@ class SimulatedOllamaServer:
         chunks = self._generate(spec, rec, prompt, options, load_s, keep_alive_s, chat)
         if stream:
             return 200, chunks
-        return _collapse(list(chunks), chat)
+        return wire.collapse(list(chunks), chat)
 
     def _generate(self, spec: SimModelSpec, rec: _Loaded, prompt: str, options: dict[str, Any],
                   load_s: float, keep_alive_s: float, chat: bool) -> Any:
@@ -274,33 +274,33 @@ class SimulatedOllamaServer:
                     yield {"error": "an error was encountered while running the model: simulated failure"}
                     return
                 self._sleep(1.0 / spec.tokens_per_s)
-                yield _chunk(spec.name, chat, tok)
+                yield wire.chunk(spec.name, chat, tok)
             eval_s = len(tokens) / spec.tokens_per_s
-            stats = {"total_duration": _ns(load_s + prompt_s + eval_s), "load_duration": _ns(load_s),
-                     "prompt_eval_count": prompt_tokens, "prompt_eval_duration": _ns(prompt_s),
-                     "eval_count": len(tokens), "eval_duration": _ns(eval_s)}
-            final = _final(spec.name, chat, reason, stats)
+            stats = {"total_duration": wire.ns(load_s + prompt_s + eval_s), "load_duration": wire.ns(load_s),
+                     "prompt_eval_count": prompt_tokens, "prompt_eval_duration": wire.ns(prompt_s),
+                     "eval_count": len(tokens), "eval_duration": wire.ns(eval_s)}
+            last = wire.final(spec.name, chat, reason, stats)
             if not chat:
-                final["context"] = [len(prompt) % 997, len(tokens)]
-            yield final
+                last["context"] = [len(prompt) % 997, len(tokens)]
+            yield last
         finally:
             self._finish(rec, keep_alive_s)
 
     def ps(self) -> dict[str, Any]:
         self.expire_idle()
         with self._lock:
-            return {"models": [dict(_describe(m.spec), expires_at=_rfc3339(m.expires_at), size_vram=m.size_vram)
-                               for m in self._loaded.values()]}
+            return {"models": [dict(wire.describe(m.spec), expires_at=wire.rfc3339(m.expires_at),
+                                    size_vram=m.size_vram) for m in self._loaded.values()]}
 
     def tags(self) -> dict[str, Any]:
-        return {"models": [dict(_describe(s), modified_at="2026-01-01T00:00:00Z") for s in self.specs.values()]}
+        return {"models": [dict(wire.describe(s), modified_at="2026-01-01T00:00:00Z") for s in self.specs.values()]}
 
     def show(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         spec = self._spec(str(body.get("model") or body.get("name") or ""))
         if spec is None:
             return 404, {"error": f"model '{body.get('model')}' not found"}
         return 200, {"modelfile": f"FROM {spec.name}\n", "parameters": "", "template": "{{ .Prompt }}",
-                     "details": _describe(spec)["details"], "model_info": {"general.architecture": spec.family},
+                     "details": wire.describe(spec)["details"], "model_info": {"general.architecture": spec.family},
                      "capabilities": ["completion"]}
 
 
@@ -309,146 +309,3 @@ class _SimError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def _prompt_of(body: dict[str, Any], chat: bool) -> str | None:
-    """The text to answer, or None when the request is only a load/unload."""
-    if chat:
-        msgs = body.get("messages") or []
-        text = "\n".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
-        return text if msgs else None
-    prompt = body.get("prompt")
-    return prompt if isinstance(prompt, str) and prompt != "" else None
-
-
-def _ns(seconds: float) -> int:
-    return int(round(seconds * 1e9))
-
-
-def _rfc3339(ts: float) -> str:
-    if ts >= FOREVER_S:
-        ts = FOREVER_S
-    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=ts)).isoformat().replace("+00:00", "Z")
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _chunk(model: str, chat: bool, text: str) -> dict[str, Any]:
-    if chat:
-        return {"model": model, "created_at": _now_iso(), "message": {"role": "assistant", "content": text},
-                "done": False}
-    return {"model": model, "created_at": _now_iso(), "response": text, "done": False}
-
-
-def _final(model: str, chat: bool, reason: str, stats: dict[str, Any]) -> dict[str, Any]:
-    out = _chunk(model, chat, "")
-    out.update(done=True, done_reason=reason, **stats)
-    return out
-
-
-def _collapse(chunks: list[dict[str, Any]], chat: bool) -> tuple[int, dict[str, Any]]:
-    """stream=false: one object carrying the whole text and the final statistics."""
-    for c in chunks:
-        if "error" in c:
-            return 500, c
-    final = dict(chunks[-1])
-    if chat:
-        final["message"] = {"role": "assistant", "content": "".join(c["message"]["content"] for c in chunks)}
-    else:
-        final["response"] = "".join(c["response"] for c in chunks)
-    return 200, final
-
-
-def _describe(spec: SimModelSpec) -> dict[str, Any]:
-    digest = hashlib.sha256(spec.name.encode()).hexdigest()
-    return {"name": spec.name, "model": spec.name, "size": spec.size_bytes, "digest": digest,
-            "details": {"parent_model": "", "format": "gguf", "family": spec.family, "families": [spec.family],
-                        "parameter_size": spec.parameter_size, "quantization_level": spec.quantization}}
-
-
-def _make_handler(server: SimulatedOllamaServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # as Go's net/http: no 40 ms delayed-ACK stall per reply
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            """Quiet: tests and the supervisor have their own logs."""
-
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-            if self.path in ("/", ""):
-                self._send_text(200, "Ollama is running")
-            elif self.path == "/api/version":
-                self._send_json(200, {"version": SIM_VERSION})
-            elif self.path == "/api/ps":
-                self._send_json(200, server.ps())
-            elif self.path == "/api/tags":
-                self._send_json(200, server.tags())
-            else:
-                self._send_json(404, {"error": f"unknown path {self.path}"})
-
-        def do_HEAD(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_POST(self) -> None:  # noqa: N802
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("body must be a JSON object")
-            except (ValueError, json.JSONDecodeError) as exc:
-                self._send_json(400, {"error": f"invalid request body: {exc}"})
-                return
-            with server._lock:
-                server.requests.append((self.path, body))
-            if self.path in ("/api/generate", "/api/chat"):
-                status, payload = server.handle_generate(body, chat=self.path == "/api/chat")
-                if isinstance(payload, dict):
-                    self._send_json(status, payload)
-                else:
-                    self._send_stream(payload)
-            elif self.path == "/api/show":
-                self._send_json(*server.show(body))
-            else:
-                self._send_json(404, {"error": f"unknown path {self.path}"})
-
-        def _send_text(self, status: int, text: str) -> None:
-            data = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (its timeout): nothing to tell it
-
-        def _send_stream(self, chunks: Any) -> None:
-            """NDJSON with chunked transfer encoding, as Ollama streams."""
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-ndjson")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            try:
-                for c in chunks:
-                    line = json.dumps(c).encode() + b"\n"
-                    self.wfile.write(f"{len(line):X}\r\n".encode() + line + b"\r\n")
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client went away (a cancelled task): the generator's finally still runs
-            finally:
-                chunks.close()
-
-    return Handler

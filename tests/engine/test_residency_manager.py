@@ -46,7 +46,8 @@ class WhisperDouble:
 
 
 def task(kind: str, model: str | None = None, **params: Any) -> Task:
-    return Task.from_dict({"task_id": f"t-{kind}-{(model or 'x').replace(':', '_')}", "name": kind, "type": kind, "model": model,
+    tid = f"t-{kind}-{(model or 'x').replace(':', '_')}"
+    return Task.from_dict({"task_id": tid, "name": kind, "type": kind, "model": model,
                            "params": params})
 
 
@@ -279,3 +280,34 @@ def test_unmanaged_backend_means_no_residency_switching(whisper) -> None:
     m.prepare(task("llm", "smollm2", prompt="x"), ctx())
     assert m.state == "idle"
     assert TaskType.LLM.value == "llm"
+
+
+class HidesOllama:
+    """A probe double whose card lists the worker's processes but none of Ollama's: a model
+    Ollama calls loaded is not in VRAM at all."""
+
+    def __init__(self, ledger: InMemoryVramLedger) -> None:
+        self.ledger = ledger
+
+    def sample(self):  # noqa: ANN202 - GpuProbe.sample
+        from dataclasses import replace
+
+        from engine.telemetry.protocol import GpuProcess
+        return [replace(s, processes=(GpuProcess(1, "python worker", 300.0),)) for s in self.ledger.sample()]
+
+    def status(self):  # noqa: ANN202
+        return self.ledger.status()
+
+    def close(self) -> None: ...
+
+
+def test_probe_side_cpu_fallback_waits_until_the_probe_can_have_seen_the_load(server, ledger, events) -> None:
+    clock = FakeClock()
+    m = ResidencyManager(OllamaBackend(server.host, timeout_s=10), {}, HidesOllama(ledger), clock, (0,),
+                         events=events.append, crosscheck_settle_s=5.0)
+    run_task(m, task("llm", QWEN, prompt="x"), LlmHandler())
+    assert not [e for e in events if e.event_type == "cpu_fallback"]  # the probe may simply lag the load
+    clock.advance(6)
+    run_task(m, task("llm", QWEN, prompt="y"), LlmHandler())
+    (alert,) = [e for e in events if e.event_type == "cpu_fallback"]
+    assert "no VRAM held by an Ollama process" in alert.message
