@@ -13,6 +13,9 @@ STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done":
                 "complete": "$success", "failed": "$error bold", "dead": "$error bold"}
 
 
+STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
+
+
 def _task_row(t: TaskView, taken_at: float, kind: str) -> Row:
     if t.duration_s is not None:
         dur = t.duration_s
@@ -20,7 +23,8 @@ def _task_row(t: TaskView, taken_at: float, kind: str) -> Row:
         dur = (t.ended_at or taken_at) - t.started_at
     else:
         dur = None
-    status = Content.styled(t.status, STATUS_STYLE.get(t.status, ""))
+    shown = STATUS_SHORT.get(t.status, t.status)
+    status = Content.styled(shown, STATUS_STYLE.get(t.status, ""))
     detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
     if t.retry_count:
         detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
