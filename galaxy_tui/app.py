@@ -103,6 +103,9 @@ class GalaxyApp(App[None]):
         self.set_interval(self.poll_interval, self.poll_source)
         self.poll_source()
 
+    def on_resize(self) -> None:
+        self.screen.set_class(self.size.height < 30, "-short")
+
     # ---------- data in ----------
     def poll_source(self) -> None:
         """Kick a background read unless one is in flight; re-check staleness either way."""

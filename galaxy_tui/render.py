@@ -46,8 +46,9 @@ def short_gpu_name(name: str) -> str:
     """"NVIDIA GeForce GTX 1060 6GB" -> "GTX 1060 6GB": the vendor words never differ on one rig."""
     for prefix in ("NVIDIA GeForce ", "NVIDIA ", "GeForce "):
         if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
+            name = name[len(prefix):]
+            break
+    return name.removesuffix(" (simulated)")  # the top bar and panel title already say SIMULATED
 
 
 def clip(text: str | None, width: int) -> str:

@@ -73,7 +73,7 @@ def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
         total = sum(per.values())
         style = "$error bold" if state in ("failed", "dead") and total else "bold"
         split = "  ".join(f"{c} {n}" for c, n in sorted(per.items()) if n)
-        lines.append(Content.assemble((f"{state:<10}", style), (f"{total:>5}  ", style), (split, "$text-muted")))
+        lines.append(Content.assemble((f"{state:<10}", style), (f"{total:>4} ", style), (split, "$text-muted")))
     if snap.queue.waiting:
         lines.append(Content.styled("oldest waiting:", "$text-muted"))
         for w in sorted(snap.queue.waiting, key=lambda w: w.waiting_since)[:max_waiting]:
@@ -85,7 +85,7 @@ def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
 
 def events_content(snap: Snapshot, limit: int) -> Content:
     lines = []
-    for e in sorted(snap.events, key=lambda e: e.at)[-limit:]:
+    for e in sorted(snap.events, key=lambda e: e.at, reverse=True)[:limit]:  # newest first
         style = "$error" if any(k in e.event_type for k in ("fail", "error", "alert", "hot")) else ""
         lines.append(Content.assemble((fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 14), "$accent"),
                                       " ", (e.message, style)))

@@ -45,10 +45,10 @@ class AlertBanner(Static):
         self.set_class(crit, "-critical")
         alerts.sort(key=lambda a: (a.severity != "critical", a.since))
         lines = []
-        for a in alerts[:3]:
+        shown = alerts[:2]  # two lines at most: the GPUs must stay on an 80x24 screen
+        for i, a in enumerate(shown):
             mark = "!! " if a.severity == "critical" else " ! "
+            more = f"  (+{len(alerts) - len(shown)} more)" if i == len(shown) - 1 and len(alerts) > len(shown) else ""
             lines.append(Content.assemble((mark + a.severity.upper(), "bold"), f" {fmt_clock(a.since)}  ",
-                                          a.message))
-        if len(alerts) > 3:
-            lines.append(Content(f"   … and {len(alerts) - 3} more"))
+                                          a.message, (more, "italic")))
         self.update(Content("\n").join(lines))
