@@ -63,6 +63,8 @@ def vram_released(before: Sequence[GpuSample], now: Sequence[GpuSample], gpu_ids
 def _dropped(prev: GpuSample | None, cur: GpuSample, expected_mb: float | None) -> bool:
     if prev is None or prev.mem_used_mb is None or cur.mem_used_mb is None or not expected_mb:
         return True  # nothing measurable to wait for
+    if prev.mem_used_mb < FREED_FRACTION * expected_mb:
+        return True  # the baseline never showed the model (a probe that lags): nothing to compare
     return cur.mem_used_mb <= prev.mem_used_mb - FREED_FRACTION * expected_mb
 
 

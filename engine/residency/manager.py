@@ -260,7 +260,9 @@ class ResidencyManager:
         while True:
             server_clear = not any(any(same_model(m.name, x) for x in models) for m in self._server_models(True))
             now_samples = self.probe.sample() if self.probe else []
-            if server_clear and vram_released(before, now_samples, self.gpu_ids, expected_mb):
+            taken_at = getattr(self.probe, "last_taken_at", None)  # a probe that lags says how much
+            fresh = taken_at is None or taken_at >= started
+            if server_clear and fresh and vram_released(before, now_samples, self.gpu_ids, expected_mb):
                 self._apply(E.VRAM_FREED)
                 self._emit("vram_freed", f"gpu {self._where()}: VRAM freed {self.clock.now() - started:.1f}s "
                            "after the unload", wait_s=round(self.clock.now() - started, 3))

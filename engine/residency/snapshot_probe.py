@@ -21,6 +21,9 @@ class SnapshotGpuProbe:
     def __init__(self, snapshot_path: Path) -> None:
         self.path = Path(snapshot_path)
         self._last_error: str | None = None
+        self.last_taken_at: float | None = None
+        """When the supervisor took the snapshot last read: the residency manager trusts
+        "VRAM freed" only from a picture taken after it asked for the unload."""
 
     def status(self) -> ProbeStatus:
         try:
@@ -40,7 +43,10 @@ class SnapshotGpuProbe:
         except (SchemaError, ValueError, OSError) as exc:
             self._last_error = str(exc)
             return []
-        return [] if snap is None else [_to_sample(g) for g in snap.gpus]
+        if snap is None:
+            return []
+        self.last_taken_at = snap.taken_at
+        return [_to_sample(g) for g in snap.gpus]
 
     def close(self) -> None:
         """Nothing held open."""

@@ -143,3 +143,8 @@ def test_ollama_claims_vram_but_the_probe_sees_none_for_its_process() -> None:
 def test_no_process_listing_means_only_size_vram_decides() -> None:
     m = LoadedModel("q", size_bytes=4 * GB, size_vram_bytes=4 * GB)
     assert cpu_fallback_findings([m], [gpu(0, 4200)], [0]) == []
+
+
+def test_a_baseline_that_never_showed_the_model_cannot_hold_the_wait_forever() -> None:
+    # a lagging probe took "before" ahead of the load: its totals cannot be compared
+    assert vram_released([gpu(0, 80)], [gpu(0, 80)], [0], 4700)

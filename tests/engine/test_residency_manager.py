@@ -311,3 +311,27 @@ def test_probe_side_cpu_fallback_waits_until_the_probe_can_have_seen_the_load(se
     run_task(m, task("llm", QWEN, prompt="y"), LlmHandler())
     (alert,) = [e for e in events if e.event_type == "cpu_fallback"]
     assert "no VRAM held by an Ollama process" in alert.message
+
+
+class StaleProbe:
+    """A lagging probe (the snapshot of a supervisor that stopped writing): its picture
+    predates the unload, so it cannot prove the VRAM was freed."""
+
+    last_taken_at = 0.0
+
+    def sample(self):  # noqa: ANN202 - GpuProbe.sample
+        return []
+
+    def status(self):  # noqa: ANN202
+        return None
+
+    def close(self) -> None: ...
+
+
+def test_a_picture_older_than_the_unload_does_not_count_as_freed(server, events) -> None:
+    m = ResidencyManager(OllamaBackend(server.host, timeout_s=10), {}, StaleProbe(), FakeClock(), (0,),
+                         vram_free_timeout_s=3, events=events.append, poll_interval_s=1)
+    run_task(m, task("llm", QWEN, prompt="x"), LlmHandler())
+    with pytest.raises(TaskFailure, match="degraded"):
+        m.prepare(task("transcribe", audio="a.wav"), ctx())
+    assert server.loaded_models() == []  # Ollama did unload; the probe just never showed it

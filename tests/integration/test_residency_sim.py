@@ -200,3 +200,39 @@ def test_llm_handler_takes_the_worker_command_lines_backend_kind(rig_env) -> Non
     with pytest.raises(TaskFailure, match="no LLM backend") as exc:
         LlmHandler().run(make_task("llm", "g2", prompt="x"), ctx)
     assert not exc.value.retryable
+
+
+def test_an_a_b_a_b_queue_through_the_worker_loads_the_llm_once(rig_env, tmp_path: Path) -> None:
+    """llm, transcribe, llm, transcribe submitted in that order: the worker loop, with the
+    residency-aware claim policy and this residency manager, batches by class instead of
+    unloading and reloading Qwen for every other task."""
+    from engine.events import EventLog
+    from engine.handlers.registry import HandlerRegistry
+    from engine.model import TaskType
+    from engine.queue.filequeue import FileQueue
+    from engine.scheduling.policy import WorkerProfile
+    from engine.worker.loop import Worker, WorkerSettings
+
+    server, first = rig_env["server"], rig_env["manager"]
+    paths = RigPaths(tmp_path / "root").ensure()
+    events = EventLog(paths.events)
+    queue = FileQueue(paths)
+    now = time.time()
+    kinds = ["llm", "transcribe", "llm", "transcribe"]
+    queue.submit([Task.from_dict({"task_id": f"q{i}-{k}", "name": k, "type": k, "created_at": now + i * 0.001,
+                                  "model": QWEN if k == "llm" else "tiny.en",
+                                  "params": {"prompt": f"p{i}"} if k == "llm" else {"audio": "x.wav"}})
+                  for i, k in enumerate(kinds)], now)
+    registry = HandlerRegistry(instances={TaskType.LLM: LlmHandler(), TaskType.TRANSCRIBE: rig_env["script"]})
+    manager = ResidencyManager(first.backend, registry.loaded, first.probe, SystemClock(), (1,),  # as a worker wires it
+                               vram_free_timeout_s=10, events=rig_env["events"].append, poll_interval_s=0.01)
+    worker = Worker(queue, registry, manager, SystemClock(), paths, events, "gpu1", (1,), WorkerProfile("gpu1"),
+                    WorkerSettings(extras={"endpoint": server.host, "backend": "ollama"}, max_tasks=4,
+                                   exit_when_idle=True, idle_wait_s=0.05, poll_s=0.05))
+    try:
+        assert worker.run() == 4
+    finally:
+        queue.close()
+    loads = [e for e in rig_env["events"] if e.event_type == "llm_loading"]
+    assert len(loads) == 1, [e.event_type for e in rig_env["events"]]
+    assert len(list(paths.complete.glob("*.json"))) == 4
