@@ -107,6 +107,8 @@ class ResidencyManager:
         return self._res
 
     def prepare(self, task: Task, ctx: TaskContext) -> None:
+        if task.type in (TaskType.LOAD_LLM, TaskType.UNLOAD_LLM) and self.backend is None:
+            return  # an OpenAI-compatible server: the handler reports what it can
         if task.type is TaskType.LOAD_LLM:
             model = self._model_of(task)
             loaded_now = self._ensure_llm(model)
@@ -118,9 +120,11 @@ class ResidencyManager:
         elif task.task_class is TaskClass.LLM:
             if self.backend is None:
                 return  # an OpenAI-compatible server manages its own model: nothing to switch
-            model = self._model_of(task)
-            loaded_now = self._ensure_llm(model)
-            ctx.extras["residency_report"] = self._report("llm", model, loaded_now)
+            if task.type is TaskType.SHELL and not (task.model or self._res.model):
+                return  # a shell command that talks to the LLM itself and names no model
+            model = task.model or self._res.model if task.type is TaskType.SHELL else self._model_of(task)
+            loaded_now = self._ensure_llm(model)  # type: ignore[arg-type]
+            ctx.extras["residency_report"] = self._report("llm", model, loaded_now)  # type: ignore[arg-type]
             self._apply(E.TASK_START)
         elif task.task_class is TaskClass.SCRIPT:
             self._ensure_script(task)

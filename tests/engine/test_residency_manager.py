@@ -165,7 +165,7 @@ def test_vram_not_freed_times_out_marks_degraded_and_alerts(manager, server, led
 
 
 def test_waits_until_the_probe_shows_the_vram_freed(ledger, whisper, events) -> None:
-    spec = SimModelSpec(QWEN, size_mb=4700, load_s=0, vram_release_s=0.3)
+    spec = SimModelSpec(QWEN, size_mb=4700, load_s=0, vram_release_s=1.0)
     with SimulatedOllamaServer([spec], ledger=ledger, time_scale=1.0) as server:
         class CountingProbe:
             def __init__(self) -> None:
@@ -335,3 +335,29 @@ def test_a_picture_older_than_the_unload_does_not_count_as_freed(server, events)
     with pytest.raises(TaskFailure, match="degraded"):
         m.prepare(task("transcribe", audio="a.wav"), ctx())
     assert server.loaded_models() == []  # Ollama did unload; the probe just never showed it
+
+
+def test_notes_style_shell_tasks_of_class_llm_and_script(manager, server, ledger) -> None:
+    """The field notes' plans run shell commands tagged llm or script: an llm-class command
+    keeps the warm model busy; a script-class one (a whisper script) gets the card emptied."""
+    shell_llm = Task.from_dict({"task_id": "s-llm", "name": "s", "command": "ollama run qwen2.5:7b hi",
+                                "task_class": "llm"})
+    manager.prepare(shell_llm, ctx())  # nothing warm and no model named: nothing to do
+    assert manager.state == "idle"
+    run_task(manager, task("llm", QWEN, prompt="x"), LlmHandler())
+    manager.prepare(shell_llm, ctx())
+    assert manager.state == "llm_busy"
+    manager.finished(shell_llm, True)
+    whisper_script = Task.from_dict({"task_id": "s-wh", "name": "w", "command": "python whisper.py --gpu 0",
+                                     "task_class": "script"})
+    manager.prepare(whisper_script, ctx())
+    assert manager.state == "script_busy" and server.loaded_models() == [] and owners(ledger) == set()
+    manager.finished(whisper_script, True)
+    assert manager.state == "idle"  # the script's process exited: nothing stays warm
+
+
+def test_resource_tasks_on_an_unmanaged_backend_are_left_to_the_handler(whisper) -> None:
+    m = ResidencyManager(None, {"transcribe": whisper}, None, FakeClock(), (0,))
+    c = ctx()
+    m.prepare(task("load_llm", "smollm2"), c)
+    assert m.state == "idle" and "residency_report" not in c.extras
