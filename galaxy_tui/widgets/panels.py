@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.content import Content
 from textual.widgets import Static
 
@@ -38,11 +40,17 @@ def task_rows(snap: Snapshot) -> list[Row]:
     """Running first, then failed (they need action), then recent."""
     rows: list[Row] = []
     seen: set[str] = set()
+    by_task = {w.current_task: w for w in snap.workers if w.current_task}
     for kind, group in (("running", snap.running), ("failed", snap.failed), ("recent", snap.recent)):
         for t in group:
-            if t.task_id not in seen:
-                seen.add(t.task_id)
-                rows.append(_task_row(t, snap.taken_at, kind))
+            if t.task_id in seen:
+                continue
+            seen.add(t.task_id)
+            w = by_task.get(t.task_id)
+            if kind == "running" and w is not None:  # the worker knows when it started and how fast it goes
+                t = replace(t, started_at=t.started_at or w.task_started_at,
+                            tokens_per_s=t.tokens_per_s if t.tokens_per_s is not None else w.tokens_per_s)
+            rows.append(_task_row(t, snap.taken_at, kind))
     return rows
 
 
