@@ -71,12 +71,13 @@ class Worker:
         self._progress: str | None = None
         self._tps: float | None = None
         self._control = WorkerControl(seq=0)
-        self._control_mtime: int | None = None
+        self._control_mtime: tuple[int, int, int] | None = None
         self._unload_seq_done = 0
         self._last_status = 0.0
         self._last_housekeeping = float("-inf")
         self._status_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         watch = getattr(queue, "watch", None)
         if watch is not None:
@@ -102,9 +103,10 @@ class Worker:
     def _read_control(self) -> WorkerControl:
         path = self.paths.worker_control(self.worker_id)
         try:
-            mtime = os.stat(path).st_mtime_ns
+            st = os.stat(path)
         except FileNotFoundError:
             return self._control
+        mtime = (st.st_ino, st.st_mtime_ns, st.st_size)  # written by rename: a new inode every time
         if mtime != self._control_mtime:
             ctl = read_control(path)
             if ctl is not None:

@@ -1,0 +1,156 @@
+"""The worker loop in-process: handlers, failures, control file, stop and hand-back."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from engine.clock import FakeClock, SystemClock
+from engine.events import EventLog
+from engine.handlers.registry import HandlerRegistry
+from engine.handlers.shell import ShellHandler
+from engine.model import TaskClass, TaskStatus, TaskType
+from engine.scheduling.policy import WorkerProfile
+from engine.worker.loop import Worker, WorkerSettings
+from engine.workerstate import WorkerControl, read_status, write_json_dataclass
+from tests.engine.queue_helpers import T0, events_of, make_queue, task
+from tests.engine.worker_doubles import NoopHandler, RecordingResidency, WaitForFileHandler
+
+
+def _worker(q, *, clock=None, registry=None, residency=None, **settings):
+    settings.setdefault("exit_when_idle", True)
+    settings.setdefault("housekeeping_s", 0.0)
+    return Worker(q, registry or HandlerRegistry(), residency or RecordingResidency(), clock or FakeClock(T0),
+                  q.paths, EventLog(q.paths.events), "w1", (1, 3), WorkerProfile("w1"), WorkerSettings(**settings))
+
+
+def _until(cond, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_shell_tasks_run_with_cuda_env_and_output_tail(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("ok", command="echo gpus=$CUDA_VISIBLE_DEVICES; seq 1 5000 | tail -1"),
+              task("bad", command="echo oops >&2; exit 7", max_retries=0)], T0)
+    w = _worker(q)
+    assert w.run() == 2
+    ok = q.get("ok")
+    assert ok.status is TaskStatus.COMPLETE
+    assert ok.result["return_code"] == 0 and "gpus=1,3" in ok.result["output_tail"]
+    assert ok.result["output_tail"].endswith("5000\n") and ok.result["elapsed_s"] >= 0
+    bad = q.get("bad")
+    assert bad.status is TaskStatus.FAILED and bad.attempts[-1].return_code == 7
+    assert "exit code 7" in bad.error and "oops" in bad.error
+    status = read_status(q.paths.worker_status("w1"))
+    assert status.tasks_done == 1 and status.tasks_failed == 1 and status.gpus == (1, 3)
+    started = events_of(tmp_path, "task_started")
+    assert {e["gpu_id"] for e in started} == {1}
+
+
+def test_shell_timeout_kills_the_whole_process_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    q = make_queue(tmp_path)
+    q.submit([task("slow", command=f"sleep 60 & echo $! > {pidfile}; wait", timeout_s=0.5, max_retries=0)], T0)
+    _worker(q, clock=SystemClock()).run()
+    failed = q.get("slow")
+    assert failed.status is TaskStatus.FAILED and "timed out after 0.5s" in failed.error
+    assert failed.attempts[-1].outcome == "timeout"
+    child = int(pidfile.read_text())
+    _until(lambda: not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z")
+
+
+def test_missing_handler_is_a_definition_error(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("gen", type=TaskType.LLM, task_class=TaskClass.LLM, max_retries=3)], T0)
+    registry = HandlerRegistry({TaskType.SHELL: "engine.handlers.shell:ShellHandler",
+                                TaskType.LLM: "engine.handlers.not_there:Nope"})
+    _worker(q, registry=registry).run()
+    failed = q.get("gen")
+    assert failed.status is TaskStatus.FAILED and failed.retry_count == 0
+    assert failed.error.startswith("no handler for type llm on this worker")
+
+
+def test_failure_is_retried_after_backoff(tmp_path):
+    clock = FakeClock(T0)
+    q = make_queue(tmp_path, backoff_base_s=10)
+    marker = tmp_path / "second-time"
+    q.submit([task("flaky", command=f"[ -e {marker} ] || {{ touch {marker}; exit 1; }}")], T0)
+    w = _worker(q, clock=clock)
+    assert w.run() == 1
+    assert q.get("flaky").status is TaskStatus.PENDING  # in backoff
+    clock.advance(20)
+    assert _worker(q, clock=clock).run() == 1
+    done = q.get("flaky")
+    assert done.status is TaskStatus.COMPLETE and done.retry_count == 1
+
+
+def test_handlers_are_built_once_and_residency_is_asked_each_time(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task(f"n{i}") for i in range(5)], T0)
+    res = RecordingResidency()
+    registry = HandlerRegistry(instances={TaskType.SHELL: NoopHandler()})
+    assert _worker(q, registry=registry, residency=res).run() == 5
+    assert [c[0] for c in res.calls] == ["prepare", "finished"] * 5
+    assert q.get("n0").result["pid_gpus"] == "1,3"
+
+
+def test_control_pause_unload_and_drain(tmp_path):
+    q = make_queue(tmp_path)
+    ctl_path = q.paths.worker_control("w1")
+    q.paths.workers.mkdir(parents=True, exist_ok=True)
+    write_json_dataclass(ctl_path, WorkerControl(seq=1, mode="pause", reason="operator"))
+    q.submit([task("waiting")], T0)
+    res = RecordingResidency()
+    w = _worker(q, clock=SystemClock(), residency=res, exit_when_idle=False, status_every_s=0.2)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    try:
+        _until(lambda: (s := read_status(q.paths.worker_status("w1"))) is not None and s.state == "paused")
+        write_json_dataclass(ctl_path, WorkerControl(seq=2, mode="pause", unload_seq=1))
+        _until(lambda: ("force_unload", None) in res.calls)
+        write_json_dataclass(ctl_path, WorkerControl(seq=3, mode="drain", unload_seq=1))
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+    finally:
+        w.request_stop("test over")
+        thread.join(timeout=20)
+    assert q.get("waiting").status is TaskStatus.PENDING  # paused/draining: nothing new taken
+    assert read_status(q.paths.worker_status("w1")).control_seq == 3
+    assert events_of(tmp_path, "model_unloaded")[0]["model"] == "qwen2.5:7b"
+
+
+def test_stop_request_hands_the_running_task_back(tmp_path):
+    q = make_queue(tmp_path)
+    handler = WaitForFileHandler()
+    q.submit([task("long", params={"go": str(tmp_path / "never")})], T0)
+    w = _worker(q, clock=SystemClock(), registry=HandlerRegistry(instances={TaskType.SHELL: handler}),
+                stop_grace_s=0.0, exit_when_idle=False)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    _until(lambda: handler.started == ["long"])
+    w.request_stop("SIGTERM")
+    thread.join(timeout=20)
+    back = q.get("long")
+    assert back.status is TaskStatus.PENDING and back.retry_count == 0
+    assert back.attempts[-1].outcome == "released"
+
+
+def test_stop_request_lets_the_task_finish_within_grace(tmp_path):
+    q = make_queue(tmp_path)
+    handler = WaitForFileHandler()
+    go = tmp_path / "go"
+    q.submit([task("finish-me", params={"go": str(go)}), task("not-started")], T0)
+    w = _worker(q, clock=SystemClock(), registry=HandlerRegistry(instances={TaskType.SHELL: handler}),
+                stop_grace_s=60.0, exit_when_idle=False)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    _until(lambda: handler.started == ["finish-me"])
+    w.request_stop("SIGTERM")
+    go.touch()
+    thread.join(timeout=20)
+    assert q.get("finish-me").status is TaskStatus.COMPLETE
+    assert q.get("not-started").status is TaskStatus.PENDING

@@ -1,0 +1,106 @@
+"""Real worker processes against one queue directory: exactly-once, SIGKILL, SIGTERM.
+
+No sleeps for timing: waits poll for a condition with a generous deadline, and lease
+expiry is driven by calling ``reap_stale`` with an explicit ``now``.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.events import tail_events
+from engine.model import TaskStatus
+from tests.engine.queue_helpers import make_queue, task
+
+REPO = Path(__file__).resolve().parents[2]
+NOOP_WORKER = Path(__file__).with_name("noop_worker.py")
+
+
+def _galaxy(root: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _until(cond, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_four_worker_processes_drain_2000_tasks_exactly_once(tmp_path):
+    q = make_queue(tmp_path)
+    n = 2000
+    q.submit([task(f"t{i:05d}", priority=1 + i % 10) for i in range(n)], time.time())
+    procs = [subprocess.Popen([sys.executable, str(NOOP_WORKER), str(tmp_path), f"w{k}"], stdout=subprocess.PIPE,
+                              text=True) for k in range(4)]
+    ran = [int(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert sum(ran) == n
+    assert all(p.returncode == 0 for p in procs)
+    completed = [e["task_id"] for e in tail_events(q.paths.events, 10 * n, max_bytes=1 << 26)
+                 if e["event_type"] == "task_completed"]
+    assert len(completed) == n and len(set(completed)) == n
+    assert len(os.listdir(q.paths.complete)) == n
+    assert not os.listdir(q.paths.queue) and not os.listdir(q.paths.processing)
+    assert q.counts().by_state["complete"] == {"cpu": n}
+    per_task = collections.Counter(len(q.get(f"t{i:05d}").attempts) for i in range(0, n, 97))
+    assert set(per_task) == {1}
+
+
+def test_sigkilled_worker_task_returns_after_lease_and_completes_elsewhere(tmp_path):
+    q = make_queue(tmp_path)
+    marker, pidfile = tmp_path / "ran-once", tmp_path / "task.pid"
+    cmd = f"if [ -e {marker} ]; then echo second run; exit 0; fi; touch {marker}; echo $$ > {pidfile}; exec sleep 120"
+    q.submit([task("victim", command=cmd)], time.time())
+    first = _galaxy(tmp_path, "worker", "--worker-id", "doomed", "--lease", "60")
+    try:
+        _until(lambda: pidfile.exists() and pidfile.read_text().strip())
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)  # the orphaned task
+            except (ProcessLookupError, ValueError):
+                pass
+    running = q.get("victim")
+    assert running.status is TaskStatus.PROCESSING and running.lease_owner == "doomed"
+    assert q.reap_stale(time.time()) == []  # lease still valid
+    assert q.reap_stale(time.time() + 61) == ["victim"]
+    second = _galaxy(tmp_path, "worker", "--worker-id", "rescuer", "--exit-when-idle")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    done = q.get("victim")
+    assert done.status is TaskStatus.COMPLETE and done.retry_count == 1
+    assert [(a.worker_id, a.outcome) for a in done.attempts] == [("doomed", "lost"), ("rescuer", "ok")]
+    assert "second run" in done.result["output_tail"]
+
+
+def test_sigterm_hands_back_the_running_task_and_exits(tmp_path):
+    q = make_queue(tmp_path)
+    pidfile = tmp_path / "task.pid"
+    q.submit([task("held-up", command=f"echo $$ > {pidfile}; exec sleep 120")], time.time())
+    worker = _galaxy(tmp_path, "worker", "--worker-id", "w-term", "--grace", "0.2")
+    try:
+        _until(lambda: pidfile.exists() and pidfile.read_text().strip())
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, out
+    back = q.get("held-up")
+    assert back.status is TaskStatus.PENDING and back.retry_count == 0
+    assert back.attempts[-1].outcome == "released" and "SIGTERM" in back.attempts[-1].error
+    task_pid = int(pidfile.read_text())
+    _until(lambda: not os.path.exists(f"/proc/{task_pid}")
+           or open(f"/proc/{task_pid}/stat").read().split()[2] == "Z")
