@@ -51,7 +51,7 @@ class _Claim:
 
 @dataclass
 class _Grabbed:
-    path: Path  # the file, now in tasks/.tmp, that only we hold
+    path: str | Path  # the file, now in tasks/.tmp, that only we hold
     info: ProcessingName
     task: Task
     enqueued_us: int | None
@@ -69,6 +69,9 @@ class FileQueue:
         self.paths = paths.ensure()
         self.tmp = paths.tasks / ".tmp"
         self.tmp.mkdir(exist_ok=True)
+        # plain strings on the hot path: pathlib joins cost more than the syscalls they feed
+        self._q, self._p, self._c = str(paths.queue), str(paths.processing), str(paths.complete)
+        self._t = str(self.tmp)
         self.events = events if events is not None else EventLog(paths.events)
         self.rng = rng or random.Random()
         self.backoff_base_s = backoff_base_s
@@ -117,7 +120,7 @@ class FileQueue:
         task = task.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
         qn = QueueName(task.priority, task.task_class, task.model, enqueued_us or us(now), task.task_id)
         name = qn.render()
-        write_replace(self.tmp, self.paths.queue / name, encode(task), fsync=self.fsync)
+        write_replace(self._t, f"{self._q}/{name}", encode(task), fsync=self.fsync)
         if self._index is not None:
             self._index.add(name)  # our own write is visible to our next claim without waiting for inotify
         return name
@@ -197,14 +200,15 @@ class FileQueue:
             qn, name, _ = heads[ranked[0].task_id]
             info = ProcessingName(qn.task_id, qn.task_class, worker_id, us(now), max(1, int(lease_s * 1000)))
             pname = info.render()
+            ppath = f"{self._p}/{pname}"
             try:
-                os.rename(self.paths.queue / name, self.paths.processing / pname)
+                os.rename(f"{self._q}/{name}", ppath)
             except FileNotFoundError:  # another worker was faster: next head
                 idx.remove(name)
                 continue
             idx.remove(name)
             try:  # the queue file's mtime is its enqueue time on the real clock; the lease rules now
-                os.utime(self.paths.processing / pname, (info.first_expiry, info.first_expiry))
+                os.utime(ppath, (info.first_expiry, info.first_expiry))
             except FileNotFoundError:
                 continue
             task = self._load_claimed(pname, name, info, now)
@@ -215,18 +219,18 @@ class FileQueue:
         return None
 
     def _load_claimed(self, pname: str, qname: str, info: ProcessingName, now: float) -> Task | None:
-        path = self.paths.processing / pname
+        path = f"{self._p}/{pname}"
         try:
             task = read_task_file(path, where=f"queue/{qname}")
             if task.task_id != info.task_id:
                 raise TaskValidationError(f"task_id {task.task_id!r} does not match the file name", field="task_id",
                                           where=f"queue/{qname}")
         except TaskValidationError as exc:
-            reject_file(self, path, qname, str(exc), now)
+            reject_file(self, Path(path), qname, str(exc), now)
             return None
         except FileNotFoundError:  # cancelled or reaped in the instant after our rename
             return None
-        if os.path.exists(self.paths.complete / f"{task.task_id}.json"):
+        if os.path.exists(f"{self._c}/{task.task_id}.json"):
             unlink_quiet(path)
             self.events.emit("duplicate_claim_dropped", at=now, task_id=task.task_id, worker_id=info.worker_id,
                              error="task already complete; a stale copy was dropped")
@@ -236,16 +240,16 @@ class FileQueue:
         return task
 
     # ------------------------------------------------------------------ leases
-    def _processing_path(self, task_id: str, worker_id: str) -> tuple[Path, ProcessingName] | None:
+    def _processing_path(self, task_id: str, worker_id: str) -> tuple[str, ProcessingName] | None:
         claim = self._claims.get(task_id)
         if claim is not None and claim.info.worker_id == worker_id:
-            return self.paths.processing / claim.pname, claim.info
+            return f"{self._p}/{claim.pname}", claim.info
         prefix = f"{task_id}+"
         for name in os.listdir(self.paths.processing):
             if name.startswith(prefix):
                 info = parse_processing_name(name)
                 if info is not None and info.worker_id == worker_id:
-                    return self.paths.processing / name, info
+                    return f"{self._p}/{name}", info
         return None
 
     def heartbeat(self, task_id: str, worker_id: str, now: float, lease_s: float) -> bool:
@@ -266,7 +270,8 @@ class FileQueue:
         if found is None:
             return None
         path, info = found
-        held = self.tmp / f"{path.name}.{suffix}"
+        base = os.path.basename(path)
+        held = f"{self._t}/{base}.{suffix}"
         try:
             os.rename(path, held)
         except FileNotFoundError:
@@ -274,9 +279,9 @@ class FileQueue:
         if claim is not None:
             return _Grabbed(held, info, claim.task, claim.enqueued_us)
         try:
-            task = read_task_file(held, where=f"processing/{path.name}")
+            task = read_task_file(held, where=f"processing/{base}")
         except (TaskValidationError, FileNotFoundError) as exc:
-            reject_file(self, held, path.name, str(exc), 0.0)
+            reject_file(self, Path(held), base, str(exc), 0.0)
             return None
         return _Grabbed(held, info, task, None)
 
@@ -296,8 +301,7 @@ class FileQueue:
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
                                     lease_expires=None, attempts=self._attempt(g, now, "ok", return_code=rc))
-        recorded = write_exclusive(self.tmp, self.paths.complete / f"{task_id}.json", encode(final),
-                                   fsync=self.fsync)
+        recorded = write_exclusive(self._t, f"{self._c}/{task_id}.json", encode(final), fsync=self.fsync)
         unlink_quiet(g.path)
         if not recorded:
             self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
@@ -462,7 +466,7 @@ class FileQueue:
         return self.inspector.recent(state, limit)
 
 
-def read_task_file(path: Path, *, where: str) -> Task:
+def read_task_file(path: str | Path, *, where: str) -> Task:
     """Read and validate one task file; a file over the size limit is refused unread."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size

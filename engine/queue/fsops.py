@@ -13,13 +13,16 @@ from pathlib import Path
 _counter = 0
 
 
-def _tmp_name(tmp_dir: Path, hint: str) -> Path:
+PathLike = str | Path
+
+
+def _tmp_name(tmp_dir: PathLike, hint: str) -> str:
     global _counter
     _counter += 1
-    return tmp_dir / f"{hint[:80]}.{os.getpid()}.{_counter}.tmp"
+    return f"{tmp_dir}/{hint[:80]}.{os.getpid()}.{_counter}.tmp"
 
 
-def _write_tmp(tmp_dir: Path, hint: str, data: bytes, fsync: bool) -> Path:
+def _write_tmp(tmp_dir: PathLike, hint: str, data: bytes, fsync: bool) -> str:
     tmp = _tmp_name(tmp_dir, hint)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -31,9 +34,9 @@ def _write_tmp(tmp_dir: Path, hint: str, data: bytes, fsync: bool) -> Path:
     return tmp
 
 
-def write_replace(tmp_dir: Path, dest: Path, data: bytes, *, fsync: bool = False) -> None:
+def write_replace(tmp_dir: PathLike, dest: PathLike, data: bytes, *, fsync: bool = False) -> None:
     """Write ``dest`` atomically (replacing any old one)."""
-    tmp = _write_tmp(tmp_dir, dest.name, data, fsync)
+    tmp = _write_tmp(tmp_dir, os.path.basename(dest), data, fsync)
     try:
         os.rename(tmp, dest)
     except BaseException:
@@ -41,13 +44,13 @@ def write_replace(tmp_dir: Path, dest: Path, data: bytes, *, fsync: bool = False
         raise
 
 
-def write_exclusive(tmp_dir: Path, dest: Path, data: bytes, *, fsync: bool = False) -> bool:
+def write_exclusive(tmp_dir: PathLike, dest: PathLike, data: bytes, *, fsync: bool = False) -> bool:
     """Write ``dest`` atomically only if it does not exist yet. False if it already did.
 
     ``link`` fails on an existing name, so two writers can never both succeed: this is how
     a completion is recorded exactly once.
     """
-    tmp = _write_tmp(tmp_dir, dest.name, data, fsync)
+    tmp = _write_tmp(tmp_dir, os.path.basename(dest), data, fsync)
     try:
         os.link(tmp, dest)
         return True
@@ -57,7 +60,7 @@ def write_exclusive(tmp_dir: Path, dest: Path, data: bytes, *, fsync: bool = Fal
         _unlink(tmp)
 
 
-def append_line(path: Path, line: bytes) -> None:
+def append_line(path: PathLike, line: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -65,7 +68,7 @@ def append_line(path: Path, line: bytes) -> None:
         os.close(fd)
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: PathLike) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

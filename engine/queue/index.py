@@ -34,6 +34,7 @@ class QueueIndex:
     def __init__(self, queue_dir: Path, *, rescan_s: float = 30.0, use_inotify: bool = True,
                  monotonic=time.monotonic) -> None:
         self.dir = Path(queue_dir)
+        self._dir_s = str(queue_dir)
         self.rescan_s = rescan_s
         self._monotonic = monotonic
         self._lanes: dict[Lane, list[tuple[int, str, str]]] = {}
@@ -128,7 +129,7 @@ class QueueIndex:
             if ev.mask & (inflags.MOVED_FROM | inflags.DELETE):
                 self.remove(ev.name)
             elif ev.mask & (inflags.MOVED_TO | inflags.CLOSE_WRITE):
-                if os.path.exists(self.dir / ev.name):  # it may have gone already
+                if os.path.exists(f"{self._dir_s}/{ev.name}"):  # it may have gone already
                     self.add(ev.name)
         if overflow:
             self.rescan()

@@ -23,6 +23,7 @@ COMPLETE, FAILED, UNFAILED = "C", "F", "U"
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._path_s = str(path)
         self._offset = 0
         self._partial = b""
         self.counts: dict[str, dict[str, int]] = {"complete": {}, "failed": {}}
@@ -30,7 +31,7 @@ class Ledger:
                                                "failed": deque(maxlen=RECENT_KEEP)}
 
     def append(self, now: float, kind: str, task_class: str, task_id: str) -> None:
-        append_line(self.path, f"{us(now)} {kind} {task_class} {task_id}\n".encode())
+        append_line(self._path_s, f"{us(now)} {kind} {task_class} {task_id}\n".encode())
 
     def refresh(self) -> None:
         try:
