@@ -47,6 +47,25 @@ def wait_for(path: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def wait_settled(root: Path, timeout: float) -> str:
+    """Attach to a running rig, not to one still spawning 8 Python workers on 2 cores."""
+    from engine.snapshot import read_snapshot
+
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            snap = read_snapshot(root / "state" / "snapshot.json")
+        except ValueError:
+            snap = None
+        states = [w.state for w in snap.workers] if snap else []
+        if states and all(s == "running" for s in states):
+            time.sleep(2.0)  # let the workers' own start-up finish
+            return "settled"
+        time.sleep(0.2)
+    return f"not settled after {timeout:g}s (worker states {states})"
+
+
 def spawn_dashboard(root: Path, cols: int, rows: int) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:  # child: size the terminal, then become the dashboard
@@ -86,6 +105,7 @@ def main() -> int:
     pid = fd = None
     try:
         wait_for(root / "state" / "snapshot.json", 30)
+        settled = wait_settled(root, 30)
         t0 = time.monotonic()
         pid, fd = spawn_dashboard(root, 120, 40)
         if not drain(fd, t0 + 30, marker=f"GPUs ({args.gpus})".encode()):
@@ -99,7 +119,7 @@ def main() -> int:
         cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (w1 - w0) * 100
         sup_cpu = psutil.Process(sup.pid).cpu_percent(interval=None)  # primes; not reported
         del sup_cpu
-        print(f"dashboard attached to {args.gpus} simulated GPUs at 2 snapshots/s, 120x40 pty")
+        print(f"dashboard attached to {args.gpus} simulated GPUs at 2 snapshots/s, 120x40 pty (rig {settled})")
         print(f"first full frame: {first_frame:.2f} s (target < 1.5 s)")
         print(f"dashboard CPU: {cpu:.1f}% of one core over {w1 - w0:.1f} s (target < 5%)")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")

@@ -16,7 +16,8 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
 from engine.snapshot import Snapshot, TaskView
@@ -28,10 +29,17 @@ from galaxy_tui.widgets.gpu_panel import GpuPanel
 from galaxy_tui.widgets.panels import (EscalationsTable, TasksTable, escalation_rows, events_content,
                                        nodes_content, queue_content, task_rows)
 from galaxy_tui.widgets.status import AlertBanner, TopBar
+from galaxy_tui.widgets.text_panel import TextPanel
 
 POLL_INTERVAL_S = 0.5
 _UNSET = object()
 EVENT_LINES = 3
+
+
+def _show(widget: Widget, visible: bool) -> None:
+    """Touch ``display`` only on a change: each assignment costs a layout pass."""
+    if widget.display != visible:
+        widget.display = visible
 
 
 class GalaxyApp(App[None]):
@@ -84,11 +92,11 @@ class GalaxyApp(App[None]):
         with Horizontal(id="lower"):
             yield TasksTable(id="tasks")
             with Vertical(id="side"):
-                yield Static(id="queue")
+                yield TextPanel(id="queue")
                 yield EscalationsTable(id="escalations")
-                yield Static(id="esc-preview")
-                yield Static(id="nodes")
-        yield Static(id="events")
+                yield TextPanel(id="esc-preview")
+                yield TextPanel(id="nodes")
+        yield TextPanel(id="events")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -138,10 +146,11 @@ class GalaxyApp(App[None]):
     def _refresh_staleness(self, force: bool = False) -> None:
         since = staleness(self.snapshot, self.clock(), self.supervisor_alive)
         if force or since != self.stale_since:
+            if since != self.stale_since:
+                self.screen.set_class(since is not None, "-stale")
             self.stale_since = since
             self.query_one(TopBar).show(self.snapshot, stale_since=since, read_only=self.read_only,
                                         error=self.source_error)
-            self.screen.set_class(since is not None, "-stale")
 
     def _changed(self, name: str, inputs: object) -> bool:
         """Skip rebuilding a panel whose inputs are equal to last time (most ticks change little)."""
@@ -156,25 +165,25 @@ class GalaxyApp(App[None]):
         self.query_one(GpuPanel).show(snap)
         self.query_one(TasksTable).set_rows(task_rows(snap))
         if self._changed("queue", (snap.queue, int(snap.taken_at))):
-            self.query_one("#queue", Static).update(queue_content(snap))
+            self.query_one("#queue", TextPanel).update(queue_content(snap))
         esc = self.query_one(EscalationsTable)
-        esc.display = bool(snap.escalations)
+        _show(esc, bool(snap.escalations))
         esc.set_rows(escalation_rows(snap))
         self._show_escalation_preview()
-        nodes = self.query_one("#nodes", Static)
-        nodes.display = bool(snap.nodes)
+        nodes = self.query_one("#nodes", TextPanel)
+        _show(nodes, bool(snap.nodes))
         if snap.nodes and self._changed("nodes", snap.nodes):
             nodes.update(nodes_content(snap))
         if self._changed("events", snap.events):
-            self.query_one("#events", Static).update(events_content(snap, EVENT_LINES))
+            self.query_one("#events", TextPanel).update(events_content(snap, EVENT_LINES))
         self._report_acks(snap)
         if self.first_frame_at is None:
             self.first_frame_at = time.perf_counter()
 
     def _show_escalation_preview(self) -> None:
-        preview = self.query_one("#esc-preview", Static)
+        preview = self.query_one("#esc-preview", TextPanel)
         esc = self.selected_escalation()
-        preview.display = esc is not None
+        _show(preview, esc is not None)
         if esc is not None:
             budget = "-" if esc.budget_left_usd is None else f"${esc.budget_left_usd:.2f}"
             preview.border_title = f"would send ({esc.est_input_tokens} tokens, ${esc.est_cost_usd:.4f}, budget left {budget})"

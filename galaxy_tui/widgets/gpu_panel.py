@@ -117,9 +117,12 @@ class GpuPanel(Widget, can_focus=True):
             wide = self.has_class("-wide")
             box.mount_all(GpuCard(c, wide=wide) for c in new)
         self._cards = new
-        self.border_title = f"GPUs ({len(snap.gpus)})" + ("  SIMULATED" if snap.simulated else "")
+        title = f"GPUs ({len(snap.gpus)})" + ("  SIMULATED" if snap.simulated else "")
+        if self.border_title != title:
+            self.border_title = title
         self.selected = min(self.selected, max(len(new) - 1, 0))
-        self._mark_selected()
+        if [c.key for c in new] != old_keys:
+            self._mark_selected()
 
     @property
     def current(self) -> CardData | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from textual.content import Content
-from textual.widgets import Static
 
 from engine.snapshot import Snapshot, TaskView
 from galaxy_tui.render import clip, fmt_clock, fmt_duration, fmt_rate
@@ -111,7 +110,3 @@ def nodes_content(snap: Snapshot) -> Content:
                                       f"{lat:>7} load {n.load} {clip(n.model, 16)}",
                                       (breaker, "$error bold")))
     return Content("\n").join(lines)
-
-
-class TextPanel(Static):
-    """A bordered text panel whose content is recomputed from the snapshot."""

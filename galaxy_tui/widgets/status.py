@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
+from galaxy_tui.widgets.text_panel import TextPanel
 
 from engine.snapshot import Snapshot
 from galaxy_tui.render import fmt_clock
 
 
-class TopBar(Static):
+class TopBar(TextPanel):
     """One line that always says what you are looking at and whether it is live."""
 
     def show(self, snap: Snapshot | None, *, stale_since: float | None, read_only: bool,
@@ -33,12 +33,13 @@ class TopBar(Static):
         self.update(Content.assemble(*parts))
 
 
-class AlertBanner(Static):
+class AlertBanner(TextPanel):
     """Critical and warning alerts, top of the screen, hidden when there are none."""
 
     def show(self, snap: Snapshot | None) -> None:
         alerts = list(snap.alerts) if snap else []
-        self.display = bool(alerts)
+        if self.display != bool(alerts):
+            self.display = bool(alerts)
         if not alerts:
             return
         crit = any(a.severity == "critical" for a in alerts)
