@@ -103,8 +103,8 @@ def run_up(args: argparse.Namespace) -> int:
             log_tail = _log_tail(root / "logs" / "supervisor.log")
             print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
             return 1
-    elif args.sim:
-        print(f"galaxy up: a supervisor already runs (pid {pid}); attaching to it", file=sys.stderr)
+    else:
+        print(f"galaxy up: a supervisor already runs on this root (pid {pid}); using it", file=sys.stderr)
     if args.no_dashboard:
         return 0
     from galaxy_tui.launch import run_dashboard

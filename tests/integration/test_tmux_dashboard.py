@@ -20,9 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 GALAXY = [sys.executable, "-m", "engine.cli.main"]
 
-pytestmark = [pytest.mark.tmux,
-              pytest.mark.skipif(shutil.which("tmux") is None,
-                                 reason="tmux is not installed (scripts/test.sh installs it with apt-get)")]
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
+                                reason="tmux is not installed (scripts/test.sh installs it with apt-get)")
 
 
 def galaxy(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -125,6 +124,36 @@ def rig(tmp_path: Path):  # type: ignore[no-untyped-def]
     galaxy(root, "down", "--wait", "20")
 
 
+def test_up_starts_one_detached_supervisor_and_down_stops_it(tmp_path: Path) -> None:
+    root = tmp_path / "shared"
+    first = galaxy(root, "up", "--sim", "--no-dashboard")
+    assert first.returncode == 0, first.stderr
+    assert (root / "state" / "snapshot.json").exists()
+    pid = int((root / "state" / "supervisor.pid").read_text().split()[0])
+    try:
+        again = galaxy(root, "up", "--sim", "--no-dashboard")  # already running: attaches, starts nothing
+        assert again.returncode == 0 and "already runs" in again.stderr
+        assert int((root / "state" / "supervisor.pid").read_text().split()[0]) == pid
+        os.kill(pid, 0)
+    finally:
+        down = galaxy(root, "down", "--wait", "45")
+    assert down.returncode == 0 and f"supervisor {pid} stopped" in down.stdout
+    with pytest.raises(ProcessLookupError):
+        until("the supervisor process to be reaped", lambda: _gone(pid), timeout=10)
+        os.kill(pid, 0)
+    assert "no supervisor is running" in galaxy(root, "down").stdout
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.tmux
+@needs_tmux
 def test_up_pause_agree_down(rig) -> None:  # type: ignore[no-untyped-def]
     root, tmux = rig
     for needed in ("worker", "status"):
