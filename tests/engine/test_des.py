@@ -146,3 +146,20 @@ def test_lower_bound_by_hand() -> None:
     wl = Workload("hand", "", (SimTask("A", "t", WHISPER, 5, 100.0), SimTask("B", "t", WHISPER, 5, 100.0),
                                SimTask("C", "e", EMBEDDER, 5, 50.0, depends_on=("A", "B"))))
     assert lower_bound(wl, rig) == pytest.approx(153.0)
+
+
+def test_task_left_to_a_busy_warm_gpu_is_taken_once_overdue() -> None:
+    """Look-ahead leaves a short LLM lane to the busy Qwen GPU; aging ends the wait on time."""
+    from engine.scheduling.costs import ModelCost, SwitchCosts
+
+    rig = RigModel(groups=(GroupSpec("gpu0", (0,)), GroupSpec("gpu1", (1,))))
+    costs = SwitchCosts(models={QWEN_7B: ModelCost(105.0, 7.5, task_s=10.0), WHISPER: ModelCost(4.0, 1.5, 30.0)})
+    tasks = (SimTask("long", "llm", QWEN_7B, 5, 3000.0), SimTask("wh", "transcribe", WHISPER, 5, 20.0),
+             SimTask("x", "llm", QWEN_7B, 9, 10.0, arrival_s=100.0))
+    run = Simulator(rig, Workload("t", "", tasks), POLICIES["galaxy"], policy_name="galaxy", seed=1,
+                    costs=costs).run()
+    x = run.records["x"]
+    assert x.group == run.records["wh"].group  # the whisper GPU, after waiting
+    assert x.claim_s == pytest.approx(100.0 + 300.0)  # overdue after (10 - 9) x 300 s
+    baseline = simulate(Workload("t", "", tasks), rig, "baseline")
+    assert baseline.records["x"].claim_s == pytest.approx(100.0)  # no look-ahead: switches at once

@@ -128,3 +128,11 @@ def test_decide_gives_every_candidate_a_reason() -> None:
     ds = decide([cand("a", Q7), cand("b", WH)], worker(Q7), RigView(), NOW)
     assert [d.candidate.task_id for d in ds] == ["a", "b"]
     assert "warm here" in ds[0].reason and "switch" in ds[1].reason
+
+
+def test_explain_names_the_overdue_rule_and_unrunnable_tasks() -> None:
+    w = worker(Q7, hostable_models=frozenset({Q7, WH}))
+    text = explain([cand("old", WH, 2, age=overdue_after_s(2) + 5), cand("big", Q14)], w, RigView(), NOW)
+    lines = text.splitlines()
+    assert lines[0].startswith("next") and "overdue" in lines[0]
+    assert "not runnable on gpu1" in lines[-1]
