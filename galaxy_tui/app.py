@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
-from engine.snapshot import Snapshot, TaskView
+from engine.snapshot import EscalationView, Snapshot, TaskView, WorkerView
 from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from galaxy_tui.screens.detail import TaskDetailScreen
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
@@ -221,13 +221,13 @@ class GalaxyApp(App[None]):
                 return t
         return None
 
-    def selected_escalation(self):  # -> EscalationView | None
+    def selected_escalation(self) -> EscalationView | None:
         key = self.query_one(EscalationsTable).selected_key
         if key is None or self.snapshot is None:
             return None
         return next((e for e in self.snapshot.escalations if e.escalation_id == key), None)
 
-    def _worker_view(self, worker_id: str):
+    def _worker_view(self, worker_id: str) -> WorkerView | None:
         return next((w for w in self.snapshot.workers if w.worker_id == worker_id), None) if self.snapshot else None
 
     # ---------- commands out ----------

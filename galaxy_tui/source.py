@@ -56,14 +56,17 @@ class FileSnapshotSource:
         self._stamp: tuple[int, int] | None = None
         self._alive: bool | None = None
         self._error: str | None = None
+        self._last_pid: int | None = None
 
     def _supervisor_alive(self, snap: Snapshot | None) -> bool | None:
+        """From the snapshot's pid, else the pid file's; remembered for the polls in between."""
         pid = snap.supervisor_pid if snap else None
         if pid is None and self.pid_path is not None:
             try:
                 pid = int(self.pid_path.read_text().split()[0])
             except (OSError, ValueError, IndexError):
                 pid = None
+        self._last_pid = pid
         return pid_alive(pid)
 
     def poll(self) -> SnapshotReading | None:
@@ -87,13 +90,15 @@ class FileSnapshotSource:
         except (SchemaError, json.JSONDecodeError, OSError) as exc:
             self._stamp, self._error = stamp, str(exc)
             return SnapshotReading(None, f"{self.path}: {exc}", self._alive)
+        if snap is None:  # removed between the stat and the read
+            self._stamp = None
+            return None
         self._stamp, self._error = stamp, None
-        self._last_pid = snap.supervisor_pid if snap else None
         self._alive = self._supervisor_alive(snap)
         return SnapshotReading(snap, None, self._alive)
 
     def _supervisor_alive_cached(self) -> bool | None:
-        return pid_alive(getattr(self, "_last_pid", None))
+        return pid_alive(self._last_pid)
 
 
 class CannedSnapshotSource:
