@@ -205,6 +205,8 @@ def _cheapest_idle_switch(model: str, resident: str | None, rig: RigView) -> flo
         if peer.hostable_models is not None and model not in peer.hostable_models:
             continue
         other = peer.resident_model
+        if other == model:
+            continue  # a warm holder: the drain rule above decides
         # Does anyone besides that peer hold its model (other peers, busy workers, this worker)?
         covered = other is None or rig.holders(other) > 1 or resident == other
         cost = switch_weight_s(other, model, rig, leaving_covered=covered)

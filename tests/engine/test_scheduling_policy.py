@@ -136,3 +136,9 @@ def test_explain_names_the_overdue_rule_and_unrunnable_tasks() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("next") and "overdue" in lines[0]
     assert "not runnable on gpu1" in lines[-1]
+
+
+def test_deep_lane_gets_a_second_gpu_even_with_an_idle_warm_peer() -> None:
+    deep = cand("llm", Q7, 5, depth=20)
+    rig = RigView(warm_elsewhere={Q7: 1}, idle_peers=(IdlePeer(Q7),))
+    assert ids(rank([deep], worker(WH), rig, NOW)) == ["llm"]
