@@ -89,6 +89,9 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
@@ -172,11 +175,19 @@ def test_up_pause_agree_down(rig) -> None:  # type: ignore[no-untyped-def]
     until(f"galaxy status --json to say {worker_id} is paused", lambda: status_state(root, worker_id) == "paused")
     assert "paused" in worker_line(screen, worker_id)
 
+    # Quitting the dashboard leaves the rig running; attaching again shows the same state.
+    pid = int((root / "state" / "supervisor.pid").read_text().split()[0])
+    tmux.keys("q")
+    until("the dashboard to exit", lambda: not tmux.alive(), timeout=20)
+    assert not _gone(pid), "quitting the dashboard stopped the supervisor"
+    tmux.start(f"{sys.executable} -m engine.cli.main --root {root} attach")
+    until(f"{worker_id} still paused after re-attaching",
+          lambda: screen_if(tmux, lambda s: " paused " in worker_line(s, worker_id)))
+
     down = galaxy(root, "down", "--wait", "45")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped" in down.stdout
     # The dashboard outlives the supervisor and says so.
     until("the dashboard to show STALE", lambda: "STALE since" in tmux.screen())
     tmux.keys("q")
-    until("the dashboard to exit", lambda: subprocess.run(["tmux", "has-session", "-t", tmux.name],
-                                                          capture_output=True).returncode != 0, timeout=20)
+    until("the dashboard to exit", lambda: not tmux.alive(), timeout=20)
