@@ -25,7 +25,8 @@ from engine.queue.protocol import TaskQueue
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.worker.heartbeat import LeaseKeeper
-from engine.workerstate import WorkerControl, WorkerStatus, read_control, write_json_dataclass
+from engine.worker.status import StatusPublisher
+from engine.workerstate import WorkerControl, WorkerStatus, read_control
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Worker:
         self._last_status = 0.0
         self._last_housekeeping = float("-inf")
         self._status_lock = threading.Lock()
+        self._publisher: StatusPublisher | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -130,24 +132,25 @@ class Worker:
         self._write_status(force=True)
 
     # ------------------------------------------------------------------ status
+    def _status(self, now: float) -> WorkerStatus:
+        t = self._current
+        return WorkerStatus(
+            worker_id=self.worker_id, pid=os.getpid(), gpus=self.gpu_ids, state=self._state, heartbeat_at=now,
+            current_task=t.task_id if t else None, task_name=t.name if t else None,
+            task_class=t.task_class.value if t else None, task_started_at=self._task_started if t else None,
+            progress=self._progress if t else None, tokens_per_s=self._tps if t else None,
+            residency=self.residency.state, resident_model=self.residency.resident_model,
+            control_seq=self._control.seq, tasks_done=self.tasks_done, tasks_failed=self.tasks_failed)
+
     def _write_status(self, *, force: bool = False) -> None:
         now = self.clock.now()
         if not force and now - self._last_status < self.settings.status_every_s:
             return
-        t = self._current
         with self._status_lock:
             self._last_status = now
-            status = WorkerStatus(
-                worker_id=self.worker_id, pid=os.getpid(), gpus=self.gpu_ids, state=self._state, heartbeat_at=now,
-                current_task=t.task_id if t else None, task_name=t.name if t else None,
-                task_class=t.task_class.value if t else None, task_started_at=self._task_started if t else None,
-                progress=self._progress if t else None, tokens_per_s=self._tps if t else None,
-                residency=self.residency.state, resident_model=self.residency.resident_model,
-                control_seq=self._control.seq, tasks_done=self.tasks_done, tasks_failed=self.tasks_failed)
-            try:
-                write_json_dataclass(self.paths.worker_status(self.worker_id), status)
-            except OSError:
-                pass  # status is advisory; the lease is what keeps the task safe
+            status = self._status(now)
+        if self._publisher is not None:
+            self._publisher.publish(status)
 
     def _set_state(self, state: str) -> None:
         if state != self._state:
@@ -158,6 +161,7 @@ class Worker:
     def run(self) -> int:
         """Run until stopped (signal, drain, max_tasks, or idle with exit_when_idle). Returns tasks run."""
         self.paths.workers.mkdir(parents=True, exist_ok=True)
+        self._publisher = StatusPublisher(self.paths.worker_status(self.worker_id))
         self.events.emit("worker_started", at=self.clock.now(), worker_id=self.worker_id,
                          gpu_id=self.gpu_ids[0] if self.gpu_ids else None, gpus=list(self.gpu_ids), pid=os.getpid())
         ran = 0
@@ -184,7 +188,10 @@ class Worker:
                 self._write_status()
                 self._wait(self._idle_timeout())
         finally:
-            self._set_state("stopping")
+            self._state = "stopping"
+            publisher, self._publisher = self._publisher, None
+            if publisher is not None:
+                publisher.close(self._status(self.clock.now()))
             self.events.emit("worker_stopped", at=self.clock.now(), worker_id=self.worker_id,
                              reason=self._stop_reason or "finished", tasks_done=self.tasks_done)
         return ran
