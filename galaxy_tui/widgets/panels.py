@@ -17,7 +17,7 @@ STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done":
 STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
 
 
-def _task_row(t: TaskView, taken_at: float, kind: str) -> Row:
+def _task_row(t: TaskView, taken_at: float, kind: str, progress: str | None = None) -> Row:
     if t.duration_s is not None:
         dur = t.duration_s
     elif t.started_at:
@@ -27,6 +27,8 @@ def _task_row(t: TaskView, taken_at: float, kind: str) -> Row:
     shown = STATUS_SHORT.get(t.status, t.status)
     status = Content.styled(shown, STATUS_STYLE.get(t.status, ""))
     detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
+    if kind == "running" and progress:
+        detail = progress.replace("\n", " ")[-60:]  # the newest partial output
     if t.retry_count:
         detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
     return (t.task_id, (status, clip(t.name, 20).rstrip(), t.task_class, t.worker_id or "-",
@@ -49,7 +51,7 @@ def task_rows(snap: Snapshot) -> list[Row]:
             if kind == "running" and w is not None:  # the worker knows when it started and how fast it goes
                 t = replace(t, started_at=t.started_at or w.task_started_at,
                             tokens_per_s=t.tokens_per_s if t.tokens_per_s is not None else w.tokens_per_s)
-            rows.append(_task_row(t, snap.taken_at, kind))
+            rows.append(_task_row(t, snap.taken_at, kind, w.progress if w is not None else None))
     return rows
 
 
