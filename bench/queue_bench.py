@@ -26,13 +26,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.events import NullEventLog  # noqa: E402
+from engine.events import EventLog  # noqa: E402
 from engine.model import Task  # noqa: E402
 from engine.paths import RigPaths  # noqa: E402
 from engine.queue.filequeue import FileQueue  # noqa: E402
 from engine.scheduling.policy import WorkerProfile, make_claim_policy  # noqa: E402
 
 LEASE_S = 30.0
+
+
+def _events(root: Path) -> EventLog:
+    """The real event log: every figure here includes writing it, as a real worker does."""
+    return EventLog(RigPaths(root).events)
 
 
 def _tasks(n: int, prefix: str = "t") -> list[Task]:
@@ -43,7 +48,7 @@ def _child(args: list[str]) -> int:
     """Child process modes: drain (claim+complete until empty), huey (dequeue+execute), latency."""
     mode, root, worker_id = args[0], Path(args[1]), args[2]
     if mode == "drain":
-        q = FileQueue(RigPaths(root), events=NullEventLog())
+        q = FileQueue(RigPaths(root), events=_events(root))
         policy = make_claim_policy(WorkerProfile(worker_id))
         q.index  # build the index (one listdir) before the start signal
         print("ready", flush=True)
@@ -78,8 +83,9 @@ def _spawn(mode: str, root: Path, worker_id: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
-def _run_children(mode: str, root: Path, workers: int, *, kill_one_after: int | None = None,
+def _run_children(mode: str, root: Path, workers: int, *, kill_at: tuple[int, ...] = (),
                   count_done=None) -> tuple[float, list[int | None]]:
+    """Start ``workers`` children together; SIGKILL child k once ``count_done()`` reaches kill_at[k]."""
     procs = [_spawn(mode, root, f"w{k}") for k in range(workers)]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
@@ -87,10 +93,10 @@ def _run_children(mode: str, root: Path, workers: int, *, kill_one_after: int | 
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()
-    if kill_one_after is not None and count_done is not None:
-        while count_done() < kill_one_after:
-            time.sleep(0.005)
-        procs[0].send_signal(signal.SIGKILL)
+    for k, threshold in enumerate(kill_at):
+        while count_done() < threshold:
+            time.sleep(0.002)
+        procs[k].send_signal(signal.SIGKILL)
     counts: list[int | None] = []
     for p in procs:
         out = p.stdout.read().strip()
@@ -101,7 +107,7 @@ def _run_children(mode: str, root: Path, workers: int, *, kill_one_after: int | 
 
 # ---------------------------------------------------------------- FileQueue runs
 def bench_enqueue(root: Path, n: int) -> float:
-    q = FileQueue(RigPaths(root), events=NullEventLog())
+    q = FileQueue(RigPaths(root), events=_events(root))
     tasks = _tasks(n)
     start = time.perf_counter()
     for i in range(0, n, 1000):
@@ -111,7 +117,7 @@ def bench_enqueue(root: Path, n: int) -> float:
 
 def bench_drain(n: int, workers: int, base: Path) -> float:
     root = base / f"drain{workers}"
-    q = FileQueue(RigPaths(root), events=NullEventLog())
+    q = FileQueue(RigPaths(root), events=_events(root))
     q.submit(_tasks(n), time.time())
     q.close()
     elapsed, counts = _run_children("drain", root, workers)
@@ -122,7 +128,7 @@ def bench_drain(n: int, workers: int, base: Path) -> float:
 def bench_sigkill(n: int, base: Path) -> str:
     root = base / "sigkill"
     paths = RigPaths(root)
-    q = FileQueue(paths, events=NullEventLog())
+    q = FileQueue(paths, events=_events(root))
     q.submit(_tasks(n), time.time())
     ledger = paths.tasks / "ledger.log"
 
@@ -132,17 +138,21 @@ def bench_sigkill(n: int, base: Path) -> str:
         except FileNotFoundError:
             return 0
 
-    elapsed, counts = _run_children("drain", root, 4, kill_one_after=n // 4, count_done=done)
+    elapsed, counts = _run_children("drain", root, 4, kill_at=(n // 4, n // 2), count_done=done)
     in_processing = len(os.listdir(paths.processing))
-    reaped = q.reap_stale(time.time() + LEASE_S + 1)  # the killed worker's lease, expired "now"
-    leftover = _drain_inline(q)
+    mid_move = len([f for f in os.listdir(paths.tasks / ".tmp") if not f.endswith(".tmp")])
+    # Every worker is gone now, so the janitor may take files left mid-move at once (orphan_age_s=0).
+    q = FileQueue(paths, events=_events(root), orphan_age_s=0.0)
+    q.reap_stale(time.time() + LEASE_S + 1)  # the killed workers' leases, expired "now"
+    rerun = _drain_inline(q)
     complete = len([f for f in os.listdir(paths.complete) if f.endswith(".json")])
-    lost = n - complete
-    survivors = sum(c or 0 for c in counts)
-    return (f"4 workers, w0 SIGKILLed after ~{n // 4}: survivors drained {survivors} at "
-            f"{survivors / elapsed:,.0f}/s; stuck in processing {in_processing}, reaped {len(reaped)}, "
-            f"rerun {leftover}; complete {complete}/{n}, lost {lost}, "
-            f"queue {len(os.listdir(paths.queue))}, processing {len(os.listdir(paths.processing))}")
+    recorded = [line.split()[3] for line in ledger.read_text().splitlines() if line.split()[1] == "C"]
+    twice = len(recorded) - len(set(recorded))
+    survivors = sum(c or 0 for c in counts[2:])
+    return (f"4 workers, w0 and w1 SIGKILLed at ~{n // 4:,} and ~{n // 2:,} done; the 2 survivors drained "
+            f"{survivors:,} ({survivors / elapsed:,.0f}/s); left in processing {in_processing} and mid-move "
+            f"{mid_move}; after reap_stale(now + lease): re-run {rerun}; complete {complete:,}/{n:,}, lost {n - complete}, recorded twice "
+            f"{twice}; queue {len(os.listdir(paths.queue))}, processing {len(os.listdir(paths.processing))}")
 
 
 def _drain_inline(q: FileQueue) -> int:
@@ -208,9 +218,9 @@ def _latency_worker(root: Path, worker_id: str) -> int:
             return None
 
     paths = RigPaths(root)
-    q = FileQueue(paths, events=NullEventLog())
+    q = FileQueue(paths, events=_events(root))
     w = Worker(q, HandlerRegistry(instances={TaskType.SHELL: Record()}), NullResidency(), SystemClock(), paths,
-               NullEventLog(), worker_id, (), WorkerProfile(worker_id), WorkerSettings(housekeeping_s=3600))
+               _events(root), worker_id, (), WorkerProfile(worker_id), WorkerSettings(housekeeping_s=3600))
     install_stop_handlers(w)
     print("ready", flush=True)
     w.run()
@@ -221,7 +231,7 @@ def _latency_worker(root: Path, worker_id: str) -> int:
 def bench_latency(samples: int, base: Path) -> tuple[float, float, int]:
     root = base / "latency"
     paths = RigPaths(root)
-    q = FileQueue(paths, events=NullEventLog())
+    q = FileQueue(paths, events=_events(root))
     p = _spawn("latency", root, "lat")
     assert p.stdout.readline().strip() == "ready"
     time.sleep(0.3)  # let it reach its idle wait

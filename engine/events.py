@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from engine.model import ERROR_SNIPPET_CHARS, iso
+
+REOPEN_CHECK_S = 1.0  # how often a kept-open log checks that it still writes to the named file
 
 EVENT_TYPES = (
     "task_submitted", "task_held", "task_released", "task_claimed", "task_started", "task_completed",
@@ -32,6 +35,8 @@ class EventLog:
     """Fields stamped on every event from this log (e.g. this worker's gpu_id)."""
     clock: Callable[[], float] | None = None
     write_errors: int = 0
+    _open_fd: int | None = field(default=None, init=False, repr=False, compare=False)
+    _checked_at: float = field(default=float("-inf"), init=False, repr=False, compare=False)
 
     def bind(self, **defaults: Any) -> "EventLog":
         """A log that adds ``defaults`` to every event (shares the file)."""
@@ -61,23 +66,36 @@ class EventLog:
 
     def _append(self, line: bytes) -> None:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except FileNotFoundError:
+            os.write(self._fd(), line)
+        except OSError:
+            self._close()
+            self.write_errors += 1
+
+    def _fd(self) -> int:
+        """The log's descriptor, kept open; reopened if the file was rotated or deleted."""
+        now = time.monotonic()
+        if self._open_fd is not None and now - self._checked_at < REOPEN_CHECK_S:
+            return self._open_fd
+        self._checked_at = now
+        if self._open_fd is not None:
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                if os.stat(self.path).st_ino == os.fstat(self._open_fd).st_ino:
+                    return self._open_fd
+            except FileNotFoundError:
+                pass
+            self._close()
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return self._open_fd
+
+    def _close(self) -> None:
+        if self._open_fd is not None:
+            try:
+                os.close(self._open_fd)
             except OSError:
-                self.write_errors += 1
-                return
-        except OSError:
-            self.write_errors += 1
-            return
-        try:
-            os.write(fd, line)
-        except OSError:
-            self.write_errors += 1
-        finally:
-            os.close(fd)
+                pass
+            self._open_fd = None
 
     def tail(self, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
         """The last ``n`` events (oldest first), reading at most ``max_bytes`` from the end."""
@@ -113,8 +131,6 @@ def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[di
 
 
 def _wall() -> float:
-    import time
-
     return time.time()
 
 

@@ -65,7 +65,7 @@ class FileQueue:
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
-                 orphan_age_s: float = 60.0) -> None:
+                 orphan_age_s: float = 10.0) -> None:
         self.paths = paths.ensure()
         self.tmp = paths.tasks / ".tmp"
         self.tmp.mkdir(exist_ok=True)
@@ -379,7 +379,7 @@ class FileQueue:
                     continue
                 if self._reap_one(path, info, now):
                     reaped.append(info.task_id)
-            self.inspector.recover_orphans(now)
+            reaped.extend(self.inspector.recover_orphans(now))  # claims whose owner died mid-move
             return reaped
         finally:
             self._reap_lock.release()

@@ -239,21 +239,30 @@ class QueueInspector:
                 self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
 
     def recover_orphans(self, now: float) -> list[str]:
-        """Files left in tasks/.tmp by a process killed half-way through a move."""
+        """Files left in tasks/.tmp by a process killed half-way through a move.
+
+        A grabbed processing file keeps its name and mtime, so its lease still says whether
+        its owner may be alive; it is taken back only once that lease has expired at ``now``
+        and the file has sat there ``orphan_age_s`` of real time (a live move takes ms).
+        """
         recovered = []
         cutoff = time.time() - self.fq.orphan_age_s
         for name in os.listdir(self.fq.tmp):
             path = self.fq.tmp / name
             try:
-                if os.stat(path).st_ctime > cutoff:
-                    continue
+                st = os.stat(path)
             except FileNotFoundError:
+                continue
+            if st.st_ctime > cutoff:
                 continue
             if name.endswith(".tmp"):
                 unlink_quiet(path)
                 continue
             if not name.endswith(_GRAB_SUFFIXES):
                 continue
+            info = parse_processing_name(name.rsplit(".", 1)[0])
+            if info is not None and max(info.first_expiry, st.st_mtime) >= now:
+                continue  # its owner's lease has not run out
             task = self._read(path, name)
             if task is None:
                 unlink_quiet(path)
