@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.inference.protocol import BackendError, BackendTimeout, GenerationResult, LlmBackend
+from engine.escalation.service import LOW_CONFIDENCE_MARK
+from engine.handlers.llm_io import LOW_CONFIDENCE_RE, llm_prompt, record_sample, write_output
 from engine.model import OUTPUT_TAIL_CHARS, Task, TaskType
 
 PROGRESS_EVERY_S = 0.25  # the dashboard refreshes a few times a second; more is noise
@@ -82,13 +84,12 @@ class LlmHandler:
 
     # --- llm ---
     def _generate(self, task: Task, ctx: TaskContext) -> HandlerResult:
+        if task.requires_external:
+            raise TaskFailure("task requires an external model: it waits for an operator-approved escalation "
+                              "(galaxy escalations)", retryable=False)
         model = _model_of(task)
-        prompt = task.params.get("prompt", task.command)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise TaskFailure("an llm task needs params.prompt (a non-empty string)", retryable=False)
-        system = task.params.get("system")
-        if system is not None and not isinstance(system, str):
-            raise TaskFailure(f"params.system must be a string, got {type(system).__name__}", retryable=False)
+        system, prompt = llm_prompt(task, ctx.workdir)
+        
         options = task.params.get("options")
         if options is not None and not isinstance(options, dict):
             raise TaskFailure(f"params.options must be an object, got {type(options).__name__}", retryable=False)
@@ -127,7 +128,16 @@ class LlmHandler:
             raise TaskFailure(f"LLM backend failed: {exc}", retryable=True,
                               output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from exc
         ctx.report_progress(result.text[-OUTPUT_TAIL_CHARS:], result.tokens_per_s)
+        low_confidence = LOW_CONFIDENCE_RE.search(result.text) is not None
+        record_sample(ctx, task, system, prompt, result.text, "low_confidence" if low_confidence else "ok",
+                      backend.name, result.tokens_per_s, self._now())
+        if low_confidence:
+            raise TaskFailure(f"the local model marked its answer {LOW_CONFIDENCE_MARK} ({model})",
+                              retryable=False, output_tail=result.text[-OUTPUT_TAIL_CHARS:])
         out = _result_dict(result, backend.name)
+        output = task.params.get("output")
+        if isinstance(output, str) and output:
+            out["output"] = str(write_output(ctx.workdir, output, result.text))
         report = ctx.extras.get("residency_report")
         if isinstance(report, dict) and report.get("action") == "llm" and report.get("loaded_now"):
             # the residency manager cold-loaded the model just before: that is this task's load time
