@@ -98,11 +98,19 @@ def load_task_json(path: Path, *, now: float, source: str) -> list:  # type: ign
     return tasks
 
 
+class SubmitRefused(Exception):
+    """Nothing was queued; ``lines`` say why (each naming file and line where known)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 def _load_plan(path: Path, root: Path, now: float, source: str) -> list:  # type: ignore[type-arg]
     try:
         from engine.plans import PlanError, load_plan
     except ImportError:
-        raise SystemExit(f"{path}: Markdown plans are not supported in this build; submit task JSON") from None
+        raise SubmitRefused([f"{path}: Markdown plans are not supported in this build; submit task JSON"]) from None
     try:
         from engine.plans import resolve_plan_path
 
@@ -115,9 +123,7 @@ def _load_plan(path: Path, root: Path, now: float, source: str) -> list:  # type
     try:
         return load_plan(path, now=now, source=source)
     except PlanError as exc:
-        for err in exc.errors:
-            print(err, file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SubmitRefused(list(exc.errors)) from None
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -139,6 +145,11 @@ def run_submit(args: argparse.Namespace) -> int:
         ids = q.submit(tasks, now)
     except TaskValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SubmitRefused as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        print("nothing was queued", file=sys.stderr)
         return 1
     held = sum(1 for t in tasks if t.depends_on)
     for t in tasks:
