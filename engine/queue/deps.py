@@ -67,9 +67,9 @@ class Dependencies:
                 (marker_dir / name).touch()
         return name
 
-    def settle(self, task_id: str, now: float) -> None:
+    def settle(self, task_id: str, now: float, name: str | None = None) -> None:
         """Release a held task whose deps are all complete; fail it if one has failed."""
-        name = self.find_held(task_id)
+        name = name or self.find_held(task_id)
         if name is None:
             return
         task = self._read_held(name)
@@ -172,20 +172,20 @@ class Dependencies:
         for dep_id in _listdir(self.cascade_dir / task_id):
             dependent = self._failed_task(dep_id)
             if dependent is not None and (dependent.result or {}).get("cascade_root") == task_id:
-                self.hold(_fresh(dependent), now)
+                restored.append((dep_id, self.hold(_fresh(dependent), now)))
                 self._unfail(dependent, now)
-                restored.append(dep_id)
         _rmdir_quiet(self.cascade_dir / task_id)
         fresh = _fresh(task)
+        own_name = None
         if all(self._is_complete(d) for d in fresh.depends_on):
             self.fq.write_queued(fresh, now)
         else:
-            self.hold(fresh, now)
+            own_name = self.hold(fresh, now)
         self._unfail(task, now)
-        for dep_id in restored:
-            self.settle(dep_id, now)
-        if fresh.depends_on:
-            self.settle(task_id, now)
+        for dep_id, name in restored:
+            self.settle(dep_id, now, name)
+        if own_name:
+            self.settle(task_id, now, own_name)
         return True
 
     def _unfail(self, task: Task, now: float) -> None:

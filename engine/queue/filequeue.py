@@ -166,11 +166,12 @@ class FileQueue:
             self._emit_submitted(t, now, held=False)
         if waiting:
             with self._deps_lock:
+                names = []
                 for t in waiting:
-                    self.deps.hold(t, now)
+                    names.append(self.deps.hold(t, now))
                     self._emit_submitted(t, now, held=True)
-                for t in waiting:
-                    self.deps.settle(t.task_id, now)
+                for t, name in zip(waiting, names):
+                    self.deps.settle(t.task_id, now, name)
         return batch_ids
 
     def _emit_submitted(self, t: Task, now: float, *, held: bool) -> None:

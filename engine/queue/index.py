@@ -32,8 +32,9 @@ Lane = tuple[str, str, int]
 
 class QueueIndex:
     def __init__(self, queue_dir: Path, *, rescan_s: float = 30.0, use_inotify: bool = True,
-                 monotonic=time.monotonic) -> None:
+                 poll_rescan_s: float = 1.0, monotonic=time.monotonic) -> None:
         self.dir = Path(queue_dir)
+        self.poll_rescan_s = poll_rescan_s
         self._dir_s = str(queue_dir)
         self.rescan_s = rescan_s
         self._monotonic = monotonic
@@ -92,8 +93,17 @@ class QueueIndex:
         self._last_rescan = self._monotonic()
 
     def sync(self) -> None:
-        """Bring the index up to date: pending inotify events, or a rescan when due."""
-        if self._inotify is None or self._monotonic() - self._last_rescan >= self.rescan_s:
+        """Bring the index up to date: pending inotify events, or a rescan when due.
+
+        Without inotify (NFS, or turned off) the index rescans when it is empty or every
+        ``poll_rescan_s``; in between, claims work from what it has (a stale entry costs one
+        failed rename), so claim cost stays independent of depth in that mode too.
+        """
+        age = self._monotonic() - self._last_rescan
+        if self._inotify is None:
+            if not self.present or age >= self.poll_rescan_s:
+                self.rescan()
+        elif age >= self.rescan_s:
             self.rescan()
         else:
             self._drain_events()

@@ -229,8 +229,7 @@ class QueueInspector:
                 continue
             if task.depends_on:
                 with self.fq.deps_lock():
-                    self.fq.deps.hold(task, now)
-                    self.fq.deps.settle(task.task_id, now)
+                    self.fq.deps.settle(task.task_id, now, self.fq.deps.hold(task, now))
             else:
                 self.fq.write_queued(task, now)
             unlink_quiet(taken)

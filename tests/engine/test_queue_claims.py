@@ -60,8 +60,9 @@ def test_policy_sees_only_lane_heads(tmp_path):
     assert (m.model, m.affinity) == ("qwen2.5:7b", "llm:qwen2.5:7b")
 
 
-def test_two_queues_on_one_directory_never_hand_out_a_task_twice(tmp_path):
-    a, b = make_queue(tmp_path), make_queue(tmp_path)
+@pytest.mark.parametrize("use_inotify", [True, False], ids=["inotify", "polling"])
+def test_two_queues_on_one_directory_never_hand_out_a_task_twice(tmp_path, use_inotify):
+    a, b = make_queue(tmp_path, use_inotify=use_inotify), make_queue(tmp_path, use_inotify=use_inotify)
     a.submit([task(f"t{i}") for i in range(100)], T0)
     got: list[str] = []
     pol = policy()
