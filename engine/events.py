@@ -24,7 +24,7 @@ EVENT_TYPES = (
     "task_retry_scheduled", "task_promoted", "task_failed", "task_lost", "task_requeued", "task_handed_back",
     "task_cancelled", "task_retried", "task_invalid", "task_fixed", "duplicate_completion",
     "duplicate_claim_dropped", "late_result_discarded", "worker_started", "worker_stopped", "worker_paused",
-    "worker_resumed", "worker_draining", "model_unloaded",
+    "worker_resumed", "worker_draining", "worker_error", "model_unloaded",
 )
 
 

@@ -167,26 +167,19 @@ class Worker:
         ran = 0
         try:
             while not self.stopping:
-                ctl = self._read_control()
-                if ctl.mode == "drain":
-                    self.request_stop("drain")
-                    break
-                if ctl.mode == "pause" or ctl.thermal_hold:
-                    self._set_state("hot" if ctl.thermal_hold else "paused")
-                    self._wait(self.settings.status_every_s)
-                    self._write_status()
+                try:
+                    step = self._step()
+                except OSError as exc:  # disk full, NFS hiccup: report, wait, try again; never die
+                    self.events.emit("worker_error", at=self.clock.now(), worker_id=self.worker_id,
+                                     error=f"{type(exc).__name__}: {exc}")
+                    self._wait(self.settings.poll_s)
                     continue
-                self._housekeeping()
-                if self.run_one():
+                if step == "ran":
                     ran += 1
                     if self.settings.max_tasks is not None and ran >= self.settings.max_tasks:
                         break
-                    continue
-                if self.settings.exit_when_idle:
+                elif step == "stop":
                     break
-                self._set_state("idle")
-                self._write_status()
-                self._wait(self._idle_timeout())
         finally:
             self._state = "stopping"
             publisher, self._publisher = self._publisher, None
@@ -195,6 +188,27 @@ class Worker:
             self.events.emit("worker_stopped", at=self.clock.now(), worker_id=self.worker_id,
                              reason=self._stop_reason or "finished", tasks_done=self.tasks_done)
         return ran
+
+    def _step(self) -> str:
+        """One turn of the loop: "ran" a task, "waited", or "stop"."""
+        ctl = self._read_control()
+        if ctl.mode == "drain":
+            self.request_stop("drain")
+            return "stop"
+        if ctl.mode == "pause" or ctl.thermal_hold:
+            self._set_state("hot" if ctl.thermal_hold else "paused")
+            self._wait(self.settings.status_every_s)
+            self._write_status()
+            return "waited"
+        self._housekeeping()
+        if self.run_one():
+            return "ran"
+        if self.settings.exit_when_idle:
+            return "stop"
+        self._set_state("idle")
+        self._write_status()
+        self._wait(self._idle_timeout())
+        return "waited"
 
     def _idle_timeout(self) -> float:
         live = getattr(getattr(self.queue, "index", None), "live", False)

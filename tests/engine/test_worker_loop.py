@@ -154,3 +154,32 @@ def test_stop_request_lets_the_task_finish_within_grace(tmp_path):
     thread.join(timeout=20)
     assert q.get("finish-me").status is TaskStatus.COMPLETE
     assert q.get("not-started").status is TaskStatus.PENDING
+
+
+class _FlakyQueue:
+    """TaskQueue double: the first claim fails like a full disk, then it behaves."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.failures_left = 1
+
+    def claim(self, *args, **kwargs):
+        if self.failures_left:
+            self.failures_left -= 1
+            raise OSError(28, "No space left on device")
+        return self.inner.claim(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_filesystem_error_is_reported_and_the_worker_carries_on(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("after-error")], T0)
+    flaky = _FlakyQueue(q)
+    w = Worker(flaky, HandlerRegistry(instances={TaskType.SHELL: NoopHandler()}), RecordingResidency(),
+               FakeClock(T0), q.paths, EventLog(q.paths.events), "w1", (), WorkerProfile("w1"),
+               WorkerSettings(exit_when_idle=True, poll_s=0.0))
+    assert w.run() == 1
+    assert q.get("after-error").status is TaskStatus.COMPLETE
+    assert "No space left on device" in events_of(tmp_path, "worker_error")[0]["error"]
