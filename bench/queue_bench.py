@@ -33,6 +33,7 @@ from engine.queue.filequeue import FileQueue  # noqa: E402
 from engine.scheduling.policy import WorkerProfile, make_claim_policy  # noqa: E402
 
 LEASE_S = 30.0
+CONFLICTS: list[int] = []  # claims lost to another worker, per drain child
 
 
 def _events(root: Path) -> EventLog:
@@ -61,7 +62,7 @@ def _child(args: list[str]) -> int:
                 break
             q.complete(t.task_id, worker_id, {}, now)
             n += 1
-        print(n, flush=True)
+        print(f"{q.claim_conflicts} {n}", flush=True)
         return 0
     if mode == "huey":
         huey = _huey(root)
@@ -101,7 +102,10 @@ def _run_children(mode: str, root: Path, workers: int, *, kill_at: tuple[int, ..
     for p in procs:
         out = p.stdout.read().strip()
         p.wait()
-        counts.append(int(out.splitlines()[-1]) if out else None)
+        last = out.splitlines()[-1].split() if out else []
+        counts.append(int(last[-1]) if last else None)
+        if len(last) == 2:
+            CONFLICTS.append(int(last[0]))
     return time.perf_counter() - start, counts
 
 
@@ -115,14 +119,15 @@ def bench_enqueue(root: Path, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_drain(n: int, workers: int, base: Path) -> float:
+def bench_drain(n: int, workers: int, base: Path) -> tuple[float, int]:
     root = base / f"drain{workers}"
     q = FileQueue(RigPaths(root), events=_events(root))
     q.submit(_tasks(n), time.time())
     q.close()
+    CONFLICTS.clear()
     elapsed, counts = _run_children("drain", root, workers)
     assert sum(c or 0 for c in counts) == n, counts
-    return n / elapsed
+    return n / elapsed, sum(CONFLICTS)
 
 
 def bench_sigkill(n: int, base: Path) -> str:
@@ -293,8 +298,9 @@ def main() -> int:
     try:
         print(f"enqueue (submit in batches of 1,000): {bench_enqueue(base / 'enqueue', n):,.0f}/s")
         for w in workers:
-            print(f"claim+complete, {w} worker process(es), strict order, depth {n:,}: "
-                  f"{bench_drain(n, w, base):,.0f}/s")
+            rate, conflicts = bench_drain(n, w, base)
+            print(f"claim+complete, {w} worker process(es), strict order, depth {n:,}: {rate:,.0f}/s "
+                  f"(claims lost to another worker: {conflicts:,})")
         print(f"SIGKILL run: {bench_sigkill(n, base)}")
         if not args.no_huey:
             for w in workers:

@@ -82,6 +82,7 @@ class FileQueue:
         self._rescan_s = rescan_s
         self._index: QueueIndex | None = None
         self._claims: dict[str, _Claim] = {}
+        self.claim_conflicts = 0  # claims lost to another worker (a rename that found nothing)
         self.ledger = Ledger(paths.tasks / "ledger.log")
         self.deps = Dependencies(self)
         self.inspector = QueueInspector(self)
@@ -204,8 +205,10 @@ class FileQueue:
             ppath = f"{self._p}/{pname}"
             try:
                 os.rename(f"{self._q}/{name}", ppath)
-            except FileNotFoundError:  # another worker was faster: next head
+            except FileNotFoundError:  # another worker was faster: learn what else moved, next head
+                self.claim_conflicts += 1
                 idx.remove(name)
+                idx.sync()
                 continue
             idx.remove(name)
             try:  # the queue file's mtime is its enqueue time on the real clock; the lease rules now
