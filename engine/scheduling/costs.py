@@ -9,6 +9,7 @@ clear) 5-10 s. A rig's config or the simulator's rig model replaces them with it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -18,6 +19,10 @@ class ModelCost:
     load_s: float  # cold load until the first task can run
     unload_s: float  # until the VRAM is really free again
     task_s: float = 60.0  # typical task on this model (for "is this lane worth a second GPU?")
+    workers_busy: float = 0.0
+    """How many workers this model's share of the rig's work keeps busy (its share of recent
+    run time x workers, from history; 0 = unknown). A worker that leaves a model held by fewer
+    other workers than this leaves a reload behind: the model's steady work needs them."""
 
 
 DEFAULT_MODEL_COSTS: dict[str, ModelCost] = {
@@ -51,6 +56,10 @@ class SwitchCosts:
 
     def task_s(self, model: str | None) -> float:
         return self.cost(model).task_s
+
+    def holders_needed(self, model: str | None) -> int:
+        """Workers that must keep ``model`` warm for its steady work (at least one)."""
+        return max(1, math.ceil(self.cost(model).workers_busy - 1e-9))
 
     def switch_s(self, resident: str | None, wanted: str | None) -> float:
         """Seconds of GPU time lost before a task needing ``wanted`` can start.

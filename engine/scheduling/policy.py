@@ -133,14 +133,14 @@ def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView,
             continue
         if is_overdue(c, now, aging_step_s):
             waited = now - c.created_at
-            weighed = switch_weight_s(resident, c.model, rig, leaving_covered=rig.holders(resident) > 0)
+            weighed = switch_weight_s(resident, c.model, rig, leaving_covered=_still_covered(resident, rig))
             handicap = min(tuning.overdue_age_cap_steps * aging_step_s, tuning.overdue_age_per_switch_s * weighed)
             out.append(Decision(c, 1, -handicap, switch, False,
                                 f"overdue: waited {waited:.0f} s >= (10 - {c.priority}) x {aging_step_s:.0f} s; "
                                 "taken before residency and batching"))
             continue
         tier = 2 if c.task_class in worker.preferred_classes else 3
-        weighed = switch_weight_s(resident, c.model, rig, leaving_covered=rig.holders(resident) > 0)
+        weighed = switch_weight_s(resident, c.model, rig, leaving_covered=_still_covered(resident, rig))
         levels = tuning.max_levels * min(1.0, weighed / tuning.full_weight_s) if weighed > 0 else 0.0
         score = eff - levels
         deferred, why = _leave_to_others(c, resident, weighed, rig)
@@ -161,6 +161,15 @@ def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView,
         return (int(d.deferred), d.tier, -round(d.score, 6), 1 if covered else 0, d.candidate.created_at)
 
     return sorted(out, key=key)
+
+
+def _still_covered(resident: str | None, rig: RigView, other_holders: int | None = None) -> bool:
+    """Would ``resident`` stay warm on enough other workers for its steady work if this worker
+    left it? (One holder is enough for a model whose demand is unknown.)"""
+    if resident is None:
+        return True
+    held = rig.holders(resident) if other_holders is None else other_holders
+    return held >= rig.costs.holders_needed(resident)
 
 
 def switch_weight_s(resident: str | None, wanted: str | None, rig: RigView, *, leaving_covered: bool) -> float:
@@ -207,8 +216,9 @@ def _cheapest_idle_switch(model: str, resident: str | None, rig: RigView) -> flo
         other = peer.resident_model
         if other == model:
             continue  # a warm holder: the drain rule above decides
-        # Does anyone besides that peer hold its model (other peers, busy workers, this worker)?
-        covered = other is None or rig.holders(other) > 1 or resident == other
+        # Do enough workers besides that peer hold its model (other peers, busy workers, this one)?
+        others = (rig.holders(other) - 1 + (1 if resident == other else 0)) if other else 0
+        covered = _still_covered(other, rig, others)
         cost = switch_weight_s(other, model, rig, leaving_covered=covered)
         best = cost if best is None else min(best, cost)
     return best

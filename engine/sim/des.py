@@ -72,7 +72,7 @@ class Simulator:
         self.policy_factory = policy_factory
         self.policy_name = policy_name
         self.seed = seed
-        self.costs = costs or rig.switch_costs(workload.typical_task_s())
+        self.costs = costs or rig.switch_costs(workload.typical_task_s(), workload.work_share())
         self.aging_step_s = aging_step_s
         self._hostable = [rig.hostable(g) for g in rig.groups]
         for t in workload.tasks:

@@ -80,11 +80,15 @@ class RigModel:
         ld = rng.uniform(*self.models[load].load_s) if load else 0.0
         return u, ld
 
-    def switch_costs(self, typical_task_s: Mapping[str, float]) -> SwitchCosts:
-        """The policy's cost input: mid-range load/unload, typical task time per model."""
+    def switch_costs(self, typical_task_s: Mapping[str, float],
+                     work_share: Mapping[str, float] | None = None) -> SwitchCosts:
+        """The policy's cost input: mid-range load/unload, typical task time per model and,
+        when known, how many groups each model's share of the work keeps busy."""
+        share = work_share or {}
         table = {
             m.name: ModelCost(load_s=sum(m.load_s) / 2, unload_s=sum(m.unload_s) / 2,
-                              task_s=typical_task_s.get(m.name, 60.0))
+                              task_s=typical_task_s.get(m.name, 60.0),
+                              workers_busy=share.get(m.name, 0.0) * len(self.groups))
             for m in self.models.values()
         }
         return SwitchCosts(models=table)

@@ -10,6 +10,7 @@ Durations are drawn once per task, so every policy runs exactly the same work.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -53,6 +54,15 @@ class Workload:
                 sums.setdefault(t.model, []).append(t.duration_s)
         return {m: sum(v) / len(v) for m, v in sums.items()}
 
+    def work_share(self) -> dict[str, float]:
+        """Each model's share of all run time: what a rig learns from its task history."""
+        total = sum(t.duration_s for t in self.tasks) or 1.0
+        out: dict[str, float] = {}
+        for t in self.tasks:
+            if t.model:
+                out[t.model] = out.get(t.model, 0.0) + t.duration_s / total
+        return out
+
 
 def video_pipeline(n_tasks: int, seed: int, rig: RigModel) -> Workload:
     """(a) About ``n_tasks`` tasks: ~7.5 per clip (1 transcribe, 1 segment, 3-8 embeds)."""
@@ -74,11 +84,47 @@ def video_pipeline(n_tasks: int, seed: int, rig: RigModel) -> Workload:
     return Workload("a", f"video pipeline, {clips} clips", tuple(tasks))
 
 
-_MIX = (  # (kind, model, share, duration range s)
-    ("llm", QWEN_7B, 0.45, (30, 120)),
-    ("transcribe", WHISPER, 0.25, (20, 120)),
-    ("embed", EMBEDDER, 0.25, (5, 30)),
-    ("brain", QWEN_14B, 0.05, (60, 240)),
+@dataclass(frozen=True)
+class RunTime:
+    """A task's run time as work size / measured throughput, both drawn uniformly, so each
+    figure traces to the field notes (sections 3 and 9; docs/scheduling.md, workload (b))."""
+
+    size: tuple[float, float]  # tokens generated, seconds of audio, or texts embedded
+    rate: tuple[float, float]  # the same unit per second on one GPU group
+
+    def draw(self, rng: random.Random) -> float:
+        return rng.uniform(*self.size) / rng.uniform(*self.rate)
+
+    @property
+    def mean_s(self) -> float:
+        """E[size] x E[1/rate] (independent draws; E[1/U(a, b)] = ln(b/a) / (b - a))."""
+        (s0, s1), (r0, r1) = self.size, self.rate
+        inv_rate = 1.0 / r0 if r0 == r1 else math.log(r1 / r0) / (r1 - r0)
+        return (s0 + s1) / 2 * inv_rate
+
+    @property
+    def range_s(self) -> tuple[float, float]:
+        return self.size[0] / self.rate[1], self.size[1] / self.rate[0]
+
+
+# (b)'s mix: (kind, model, share, run time). Sizes and rates, with their sources:
+LLM_7B_RUN = RunTime(size=(200, 800), rate=(10, 20))
+"""200-800 generated tokens (the notes' log example records 500) at 10-20 tokens/s per 7B
+worker (notes 9.2): 10-80 s, mean 35 s."""
+TRANSCRIBE_RUN = RunTime(size=(5 * 60, 30 * 60), rate=(15, 20))
+"""A 5-30 minute clip (as in workload (a)) at 15-20x realtime per GPU (notes 9.2): 15-120 s."""
+EMBED_RUN = RunTime(size=(1_000, 10_000), rate=(1_000, 1_000))
+"""A batch of 1,000-10,000 texts at ~1,000 embeddings/s per GPU (notes 9.2: ~4,000/s across
+4 GPUs): 1-10 s."""
+BRAIN_14B_RUN = RunTime(size=(200, 800), rate=(5, 10))
+"""200-800 tokens from Qwen 14B split over two cards; the notes give no 14B rate, so half the
+7B rate (twice the weights per token): 20-160 s."""
+
+_MIX = (
+    ("llm", QWEN_7B, 0.45, LLM_7B_RUN),
+    ("transcribe", WHISPER, 0.25, TRANSCRIBE_RUN),
+    ("embed", EMBEDDER, 0.25, EMBED_RUN),
+    ("brain", QWEN_14B, 0.05, BRAIN_14B_RUN),
 )
 _PRIORITIES = ((3, 0.30), (5, 0.50), (7, 0.15), (9, 0.05))
 
@@ -90,17 +136,17 @@ def mixed_stream(n_tasks: int, seed: int, rig: RigModel, utilisation: float = 0.
     single-task arrivals."""
     rng = random.Random(f"mixed:{seed}")
     mix = [m for m in _MIX if rig.groups_for(m[1])]
-    mean_s = sum(share * sum(rng_) / 2 for _, _, share, rng_ in mix) / sum(m[2] for m in mix)
+    mean_s = sum(share * run.mean_s for _, _, share, run in mix) / sum(m[2] for m in mix)
     mean_batch = (1 + max_batch) / 2
     rate = utilisation * len(rig.groups) / (mean_s * mean_batch)
     t = 0.0
     tasks: list[SimTask] = []
     while len(tasks) < n_tasks:
         t += rng.expovariate(rate)
-        kind, model, _, (lo, hi) = rng.choices(mix, weights=[m[2] for m in mix])[0]
+        kind, model, _, run = rng.choices(mix, weights=[m[2] for m in mix])[0]
         prio = rng.choices([p for p, _ in _PRIORITIES], weights=[w for _, w in _PRIORITIES])[0]
         for _ in range(min(rng.randint(1, max_batch), n_tasks - len(tasks))):
-            tasks.append(SimTask(f"m{len(tasks)}", kind, model, prio, rng.uniform(lo, hi), arrival_s=round(t, 3)))
+            tasks.append(SimTask(f"m{len(tasks)}", kind, model, prio, run.draw(rng), arrival_s=round(t, 3)))
     return Workload("b", f"mixed stream, {n_tasks} tasks in plans of 1-{max_batch} at {utilisation:.0%} load",
                     tuple(tasks), notes={"utilisation": utilisation, "max_batch": max_batch})
 

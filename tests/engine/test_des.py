@@ -163,3 +163,32 @@ def test_task_left_to_a_busy_warm_gpu_is_taken_once_overdue() -> None:
     assert x.claim_s == pytest.approx(100.0 + 300.0)  # overdue after (10 - 9) x 300 s
     baseline = simulate(Workload("t", "", tasks), rig, "baseline")
     assert baseline.records["x"].claim_s == pytest.approx(100.0)  # no look-ahead: switches at once
+
+
+def test_mixed_stream_run_times_follow_the_notes_throughputs() -> None:
+    """(b) is calibrated: every run time is work size / measured rate (docs/scheduling.md)."""
+    from engine.sim.workloads import _MIX
+
+    rig = default_rig(5)
+    wl = make_workload("b", 2000, 1, rig)
+    by_kind: dict[str, list[float]] = {}
+    for t in wl.tasks:
+        by_kind.setdefault(t.kind, []).append(t.duration_s)
+    for kind, _, _, run in _MIX:
+        lo, hi = run.range_s
+        seen = by_kind[kind]
+        assert all(lo <= d <= hi for d in seen), kind
+        assert abs(sum(seen) / len(seen) - run.mean_s) < 0.1 * run.mean_s, kind
+    assert _MIX[0][3].range_s == (10.0, 80.0)  # 200-800 tokens at 10-20 tokens/s
+    assert _MIX[1][3].range_s == (15.0, 120.0)  # 5-30 min of audio at 15-20x realtime
+    assert _MIX[2][3].range_s == (1.0, 10.0)  # 1,000-10,000 texts at 1,000/s
+
+
+def test_work_share_feeds_the_policy_how_many_groups_a_model_keeps_busy() -> None:
+    rig = default_rig(5)
+    wl = make_workload("b", 400, 1, rig)
+    share = wl.work_share()
+    assert abs(sum(share.values()) - 1.0) < 1e-9
+    costs = Simulator(rig, wl, POLICIES["galaxy"], policy_name="galaxy", seed=1).costs
+    assert costs.cost(QWEN_7B).workers_busy == pytest.approx(share[QWEN_7B] * len(rig.groups))
+    assert costs.holders_needed(QWEN_7B) == 2  # ~42% of the work on 4 groups

@@ -142,3 +142,30 @@ def test_deep_lane_gets_a_second_gpu_even_with_an_idle_warm_peer() -> None:
     deep = cand("llm", Q7, 5, depth=20)
     rig = RigView(warm_elsewhere={Q7: 1}, idle_peers=(IdlePeer(Q7),))
     assert ids(rank([deep], worker(WH), rig, NOW)) == ["llm"]
+
+
+def _costs_with_qwen_demand(workers_busy: float) -> SwitchCosts:
+    models = dict(SwitchCosts().models)
+    models[Q7] = ModelCost(105.0, 7.5, task_s=35.0, workers_busy=workers_busy)
+    return SwitchCosts(models=models)
+
+
+def test_leaving_a_model_its_steady_work_needs_here_charges_the_reload() -> None:
+    """Qwen's share of the work keeps 1.8 workers busy: with only one other holder, leaving it for
+    a slightly higher whisper lane leaves a reload behind, so the warm Qwen lane stays first.
+    With its demand unknown (or below one worker), the other holder covers it and whisper wins."""
+    lanes = [cand("wh", WH, 6), cand("llm", Q7, 5)]
+    one_other = {Q7: 1}
+    covered = RigView(busy_warm_elsewhere=one_other, costs=_costs_with_qwen_demand(0.0))
+    assert ids(rank(lanes, worker(Q7), covered, NOW))[0] == "wh"
+    needed = RigView(busy_warm_elsewhere=one_other, costs=_costs_with_qwen_demand(1.8))
+    assert ids(rank(lanes, worker(Q7), needed, NOW))[0] == "llm"
+    two_others = RigView(busy_warm_elsewhere={Q7: 2}, costs=_costs_with_qwen_demand(1.8))
+    assert ids(rank(lanes, worker(Q7), two_others, NOW))[0] == "wh"
+
+
+def test_holders_needed_rounds_demand_up_and_is_at_least_one() -> None:
+    assert _costs_with_qwen_demand(0.0).holders_needed(Q7) == 1
+    assert _costs_with_qwen_demand(1.0).holders_needed(Q7) == 1
+    assert _costs_with_qwen_demand(1.8).holders_needed(Q7) == 2
+    assert SwitchCosts().holders_needed(None) == 1
