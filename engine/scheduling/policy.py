@@ -13,7 +13,8 @@ Order, best first (docs/scheduling.md explains why):
    in priority levels (``SwitchTuning``): a lane whose model is warm here costs nothing, so
    it beats an equal or slightly higher priority lane that needs a model load. Leaving a
    warm lane that still has work also charges the reload that work will need later, so an
-   A,B,A,B queue is taken as A,A,B,B.
+   A,B,A,B queue is taken as A,A,B,B; so does leaving a model held by fewer other workers
+   than its share of the rig's work keeps busy (``ModelCost.workers_busy``).
 
 Look-ahead: a lane whose model is warm on another worker is dropped from this worker's
 list (left for the warm worker) unless the warm workers would take longer to drain it than
