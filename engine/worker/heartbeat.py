@@ -8,6 +8,7 @@ thread raises the ``lost`` flag and the handler's ``should_stop`` turns True.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from engine.clock import Clock
@@ -16,7 +17,8 @@ from engine.queue.protocol import TaskQueue
 
 class LeaseKeeper:
     def __init__(self, queue: TaskQueue, clock: Clock, task_id: str, worker_id: str, lease_s: float,
-                 interval_s: float, on_beat: Callable[[], None] = lambda: None) -> None:
+                 interval_s: float, on_beat: Callable[[], None] = lambda: None,
+                 status_every_s: float | None = None) -> None:
         self.queue = queue
         self.clock = clock
         self.task_id = task_id
@@ -24,6 +26,7 @@ class LeaseKeeper:
         self.lease_s = lease_s
         self.interval_s = interval_s
         self.on_beat = on_beat
+        self.status_every_s = min(interval_s, status_every_s or interval_s)
         self.lost = False
         self.beats = 0
         self._stop = threading.Event()
@@ -38,15 +41,19 @@ class LeaseKeeper:
         self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                ok = self.queue.heartbeat(self.task_id, self.worker_id, self.clock.now(), self.lease_s)
-            except OSError:
-                ok = True  # a transient filesystem error: try again next beat, the lease has slack
-            if not ok:
-                self.lost = True
-                return
-            self.beats += 1
+        """Wake every ``status_every_s`` (the status heartbeat), renew the lease every ``interval_s``."""
+        next_lease = time.monotonic() + self.interval_s
+        while not self._stop.wait(self.status_every_s):
+            if time.monotonic() >= next_lease:
+                next_lease = time.monotonic() + self.interval_s
+                try:
+                    ok = self.queue.heartbeat(self.task_id, self.worker_id, self.clock.now(), self.lease_s)
+                except OSError:
+                    ok = True  # a transient filesystem error: try again next beat, the lease has slack
+                if not ok:
+                    self.lost = True
+                    return
+                self.beats += 1
             try:
                 self.on_beat()
             except Exception:  # noqa: BLE001 - a status write must never kill the lease thread

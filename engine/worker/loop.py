@@ -29,6 +29,9 @@ from engine.worker.status import StatusPublisher
 from engine.workerstate import WorkerControl, WorkerStatus, read_control
 
 
+PROGRESS_PUBLISH_S = 0.5
+
+
 @dataclass
 class WorkerSettings:
     lease_s: float = 60.0
@@ -78,6 +81,7 @@ class Worker:
         self._last_housekeeping = float("-inf")
         self._status_lock = threading.Lock()
         self._publisher: StatusPublisher | None = None
+        self._last_progress_publish = float("-inf")
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -262,13 +266,17 @@ class Worker:
         self._current, self._task_started, self._progress, self._tps = task, self.clock.now(), None, None
         self._set_state("busy")
         keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s,
-                             s.heartbeat_s or max(0.05, s.lease_s / 3.0), on_beat=lambda: self._write_status(force=True))
+                             s.heartbeat_s or max(0.05, s.lease_s / 3.0), on_beat=lambda: self._write_status(force=True),
+                             status_every_s=s.status_every_s)
 
         def should_stop() -> bool:
             return keeper.lost or time.monotonic() >= self._stop_deadline
 
         def report(text: str | None, tps: float | None) -> None:
             self._progress, self._tps = text, tps
+            if time.monotonic() - self._last_progress_publish >= PROGRESS_PUBLISH_S:
+                self._last_progress_publish = time.monotonic()
+                self._write_status(force=True)  # live output on the dashboard, at most a few times a second
 
         ctx = TaskContext(worker_id=self.worker_id, gpu_ids=self.gpu_ids, env=dict(self.env),
                           workdir=s.workdir or os.getcwd(), deadline=self._task_started + task.timeout_s,

@@ -183,3 +183,27 @@ def test_filesystem_error_is_reported_and_the_worker_carries_on(tmp_path):
     assert w.run() == 1
     assert q.get("after-error").status is TaskStatus.COMPLETE
     assert "No space left on device" in events_of(tmp_path, "worker_error")[0]["error"]
+
+
+def test_status_shows_the_running_task_and_its_progress(tmp_path):
+    class Talkative(WaitForFileHandler):
+        def run(self, task, ctx):
+            ctx.report_progress("partial output line", 12.5)
+            return super().run(task, ctx)
+
+    q = make_queue(tmp_path)
+    handler = Talkative()
+    go = tmp_path / "go"
+    q.submit([task("chatty", name="say things", params={"go": str(go)})], T0)
+    w = _worker(q, clock=SystemClock(), registry=HandlerRegistry(instances={TaskType.SHELL: handler}))
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    try:
+        _until(lambda: (s := read_status(q.paths.worker_status("w1"))) is not None and s.progress is not None)
+        s = read_status(q.paths.worker_status("w1"))
+        assert (s.state, s.current_task, s.task_name, s.tokens_per_s) == ("busy", "chatty", "say things", 12.5)
+        assert s.progress == "partial output line"
+    finally:
+        go.touch()
+        thread.join(timeout=20)
+    assert read_status(q.paths.worker_status("w1")).state == "stopping"
