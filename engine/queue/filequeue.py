@@ -300,7 +300,8 @@ class FileQueue:
     def complete(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> None:
         g = self._grab(task_id, worker_id, "finishing")
         if g is None:
-            self._late_result(task_id, worker_id, now, "completed")
+            if not self._adopt_late_completion(task_id, worker_id, result, now):
+                self._late_result(task_id, worker_id, now, "completed")
             return
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
@@ -354,6 +355,53 @@ class FileQueue:
         self.write_queued(back, now, enqueued_us=g.enqueued_us)
         unlink_quiet(g.path)
         self.events.emit("task_handed_back", at=now, task_id=task_id, worker_id=worker_id, reason=reason)
+
+    def _adopt_late_completion(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> bool:
+        """A reaped worker finished after all: if nobody runs the task now, its result counts.
+
+        The task is waiting again (queue/ or delayed/); taking it from there by rename means
+        it will not run a second time. If another worker holds it, the late result is only
+        logged (the current holder's completion is the one recorded).
+        """
+        idx = self.index
+        idx.sync()
+        sources = []
+        if task_id in idx.by_id:
+            sources.append((f"{self._q}/{idx.by_id[task_id]}", idx.by_id[task_id]))
+        for name in os.listdir(self.paths.delayed):
+            dn = parse_delayed_name(name)
+            if dn is not None and dn.task_id == task_id:
+                sources.append((str(self.paths.delayed / name), None))
+        for src, qname in sources:
+            held = f"{self._t}/{os.path.basename(src)}.adopting"
+            try:
+                os.rename(src, held)
+            except FileNotFoundError:
+                continue
+            if qname is not None:
+                idx.remove(qname)
+            try:
+                task = read_task_file(held, where=os.path.basename(src))
+            except (TaskValidationError, FileNotFoundError) as exc:
+                reject_file(self, Path(held), os.path.basename(src), str(exc), now)
+                return True
+            rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
+            attempt = Attempt(number=len(task.attempts) + 1, worker_id=worker_id, started_at=now, ended_at=now,
+                              outcome="ok", return_code=rc, error="finished after its lease had expired")
+            final = task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, not_before=None,
+                                      attempts=task.attempts + (attempt,))
+            if write_exclusive(self._t, f"{self._c}/{task_id}.json", encode(final), fsync=self.fsync):
+                self.ledger.append(now, COMPLETE, task.task_class.value, task_id)
+                self.events.emit("task_completed", at=now, task_id=task_id, worker_id=worker_id,
+                                 task_class=task.task_class.value, retry_count=task.retry_count,
+                                 late_after_lease=True)
+                self.deps.on_complete(task_id, now)
+            else:
+                self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
+                                 error="already complete; this result was not recorded")
+            unlink_quiet(held)
+            return True
+        return False
 
     def _late_result(self, task_id: str, worker_id: str, now: float, what: str, error: str | None = None) -> None:
         """This worker no longer held the task (reaped or cancelled): its result is not counted."""

@@ -71,6 +71,19 @@ def test_late_completion_after_reap_is_logged_not_counted(tmp_path):
     assert len(late) == 1 and late[0]["worker_id"] == "a"
 
 
+def test_late_completion_while_task_waits_again_counts_once_and_is_not_rerun(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("late")], T0)
+    q.claim("a", T0, policy("a"), 10.0)
+    assert q.reap_stale(T0 + 11) == ["late"]
+    q.complete("late", "a", {"by": "a"}, T0 + 12)  # nobody had taken it again yet
+    done = q.get("late")
+    assert done.status is TaskStatus.COMPLETE and done.result == {"by": "a"} and done.retry_count == 1
+    assert [(x.worker_id, x.outcome) for x in done.attempts] == [("a", "lost"), ("a", "ok")]
+    assert q.claim("b", T0 + 13, policy("b"), 10.0) is None  # it does not run again
+    assert q.counts().by_state["complete"] == {"cpu": 1}
+
+
 def test_backoff_is_exponential_with_seeded_jitter(tmp_path):
     q = make_queue(tmp_path, rng=random.Random(1), backoff_base_s=10, backoff_cap_s=35)
     expected_rng = random.Random(1)
