@@ -20,9 +20,10 @@ class ModelCost:
     unload_s: float  # until the VRAM is really free again
     task_s: float = 60.0  # typical task on this model (for "is this lane worth a second GPU?")
     workers_busy: float = 0.0
-    """How many workers this model's share of the rig's work keeps busy (its share of recent
-    run time x workers, from history; 0 = unknown). A worker that leaves a model held by fewer
-    other workers than this leaves a reload behind: the model's steady work needs them."""
+    """How many workers the model's recent work keeps busy (run time of the work that became
+    claimable lately / the length of that window, from the rig's history; 0 = unknown). A
+    worker that leaves a model held by fewer other workers than this leaves a reload behind:
+    the model's steady work needs them."""
 
 
 DEFAULT_MODEL_COSTS: dict[str, ModelCost] = {

@@ -18,10 +18,12 @@ from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy
 from engine.scheduling.costs import SwitchCosts
 from engine.scheduling.policy import IdlePeer, RigView, WorkerProfile, overdue_after_s
+from engine.sim.demand import DemandWindow
 from engine.sim.rigmodel import RigModel
 from engine.sim.workloads import SimTask, Workload
 
 PolicyFactory = Callable[[WorkerProfile, RigView], ClaimPolicy]
+DEFAULT_DEMAND_WINDOW_S = 3600.0  # a rig's "recent work": the last hour
 
 
 @dataclass
@@ -66,13 +68,24 @@ class SimResult:
 class Simulator:
     def __init__(self, rig: RigModel, workload: Workload, policy_factory: PolicyFactory, *,
                  policy_name: str, seed: int, costs: SwitchCosts | None = None,
-                 aging_step_s: float = 300.0) -> None:
+                 aging_step_s: float = 300.0, demand_window_s: float | None = DEFAULT_DEMAND_WINDOW_S) -> None:
+        """``costs`` fixes the policy's cost input for the whole run; without it the rig model's
+        costs are used, with each model's ``workers_busy`` from the work that became claimable
+        in the last ``demand_window_s`` (None: the whole workload's share, known up front)."""
         self.rig = rig
         self.workload = workload
         self.policy_factory = policy_factory
         self.policy_name = policy_name
         self.seed = seed
-        self.costs = costs or rig.switch_costs(workload.typical_task_s(), workload.work_share())
+        typical = workload.typical_task_s()
+        self._demand: DemandWindow | None = None
+        if costs is not None:
+            self.costs = costs
+        elif demand_window_s is None:
+            self.costs = rig.switch_costs(typical, workload.work_share())
+        else:
+            self.costs = rig.switch_costs(typical)
+            self._demand = DemandWindow(demand_window_s, typical, len(rig.groups))
         self.aging_step_s = aging_step_s
         self._hostable = [rig.hostable(g) for g in rig.groups]
         for t in workload.tasks:
@@ -104,6 +117,8 @@ class Simulator:
         def make_ready(tid: str, now: float) -> None:
             t = tasks[tid]
             records[tid].ready_s = now
+            if self._demand is not None:
+                self._demand.add(now, t.model)
             lanes.setdefault((t.model or "", t.priority), deque()).append(tid)
 
         now = 0.0
@@ -197,7 +212,7 @@ class Simulator:
             resident_model=g.resident, resident_class=resident_class,
             hostable_models=self._hostable[g.index])
         view = RigView(warm_elsewhere=idle_warm, busy_warm_elsewhere=busy_warm, idle_peers=tuple(peers),
-                       costs=self.costs)
+                       costs=self._demand.costs(self.costs, now) if self._demand else self.costs)
         ordered = self.policy_factory(profile, view)(candidates, now)
         return ordered[0] if ordered else None
 

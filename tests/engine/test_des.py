@@ -189,6 +189,26 @@ def test_work_share_feeds_the_policy_how_many_groups_a_model_keeps_busy() -> Non
     wl = make_workload("b", 400, 1, rig)
     share = wl.work_share()
     assert abs(sum(share.values()) - 1.0) < 1e-9
-    costs = Simulator(rig, wl, POLICIES["galaxy"], policy_name="galaxy", seed=1).costs
+    costs = Simulator(rig, wl, POLICIES["galaxy"], policy_name="galaxy", seed=1, demand_window_s=None).costs
     assert costs.cost(QWEN_7B).workers_busy == pytest.approx(share[QWEN_7B] * len(rig.groups))
     assert costs.holders_needed(QWEN_7B) == 2  # ~42% of the work on 4 groups
+
+
+def test_demand_window_counts_recent_work_per_second_and_forgets_old_work() -> None:
+    from engine.scheduling.costs import SwitchCosts
+    from engine.sim.demand import DemandWindow
+
+    window = DemandWindow(600.0, {QWEN_7B: 60.0, WHISPER: 30.0}, n_groups=4)
+    assert window.workers_busy(0.0) == {}
+    for i in range(20):  # 20 Qwen tasks x 60 s over 10 minutes: 2 workers' worth
+        window.add(i * 30.0, QWEN_7B)
+    window.add(590.0, WHISPER)
+    window.add(590.0, None)  # no model: no GPU demand
+    busy = window.workers_busy(590.0)
+    assert busy[QWEN_7B] == pytest.approx(2.0) and busy[WHISPER] == pytest.approx(0.05)
+    assert window.costs(SwitchCosts(), 590.0).holders_needed(QWEN_7B) == 2
+    later = window.workers_busy(590.0 + 600.0)  # only the whisper task is inside the window
+    assert QWEN_7B not in later and later[WHISPER] == pytest.approx(0.05)
+    assert window.costs(SwitchCosts(), 1190.0).holders_needed(QWEN_7B) == 1
+    with pytest.raises(ValueError):
+        DemandWindow(0.0, {}, 4)
