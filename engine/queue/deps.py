@@ -41,7 +41,7 @@ class Dependencies:
         path = self.fq.paths.failed / f"{task_id}.json"
         if not path.exists():
             return None
-        from engine.queue.filequeue import read_task_file
+        from engine.queue.taskfile import read_task_file
 
         try:
             return read_task_file(path, where=f"failed/{task_id}.json")
@@ -89,7 +89,7 @@ class Dependencies:
             self._release(name, task, now)
 
     def _read_held(self, name: str) -> Task | None:
-        from engine.queue.filequeue import read_task_file
+        from engine.queue.taskfile import read_task_file
 
         try:
             return read_task_file(self.held_dir / name, where=f"brain/private_tasks/{name}")
@@ -211,7 +211,7 @@ class Dependencies:
 
     def _take_for_cancel(self, task_id: str) -> tuple[Path, Task, str | None] | None:
         """Rename the task's file out of its state directory so no one else can move it."""
-        from engine.queue.filequeue import read_task_file
+        from engine.queue.taskfile import read_task_file
 
         fq = self.fq
         idx = fq.index
@@ -253,7 +253,7 @@ def _fresh(task: Task) -> Task:
 
 
 def _encode(task: Task) -> bytes:
-    from engine.queue.filequeue import encode
+    from engine.queue.taskfile import encode
 
     return encode(task)
 

@@ -14,18 +14,16 @@ Layout and rules: docs/queue.md.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from engine.events import EventLog
-from engine.model import (ERROR_SNIPPET_CHARS, MAX_TASK_FILE_BYTES, Attempt, Task, TaskStatus,
-                          TaskValidationError)
+from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
 from engine.paths import RigPaths
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import unlink_quiet, write_exclusive, write_replace
@@ -33,9 +31,11 @@ from engine.queue.index import QueueIndex
 from engine.queue.inspect import QueueInspector
 from engine.queue.ledger import COMPLETE, FAILED, Ledger
 from engine.queue.names import (DelayedName, ProcessingName, QueueName, is_safe_worker_id, model_fits_name,
-                                parse_delayed_name, parse_processing_name, us)
+                                parse_processing_name, us)
 from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
+from engine.queue.recovery import RecoveryMixin
 from engine.queue.rejects import reject_file
+from engine.queue.taskfile import Grabbed, encode, read_task_file
 
 DEFAULT_BACKOFF_BASE_S = 10.0
 DEFAULT_BACKOFF_CAP_S = 600.0
@@ -49,19 +49,7 @@ class _Claim:
     enqueued_us: int
 
 
-@dataclass
-class _Grabbed:
-    path: str | Path  # the file, now in tasks/.tmp, that only we hold
-    info: ProcessingName
-    task: Task
-    enqueued_us: int | None
-
-
-def encode(task: Task) -> bytes:
-    return json.dumps(task.to_dict(), separators=(",", ":"), default=str).encode()
-
-
-class FileQueue:
+class FileQueue(RecoveryMixin):
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
@@ -267,7 +255,7 @@ class FileQueue:
         except FileNotFoundError:
             return False
 
-    def _grab(self, task_id: str, worker_id: str, suffix: str) -> _Grabbed | None:
+    def _grab(self, task_id: str, worker_id: str, suffix: str) -> Grabbed | None:
         """Take the processing file out of everyone's reach (reaper, cancel) before finishing it."""
         found = self._processing_path(task_id, worker_id)
         claim = self._claims.pop(task_id, None)
@@ -281,15 +269,15 @@ class FileQueue:
         except FileNotFoundError:
             return None
         if claim is not None:
-            return _Grabbed(held, info, claim.task, claim.enqueued_us)
+            return Grabbed(held, info, claim.task, claim.enqueued_us)
         try:
             task = read_task_file(held, where=f"processing/{base}")
         except (TaskValidationError, FileNotFoundError) as exc:
             reject_file(self, Path(held), base, str(exc), 0.0)
             return None
-        return _Grabbed(held, info, task, None)
+        return Grabbed(held, info, task, None)
 
-    def _attempt(self, g: _Grabbed, now: float, outcome: str, *, error: str | None = None,
+    def _attempt(self, g: Grabbed, now: float, outcome: str, *, error: str | None = None,
                  return_code: int | None = None) -> tuple[Attempt, ...]:
         a = Attempt(number=len(g.task.attempts) + 1, worker_id=g.info.worker_id, started_at=g.info.claimed_at,
                     ended_at=now, outcome=outcome, return_code=return_code,
@@ -356,141 +344,6 @@ class FileQueue:
         unlink_quiet(g.path)
         self.events.emit("task_handed_back", at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
-    def _adopt_late_completion(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> bool:
-        """A reaped worker finished after all: if nobody runs the task now, its result counts.
-
-        The task is waiting again (queue/ or delayed/); taking it from there by rename means
-        it will not run a second time. If another worker holds it, the late result is only
-        logged (the current holder's completion is the one recorded).
-        """
-        idx = self.index
-        idx.sync()
-        sources = []
-        if task_id in idx.by_id:
-            sources.append((f"{self._q}/{idx.by_id[task_id]}", idx.by_id[task_id]))
-        for name in os.listdir(self.paths.delayed):
-            dn = parse_delayed_name(name)
-            if dn is not None and dn.task_id == task_id:
-                sources.append((str(self.paths.delayed / name), None))
-        for src, qname in sources:
-            held = f"{self._t}/{os.path.basename(src)}.adopting"
-            try:
-                os.rename(src, held)
-            except FileNotFoundError:
-                continue
-            if qname is not None:
-                idx.remove(qname)
-            try:
-                task = read_task_file(held, where=os.path.basename(src))
-            except (TaskValidationError, FileNotFoundError) as exc:
-                reject_file(self, Path(held), os.path.basename(src), str(exc), now)
-                return True
-            rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
-            attempt = Attempt(number=len(task.attempts) + 1, worker_id=worker_id, started_at=now, ended_at=now,
-                              outcome="ok", return_code=rc, error="finished after its lease had expired")
-            final = task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, not_before=None,
-                                      attempts=task.attempts + (attempt,))
-            if write_exclusive(self._t, f"{self._c}/{task_id}.json", encode(final), fsync=self.fsync):
-                self.ledger.append(now, COMPLETE, task.task_class.value, task_id)
-                self.events.emit("task_completed", at=now, task_id=task_id, worker_id=worker_id,
-                                 task_class=task.task_class.value, retry_count=task.retry_count,
-                                 late_after_lease=True)
-                self.deps.on_complete(task_id, now)
-            else:
-                self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
-                                 error="already complete; this result was not recorded")
-            unlink_quiet(held)
-            return True
-        return False
-
-    def _late_result(self, task_id: str, worker_id: str, now: float, what: str, error: str | None = None) -> None:
-        """This worker no longer held the task (reaped or cancelled): its result is not counted."""
-        state = self.inspector.where_is(task_id, None) or "unknown"
-        kind = "duplicate_completion" if state == "complete" else "late_result_discarded"
-        self.events.emit(kind, at=now, task_id=task_id, worker_id=worker_id, error=error,
-                         reason=f"worker {what} the task after losing its lease; task is now {state}")
-
-    # ------------------------------------------------------------------ housekeeping
-    def reap_stale(self, now: float) -> list[str]:
-        try:
-            self._reap_lock.acquire(timeout=0)
-        except Timeout:
-            return []  # someone else is reaping right now
-        try:
-            reaped = []
-            for name in os.listdir(self.paths.processing):
-                info = parse_processing_name(name)
-                if info is None:
-                    continue
-                path = self.paths.processing / name
-                try:
-                    mtime = os.stat(path).st_mtime
-                except FileNotFoundError:
-                    continue
-                if max(info.first_expiry, mtime) >= now:
-                    continue
-                if self._reap_one(path, info, now):
-                    reaped.append(info.task_id)
-            reaped.extend(self.inspector.recover_orphans(now))  # claims whose owner died mid-move
-            return reaped
-        finally:
-            self._reap_lock.release()
-
-    def _reap_one(self, path: Path, info: ProcessingName, now: float) -> bool:
-        self._claims.pop(info.task_id, None)
-        held = self.tmp / f"{path.name}.reaping"
-        try:
-            os.rename(path, held)
-        except FileNotFoundError:
-            return False
-        try:
-            task = read_task_file(held, where=f"processing/{path.name}")
-        except (TaskValidationError, FileNotFoundError) as exc:
-            reject_file(self, held, path.name, str(exc), now)
-            return True
-        g = _Grabbed(held, info, task, None)
-        attempts = self._attempt(g, now, "lost", error=f"lease expired: worker {info.worker_id} stopped heartbeating")
-        if task.retry_count < task.max_retries:
-            back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
-                                     error=f"lease expired on {info.worker_id}")
-            self.write_queued(back, now)
-            self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id,
-                             retry_count=back.retry_count, error="lease expired; returned to the queue")
-        else:
-            self.write_failed(task.with_changes(attempts=attempts),
-                              f"lease expired {task.retry_count + 1} times (worker lost); gave up", now,
-                              worker_id=info.worker_id)
-        unlink_quiet(held)
-        return True
-
-    def promote_due(self, now: float) -> list[str]:
-        moved = []
-        now_us = us(now)
-        for name in sorted(os.listdir(self.paths.delayed)):
-            dn = parse_delayed_name(name)
-            if dn is None:
-                continue
-            if dn.due_us > now_us:
-                break
-            qname = dn.queue_name(now_us).render()
-            try:
-                os.rename(self.paths.delayed / name, self.paths.queue / qname)
-            except FileNotFoundError:
-                continue
-            if self._index is not None:
-                self._index.add(qname)
-            moved.append(dn.task_id)
-            self.events.emit("task_promoted", at=now, task_id=dn.task_id)
-        return moved
-
-    def next_due(self) -> float | None:
-        """When the earliest backoff ends (the worker sleeps until then at most)."""
-        for name in sorted(os.listdir(self.paths.delayed)):
-            dn = parse_delayed_name(name)
-            if dn is not None:
-                return dn.due_us / 1e6
-        return None
-
     # ------------------------------------------------------------------ operator actions
     def retry(self, task_id: str, now: float) -> bool:
         with self._deps_lock:
@@ -516,18 +369,3 @@ class FileQueue:
 
     def recent(self, state: str, limit: int) -> list[Task]:
         return self.inspector.recent(state, limit)
-
-
-def read_task_file(path: str | Path, *, where: str) -> Task:
-    """Read and validate one task file; a file over the size limit is refused unread."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size > MAX_TASK_FILE_BYTES:
-            raise TaskValidationError(f"task file is {size:,} bytes, over the {MAX_TASK_FILE_BYTES:,}-byte limit",
-                                      where=where)
-        raw = fh.read()
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TaskValidationError(f"not valid JSON: {exc}", where=where) from None
-    return Task.from_dict(data, where=where)

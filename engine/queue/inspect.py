@@ -35,7 +35,7 @@ class QueueInspector:
         self.p = fq.paths
 
     def _read(self, path, where: str) -> Task | None:
-        from engine.queue.filequeue import read_task_file
+        from engine.queue.taskfile import read_task_file
 
         try:
             return read_task_file(path, where=where)
@@ -201,7 +201,7 @@ class QueueInspector:
     # ---- janitors ----
     def adopt_foreign(self, now: float) -> None:
         """A task file dropped into queue/ by hand: validate it and give it a proper name."""
-        from engine.queue.filequeue import read_task_file
+        from engine.queue.taskfile import read_task_file
         from engine.queue.rejects import reject_file
 
         idx = self.fq.index

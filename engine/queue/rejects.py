@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.model import Task, TaskClass, TaskStatus, is_safe_task_id
-from engine.queue.ledger import FAILED
 from engine.queue.names import parse_processing_name, parse_queue_name, us
 
 if TYPE_CHECKING:
