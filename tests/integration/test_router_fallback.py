@@ -48,20 +48,21 @@ def test_stopped_node_falls_back_and_opens_its_breaker(servers: dict[str, Simula
     assert first.node in ("w1", "w2") and first.result.eval_count
     gone, other = first.node, ({"w1", "w2"} - {first.node}).pop()
 
-    servers[gone].stop()  # the node goes away mid-test
-    for _ in range(2):
-        r = router.execute(LlmRequest(prompt="list three colours"))
-        assert r.node == other, "falls back within the tier"
+    servers[gone].stop()  # the node goes away mid-test: health checks open its breaker
+    router.check_health()
+    router.check_health()
     st = router.states()[gone]
+    assert st.healthy is False
     assert st.breaker.state == "open" and st.breaker.next_probe_at == clock.now() + 30
     # with the breaker open, the dead node is not even tried
     r = router.execute(LlmRequest(prompt="list three colours"))
     assert r.node == other and r.tried == ()
     assert (gone, "breaker open") in r.decision.skipped
 
-    servers[other].stop()
+    servers[other].stop()  # stopped between health checks: the request itself finds out and falls back
     r = router.execute(LlmRequest(prompt="list three colours"))
     assert r.node == "brain", "the whole tier is gone: next tier up for simple work"
+    assert r.tried and r.tried[0][0] == other
 
     servers["brain"].stop()
     with pytest.raises(NoRoute) as err:
