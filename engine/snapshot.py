@@ -48,7 +48,7 @@ class GpuView:
     temp_history: tuple[float, ...] = ()
     power_history: tuple[float, ...] = ()
     worker_id: str | None = None
-    residency: str = "idle"  # idle | booting_llm | llm_ready | llm_busy | booting_script | script_busy | unloading
+    residency: str = "idle"  # idle | booting_llm | llm_ready | llm_busy | booting_script | script_ready | script_busy | unloading
     resident_model: str | None = None
     degraded: str | None = None  # reason, when the card is marked degraded
     thermal_hold: bool = False

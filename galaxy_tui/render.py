@@ -24,6 +24,7 @@ RESIDENCY_STYLE = {
     "unloading": "$warning",
     "llm_ready": "$success",
     "llm_busy": "$accent bold",
+    "script_ready": "$success",
     "script_busy": "$accent bold",
 }
 WORKER_STYLE = {
