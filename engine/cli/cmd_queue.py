@@ -180,19 +180,30 @@ def run_worker(args: argparse.Namespace) -> int:
     from engine.events import EventLog
     from engine.handlers.registry import HandlerRegistry
     from engine.model import TaskClass
+    from engine.queue.names import is_safe_worker_id
     from engine.residency.factory import event_log_sink, make_worker_residency
     from engine.scheduling.policy import WorkerProfile
     from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
     from engine.worker.signals import install_stop_handlers
 
-    gpus = _gpus(args.gpu)
+    try:
+        gpus = _gpus(args.gpu)
+        allowed = classes_from_text(args.classes) or tuple(TaskClass)
+        preferred = classes_from_text(args.prefer)
+    except ValueError as exc:
+        print(f"galaxy worker: {exc} (--gpu takes indices like 1 or 1,3; classes are cpu, script, llm, resource)",
+              file=sys.stderr)
+        return 2
     worker_id = args.worker_id or (("gpu" + "-".join(map(str, gpus))) if gpus else "cpu")
+    if not is_safe_worker_id(worker_id):
+        print(f"galaxy worker: worker id {worker_id!r} must be letters, digits, '_', '-', '.' (max 64)",
+              file=sys.stderr)
+        return 2
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
     paths = RigPaths(args.root).ensure()
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
     queue = _queue(args, events=events)
-    allowed = classes_from_text(args.classes) or tuple(TaskClass)
-    profile = WorkerProfile(worker_id, preferred_classes=classes_from_text(args.prefer), allowed_classes=allowed)
+    profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed)
     extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor}
     settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
                               extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)

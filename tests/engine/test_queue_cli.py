@@ -103,3 +103,10 @@ def test_event_log_lines_and_tail(tmp_path):
     assert first["duration_ms"] == 12.3 and first["tokens_generated"] == 40 and len(first["error"]) == 200
     assert first["task_class"] == "llm" and events[1]["worker_id"] == "w9"
     assert log.tail(1) == [events[1]]
+
+
+def test_worker_refuses_bad_arguments_with_a_clear_message(tmp_path, capsys):
+    assert _run(tmp_path / "rig", "worker", "--worker-id", "../evil") == 2
+    assert "worker id '../evil'" in capsys.readouterr().err
+    assert _run(tmp_path / "rig", "worker", "--gpu", "one") == 2
+    assert "--gpu takes indices" in capsys.readouterr().err
