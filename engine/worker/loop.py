@@ -35,7 +35,7 @@ PROGRESS_PUBLISH_S = 0.5
 @dataclass
 class WorkerSettings:
     lease_s: float = 60.0
-    heartbeat_s: float | None = None  # default: lease_s / 3
+    heartbeat_s: float | None = None  # default: lease_s / 3, at most status_every_s (a cancel is seen within it)
     housekeeping_s: float = 5.0  # promote due retries, reap stale leases
     status_every_s: float = 5.0  # idle status heartbeat
     idle_wait_s: float = 30.0  # longest sleep with inotify (an event wakes it sooner)
@@ -265,9 +265,9 @@ class Worker:
         s = self.settings
         self._current, self._task_started, self._progress, self._tps = task, self.clock.now(), None, None
         self._set_state("busy")
-        keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s,
-                             s.heartbeat_s or max(0.05, s.lease_s / 3.0), on_beat=lambda: self._write_status(force=True),
-                             status_every_s=s.status_every_s)
+        beat_s = s.heartbeat_s or max(0.05, min(s.lease_s / 3.0, s.status_every_s))
+        keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s, beat_s,
+                             on_beat=lambda: self._write_status(force=True), status_every_s=s.status_every_s)
 
         def should_stop() -> bool:
             return keeper.lost or time.monotonic() >= self._stop_deadline

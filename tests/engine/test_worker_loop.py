@@ -207,3 +207,24 @@ def test_status_shows_the_running_task_and_its_progress(tmp_path):
         go.touch()
         thread.join(timeout=20)
     assert read_status(q.paths.worker_status("w1")).state == "stopping"
+
+
+def test_cancelling_a_running_task_stops_it_and_the_worker_goes_on(tmp_path):
+    q = make_queue(tmp_path)
+    handler = WaitForFileHandler()
+    q.submit([task("doomed", priority=9, params={"go": str(tmp_path / "never")}),
+              task("next", params={"go": str(tmp_path)})], T0)
+    w = _worker(q, clock=SystemClock(), registry=HandlerRegistry(instances={TaskType.SHELL: handler}),
+                status_every_s=0.05)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    try:
+        _until(lambda: handler.started == ["doomed"])
+        assert make_queue(tmp_path).cancel("doomed", time.time(), "operator")
+        thread.join(timeout=20)
+    finally:
+        w.request_stop("test over", immediate=True)
+        thread.join(timeout=20)
+    assert q.get("doomed").error == "cancelled: operator"
+    assert q.get("next").status is TaskStatus.COMPLETE
+    assert events_of(tmp_path, "late_result_discarded")[0]["task_id"] == "doomed"
