@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine.events import tail_events
 from engine.model import TaskStatus
+from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from tests.engine.queue_helpers import make_queue, task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,3 +105,27 @@ def test_sigterm_hands_back_the_running_task_and_exits(tmp_path):
     task_pid = int(pidfile.read_text())
     _until(lambda: not os.path.exists(f"/proc/{task_pid}")
            or open(f"/proc/{task_pid}/stat").read().split()[2] == "Z")
+
+
+def test_sigkill_during_a_busy_drain_loses_nothing_and_records_nothing_twice(tmp_path):
+    q = make_queue(tmp_path, orphan_age_s=0.0)
+    n = 1500
+    q.submit([task(f"k{i:05d}") for i in range(n)], time.time())
+    ledger = q.paths.tasks / "ledger.log"
+    procs = [subprocess.Popen([sys.executable, str(NOOP_WORKER), str(tmp_path), f"w{k}"], stdout=subprocess.PIPE,
+                              text=True) for k in range(4)]
+    _until(lambda: ledger.exists() and ledger.read_text().count("\n") >= n // 5)
+    procs[0].send_signal(signal.SIGKILL)
+    for p in procs:
+        p.communicate(timeout=300)
+    assert procs[0].returncode == -signal.SIGKILL
+    # The dead worker's claim (in processing/ or caught mid-move in .tmp/) comes back once its lease is over.
+    q.reap_stale(time.time() + 3600)
+    pol = make_claim_policy(WorkerProfile("rescuer"))
+    while (t := q.claim("rescuer", time.time(), pol, 30)) is not None:
+        q.complete(t.task_id, "rescuer", {}, time.time())
+    recorded = [line.split()[3] for line in ledger.read_text().splitlines() if line.split()[1] == "C"]
+    assert len(recorded) == n and len(set(recorded)) == n
+    assert len(os.listdir(q.paths.complete)) == n
+    assert not os.listdir(q.paths.queue) and not os.listdir(q.paths.processing)
+    assert not [f for f in os.listdir(q.tmp) if not f.endswith(".tmp")]
