@@ -43,6 +43,7 @@ class QueueIndex:
         self.present: dict[str, QueueName] = {}
         self.by_id: dict[str, str] = {}
         self.foreign: set[str] = set()  # names we did not write: to adopt or reject
+        self.version = 0  # bumped on every change, so readers can cache what they derive
         self._inotify = None
         self._queue_wd = -1
         self._last_rescan = float("-inf")
@@ -84,6 +85,7 @@ class QueueIndex:
         self.present.clear()
         self.by_id.clear()
         self.foreign.clear()
+        self.version += 1
         try:
             names = os.listdir(self.dir)
         except FileNotFoundError:
@@ -153,6 +155,7 @@ class QueueIndex:
             self.foreign.add(name)
             return
         self.present[name] = qn
+        self.version += 1
         self.by_id[qn.task_id] = name
         lane = qn.lane
         heapq.heappush(self._lanes.setdefault(lane, []), (qn.enqueued_us, qn.task_id, name))
@@ -163,6 +166,7 @@ class QueueIndex:
         qn = self.present.pop(name, None)
         if qn is None:
             return
+        self.version += 1
         if self.by_id.get(qn.task_id) == name:
             del self.by_id[qn.task_id]
         lane = qn.lane

@@ -33,6 +33,7 @@ class QueueInspector:
     def __init__(self, fq: "FileQueue") -> None:
         self.fq = fq
         self.p = fq.paths
+        self._order_cache: tuple[int, list, list] | None = None
 
     def _read(self, path, where: str) -> Task | None:
         from engine.queue.taskfile import read_task_file
@@ -143,10 +144,16 @@ class QueueInspector:
         out: list[WaitingTask] = []
         idx = self.fq.index
         idx.sync()
-        entries = list(idx.present.items())
-        order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
-                       for _, qn in entries)
-        for name, qn in heapq.nsmallest(limit, entries, key=lambda e: e[1].enqueued_us):
+        cache = self._order_cache
+        if cache is None or cache[0] != idx.version or (limit > len(cache[2]) and len(cache[2]) < len(idx.present)):
+            # Sorting a deep queue costs milliseconds: do it once per change, not on every tick.
+            entries = list(idx.present.items())
+            order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
+                           for _, qn in entries)
+            oldest = heapq.nsmallest(max(100, limit), entries, key=lambda e: e[1].enqueued_us)
+            self._order_cache = (idx.version, order, oldest)
+        _, order, oldest = self._order_cache
+        for name, qn in oldest[:limit]:
             key = (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
             ahead = bisect.bisect_left(order, key)
             t = self._read(self.p.queue / name, "queue")
