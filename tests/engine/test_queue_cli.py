@@ -110,3 +110,25 @@ def test_worker_refuses_bad_arguments_with_a_clear_message(tmp_path, capsys):
     assert "worker id '../evil'" in capsys.readouterr().err
     assert _run(tmp_path / "rig", "worker", "--gpu", "one") == 2
     assert "--gpu takes indices" in capsys.readouterr().err
+
+
+def test_status_shows_workers_from_a_fresh_snapshot_only(tmp_path, capsys):
+    import time
+
+    from engine.paths import RigPaths
+    from engine.snapshot import SNAPSHOT_VERSION, Snapshot, WorkerView, write_snapshot
+
+    root = tmp_path / "rig"
+    paths = RigPaths(root).ensure()
+    worker = WorkerView(worker_id="gpu1", gpus=(1,), state="running", current_task="t9")
+
+    def snap(taken_at: float) -> Snapshot:
+        return Snapshot(version=SNAPSHOT_VERSION, seq=1, taken_at=taken_at, rig="test", simulated=True,
+                        telemetry_status="simulated rig", workers=(worker,))
+
+    write_snapshot(paths.snapshot, snap(time.time()))
+    assert _run(root, "status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["workers"][0]["current_task"] == "t9"
+    write_snapshot(paths.snapshot, snap(time.time() - 3600))  # the supervisor is long gone
+    assert _run(root, "status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["workers"] is None
