@@ -8,7 +8,7 @@ import os
 import pytest
 
 from engine.model import TaskStatus
-from tests.engine.queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
+from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 OLD = 1_000_000_000  # mtime for hand-dropped files: "finished being written long ago"
 

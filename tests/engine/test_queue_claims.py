@@ -8,7 +8,7 @@ import pytest
 
 from engine.model import TaskClass, TaskStatus, TaskType, TaskValidationError
 from engine.queue.names import parse_processing_name, parse_queue_name
-from tests.engine.queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
+from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 
 def test_claim_order_resource_then_priority_then_age(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.cli.main import main
 from engine.events import EventLog, tail_events
 from engine.model import TaskStatus
-from tests.engine.queue_helpers import make_queue, policy
+from queue_helpers import make_queue, policy
 
 REPO = Path(__file__).resolve().parents[2]
 

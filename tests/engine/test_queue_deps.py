@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from engine.model import TaskStatus
-from tests.engine.queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
+from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 
 def _fail_now(q, task_id, error="exit code 2: disk full"):

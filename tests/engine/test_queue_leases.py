@@ -8,7 +8,7 @@ import random
 import pytest
 
 from engine.model import TaskStatus
-from tests.engine.queue_helpers import T0, events_of, make_queue, policy, task
+from queue_helpers import T0, events_of, make_queue, policy, task
 
 
 def test_lease_expiry_returns_task_with_retry_counted(tmp_path):

@@ -14,8 +14,8 @@ from engine.model import TaskClass, TaskStatus, TaskType
 from engine.scheduling.policy import WorkerProfile
 from engine.worker.loop import Worker, WorkerSettings
 from engine.workerstate import WorkerControl, read_status, write_json_dataclass
-from tests.engine.queue_helpers import T0, events_of, make_queue, task
-from tests.engine.worker_doubles import NoopHandler, RecordingResidency, WaitForFileHandler
+from queue_helpers import T0, events_of, make_queue, task
+from worker_doubles import NoopHandler, RecordingResidency, WaitForFileHandler
 
 
 def _worker(q, *, clock=None, registry=None, residency=None, **settings):

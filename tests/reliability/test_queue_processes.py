@@ -15,12 +15,24 @@ import time
 from pathlib import Path
 
 from engine.events import tail_events
-from engine.model import TaskStatus
+from engine.events import EventLog
+from engine.model import Task, TaskClass, TaskStatus
+from engine.paths import RigPaths
+from engine.queue.filequeue import FileQueue
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
-from tests.engine.queue_helpers import make_queue, task
 
 REPO = Path(__file__).resolve().parents[2]
 NOOP_WORKER = Path(__file__).with_name("noop_worker.py")
+
+
+def make_queue(root: Path, **kwargs) -> FileQueue:
+    paths = RigPaths(root).ensure()
+    return FileQueue(paths, events=EventLog(paths.events), **kwargs)
+
+
+def task(task_id: str, **kw) -> Task:
+    return Task(task_id=task_id, name=kw.pop("name", task_id), command=kw.pop("command", "true"),
+                task_class=TaskClass.CPU, **kw)
 
 
 def _galaxy(root: Path, *args: str) -> subprocess.Popen[str]:
