@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.events import tail_events
-from engine.events import EventLog
+from engine.events import EventLog, tail_events
 from engine.model import Task, TaskClass, TaskStatus
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
