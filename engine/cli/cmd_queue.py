@@ -278,18 +278,20 @@ def run_status(args: argparse.Namespace) -> int:
         print("workers:")
         for w in data["workers"]:
             print(f"  {w['worker_id']:<12} gpus {w['gpus']}  {w['state']:<9} {w['current_task'] or ''}")
+    rows = data["running"] + data["waiting"] + data["failed"]
+    width = min(60, max([len(r["task_id"]) for r in rows] or [10]))
     if data["running"]:
         print("running:")
         for r in data["running"]:
-            print(f"  {r['task_id']:<28} {r['worker_id'] or '':<12} {r['name']}")
+            print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {r['name']}")
     if data["waiting"]:
         print("oldest waiting:")
         for w in data["waiting"]:
-            print(f"  {w['task_id']:<28} {w['waiting_s']:>8.0f}s  {w['reason']}")
+            print(f"  {w['task_id']:<{width}}  {w['waiting_s']:>7.0f}s  {w['reason']}")
     if data["failed"]:
         print("failed:")
         for f in data["failed"]:
-            print(f"  {f['task_id']:<28} {f['error']}")
+            print(f"  {f['task_id']:<{width}}  {f['error']}")
     return 0
 
 

@@ -148,13 +148,13 @@ class QueueInspector:
         if cache is None or cache[0] != idx.version or (limit > len(cache[2]) and len(cache[2]) < len(idx.present)):
             # Sorting a deep queue costs milliseconds: do it once per change, not on every tick.
             entries = list(idx.present.items())
-            order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
-                           for _, qn in entries)
+            order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us,
+                            qn.task_id) for _, qn in entries)
             oldest = heapq.nsmallest(max(100, limit), entries, key=lambda e: e[1].enqueued_us)
             self._order_cache = (idx.version, order, oldest)
         _, order, oldest = self._order_cache
         for name, qn in oldest[:limit]:
-            key = (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us)
+            key = (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us, qn.task_id)
             ahead = bisect.bisect_left(order, key)
             t = self._read(self.p.queue / name, "queue")
             reason = (f"waiting: priority {qn.priority} behind {ahead}" if ahead
