@@ -180,7 +180,21 @@ def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from engine.escalation.service import build_manager
 
     routing, esc_cfg = _load(args)
-    return build_manager(RigPaths(args.root).ensure(), routing, esc_cfg)
+    paths = RigPaths(args.root).ensure()
+
+    def answered(e: Any) -> None:
+        from engine.queue.filequeue import FileQueue
+
+        queue = FileQueue(paths, use_inotify=False)
+        try:
+            queue.resolve_failed(e.task_id, {"text": e.answer, "escalation_id": e.escalation_id,
+                                             "served_by": f"{e.provider} ({e.model})", "tokens_in": e.tokens_in,
+                                             "tokens_out": e.tokens_out, "cost_usd": e.cost_usd,
+                                             "advice_only": True}, time.time())
+        finally:
+            queue.close()
+
+    return build_manager(paths, routing, esc_cfg, on_answer=answered)
 
 
 def cmd_escalations(args: argparse.Namespace) -> int:

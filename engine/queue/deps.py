@@ -188,6 +188,38 @@ class Dependencies:
             self.settle(task_id, now, own_name)
         return True
 
+    def resolve_failed(self, task_id: str, result: dict[str, object], now: float, note: str) -> bool:
+        """A failed task answered another way (an approved escalation): record it complete
+        with ``result``, and bring back the dependents that failed only because of it."""
+        from engine.queue.fsops import write_exclusive
+        from engine.queue.ledger import COMPLETE
+        from engine.queue.taskfile import encode
+
+        self.last_refusal = None
+        task = self._failed_task(task_id)
+        if task is None:
+            self.last_refusal = f"{task_id} is not in failed/"
+            return False
+        final = task.with_changes(status=TaskStatus.COMPLETE, result=dict(result), error=None, lease_owner=None,
+                                  lease_expires=None, fix_applied=task.fix_applied)
+        if not write_exclusive(self.fq._t, f"{self.fq._c}/{task_id}.json", encode(final), fsync=self.fq.fsync):
+            self.last_refusal = f"{task_id} is already complete"
+            return False
+        restored = []
+        for dep_id in _listdir(self.cascade_dir / task_id):
+            dependent = self._failed_task(dep_id)
+            if dependent is not None and (dependent.result or {}).get("cascade_root") == task_id:
+                restored.append((dep_id, self.hold(_fresh(dependent), now)))
+                self._unfail(dependent, now)
+        _rmdir_quiet(self.cascade_dir / task_id)
+        self._unfail(task, now)
+        self.fq.ledger.append(now, COMPLETE, task.task_class.value, task_id)
+        self.fq.events.emit("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
+                            resolved_by=note)
+        for dep_id, name in restored:
+            self.settle(dep_id, now, name)
+        return True
+
     def _unfail(self, task: Task, now: float) -> None:
         unlink_quiet(self.fq.paths.failed / f"{task.task_id}.json")
         self.fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)

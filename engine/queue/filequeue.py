@@ -349,6 +349,12 @@ class FileQueue(RecoveryMixin):
         with self._deps_lock:
             return self.deps.retry_failed(task_id, now)
 
+    def resolve_failed(self, task_id: str, result: dict[str, Any], now: float,
+                       note: str = "escalation") -> bool:
+        """Complete a failed task with a result found elsewhere (an approved escalation)."""
+        with self._deps_lock:
+            return self.deps.resolve_failed(task_id, result, now, note)
+
     def retry_all_failed(self, now: float) -> list[str]:
         ids = sorted(n[:-5] for n in os.listdir(self.paths.failed) if n.endswith(".json"))
         return [i for i in ids if self.retry(i, now)]
