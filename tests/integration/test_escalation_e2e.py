@@ -1,0 +1,101 @@
+"""Escalation end to end on a live simulated rig: an llm task that requires an external
+model fails locally, the supervisor raises a pending escalation, nothing reaches the
+provider until `galaxy approve`, and the answer becomes the task's result. A denied one
+sends nothing. The provider is a local HTTP double of Anthropic's Messages API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.paths import RigPaths
+from tests.doubles.provider_api import ProviderApiDouble
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(cond: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for: {what}")
+
+
+def llm_task(task_id: str) -> dict[str, Any]:
+    return {"task_id": task_id, "name": f"hard question {task_id}", "type": "llm", "task_class": "llm",
+            "model": "qwen2.5:7b", "requires_external": True,
+            "params": {"prompt": "Prove the scheduler never starves. My key is sk-ant-api03-abcdefghijklmnop"}}
+
+
+def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
+    api = ProviderApiDouble(api_key="k-test", answer="It cannot starve: aging bounds every wait.").start()
+    root = tmp_path / "shared"
+    cfg = tmp_path / "galaxy.toml"
+    cfg.write_text(f'[[node]]\nname = "claude"\nendpoint = "{api.url}"\nbackend = "anthropic"\n'
+                   f'model = "claude-test"\ntier = 2\nexternal = true\nauth_env = "TEST_PROVIDER_KEY"\n'
+                   f'price_in_per_mtok = 3.0\nprice_out_per_mtok = 15.0\n')
+    env = dict(os.environ, TEST_PROVIDER_KEY="k-test")
+
+    def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
+                               *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
+                             "supervise", "--sim", "--gpus", "1", "--tick", "0.2"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for(lambda: RigPaths(root).snapshot.exists(), "first snapshot")
+        for tid in ("ask1", "ask2"):
+            (tmp_path / f"{tid}.json").write_text(json.dumps(llm_task(tid)))
+            assert galaxy("submit", str(tmp_path / f"{tid}.json")).returncode == 0
+
+        def pending() -> list[dict[str, Any]]:
+            out = galaxy("escalations", "--json")
+            return [e for e in json.loads(out.stdout)["escalations"] if e["state"] == "pending"]
+
+        esc = wait_for(lambda: len(pending()) == 2 and pending(), "two pending escalations")
+        assert api.requests == [], "nothing leaves the rig before approval"
+        by_task = {e["task_id"]: e for e in esc}
+        payload = json.dumps(by_task["ask1"]["payload"])
+        assert "sk-ant-api03-abcdefghijklmnop" not in payload, "secrets are redacted in what would be sent"
+        assert by_task["ask1"]["est_cost_usd"] > 0
+
+        denied = galaxy("deny", by_task["ask2"]["escalation_id"], "--reason", "not needed")
+        assert denied.returncode == 0, denied.stdout + denied.stderr
+        approved = galaxy("approve", by_task["ask1"]["escalation_id"])
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+
+        def done() -> dict[str, Any] | None:
+            path = RigPaths(root).complete / "ask1.json"
+            return json.loads(path.read_text()) if path.exists() else None
+
+        task = wait_for(done, "ask1 completed with the escalation's answer")
+        assert task["result"]["text"] == "It cannot starve: aging bounds every wait."
+        assert task["result"]["advice_only"] is True
+        assert len(api.requests) == 1 and api.requests[0]["path"] == "/v1/messages"
+        assert api.requests[0]["body"] == by_task["ask1"]["payload"], "exactly what the operator saw"
+        assert (RigPaths(root).failed / "ask2.json").exists()
+        ledger = (RigPaths(root).logs / "cost_ledger.jsonl").read_text().splitlines()
+        assert len(ledger) == 1 and json.loads(ledger[0])["task_id"] == "ask1"
+        audit = [json.loads(x) for x in RigPaths(root).audit.read_text().splitlines()]
+        assert [(a["kind"], a["outcome"]) for a in audit] == [("deny", "ok"), ("approve", "ok")]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            api.stop()
+    assert len(api.requests) == 1, "nothing was sent after the denial"
