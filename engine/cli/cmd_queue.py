@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     w.add_argument("--backend", default="none", choices=("ollama", "openai", "none"))
     w.add_argument("--lease", type=float, default=60.0, help="lease seconds (heartbeat every third)")
     w.add_argument("--grace", type=float, default=30.0, help="seconds a running task gets after SIGTERM")
+    w.add_argument("--models", default=None,
+                   help='the group\'s models table as JSON, e.g. \'{"transcribe": "tiny.en"}\' '
+                        "(default: $GALAXY_WORKER_MODELS; galaxy.toml's [group.models] via the supervisor)")
     w.add_argument("--max-tasks", type=int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--exit-when-idle", action="store_true", help=argparse.SUPPRESS)
     w.set_defaults(func=run_worker)
@@ -173,6 +176,22 @@ def _gpus(values: list[str]) -> tuple[int, ...]:
     return tuple(out)
 
 
+MODELS_ENV = "GALAXY_WORKER_MODELS"
+
+
+def models_from_text(text: str | None) -> dict[str, str]:
+    """The group's models table (kind or name -> model name or path) from its JSON form."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ValueError('must be a JSON object of strings, e.g. {"transcribe": "tiny.en"}')
+    return dict(data)
+
+
 def run_worker(args: argparse.Namespace) -> int:
     import os
 
@@ -184,6 +203,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from engine.residency.factory import event_log_sink, make_worker_residency
     from engine.scheduling.policy import WorkerProfile
     from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
+    from engine.worker.rigview import SnapshotRigView
     from engine.worker.signals import install_stop_handlers
 
     try:
@@ -195,6 +215,11 @@ def run_worker(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     worker_id = args.worker_id or (("gpu" + "-".join(map(str, gpus))) if gpus else "cpu")
+    try:
+        models = models_from_text(args.models if args.models is not None else os.environ.get(MODELS_ENV))
+    except ValueError as exc:
+        print(f"galaxy worker: --models / ${MODELS_ENV}: {exc}", file=sys.stderr)
+        return 2
     if not is_safe_worker_id(worker_id):
         print(f"galaxy worker: worker id {worker_id!r} must be letters, digits, '_', '-', '.' (max 64)",
               file=sys.stderr)
@@ -204,14 +229,18 @@ def run_worker(args: argparse.Namespace) -> int:
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
     queue = _queue(args, events=events)
     profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed)
-    extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor}
+    extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor,
+              "models": models, "training_log": str(paths.training_samples)}
     settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
                               extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
     registry = HandlerRegistry()
     residency = make_worker_residency(gpu_ids=gpus, backend_kind=args.backend, endpoint=args.endpoint,
                                       handlers=registry.loaded, paths=paths, simulated=None, clock=SystemClock(),
                                       events=event_log_sink(events, worker_id))
-    worker = Worker(queue, registry, residency, SystemClock(), paths, events, worker_id, gpus, profile, settings)
+    clock = SystemClock()
+    rig_view = SnapshotRigView(paths.snapshot, worker_id, clock.now)  # look-ahead from the supervisor's snapshot
+    worker = Worker(queue, registry, residency, clock, paths, events, worker_id, gpus, profile, settings,
+                    rig_view=rig_view)
     install_stop_handlers(worker)
     print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
     ran = worker.run()

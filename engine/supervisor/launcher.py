@@ -9,6 +9,7 @@ child's environment here, never into ``os.environ`` of a running worker.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -72,7 +73,14 @@ def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None, *,
     env["GALAXY_PREFERRED_CLASSES"] = ",".join(group.preferred_classes)
     if lease_s is not None:
         env["GALAXY_LEASE_S"] = f"{lease_s:g}"
+    if group.models:
+        env["GALAXY_WORKER_MODELS"] = models_json(group)
     return env
+
+
+def models_json(group: GroupConfig) -> str:
+    """The group's ``models`` table (kind or name -> model name or path) as compact JSON."""
+    return json.dumps(dict(group.models), sort_keys=True, separators=(",", ":"))
 
 
 def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, backend: str | None = None,
@@ -80,8 +88,8 @@ def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, 
                 python: str | None = None) -> tuple[str, ...]:
     """``python -m engine.cli.main --root ROOT worker --worker-id ID --gpu 0,3 ...`` (galaxy worker's flags).
 
-    Role, preferred classes and lease are also in the environment (``worker_env``) for
-    workers that are not ``galaxy worker``."""
+    Role, preferred classes, lease and the group's ``models`` table are also in the
+    environment (``worker_env``) for workers that are not ``galaxy worker``."""
     argv = [python or sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker",
             "--worker-id", group.name]
     if group.gpus:
@@ -97,6 +105,8 @@ def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, 
         argv += ["--lease", f"{lease_s:g}"]
     if grace_s is not None:
         argv += ["--grace", f"{grace_s:g}"]
+    if group.models:
+        argv += ["--models", models_json(group)]
     return tuple(argv)
 
 

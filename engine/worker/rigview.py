@@ -1,0 +1,112 @@
+"""The worker's view of the rest of the rig, read from the supervisor's snapshot.
+
+The claim policy's look-ahead (``engine.scheduling.policy``) leaves a lane to another
+worker that already holds its model warm, or that can switch to it more cheaply. That
+needs to know which *other* workers hold which model, idle or busy: the supervisor
+writes exactly that into ``state/snapshot.json`` a few times a second, so the worker
+reads it from there (no extra channel, no extra writer).
+
+Wrong information here could leave work to a worker that will never take it, so only
+peers the snapshot shows alive and claiming count: state ``running`` (not paused,
+draining, hot or dead), a recent heartbeat, and a snapshot that is itself fresh. With
+no usable snapshot the view is empty, which turns look-ahead off (every worker simply
+takes what it ranks best): safe, just less clever. Aging bounds every wait anyway.
+
+Reading is cheap: the file is parsed again only when its (inode, mtime, size) changed,
+and at most once per ``min_interval_s``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from engine.scheduling.costs import SwitchCosts
+from engine.scheduling.policy import IdlePeer, RigView
+from engine.schema import SchemaError
+from engine.snapshot import Snapshot, WorkerView, read_snapshot
+
+SNAPSHOT_FRESH_S = 10.0
+"""An older snapshot means no supervisor is writing: trust nothing in it."""
+HEARTBEAT_FRESH_S = 20.0
+"""A peer silent for longer may be hung or gone: do not leave work to it."""
+CLAIMING_STATES = frozenset({"running"})
+
+
+def rig_view_from_snapshot(snap: Snapshot | None, worker_id: str, now: float, *,
+                           costs: SwitchCosts | None = None, snapshot_fresh_s: float = SNAPSHOT_FRESH_S,
+                           heartbeat_fresh_s: float = HEARTBEAT_FRESH_S) -> RigView:
+    """Which other live workers hold which model warm (idle or busy), and the idle peers."""
+    costs = costs or SwitchCosts()
+    if snap is None or now - snap.taken_at > snapshot_fresh_s:
+        return RigView(costs=costs)
+    held_back = _gpus_held_back(snap)
+    idle_warm: dict[str, int] = {}
+    busy_warm: dict[str, int] = {}
+    peers: list[IdlePeer] = []
+    for w in snap.workers:
+        if w.worker_id == worker_id or not _claiming(w, now, heartbeat_fresh_s, held_back):
+            continue
+        busy = w.current_task is not None
+        if not busy:
+            peers.append(IdlePeer(w.resident_model))
+        if w.resident_model:
+            bucket = busy_warm if busy else idle_warm
+            bucket[w.resident_model] = bucket.get(w.resident_model, 0) + 1
+    return RigView(warm_elsewhere=idle_warm, busy_warm_elsewhere=busy_warm, idle_peers=tuple(peers), costs=costs)
+
+
+def _gpus_held_back(snap: Snapshot) -> set[int]:
+    """GPUs that will not take work soon: thermal hold or degraded (e.g. VRAM never freed)."""
+    return {g.index for g in snap.gpus if g.thermal_hold or g.degraded}
+
+
+def _claiming(w: WorkerView, now: float, heartbeat_fresh_s: float, held_back: set[int]) -> bool:
+    if w.state not in CLAIMING_STATES:
+        return False
+    if w.last_heartbeat is None or now - w.last_heartbeat > heartbeat_fresh_s:
+        return False
+    return not any(g in held_back for g in w.gpus)
+
+
+class SnapshotRigView:
+    """``Worker(rig_view=SnapshotRigView(paths.snapshot, worker_id, clock.now))``: called before
+    every claim; returns an empty view (look-ahead off) whenever the snapshot is missing,
+    stale or unreadable, and never raises."""
+
+    def __init__(self, snapshot_path: Path, worker_id: str, now: Callable[[], float], *,
+                 costs: SwitchCosts | None = None, min_interval_s: float = 0.25) -> None:
+        self.path = Path(snapshot_path)
+        self.worker_id = worker_id
+        self.now = now
+        self.costs = costs or SwitchCosts()
+        self.min_interval_s = min_interval_s
+        self.reads = 0  # parses done (tests: proves the mtime cache works)
+        self._stamp: tuple[int, int, int] | None = None
+        self._snap: Snapshot | None = None
+        self._checked_at = float("-inf")
+
+    def __call__(self) -> RigView:
+        now = self.now()
+        if now - self._checked_at >= self.min_interval_s:
+            self._checked_at = now
+            self._refresh()
+        return rig_view_from_snapshot(self._snap, self.worker_id, now, costs=self.costs)
+
+    def _refresh(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._stamp, self._snap = None, None
+            return
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # written by rename: a new inode every time
+        if stamp == self._stamp:
+            return
+        try:
+            snap = read_snapshot(self.path)
+            self.reads += 1
+        except (OSError, ValueError, SchemaError):  # half-written by a foreign tool, or a newer version
+            self._stamp, self._snap = None, None
+            return
+        self._stamp, self._snap = stamp, snap
