@@ -36,6 +36,7 @@ class WorkerStatus:
     control_seq: int = 0  # last control seq applied (the supervisor's ack)
     tasks_done: int = 0
     tasks_failed: int = 0
+    gpu_degraded: str | None = None  # why the card is degraded (VRAM not freed after an unload), else None
 
 
 @dataclass(frozen=True)

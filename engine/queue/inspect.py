@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from engine.model import Task, TaskClass, TaskStatus, TaskValidationError
+from engine.model import Attempt, Task, TaskClass, TaskStatus, TaskValidationError
 from engine.queue.fsops import unlink_quiet
 from engine.queue.names import (parse_delayed_name, parse_held_name, parse_processing_name)
 from engine.queue.protocol import QueueCounts, WaitingTask
@@ -186,9 +186,10 @@ class QueueInspector:
             for name in os.listdir(self.p.processing):
                 pn = parse_processing_name(name)
                 t = self._read(self.p.processing / name, "processing") if pn else None
-                if pn and t:
-                    tasks.append((pn.claimed_us, t.with_changes(status=TaskStatus.PROCESSING,
-                                                                lease_owner=pn.worker_id)))
+                if pn and t:  # the claim (in the file name) is the current, still running, attempt
+                    now_try = Attempt(number=len(t.attempts) + 1, worker_id=pn.worker_id, started_at=pn.claimed_at)
+                    tasks.append((pn.claimed_us, t.with_changes(status=TaskStatus.PROCESSING, lease_owner=pn.worker_id,
+                                                                attempts=t.attempts + (now_try,))))
             tasks.sort(key=lambda x: x[0], reverse=True)
             return [t for _, t in tasks[:limit]]
         if state not in ("complete", "failed"):

@@ -12,7 +12,7 @@ from typing import Sequence
 from engine.config import Thresholds
 from engine.model import Task
 from engine.supervisor.alerts import Condition
-from engine.supervisor.snapshot_builder import WorkerInfo, can_take
+from engine.supervisor.snapshot_builder import WorkerInfo, can_take, is_fresh
 from engine.supervisor.states import WState
 from engine.telemetry.protocol import GpuSample
 
@@ -56,6 +56,13 @@ def worker_conditions(workers: Sequence[WorkerInfo], th: Thresholds, now: float)
             key=f"worker_silent:{wid}", active=silent, severity="warning",
             message=f"worker {wid} has not sent a heartbeat for {silent_for:.0f}s" if silent else "",
             subject=wid, raise_after_s=0.0, clear_after_s=th.alert_clear_s))
+        degraded = w.status.gpu_degraded if w.status is not None and is_fresh(w) else None
+        gpus = ",".join(str(g) for g in w.group.gpus) or "none"
+        out.append(Condition(
+            key=f"gpu_degraded:{wid}", active=bool(degraded), severity="critical",
+            message=(f"GPU {gpus} ({wid}) degraded: {degraded}; it takes no model work until its VRAM is free"
+                     if degraded else ""),
+            subject=wid, raise_after_s=0.0, clear_after_s=0.0))
     return out
 
 

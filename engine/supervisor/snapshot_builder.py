@@ -68,15 +68,21 @@ def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], wo
             processes=procs, util_history=tuple(hist.util), temp_history=tuple(hist.temp),
             power_history=tuple(hist.power), worker_id=w.group.name if w else None,
             residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
-            thermal_hold=s.index in held))
+            thermal_hold=s.index in held, degraded=st.gpu_degraded if st and is_fresh(w) else None))
     return tuple(views)
+
+
+def is_fresh(w: WorkerInfo) -> bool:
+    """The status file was written by the worker process that is alive now (not a dead predecessor)."""
+    st = w.status
+    return st is not None and w.pid is not None and st.pid == w.pid and w.record.state in LIVE_STATES
 
 
 def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
     out = []
     for w in workers:
         r, st = w.record, w.status
-        fresh = st is not None and w.pid is not None and st.pid == w.pid and r.state in LIVE_STATES
+        fresh = is_fresh(w)
         out.append(WorkerView(
             worker_id=w.group.name, gpus=w.group.gpus, state=r.state.value, state_reason=r.reason, pid=w.pid,
             role=w.group.role, preferred_classes=w.group.preferred_classes,
@@ -125,17 +131,35 @@ def waiting_views(waiting: Iterable[WaitingTask], workers: Sequence[WorkerInfo])
                              waiting_since=w.waiting_since, reason=explain_wait(w, workers)) for w in waiting)
 
 
-def task_view(t: Task) -> TaskView:
+def running_claims(workers: Sequence[WorkerInfo]) -> dict[str, tuple[str, float]]:
+    """task id -> (worker id, start time) from the live workers' status files."""
+    out = {}
+    for w in workers:
+        st = w.status
+        if is_fresh(w) and st is not None and st.current_task and st.task_started_at is not None:
+            out[st.current_task] = (w.group.name, st.task_started_at)
+    return out
+
+
+def task_view(t: Task, claim: tuple[str, float] | None = None) -> TaskView:
+    """A task for the snapshot. A running task's times are its current attempt's: the queue
+    reports the claim as a ``running`` attempt; ``claim`` (worker, start) from the worker's
+    status is the fallback for a queue that does not."""
     last = t.attempts[-1] if t.attempts else None
     started = last.started_at if last else None
     ended = last.ended_at if last else None
+    if t.status.value == "processing" and (last is None or last.outcome != "running"):  # an older attempt's times
+        started, ended = (claim[1] if claim else None), None
+        worker = t.lease_owner or (claim[0] if claim else None)
+    else:
+        worker = (last.worker_id if last else None) or t.lease_owner
     result = t.result or {}
     tps = result.get("tokens_per_s")
     rtf = result.get("realtime_factor")
     return TaskView(
         task_id=t.task_id, name=t.name, task_class=t.task_class.value, status=t.status.value,
-        worker_id=(last.worker_id if last else None) or t.lease_owner, started_at=started, ended_at=ended,
+        worker_id=worker, started_at=started, ended_at=ended,
         duration_s=round(ended - started, 3) if started and ended else None,
         tokens_per_s=float(tps) if isinstance(tps, (int, float)) and not isinstance(tps, bool) else None,
         realtime_factor=float(rtf) if isinstance(rtf, (int, float)) and not isinstance(rtf, bool) else None,
-        error=t.error or (last.error if last else None), retry_count=t.retry_count)
+        error=t.error or (last.error if last and last.outcome != "running" else None), retry_count=t.retry_count)

@@ -17,8 +17,8 @@ from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView,
                              write_snapshot)
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
-from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, task_view, waiting_views,
-                                                worker_views)
+from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, running_claims, task_view,
+                                                waiting_views, worker_views)
 from engine.telemetry.protocol import GpuProbe, GpuSample
 
 DETAIL_REFRESH_S = 5.0
@@ -83,6 +83,7 @@ class SnapshotWriter:
             except Exception as exc:  # noqa: BLE001 - routing views must not stop snapshots
                 self.errors.append(f"snapshot extras failed: {exc}")
         extra_waiting = tuple(extra.pop("waiting", ()))
+        claims = running_claims(workers)
         return Snapshot(
             version=SNAPSHOT_VERSION, seq=self.seq, taken_at=now, rig=self.config.rig, simulated=self.simulated,
             telemetry_status=status, supervisor_pid=self.pid, started_at=self.started_at, host=host,
@@ -90,7 +91,7 @@ class SnapshotWriter:
             workers=worker_views(workers),
             queue=QueueView(counts={k: dict(v) for k, v in self._counts.by_state.items()},
                             waiting=waiting_views(self._waiting, workers) + extra_waiting),
-            running=tuple(task_view(t) for t in self._running),
+            running=tuple(task_view(t, claims.get(t.task_id)) for t in self._running),
             recent=tuple(task_view(t) for t in self._recent),
             failed=tuple(task_view(t) for t in self._failed),
             alerts=self.alert_views, acks=acks, events=events, **extra)

@@ -67,7 +67,7 @@ class WorkerSlot:
     control_seq: int = 0
     unload_seq: int = 0
     status: WorkerStatus | None = None
-    status_mtime_ns: int = 0
+    status_mtime_ns: tuple[int, int, int] = (0, 0, 0)
     terminate_sent_at: float | None = None
 
     @property
@@ -187,9 +187,11 @@ class Supervisor:
     def _read_status(self, slot: WorkerSlot, now: float) -> None:
         path = self.paths.worker_status(slot.worker_id)
         try:
-            mtime = path.stat().st_mtime_ns
+            st_ = path.stat()
         except FileNotFoundError:
             return
+        # Written by rename, so a new inode each time: two writes within one mtime tick still differ.
+        mtime = (st_.st_ino, st_.st_mtime_ns, st_.st_size)
         if mtime == slot.status_mtime_ns:
             return
         st = read_status(path)

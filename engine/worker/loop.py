@@ -37,7 +37,7 @@ class WorkerSettings:
     lease_s: float = 60.0
     heartbeat_s: float | None = None  # default: lease_s / 3, at most status_every_s (a cancel is seen within it)
     housekeeping_s: float = 5.0  # promote due retries, reap stale leases
-    status_every_s: float = 5.0  # idle status heartbeat
+    status_every_s: float = 2.0  # status heartbeat, busy or idle (the supervisor's silent alert reads it)
     idle_wait_s: float = 30.0  # longest sleep with inotify (an event wakes it sooner)
     poll_s: float = 1.0  # longest sleep without inotify (NFS)
     stop_grace_s: float = 30.0
@@ -144,7 +144,16 @@ class Worker:
             task_class=t.task_class.value if t else None, task_started_at=self._task_started if t else None,
             progress=self._progress if t else None, tokens_per_s=self._tps if t else None,
             residency=self.residency.state, resident_model=self.residency.resident_model,
-            control_seq=self._control.seq, tasks_done=self.tasks_done, tasks_failed=self.tasks_failed)
+            control_seq=self._control.seq, tasks_done=self.tasks_done, tasks_failed=self.tasks_failed,
+            gpu_degraded=self._degraded())
+
+    def _degraded(self) -> str | None:
+        """The residency's degraded reason (``ResidencyManager.degraded``); other residencies have none."""
+        try:
+            value = getattr(self.residency, "degraded", None)
+        except Exception:  # noqa: BLE001 - a status write must never fail on this
+            return None
+        return str(value) if value else None
 
     def _write_status(self, *, force: bool = False) -> None:
         now = self.clock.now()

@@ -228,3 +228,63 @@ def test_cancelling_a_running_task_stops_it_and_the_worker_goes_on(tmp_path):
     assert q.get("doomed").error == "cancelled: operator"
     assert q.get("next").status is TaskStatus.COMPLETE
     assert events_of(tmp_path, "late_result_discarded")[0]["task_id"] == "doomed"
+
+
+def test_an_idle_worker_stops_at_once_on_request_not_after_its_wait(tmp_path):
+    q = make_queue(tmp_path)
+    w = _worker(q, clock=SystemClock(), exit_when_idle=False, idle_wait_s=120.0, housekeeping_s=120.0,
+                status_every_s=120.0, poll_s=120.0)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+    _until(lambda: (s := read_status(q.paths.worker_status("w1"))) is not None and s.state == "idle")
+    w.request_stop("SIGTERM")  # what the signal handler does
+    thread.join(timeout=30)  # far less than the 120 s wait: only the wake pipe can end it in time
+    assert not thread.is_alive()
+    assert read_status(q.paths.worker_status("w1")).state == "stopping"
+
+
+def test_status_heartbeat_keeps_coming_while_busy_and_while_idle(tmp_path):
+    q = make_queue(tmp_path)
+    handler = WaitForFileHandler()
+    go = tmp_path / "go"
+    q.submit([task("long", params={"go": str(go)})], T0)
+    w = _worker(q, clock=SystemClock(), registry=HandlerRegistry(instances={TaskType.SHELL: handler}),
+                exit_when_idle=False, status_every_s=0.05, lease_s=60.0)
+    thread = threading.Thread(target=w.run)
+    thread.start()
+
+    def beats_in(state: str) -> None:
+        seen: set[float] = set()
+
+        def more() -> bool:
+            s = read_status(q.paths.worker_status("w1"))
+            if s is not None and s.state == state:
+                seen.add(s.heartbeat_at)
+            return len(seen) >= 3
+
+        _until(more)
+
+    try:
+        beats_in("busy")  # the handler blocks; the side thread still refreshes the status
+        go.touch()
+        beats_in("idle")
+    finally:
+        w.request_stop("test over", immediate=True)
+        thread.join(timeout=20)
+
+
+def test_a_degraded_card_is_reported_in_the_status(tmp_path):
+    class LeakyResidency(RecordingResidency):
+        degraded: str | None = None
+
+        def finished(self, task, ok):
+            super().finished(task, ok)
+            self.degraded = "VRAM not freed after unload (5 s)"
+
+    q = make_queue(tmp_path)
+    q.submit([task("t1")], T0)
+    w = _worker(q, registry=HandlerRegistry(instances={TaskType.SHELL: NoopHandler()}),
+                residency=LeakyResidency())
+    assert read_status(q.paths.worker_status("w1")) is None
+    w.run()
+    assert read_status(q.paths.worker_status("w1")).gpu_degraded == "VRAM not freed after unload (5 s)"

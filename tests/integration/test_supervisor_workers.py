@@ -1,14 +1,14 @@
-"""The supervisor with real worker subprocesses (by default the protocol stand-in, which is
-fast; REAL=1 runs the same tests against ``galaxy worker``), the real FileQueue and the
-simulated rig. No sleeps for timing: each test ticks
-the supervisor until a condition holds, with a generous deadline."""
+"""The supervisor with real ``galaxy worker`` subprocesses (the product code path), the real
+FileQueue and the simulated rig. No sleeps for timing: each test ticks the supervisor until
+a condition holds, with a generous deadline; "nothing happened" is checked against the
+worker's own heartbeats (it looked again after the change and still did not act)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,24 +23,17 @@ from engine.supervisor.launcher import SubprocessLauncher
 from engine.supervisor.supervisor import Supervisor
 from engine.telemetry.sim_rig import SimulatedRig
 
-STANDIN = str(Path(__file__).with_name("standin_worker.py"))
 TH = Thresholds(restart_backoff_s=0.05, restart_backoff_max_s=0.2, max_fast_crashes=3, fast_crash_s=20.0,
                 snapshot_interval_s=0.05, shutdown_grace_s=10.0, temp_hot_c=83.0, temp_resume_c=75.0)
 
 
-def standin_argv(group, root, **_kw):  # noqa: D103
-    return (sys.executable, STANDIN, "--root", str(root), "--worker-id", group.name,
-            "--gpu", group.cuda_visible_devices)
-
-
 class Rig:
-    def __init__(self, tmp_path: Path, groups: tuple[GroupConfig, ...]) -> None:
+    def __init__(self, tmp_path: Path, groups: tuple[GroupConfig, ...], th: Thresholds = TH) -> None:
         self.paths = RigPaths(tmp_path / "shared").ensure()
         self.queue = FileQueue(self.paths, use_inotify=False, backoff_base_s=0.05, backoff_cap_s=0.1)
         self.sim = SimulatedRig.with_count(5)
-        cfg = GalaxyConfig(rig="it", groups=groups, thresholds=TH, source=None, origin="test")
-        self.sup = Supervisor(cfg, self.paths, self.queue, self.sim, SubprocessLauncher(), simulated=True,
-                              argv_for=None if os.environ.get("REAL") else standin_argv)
+        cfg = GalaxyConfig(rig="it", groups=groups, thresholds=th, source=None, origin="test")
+        self.sup = Supervisor(cfg, self.paths, self.queue, self.sim, SubprocessLauncher(), simulated=True)
         self.sup.start(time.time())
 
     def until(self, cond, what: str, timeout: float = 30.0):
@@ -55,6 +48,18 @@ class Rig:
 
     def state(self, wid: str) -> str:
         return self.sup.slots[wid].record.state.value
+
+    def status(self, wid: str):
+        return self.sup.slots[wid].status
+
+    def looked_again_after(self, wid: str, since: float, state: str) -> None:
+        """Wait for two fresh heartbeats from ``wid`` written after ``since``, still in ``state``:
+        the worker ran its loop (read its control file, could have claimed) after the change."""
+        self.until(lambda: (s := self.status(wid)) and s.heartbeat_at > since and s.state == state,
+                   f"{wid} heartbeat after the change")
+        first = self.status(wid).heartbeat_at
+        self.until(lambda: (s := self.status(wid)) and s.heartbeat_at > first, f"{wid} second heartbeat")
+        assert self.status(wid).state == state
 
     def send(self, kind: CommandKind, target: str | None = None) -> str:
         cmd = make_command(kind, target, source="test")
@@ -76,8 +81,8 @@ class Rig:
 def make_rig(tmp_path):
     rigs: list[Rig] = []
 
-    def make(*groups: GroupConfig) -> Rig:
-        r = Rig(tmp_path, groups)
+    def make(*groups: GroupConfig, th: Thresholds = TH) -> Rig:
+        r = Rig(tmp_path, groups, th)
         rigs.append(r)
         return r
 
@@ -107,18 +112,17 @@ def test_sigkilled_worker_is_restarted_and_its_task_recovered(make_rig, tmp_path
 
 
 def test_worker_crashing_at_start_goes_fatal_after_the_configured_tries(make_rig):
-    # The stand-in exits 7 at once; under REAL=1 a broken PYTHONHOME kills Python at start (code 1).
-    code = "1" if os.environ.get("REAL") else "7"
-    rig = make_rig(GroupConfig("bad", gpus=(2,), env={"STANDIN_CRASH_AT_START": "7", "PYTHONHOME": "/nonexistent"}
-                               if os.environ.get("REAL") else {"STANDIN_CRASH_AT_START": "7"}),
-                   GroupConfig("good", gpus=(1,)))
+    # The real galaxy worker with a broken PYTHONHOME: the interpreter dies before any of our code runs.
+    rig = make_rig(GroupConfig("bad", gpus=(2,), env={"PYTHONHOME": "/nonexistent"}), GroupConfig("good", gpus=(1,)))
     rig.until(lambda: rig.state("bad") == "fatal", "bad goes fatal")
-    assert f"code {code}" in rig.sup.slots["bad"].record.reason and "3 crashes in a row" in rig.sup.slots["bad"].record.reason
+    reason = rig.sup.slots["bad"].record.reason
+    assert "code 1" in reason and "3 crashes in a row" in reason
     assert rig.sup.slots["bad"].record.restarts == 2
     submit(rig, "ok1", "echo fine")
     rig.until(lambda: (t := rig.queue.get("ok1")) and t.status.value == "complete", "good still works")
-    snap = read_snapshot(rig.paths.snapshot)
+    snap = rig.until(lambda: (s := read_snapshot(rig.paths.snapshot)) and s.alerts and s, "crash-loop alert")
     assert next(w for w in snap.workers if w.worker_id == "bad").state == "fatal"
+    assert any(a.key == "crash_loop:bad" and a.severity == "critical" for a in snap.alerts)
 
 
 def test_the_child_sees_its_cuda_visible_devices(make_rig):
@@ -137,13 +141,11 @@ def test_pause_takes_nothing_new_resume_continues(make_rig):
     rig.until(lambda: (s := rig.sup.slots["w1"].status) and s.control_seq >= seq and s.state == "paused",
               "worker obeys pause")
     submit(rig, "p1", "echo hi")
-    for _ in range(20):  # the worker polls its control file every 50 ms: it has had many chances
-        rig.sup.tick(time.time())
-        time.sleep(0.02)
+    rig.looked_again_after("w1", time.time(), "paused")
     assert rig.queue.get("p1").status.value == "pending"
     cid = rig.send(CommandKind.RESUME, "w1")
     rig.until(lambda: (t := rig.queue.get("p1")) and t.status.value == "complete", "p1 runs after resume")
-    assert rig.ack(cid).outcome == "ok"
+    assert rig.until(lambda: rig.ack(cid), "resume acked in a snapshot").outcome == "ok"
 
 
 def test_drain_finishes_the_running_task_then_stops(make_rig, tmp_path):
@@ -169,12 +171,28 @@ def test_thermal_guard_holds_claims_on_a_hot_simulated_card(make_rig):
     rig.until(lambda: all((s := rig.sup.slots[w].status) and s.state == "hot" for w in ("w1", "w2")),
               "both workers hold")
     submit(rig, "h1", "echo cool")
-    for _ in range(20):
-        rig.sup.tick(time.time())
-        time.sleep(0.02)
+    submitted = time.time()
+    rig.looked_again_after("w1", submitted, "hot")
+    rig.looked_again_after("w2", submitted, "hot")
     assert rig.queue.get("h1").status.value == "pending"
     snap = read_snapshot(rig.paths.snapshot)
     assert snap.gpus[1].thermal_hold and snap.gpus[2].thermal_hold
     rig.sim.heat(2, 70.0)
     t = rig.until(lambda: (t := rig.queue.get("h1")) and t.status.value == "complete" and t, "h1 runs on w2")
     assert t.attempts[-1].worker_id == "w2"
+
+
+def test_sigterm_stops_idle_workers_cleanly_and_a_busy_one_hands_its_task_back(make_rig):
+    rig = make_rig(GroupConfig("w1", gpus=(1,)), GroupConfig("w2", gpus=(2,)), GroupConfig("w3", gpus=(3,)),
+                   th=replace(TH, shutdown_grace_s=4.0))  # the worker gets 80% of it: 3.2 s
+    rig.until(lambda: all(rig.state(w) == "running" for w in ("w1", "w2", "w3")), "all running")
+    submit(rig, "long", "sleep 300")
+    holder = rig.until(lambda: next((w for w in rig.sup.slots if (s := rig.status(w)) and s.current_task == "long"),
+                                    None), "a worker runs the long task")
+    rig.sup.begin_shutdown(time.time())
+    rig.until(rig.sup.all_stopped, "all workers stopped")
+    codes = {w: rig.sup.slots[w].record.last_exit_code for w in rig.sup.slots}
+    assert codes == {"w1": 0, "w2": 0, "w3": 0}, codes  # none needed SIGKILL (-9), idle or busy
+    t = rig.queue.get("long")
+    assert t.status.value == "pending" and t.retry_count == 0  # handed back, no retry charged
+    assert t.attempts[-1].outcome == "released" and t.attempts[-1].worker_id == holder
