@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from engine.scheduling.costs import SwitchCosts
+from engine.scheduling.costs import DEFAULT_MODEL_COSTS, ModelCost, SwitchCosts
 from engine.scheduling.policy import IdlePeer, RigView
 from engine.schema import SchemaError
 from engine.snapshot import Snapshot, WorkerView, read_snapshot
@@ -33,12 +33,24 @@ HEARTBEAT_FRESH_S = 20.0
 """A peer silent for longer may be hung or gone: do not leave work to it."""
 CLAIMING_STATES = frozenset({"running"})
 
+PACKAGED_MODEL_COSTS: dict[str, ModelCost] = {
+    "tiny.en": ModelCost(load_s=4.0, unload_s=1.5, task_s=60.0),
+    "all-MiniLM-L6-v2": ModelCost(load_s=4.0, unload_s=1.5, task_s=2.0),
+}
+"""The offline models galaxy ships with (handlers/models.py), at the field notes' whisper and
+sentence-transformers figures (3-5 s loads). Without them the policy would price them as
+unknown, LLM-sized switches and keep a card on whisper rather than take embedding work."""
+
+
+def default_costs() -> SwitchCosts:
+    return SwitchCosts(models={**DEFAULT_MODEL_COSTS, **PACKAGED_MODEL_COSTS})
+
 
 def rig_view_from_snapshot(snap: Snapshot | None, worker_id: str, now: float, *,
                            costs: SwitchCosts | None = None, snapshot_fresh_s: float = SNAPSHOT_FRESH_S,
                            heartbeat_fresh_s: float = HEARTBEAT_FRESH_S) -> RigView:
     """Which other live workers hold which model warm (idle or busy), and the idle peers."""
-    costs = costs or SwitchCosts()
+    costs = costs or default_costs()
     if snap is None or now - snap.taken_at > snapshot_fresh_s:
         return RigView(costs=costs)
     held_back = _gpus_held_back(snap)
@@ -80,7 +92,7 @@ class SnapshotRigView:
         self.path = Path(snapshot_path)
         self.worker_id = worker_id
         self.now = now
-        self.costs = costs or SwitchCosts()
+        self.costs = costs or default_costs()
         self.min_interval_s = min_interval_s
         self.reads = 0  # parses done (tests: proves the mtime cache works)
         self._stamp: tuple[int, int, int] | None = None
