@@ -61,8 +61,8 @@ def rig_view_from_snapshot(snap: Snapshot | None, worker_id: str, now: float, *,
         if w.worker_id == worker_id or not _claiming(w, now, heartbeat_fresh_s, held_back):
             continue
         busy = w.current_task is not None
-        if not busy:
-            peers.append(IdlePeer(w.resident_model))
+        if not busy:  # a CPU worker (no GPUs) is never the one to leave model work to
+            peers.append(IdlePeer(w.resident_model, None if w.gpus else frozenset()))
         if w.resident_model:
             bucket = busy_warm if busy else idle_warm
             bucket[w.resident_model] = bucket.get(w.resident_model, 0) + 1

@@ -75,6 +75,18 @@ def test_look_ahead_leaves_a_warm_lane_to_its_idle_holder() -> None:
     assert make_claim_policy(me, view)(lane, NOW) == []
 
 
+def test_an_idle_cpu_worker_is_not_offered_the_llm_lane() -> None:
+    """A GPU worker with whisper warm must not leave qwen work to a CPU-only worker that cannot host it."""
+    lane = [Candidate("llm-1", TaskClass.LLM, QWEN, 5, NOW - 5, lane_depth=1)]
+    cpu_peer = WorkerView(worker_id="cpu0", gpus=(), state="running", last_heartbeat=NOW - 1)
+    view = rig_view_from_snapshot(snap(cpu_peer), "me", NOW)
+    assert [p.hostable_models for p in view.idle_peers] == [frozenset()]
+    me = WorkerProfile("me", resident_model="tiny.en")
+    assert [c.task_id for c in make_claim_policy(me, view)(lane, NOW)] == ["llm-1"]
+    gpu_peer = worker("gpu9", 9)
+    assert make_claim_policy(me, rig_view_from_snapshot(snap(gpu_peer), "me", NOW))(lane, NOW) == []
+
+
 class StepClock:
     def __init__(self) -> None:
         self.t = NOW
