@@ -56,12 +56,18 @@ def test_supervise_sim_daemon(tmp_path):
         audit = [json.loads(x) for x in paths.audit.read_text().splitlines()]
         assert [(a["kind"], a["outcome"]) for a in audit] == [("pause", "refused"), ("restart", "ok")]
         assert all(a["source"].startswith("cli ") for a in audit)
+        wait_for(lambda: (s := read_snapshot(paths.snapshot)) and all(w.state == "running" for w in s.workers)
+                 and next(w for w in s.workers if w.worker_id == "gpu1").restarts == 1, "both running again")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(rec["msg"] == "supervisor stopping" and "SIGTERM" in rec.get("reason", "") for rec in logs)
+    stopping = next(i for i, rec in enumerate(logs) if rec["msg"] == "supervisor stopping")
+    exits = {rec["worker"]: rec["code"] for rec in logs[stopping:] if rec["msg"] == "worker exited"}
+    assert exits == {"gpu0": 0, "gpu1": 0}, exits  # idle workers exit on SIGTERM by themselves, none killed
+    assert not any("did not stop in time" in rec["msg"] for rec in logs)
     assert not paths.supervisor_pid.exists()
     final = read_snapshot(paths.snapshot)
     assert all(w.state in ("stopped", "fatal") for w in final.workers)
