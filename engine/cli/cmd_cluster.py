@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     route.add_argument("prompt")
     route.add_argument("--tier", type=int, default=None)
     route.set_defaults(func=cmd_route)
+    brk = csub.add_parser("breaker", help="reset a node's circuit breaker, or force it open (maintenance)")
+    brk.add_argument("name")
+    brk.add_argument("action", choices=["reset", "open"])
+    brk.set_defaults(func=cmd_breaker)
     cluster.set_defaults(func=lambda a: cluster.print_help() or 2)
 
     esc = sub.add_parser("escalations", help="escalations awaiting approval, with payload and cost")
@@ -248,6 +252,15 @@ def _send_command(args: argparse.Namespace, kind: str, target: str, **cmd_args: 
         time.sleep(0.2)
     print(f"sent {kind} {target}; the supervisor has not acknowledged it yet (see `galaxy escalations --all`)")
     return 1
+
+
+def cmd_breaker(args: argparse.Namespace) -> int:
+    kind = "breaker_reset" if args.action == "reset" else "breaker_open"
+    rc = _send_command(args, kind, args.name)
+    if rc is None:
+        print("galaxy: no supervisor is running; breakers live in the supervisor (start it with `galaxy up`)")
+        return 3
+    return rc
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

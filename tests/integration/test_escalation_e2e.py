@@ -99,3 +99,34 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
                 proc.kill()
             api.stop()
     assert len(api.requests) == 1, "nothing was sent after the denial"
+
+
+def test_breaker_commands_reach_the_live_router(tmp_path: Path) -> None:
+    root = tmp_path / "shared"
+    cfg = tmp_path / "galaxy.toml"
+    cfg.write_text("")
+
+    def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
+                               *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    assert galaxy("cluster", "breaker", "gpu0", "open").returncode == 3, "no supervisor: said plainly"
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
+                             "supervise", "--sim", "--gpus", "1", "--tick", "0.2"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: RigPaths(root).snapshot.exists(), "first snapshot")
+        forced = galaxy("cluster", "breaker", "gpu0", "open")
+        assert forced.returncode == 0 and "forced open" in forced.stdout
+        nodes = wait_for(lambda: [n for n in json.loads(galaxy("cluster", "status", "--json").stdout)["nodes"]
+                                  if n["name"] == "gpu0" and n["breaker"] == "open"], "breaker open in snapshot")
+        assert nodes[0]["tier"] == 0
+        assert galaxy("cluster", "breaker", "ghost", "reset").returncode == 1
+        assert galaxy("cluster", "breaker", "gpu0", "reset").returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
