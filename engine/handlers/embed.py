@@ -18,11 +18,23 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.atomic import atomic_write_bytes
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
-from engine.handlers.models import (ResolvedModel, choose_device, force_offline, free_accelerator_memory,
-                                    requested_model_name, resolve_model)
-from engine.handlers.script_io import check_continue, output_path, positive_int, readable_file, workdir_path
+from engine.handlers.models import (
+    ResolvedModel,
+    choose_device,
+    force_offline,
+    requested_model_name,
+    resolve_model,
+)
+from engine.handlers.script_io import (
+    check_continue,
+    output_path,
+    positive_int,
+    readable_file,
+    workdir_path,
+)
+from engine.handlers.warm import WarmModelHandler
 from engine.model import Task
 
 log = logging.getLogger(__name__)
@@ -90,31 +102,13 @@ def write_vectors(path: Path, vectors: Any) -> None:
         atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
-class EmbedHandler:
+class EmbedHandler(WarmModelHandler):
     """Runs `embed` tasks in the worker process; one embedding model resident at a time."""
+    kind = "embedding"
 
     def __init__(self, clock: Clock | None = None,
                  cuda_device_count: Callable[[], int] = _torch_cuda_devices) -> None:
-        self._clock = clock or SystemClock()
-        self._cuda_device_count = cuda_device_count
-        self._model: Any = None
-        self._loaded: tuple[ResolvedModel, str] | None = None
-
-    @property
-    def resident_model(self) -> str | None:
-        return self._loaded[0].name if self._loaded else None
-
-    @property
-    def device(self) -> str | None:
-        return self._loaded[1] if self._loaded else None
-
-    def release(self) -> None:
-        if self._model is None:
-            return
-        log.info("releasing embedding model %s", self.resident_model)
-        self._model = None
-        self._loaded = None
-        free_accelerator_memory()
+        super().__init__(clock, cuda_device_count)
 
     def run(self, task: Task, ctx: TaskContext) -> HandlerResult:
         params = task.params

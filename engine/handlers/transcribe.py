@@ -19,11 +19,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.atomic import atomic_write_json
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
-from engine.handlers.models import (ResolvedModel, choose_device, force_offline, free_accelerator_memory,
-                                    requested_model_name, resolve_model)
-from engine.handlers.script_io import check_continue, output_path, positive_int, readable_file
+from engine.handlers.models import (
+    ResolvedModel,
+    choose_device,
+    force_offline,
+    requested_model_name,
+    resolve_model,
+)
+from engine.handlers.script_io import (
+    check_continue,
+    output_path,
+    positive_int,
+    readable_file,
+)
+from engine.handlers.warm import WarmModelHandler
 from engine.model import Task
 
 log = logging.getLogger(__name__)
@@ -40,31 +51,13 @@ def _ctranslate2_cuda_devices() -> int:
         return 0
 
 
-class TranscribeHandler:
+class TranscribeHandler(WarmModelHandler):
     """Runs `transcribe` tasks in the worker process; one whisper model resident at a time."""
+    kind = "whisper"
 
     def __init__(self, clock: Clock | None = None,
                  cuda_device_count: Callable[[], int] = _ctranslate2_cuda_devices) -> None:
-        self._clock = clock or SystemClock()
-        self._cuda_device_count = cuda_device_count
-        self._model: Any = None
-        self._loaded: tuple[ResolvedModel, str, str] | None = None  # model, device, compute_type
-
-    @property
-    def resident_model(self) -> str | None:
-        return self._loaded[0].name if self._loaded else None
-
-    @property
-    def device(self) -> str | None:
-        return self._loaded[1] if self._loaded else None
-
-    def release(self) -> None:
-        if self._model is None:
-            return
-        log.info("releasing whisper model %s", self.resident_model)
-        self._model = None
-        self._loaded = None
-        free_accelerator_memory()
+        super().__init__(clock, cuda_device_count)
 
     def run(self, task: Task, ctx: TaskContext) -> HandlerResult:
         params = task.params
