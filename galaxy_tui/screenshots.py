@@ -1,7 +1,14 @@
 """Screenshots of the real app for the operator guide: canned snapshots and, optionally, a live rig.
 
-``python -m galaxy_tui.screenshots --out docs/img [--live-root shared]``
+``python -m galaxy_tui.screenshots --out docs/img [--live ROOT] [--skip-canned]``
 Canned pictures use the fixture snapshots with the clock frozen at their ``taken_at``.
+``--live ROOT`` attaches the real dashboard (what ``galaxy attach`` runs) to a supervisor
+already running on ROOT and shoots once the rig is busy: at least ``--min-running`` workers
+with a task and, with ``--want-tokens``, one of them reporting tokens/s. Use a tmp root, e.g.
+
+    galaxy --root /tmp/rig submit /tmp/rig/plans/video.md
+    galaxy --root /tmp/rig supervise --sim &
+    python -m galaxy_tui.screenshots --skip-canned --live /tmp/rig --want-tokens
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.commands import RecordingCommandSink
+from engine.snapshot import Snapshot
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.launch import make_dashboard
 from galaxy_tui.source import CannedSnapshotSource, load_snapshot_file
@@ -61,20 +69,47 @@ async def canned(out: Path) -> list[Path]:
     return written
 
 
-async def live(out: Path, root: Path, name: str, size: tuple[int, int]) -> Path:
+def _busy(snap: Snapshot | None, min_running: int, want_tokens: bool) -> bool:
+    """Worth a picture: enough workers on a task and (optionally) an LLM streaming."""
+    if snap is None:
+        return False
+    running = [w for w in snap.workers if w.current_task]
+    if len(running) < min_running:
+        return False
+    return not want_tokens or any(w.tokens_per_s for w in running)
+
+
+async def live(out: Path, root: Path, shots: Sequence[tuple[str, tuple[int, int]]], *,
+               min_running: int = 0, want_tokens: bool = False, wait_s: float = 120.0) -> list[Path]:
+    """One attached dashboard; for each (name, size): resize, wait for a busy moment, shoot."""
     app = make_dashboard(root)
-    async with app.run_test(size=size) as pilot:
+    written = []
+    async with app.run_test(size=shots[0][1]) as pilot:
         await _settle(app, pilot, ())
-        await pilot.pause(1.0)
-        path = out / f"{name}.svg"
-        path.write_text(app.export_screenshot(title=f"galaxy: {name}"))
-    return path
+        for name, (width, height) in shots:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause(0.2)
+            deadline = time.monotonic() + wait_s
+            while not _busy(app.snapshot, min_running, want_tokens):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{root}: the rig never got busy enough in {wait_s:.0f}s "
+                                     f"(min_running={min_running}, want_tokens={want_tokens})")
+                await pilot.pause(0.1)
+            await pilot.pause(0.2)  # let the panels repaint from that snapshot
+            path = out / f"{name}.svg"
+            path.write_text(app.export_screenshot(title=f"galaxy: {name}"))
+            written.append(path)
+    return written
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
-    ap.add_argument("--live-root", type=Path, default=None, help="also shoot the rig running on this root")
+    ap.add_argument("--live", "--live-root", dest="live_root", type=Path, default=None,
+                    help="also shoot the dashboard attached to the supervisor running on this root")
+    ap.add_argument("--min-running", type=int, default=3, help="--live: wait for this many busy workers")
+    ap.add_argument("--want-tokens", action="store_true", help="--live: wait for a worker reporting tokens/s")
+    ap.add_argument("--wait", type=float, default=120.0, help="--live: give up after this many seconds")
     ap.add_argument("--live-name", default="live-sim")
     ap.add_argument("--skip-canned", action="store_true")
     args = ap.parse_args()
@@ -85,8 +120,10 @@ def main() -> None:
         for p in asyncio.run(canned(args.out)):
             print(p)
     if args.live_root is not None:
-        for size, suffix in (((120, 40), ""), ((80, 24), "-80x24")):
-            print(asyncio.run(live(args.out, args.live_root.resolve(), args.live_name + suffix, size)))
+        shots = [(args.live_name, (120, 40)), (args.live_name + "-80x24", (80, 24))]
+        for p in asyncio.run(live(args.out, args.live_root.resolve(), shots, min_running=args.min_running,
+                                  want_tokens=args.want_tokens, wait_s=args.wait)):
+            print(p)
 
 
 if __name__ == "__main__":
