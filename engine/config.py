@@ -19,7 +19,7 @@ from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfi
 
 CONFIG_ENV = "GALAXY_CONFIG"
 ROLES = ("worker", "brain")
-BACKENDS = ("ollama", "openai", "none")
+BACKENDS = ("ollama", "openai", "router", "none")  # router: route across the cluster's nodes
 TASK_CLASSES = ("cpu", "script", "llm", "resource")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -158,6 +158,9 @@ class NodeView:
     breaker: str  # closed | open | half_open
     breaker_failures: int = 0
     next_probe_at: float | None = None
+    context_window: int = 8192
+    max_concurrency: int = 1
+    external: bool = False
 
 
 @dataclass(frozen=True)

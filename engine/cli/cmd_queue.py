@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     w.add_argument("--prefer", default=None, help="prefer these classes (e.g. script)")
     w.add_argument("--executor", default="worker", help="role of this worker (worker | brain)")
     w.add_argument("--endpoint", default=None, help="LLM server URL for this GPU group")
-    w.add_argument("--backend", default="none", choices=("ollama", "openai", "none"))
+    w.add_argument("--backend", default="none", choices=("ollama", "openai", "router", "none"))
     w.add_argument("--lease", type=float, default=60.0, help="lease seconds (heartbeat every third)")
     w.add_argument("--grace", type=float, default=30.0, help="seconds a running task gets after SIGTERM")
     w.add_argument("--models", default=None,
@@ -230,7 +230,7 @@ def run_worker(args: argparse.Namespace) -> int:
     queue = _queue(args, events=events)
     profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed)
     extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor,
-              "models": models, "training_log": str(paths.training_samples)}
+              "models": models, "training_log": str(paths.training_samples), "root": str(paths.root)}
     settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
                               extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
     registry = HandlerRegistry()

@@ -172,7 +172,8 @@ class CloudTier:
                 healthy=None if st is None else st.healthy, latency_ms=None if st is None else st.latency_ms,
                 load=0 if st is None else st.in_flight, breaker="closed" if st is None else st.breaker.state,
                 breaker_failures=0 if st is None else st.breaker.failures,
-                next_probe_at=None if st is None else st.breaker.next_probe_at))
+                next_probe_at=None if st is None else st.breaker.next_probe_at,
+                context_window=n.context_window, max_concurrency=n.max_concurrency, external=n.external))
         return tuple(out)
 
     def escalation_views(self, now: float) -> tuple[EscalationView, ...]:

@@ -14,6 +14,7 @@ and does the load/unload itself when the worker runs without a manager.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
@@ -21,6 +22,7 @@ from engine.inference.protocol import BackendError, BackendTimeout, GenerationRe
 from engine.escalation.service import LOW_CONFIDENCE_MARK
 from engine.handlers.llm_io import LOW_CONFIDENCE_RE, llm_prompt, record_sample, write_output
 from engine.model import OUTPUT_TAIL_CHARS, Task, TaskType
+from engine.routing.routed_backend import EscalationNeeded, RoutedBackend, UnroutableRequest
 
 PROGRESS_EVERY_S = 0.25  # the dashboard refreshes a few times a second; more is noise
 BackendFactory = Callable[[str, str], LlmBackend]
@@ -39,7 +41,7 @@ def default_backend_factory(kind: str, endpoint: str) -> LlmBackend:
     if kind == "openai":
         from engine.inference.openai_backend import OpenAICompatBackend  # H4's backend, imported lazily
         return OpenAICompatBackend(endpoint)  # type: ignore[return-value]
-    raise TaskFailure(f"unknown backend_kind {kind!r} (ollama or openai)", retryable=False)
+    raise TaskFailure(f"unknown backend_kind {kind!r} (ollama, openai or router)", retryable=False)
 
 
 class LlmHandler:
@@ -61,13 +63,25 @@ class LlmHandler:
         given = ctx.extras.get("backend")
         if given is not None and hasattr(given, "generate"):
             return given  # type: ignore[no-any-return]
-        endpoint = ctx.extras.get("endpoint")
-        if not isinstance(endpoint, str) or not endpoint:
-            raise TaskFailure(f"worker {ctx.worker_id} has no LLM endpoint configured", retryable=False)
         # ``galaxy worker --backend ollama`` puts the kind under "backend"; "backend_kind" also works.
         kind = str(ctx.extras.get("backend_kind") or (given if isinstance(given, str) else "") or "ollama")
         if kind == "none":
             raise TaskFailure(f"worker {ctx.worker_id} has no LLM backend (backend = none)", retryable=False)
+        if kind == "router":
+            if ("router", "") not in self._backends:
+                from engine.paths import RigPaths
+                from engine.routing.snapshot_router import SnapshotRoutedBackend
+
+                root = ctx.extras.get("root")
+                if not isinstance(root, str):
+                    raise TaskFailure("a router worker needs the rig root to find the cluster's nodes",
+                                      retryable=False)
+                self._backends[("router", "")] = SnapshotRoutedBackend(RigPaths(Path(root)).snapshot,
+                                                                       ctx.worker_id)
+            return self._backends[("router", "")]
+        endpoint = ctx.extras.get("endpoint")
+        if not isinstance(endpoint, str) or not endpoint:
+            raise TaskFailure(f"worker {ctx.worker_id} has no LLM endpoint configured", retryable=False)
         key = (kind, endpoint)
         if key not in self._backends:
             self._backends[key] = self._factory(kind, endpoint)
@@ -115,10 +129,15 @@ class LlmHandler:
                 live_tps = len(pieces) / elapsed if elapsed > 0 else None  # one chunk is one token in Ollama
                 ctx.report_progress("".join(pieces)[-OUTPUT_TAIL_CHARS:], live_tps)
 
+        routing: dict[str, Any] = {}
+        if isinstance(backend, RoutedBackend):
+            routing = {"tier": task.tier, "requires_external": task.requires_external}
         try:
             result = backend.generate(model, prompt, system=system, options=options,
                                       keep_alive=ctx.extras.get("keep_alive", self._keep_alive),
-                                      on_chunk=on_chunk, timeout_s=remaining)
+                                      on_chunk=on_chunk, timeout_s=remaining, **routing)
+        except (EscalationNeeded, UnroutableRequest) as exc:
+            raise TaskFailure(str(exc), retryable=False) from exc
         except _Stop as stop:
             raise TaskFailure(stop.why, retryable=True, output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from None
         except BackendTimeout as exc:
@@ -135,6 +154,8 @@ class LlmHandler:
             raise TaskFailure(f"the local model marked its answer {LOW_CONFIDENCE_MARK} ({model})",
                               retryable=False, output_tail=result.text[-OUTPUT_TAIL_CHARS:])
         out = _result_dict(result, backend.name)
+        if isinstance(backend, RoutedBackend) and backend.last_node:
+            out["routed_to"] = backend.last_node
         output = task.params.get("output")
         if isinstance(output, str) and output:
             out["output"] = str(write_output(ctx.workdir, output, result.text))

@@ -17,6 +17,10 @@ class EscalationNeeded(BackendError):
     """No local tier can take this request; only an approved escalation can."""
 
 
+class UnroutableRequest(BackendError):
+    """No node at all can take this request (e.g. longer than every context window)."""
+
+
 class RoutedBackend:
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -35,6 +39,8 @@ class RoutedBackend:
         except NoRoute as exc:
             if exc.decision.needs_escalation and not exc.tried:
                 raise EscalationNeeded(f"no local tier can take it: {exc.decision.needs_escalation}") from None
+            if exc.decision.error:
+                raise UnroutableRequest(exc.decision.error) from None
             raise BackendError(str(exc)) from None
         self.last_node = routed.node
         return routed.result

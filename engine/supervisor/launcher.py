@@ -99,7 +99,9 @@ def worker_argv(group: GroupConfig, root: Path, *, endpoint: str | None = None, 
     argv += ["--executor", group.role]
     be = backend or group.backend
     ep = endpoint or group.endpoint
-    if be != "none" and ep:
+    if be == "router":
+        argv += ["--backend", "router"]  # routes across the nodes the snapshot publishes
+    elif be != "none" and ep:
         argv += ["--backend", be, "--endpoint", ep]
     if lease_s is not None:
         argv += ["--lease", f"{lease_s:g}"]
