@@ -221,7 +221,7 @@ def cmd_escalations(args: argparse.Namespace) -> int:
         print("no escalations pending")
         return 0
     for e in rows:
-        left = "" if e.expires_at is None else f", expires in {max(0, e.expires_at - now):.0f}s"
+        left = "" if e.expires_at is None or e.state != "pending" else f", expires in {max(0, e.expires_at - now):.0f}s"
         print(f"\n{e.escalation_id}  [{e.state}]  task {e.task_id}  -> {e.provider} ({e.model}){left}")
         print(f"  why: {e.reason}")
         print(f"  estimate: ~{e.est_input_tokens} input tokens, up to ${e.est_cost_usd:.4f}")

@@ -291,6 +291,10 @@ def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] 
 
 
 def run_status(args: argparse.Namespace) -> int:
+    if not RigPaths(args.root).tasks.is_dir():
+        print(f"galaxy: no rig at {args.root} (no tasks/ folder): check --root or $GALAXY_ROOT; "
+              "`galaxy submit` or `galaxy up` creates it", file=sys.stderr)
+        return 2
     now = time.time()
     data = status_data(args.root, now, args.limit)
     if args.json:

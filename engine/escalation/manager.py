@@ -84,9 +84,12 @@ class EscalationManager:
         prompt = build_prompt(instructions=str(task.params.get("system") or INSTRUCTIONS),
                               task=redact(task_text), untrusted=redact(untrusted),
                               attempts=redact("\n".join(attempts)))
-        payload = prov.build_payload(prompt.system, prompt.user, self.config.max_output_tokens)
-        tokens_in, cost = estimate_cost(self.prices.get(name, Price(0.0, 0.0)), prompt.system, prompt.user,
-                                        self.config.max_output_tokens)
+        max_out = self.config.max_output_tokens
+        asked = (task.params.get("options") or {}).get("num_predict") if isinstance(task.params.get("options"), dict) else None
+        if isinstance(asked, int) and not isinstance(asked, bool) and 0 < asked < max_out:
+            max_out = asked  # the task's own answer limit, when it is below the config's cap
+        payload = prov.build_payload(prompt.system, prompt.user, max_out)
+        tokens_in, cost = estimate_cost(self.prices.get(name, Price(0.0, 0.0)), prompt.system, prompt.user, max_out)
         e = Escalation(escalation_id="esc-" + uuid.uuid4().hex[:10], task_id=task.task_id, state=PENDING,
                        reason=reason, provider=name, model=prov.model, payload=payload,
                        est_input_tokens=tokens_in, est_cost_usd=round(cost, 6), created_at=now,

@@ -118,8 +118,8 @@ class ResidencyManager:
             ctx.extras["residency_report"] = {"action": "unload_llm", "unloaded": freed, "state": self.state,
                                               "degraded": self.degraded}
         elif task.task_class is TaskClass.LLM:
-            if self.backend is None:
-                return  # an OpenAI-compatible server manages its own model: nothing to switch
+            if self.backend is None or task.requires_external:
+                return  # a server that manages its own model, or a task that only escalation may answer
             if task.type is TaskType.SHELL and not (task.model or self._res.model):
                 return  # a shell command that talks to the LLM itself and names no model
             model = task.model or self._res.model if task.type is TaskType.SHELL else self._model_of(task)

@@ -96,6 +96,12 @@ def parse_routing(data: dict[str, Any], where: str = "galaxy.toml") -> tuple[Rou
         raise NodeConfigError(f"{where}: duplicate node name(s): {', '.join(sorted(dupes))}")
     routing_raw = dict(data.get("routing", {}))
     escalation_raw = dict(data.get("escalation", {}))
+    for table, raw, known in (("routing", routing_raw, set(RoutingConfig.__dataclass_fields__) - {"nodes"}),
+                              ("escalation", escalation_raw, set(EscalationConfig.__dataclass_fields__) - {"extra"})):
+        unknown = set(raw) - known
+        if unknown:
+            raise NodeConfigError(f"{where}: [{table}]: unknown key(s) {', '.join(sorted(unknown))} "
+                                  f"(known: {', '.join(sorted(known))})")
     try:
         routing = RoutingConfig(nodes=nodes, **routing_raw)
     except TypeError as exc:

@@ -54,3 +54,10 @@ def test_escalations_lists_nothing_pending(tmp_path: Path, capsys: pytest.Captur
     assert run(tmp_path, "escalations") == 0
     assert "no escalations pending" in capsys.readouterr().out
     assert run(tmp_path, "deny", "esc-x", "--reason", "no") == 1
+
+
+def test_misspelt_routing_key_is_named(tmp_path: Path) -> None:
+    (tmp_path / "galaxy.toml").write_text("[routing]\nbreakr_failures = 3\n")
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "cluster", "status")
+    assert "[routing]: unknown key(s) breakr_failures" in str(exc.value) and "breaker_failures" in str(exc.value)

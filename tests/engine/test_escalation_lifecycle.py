@@ -146,3 +146,12 @@ def test_escalation_reasons() -> None:
     assert should_escalate(shell, cfg) is None
     low = llm_task(attempts=(), result={"low_confidence": True})
     assert should_escalate(low, cfg) == "the local model marked its answer low-confidence"
+
+
+def test_payload_respects_the_tasks_own_answer_limit(tmp_path: Path, api: ProviderApiDouble) -> None:
+    m, _, _, _ = manager_for(tmp_path, api)
+    small = m.request(llm_task(task_id="s", params={"prompt": "short", "options": {"num_predict": 200}}), "x", NOW)
+    big = m.request(llm_task(task_id="b", params={"prompt": "short", "options": {"num_predict": 99999}}), "x", NOW)
+    assert small.payload["max_tokens"] == 200
+    assert big.payload["max_tokens"] == m.config.max_output_tokens, "never above the configured cap"
+    assert small.est_cost_usd < big.est_cost_usd
