@@ -160,7 +160,16 @@ def cmd_test(args: argparse.Namespace) -> int:
     from engine.routing.backends import backend_for
     from engine.routing.router import Router
 
+    from dataclasses import replace
+
+    from engine.routing.snapshot_router import nodes_from_views
+
     routing, _ = _load(args)
+    snap = _live_snapshot(args)
+    if snap is not None:  # the rig's own GPU groups are nodes too (their endpoints are only known live)
+        known = {n.name for n in routing.nodes}
+        routing = replace(routing, nodes=routing.nodes + tuple(n for n in nodes_from_views(snap.nodes)
+                                                               if n.name not in known))
     router = Router(routing, backend_for)
     states = router.check_health()
     rows = [_row(n, states.get(n.name)) for n in routing.nodes]
