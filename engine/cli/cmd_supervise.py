@@ -63,7 +63,8 @@ def _events_tail(path: Path):  # type: ignore[no-untyped-def]
                 continue
             et = str(rec.get("event_type", "?"))
             bits = [f"{k}={rec[k]}" for k in ("duration_ms", "tokens_generated", "error", "reason") if rec.get(k)]
-            out.append(EventView(at=at, event_type=et, message=" ".join(bits) or et,
+            where = [str(rec[k]) for k in ("task_id", "worker_id") if isinstance(rec.get(k), str)]
+            out.append(EventView(at=at, event_type=et, message=" ".join(bits) or " on ".join(where) or "-",
                                  task_id=rec.get("task_id") if isinstance(rec.get("task_id"), str) else None,
                                  worker_id=rec.get("worker_id") if isinstance(rec.get("worker_id"), str) else None))
         return out
