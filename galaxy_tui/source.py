@@ -7,12 +7,12 @@ never freezes the screen. Tests inject a ``CannedSnapshotSource``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
 from engine.schema import SchemaError
+from engine.supervisor.pidfile import pid_alive
 from engine.snapshot import Snapshot, read_snapshot
 
 STALE_AFTER_S = 3.0
@@ -31,20 +31,6 @@ class SnapshotSource(Protocol):
     def poll(self) -> SnapshotReading | None:
         """A reading when something changed since the last call, else None. May block on I/O."""
         ...
-
-
-def pid_alive(pid: int | None) -> bool | None:
-    if not pid:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
 
 
 class FileSnapshotSource:

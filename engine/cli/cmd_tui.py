@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from engine.supervisor.pidfile import pid_alive
+
 FIRST_SNAPSHOT_TIMEOUT_S = 30.0
 
 
@@ -38,16 +40,6 @@ def _pid(root: Path) -> int | None:
     from engine.supervisor.pidfile import running_supervisor_pid
 
     return running_supervisor_pid(RigPaths(root).supervisor_pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | None) -> subprocess.Popen[bytes]:
@@ -134,7 +126,7 @@ def run_down(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait
     termed = False
     while time.monotonic() < deadline:
-        if not _alive(pid) or _pid(args.root) is None:
+        if pid_alive(pid) is False or _pid(args.root) is None:
             print(f"galaxy down: supervisor {pid} stopped")
             return 0
         if not termed and time.monotonic() > deadline - args.wait / 2:

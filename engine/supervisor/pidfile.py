@@ -71,3 +71,18 @@ def running_supervisor_pid(path: Path) -> int | None:
     finally:
         os.close(fd)
     return None
+
+
+def pid_alive(pid: int | None) -> bool | None:
+    """Is a process with this pid running here? None when we cannot tell (no pid, no access)."""
+    if not pid:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists; it is someone else's
+    except OSError:
+        return None
+    return True
