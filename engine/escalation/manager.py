@@ -81,7 +81,7 @@ class EscalationManager:
             for a in task.attempts)
         task_text = str(task.params.get("prompt") or task.command or task.name)
         untrusted = str(task.params.get("context") or task.params.get("untrusted") or "")
-        prompt = build_prompt(instructions=str(task.params.get("system") or INSTRUCTIONS),
+        prompt = build_prompt(instructions=redact(str(task.params.get("system") or INSTRUCTIONS)),
                               task=redact(task_text), untrusted=redact(untrusted),
                               attempts=redact("\n".join(attempts)))
         max_out = self.config.max_output_tokens

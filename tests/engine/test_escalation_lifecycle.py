@@ -155,3 +155,12 @@ def test_payload_respects_the_tasks_own_answer_limit(tmp_path: Path, api: Provid
     assert small.payload["max_tokens"] == 200
     assert big.payload["max_tokens"] == m.config.max_output_tokens, "never above the configured cap"
     assert small.est_cost_usd < big.est_cost_usd
+
+
+def test_a_secret_in_the_tasks_system_prompt_is_redacted_before_it_can_leave(tmp_path: Path,
+                                                                             api: ProviderApiDouble) -> None:
+    m, _, _, _ = manager_for(tmp_path, api)
+    task = llm_task(params={"prompt": "Summarise.", "system": "You are ops. password: hunter2hunter2"})
+    e = m.request(task, "failed locally 2 times", NOW)
+    assert "hunter2hunter2" not in str(e.payload)
+    assert "hunter2hunter2" not in escalation_views(m, NOW)[0].preview
