@@ -51,6 +51,7 @@ class CommandProcessor:
         self._handlers: dict[str, CommandHandler] = {}
         self.acks: deque[CommandAck] = deque(maxlen=ACKS_KEPT)
         self._dir_mtime_ns: int | None = None
+        self.audit_errors = 0  # audit lines that could not be written (the ack still stands)
 
     def register(self, kind: CommandKind | str, handler: CommandHandler) -> None:
         """Route ``kind`` to ``handler(command, now) -> Outcome``; a later register replaces."""
@@ -109,12 +110,12 @@ class CommandProcessor:
         return ack
 
     def _move_aside(self, path: Path, reason: str) -> None:
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
         try:
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
             os.replace(path, self.rejected_dir / path.name)
             (self.rejected_dir / (path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # vanished, or the disk refuses: the refusal is still acked and audited
 
     def _record(self, ack: CommandAck, *, raw_name: str, args: dict | None = None,
                 issued_at: float | None = None) -> None:
@@ -122,9 +123,12 @@ class CommandProcessor:
         line = {"at": iso(ack.at), "command_id": ack.command_id, "kind": ack.kind, "target": ack.target,
                 "args": args or {}, "source": ack.source, "issued_at": iso(issued_at) if issued_at else None,
                 "file": raw_name, "outcome": ack.outcome, "message": ack.message}
-        self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.audit_path, "a", encoding="utf-8") as fh:  # append-only, one line per command
-            fh.write(json.dumps(line, default=str) + "\n")
+        try:
+            self.audit_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.audit_path, "a", encoding="utf-8") as fh:  # append-only, one line per command
+                fh.write(json.dumps(line, default=str) + "\n")
+        except OSError:  # disk full: the command was applied; a lost audit line must not stop the supervisor
+            self.audit_errors += 1
 
     def recent_acks(self) -> tuple[CommandAck, ...]:
         return tuple(self.acks)
@@ -138,6 +142,8 @@ def _parse(path: Path) -> tuple[Command | None, str | None]:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None, "vanished before it could be read"
+    except OSError as exc:  # a directory, no permission: refuse it, never crash the tick
+        return None, f"could not be read: {exc.strerror or exc}"
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON: {exc}"
     try:

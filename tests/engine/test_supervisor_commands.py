@@ -84,3 +84,25 @@ def test_only_the_last_fifty_acks_are_kept(tmp_path):
     proc.process(now=100.0)
     acks = proc.recent_acks()
     assert len(acks) == 50 and acks[-1].target == "w59"
+
+
+def test_an_unreadable_command_file_is_refused_and_the_next_one_still_applies(tmp_path):
+    proc, applied, sink = setup(tmp_path)
+    d = tmp_path / "commands"
+    (d / "000-dir.json").mkdir(parents=True)  # read_bytes raises IsADirectoryError, not a parse error
+    sink.send(make_command(CommandKind.PAUSE, "w1", source="t", now=5.0))
+    acks = proc.process(now=10.0)
+    assert [a.outcome for a in acks] == ["refused", "ok"] and applied == ["w1"]
+    assert "could not be read" in acks[0].message
+    assert (d / "rejected" / "000-dir.json").exists()
+
+
+def test_an_unwritable_audit_log_does_not_stop_commands(tmp_path):
+    proc = CommandProcessor(tmp_path / "commands", tmp_path / "audit.jsonl")
+    (tmp_path / "audit.jsonl").mkdir()  # opening it for append fails like a full or read-only disk would
+    applied = []
+    proc.register(CommandKind.PAUSE, lambda c, now: (applied.append(c.target), Outcome.ok("paused"))[1])
+    FileCommandSink(tmp_path / "commands").send(make_command(CommandKind.PAUSE, "w1", source="t", now=5.0))
+    (ack,) = proc.process(now=10.0)
+    assert ack.outcome == "ok" and applied == ["w1"] and proc.audit_errors == 1
+    assert proc.recent_acks() == (ack,)
