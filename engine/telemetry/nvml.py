@@ -121,7 +121,8 @@ class NvmlProbe:
                 except Exception:
                     pass
             self._nvml = None
-            self._handles = []
+            self._handles, self._names, self._uuids = [], [], []
+            self._pid_names = {}
             self._tried = False
             self._status = ProbeStatus(available=False, kind="none", detail="no NVML: probe closed")
 

@@ -124,3 +124,13 @@ def test_real_probe_on_a_machine_without_a_driver() -> None:
     assert probe.sample() == []
     fallback = detect_probe(simulated=False)
     assert isinstance(fallback, NoGpuProbe) and fallback.status().detail == st.detail
+
+
+def test_a_probe_reopened_after_close_names_the_cards_it_finds_now() -> None:
+    nvml = FakeNvml([FakeGpu(name="old card", uuid="GPU-old")])
+    probe = probe_for(nvml)
+    assert probe.sample()[0].name == "old card"
+    probe.close()
+    nvml.gpus = [FakeGpu(name="new card", uuid="GPU-new")]  # a card swapped while the probe was closed
+    (s,) = probe.sample()
+    assert (s.name, s.uuid) == ("new card", "GPU-new")
