@@ -227,9 +227,11 @@ class Dependencies:
 
     # ---- cancel ----
     def cancel(self, task_id: str, now: float, reason: str) -> bool:
-        found = self._take_for_cancel(task_id)
+        self.last_refusal = None
+        found = self._take_for_cancel(task_id, now)
         if found is None:
-            self.last_refusal = f"{task_id} is not waiting or running (already finished, or unknown)"
+            self.last_refusal = (self.last_refusal
+                                 or f"{task_id} is not waiting or running (already finished, or unknown)")
             return False
         path, task, worker = found
         attempts = task.attempts
@@ -241,7 +243,7 @@ class Dependencies:
         unlink_quiet(path)
         return True
 
-    def _take_for_cancel(self, task_id: str) -> tuple[Path, Task, str | None] | None:
+    def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None] | None:
         """Rename the task's file out of its state directory so no one else can move it."""
         from engine.queue.taskfile import read_task_file
 
@@ -270,8 +272,11 @@ class Dependencies:
                 continue
             try:
                 task = read_task_file(taken, where=path.name)
-            except TaskValidationError:
-                unlink_quiet(taken)
+            except TaskValidationError as exc:  # keep the bytes, as a claim would: failed/<id>.raw
+                from engine.queue.rejects import reject_file
+
+                reject_file(fq, taken, path.name, str(exc), now)
+                self.last_refusal = f"{task_id}: its file was not a valid task ({exc}); moved to failed/"
                 return None
             if path.parent == self.held_dir:
                 self._drop_markers(path.name, task)

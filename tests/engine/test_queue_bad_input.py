@@ -92,3 +92,15 @@ def test_half_written_dropped_file_is_left_alone(tmp_path):
     (q.paths.queue / "writing.json").write_bytes(b'{"task_id": "w",')  # mtime = now: maybe still being written
     assert q.claim("w1", T0, policy(), 30) is None
     assert (q.paths.queue / "writing.json").exists()
+
+
+def test_cancelling_a_corrupted_file_keeps_its_bytes_and_says_why(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("victim")], T0)
+    [victim] = [n for n in os.listdir(q.paths.queue) if n.endswith("+victim.json")]
+    (q.paths.queue / victim).write_bytes(b"\x00garbage")  # e.g. a file torn by a power cut
+    assert q.cancel("victim", T0, "operator") is False
+    assert "not a valid task" in q.deps.last_refusal and "not valid JSON" in q.deps.last_refusal
+    failed = q.get("victim")
+    assert failed.status is TaskStatus.FAILED and "not valid JSON" in failed.error
+    assert (q.paths.failed / failed.result["raw_file"]).read_bytes() == b"\x00garbage"
