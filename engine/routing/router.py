@@ -186,6 +186,9 @@ class Router:
                     lower = [r for r in remaining if self.nodes[r].tier < node.tier]
                     remaining = lower + [r for r in remaining if r not in lower]
                 continue
+            except BaseException:  # the caller stopped it (a cancelled task's on_chunk): not the node's fault
+                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1)))
+                raise
             latency = (time.perf_counter() - started) * 1000
             now = self.clock.now()
             self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),

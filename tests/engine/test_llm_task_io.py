@@ -99,3 +99,17 @@ def test_sensitive_task_content_stays_out_of_the_training_log(tmp_path: Path) ->
     LlmHandler().run(llm(prompt="patient record 1234").with_changes(sensitive=True), ctx(tmp_path, b))
     text = (tmp_path / "training.jsonl").read_text()
     assert "patient" not in text and "diagnosis" not in text and '"sensitive": true' in text
+
+
+def test_a_cancelled_routed_task_gives_its_node_slot_back(tmp_path: Path) -> None:
+    from engine.routing.nodes import NodeConfig, RoutingConfig
+    from engine.routing.routed_backend import RoutedBackend
+    from engine.routing.router import Router
+
+    node = NodeConfig(name="w1", endpoint="http://127.0.0.1:1", backend="ollama", model="m0", tier=0)
+    router = Router(RoutingConfig(nodes=(node,)), {"w1": ScriptedBackend("partial answer")})
+    c = TaskContext(worker_id="w1", gpu_ids=(1,), env={}, workdir=str(tmp_path), deadline=time.time() + 60,
+                    should_stop=lambda: True, extras={"backend": RoutedBackend(router)})
+    with pytest.raises(TaskFailure, match="stopped"):
+        LlmHandler().run(llm(prompt="hello"), c)
+    assert router.states()["w1"].in_flight == 0, "a cancelled request must not count as in flight forever"
