@@ -70,9 +70,13 @@ class ShellHandler:
         started = time.monotonic()
         timeout_at = started + task.timeout_s
         try:
-            proc = subprocess.Popen([self.shell, "-c", task.command], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
-            out.close()
+            try:
+                proc = subprocess.Popen([self.shell, "-c", task.command], stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
+            except OSError as exc:  # no such shell, a command too long for execve: retrying cannot help
+                raise TaskFailure(f"cannot start {self.shell}: {exc}", retryable=False) from None
+            finally:
+                out.close()
             stopped = timed_out = False
             while True:
                 try:
