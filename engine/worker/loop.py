@@ -76,7 +76,7 @@ class Worker:
         self._tps: float | None = None
         self._control = WorkerControl(seq=0)
         self._control_mtime: tuple[int, int, int] | None = None
-        self._unload_seq_done = 0
+        self._unload_seq_done: int | None = None  # None until the first control file is read
         self._last_status = 0.0
         self._last_housekeeping = float("-inf")
         self._status_lock = threading.Lock()
@@ -123,7 +123,11 @@ class Worker:
     def _apply_control(self, ctl: WorkerControl) -> None:
         old = self._control
         self._control = ctl
-        if ctl.unload_seq > self._unload_seq_done:
+        if self._unload_seq_done is None:
+            # The control file outlives worker processes: an unload asked of an earlier process of
+            # this worker is done; replaying it would empty the group's server on every restart.
+            self._unload_seq_done = ctl.unload_seq
+        elif ctl.unload_seq > self._unload_seq_done:
             self._unload_seq_done = ctl.unload_seq
             model = self.residency.resident_model
             self.residency.force_unload()

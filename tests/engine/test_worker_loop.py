@@ -288,3 +288,15 @@ def test_a_degraded_card_is_reported_in_the_status(tmp_path):
     assert read_status(q.paths.worker_status("w1")) is None
     w.run()
     assert read_status(q.paths.worker_status("w1")).gpu_degraded == "VRAM not freed after unload (5 s)"
+
+
+def test_an_unload_from_before_the_worker_started_is_not_replayed(tmp_path):
+    """The supervisor keeps unload_seq in the control file across restarts; a new process must not redo it."""
+    q = make_queue(tmp_path)
+    q.paths.workers.mkdir(parents=True, exist_ok=True)
+    write_json_dataclass(q.paths.worker_control("w1"), WorkerControl(seq=7, mode="run", unload_seq=2))
+    res = RecordingResidency()
+    _worker(q, residency=res).run()
+    assert ("force_unload", None) not in res.calls
+    assert events_of(tmp_path, "model_unloaded") == []
+
