@@ -55,12 +55,12 @@ def write_json_dataclass(path: Path, obj: Any) -> None:
 def read_status(path: Path) -> WorkerStatus | None:
     try:
         return from_plain(WorkerStatus, json.loads(Path(path).read_bytes()))
-    except (FileNotFoundError, json.JSONDecodeError, SchemaError):
+    except (FileNotFoundError, ValueError, SchemaError):  # ValueError: bad JSON, and bytes that are not text
         return None
 
 
 def read_control(path: Path) -> WorkerControl | None:
     try:
         return from_plain(WorkerControl, json.loads(Path(path).read_bytes()))
-    except (FileNotFoundError, json.JSONDecodeError, SchemaError):
+    except (FileNotFoundError, ValueError, SchemaError):  # ValueError: bad JSON, and bytes that are not text
         return None

@@ -300,3 +300,11 @@ def test_an_unload_from_before_the_worker_started_is_not_replayed(tmp_path):
     assert ("force_unload", None) not in res.calls
     assert events_of(tmp_path, "model_unloaded") == []
 
+
+def test_a_control_file_that_is_not_text_does_not_kill_the_worker(tmp_path):
+    q = make_queue(tmp_path)
+    q.paths.workers.mkdir(parents=True, exist_ok=True)
+    q.paths.worker_control("w1").write_bytes(b"\xff\xfe\xfa")  # json.loads raises UnicodeDecodeError here
+    q.submit([task("still-runs")], T0)
+    assert _worker(q).run() == 1
+    assert q.get("still-runs").status is TaskStatus.COMPLETE
