@@ -107,6 +107,7 @@ class GpuPanel(Widget, can_focus=True):
 
     def show(self, snap: Snapshot) -> None:
         new = cards_from(snap)
+        was = self.current.key if self.current else None
         box = self.query_one("#gpu-cards", CardList)
         old_keys = [c.key for c in self._cards]
         if [c.key for c in new] == old_keys:
@@ -120,8 +121,11 @@ class GpuPanel(Widget, can_focus=True):
         title = f"GPUs ({len(snap.gpus)})" + ("  SIMULATED" if snap.simulated else "")
         if self.border_title != title:
             self.border_title = title
-        self.selected = min(self.selected, max(len(new) - 1, 0))
-        if [c.key for c in new] != old_keys:
+        keys = [c.key for c in new]
+        # The selection follows its card, not its position: a card appearing or leaving above it
+        # must not turn the next p/x/u onto another worker.
+        self.selected = keys.index(was) if was in keys else min(self.selected, max(len(new) - 1, 0))
+        if keys != old_keys:
             self._mark_selected()
 
     @property

@@ -167,3 +167,24 @@ def test_help_and_theme_switch() -> None:
         return theme, screen, sink
     theme, screen, sink = run(go())
     assert theme == "galaxy-high-contrast" and screen == "HelpScreen" and sink.sent == []
+
+
+def test_the_selection_stays_on_its_card_when_a_card_above_it_goes() -> None:
+    from dataclasses import replace
+
+    from galaxy_tui.source import SnapshotReading
+    from tuikit import canned
+
+    async def go():  # type: ignore[no-untyped-def]
+        app, sink = make_app("busy5")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            await pilot.press("down", "down")  # gpu 2, worker w2
+            await pilot.pause()
+            snap = canned("busy5")
+            app.apply_reading(SnapshotReading(replace(snap, gpus=snap.gpus[1:])))  # gpu 0 fell off the bus
+            await pilot.pause()
+            await pilot.press("x")
+            await pilot.pause()
+        return sink
+    assert sent(run(go())) == [(CommandKind.DRAIN, "w2")]
