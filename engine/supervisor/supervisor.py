@@ -205,10 +205,10 @@ class Supervisor:
         """A worker that died holding tasks: give them back now instead of at lease expiry.
 
         After a crash the attempt is charged (``fail``, retried with backoff); after a
-        shutdown or operator restart it is handed back untouched (``release``)."""
+        shutdown or operator restart it is handed back untouched (``release``). The queue's
+        processing claims name their owner, so they alone say what it held: its last status
+        may still show a task it had already finished."""
         ids: set[str] = set()
-        if slot.status and slot.proc and slot.status.pid == slot.proc.pid and slot.status.current_task:
-            ids.add(slot.status.current_task)
         try:
             ids |= {t.task_id for t in self.queue.recent("processing", 500) if t.lease_owner == slot.worker_id}
         except Exception as exc:  # noqa: BLE001

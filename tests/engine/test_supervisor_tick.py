@@ -11,6 +11,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.commands import CommandKind, FileCommandSink, make_command
+from engine.events import tail_events
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
 from engine.model import Task
 from engine.paths import RigPaths
@@ -167,3 +168,19 @@ def test_shutdown_terminates_and_kills_a_stuck_worker_after_grace(rig):
     step(sup, clock, 6.0)
     step(sup, clock)
     assert stuck.signals == ["TERM", "KILL"] and sup.all_stopped()
+
+
+def test_a_crash_right_after_a_completion_recovers_nothing(rig):
+    """The status file still names the finished task; only processing claims count as held."""
+    sup, clock, launcher, paths, queue, *_ = rig
+    queue.submit([Task(task_id="t1", name="job", command="true")], clock.now())
+    w1 = launcher.for_worker("w1")[0]
+    queue.claim("w1", clock.now(), lambda c, now: c, 60.0)
+    heartbeat(paths, w1, "w1", clock.now(), state="busy", current_task="t1")
+    step(sup, clock)
+    queue.complete("t1", "w1", {"ok": True}, clock.now())
+    w1.exit(-9)  # died before its idle status was written
+    step(sup, clock)
+    kinds = {e["event_type"] for e in tail_events(paths.events, 1000)}
+    assert not kinds & {"duplicate_completion", "late_result_discarded"}
+    assert queue.get("t1").status.value == "complete"
