@@ -310,9 +310,11 @@ class Worker:
             self.residency.finished(task, ok)
         except Exception:  # noqa: BLE001
             pass
-        self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
-        self._current = None
-        self._set_state("idle")
+        try:
+            self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
+        finally:  # a record that fails (disk full) is reported by run(); the status must not stay on this task
+            self._current = None
+            self._set_state("idle")
 
     def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool) -> None:
         now = self.clock.now()

@@ -308,3 +308,18 @@ def test_a_control_file_that_is_not_text_does_not_kill_the_worker(tmp_path):
     q.submit([task("still-runs")], T0)
     assert _worker(q).run() == 1
     assert q.get("still-runs").status is TaskStatus.COMPLETE
+
+
+def test_a_result_that_cannot_be_recorded_does_not_leave_the_worker_busy_on_it(tmp_path):
+    """complete/ unwritable (a full disk behaves the same): the worker lives on, and its status
+    must not go on naming a task it no longer runs."""
+    q = make_queue(tmp_path)
+    q.submit([task("t1")], T0)
+    q.paths.complete.rmdir()
+    q.paths.complete.write_text("")  # recording the completion now raises NotADirectoryError
+    registry = HandlerRegistry(instances={TaskType.SHELL: NoopHandler()})
+    w = _worker(q, registry=registry, poll_s=0.01)
+    w.run()
+    assert events_of(tmp_path, "worker_error")  # reported, not fatal
+    status = read_status(q.paths.worker_status("w1"))
+    assert status.current_task is None
