@@ -24,10 +24,14 @@ _TOKEN_PATTERNS = [
     re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face
     re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),  # JWT
 ]
-_BEARER = re.compile(r"(?i)\b(bearer|token)(\s*[:=]?\s*)(\r?\n\s*)?([A-Za-z0-9_\-\.=+/]{12,})")
+# Labels count inside environment-style names too (DB_PASSWORD, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN):
+# "_" is a word character, so \b would not see a label there.
+_LABEL_START = r"(?<![A-Za-z0-9])"
+_BEARER = re.compile(r"(?i)" + _LABEL_START + r"(bearer|token)(\s*[:=]?\s*)(\r?\n\s*)?([A-Za-z0-9_\-\.=+/]{12,})")
 _LABELLED = re.compile(
-    r"(?im)\b(password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|client[_-]?secret|"
-    r"private[_-]?key|x-api-key|authorization)(\"?'?\s*[:=]\s*)(\r?\n[ \t]*)?(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;]+)")
+    r"(?im)" + _LABEL_START + r"((?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|"
+    r"client[_-]?secret|private[_-]?key|x-api-key|authorization)(?:[_\-][A-Za-z0-9]+)*)"
+    r"(\"?'?\s*[:=]\s*)(\r?\n[ \t]*)?(\"[^\"\n]*\"|'[^'\n]*'|(?:(?:basic|bearer|token|digest)[ \t]+)?[^\s,;]+)")
 _URL_CREDS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
 

@@ -20,6 +20,13 @@ from engine.model import Task
     ("db: postgres://app:s3cretpw@db.local/x", "s3cretpw"),
     ("write to alice@example.org", "alice@example.org"),
     ("gh token ghp_abcdefghijklmnopqrstuvwxyz0123", "ghp_abcdefghijklmnopqrstuvwxyz0123"),
+    # environment-style names, where "_" hides the label from a \b word boundary
+    ("export DB_PASSWORD=hunter2hunter2", "hunter2hunter2"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("OPENAI_API_KEY=abcd1234efgh5678", "abcd1234efgh5678"),
+    ("GITHUB_TOKEN=abcdefabcdefabcdef", "abcdefabcdefabcdef"),
+    # a scheme word before the credentials
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
 ])
 def test_single_line_secrets(text: str, secret: str) -> None:
     out = redact(text)
