@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from engine.snapshot import CommandAck
 
 MAX_COMMAND_BYTES = 64_000
 ACKS_KEPT = 50
+RACY_MTIME_NS = 2_000_000_000
+"""A directory mtime this recent may not change again for a file added now (1 s timestamps on
+ext3 and some NFS servers, jiffy-coarse ones on ext4): it is not trusted to mean "nothing new"."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class CommandProcessor:
         for path in files[: self.max_per_tick]:
             new.append(self._one(path, now))
         if len(files) <= self.max_per_tick:
-            self._dir_mtime_ns = mtime
+            self._dir_mtime_ns = mtime if time.time_ns() - mtime > RACY_MTIME_NS else None
         return new
 
     def _one(self, path: Path, now: float) -> CommandAck:

@@ -106,3 +106,21 @@ def test_an_unwritable_audit_log_does_not_stop_commands(tmp_path):
     (ack,) = proc.process(now=10.0)
     assert ack.outcome == "ok" and applied == ["w1"] and proc.audit_errors == 1
     assert proc.recent_acks() == (ack,)
+
+
+def test_a_command_arriving_within_the_directory_timestamp_granularity_is_not_missed(tmp_path):
+    """On a filesystem with 1 s timestamps two changes in the same second leave the directory's
+    mtime unchanged (simulated with utime): the unchanged mtime must not hide the second command."""
+    import os
+    import time
+
+    proc, applied, sink = setup(tmp_path)
+    d = tmp_path / "commands"
+    sink.send(make_command(CommandKind.PAUSE, "a", source="t", now=1.0))
+    second = time.time_ns()  # "now", as a coarse clock would stamp both changes
+    os.utime(d, ns=(second, second))
+    proc.process(now=1.0)
+    sink.send(make_command(CommandKind.PAUSE, "b", source="t", now=2.0))
+    os.utime(d, ns=(second, second))  # same second as before: the timestamp did not move
+    proc.process(now=2.0)
+    assert applied == ["a", "b"]
