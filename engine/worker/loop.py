@@ -308,8 +308,9 @@ class Worker:
         ok = isinstance(outcome, HandlerResult)
         try:
             self.residency.finished(task, ok)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - the task's result still counts; the residency trouble is reported
+            self.events.emit("worker_error", at=self.clock.now(), task_id=task.task_id, worker_id=self.worker_id,
+                             error=f"residency after task: {type(exc).__name__}: {exc}")
         try:
             self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
         finally:  # a record that fails (disk full) is reported by run(); the status must not stay on this task

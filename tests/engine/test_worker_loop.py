@@ -323,3 +323,18 @@ def test_a_result_that_cannot_be_recorded_does_not_leave_the_worker_busy_on_it(t
     assert events_of(tmp_path, "worker_error")  # reported, not fatal
     status = read_status(q.paths.worker_status("w1"))
     assert status.current_task is None
+
+
+class _FinishedRaises(RecordingResidency):
+    def finished(self, task, ok):
+        raise RuntimeError("backend said 500")
+
+
+def test_a_residency_that_fails_after_a_task_is_reported_not_hidden(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("t1")], T0)
+    registry = HandlerRegistry(instances={TaskType.SHELL: NoopHandler()})
+    assert _worker(q, registry=registry, residency=_FinishedRaises()).run() == 1
+    assert q.get("t1").status is TaskStatus.COMPLETE  # the result still counts
+    (err,) = events_of(tmp_path, "worker_error")
+    assert err["task_id"] == "t1" and "RuntimeError: backend said 500" in err["error"]
