@@ -105,7 +105,7 @@ def _post(url: str, payload: dict[str, Any], headers: dict[str, str], timeout_s:
             resp = client.post(url, json=payload, headers=headers)
     except httpx.TimeoutException as exc:
         raise ProviderError(f"timeout after {timeout_s}s calling {url}") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a typo in the endpoint) is no HTTPError
         raise ProviderError(f"cannot reach {url}: {exc}") from exc
     if resp.status_code >= 400:
         raise ProviderError(f"{url} answered HTTP {resp.status_code}: {resp.text[:300]}")

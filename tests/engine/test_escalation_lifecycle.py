@@ -164,3 +164,15 @@ def test_a_secret_in_the_tasks_system_prompt_is_redacted_before_it_can_leave(tmp
     e = m.request(task, "failed locally 2 times", NOW)
     assert "hunter2hunter2" not in str(e.payload)
     assert "hunter2hunter2" not in escalation_views(m, NOW)[0].preview
+
+
+def test_a_mistyped_endpoint_fails_the_escalation_instead_of_leaving_it_sent(tmp_path: Path,
+                                                                             api: ProviderApiDouble) -> None:
+    node = NodeConfig(name="cloud", endpoint="http://127.0.0.1:44x", backend="anthropic", model="claude-x", tier=2,
+                      external=True, auth_env="TEST_CLOUD_KEY")
+    m = build_manager(RigPaths(tmp_path).ensure(), RoutingConfig(nodes=(node,)), EscalationConfig(),
+                      providers={"cloud": AnthropicProvider("cloud", node.endpoint, "claude-x", "TEST_CLOUD_KEY")})
+    e = m.request(llm_task(), "asked", NOW)
+    out = m.approve(e.escalation_id, NOW, by="op")
+    assert out.escalation.state == "failed" and "Invalid port" in (out.escalation.error or "")
+
