@@ -137,13 +137,16 @@ def run_submit(args: argparse.Namespace) -> int:
     tasks = []
     try:
         for path in args.files:
-            if path.suffix.lower() in (".md", ".markdown"):
-                tasks.extend(_load_plan(path, args.root, now, source))
-            else:
-                if not path.exists():
-                    print(f"{path}: no such file", file=sys.stderr)
-                    return 1
-                tasks.extend(load_task_json(path, now=now, source=source))
+            try:
+                if path.suffix.lower() in (".md", ".markdown"):
+                    tasks.extend(_load_plan(path, args.root, now, source))
+                else:
+                    if not path.exists():
+                        print(f"{path}: no such file", file=sys.stderr)
+                        return 1
+                    tasks.extend(load_task_json(path, now=now, source=source))
+            except OSError as exc:  # a directory, no permission: name it instead of a traceback
+                raise SubmitRefused([f"{path}: cannot read it: {exc.strerror or exc}"]) from None
         q = _queue(args)
         ids = q.submit(tasks, now)
     except TaskValidationError as exc:

@@ -132,3 +132,15 @@ def test_status_shows_workers_from_a_fresh_snapshot_only(tmp_path, capsys):
     write_snapshot(paths.snapshot, snap(time.time() - 3600))  # the supervisor is long gone
     assert _run(root, "status", "--json") == 0
     assert json.loads(capsys.readouterr().out)["workers"] is None
+
+
+def test_submit_of_an_unreadable_path_names_it_and_queues_nothing(tmp_path, capsys):
+    root = tmp_path / "rig"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"task_id": "ok", "name": "x", "command": "true"}))
+    folder = tmp_path / "tasks.json"
+    folder.mkdir()  # exists, but reading it raises IsADirectoryError
+    assert _run(root, "submit", str(good), str(folder)) == 1
+    err = capsys.readouterr().err
+    assert str(folder) in err and "nothing was queued" in err
+    assert make_queue(root).counts().total("queue") == 0
