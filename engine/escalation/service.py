@@ -56,8 +56,9 @@ def preview_of(e: Escalation) -> str:
 
 def escalation_views(manager: EscalationManager, now: float, limit: int = 20) -> tuple[EscalationView, ...]:
     left = manager.budget_left(now)
-    rows = [e for e in manager.store.all() if e.state in ("pending", "approved", "sent")]
-    rows += [e for e in reversed(manager.store.all()) if e.state not in ("pending", "approved", "sent")][:5]
+    stored = manager.store.all()  # every escalation file: read once per snapshot, not twice
+    rows = [e for e in stored if e.state in ("pending", "approved", "sent")]
+    rows += [e for e in reversed(stored) if e.state not in ("pending", "approved", "sent")][:5]
     return tuple(EscalationView(
         escalation_id=e.escalation_id, task_id=e.task_id, state=e.state, reason=e.reason, provider=e.provider,
         model=e.model, est_input_tokens=e.est_input_tokens, est_cost_usd=e.est_cost_usd, budget_left_usd=left,

@@ -176,3 +176,23 @@ def test_a_mistyped_endpoint_fails_the_escalation_instead_of_leaving_it_sent(tmp
     out = m.approve(e.escalation_id, NOW, by="op")
     assert out.escalation.state == "failed" and "Invalid port" in (out.escalation.error or "")
 
+
+def test_the_snapshots_escalation_views_read_the_store_once(tmp_path: Path, api: ProviderApiDouble) -> None:
+    from engine.escalation.manager import EscalationManager
+    from engine.escalation.pricing import CostLedger
+    from engine.escalation.store import EscalationStore
+
+    class CountingStore(EscalationStore):
+        reads = 0
+
+        def all(self) -> list[Escalation]:
+            self.reads += 1
+            return super().all()
+
+    m, _, _, _ = manager_for(tmp_path, api)
+    m.request(llm_task(), "asked", NOW)
+    store = CountingStore(m.store.dir)
+    views = escalation_views(EscalationManager(store, m.providers, m.prices, CostLedger(tmp_path / "ledger.jsonl"),
+                                               m.config), NOW)
+    assert [v.state for v in views] == ["pending"]
+    assert store.reads == 1, "built every 0.5 s: each read parses every escalation file ever kept"
