@@ -252,6 +252,9 @@ class QueueInspector:
         its owner may be alive; it is taken back only once that lease has expired at ``now``
         and the file has sat there ``orphan_age_s`` of real time (a live move takes ms).
         """
+        from engine.queue.rejects import reject_file
+        from engine.queue.taskfile import read_task_file
+
         recovered = []
         cutoff = time.time() - self.fq.orphan_age_s
         for name in os.listdir(self.fq.tmp):
@@ -270,9 +273,12 @@ class QueueInspector:
             info = parse_processing_name(name.rsplit(".", 1)[0])
             if info is not None and max(info.first_expiry, st.st_mtime) >= now:
                 continue  # its owner's lease has not run out
-            task = self._read(path, name)
-            if task is None:
-                unlink_quiet(path)
+            try:
+                task = read_task_file(path, where=f"tasks/.tmp/{name}")
+            except FileNotFoundError:
+                continue
+            except TaskValidationError as exc:  # keep its bytes (failed/<id>.raw), as a claim would
+                reject_file(self.fq, path, name.rsplit(".", 1)[0], str(exc), now)
                 continue
             if self.where_is(task.task_id, None) is None:
                 self.fq.write_queued(task, now)

@@ -104,3 +104,14 @@ def test_cancelling_a_corrupted_file_keeps_its_bytes_and_says_why(tmp_path):
     failed = q.get("victim")
     assert failed.status is TaskStatus.FAILED and "not valid JSON" in failed.error
     assert (q.paths.failed / failed.result["raw_file"]).read_bytes() == b"\x00garbage"
+
+
+def test_an_invalid_file_left_mid_move_by_a_crash_keeps_its_bytes(tmp_path):
+    """A hand-dropped file being adopted when the process died: recovery must not delete it."""
+    q = make_queue(tmp_path, orphan_age_s=0.0)
+    (q.tmp / "dropped.json.adopting").write_bytes(b'{"task_id": "d1", "name": ')
+    q.reap_stale(T0)
+    assert not (q.tmp / "dropped.json.adopting").exists()
+    [record] = [t for t in q.recent("failed", 10)]
+    assert "not valid JSON" in record.error
+    assert (q.paths.failed / record.result["raw_file"]).read_bytes() == b'{"task_id": "d1", "name": '
