@@ -134,8 +134,6 @@ def cmd_add(args: argparse.Namespace) -> int:
                            "max_concurrency": args.max_concurrency, "auth_env": args.auth_env,
                            "external": args.external, "price_in_per_mtok": args.price_in,
                            "price_out_per_mtok": args.price_out}, "galaxy cluster add")
-        if node.backend == "anthropic" and not node.external:
-            raise NodeConfigError("an anthropic node is a cloud API: add --external")
         append_node(_config_path(args), node)
     except NodeConfigError as exc:
         print(f"galaxy: {exc}")

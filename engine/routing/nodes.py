@@ -78,6 +78,8 @@ def _node_from(d: dict[str, Any], where: str) -> NodeConfig:
         raise NodeConfigError(f"{where}: tier must be a non-negative integer, got {d['tier']!r}")
     if not str(d["endpoint"]).startswith(("http://", "https://")):
         raise NodeConfigError(f"{where}: endpoint {d['endpoint']!r} must start with http:// or https://")
+    if d["backend"] == "anthropic" and not d.get("external"):
+        raise NodeConfigError(f"{where}: an anthropic node is a cloud API: set external = true (--external)")
     try:
         return NodeConfig(**d)
     except TypeError as exc:

@@ -61,3 +61,11 @@ def test_misspelt_routing_key_is_named(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, "cluster", "status")
     assert "[routing]: unknown key(s) breakr_failures" in str(exc.value) and "breaker_failures" in str(exc.value)
+
+
+def test_an_anthropic_node_not_marked_external_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "galaxy.toml").write_text('[[node]]\nname = "cloud"\nendpoint = "https://api.anthropic.com"\n'
+                                          'backend = "anthropic"\nmodel = "claude"\ntier = 2\n')
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "cluster", "route", "extract the date")
+    assert "node #1" in str(exc.value) and "external = true" in str(exc.value)
