@@ -30,6 +30,13 @@ class BudgetExceeded(RuntimeError):
     pass
 
 
+class UnknownEscalation(KeyError):
+    """A KeyError whose message prints as written (KeyError's own str() adds quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True)
 class EscalationOutcome:
     escalation: Escalation
@@ -107,7 +114,7 @@ class EscalationManager:
     def _pending(self, escalation_id: str, now: float) -> Escalation:
         e = self.store.get(escalation_id)
         if e is None:
-            raise KeyError(f"no escalation {escalation_id!r}")
+            raise UnknownEscalation(f"no escalation {escalation_id!r}")
         if e.state == PENDING and e.expires_at is not None and now >= e.expires_at:
             self._expire(e, now)
             raise EscalationStateError(f"escalation {escalation_id} expired before it was approved")
