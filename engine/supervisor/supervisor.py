@@ -366,10 +366,15 @@ class Supervisor:
         model = slot.status.resident_model if slot.status else None
         return Outcome.ok(f"unload #{slot.unload_seq} sent to {slot.worker_id}" + (f" ({model})" if model else ""))
 
+    def _refusal(self, default: str) -> str:
+        """The queue's own reason when it gives one (FileQueue: ``deps.last_refusal``)."""
+        reason = getattr(getattr(self.queue, "deps", None), "last_refusal", None)
+        return reason if isinstance(reason, str) and reason else default
+
     def _retry(self, cmd: Command, now: float) -> Outcome:
         ok = self.queue.retry(cmd.target or "", now)
         return Outcome.ok(f"{cmd.target} queued again") if ok else \
-            Outcome.refused(f"{cmd.target} is not a failed task")
+            Outcome.refused(self._refusal(f"{cmd.target} is not a failed task"))
 
     def _retry_all(self, cmd: Command, now: float) -> Outcome:
         ids = self.queue.retry_all_failed(now)
@@ -379,7 +384,7 @@ class Supervisor:
         reason = str(cmd.args.get("reason") or f"cancelled by {cmd.source or 'operator'}")
         ok = self.queue.cancel(cmd.target or "", now, reason)
         return Outcome.ok(f"{cmd.target} cancelled") if ok else \
-            Outcome.refused(f"{cmd.target} is not waiting or running (already finished, or unknown)")
+            Outcome.refused(self._refusal(f"{cmd.target} is not waiting or running (already finished, or unknown)"))
 
     def _shutdown_cmd(self, cmd: Command, now: float) -> Outcome:
         self.begin_shutdown(now, reason=f"shutdown command from {cmd.source or 'operator'}")

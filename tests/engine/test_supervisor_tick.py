@@ -184,3 +184,17 @@ def test_a_crash_right_after_a_completion_recovers_nothing(rig):
     kinds = {e["event_type"] for e in tail_events(paths.events, 1000)}
     assert not kinds & {"duplicate_completion", "late_result_discarded"}
     assert queue.get("t1").status.value == "complete"
+
+
+def test_a_refused_retry_says_the_queues_reason(rig):
+    """b failed because its dependency a did: 'b is not a failed task' would be wrong."""
+    sup, clock, launcher, paths, queue, *_ = rig
+    queue.submit([Task(task_id="a", name="a", command="false", max_retries=0),
+                  Task(task_id="b", name="b", command="true", depends_on=("a",))], clock.now())
+    assert queue.claim("w1", clock.now(), lambda c, now: c, 60.0).task_id == "a"
+    queue.fail("a", "w1", "exit code 1", clock.now())
+    assert queue.get("b").status.value == "failed"
+    FileCommandSink(paths.commands).send(make_command(CommandKind.RETRY, "b", source="test", now=clock.now()))
+    step(sup, clock)
+    (ack,) = [a for a in read_snapshot(paths.snapshot).acks if a.target == "b"]
+    assert ack.outcome == "refused" and "dependency a has failed; retry a instead" in ack.message
