@@ -36,7 +36,7 @@ class Rig:
         self.sup = Supervisor(cfg, self.paths, self.queue, self.sim, SubprocessLauncher(), simulated=True)
         self.sup.start(time.time())
 
-    def until(self, cond, what: str, timeout: float = 30.0):
+    def until(self, cond, what: str, timeout: float = 60.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sup.tick(time.time())
