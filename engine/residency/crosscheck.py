@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from engine.inference.protocol import LoadedModel
+from engine.telemetry.nvml import NOT_VISIBLE
 from engine.telemetry.protocol import GpuProcess, GpuSample
 
 HELD_THRESHOLD_MB = 64.0  # an Ollama process holding less than this is the driver's residue, not a model
@@ -93,7 +94,10 @@ def cpu_fallback_findings(loaded: Sequence[LoadedModel], samples: Sequence[GpuSa
     out: list[CpuFallback] = []
     by_index = _by_index(samples)
     group = [by_index[g] for g in gpus if g in by_index]
-    lists_processes = any(s.processes for s in group)
+    # A process whose name this machine cannot see (galaxy and Ollama in separate containers)
+    # may well be Ollama: then the listing cannot say "no Ollama process holds VRAM".
+    lists_processes = any(s.processes for s in group) and not any(
+        p.name.endswith(NOT_VISIBLE) for s in group for p in s.processes)
     ollama_mb = [p.used_mb for s in group for p in s.processes if is_ollama_process(p)]
     for m in loaded:
         if m.size_bytes and m.size_vram_bytes is not None and \

@@ -68,6 +68,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+NOT_VISIBLE = "(not visible)"
+"""Ends the name of a process this machine cannot see (another container's pid): it may be anyone's."""
+
+
 def _process_name(pid: int) -> str:
     """The process's name when this machine can see it (other containers' pids cannot be)."""
     try:
@@ -75,7 +79,7 @@ def _process_name(pid: int) -> str:
 
         return str(psutil.Process(pid).name())
     except Exception:  # NoSuchProcess, AccessDenied, ZombieProcess, or no psutil
-        return f"pid {pid} (not visible)"
+        return f"pid {pid} {NOT_VISIBLE}"
 
 
 class _DeviceLost(Exception):

@@ -148,3 +148,11 @@ def test_no_process_listing_means_only_size_vram_decides() -> None:
 def test_a_baseline_that_never_showed_the_model_cannot_hold_the_wait_forever() -> None:
     # a lagging probe took "before" ahead of the load: its totals cannot be compared
     assert vram_released([gpu(0, 80)], [gpu(0, 80)], [0], 4700)
+
+
+def test_a_process_this_machine_cannot_see_may_be_ollama_so_no_cpu_alarm() -> None:
+    from engine.telemetry.nvml import NOT_VISIBLE
+
+    m = LoadedModel("q", size_bytes=4 * GB, size_vram_bytes=4 * GB)
+    hidden = GpuProcess(pid=4242, name=f"pid 4242 {NOT_VISIBLE}", used_mb=4500)  # Ollama in another container
+    assert cpu_fallback_findings([m], [gpu(0, 4800, (hidden, WORKER))], [0]) == []
