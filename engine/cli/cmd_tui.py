@@ -130,7 +130,10 @@ def run_down(args: argparse.Namespace) -> int:
             print(f"galaxy down: supervisor {pid} stopped")
             return 0
         if not termed and time.monotonic() > deadline - args.wait / 2:
-            os.kill(pid, signal.SIGTERM)  # the command was not picked up: ask the OS way
+            try:
+                os.kill(pid, signal.SIGTERM)  # the command was not picked up: ask the OS way
+            except ProcessLookupError:
+                pass  # it exited just now
             termed = True
         time.sleep(0.1)
     print(f"galaxy down: supervisor {pid} still running after {args.wait:g}s", file=sys.stderr)

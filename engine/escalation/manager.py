@@ -9,6 +9,7 @@ nothing else (it cannot queue tasks or run commands).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
@@ -73,6 +74,7 @@ class EscalationManager:
         self.on_denied = on_denied
         self.on_retry_local = on_retry_local
         self.on_event = on_event
+        self._decisions = threading.RLock()
 
     # ---- raising ----
     def request(self, task: Task, reason: str, now: float, provider: str | None = None) -> Escalation:
@@ -124,13 +126,15 @@ class EscalationManager:
 
     def approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False,
                 timeout_s: float = 120.0) -> EscalationOutcome:
-        e = self._pending(escalation_id, now)
-        left = self.budget_left(now)
-        if e.est_cost_usd > left and not override_budget:
-            raise BudgetExceeded(f"estimated ${e.est_cost_usd:.4f} exceeds today's budget left "
-                                 f"${left:.4f} of ${self.config.daily_budget_usd:.2f}; approve with override")
-        e = transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by, budget_override=override_budget)
-        self.store.save(e)
+        with self._decisions:  # one decision per escalation: approve, deny and expiry never race
+            e = self._pending(escalation_id, now)
+            left = self.budget_left(now)
+            if e.est_cost_usd > left and not override_budget:
+                raise BudgetExceeded(f"estimated ${e.est_cost_usd:.4f} exceeds today's budget left "
+                                     f"${left:.4f} of ${self.config.daily_budget_usd:.2f}; approve with override")
+            e = transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by,
+                           budget_override=override_budget)
+            self.store.save(e)
         return self._send(e, now, timeout_s)
 
     def _send(self, e: Escalation, now: float, timeout_s: float) -> EscalationOutcome:
@@ -141,7 +145,9 @@ class EscalationManager:
             if prov is None:
                 raise ProviderError(f"provider {e.provider!r} is no longer configured")
             answer = prov.send(e.payload, timeout_s)
-        except ProviderError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure must end the request as failed, never leave it "sent"
+            if not isinstance(exc, ProviderError):
+                exc = ProviderError(f"{type(exc).__name__}: {exc}")
             e = transition(e, FAILED, now, str(exc), error=str(exc))
             self.store.save(e)
             self.on_event("escalation_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
@@ -163,9 +169,11 @@ class EscalationManager:
     def deny(self, escalation_id: str, now: float, by: str, reason: str) -> EscalationOutcome:
         if not reason.strip():
             raise ValueError("a denial needs a reason")
-        e = self._pending(escalation_id, now)
-        e = transition(e, DENIED, now, f"by {by}: {reason}", decided_at=now, decided_by=by, deny_reason=reason)
-        self.store.save(e)
+        with self._decisions:
+            e = self._pending(escalation_id, now)
+            e = transition(e, DENIED, now, f"by {by}: {reason}", decided_at=now, decided_by=by,
+                           deny_reason=reason)
+            self.store.save(e)
         self.on_event("escalation_denied", {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                             "reason": reason})
         self.on_denied(e)
@@ -184,8 +192,9 @@ class EscalationManager:
         return e
 
     def expire_due(self, now: float) -> list[Escalation]:
-        return [self._expire(e, now) for e in self.store.all()
-                if e.state == PENDING and e.expires_at is not None and now >= e.expires_at]
+        with self._decisions:
+            return [self._expire(e, now) for e in self.store.all()
+                    if e.state == PENDING and e.expires_at is not None and now >= e.expires_at]
 
     def pending(self) -> list[Escalation]:
         return [e for e in self.store.all() if e.state == PENDING]
