@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -29,6 +31,14 @@ def _tail(path: str, limit: int) -> str:
             return fh.read().decode(errors="replace")[-limit:]
     except OSError:
         return ""
+
+
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+_DIE_WITH_WORKER: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "KILL") if _SETPRIV else ()
+"""A task runs in its own session (so a timeout can kill its whole group); without this a
+worker that is SIGKILLed would leave the task running on the GPU, holding VRAM, while the
+queue hands it to another worker. ``setpriv --pdeathsig`` (util-linux) makes the shell die
+with its worker; a simple command that bash execs in place dies with it too."""
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -62,6 +72,8 @@ class ShellHandler:
     def run(self, task: Task, ctx: TaskContext) -> HandlerResult:
         if not task.command.strip():
             raise TaskFailure("shell task has an empty command", retryable=False)
+        if shutil.which(self.shell) is None:  # setpriv would report it only as an exit code
+            raise TaskFailure(f"cannot start {self.shell}: no such executable", retryable=False)
         env = dict(ctx.env)
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in ctx.gpu_ids)
         env["GALAXY_TASK_ID"] = task.task_id
@@ -71,7 +83,8 @@ class ShellHandler:
         timeout_at = started + task.timeout_s
         try:
             try:
-                proc = subprocess.Popen([self.shell, "-c", task.command], stdin=subprocess.DEVNULL, stdout=out,
+                proc = subprocess.Popen([*_DIE_WITH_WORKER, self.shell, "-c", task.command], stdin=subprocess.DEVNULL,
+                                        stdout=out,
                                         stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
             except OSError as exc:  # no such shell, a command too long for execve: retrying cannot help
                 raise TaskFailure(f"cannot start {self.shell}: {exc}", retryable=False) from None
