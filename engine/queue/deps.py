@@ -168,13 +168,7 @@ class Dependencies:
             if dep != task_id and self._failed_task(dep) is not None:
                 self.last_refusal = f"dependency {dep} has failed; retry {dep} instead"
                 return False
-        restored = []
-        for dep_id in _listdir(self.cascade_dir / task_id):
-            dependent = self._failed_task(dep_id)
-            if dependent is not None and (dependent.result or {}).get("cascade_root") == task_id:
-                restored.append((dep_id, self.hold(_fresh(dependent), now)))
-                self._unfail(dependent, now)
-        _rmdir_quiet(self.cascade_dir / task_id)
+        restored = self._restore_cascade(task_id, now)
         fresh = _fresh(task)
         own_name = None
         if all(self._is_complete(d) for d in fresh.depends_on):
@@ -205,13 +199,7 @@ class Dependencies:
         if not write_exclusive(self.fq._t, f"{self.fq._c}/{task_id}.json", encode(final), fsync=self.fq.fsync):
             self.last_refusal = f"{task_id} is already complete"
             return False
-        restored = []
-        for dep_id in _listdir(self.cascade_dir / task_id):
-            dependent = self._failed_task(dep_id)
-            if dependent is not None and (dependent.result or {}).get("cascade_root") == task_id:
-                restored.append((dep_id, self.hold(_fresh(dependent), now)))
-                self._unfail(dependent, now)
-        _rmdir_quiet(self.cascade_dir / task_id)
+        restored = self._restore_cascade(task_id, now)
         self._unfail(task, now)
         self.fq.ledger.append(now, COMPLETE, task.task_class.value, task_id)
         self.fq.events.emit("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
@@ -219,6 +207,17 @@ class Dependencies:
         for dep_id, name in restored:
             self.settle(dep_id, now, name)
         return True
+
+    def _restore_cascade(self, root: str, now: float) -> list[tuple[str, str]]:
+        """Hold again the dependents that failed only because ``root`` did; (task id, held name)."""
+        restored = []
+        for dep_id in _listdir(self.cascade_dir / root):
+            dependent = self._failed_task(dep_id)
+            if dependent is not None and (dependent.result or {}).get("cascade_root") == root:
+                restored.append((dep_id, self.hold(_fresh(dependent), now)))
+                self._unfail(dependent, now)
+        _rmdir_quiet(self.cascade_dir / root)
+        return restored
 
     def _unfail(self, task: Task, now: float) -> None:
         unlink_quiet(self.fq.paths.failed / f"{task.task_id}.json")
