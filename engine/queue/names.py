@@ -65,12 +65,18 @@ class QueueName:
                          f"{self.enqueued_us:017d}", self.task_id)) + SUFFIX
 
 
-def parse_queue_name(name: str) -> QueueName | None:
-    """None for names we did not write (a file dropped in by hand): the queue adopts those."""
+def _fields(name: str, count: int) -> list[str] | None:
+    """The SEP-separated fields of a name we wrote, or None for anything else."""
     if not name.endswith(SUFFIX):
         return None
     parts = name[: -len(SUFFIX)].split(SEP)
-    if len(parts) != 5:
+    return parts if len(parts) == count else None
+
+
+def parse_queue_name(name: str) -> QueueName | None:
+    """None for names we did not write (a file dropped in by hand): the queue adopts those."""
+    parts = _fields(name, 5)
+    if parts is None:
         return None
     pp, cls, model_q, enq, task_id = parts
     try:
@@ -105,10 +111,8 @@ class ProcessingName:
 
 
 def parse_processing_name(name: str) -> ProcessingName | None:
-    if not name.endswith(SUFFIX):
-        return None
-    parts = name[: -len(SUFFIX)].split(SEP)
-    if len(parts) != 5:
+    parts = _fields(name, 5)
+    if parts is None:
         return None
     try:
         return ProcessingName(parts[0], _cls(parts[1]), parts[2], int(parts[3]), int(parts[4]))
@@ -133,10 +137,8 @@ class DelayedName:
 
 
 def parse_delayed_name(name: str) -> DelayedName | None:
-    if not name.endswith(SUFFIX):
-        return None
-    parts = name[: -len(SUFFIX)].split(SEP)
-    if len(parts) != 5:
+    parts = _fields(name, 5)
+    if parts is None:
         return None
     try:
         return DelayedName(int(parts[0]), 10 - int(parts[1]), _cls(parts[2]), unquote(parts[3]) or None, parts[4])
@@ -155,10 +157,8 @@ class HeldName:
 
 
 def parse_held_name(name: str) -> HeldName | None:
-    if not name.endswith(SUFFIX):
-        return None
-    parts = name[: -len(SUFFIX)].split(SEP)
-    if len(parts) != 3:
+    parts = _fields(name, 3)
+    if parts is None:
         return None
     try:
         return HeldName(int(parts[0]), _cls(parts[1]), parts[2])
