@@ -20,6 +20,9 @@ from engine.routing.complexity import (FALLBACK_ORDER, NAMES, ComplexityClassifi
 from engine.routing.nodes import NodeConfig, RoutingConfig
 
 
+PROBE_MARGIN_S = 30.0  # a half-open probe's slot outlives its request timeout by this much
+
+
 @dataclass(frozen=True)
 class NodeState:
     healthy: bool | None = None  # None: not checked yet
@@ -88,7 +91,8 @@ def plan_route(request: LlmRequest, nodes: Sequence[NodeConfig], states: Mapping
         for n in (n for n in local if n.tier == tier):
             st = states.get(n.name, NodeState())
             if not br.allows(st.breaker, now):
-                skipped.append((n.name, f"breaker {st.breaker.state}"))
+                probing = " (probe in flight)" if br.probe_in_flight(st.breaker, now) else ""
+                skipped.append((n.name, f"breaker {st.breaker.state}{probing}"))
             elif st.healthy is False and st.breaker.state == br.CLOSED:
                 skipped.append((n.name, f"unhealthy: {st.detail or 'health check failed'}"))
             elif st.in_flight >= n.max_concurrency:
@@ -147,6 +151,19 @@ class Router:
                                                "error": new.breaker.last_error})
         return new
 
+    def _admit(self, name: str, now: float, request_timeout_s: float) -> bool:
+        """Take the node for one request, atomically: in half-open only one caller wins the probe.
+        The probe slot lasts the request's own timeout plus a margin, then frees itself."""
+        admitted = False
+
+        def take(s: NodeState) -> NodeState:
+            nonlocal admitted
+            b, admitted = br.try_acquire(s.breaker, now, request_timeout_s + PROBE_MARGIN_S)
+            return replace(s, breaker=b, in_flight=s.in_flight + 1) if admitted else s
+
+        self._update(name, take)
+        return admitted
+
     def decide(self, request: LlmRequest) -> RouteDecision:
         return plan_route(request, list(self.nodes.values()), self.states(), self.classifier, self.clock.now())
 
@@ -162,11 +179,11 @@ class Router:
             name = remaining.pop(0)
             node = self.nodes[name]
             now = self.clock.now()
-            st = self._update(name, lambda s: replace(s, breaker=br.before_request(s.breaker, now),
-                                                      in_flight=s.in_flight + 1))
-            if not br.allows(st.breaker, now):
-                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1)))
-                tried.append((name, f"breaker {st.breaker.state}"))
+            if not self._admit(name, now, timeout_s or self.config.request_timeout_s):
+                # another request took the half-open probe (or it opened) since the decision
+                st = self.states()[name]
+                probing = " (probe in flight)" if br.probe_in_flight(st.breaker, now) else ""
+                tried.append((name, f"breaker {st.breaker.state}{probing}"))
                 continue
             started = time.perf_counter()
             try:
@@ -187,7 +204,8 @@ class Router:
                     remaining = lower + [r for r in remaining if r not in lower]
                 continue
             except BaseException:  # the caller stopped it (a cancelled task's on_chunk): not the node's fault
-                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1)))
+                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
+                                                     breaker=br.release_probe(s.breaker)))
                 raise
             latency = (time.perf_counter() - started) * 1000
             now = self.clock.now()

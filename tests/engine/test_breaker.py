@@ -47,3 +47,44 @@ def test_forced_open_stays_open_until_reset() -> None:
     assert not br.allows(b, 10_000)
     assert br.on_success(b, 1).state == br.OPEN
     assert br.reset(b).state == br.CLOSED
+
+
+def _opened_at(t: float) -> br.Breaker:
+    b = br.Breaker()
+    for i in range(3):
+        b = br.on_failure(b, t, P, "boom")
+    return b  # next probe at t + 10
+
+
+def test_half_open_lets_exactly_one_probe_through_until_it_reports() -> None:
+    b = _opened_at(0)
+    b, first = br.try_acquire(b, 10, probe_timeout_s=60)
+    assert first and b.state == br.HALF_OPEN
+    assert not br.allows(b, 11), "a probe is already in flight"
+    b2, second = br.try_acquire(b, 11, probe_timeout_s=60)
+    assert not second and b2 == b
+    assert br.on_success(b, 12) == br.Breaker()
+    reopened = br.on_failure(b, 12, P, "still down")
+    assert reopened.state == br.OPEN and reopened.next_probe_at == 12 + 20
+
+
+def test_closed_breaker_takes_any_number_of_requests() -> None:
+    b = br.Breaker()
+    for t in range(5):
+        b, ok = br.try_acquire(b, t, probe_timeout_s=1)
+        assert ok and b == br.Breaker()
+
+
+def test_a_probe_that_never_reports_frees_its_slot_after_the_timeout() -> None:
+    b, _ = br.try_acquire(_opened_at(0), 10, probe_timeout_s=5)
+    assert not br.allows(b, 14.9)
+    assert br.allows(b, 15)
+    b, again = br.try_acquire(b, 15, probe_timeout_s=5)
+    assert again and b.state == br.HALF_OPEN and b.probe_until == 20
+
+
+def test_a_released_probe_slot_is_free_again_at_once() -> None:
+    b, _ = br.try_acquire(_opened_at(0), 10, probe_timeout_s=60)
+    b = br.release_probe(b)
+    assert b.state == br.HALF_OPEN and br.allows(b, 10)
+    assert br.release_probe(br.Breaker()) == br.Breaker()

@@ -70,6 +70,14 @@ def test_open_breaker_past_its_wait_allows_a_probe() -> None:
     assert d.candidates == ("w1",)
 
 
+def test_half_open_breaker_with_its_probe_in_flight_is_skipped() -> None:
+    probing = br.Breaker(state=br.HALF_OPEN, failures=3, opened_count=1, next_probe_at=NOW - 1,
+                         probe_until=NOW + 60)
+    d = plan_route(LlmRequest(prompt="hi"), NODES, {"w1": NodeState(breaker=probing)}, CLS, NOW)
+    assert d.candidates[0] == "w2"
+    assert ("w1", "breaker half_open (probe in flight)") in d.skipped
+
+
 def test_prompt_too_long_for_every_node_fails_before_sending_with_the_numbers() -> None:
     d = plan_route(LlmRequest(prompt="y " * 400_000), NODES, {}, CLS, NOW)
     assert d.candidates == ()
