@@ -16,6 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="a: video pipeline, b: mixed stream, c: starvation (default: all)")
     sched.add_argument("--gpus", type=int, default=5, help="GPUs in the simulated rig (default 5)")
     sched.add_argument("--seed", type=int, default=1)
+    sched.add_argument("--seeds", default=None, metavar="A-B",
+                       help="run seeds A..B (or a list: 1,3,5) and print ranges over them")
+    sched.add_argument("--baseline-prefers", choices=("llm", "script", "none"), default="llm",
+                       help="the class the notes' workers prefer (default llm: their workers run Qwen)")
     sched.add_argument("--tasks", type=int, default=None, help="tasks per workload (default: a 1000, b 1000, c 600)")
     sched.add_argument("--load", type=float, default=None,
                        help="arrival rate as a fraction of the rig: (b) utilisation (default 0.9), "
@@ -53,6 +57,36 @@ def _schedule(args: argparse.Namespace) -> int:
         print(format_table(rows, args.gpus, args.seed))
         return 0
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    rows = run_bench(names, args.gpus, args.seed, args.tasks, load=args.load)
+    if args.seeds is not None:
+        from engine.sim.schedule_bench import format_seed_summary
+
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as exc:
+            print(f"--seeds: {exc}")
+            return 2
+        by_seed = {s: run_bench(names, args.gpus, s, args.tasks, load=args.load,
+                                baseline_prefers=args.baseline_prefers) for s in seeds}
+        print(format_seed_summary(by_seed, args.gpus))
+        return 0
+    rows = run_bench(names, args.gpus, args.seed, args.tasks, load=args.load, baseline_prefers=args.baseline_prefers)
     print(format_table(rows, args.gpus, args.seed))
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1-5`` or ``1,3,5`` (or both: ``1-3,7``)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValueError(f"expected seeds like 1-5 or 1,3,5, got {text!r}") from None
+        if last < first:
+            raise ValueError(f"empty range {part!r}")
+        seeds.extend(range(first, last + 1))
+    if len(seeds) > 100:
+        raise ValueError(f"{len(seeds)} seeds; at most 100")
+    return sorted(set(seeds))

@@ -4,7 +4,8 @@ Lower bound = the largest of:
 - work: (sum of run times + one cheapest load of every model used) / GPU groups (a group
   runs one task at a time, and every group starts cold);
 - arrivals: for every arrival time T, T + (run time of tasks arriving at or after T) / groups;
-- VRAM: for a model only some groups can hold, (its run time + one load) / those groups;
+- VRAM: for a model only some groups can hold, (its run time + one load) / those groups,
+  and for every arrival time T, T + (its run time arriving at or after T) / those groups;
 - critical path: a task ends no earlier than max(arrival, its dependencies' ends, the
   cheapest load of its model) + its run time;
 - fan-in: a task starts only after all of its ancestors have run, which takes at least
@@ -69,9 +70,14 @@ def lower_bound(workload: Workload, rig: RigModel) -> float:
     bound = work / n_groups
 
     suffix = 0.0
+    suffix_by_model: dict[str, float] = {}
+    hosts_of = {m: len(rig.groups_for(m)) for m in models}
     for t in sorted(tasks, key=lambda t: t.arrival_s, reverse=True):
         suffix += t.duration_s
         bound = max(bound, t.arrival_s + suffix / n_groups)
+        if t.model and 0 < hosts_of[t.model] < n_groups:
+            suffix_by_model[t.model] = suffix_by_model.get(t.model, 0.0) + t.duration_s
+            bound = max(bound, t.arrival_s + suffix_by_model[t.model] / hosts_of[t.model])
 
     for m in models:
         hosts = rig.groups_for(m)

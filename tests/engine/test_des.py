@@ -148,6 +148,16 @@ def test_lower_bound_by_hand() -> None:
     assert lower_bound(wl, rig) == pytest.approx(153.0)
 
 
+def test_lower_bound_counts_late_work_that_only_some_groups_can_hold() -> None:
+    """3 groups, one of them the only host of Qwen 14B. Two 14B tasks (100 s each) arrive at
+    t=1000: they run one after the other on that group, so nothing ends before 1200 s. Every
+    other term is lower: all work (200 + 120) / 3, arrivals 1000 + 200 / 3, path 1000 + 100."""
+    rig = RigModel(groups=(GroupSpec("brain", (0, 1)), GroupSpec("gpu2", (2,)), GroupSpec("gpu3", (3,))))
+    wl = Workload("late", "", (SimTask("x", "brain", QWEN_14B, 5, 100.0, arrival_s=1000.0),
+                               SimTask("y", "brain", QWEN_14B, 5, 100.0, arrival_s=1000.0)))
+    assert lower_bound(wl, rig) == pytest.approx(1200.0)
+
+
 def test_task_left_to_a_busy_warm_gpu_is_taken_once_overdue() -> None:
     """Look-ahead leaves a short LLM lane to the busy Qwen GPU; aging ends the wait on time."""
     from engine.scheduling.costs import ModelCost, SwitchCosts
@@ -212,3 +222,47 @@ def test_demand_window_counts_recent_work_per_second_and_forgets_old_work() -> N
     assert window.costs(SwitchCosts(), 1190.0).holders_needed(QWEN_7B) == 1
     with pytest.raises(ValueError):
         DemandWindow(0.0, {}, 4)
+
+
+def test_bound_row_shows_the_most_any_schedule_can_gain_over_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "schedule", "--workload", "b", "--gpus", "3", "--tasks", "80", "--seed", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    bound = next(line.split() for line in lines if line.startswith("b  bound"))
+    baseline = next(line.split() for line in lines if line.startswith("b  baseline"))
+    # bound row: wl, "bound", makespan, 1.00, ceiling = baseline makespan / bound
+    assert float(bound[4]) == pytest.approx(float(baseline[3]) / float(bound[2]), abs=0.011)
+
+
+def test_seed_ranges_cover_each_seed_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.sim.schedule_bench import run_bench
+
+    assert main(["bench", "schedule", "--workload", "a", "--gpus", "3", "--tasks", "40", "--seeds", "1,2"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.startswith("a   galaxy"))
+    ratios = sorted(round(r.figures.makespan_s / r.lower_bound_s, 2)
+                    for s in (1, 2) for r in run_bench(["a"], 3, s, 40) if r.figures.policy == "galaxy")
+    assert row[2] == (f"{ratios[0]:.2f}" if ratios[0] == ratios[1] else f"{ratios[0]:.2f}-{ratios[1]:.2f}")
+
+
+def test_seed_list_parsing_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli.cmd_bench import parse_seeds
+
+    assert parse_seeds("1-3,7") == [1, 2, 3, 7]
+    assert parse_seeds("4") == [4]
+    with pytest.raises(ValueError):
+        parse_seeds("3-1")
+    assert main(["bench", "schedule", "--seeds", "a-b"]) == 2
+    assert "--seeds" in capsys.readouterr().out
+
+
+def test_baseline_reading_changes_what_the_notes_workers_prefer() -> None:
+    from engine.sim.schedule_bench import baseline_policy
+
+    rig = default_rig(3)
+    wl = make_workload("b", 120, 3, rig)
+    llm, script = (Simulator(rig, wl, baseline_policy(p), policy_name="baseline", seed=3).run() for p in ("llm", "script"))
+    claimed_llm = [r.task.task_class.value for r in sorted(llm.records.values(), key=lambda r: r.claim_s)]
+    claimed_script = [r.task.task_class.value for r in sorted(script.records.values(), key=lambda r: r.claim_s)]
+    assert claimed_llm != claimed_script
+    with pytest.raises(ValueError, match="unknown baseline preference"):
+        baseline_policy("gpu")
