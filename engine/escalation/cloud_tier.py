@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Protocol, Sequence
 
 from engine.commands import Command, CommandKind
-from engine.escalation.manager import BudgetExceeded, EscalationManager, EscalationStateError
+from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, EscalationStateError
 from engine.escalation.providers import ProviderError
 from engine.escalation.service import build_manager, escalation_views, should_escalate
 from engine.escalation.store import Escalation
@@ -36,6 +36,13 @@ class FailedTaskSource(Protocol):
 class OutcomeLike(Protocol):
     outcome: str
     message: str
+
+
+PRUNE_INTERVAL_S = 60.0
+
+
+def _last_activity(task: Task) -> float:
+    return max([task.created_at] + [a.ended_at or a.started_at for a in task.attempts])
 
 
 Resolve = Callable[[str, dict[str, Any], float], bool]
@@ -69,6 +76,7 @@ class CloudTier:
         self._health: Future[Any] | None = None
         self._next_health = 0.0
         self._next_scan = 0.0
+        self._next_prune = 0.0
         self._seen_failed: set[str] = set()
         self._lock = threading.Lock()
         self._now = 0.0
@@ -80,6 +88,9 @@ class CloudTier:
             self._next_scan = now + self.scan_interval_s
             self._scan(now)
             self.manager.expire_due(now)
+        if now >= self._next_prune:  # reads every record: once a minute is plenty
+            self._next_prune = now + PRUNE_INTERVAL_S
+            self.manager.prune(now)
         if self.router.nodes and now >= self._next_health and (self._health is None or self._health.done()):
             self._next_health = now + self.routing.health_interval_s
             self._health = self._pool.submit(self.router.check_health)
@@ -91,6 +102,8 @@ class CloudTier:
             if task.task_id in self._seen_failed:
                 continue
             self._seen_failed.add(task.task_id)
+            if _last_activity(task) < now - self.manager.config.retention_days * DAY_S:
+                continue  # its decided escalation may have been pruned: never ask again
             reason = should_escalate(task, self.manager.config)
             if reason is None or self.manager.store.for_task(task.task_id):
                 continue

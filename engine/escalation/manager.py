@@ -23,6 +23,7 @@ from engine.escalation.store import (ANSWERED, APPROVED, DENIED, EXPIRED, FAILED
 from engine.model import Task
 from engine.routing.nodes import EscalationConfig
 
+DAY_S = 86_400.0
 INSTRUCTIONS = ("You are consulted by a local GPU rig whose own models could not finish a task. Answer the "
                 "task as well as you can. Your answer is advice returned to the rig's operator.")
 
@@ -195,6 +196,15 @@ class EscalationManager:
         with self._decisions:
             return [self._expire(e, now) for e in self.store.all()
                     if e.state == PENDING and e.expires_at is not None and now >= e.expires_at]
+
+    def prune(self, now: float) -> list[str]:
+        """Drop decided records older than the retention (under the decision lock, so a record
+        is never removed mid-decision)."""
+        with self._decisions:
+            removed = self.store.prune(older_than=now - self.config.retention_days * DAY_S)
+        if removed:
+            self.on_event("escalations_pruned", {"count": len(removed), "retention_days": self.config.retention_days})
+        return removed
 
     def pending(self) -> list[Escalation]:
         return [e for e in self.store.all() if e.state == PENDING]

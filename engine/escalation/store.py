@@ -2,6 +2,8 @@
 
 States: pending -> approved -> sent -> answered | failed; pending -> denied | expired.
 Transitions are checked here so no caller can, say, send a denied request.
+Records that left ``pending`` are pruned after a retention (``prune``); what was spent
+stays in the cost ledger, and every transition is in the event log.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def transition(e: Escalation, new_state: str, now: float, note: str = "", **chan
     return replace(e, state=new_state, history=e.history + (entry,), **changes)
 
 
+def settled_at(e: Escalation) -> float:
+    """When the record last changed state: the time that starts its retention."""
+    try:
+        return float(e.history[-1].split(" ", 1)[0])
+    except (IndexError, ValueError):
+        return max(e.created_at, e.decided_at or 0.0)
+
+
 class EscalationStore:
     def __init__(self, directory: Path) -> None:
         self.dir = Path(directory)
@@ -93,3 +103,16 @@ class EscalationStore:
 
     def for_task(self, task_id: str) -> list[Escalation]:
         return [e for e in self.all() if e.task_id == task_id]
+
+    def prune(self, older_than: float) -> list[str]:
+        """Remove records that are no longer pending and settled before ``older_than``.
+        Pending ones are never removed (they await a decision); unreadable files are left
+        for the operator to look at. Returns the removed ids."""
+        removed = []
+        for p in sorted(self.dir.glob("*.json")):
+            e = self.get(p.stem)
+            if e is None or e.state == PENDING or settled_at(e) >= older_than:
+                continue
+            p.unlink(missing_ok=True)
+            removed.append(e.escalation_id)
+        return removed

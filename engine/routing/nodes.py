@@ -59,6 +59,7 @@ class EscalationConfig:
     on_timeout: str = "deny"  # deny | retry_local
     daily_budget_usd: float = 5.0
     max_output_tokens: int = 1024
+    retention_days: float = 7.0  # decided escalation files older than this are removed (the cost ledger stays)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,6 +115,9 @@ def parse_routing(data: dict[str, Any], where: str = "galaxy.toml") -> tuple[Rou
         raise NodeConfigError(f"{where}: [escalation]: {exc}") from None
     if escalation.on_timeout not in ("deny", "retry_local"):
         raise NodeConfigError(f"{where}: [escalation] on_timeout must be 'deny' or 'retry_local'")
+    if not isinstance(escalation.retention_days, (int, float)) or escalation.retention_days <= 0:
+        raise NodeConfigError(f"{where}: [escalation] retention_days must be a number of days > 0, "
+                              f"not {escalation.retention_days!r}")
     return routing, escalation
 
 
