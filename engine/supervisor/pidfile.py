@@ -3,6 +3,10 @@
 The lock (not the pid's presence) decides: a supervisor killed with SIGKILL leaves a pid
 file behind, but the kernel drops its lock, so the next start succeeds; a second start
 while the first runs is refused with the first one's pid. ``galaxy up/down`` read the pid.
+
+The file is unlinked on release, so a start that opened it just before is left holding a
+lock on a file no longer at the path: ``acquire`` checks, after locking, that its file is
+still the one at the path (same device and inode) and otherwise opens it again.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import Callable
 
 
 class SupervisorAlreadyRunning(RuntimeError):
@@ -21,33 +26,55 @@ class SupervisorAlreadyRunning(RuntimeError):
 
 
 class PidFile:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, on_opened: Callable[[], None] | None = None) -> None:
         self.path = Path(path)
         self._fd: int | None = None
+        self._on_opened = on_opened or (lambda: None)  # test seam: runs between open and lock
 
     def acquire(self, pid: int | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = read_pid(self.path)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._on_opened()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = read_pid(self.path)
+                os.close(fd)
+                raise SupervisorAlreadyRunning(self.path, other) from None
+            if _same_file(fd, self.path):
+                break
+            # the holder released (unlinked) it between our open and our lock: this inode is no
+            # longer the pid file, so its lock guards nothing; open the current one again
             os.close(fd)
-            raise SupervisorAlreadyRunning(self.path, other) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{pid or os.getpid()}\n".encode())
         os.fsync(fd)
         self._fd = fd
 
     def release(self) -> None:
+        """Unlink while still holding the lock, and only if the path is still our file (a
+        supervisor that started after ours was removed by hand keeps its own)."""
         if self._fd is None:
             return
         try:
-            self.path.unlink()
+            if _same_file(self._fd, self.path):
+                self.path.unlink()
         except FileNotFoundError:
             pass
-        os.close(self._fd)
-        self._fd = None
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Is the open file ``fd`` still the one at ``path``?"""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def read_pid(path: Path) -> int | None:
