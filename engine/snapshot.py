@@ -182,6 +182,18 @@ class EventView:
 
 
 @dataclass(frozen=True)
+class ModelDemandView:
+    """What the supervisor learned of one model from the event log (``engine.supervisor.model_demand``);
+    workers put it into the claim policy's costs (``engine.worker.rigview``)."""
+
+    workers_busy: float  # run time of its work that became claimable in the window / the window
+    task_s: float | None = None  # median run (claim to completion) of recent tasks; None: not learned yet
+    task_s_samples: int = 0  # completions behind task_s
+    claimable: int = 0  # its tasks that became claimable in the window
+    window_s: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     seq: int
@@ -203,6 +215,8 @@ class Snapshot:
     escalations: tuple[EscalationView, ...] = ()
     nodes: tuple[NodeView, ...] = ()
     events: tuple[EventView, ...] = ()
+    model_demand: dict[str, ModelDemandView] = field(default_factory=dict)
+    """model -> learned demand; empty from an older supervisor (readers fall back to their tables)."""
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)  # type: ignore[no-any-return]

@@ -277,7 +277,22 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         "workers": None,
     }
     data["workers"] = _workers_from_snapshot(paths, now)
+    data["model_demand"] = _demand_from_snapshot(paths, now)
     return data
+
+
+def _demand_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
+    """What the supervisor learned per model (workers its last hour of work keeps busy, typical run)."""
+    try:
+        from engine.snapshot import read_snapshot
+        from engine.schema import to_plain
+
+        snap = read_snapshot(paths.snapshot)
+    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
+        return None
+    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
+        return None
+    return {model: to_plain(d) for model, d in snap.model_demand.items()}
 
 
 def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] | None:
@@ -314,6 +329,12 @@ def run_status(args: argparse.Namespace) -> int:
         print("workers:")
         for w in data["workers"]:
             print(f"  {w['worker_id']:<12} gpus {w['gpus']}  {w['state']:<9} {w['current_task'] or ''}")
+    if data["model_demand"]:
+        print("model demand (last hour):")
+        for model, d in sorted(data["model_demand"].items()):
+            run = f"{d['task_s']:.1f} s typical ({d['task_s_samples']} runs)" if d["task_s"] is not None else \
+                "run time not learned yet"
+            print(f"  {model:<24} {d['workers_busy']:.2f} workers busy, {d['claimable']} queued, {run}")
     rows = data["running"] + data["waiting"] + data["failed"]
     width = min(60, max([len(r["task_id"]) for r in rows] or [10]))
     if data["running"]:

@@ -13,8 +13,8 @@ from engine.config import GalaxyConfig
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.protocol import QueueCounts, TaskQueue, WaitingTask
-from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView, HostView, QueueView, Snapshot,
-                             write_snapshot)
+from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView, HostView, ModelDemandView,
+                             QueueView, Snapshot, write_snapshot)
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, running_claims, task_view,
@@ -30,10 +30,12 @@ EVENTS_N = 30
 class SnapshotWriter:
     def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe, *,
                  simulated: bool, events_tail: Callable[[int], Sequence[EventView]] | None, pid: int,
-                 extras: Callable[[float], dict[str, Any]] | None = None) -> None:
+                 extras: Callable[[float], dict[str, Any]] | None = None,
+                 demand: Callable[[float], dict[str, ModelDemandView]] | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.simulated, self.events_tail, self.pid = simulated, events_tail, pid
         self.extras = extras  # nodes, escalations, extra waiting reasons (the cloud tier)
+        self.demand = demand  # per-model demand learned from the event log (model_demand.py)
         self.seq = 0
         self.started_at: float | None = None
         self.histories: dict[int, GpuHistory] = {}
@@ -83,6 +85,12 @@ class SnapshotWriter:
             except Exception as exc:  # noqa: BLE001 - routing views must not stop snapshots
                 self.errors.append(f"snapshot extras failed: {exc}")
         extra_waiting = tuple(extra.pop("waiting", ()))
+        model_demand: dict[str, ModelDemandView] = {}
+        if self.demand is not None:
+            try:
+                model_demand = self.demand(now)
+            except Exception as exc:  # noqa: BLE001 - workers then price with their tables, as before
+                self.errors.append(f"model demand failed: {exc}")
         claims = running_claims(workers)
         return Snapshot(
             version=SNAPSHOT_VERSION, seq=self.seq, taken_at=now, rig=self.config.rig, simulated=self.simulated,
@@ -94,7 +102,7 @@ class SnapshotWriter:
             running=tuple(task_view(t, claims.get(t.task_id)) for t in self._running),
             recent=tuple(task_view(t) for t in self._recent),
             failed=tuple(task_view(t) for t in self._failed),
-            alerts=self.alert_views, acks=acks, events=events, **extra)
+            alerts=self.alert_views, acks=acks, events=events, model_demand=model_demand, **extra)
 
     def _refresh_queue(self, now: float) -> None:
         try:

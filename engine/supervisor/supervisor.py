@@ -21,6 +21,7 @@ from engine.supervisor import states as S
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
 from engine.supervisor.launcher import LaunchSpec, ProcessHandle, ProcessLauncher, worker_argv, worker_env
+from engine.supervisor.model_demand import ModelDemand, rig_demand
 from engine.supervisor.snapshot_builder import WorkerInfo
 from engine.supervisor.snapshot_writer import SnapshotWriter
 from engine.supervisor.thermal import ThermalGuard
@@ -89,7 +90,7 @@ class Supervisor:
                  endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
                  pid: int | None = None, argv_for: ArgvBuilder | None = None,
-                 cloud: "CloudTierLike | None" = None) -> None:
+                 cloud: "CloudTierLike | None" = None, demand: ModelDemand | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
         self.argv_for: ArgvBuilder = argv_for or worker_argv
@@ -104,9 +105,11 @@ class Supervisor:
         self.alerts = AlertEngine()
         self.commands = CommandProcessor(paths.commands, paths.audit)
         self.cloud = cloud
+        self.demand = demand if demand is not None else rig_demand(config, paths, queue)
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
                                      pid=pid if pid is not None else os.getpid(),
-                                     extras=cloud.snapshot_extras if cloud is not None else None)
+                                     extras=cloud.snapshot_extras if cloud is not None else None,
+                                     demand=self.demand.view)
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()

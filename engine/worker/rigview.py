@@ -12,6 +12,11 @@ draining, hot or dead), a recent heartbeat, and a snapshot that is itself fresh.
 no usable snapshot the view is empty, which turns look-ahead off (every worker simply
 takes what it ranks best): safe, just less clever. Aging bounds every wait anyway.
 
+The snapshot also carries what the supervisor learned of each model from the event log
+(``model_demand``: how many workers its last hour of work keeps busy, its typical run time);
+``with_demand`` puts that into the costs, so a model the rig's work needs on two GPUs counts
+as covered only while two other workers hold it (docs/scheduling.md).
+
 Reading is cheap: the file is parsed again only when its (inode, mtime, size) changed,
 and at most once per ``min_interval_s`` (the supervisor writes it every 0.5 s; a parse is
 ~2 ms for a 5-GPU rig, so a worker claiming non-stop spends under 0.5% of a core here).
@@ -20,13 +25,14 @@ and at most once per ``min_interval_s`` (the supervisor writes it every 0.5 s; a
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from engine.scheduling.costs import DEFAULT_MODEL_COSTS, ModelCost, SwitchCosts
 from engine.scheduling.policy import IdlePeer, RigView
 from engine.schema import SchemaError
-from engine.snapshot import Snapshot, WorkerView, read_snapshot
+from engine.snapshot import ModelDemandView, Snapshot, WorkerView, read_snapshot
 
 SNAPSHOT_FRESH_S = 10.0
 """An older snapshot means no supervisor is writing: trust nothing in it."""
@@ -50,10 +56,12 @@ def default_costs() -> SwitchCosts:
 def rig_view_from_snapshot(snap: Snapshot | None, worker_id: str, now: float, *,
                            costs: SwitchCosts | None = None, snapshot_fresh_s: float = SNAPSHOT_FRESH_S,
                            heartbeat_fresh_s: float = HEARTBEAT_FRESH_S) -> RigView:
-    """Which other live workers hold which model warm (idle or busy), and the idle peers."""
+    """Which other live workers hold which model warm (idle or busy), the idle peers, and the
+    costs with each model's learned demand (``Snapshot.model_demand``) over ``costs``."""
     costs = costs or default_costs()
     if snap is None or now - snap.taken_at > snapshot_fresh_s:
         return RigView(costs=costs)
+    costs = with_demand(costs, snap.model_demand)
     held_back = _gpus_held_back(snap)
     idle_warm: dict[str, int] = {}
     busy_warm: dict[str, int] = {}
@@ -68,6 +76,19 @@ def rig_view_from_snapshot(snap: Snapshot | None, worker_id: str, now: float, *,
             bucket = busy_warm if busy else idle_warm
             bucket[w.resident_model] = bucket.get(w.resident_model, 0) + 1
     return RigView(warm_elsewhere=idle_warm, busy_warm_elsewhere=busy_warm, idle_peers=tuple(peers), costs=costs)
+
+
+def with_demand(costs: SwitchCosts, demand: Mapping[str, ModelDemandView]) -> SwitchCosts:
+    """``costs`` with the supervisor's learned ``workers_busy`` and typical task time per model (a
+    model the table does not know is priced as ``costs.unknown`` with them); the others as they are."""
+    if not demand:
+        return costs
+    models = dict(costs.models)
+    for model, d in demand.items():
+        base = models.get(model, costs.unknown)
+        task_s = d.task_s if d.task_s is not None and d.task_s > 0 else base.task_s
+        models[model] = replace(base, workers_busy=max(0.0, d.workers_busy), task_s=task_s)
+    return SwitchCosts(models=models, unknown=costs.unknown)
 
 
 def _gpus_held_back(snap: Snapshot) -> set[int]:
