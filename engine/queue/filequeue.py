@@ -89,9 +89,10 @@ class FileQueue(RecoveryMixin):
             self._index.close()
             self._index = None
 
-    def watch(self, path: Path) -> None:
-        """Also wake ``wait_for_change`` on changes in ``path`` (the worker's control file)."""
-        self.index.add_watch(path)
+    def watch(self, path: Path, names: frozenset[str] | None = None) -> None:
+        """Also wake ``wait_for_change`` on changes in directory ``path`` (only to ``names``
+        in it, when given: the worker's own control file)."""
+        self.index.add_watch(path, names=names)
 
     def wait_for_change(self, timeout_s: float, *, wake_fd: int | None = None) -> bool:
         """Sleep until queue/ changes (inotify), ``wake_fd`` is readable, or the timeout."""

@@ -46,6 +46,7 @@ class QueueIndex:
         self.version = 0  # bumped on every change, so readers can cache what they derive
         self._inotify = None
         self._queue_wd = -1
+        self._watch_names: dict[int, frozenset[str] | None] = {}  # extra watches: wd -> names that wake
         self._last_rescan = float("-inf")
         if use_inotify and INotify is not None:
             try:
@@ -67,16 +68,18 @@ class QueueIndex:
             self._inotify.close()
             self._inotify = None
 
-    def add_watch(self, path: Path, mask: int | None = None) -> None:
-        """Wake ``wait`` on changes elsewhere too (e.g. the worker's control file)."""
+    def add_watch(self, path: Path, mask: int | None = None, *, names: frozenset[str] | None = None) -> None:
+        """Wake ``wait`` on changes in directory ``path`` too; with ``names``, only on those
+        file names (a worker wants its own control file, not every peer's status write)."""
         if self._inotify is None:
             return
         if mask is None:
             mask = inflags.MOVED_TO | inflags.CLOSE_WRITE
         try:
-            self._inotify.add_watch(str(path), mask)
+            wd = self._inotify.add_watch(str(path), mask)
         except OSError:
-            pass
+            return
+        self._watch_names[wd] = names
 
     def rescan(self) -> None:
         self._drain_events()  # anything queued so far is superseded by the listing
@@ -111,7 +114,9 @@ class QueueIndex:
             self._drain_events()
 
     def wait(self, timeout_s: float, extra_fds: tuple[int, ...] = ()) -> bool:
-        """Block until something changes, an extra fd is readable, or ``timeout_s``.
+        """Block until the queue or a watched name changes, an extra fd is readable, or
+        ``timeout_s``. Events nobody asked for (a peer's status file) are consumed here and
+        the wait goes on, so an idle worker does not spin on its peers' heartbeats.
 
         Returns True if woken early. Without inotify it simply sleeps (the caller polls).
         """
@@ -121,23 +126,38 @@ class QueueIndex:
         if not fds:
             time.sleep(max(0.0, timeout_s))
             return False
-        try:
-            ready, _, _ = select.select(fds, [], [], max(0.0, timeout_s))
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
-            return True
-        return bool(ready)
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+            except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
+                return True
+            if not ready:
+                return False
+            if any(fd in extra_fds for fd in ready) or self._drain_events():
+                return True
+            if time.monotonic() >= deadline:
+                return False
 
-    def _drain_events(self) -> None:
+    def _drain_events(self) -> bool:
+        """Apply pending queue events to the index; True if anything a waiter cares about
+        happened (a queue change, an overflow, or a watched name)."""
         if self._inotify is None:
-            return
+            return False
         events = self._inotify.read(timeout=0)
-        overflow = False
+        overflow = relevant = False
         for ev in events:
             if ev.mask & inflags.Q_OVERFLOW:
                 overflow = True
                 continue
-            if ev.wd != self._queue_wd or not ev.name:
+            if ev.wd != self._queue_wd:
+                if ev.wd in self._watch_names:
+                    names = self._watch_names[ev.wd]
+                    relevant = relevant or names is None or ev.name in names
                 continue
+            if not ev.name:
+                continue
+            relevant = True
             if ev.mask & (inflags.MOVED_FROM | inflags.DELETE):
                 self.remove(ev.name)
             elif ev.mask & (inflags.MOVED_TO | inflags.CLOSE_WRITE):
@@ -145,6 +165,7 @@ class QueueIndex:
                     self.add(ev.name)
         if overflow:
             self.rescan()
+        return relevant or overflow
 
     # ---- content ----
     def add(self, name: str) -> None:

@@ -86,8 +86,8 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         watch = getattr(queue, "watch", None)
-        if watch is not None:
-            watch(paths.workers)
+        if watch is not None:  # its own control file only: peers' status writes must not wake it
+            watch(paths.workers, frozenset({paths.worker_control(worker_id).name}))
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str, *, immediate: bool = False) -> None:

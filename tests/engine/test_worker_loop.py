@@ -338,3 +338,27 @@ def test_a_residency_that_fails_after_a_task_is_reported_not_hidden(tmp_path):
     assert q.get("t1").status is TaskStatus.COMPLETE  # the result still counts
     (err,) = events_of(tmp_path, "worker_error")
     assert err["task_id"] == "t1" and "RuntimeError: backend said 500" in err["error"]
+
+
+def test_an_idle_worker_wakes_for_its_own_control_file_not_for_peers_status(tmp_path):
+    """Every worker writes its status into state/workers/ several times a minute; an idle worker
+    that woke on each of them would burn CPU for nothing on a big rig."""
+    q = make_queue(tmp_path)
+    ws = q.paths.workers
+    ws.mkdir(parents=True, exist_ok=True)
+    q.watch(ws, frozenset({q.paths.worker_control("w1").name}))
+    assert q.index.live, "inotify is needed for this test (Linux)"
+
+    def atomic_write(path):
+        tmp = path.with_name("." + path.name + ".tmp")
+        tmp.write_text("{}")
+        os.replace(tmp, path)
+
+    atomic_write(q.paths.worker_status("w2"))
+    atomic_write(q.paths.worker_control("w2"))
+    assert q.wait_for_change(0.3) is False  # the events are already pending: only the filter keeps it asleep
+    atomic_write(q.paths.worker_control("w1"))
+    assert q.wait_for_change(5.0) is True
+    q.submit([task("t1")], T0)
+    assert q.wait_for_change(5.0) is True
+    assert "t1" in q.index.by_id
