@@ -113,8 +113,19 @@ class LlmHandler:
             raise TaskFailure("deadline passed before the task started", retryable=True)
 
         pieces: list[str] = []
-        started = time.perf_counter()
+        started = [time.perf_counter()]
         last_report = [0.0]
+        fell_back = [""]  # one line per node the router gave up on; heads the live output
+
+        def live_tail() -> str:
+            return (fell_back[0] + "".join(pieces))[-OUTPUT_TAIL_CHARS:]
+
+        def on_fallback(node: str, why: str) -> None:
+            """The router moved to another node: its answer starts over, so drop the partial text."""
+            pieces.clear()
+            fell_back[0] += f"[fell back from {node}: {why[:200]}]\n"
+            started[0], last_report[0] = time.perf_counter(), 0.0
+            ctx.report_progress(live_tail(), None)
 
         def on_chunk(text: str) -> None:
             pieces.append(text)
@@ -125,13 +136,13 @@ class LlmHandler:
             now = time.perf_counter()
             if now - last_report[0] >= PROGRESS_EVERY_S:
                 last_report[0] = now
-                elapsed = now - started
+                elapsed = now - started[0]
                 live_tps = len(pieces) / elapsed if elapsed > 0 else None  # one chunk is one token in Ollama
-                ctx.report_progress("".join(pieces)[-OUTPUT_TAIL_CHARS:], live_tps)
+                ctx.report_progress(live_tail(), live_tps)
 
         routing: dict[str, Any] = {}
         if isinstance(backend, RoutedBackend):
-            routing = {"tier": task.tier, "requires_external": task.requires_external}
+            routing = {"tier": task.tier, "requires_external": task.requires_external, "on_fallback": on_fallback}
         try:
             result = backend.generate(model, prompt, system=system, options=options,
                                       keep_alive=ctx.extras.get("keep_alive", self._keep_alive),
@@ -139,13 +150,13 @@ class LlmHandler:
         except (EscalationNeeded, UnroutableRequest) as exc:
             raise TaskFailure(str(exc), retryable=False) from exc
         except _Stop as stop:
-            raise TaskFailure(stop.why, retryable=True, output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from None
+            raise TaskFailure(stop.why, retryable=True, output_tail=live_tail()) from None
         except BackendTimeout as exc:
             raise TaskFailure(f"LLM timed out: {exc}", retryable=True,
-                              output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from exc
+                              output_tail=live_tail()) from exc
         except BackendError as exc:
             raise TaskFailure(f"LLM backend failed: {exc}", retryable=True,
-                              output_tail="".join(pieces)[-OUTPUT_TAIL_CHARS:]) from exc
+                              output_tail=live_tail()) from exc
         ctx.report_progress(result.text[-OUTPUT_TAIL_CHARS:], result.tokens_per_s)
         low_confidence = LOW_CONFIDENCE_RE.search(result.text) is not None
         record_sample(ctx, task, system, prompt, result.text, "low_confidence" if low_confidence else "ok",

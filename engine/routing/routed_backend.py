@@ -4,13 +4,14 @@ A worker group configured with ``backend = "router"`` uses this instead of one f
 endpoint: the task's ``model`` is ignored in favour of the chosen node's model, and the
 result says which node served it. Requests that only an external node could serve raise
 ``EscalationNeeded`` (a non-retryable failure the supervisor's cloud tier picks up).
+``on_fallback`` tells the caller a node failed and the next one starts from scratch.
 """
 
 from __future__ import annotations
 
 from engine.inference.protocol import BackendError, ChunkCallback, GenerationResult, Health, LoadedModel
 from engine.routing.complexity import LlmRequest
-from engine.routing.router import NoRoute, Router
+from engine.routing.router import FallbackCallback, NoRoute, Router
 
 
 class EscalationNeeded(BackendError):
@@ -30,12 +31,13 @@ class RoutedBackend:
     def generate(self, model: str, prompt: str, *, system: str | None = None,
                  options: dict[str, object] | None = None, keep_alive: str | int | None = None,
                  on_chunk: ChunkCallback | None = None, timeout_s: float | None = None,
-                 tier: int | None = None, requires_external: bool = False) -> GenerationResult:
+                 tier: int | None = None, requires_external: bool = False,
+                 on_fallback: FallbackCallback | None = None) -> GenerationResult:
         num_predict = (options or {}).get("num_predict")
         request = LlmRequest(prompt=prompt, system=system, tier=tier, requires_external=requires_external,
                              max_output_tokens=int(num_predict) if isinstance(num_predict, int) else 512)
         try:
-            routed = self.router.execute(request, on_chunk=on_chunk, timeout_s=timeout_s)
+            routed = self.router.execute(request, on_chunk=on_chunk, timeout_s=timeout_s, on_fallback=on_fallback)
         except NoRoute as exc:
             if exc.decision.needs_escalation and not exc.tried:
                 raise EscalationNeeded(f"no local tier can take it: {exc.decision.needs_escalation}") from None

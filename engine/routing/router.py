@@ -116,6 +116,7 @@ class RoutedResult:
 
 
 BackendFactory = Callable[[NodeConfig], LlmBackend]
+FallbackCallback = Callable[[str, str], None]
 
 
 class Router:
@@ -169,11 +170,14 @@ class Router:
 
     # ---- requests ----
     def execute(self, request: LlmRequest, *, on_chunk: ChunkCallback | None = None,
-                timeout_s: float | None = None) -> RoutedResult:
+                timeout_s: float | None = None, on_fallback: FallbackCallback | None = None) -> RoutedResult:
+        """``on_fallback(failed_node, error)`` runs before the next node starts after a failure,
+        so a caller showing streamed text can drop the failed node's partial output."""
         decision = self.decide(request)
         if decision.error or not decision.candidates:
             raise NoRoute(decision)
         tried: list[tuple[str, str]] = []
+        failed: tuple[str, str] | None = None  # the node that last failed mid-request, and why
         remaining = list(decision.candidates)
         while remaining:
             name = remaining.pop(0)
@@ -185,6 +189,9 @@ class Router:
                 probing = " (probe in flight)" if br.probe_in_flight(st.breaker, now) else ""
                 tried.append((name, f"breaker {st.breaker.state}{probing}"))
                 continue
+            if failed is not None and on_fallback is not None:
+                on_fallback(*failed)
+            failed = None
             started = time.perf_counter()
             try:
                 result = self.backends[name].generate(
@@ -197,6 +204,7 @@ class Router:
                 self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
                                                      breaker=br.on_failure(s.breaker, now, self.policy, err)))
                 tried.append((name, err))
+                failed = (name, err)
                 self._on_event("route_failed", {"node": name, "error": err, "task_id": request.task_id})
                 if isinstance(exc, BackendTimeout):
                     # a timeout mid-answer retries on the next tier DOWN when there is one
