@@ -106,10 +106,32 @@ class Dependencies:
             unlink_quiet(self.deps_dir / dep / name)
 
     def _release(self, name: str, task: Task, now: float) -> None:
-        self.fq.write_queued(task, now)
+        # The queue file is written before the held file goes, so a crash in between leaves
+        # both: the next settle must not queue the task a second time.
+        if not self._released_already(task.task_id):
+            self.fq.write_queued(task, now)
         unlink_quiet(self.held_dir / name)
         self._drop_markers(name, task)
         self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value)
+
+    def _released_already(self, task_id: str) -> bool:
+        """Is the task past held already (queued, running, delayed or finished)?"""
+        p = self.fq.paths
+        if os.path.exists(p.complete / f"{task_id}.json") or os.path.exists(p.failed / f"{task_id}.json"):
+            return True
+        return self._in_flight(task_id)
+
+    def _in_flight(self, task_id: str) -> bool:
+        """Queued, running or backed off. Cheap: the in-memory queue index and two small
+        directories (one entry per worker, or per backed-off task)."""
+        p = self.fq.paths
+        idx = self.fq.index
+        idx.sync()
+        if task_id in idx.by_id:
+            return True
+        if any(n.startswith(f"{task_id}+") for n in _listdir(p.processing)):
+            return True
+        return any(n.endswith(f"+{task_id}.json") for n in _listdir(p.delayed))
 
     def on_complete(self, task_id: str, now: float) -> None:
         marker_dir = self.deps_dir / task_id
@@ -168,6 +190,9 @@ class Dependencies:
             if dep != task_id and self._failed_task(dep) is not None:
                 self.last_refusal = f"dependency {dep} has failed; retry {dep} instead"
                 return False
+        if self._in_flight(task_id):  # an earlier retry queued it, then crashed before unfailing it
+            self._unfail(task, now)
+            return True
         restored = self._restore_cascade(task_id, now)
         fresh = _fresh(task)
         own_name = None

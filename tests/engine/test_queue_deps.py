@@ -90,3 +90,30 @@ def test_cancel_held_and_delayed_tasks(tmp_path):
     assert q.cancel("a", T0, "stop retrying")
     assert q.get("a").status is TaskStatus.FAILED and not os.listdir(q.paths.delayed)
     assert q.get("h").error == "cancelled: changed my mind"
+
+
+def test_a_release_cut_short_by_a_crash_does_not_queue_the_task_twice(tmp_path):
+    """Releasing writes queue/ first and removes the held file second; a crash in between
+    leaves both. The next settle must see the queued copy and only drop the held file."""
+    q = make_queue(tmp_path)
+    q.submit([task("dep"), task("child", depends_on=("dep",))], T0)
+    held_name = q.deps.find_held("child")
+    assert q.claim("w1", T0, policy(), 30).task_id == "dep"
+    q.write_queued(q.get("child"), T0)  # the first half of a release, then the crash
+    q.complete("dep", "w1", {}, T0 + 5)  # settles "child" again, later: another queue name
+    assert not (q.paths.held / held_name).exists()
+    queued = [n for n in os.listdir(q.paths.queue) if n.endswith("+child.json")]
+    assert len(queued) == 1, queued
+    assert drain_ids(q, T0) == ["child"]
+
+
+def test_a_retry_cut_short_by_a_crash_is_finished_not_queued_twice(tmp_path):
+    """A retry writes the fresh copy to queue/ before it removes failed/<id>.json; after a crash
+    in between the task shows in both, and the operator retries it again."""
+    q = make_queue(tmp_path)
+    q.submit([task("flaky")], T0)
+    _fail_now(q, "flaky")
+    q.write_queued(q.get("flaky"), T0 + 1)  # the first half of a retry, then the crash
+    assert q.retry("flaky", T0 + 2)
+    assert not (q.paths.failed / "flaky.json").exists()
+    assert len([n for n in os.listdir(q.paths.queue) if n.endswith("+flaky.json")]) == 1
