@@ -1,4 +1,6 @@
-"""Themes live as data in ``themes/*.toml`` next to the stylesheet, which uses only variables."""
+"""Themes live as data in ``themes/*.toml`` next to the stylesheet, which uses only variables.
+
+``themes/`` at the top of the checkout is the source; wheels ship it as ``galaxy_tui/themes``."""
 
 from __future__ import annotations
 
@@ -7,7 +9,21 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
+
+
+def find_themes_dir(package_dir: Path) -> Path:
+    """The shipped themes. Installed, they are package data in ``galaxy_tui/themes`` (in a
+    checkout that path is a link to the top-level ``themes/``, the folder you edit); a copy
+    of the tree that lost the link still finds the top-level folder."""
+    candidates = (package_dir / "themes", package_dir.parent / "themes")
+    for folder in candidates:
+        if (folder / "dashboard.tcss").is_file():
+            return folder
+    raise FileNotFoundError("galaxy_tui: no themes folder with dashboard.tcss in "
+                            + " or ".join(str(c) for c in candidates) + " (reinstall galaxy)")
+
+
+THEMES_DIR = find_themes_dir(Path(__file__).parent)
 STYLESHEET = THEMES_DIR / "dashboard.tcss"
 DEFAULT_THEME = "galaxy-dark"
 THEME_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
