@@ -5,13 +5,17 @@ goes to the next tier; a probe its caller abandons frees the slot."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from engine.clock import FakeClock
+from engine.escalation.cloud_tier import CloudTier
 from engine.inference.ollama_backend import OllamaBackend
+from engine.model import Task
+from engine.paths import RigPaths
 from engine.routing.complexity import LlmRequest
-from engine.routing.nodes import NodeConfig, RoutingConfig
+from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
 from engine.routing.router import Router
 from engine.sim.ollama_models import SimModelSpec
 from engine.sim.ollama_server import SimulatedOllamaServer
@@ -46,24 +50,40 @@ def half_open_router(servers: dict[str, SimulatedOllamaServer], clock: FakeClock
     return router
 
 
-def test_a_second_request_during_the_probe_goes_to_the_next_tier(servers: dict[str, SimulatedOllamaServer]) -> None:
+class NoFailedTasks:
+    def recent(self, state: str, limit: int) -> list[Task]:
+        return []
+
+    def get(self, task_id: str) -> Task | None:
+        return None
+
+    def retry(self, task_id: str, now: float) -> bool:
+        return False
+
+
+def test_a_second_request_during_the_probe_goes_to_the_next_tier(
+        tmp_path: Path, servers: dict[str, SimulatedOllamaServer]) -> None:
     clock = FakeClock()
     router = half_open_router(servers, clock)
+    tier = CloudTier(RigPaths(tmp_path).ensure(), router.config, EscalationConfig(), NoFailedTasks(),
+                     lambda task_id, result, now: True, router=router)
     during: list[object] = []
 
     def second_request_while_probing(_chunk: str) -> None:
         if not during:
-            during.append(router.states()["w1"].breaker.state)
+            during.append(next(v for v in tier.node_views() if v.name == "w1"))  # what the snapshot shows
             during.append(router.execute(LlmRequest(prompt="hi")))
 
     probe = router.execute(LlmRequest(prompt="hi"), on_chunk=second_request_while_probing)
     assert probe.node == "w1"
-    state, second = during
-    assert state == "half_open"
+    view, second = during
+    assert view.breaker == "half_open" and view.load == 1  # type: ignore[attr-defined]
     assert second.node == "brain" and second.tried == ()  # type: ignore[attr-defined]
     assert ("w1", "breaker half_open (probe in flight)") in second.decision.skipped  # type: ignore[attr-defined]
     assert router.states()["w1"].breaker.state == "closed", "the probe succeeded"
     assert router.execute(LlmRequest(prompt="hi")).node == "w1"
+    assert next(v for v in tier.node_views() if v.name == "w1").breaker == "closed"
+    tier.close()
 
 
 def test_a_probe_its_caller_abandons_frees_the_slot(servers: dict[str, SimulatedOllamaServer]) -> None:
