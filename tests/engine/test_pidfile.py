@@ -48,9 +48,10 @@ def test_release_leaves_a_file_another_supervisor_owns(tmp_path: Path) -> None:
 
 def test_a_killed_holder_leaves_a_stale_file_the_next_start_takes(tmp_path: Path) -> None:
     path = tmp_path / "supervisor.pid"
+    script = ("import sys\nfrom engine.supervisor.pidfile import PidFile\n"
+              f"PidFile({str(path)!r}).acquire()\nprint('locked', flush=True)\nsys.stdin.read()")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom engine.supervisor.pidfile import PidFile\n"
-         f"PidFile({str(path)!r}).acquire()\nprint('locked', flush=True)\nsys.stdin.read()"],
+        [sys.executable, "-c", script],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
