@@ -284,8 +284,8 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
 def _demand_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
     """What the supervisor learned per model (workers its last hour of work keeps busy, typical run)."""
     try:
-        from engine.snapshot import read_snapshot
         from engine.schema import to_plain
+        from engine.snapshot import read_snapshot
 
         snap = read_snapshot(paths.snapshot)
     except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
@@ -334,7 +334,7 @@ def run_status(args: argparse.Namespace) -> int:
         for model, d in sorted(data["model_demand"].items()):
             run = f"{d['task_s']:.1f} s typical ({d['task_s_samples']} runs)" if d["task_s"] is not None else \
                 "run time not learned yet"
-            print(f"  {model:<24} {d['workers_busy']:.2f} workers busy, {d['claimable']} queued, {run}")
+            print(f"  {model:<24} {d['workers_busy']:.2f} workers busy, {d['claimable']} tasks arrived, {run}")
     rows = data["running"] + data["waiting"] + data["failed"]
     width = min(60, max([len(r["task_id"]) for r in rows] or [10]))
     if data["running"]:

@@ -14,8 +14,9 @@ reads it from there (``engine.worker.rigview``). Two things per model:
   window, x typical run time / the hour, capped at the number of GPU groups: the simulator's
   ``DemandWindow``, the same code.
 
-The log is read incrementally (file offset kept; a new inode or a shorter file starts over;
-an unfinished last line waits for its newline; a line that is not a JSON event is counted and
+The log is read incrementally (file offset kept; a new inode, a shorter file, or a file whose
+byte before the offset is no longer a newline starts over; an unfinished last line waits for
+its newline; a line that is not a JSON event is counted and
 skipped). On start the last ``SEED_MAX_BYTES`` of the log are read, so a restart does not
 forget the last hour. Events do not name their model, so it is looked up by task id
 (``ModelLookup``), at most ``LOOKUPS_PER_UPDATE`` task files per call: a big burst is
@@ -116,6 +117,7 @@ class ModelDemand:
         self.samples: dict[str, deque[float]] = {}
         self.bad_lines = 0
         self.errors = 0
+        self.rewinds = 0  # logs found rewritten under us (read again from the start)
         self._inode: int | None = None
         self._offset = 0
         self._seeded = False
@@ -173,14 +175,22 @@ class ModelDemand:
         self._seeded = True
         if st.st_size <= self._offset:
             return
+        check = self._offset > 0 and not self._skip_partial
         with open(self.path, "rb") as fh:
-            fh.seek(self._offset)
-            data = fh.read(READ_BYTES_PER_UPDATE)
+            fh.seek(self._offset - 1 if check else self._offset)
+            data = fh.read(READ_BYTES_PER_UPDATE + (1 if check else 0))
+        if check:
+            if data[:1] != b"\n":  # rewritten in place and already longer than before: start over
+                self._offset = 0
+                self.rewinds += 1
+                return
+            data = data[1:]
         end = data.rfind(b"\n")
         if end < 0:
             if len(data) < READ_BYTES_PER_UPDATE:
                 return  # an unfinished line: wait for its newline
             self._offset += len(data)  # a megabyte without a newline is not an event log
+            self._skip_partial = True
             self.bad_lines += 1
             return
         self._offset += end + 1

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import FakeClock
 from engine.cli.cmd_queue import status_data
+from engine.clock import FakeClock
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
@@ -90,8 +90,8 @@ def test_a_busy_model_keeps_this_worker_on_it_instead_of_a_slightly_higher_lane(
     me = WorkerProfile("me", resident_model=QWEN)
     blind = make_claim_policy(me, rig_view_from_snapshot(snap(), "me", NOW))(lanes, NOW)
     aware = make_claim_policy(me, rig_view_from_snapshot(snap(BUSY_QWEN), "me", NOW))(lanes, NOW)
-    assert [c.task_id for c in blind][0] == "whisper-1"
-    assert [c.task_id for c in aware][0] == "qwen-1"
+    assert blind[0].task_id == "whisper-1"
+    assert aware[0].task_id == "qwen-1"
 
 
 def test_the_snapshot_file_reader_carries_the_demand(tmp_path: Path) -> None:

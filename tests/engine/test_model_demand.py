@@ -163,6 +163,32 @@ def test_a_truncated_log_is_read_again_from_its_start(log: EventLog) -> None:
     assert v[WHISPER].claimable == 1 and v[QWEN].claimable == 40  # what it learned stays
 
 
+def test_a_log_rewritten_in_place_and_grown_past_the_offset_is_read_again(log: EventLog) -> None:
+    ids = qwen_ids(5)
+    jobs = {f"whisper-job-{i}": WHISPER for i in range(30)}
+    demand = learner(log.path, DictLookup({**ids, **jobs}))
+    submit(log, T0, *ids)
+    assert demand.view(T0 + 1)[QWEN].claimable == 5
+    old_size = log.path.stat().st_size
+    with open(log.path, "wb"):
+        pass
+    submit(log, T0 + 2, *jobs)
+    assert log.path.stat().st_size > old_size
+    demand.view(T0 + 3)  # notices the rewrite
+    assert demand.view(T0 + 4)[WHISPER].claimable == 30
+    assert demand.rewinds == 1 and demand.bad_lines == 0
+
+
+def test_a_megabyte_without_a_newline_is_skipped_not_re_read_forever(log: EventLog) -> None:
+    demand = learner(log.path, DictLookup({"a": QWEN}))
+    with open(log.path, "ab") as fh:
+        fh.write(b"x" * (1 << 20) + b"yyy\n")
+    submit(log, T0, "a")
+    views = [demand.view(T0 + k) for k in range(1, 4)]
+    assert views[-1][QWEN].claimable == 1
+    assert demand.bad_lines == 1 and demand.rewinds == 0
+
+
 def test_a_rotated_log_is_followed_to_the_new_file(log: EventLog, tmp_path: Path) -> None:
     demand = learner(log.path, DictLookup({"a": QWEN, "b": QWEN}))
     submit(log, T0, "a")
