@@ -112,7 +112,8 @@ class Dependencies:
             self.fq.write_queued(task, now)
         unlink_quiet(self.held_dir / name)
         self._drop_markers(name, task)
-        self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value)
+        self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value,
+                           model=task.model)
 
     def _released_already(self, task_id: str) -> bool:
         """Is the task past held already (queued, running, delayed or finished)?"""
@@ -247,7 +248,8 @@ class Dependencies:
     def _unfail(self, task: Task, now: float) -> None:
         unlink_quiet(self.fq.paths.failed / f"{task.task_id}.json")
         self.fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
-        self.fq.events.emit("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value)
+        self.fq.events.emit("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value,
+                           model=task.model)
 
     # ---- cancel ----
     def cancel(self, task_id: str, now: float, reason: str) -> bool:

@@ -166,7 +166,7 @@ class FileQueue(RecoveryMixin):
 
     def _emit_submitted(self, t: Task, now: float, *, held: bool) -> None:
         self.events.emit("task_held" if held else "task_submitted", at=now, task_id=t.task_id,
-                         task_class=t.task_class.value, priority=t.priority, source=t.source,
+                         task_class=t.task_class.value, model=t.model, priority=t.priority, source=t.source,
                          depends_on=list(t.depends_on) or None)
         if t.fix_applied:
             self.events.emit("task_fixed", at=now, task_id=t.task_id, fix_applied=t.fix_applied)

@@ -241,7 +241,8 @@ class QueueInspector:
             else:
                 self.fq.write_queued(task, now)
             unlink_quiet(taken)
-            self.fq.events.emit("task_submitted", at=now, task_id=task.task_id, source=f"file queue/{name}")
+            self.fq.events.emit("task_submitted", at=now, task_id=task.task_id, model=task.model,
+                                source=f"file queue/{name}")
             if task.fix_applied:
                 self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
 
@@ -283,7 +284,7 @@ class QueueInspector:
             if self.where_is(task.task_id, None) is None:
                 self.fq.write_queued(task, now)
                 recovered.append(task.task_id)
-                self.fq.events.emit("task_requeued", at=now, task_id=task.task_id,
+                self.fq.events.emit("task_requeued", at=now, task_id=task.task_id, model=task.model,
                                     reason="recovered after a crash in the middle of a move")
             unlink_quiet(path)
         return recovered

@@ -67,7 +67,7 @@ class RecoveryMixin:
             back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
                                      error=f"lease expired on {info.worker_id}")
             self.write_queued(back, now)
-            self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id,
+            self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id, model=task.model,
                              retry_count=back.retry_count, error="lease expired; returned to the queue")
         else:
             self.write_failed(task.with_changes(attempts=attempts),
@@ -93,7 +93,7 @@ class RecoveryMixin:
             if self._index is not None:
                 self._index.add(qname)
             moved.append(dn.task_id)
-            self.events.emit("task_promoted", at=now, task_id=dn.task_id)
+            self.events.emit("task_promoted", at=now, task_id=dn.task_id, model=dn.model)
         return moved
 
     def next_due(self: "FileQueue") -> float | None:

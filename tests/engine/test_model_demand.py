@@ -248,3 +248,25 @@ def test_the_queue_lookup_finds_models_of_waiting_and_finished_tasks(tmp_path: P
         assert "" not in demand.view(T0 + 5)  # the shell task has no model
     finally:
         q.close()
+
+
+def test_the_queue_names_the_model_in_its_events_so_no_lookup_is_needed(tmp_path: Path) -> None:
+    from engine.paths import RigPaths
+    from engine.queue.filequeue import FileQueue
+    from engine.model import Task, TaskClass
+
+    paths = RigPaths(tmp_path).ensure()
+    queue = FileQueue(paths, use_inotify=False, events=EventLog(paths.events))
+    queue.submit([Task(task_id="a", name="a", command="true", task_class=TaskClass.LLM, model=QWEN),
+                  Task(task_id="b", name="b", command="true", task_class=TaskClass.LLM, model=QWEN,
+                       depends_on=("a",))], T0)
+    t = queue.claim("w1", T0, lambda c, now: c, 60.0)
+    assert t is not None and t.task_id == "a"
+    queue.complete("a", "w1", {}, T0 + 1)  # releases b
+
+    class NoLookup:
+        def models(self, task_ids, budget):  # type: ignore[no-untyped-def]
+            raise AssertionError(f"looked up {list(task_ids)}: the events should have named the model")
+
+    demand = learner(paths.events, NoLookup())  # type: ignore[arg-type]
+    assert demand.view(T0 + 2)[QWEN].claimable == 2  # a submitted, b released
