@@ -44,8 +44,7 @@ def baseline_policy(prefers: str = "llm") -> PolicyFactory:
     return factory
 
 
-notes_policy = baseline_policy("llm")
-POLICIES: dict[str, PolicyFactory] = {"galaxy": galaxy_policy(), "baseline": notes_policy}
+POLICIES: dict[str, PolicyFactory] = {"galaxy": galaxy_policy(), "baseline": baseline_policy("llm")}
 
 
 @dataclass(frozen=True)
@@ -112,9 +111,8 @@ def run_plan_bench(path: Path, gpus: int, seed: int,
     lb = lower_bound(wl, rig)
     rows = []
     for policy in policies:
-        started = time.perf_counter()
-        result = Simulator(rig, wl, POLICIES[policy], policy_name=policy, seed=seed).run()
-        rows.append(BenchRow(figures(result), lb, time.perf_counter() - started, None, len(wl.tasks)))
+        result, wall = run_one(wl, rig, policy, seed)
+        rows.append(BenchRow(figures(result), lb, wall, None, len(wl.tasks)))
     return rows
 
 
