@@ -4,7 +4,9 @@ Separator ``+`` never occurs in a task id, a worker id (both ``[A-Za-z0-9_.-]``)
 percent-quoted model name, so every name splits unambiguously.
 
     queue/      PP+class+model+ENQ_US+task_id.json         PP = 10 - priority (00 sorts first)
-    processing/ task_id+class+worker_id+CLAIM_US+LEASE_MS.json   (owner and first lease in the name)
+    processing/ task_id+class+worker_id+CLAIM_US+LEASE_MS+INSTANCE.json   (owner, first lease and the
+                claiming process's instance, engine.instance; names without INSTANCE, written before it
+                existed, still parse with instance "")
     delayed/    DUE_US+PP+class+model+task_id.json          (due time first: sorted = due order)
     held/       SINCE_US+class+task_id.json                 (dependencies pending)
     complete/, failed/   task_id.json
@@ -22,10 +24,19 @@ SEP = "+"
 SUFFIX = ".json"
 MAX_MODEL_CHARS = 64
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_INSTANCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def is_safe_instance(instance: str) -> bool:
+    """A process instance token (``engine.instance``): never contains SEP."""
+    return bool(_INSTANCE_RE.match(instance))
 
 
 def is_safe_worker_id(worker_id: str) -> bool:
-    return bool(_WORKER_ID_RE.match(worker_id)) and ".." not in worker_id
+    """One rule for worker ids everywhere (engine.ids): a trailing newline is refused too."""
+    from engine.ids import IdKind, is_valid_id
+
+    return is_valid_id(IdKind.WORKER, worker_id)
 
 
 def us(t: float) -> int:
@@ -96,6 +107,7 @@ class ProcessingName:
     worker_id: str
     claimed_us: int
     lease_ms: int
+    instance: str = ""  # the claiming process (pid.start); "" in names written before instances
 
     @property
     def first_expiry(self) -> float:
@@ -106,16 +118,23 @@ class ProcessingName:
         return self.claimed_us / 1e6
 
     def render(self) -> str:
-        return SEP.join((self.task_id, self.task_class.value, self.worker_id, str(self.claimed_us),
-                         str(self.lease_ms))) + SUFFIX
+        fields = [self.task_id, self.task_class.value, self.worker_id, str(self.claimed_us), str(self.lease_ms)]
+        if self.instance:
+            if not is_safe_instance(self.instance):
+                raise ValueError(f"process instance {self.instance!r} must be letters, digits, '_', '-', '.'")
+            fields.append(self.instance)
+        return SEP.join(fields) + SUFFIX
 
 
 def parse_processing_name(name: str) -> ProcessingName | None:
-    parts = _fields(name, 5)
+    parts = _fields(name, 6) or _fields(name, 5)
     if parts is None:
         return None
+    instance = parts[5] if len(parts) == 6 else ""
+    if len(parts) == 6 and not is_safe_instance(instance):
+        return None
     try:
-        return ProcessingName(parts[0], _cls(parts[1]), parts[2], int(parts[3]), int(parts[4]))
+        return ProcessingName(parts[0], _cls(parts[1]), parts[2], int(parts[3]), int(parts[4]), instance)
     except ValueError:
         return None
 
