@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.atomic import atomic_write_bytes
+from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
+
+MAX_COMMAND_BYTES = 64_000
 
 
 class CommandKind(StrEnum):
@@ -59,6 +62,19 @@ class Command:
         if cmd.kind in NEEDS_TARGET and not cmd.target:
             raise SchemaError(f"command {cmd.kind.value!r} needs a target")
         return cmd
+
+
+def read_command_file(path: Path) -> Command:
+    """One command file through the bounded reader (engine.safeio): a FIFO, symlink, oversize,
+    non-UTF-8, deep or malformed file is a ``SchemaError`` whose message says why."""
+    try:
+        data = read_json(path, MAX_COMMAND_BYTES)
+    except UnsafeFileError as exc:
+        raise SchemaError(exc.reason) from None
+    try:
+        return Command.from_dict(data)
+    except SchemaError as exc:
+        raise SchemaError(f"not a valid command: {exc}") from None
 
 
 def default_source(client: str) -> str:

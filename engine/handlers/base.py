@@ -37,6 +37,10 @@ class TaskContext:
     should_stop: Callable[[], bool] = lambda: False
     """True when the task was cancelled or the worker must hand it back."""
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. the LLM backend for this GPU group
+    on_process_group: Callable[[int, str], None] = lambda pgid, out_path: None
+    """(pgid, temp output path): called by a handler that starts a process group, after the group
+    exists and before the task's command runs. The worker records it (engine.taskgroups) so the
+    group is killed if the worker dies; raising OSError means the command must not run."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
-"""Shell tasks: ``bash -c`` in its own process group, so a timeout or a stop kills the
-whole tree (a python script and everything it started), not just bash.
+"""Shell tasks: ``bash -c`` in its own process group, so a timeout, a stop or the end of
+the task kills the whole tree (a python script and everything it started), not just bash.
+
+The group is the task: what the command leaves running in it when its shell exits is
+killed too, and the worker records the group before the command runs, so a dead worker's
+task is killed by whoever finds the worker gone (engine.taskgroups). A process that leaves
+the group on purpose (``setsid``) is outside this guarantee.
 
 Captures return code, elapsed seconds and the tail of the combined output. Output goes
 to a temp file rather than a pipe, so a chatty command never blocks on a full pipe and
@@ -9,6 +14,7 @@ memory stays flat whatever it prints.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import shutil
 import subprocess
@@ -21,6 +27,7 @@ from engine.model import ERROR_SNIPPET_CHARS, OUTPUT_TAIL_CHARS, Task
 
 POLL_S = 0.1
 KILL_GRACE_S = 3.0
+OUT_PREFIX, OUT_SUFFIX = "galaxy-", ".out"  # engine.taskgroups removes only files named so
 
 
 def _tail(path: str, limit: int) -> str:
@@ -35,24 +42,68 @@ def _tail(path: str, limit: int) -> str:
 
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 _DIE_WITH_WORKER: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "KILL") if _SETPRIV else ()
-"""A task runs in its own session (so a timeout can kill its whole group); without this a
-worker that is SIGKILLed would leave the task running on the GPU, holding VRAM, while the
-queue hands it to another worker. ``setpriv --pdeathsig`` (util-linux) makes the shell die
-with its worker; a simple command that bash execs in place dies with it too."""
+"""``setpriv --pdeathsig`` (util-linux) makes the task's first shell die with its worker.
+Its children do not get that signal; they are reached through the process group, which the
+worker records before the command runs (``TaskContext.on_process_group``)."""
+
+_GATE = 'IFS= read -r _ || exit 111; exec "$0" -c "$1" </dev/null'
+"""The shell waits for one line on stdin before it runs the task's command: the worker writes
+it only after the group is recorded, so no process of the task ever runs unrecorded. If the
+worker dies first, the pipe closes (or pdeathsig fires) and nothing of the task has run."""
+GATE_EXIT = 111
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after a short grace."""
-    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _Exit:
+    """Waits for the leader's exit without reaping it: while it is an unreaped zombie its pid
+    (the group id) cannot be reused, so a last ``killpg`` reaches only the task's leftovers."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            self.fd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.fd = None
+
+    def wait(self, timeout_s: float) -> bool:
+        if self.fd is not None:
+            return bool(select.select([self.fd], [], [], max(0.0, timeout_s))[0])
+        deadline = time.monotonic() + timeout_s
+        delay = 0.0005
+        while True:
+            if os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.05)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _kill_group(pgid: int, leader: _Exit) -> None:
+    """SIGTERM the group, then SIGKILL it after a short grace (or at once if the leader went)."""
+    _signal_group(pgid, signal.SIGTERM)
+    leader.wait(KILL_GRACE_S)
+    _signal_group(pgid, signal.SIGKILL)
+    leader.wait(5.0)
+
+
+def _end(proc: subprocess.Popen[bytes], leader: _Exit) -> int:
+    """The leader has exited: kill what it left running in its group, then reap it."""
+    _signal_group(proc.pid, signal.SIGKILL)
+    leader.close()
+    return proc.wait()
 
 
 class ShellHandler:
@@ -78,33 +129,20 @@ class ShellHandler:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in ctx.gpu_ids)
         env["GALAXY_TASK_ID"] = task.task_id
         workdir = ctx.workdir if ctx.workdir and os.path.isdir(ctx.workdir) else None
-        out = tempfile.NamedTemporaryFile(prefix=f"galaxy-{task.task_id[:40]}-", suffix=".out", delete=False)
+        out = tempfile.NamedTemporaryFile(prefix=f"{OUT_PREFIX}{task.task_id[:40]}-", suffix=OUT_SUFFIX, delete=False)
         started = time.monotonic()
         timeout_at = started + task.timeout_s
         try:
             try:
-                proc = subprocess.Popen([*_DIE_WITH_WORKER, self.shell, "-c", task.command], stdin=subprocess.DEVNULL,
-                                        stdout=out,
-                                        stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
+                proc = subprocess.Popen([*_DIE_WITH_WORKER, self.shell, "-c", _GATE, self.shell, task.command],
+                                        stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        cwd=workdir, start_new_session=True)
             except OSError as exc:  # no such shell, a command too long for execve: retrying cannot help
                 raise TaskFailure(f"cannot start {self.shell}: {exc}", retryable=False) from None
             finally:
                 out.close()
-            stopped = timed_out = False
-            while True:
-                try:
-                    rc = proc.wait(timeout=self.poll_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if time.monotonic() >= timeout_at:
-                    timed_out = True
-                elif ctx.should_stop():
-                    stopped = True
-                if timed_out or stopped:
-                    _kill_group(proc)
-                    rc = proc.returncode if proc.returncode is not None else -9
-                    break
+            leader = _Exit(proc.pid)
+            rc, timed_out, stopped = self._supervise(proc, leader, ctx, out.name, timeout_at)
             elapsed = time.monotonic() - started
             tail = _tail(out.name, OUTPUT_TAIL_CHARS)
         finally:
@@ -125,3 +163,30 @@ class ShellHandler:
                     "output_lines": tail.count("\n")},
             output_tail=tail,
         )
+
+    def _supervise(self, proc: subprocess.Popen[bytes], leader: _Exit, ctx: TaskContext, out_path: str,
+                   timeout_at: float) -> tuple[int, bool, bool]:
+        """Record the group, open the gate, wait; returns (rc, timed_out, stopped)."""
+        assert proc.stdin is not None
+        try:
+            ctx.on_process_group(proc.pid, out_path)
+        except Exception as exc:  # noqa: BLE001 - an unrecorded group must not run the command
+            proc.stdin.close()
+            _kill_group(proc.pid, leader)
+            _end(proc, leader)
+            raise TaskFailure(f"could not record the task's process group: {type(exc).__name__}: {exc}") from None
+        try:
+            proc.stdin.write(b"go\n")
+            proc.stdin.close()
+        except OSError:  # the shell is already gone (killed from outside): its exit code says so
+            pass
+        timed_out = stopped = False
+        while not leader.wait(self.poll_s):
+            if time.monotonic() >= timeout_at:
+                timed_out = True
+            elif ctx.should_stop():
+                stopped = True
+            if timed_out or stopped:
+                _kill_group(proc.pid, leader)
+                break
+        return _end(proc, leader), timed_out, stopped

@@ -25,6 +25,7 @@ from filelock import FileLock
 from engine.events import EventLog
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
 from engine.paths import RigPaths
+from engine.proctable import current_instance
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import unlink_quiet, write_exclusive, write_replace
 from engine.queue.index import QueueIndex
@@ -36,6 +37,7 @@ from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTa
 from engine.queue.recovery import RecoveryMixin
 from engine.queue.rejects import reject_file
 from engine.queue.taskfile import Grabbed, encode, read_task_file
+from engine.taskgroups import TaskGroups
 
 DEFAULT_BACKOFF_BASE_S = 10.0
 DEFAULT_BACKOFF_CAP_S = 600.0
@@ -53,7 +55,7 @@ class FileQueue(RecoveryMixin):
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
-                 orphan_age_s: float = 10.0) -> None:
+                 orphan_age_s: float = 10.0, groups: TaskGroups | None = None) -> None:
         self.paths = paths.ensure()
         self.tmp = paths.tasks / ".tmp"
         self.tmp.mkdir(exist_ok=True)
@@ -76,6 +78,7 @@ class FileQueue(RecoveryMixin):
         self.inspector = QueueInspector(self)
         self._deps_lock = FileLock(str(paths.locks / "deps.lock"))
         self._reap_lock = FileLock(str(paths.locks / "reap.lock"))
+        self.groups = groups if groups is not None else TaskGroups(paths)  # reaping kills a claim's processes
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -189,7 +192,8 @@ class FileQueue(RecoveryMixin):
             if not ranked:
                 return None
             qn, name, _ = heads[ranked[0].task_id]
-            info = ProcessingName(qn.task_id, qn.task_class, worker_id, us(now), max(1, int(lease_s * 1000)))
+            info = ProcessingName(qn.task_id, qn.task_class, worker_id, us(now), max(1, int(lease_s * 1000)),
+                                  current_instance())
             pname = info.render()
             ppath = f"{self._p}/{pname}"
             try:

@@ -56,6 +56,7 @@ class RecoveryMixin:
             os.rename(path, held)
         except FileNotFoundError:
             return False
+        self.groups.kill_claim(info.task_id, info.worker_id, info.instance)  # its processes die before it is offered again
         try:
             task = read_task_file(held, where=f"processing/{path.name}")
         except (TaskValidationError, FileNotFoundError) as exc:

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from engine.commands import Command, CommandKind
+from engine.commands import Command, CommandKind, read_command_file
 from engine.model import iso
 from engine.schema import SchemaError
 from engine.snapshot import CommandAck
 
-MAX_COMMAND_BYTES = 64_000
 ACKS_KEPT = 50
 RACY_MTIME_NS = 2_000_000_000
 """A directory mtime this recent may not change again for a file added now (1 s timestamps on
@@ -55,6 +54,7 @@ class CommandProcessor:
         self._handlers: dict[str, CommandHandler] = {}
         self.acks: deque[CommandAck] = deque(maxlen=ACKS_KEPT)
         self._dir_mtime_ns: int | None = None
+        self._stuck: set[str] = set()  # refused files that could not be moved aside: not read again
         self.audit_errors = 0  # audit lines that could not be written (the ack still stands)
 
     def register(self, kind: CommandKind | str, handler: CommandHandler) -> None:
@@ -70,7 +70,8 @@ class CommandProcessor:
         except FileNotFoundError:
             return []
         # Temp files of an atomic write start with "."; only finished files count.
-        return [self.dir / n for n in sorted(names) if n.endswith(".json") and not n.startswith(".")]
+        return [self.dir / n for n in sorted(names)
+                if n.endswith(".json") and not n.startswith(".") and n not in self._stuck]
 
     def process(self, now: float) -> list[CommandAck]:
         """Apply every waiting command (up to ``max_per_tick``); returns the new acks."""
@@ -83,7 +84,10 @@ class CommandProcessor:
         new: list[CommandAck] = []
         files = self.pending_files()
         for path in files[: self.max_per_tick]:
-            new.append(self._one(path, now))
+            try:
+                new.append(self._one(path, now))
+            except Exception as exc:  # noqa: BLE001 - one command file must never stop the supervisor
+                new.append(self._refuse(path, f"could not be processed: {type(exc).__name__}: {exc}", now))
         if len(files) <= self.max_per_tick:
             self._dir_mtime_ns = mtime if time.time_ns() - mtime > RACY_MTIME_NS else None
         return new
@@ -91,11 +95,7 @@ class CommandProcessor:
     def _one(self, path: Path, now: float) -> CommandAck:
         cmd, problem = _parse(path)
         if cmd is None:
-            ack = CommandAck(command_id=path.stem, kind="?", target=None, outcome="refused",
-                             message=f"{path.name}: {problem}; moved to commands/rejected/", at=now, source=None)
-            self._move_aside(path, problem or "malformed")
-            self._record(ack, raw_name=path.name)
-            return ack
+            return self._refuse(path, problem or "malformed", now)
         handler = self._handlers.get(cmd.kind.value)
         if handler is None:
             result = Outcome.refused(f"{cmd.kind.value}: not supported yet on this rig")
@@ -113,13 +113,27 @@ class CommandProcessor:
         self._record(ack, raw_name=path.name, args=cmd.args, issued_at=cmd.issued_at)
         return ack
 
+    def _refuse(self, path: Path, problem: str, now: float) -> CommandAck:
+        """Move a bad command file aside once (with its reason), ack and audit the refusal."""
+        ack = CommandAck(command_id=path.stem[:64], kind="?", target=None, outcome="refused",
+                         message=f"{path.name}: {problem}; moved to commands/rejected/", at=now, source=None)
+        self._move_aside(path, problem)
+        self._record(ack, raw_name=path.name)
+        return ack
+
     def _move_aside(self, path: Path, reason: str) -> None:
         try:
             self.rejected_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(path, self.rejected_dir / path.name)
+            os.replace(path, self.rejected_dir / path.name)  # a symlink moves as the link itself
+        except FileNotFoundError:
+            return
+        except OSError:  # the disk refuses: never read this name again in this process
+            self._stuck.add(path.name)
+            return
+        try:
             (self.rejected_dir / (path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
         except OSError:
-            pass  # vanished, or the disk refuses: the refusal is still acked and audited
+            pass  # the refusal is still acked and audited
 
     def _record(self, ack: CommandAck, *, raw_name: str, args: dict | None = None,
                 issued_at: float | None = None) -> None:
@@ -140,22 +154,13 @@ class CommandProcessor:
 
 def _parse(path: Path) -> tuple[Command | None, str | None]:
     try:
-        size = path.stat().st_size
-        if size > MAX_COMMAND_BYTES:
-            return None, f"command file is {size} bytes (limit {MAX_COMMAND_BYTES})"
-        data = json.loads(path.read_bytes())
+        return read_command_file(path), None
     except FileNotFoundError:
         return None, "vanished before it could be read"
-    except OSError as exc:  # a directory, no permission: refuse it, never crash the tick
+    except SchemaError as exc:  # the bounded reader's verdicts (FIFO, link, size, UTF-8, depth) and the schema's
+        return None, str(exc)
+    except OSError as exc:  # no permission, I/O error: refuse it, never crash the tick
         return None, f"could not be read: {exc.strerror or exc}"
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, f"not valid JSON: {exc}"
-    try:
-        return Command.from_dict(data), None
-    except SchemaError as exc:
-        return None, f"not a valid command: {exc}"
-    except (TypeError, ValueError) as exc:
-        return None, f"not a valid command: {exc}"
 
 
 def describe(acks: Iterable[CommandAck]) -> str:

@@ -23,7 +23,9 @@ from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
 from engine.queue.protocol import TaskQueue
 from engine.residency.protocol import Residency
+from engine.proctable import current_instance
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
+from engine.taskgroups import TaskGroupRecord, TaskGroups
 from engine.worker.heartbeat import LeaseKeeper
 from engine.worker.status import StatusPublisher
 from engine.workerstate import WorkerControl, WorkerStatus, read_control
@@ -51,7 +53,7 @@ class Worker:
     def __init__(self, queue: TaskQueue, handlers: HandlerRegistry, residency: Residency, clock: Clock,
                  paths: RigPaths, events: EventLog, worker_id: str, gpu_ids: tuple[int, ...],
                  profile: WorkerProfile | None = None, settings: WorkerSettings | None = None, *,
-                 rig_view: Callable[[], RigView] | None = None) -> None:
+                 rig_view: Callable[[], RigView] | None = None, groups: TaskGroups | None = None) -> None:
         self.queue = queue
         self.handlers = handlers
         self.residency = residency
@@ -63,6 +65,8 @@ class Worker:
         self.profile = profile or WorkerProfile(worker_id)
         self.settings = settings or WorkerSettings()
         self.rig_view = rig_view or (lambda: RigView())
+        self.groups = groups if groups is not None else TaskGroups(paths)
+        self.instance = current_instance(self.groups.procs)  # this process, as its claims name it
         self.env = dict(os.environ)
         self.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpu_ids)
         self.tasks_done = 0
@@ -291,9 +295,18 @@ class Worker:
                 self._last_progress_publish = time.monotonic()
                 self._write_status(force=True)  # live output on the dashboard, at most a few times a second
 
+        recorded: list[TaskGroupRecord] = []
+
+        def on_process_group(pgid: int, out_path: str) -> None:
+            rec = TaskGroupRecord(task.task_id, self.worker_id, self.instance, pgid,
+                                  self.groups.procs.start_ticks(pgid), out_path)
+            self.groups.record(rec)  # before the command runs: a dead worker's task is killed by others
+            recorded.append(rec)
+
         ctx = TaskContext(worker_id=self.worker_id, gpu_ids=self.gpu_ids, env=dict(self.env),
                           workdir=s.workdir or os.getcwd(), deadline=self._task_started + task.timeout_s,
-                          report_progress=report, should_stop=should_stop, extras=dict(s.extras))
+                          report_progress=report, should_stop=should_stop, extras=dict(s.extras),
+                          on_process_group=on_process_group)
         self.events.emit("task_started", at=self._task_started, task_id=task.task_id, worker_id=self.worker_id,
                          gpu_id=self.gpu_ids[0] if self.gpu_ids else None, task_class=task.task_class.value)
         outcome: HandlerResult | TaskFailure
@@ -305,6 +318,8 @@ class Worker:
                 outcome = exc
             except Exception as exc:  # noqa: BLE001 - a handler bug fails the task, never the worker
                 outcome = TaskFailure(f"{type(exc).__name__}: {exc}", retryable=True)
+            finally:
+                self._end_groups(recorded)
         ok = isinstance(outcome, HandlerResult)
         try:
             self.residency.finished(task, ok)
@@ -316,6 +331,15 @@ class Worker:
         finally:  # a record that fails (disk full) is reported by run(); the status must not stay on this task
             self._current = None
             self._set_state("idle")
+
+    def _end_groups(self, recorded: list[TaskGroupRecord]) -> None:
+        """The task is over: nothing of it may outlive this point (and its record goes)."""
+        for rec in recorded:
+            try:
+                self.groups.kill(rec)
+            except OSError as exc:
+                self.events.emit("worker_error", at=self.clock.now(), task_id=rec.task_id, worker_id=self.worker_id,
+                                 error=f"ending the task's process group {rec.pgid}: {exc}")
 
     def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool) -> None:
         now = self.clock.now()
