@@ -1,0 +1,100 @@
+"""Paged listings of the queue for people (dashboard, ``galaxy task show``), from file names only.
+
+Why: an operator must see queued tasks at depth 20,000, and the dashboard must stay cheap.
+Every queue file's name carries its priority, class, model, enqueue time and id
+(``engine.queue.names``), and ``QueueIndex`` keeps those names current by inotify, so a page
+costs one pass over the in-memory index and never opens a task file.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.model import TaskClass
+from engine.queue.index import QueueIndex
+from engine.queue.names import ProcessingName, QueueName, parse_processing_name
+
+DEFAULT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """One waiting task as its file name describes it (no file read)."""
+
+    task_id: str
+    task_class: str
+    model: str | None
+    priority: int
+    enqueued_at: float
+    position: int  # 0-based place in claim order among the rows that matched the filter
+
+    @property
+    def name(self) -> str:
+        """The name part of ``<batch>.<name>`` ids (plans); the whole id otherwise."""
+        _batch, dot, rest = self.task_id.partition(".")
+        return rest if dot and rest else self.task_id
+
+
+@dataclass(frozen=True)
+class QueuedPage:
+    rows: tuple[QueuedRow, ...]
+    offset: int
+    matched: int  # rows that passed the filter (the whole queue without one)
+    total: int  # everything in queue/
+
+
+def claim_order(qn: QueueName) -> tuple[int, int, int, str]:
+    """The order claims take, as ``QueueInspector.oldest_waiting`` computes it: resource tasks
+    first, then higher priority, then older."""
+    return (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us, qn.task_id)
+
+
+def _matches(qn: QueueName, needle: str) -> bool:
+    return (needle in qn.task_id.lower() or needle in qn.task_class.value or needle in (qn.model or "").lower()
+            or needle in "queued")
+
+
+def queued_page(names: Iterable[QueueName], offset: int = 0, limit: int = DEFAULT_PAGE,
+                text: str = "") -> QueuedPage:
+    """Rows ``offset .. offset+limit`` of the queue in claim order, optionally only those whose
+    id, class or model contains ``text`` (case-insensitive). O(n log(offset+limit)) in the depth."""
+    offset, limit = max(0, offset), max(0, limit)
+    needle = text.strip().lower()
+    all_names = list(names)
+    picked = [qn for qn in all_names if _matches(qn, needle)] if needle else all_names
+    head = heapq.nsmallest(offset + limit, picked, key=claim_order)[offset:]
+    rows = tuple(QueuedRow(qn.task_id, qn.task_class.value, qn.model, qn.priority, qn.enqueued_us / 1e6,
+                           offset + i) for i, qn in enumerate(head))
+    return QueuedPage(rows=rows, offset=offset, matched=len(picked), total=len(all_names))
+
+
+class QueueLister:
+    """A read-only view of ``queue/`` for a process that only looks (the dashboard): an index of
+    its names, current by inotify, never a claim or a write."""
+
+    def __init__(self, queue_dir: Path, *, use_inotify: bool = True) -> None:
+        self.index = QueueIndex(queue_dir, use_inotify=use_inotify)
+
+    def page(self, offset: int = 0, limit: int = DEFAULT_PAGE, text: str = "") -> QueuedPage:
+        self.index.sync()
+        return queued_page(self.index.present.values(), offset, limit, text)
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def claim_of(processing_dir: Path, task_id: str) -> ProcessingName | None:
+    """The live claim of a running task (owner and claim time are in the processing file's name)."""
+    try:
+        names = os.listdir(processing_dir)
+    except FileNotFoundError:
+        return None
+    for name in names:
+        pn = parse_processing_name(name)
+        if pn is not None and pn.task_id == task_id:
+            return pn
+    return None
