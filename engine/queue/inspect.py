@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import os
+import stat
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from engine.queue.protocol import QueueCounts, WaitingTask
 if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
 
+SYMLINK_REFUSED = "symlinks are not accepted in queue/ (a task file must be a regular file)"
 FOREIGN_SETTLE_S = 1.0  # a hand-dropped file younger than this may still be being written
 _GRAB_SUFFIXES = (".finishing", ".reaping", ".releasing", ".cancelling", ".adopting")
 
@@ -216,11 +218,13 @@ class QueueInspector:
         for name in sorted(idx.foreign):
             src = self.p.queue / name
             try:
-                if os.stat(src).st_mtime > time.time() - FOREIGN_SETTLE_S:
-                    continue  # maybe still being written; next sync
+                st = os.lstat(src)  # lstat: a symlink is judged as a link, never followed
             except FileNotFoundError:
                 idx.foreign.discard(name)
                 continue
+            link = stat.S_ISLNK(st.st_mode)
+            if not link and st.st_mtime > time.time() - FOREIGN_SETTLE_S:
+                continue  # maybe still being written; next sync
             idx.foreign.discard(name)
             taken = self.fq.tmp / f"{name[:150]}.adopting"
             try:
@@ -228,10 +232,10 @@ class QueueInspector:
             except FileNotFoundError:
                 continue
             try:
+                if link:
+                    raise TaskValidationError(SYMLINK_REFUSED, where=f"queue/{name}")
                 task = read_task_file(taken, where=f"queue/{name}")
-                if self.where_is(task.task_id, None):
-                    raise TaskValidationError(f"task id {task.task_id!r} already exists", field="task_id",
-                                              where=f"queue/{name}")
+                self._check_dropped(task, f"queue/{name}")
             except TaskValidationError as exc:
                 reject_file(self.fq, taken, name, str(exc), now)
                 continue
@@ -245,6 +249,17 @@ class QueueInspector:
                                 source=f"file queue/{name}")
             if task.fix_applied:
                 self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
+
+    def _check_dropped(self, task: Task, where: str) -> None:
+        """The verdict ``submit`` gives: a new id, and dependencies that exist and are not itself."""
+        active = self.active_ids()
+        if self.where_is(task.task_id, active):
+            raise TaskValidationError(f"task id {task.task_id!r} already exists", field="task_id", where=where)
+        for dep in task.depends_on:
+            if dep == task.task_id:
+                raise TaskValidationError("depends on itself", field="depends_on", where=where)
+            if not self.where_is(dep, active):
+                raise TaskValidationError(f"unknown dependency {dep!r}", field="depends_on", where=where)
 
     def recover_orphans(self, now: float) -> list[str]:
         """Files left in tasks/.tmp by a process killed half-way through a move.
@@ -261,7 +276,7 @@ class QueueInspector:
         for name in os.listdir(self.fq.tmp):
             path = self.fq.tmp / name
             try:
-                st = os.stat(path)
+                st = os.lstat(path)  # a link left here is judged, never followed
             except FileNotFoundError:
                 continue
             if st.st_ctime > cutoff:
