@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
 SNAPSHOT_VERSION = 1
+MAX_SNAPSHOT_BYTES = 32_000_000  # a real snapshot is tens of KB; anything near this is not ours
 
 
 @dataclass(frozen=True)
@@ -236,9 +238,12 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
-    """None when no supervisor has written one yet; SchemaError when it is malformed."""
+    """None when no supervisor has written one yet; SchemaError when it is malformed, or not
+    a regular file of sane size and depth (the bounded reader, engine.safeio)."""
     try:
-        raw = Path(path).read_bytes()
+        data = read_json(path, MAX_SNAPSHOT_BYTES)
     except FileNotFoundError:
         return None
-    return Snapshot.from_dict(json.loads(raw))
+    except UnsafeFileError as exc:
+        raise SchemaError(str(exc)) from None
+    return Snapshot.from_dict(data)

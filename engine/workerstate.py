@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
+
+MAX_STATE_FILE_BYTES = 1_000_000  # a status or control file is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,18 @@ def write_json_dataclass(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(to_plain(obj)).encode())
 
 
-def read_status(path: Path) -> WorkerStatus | None:
+def _read(cls: type[Any], path: Path) -> Any:
+    """None when missing or bad: the writer replaces the file on its next beat; the bounded
+    reader (engine.safeio) keeps a FIFO, link, huge or deep file from blocking or crashing us."""
     try:
-        return from_plain(WorkerStatus, json.loads(Path(path).read_bytes()))
-    except (FileNotFoundError, ValueError, SchemaError):  # ValueError: bad JSON, and bytes that are not text
+        return from_plain(cls, read_json(path, MAX_STATE_FILE_BYTES))
+    except (FileNotFoundError, UnsafeFileError, SchemaError):
         return None
+
+
+def read_status(path: Path) -> WorkerStatus | None:
+    return _read(WorkerStatus, path)  # type: ignore[no-any-return]
 
 
 def read_control(path: Path) -> WorkerControl | None:
-    try:
-        return from_plain(WorkerControl, json.loads(Path(path).read_bytes()))
-    except (FileNotFoundError, ValueError, SchemaError):  # ValueError: bad JSON, and bytes that are not text
-        return None
+    return _read(WorkerControl, path)  # type: ignore[no-any-return]

@@ -2,7 +2,9 @@
 
 The original file is renamed (never copied: it may be 50 MB) to ``failed/<id>.raw`` and a
 small, valid task record ``failed/<id>.json`` explains what was wrong, so ``galaxy
-status`` lists it like any other failure and the worker simply goes on.
+status`` lists it like any other failure and the worker simply goes on. An excerpt of
+the bytes is kept only from a regular file (read with O_NOFOLLOW, so never from a FIFO,
+a device or through a symlink); a symlink is moved as the link itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine import safeio
 from engine.model import Task, TaskClass, TaskStatus, is_safe_task_id
 from engine.queue.names import parse_processing_name, parse_queue_name, us
 
@@ -38,9 +41,11 @@ def reject_file(fq: "FileQueue", path: Path, orig_name: str, reason: str, now: f
         task_id = f"{task_id[:100]}-{us(now)}"
     raw_dest = fq.paths.failed / f"{task_id}.raw"
     try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as fh:
-            excerpt = fh.read(RAW_EXCERPT_CHARS).decode(errors="replace")
+        size = os.lstat(path).st_size  # lstat: a symlink is described, never followed
+    except FileNotFoundError:
+        return None
+    excerpt = safeio.excerpt(path, RAW_EXCERPT_CHARS)  # None unless a regular file (no FIFO, device, link)
+    try:
         os.rename(path, raw_dest)
     except FileNotFoundError:
         return None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError
 from engine.queue.names import ProcessingName
+from engine.safeio import UnsafeFileError, read_json
 
 
 @dataclass
@@ -24,15 +24,10 @@ def encode(task: Task) -> bytes:
 
 
 def read_task_file(path: str | Path, *, where: str) -> Task:
-    """Read and validate one task file; a file over the size limit is refused unread."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size > MAX_TASK_FILE_BYTES:
-            raise TaskValidationError(f"task file is {size:,} bytes, over the {MAX_TASK_FILE_BYTES:,}-byte limit",
-                                      where=where)
-        raw = fh.read()
+    """Read and validate one task file with the bounded reader (engine.safeio): a FIFO,
+    device, symlink, oversize, non-UTF-8 or too-deep file is a ``TaskValidationError``."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TaskValidationError(f"not valid JSON: {exc}", where=where) from None
+        data = read_json(path, MAX_TASK_FILE_BYTES)
+    except UnsafeFileError as exc:
+        raise TaskValidationError(exc.reason, where=where) from None
     return Task.from_dict(data, where=where)

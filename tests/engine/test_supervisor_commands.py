@@ -93,7 +93,7 @@ def test_an_unreadable_command_file_is_refused_and_the_next_one_still_applies(tm
     sink.send(make_command(CommandKind.PAUSE, "w1", source="t", now=5.0))
     acks = proc.process(now=10.0)
     assert [a.outcome for a in acks] == ["refused", "ok"] and applied == ["w1"]
-    assert "could not be read" in acks[0].message
+    assert "is a directory; only regular files are read" in acks[0].message
     assert (d / "rejected" / "000-dir.json").exists()
 
 

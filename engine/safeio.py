@@ -1,0 +1,165 @@
+"""The one bounded reader for files that others can write (queue, commands, state, plans, config).
+
+Why: such a file may be a FIFO (``open`` would block), a symlink to ``/dev/zero`` or out
+of the root (``fstat`` says 0 bytes for both), 50 MB, not UTF-8, or JSON nested 100,000
+deep (RecursionError). Every one of those is a *bad file*, never a crash: the reader
+raises ``UnsafeFileError`` (a ``ValueError``) naming the path, and each caller turns it
+into its own validation error and moves the file aside once.
+
+The rules: open with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink is refused, a FIFO opens at
+once); ``fstat`` must say a regular file; read at most ``limit + 1`` bytes (so a file
+whose size ``fstat`` misreports is still caught); strict UTF-8; JSON parsed with
+RecursionError/ValueError turned into ``UnsafeFileError``; nesting deeper than
+``max_depth`` refused, so no later recursive code (encoders, schema conversion) can blow up.
+``FileNotFoundError`` passes through: a file that vanished is a race, not a bad file.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+MAX_JSON_DEPTH = 64
+"""Deeper JSON is refused: our own records nest a few levels; 64 leaves room for task params."""
+
+_REFUSED_ERRNOS = frozenset({errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENXIO, errno.ENODEV, errno.EISDIR,
+                             errno.EINVAL, errno.EOVERFLOW, errno.EFBIG, errno.ENOTDIR, errno.EOPNOTSUPP})
+"""open/read errors that say "this is not a file we can read" (ELOOP: a symlink under
+O_NOFOLLOW; ENXIO: a socket). Anything else (EMFILE, EIO) is transient and propagates."""
+
+
+class UnsafeFileError(ValueError):
+    """A file that is not a readable regular file of sane size and shape. ``reason`` has no path."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def is_symlink(path: str | Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_bytes(path: str | Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``; anything else is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(path, "is a symlink; only regular files are read") from None
+        if exc.errno in _REFUSED_ERRNOS:
+            raise UnsafeFileError(path, f"cannot be opened: {exc.strerror or exc}") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(path, f"is {_kind(st.st_mode)}; only regular files are read")
+        if st.st_size > limit:
+            raise UnsafeFileError(path, f"is {st.st_size:,} bytes, over the {limit:,}-byte limit")
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            try:
+                chunk = os.read(fd, limit + 1 - got)
+            except OSError as exc:
+                if exc.errno in _REFUSED_ERRNOS:
+                    raise UnsafeFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+                raise
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise UnsafeFileError(path, f"is over the {limit:,}-byte limit")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def decode_utf8(path: str | Path, raw: bytes) -> str:
+    """Strict UTF-8 (a leading BOM is dropped); the error names the line of the bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UnsafeFileError(path, f"line {line}: not UTF-8 text (byte {exc.start})") from None
+
+
+def read_text(path: str | Path, limit: int) -> str:
+    return decode_utf8(path, read_bytes(path, limit))
+
+
+def check_depth(path: str | Path, data: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse containers nested deeper than ``max_depth`` (iterative: no recursion here)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise UnsafeFileError(path, f"nested more than {max_depth} levels deep")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def parse_json(path: str | Path, raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON from strict UTF-8 text; every way it can fail is an ``UnsafeFileError``."""
+    text = decode_utf8(path, raw) if isinstance(raw, bytes) else raw
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise UnsafeFileError(path, "not valid JSON: nested too deep") from None
+    except ValueError as exc:  # JSONDecodeError, and numbers too long to convert
+        raise UnsafeFileError(path, f"not valid JSON: {exc}") from None
+    if text.count("[") + text.count("{") > max_depth:  # only then can it be too deep: skip the walk
+        check_depth(path, data, max_depth)
+    return data
+
+
+def read_json(path: str | Path, limit: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The bounded reader's usual entry: a regular file, at most ``limit`` bytes, UTF-8 JSON."""
+    return parse_json(path, read_bytes(path, limit), max_depth)
+
+
+def excerpt(path: str | Path, chars: int) -> str | None:
+    """The first ``chars`` bytes as text, only from a regular file (never a FIFO, device or
+    symlink: ``O_NOFOLLOW``); None when it is anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, chars).decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def touch_nofollow(path: str | Path, when: float) -> None:
+    """Set atime and mtime to ``when`` on ``path`` itself, never on what a symlink points at."""
+    os.utime(path, (when, when), follow_symlinks=False)
