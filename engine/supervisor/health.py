@@ -17,13 +17,20 @@ from engine.supervisor.states import WState
 from engine.telemetry.protocol import GpuSample
 
 _TRAILING_ID = re.compile(r"[-_. ]?\d+$")
+_FANOUT_KEY = re.compile(r"\[[^\[\]]*\]$")  # a plan's for_each instance: ``name[key]``
+
+
+def base_name(name: str) -> str:
+    """``boom[a]`` and ``boom[b]`` (a plan's fan-out), ``job-3`` and ``job 12`` are one kind."""
+    stripped = _FANOUT_KEY.sub("", name).rstrip()
+    return _TRAILING_ID.sub("", stripped) or stripped or name
 
 
 def task_kind(t: Task) -> str:
     """What "the same kind of task" means for the repeated-failure alert."""
     if t.type.value != "shell":
         return t.type.value
-    return _TRAILING_ID.sub("", t.name) or t.name
+    return base_name(t.name)
 
 
 def gpu_conditions(samples: Sequence[GpuSample], th: Thresholds) -> list[Condition]:

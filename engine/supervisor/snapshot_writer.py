@@ -7,18 +7,24 @@ thousands of task files on disk.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from engine.atomic import atomic_write_bytes
 from engine.config import GalaxyConfig
+from engine.history import encode_history
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.protocol import QueueCounts, TaskQueue, WaitingTask
 from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView, HostView, ModelDemandView,
-                             QueueView, Snapshot, write_snapshot)
+                             QueueView, Snapshot)
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
+from engine.supervisor.history_keeper import HistoryKeeper
 from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, running_claims, task_view,
                                                 waiting_views, worker_views)
+from engine.supervisor.write_health import WriteHealth
 from engine.telemetry.protocol import GpuProbe, GpuSample
 
 DETAIL_REFRESH_S = 5.0
@@ -26,13 +32,28 @@ RECENT_N = 20
 WAITING_N = 10
 EVENTS_N = 30
 
+WriteBytes = Callable[[Path, bytes], None]
+"""Writes a whole file atomically (``engine.atomic.atomic_write_bytes``; tests pass a double)."""
+LogFn = Callable[..., None]
+
+
+def _silent(*_a: Any, **_k: Any) -> None:
+    return None
+
 
 class SnapshotWriter:
     def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe, *,
                  simulated: bool, events_tail: Callable[[int], Sequence[EventView]] | None, pid: int,
                  extras: Callable[[float], dict[str, Any]] | None = None,
-                 demand: Callable[[float], dict[str, ModelDemandView]] | None = None) -> None:
+                 demand: Callable[[float], dict[str, ModelDemandView]] | None = None,
+                 write_bytes: WriteBytes = atomic_write_bytes, log: LogFn = _silent,
+                 history: HistoryKeeper | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
+        self.write_bytes, self.log = write_bytes, log
+        self.history = history if history is not None else HistoryKeeper(pid=pid)
+        self.history_path = paths.state / "history.json"
+        self.snapshot_health = WriteHealth("snapshot", paths.snapshot)
+        self.history_health = WriteHealth("history", self.history_path, severity="warning")
         self.simulated, self.events_tail, self.pid = simulated, events_tail, pid
         self.extras = extras  # nodes, escalations, extra waiting reasons (the cloud tier)
         self.demand = demand  # per-model demand learned from the event log (model_demand.py)
@@ -54,17 +75,41 @@ class SnapshotWriter:
                     held: set[int], host: HostView, acks: tuple[CommandAck, ...], alerts: AlertEngine,
                     galaxy_pids: set[int], *, force: bool = False) -> Snapshot | None:
         self._refresh_queue(now)
+        self._record_history(now, samples, workers, force)
         self._evaluate_alerts(now, workers, samples, alerts)
         if not force and now < self.next_write_at:
             return None
         self.next_write_at = now + self.config.thresholds.snapshot_interval_s
         snap = self.build(now, workers, samples, held, host, acks, galaxy_pids)
-        try:
-            write_snapshot(self.paths.snapshot, snap)
-        except OSError as exc:
-            self.errors.append(f"snapshot write failed: {exc}")
+        self._write(self.snapshot_health, now, lambda: json.dumps(snap.to_dict(), separators=(",", ":")).encode())
         self.last_snapshot = snap
         return snap
+
+    def _record_history(self, now: float, samples: Sequence[GpuSample], workers: Sequence[WorkerInfo],
+                        force: bool) -> None:
+        """One history sample every few seconds; the file rewritten every few seconds (and on the last tick)."""
+        try:
+            self.history.observe(now, samples, workers)
+        except Exception as exc:  # noqa: BLE001 - history is a nicety; snapshots must go on
+            self.errors.append(f"history sample failed: {exc}")
+            return
+        if self.history.write_due(now) or force:
+            self._write(self.history_health, now, lambda: encode_history(self.history.view(now)))
+
+    def _write(self, health: WriteHealth, now: float, encode: Callable[[], bytes]) -> None:
+        """Write one of our files; a failure (ENOSPC, EIO, any OSError) becomes an alert and a log line."""
+        path = health.path
+        try:
+            self.write_bytes(path, encode())
+        except OSError as exc:
+            self.errors.append(f"{health.what} write failed: {exc}")
+            if health.failed(now, exc):
+                self.log(f"cannot write the {health.what}", path=str(path), error=health.last_error,
+                         failures=health.failures)
+            return
+        failed = health.succeeded()
+        if failed:
+            self.log(f"{health.what} written again", path=str(path), failed_writes=failed)
 
     def build(self, now: float, workers: Sequence[WorkerInfo], samples: Sequence[GpuSample], held: set[int],
               host: HostView, acks: tuple[CommandAck, ...], galaxy_pids: set[int]) -> Snapshot:
@@ -133,6 +178,8 @@ class SnapshotWriter:
         waiting = dict(self._counts.by_state.get("queue", {}))
         conditions = (health.gpu_conditions(samples, th) + health.worker_conditions(workers, th, now)
                       + health.failure_conditions(self._failed, th, now)
-                      + [health.stall_condition(waiting, workers, samples, th)])
+                      + [health.stall_condition(waiting, workers, samples, th),
+                         self.snapshot_health.condition(th.alert_clear_s),
+                         self.history_health.condition(th.alert_clear_s)])
         self.alert_views = alerts.evaluate(conditions, now)
         del self.errors[:-20]

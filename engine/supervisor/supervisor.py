@@ -109,7 +109,7 @@ class Supervisor:
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
                                      pid=pid if pid is not None else os.getpid(),
                                      extras=cloud.snapshot_extras if cloud is not None else None,
-                                     demand=self.demand.view)
+                                     demand=self.demand.view, log=log)
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()

@@ -1,0 +1,136 @@
+"""Keeps the rig's recent history (``engine.history``) in bounded rings, one sample every few seconds.
+
+Why rings of a fixed length, all appended together: memory and file size stay bounded
+(15 minutes at one sample per 2 s is 451 points a series), and every series stays aligned
+with ``times`` without storing a time per point. A GPU or model that appears later is
+padded with ``None`` in front; a model whose whole ring is ``None`` is dropped.
+
+Tokens/s per model: every tick the keeper adds up the live rate of the workers generating
+with each model, and each sample holds the mean over the ticks since the last sample in
+which it was generating (``None`` when it never was), so short tasks between two samples
+still show.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from engine.history import HISTORY_VERSION, GpuSeries, ModelSeries, RigHistory
+from engine.supervisor.snapshot_builder import WorkerInfo, is_fresh
+from engine.telemetry.protocol import GpuSample
+
+SAMPLE_S = 2.0
+SPAN_S = 900.0
+WRITE_S = 4.0
+
+Ring = deque[float | None]
+
+
+def _ring(cap: int, pad: int) -> Ring:
+    return deque([None] * min(pad, cap), maxlen=cap)
+
+
+@dataclass
+class _GpuRings:
+    name: str
+    mem_total_mb: float | None
+    power_limit_w: float | None
+    util: Ring
+    mem: Ring
+    temp: Ring
+    power: Ring
+
+    def add(self, s: GpuSample | None) -> None:
+        if s is not None:
+            self.name = s.name
+            self.mem_total_mb = s.mem_total_mb if s.mem_total_mb is not None else self.mem_total_mb
+            self.power_limit_w = s.power_limit_w if s.power_limit_w is not None else self.power_limit_w
+        for ring, attr in ((self.util, "util_pct"), (self.mem, "mem_used_mb"), (self.temp, "temp_c"),
+                           (self.power, "power_w")):
+            value = getattr(s, attr, None) if s is not None else None
+            ring.append(round(float(value), 1) if value is not None else None)
+
+
+@dataclass
+class HistoryKeeper:
+    sample_s: float = SAMPLE_S
+    span_s: float = SPAN_S
+    write_s: float = WRITE_S
+    pid: int | None = None
+    times: deque[float] = field(init=False)
+    gpus: dict[int, _GpuRings] = field(default_factory=dict, init=False)
+    models: dict[str, Ring] = field(default_factory=dict, init=False)
+    next_sample_at: float = field(default=float("-inf"), init=False)
+    next_write_at: float = field(default=float("-inf"), init=False)
+    _rate_sum: dict[str, float] = field(default_factory=dict, init=False)
+    _rate_ticks: dict[str, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        if self.sample_s <= 0 or self.span_s < self.sample_s:
+            raise ValueError(f"history: sample_s {self.sample_s} must be > 0 and <= span_s {self.span_s}")
+        self.times = deque(maxlen=self.capacity)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.span_s / self.sample_s) + 1
+
+    def observe(self, now: float, samples: Sequence[GpuSample], workers: Sequence[WorkerInfo]) -> bool:
+        """Called every tick: folds in the live token rates; True when this tick took a sample."""
+        for model, rate in live_rates(workers).items():
+            self._rate_sum[model] = self._rate_sum.get(model, 0.0) + rate
+            self._rate_ticks[model] = self._rate_ticks.get(model, 0) + 1
+        if now < self.next_sample_at:
+            return False
+        self.next_sample_at = now + self.sample_s
+        self._sample(now, samples)
+        return True
+
+    def write_due(self, now: float) -> bool:
+        if now < self.next_write_at:
+            return False
+        self.next_write_at = now + self.write_s
+        return True
+
+    def _sample(self, now: float, samples: Sequence[GpuSample]) -> None:
+        cap, pad = self.capacity, len(self.times)
+        self.times.append(round(now, 3))
+        by_index = {s.index: s for s in samples}
+        for index, s in by_index.items():
+            if index not in self.gpus:
+                self.gpus[index] = _GpuRings(s.name, s.mem_total_mb, s.power_limit_w, _ring(cap, pad),
+                                             _ring(cap, pad), _ring(cap, pad), _ring(cap, pad))
+        for index, rings in self.gpus.items():
+            rings.add(by_index.get(index))
+        for model in self._rate_ticks:
+            self.models.setdefault(model, _ring(cap, pad))
+        for model, ring in list(self.models.items()):
+            ticks = self._rate_ticks.get(model, 0)
+            ring.append(round(self._rate_sum[model] / ticks, 1) if ticks else None)
+            if all(v is None for v in ring):
+                del self.models[model]
+        self._rate_sum.clear()
+        self._rate_ticks.clear()
+
+    def view(self, now: float) -> RigHistory:
+        return RigHistory(
+            version=HISTORY_VERSION, taken_at=now, interval_s=self.sample_s, times=tuple(self.times),
+            gpus=tuple(GpuSeries(index=i, name=r.name, mem_total_mb=r.mem_total_mb, power_limit_w=r.power_limit_w,
+                                 util_pct=tuple(r.util), mem_used_mb=tuple(r.mem), temp_c=tuple(r.temp),
+                                 power_w=tuple(r.power))
+                       for i, r in sorted(self.gpus.items())),
+            models=tuple(ModelSeries(model=m, tokens_per_s=tuple(ring)) for m, ring in sorted(self.models.items())),
+            supervisor_pid=self.pid)
+
+
+def live_rates(workers: Sequence[WorkerInfo]) -> dict[str, float]:
+    """model -> tokens/s summed over the live workers generating with it right now."""
+    out: dict[str, float] = {}
+    for w in workers:
+        st = w.status
+        if st is None or not is_fresh(w) or not st.current_task or st.tokens_per_s is None:
+            continue
+        model = st.resident_model or "?"
+        out[model] = out.get(model, 0.0) + float(st.tokens_per_s)
+    return out
