@@ -109,6 +109,7 @@ class TaskView:
     realtime_factor: float | None = None
     error: str | None = None
     retry_count: int = 0
+    model: str | None = None  # the model it needs resident (the dashboard filters by it)
 
 
 @dataclass(frozen=True)

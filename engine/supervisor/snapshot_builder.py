@@ -162,4 +162,5 @@ def task_view(t: Task, claim: tuple[str, float] | None = None) -> TaskView:
         duration_s=round(ended - started, 3) if started and ended else None,
         tokens_per_s=float(tps) if isinstance(tps, (int, float)) and not isinstance(tps, bool) else None,
         realtime_factor=float(rtf) if isinstance(rtf, (int, float)) and not isinstance(rtf, bool) else None,
-        error=t.error or (last.error if last and last.outcome != "running" else None), retry_count=t.retry_count)
+        error=t.error or (last.error if last and last.outcome != "running" else None), retry_count=t.retry_count,
+        model=t.model)
