@@ -11,13 +11,12 @@ that sample (the card did not report it, or the model was not running).
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
 HISTORY_VERSION = 1
@@ -81,34 +80,14 @@ def write_history(path: Path, history: RigHistory) -> None:
 
 
 def read_history(path: Path) -> RigHistory | None:
-    """None when no supervisor wrote one yet; SchemaError (naming the file) when it is not a history."""
-    path = Path(path)
-    try:  # never block on a FIFO, never follow a link planted in its place
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    """None when no supervisor wrote one yet; SchemaError (naming the file) when it is not a history.
+    Read through the bounded reader (``engine.safeio``): never blocks on a FIFO, follows no link."""
+    try:
+        data = read_json(path, HISTORY_MAX_BYTES)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise SchemaError(f"{path}: cannot open ({exc.strerror})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SchemaError(f"{path}: not a regular file")
-        chunks: list[bytes] = []
-        left = HISTORY_MAX_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        raw = b"".join(chunks)
-    finally:
-        os.close(fd)
-    if len(raw) > HISTORY_MAX_BYTES:
-        raise SchemaError(f"{path}: larger than {HISTORY_MAX_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise SchemaError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+    except UnsafeFileError as exc:
+        raise SchemaError(str(exc)) from None
     try:
         return RigHistory.from_dict(data)
     except SchemaError as exc:
