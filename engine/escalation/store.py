@@ -9,12 +9,17 @@ stays in the cost ledger, and every transition is in the event log.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
+
+MAX_RECORD_BYTES = 4_000_000  # a record holds one request payload (prompt and context)
 
 PENDING, APPROVED, SENT, ANSWERED, FAILED, DENIED, EXPIRED = (
     "pending", "approved", "sent", "answered", "failed", "denied", "expired")
@@ -73,8 +78,9 @@ def settled_at(e: Escalation) -> float:
 
 
 class EscalationStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, on_reject: Callable[[str, str], None] | None = None) -> None:
         self.dir = Path(directory)
+        self.on_reject = on_reject  # (escalation id, reason) for a record moved to rejected/
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, escalation_id: str) -> Path:
@@ -86,12 +92,26 @@ class EscalationStore:
     def get(self, escalation_id: str) -> Escalation | None:
         if "/" in escalation_id or escalation_id.startswith("."):
             return None
+        path = self._path(escalation_id)
         try:
-            return from_plain(Escalation, json.loads(self._path(escalation_id).read_bytes()))
+            return from_plain(Escalation, read_json(path, MAX_RECORD_BYTES))
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, SchemaError):
+        except (UnsafeFileError, SchemaError) as exc:
+            self._quarantine(path, str(exc))
             return None
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        """Move a bad record to ``rejected/`` once, with its reason (never re-read every tick)."""
+        rejected = self.dir / "rejected"
+        try:
+            rejected.mkdir(exist_ok=True)
+            os.replace(path, rejected / path.name)  # a symlink moves as the link itself
+            (rejected / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+        except OSError:
+            pass  # vanished, or the disk refuses: it is still refused, and reported below
+        if self.on_reject is not None:
+            self.on_reject(path.stem, reason)
 
     def all(self) -> list[Escalation]:
         out = []
