@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from engine import safeio
 from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
 
 CONFIG_ENV = "GALAXY_CONFIG"
+MAX_CONFIG_BYTES = 1_000_000  # a rig's galaxy.toml is a few KB
 ROLES = ("worker", "brain")
 BACKENDS = ("ollama", "openai", "router", "none")  # router: route across the cluster's nodes
 TASK_CLASSES = ("cpu", "script", "llm", "resource")
@@ -132,7 +134,10 @@ def load_config(path: Path | None, *, gpu_count: int = 0, cpu_count: int | None 
     if path is None or not Path(path).exists():
         return default_config(gpu_count, cpu_count=cpu_count)
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:  # the bounded reader: a regular file (an operator's symlink is followed), size-checked, UTF-8
+        text = safeio.read_text(path, MAX_CONFIG_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:
+        raise ConfigError(exc.reason, path=path) from None
     return parse_config(text, path=path, gpu_count=gpu_count, cpu_count=cpu_count)
 
 
@@ -143,6 +148,8 @@ def parse_config(text: str, *, path: Path | None = None, gpu_count: int = 0,
     except tomllib.TOMLDecodeError as exc:
         line = _decode_error_line(str(exc))
         raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError("not valid TOML: nested too deep", path=path) from None
     lines = _KeyLines(text)
     return _Builder(data, lines, path, gpu_count, cpu_count).build()
 

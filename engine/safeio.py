@@ -57,10 +57,15 @@ def is_symlink(path: str | Path) -> bool:
         return False
 
 
-def read_bytes(path: str | Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of the regular file ``path``; anything else is refused."""
+def read_bytes(path: str | Path, limit: int, *, follow_symlinks: bool = False) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``; anything else is refused.
+
+    ``follow_symlinks`` is only for a path the operator named (a plan, galaxy.toml): what the
+    link points at must still be a regular file. Files in the shared root never follow one.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -104,8 +109,8 @@ def decode_utf8(path: str | Path, raw: bytes) -> str:
         raise UnsafeFileError(path, f"line {line}: not UTF-8 text (byte {exc.start})") from None
 
 
-def read_text(path: str | Path, limit: int) -> str:
-    return decode_utf8(path, read_bytes(path, limit))
+def read_text(path: str | Path, limit: int, *, follow_symlinks: bool = False) -> str:
+    return decode_utf8(path, read_bytes(path, limit, follow_symlinks=follow_symlinks))
 
 
 def check_depth(path: str | Path, data: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
@@ -138,9 +143,10 @@ def parse_json(path: str | Path, raw: bytes | str, max_depth: int = MAX_JSON_DEP
     return data
 
 
-def read_json(path: str | Path, limit: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def read_json(path: str | Path, limit: int, max_depth: int = MAX_JSON_DEPTH, *,
+              follow_symlinks: bool = False) -> Any:
     """The bounded reader's usual entry: a regular file, at most ``limit`` bytes, UTF-8 JSON."""
-    return parse_json(path, read_bytes(path, limit), max_depth)
+    return parse_json(path, read_bytes(path, limit, follow_symlinks=follow_symlinks), max_depth)
 
 
 def excerpt(path: str | Path, chars: int) -> str | None:

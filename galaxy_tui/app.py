@@ -239,7 +239,7 @@ class GalaxyApp(App[None]):
         cmd = make_command(kind, target, source=self.origin, now=self.clock(), **args)
         try:
             self.sink.send(cmd)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: engine.ids.InvalidId, a target that is not a valid id
             self.notify(f"could not send {label}: {exc}", severity="error")
             return
         self.sent_ids.add(cmd.command_id)

@@ -354,6 +354,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ retry / cancel
 def run_retry(args: argparse.Namespace) -> int:
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
+    from engine.ids import IdKind
+
+    if args.task_id and not args.all_failed and bad_id(IdKind.TASK, args.task_id):
+        return BAD_ID_EXIT  # before the queue (and its folders) is even opened
     q = _queue(args, use_inotify=False)
     now = time.time()
     if args.all_failed:
@@ -371,6 +376,11 @@ def run_retry(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
+    from engine.ids import IdKind
+
+    if bad_id(IdKind.TASK, args.task_id):
+        return BAD_ID_EXIT
     q = _queue(args, use_inotify=False)
     if q.cancel(args.task_id, time.time(), args.reason):
         print(f"{args.task_id} cancelled")

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
 from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError, is_safe_task_id
 from engine.plans.errors import ErrorCollector, PlanError
 from engine.plans.expand import Instance, build_groups, check_unique, find_cycles, \
@@ -126,11 +127,10 @@ def load_plan(path: Path, *, now: float, source: str = "cli", batch_id: str | No
     """Read and validate a plan file; for_each globs and {plan_dir} are relative to its folder."""
     path = Path(path)
     filename = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_TASK_FILE_BYTES:
-            raise PlanError([f"{filename}:1: plan file is {size} bytes; the limit is {MAX_TASK_FILE_BYTES}"])
-        data = path.read_bytes()
+    try:  # the bounded reader: a regular file (a link the operator made is followed), size-checked
+        data = safeio.read_bytes(path, MAX_TASK_FILE_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:
+        raise PlanError([f"{filename}:1: plan file {exc.reason}"]) from None
     except OSError as exc:
         raise PlanError([f"{filename}:1: cannot read plan: {exc.strerror or exc}"]) from None
     try:

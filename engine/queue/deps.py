@@ -33,6 +33,15 @@ class Dependencies:
         self.cascade_dir = fq.paths.failed / "_cascade"
         self.last_refusal: str | None = None  # why the last retry/cancel said no (for the CLI)
 
+    def _id_ok(self, task_id: str) -> bool:
+        """Last line of defence for operator entry points: no path is built from a bad id."""
+        from engine.ids import IdKind, InvalidId, id_problem
+
+        why = id_problem(IdKind.TASK, task_id)
+        if why is not None:
+            self.last_refusal = str(InvalidId(IdKind.TASK, task_id, why))
+        return why is None
+
     # ---- state of a dependency ----
     def _is_complete(self, task_id: str) -> bool:
         return os.path.exists(self.fq.paths.complete / f"{task_id}.json")
@@ -179,6 +188,8 @@ class Dependencies:
     # ---- retry ----
     def retry_failed(self, task_id: str, now: float) -> bool:
         self.last_refusal = None
+        if not self._id_ok(task_id):
+            return False
         task = self._failed_task(task_id)
         if task is None:
             self.last_refusal = f"{task_id} is not in failed/"
@@ -216,6 +227,8 @@ class Dependencies:
         from engine.queue.taskfile import encode
 
         self.last_refusal = None
+        if not self._id_ok(task_id):
+            return False
         task = self._failed_task(task_id)
         if task is None:
             self.last_refusal = f"{task_id} is not in failed/"
@@ -254,6 +267,8 @@ class Dependencies:
     # ---- cancel ----
     def cancel(self, task_id: str, now: float, reason: str) -> bool:
         self.last_refusal = None
+        if not self._id_ok(task_id):
+            return False
         found = self._take_for_cancel(task_id, now)
         if found is None:
             self.last_refusal = (self.last_refusal

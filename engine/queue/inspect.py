@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from engine.model import Attempt, Task, TaskClass, TaskStatus, TaskValidationError
+from engine.model import Attempt, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.fsops import unlink_quiet
 from engine.queue.names import (parse_delayed_name, parse_held_name, parse_processing_name)
 from engine.queue.protocol import QueueCounts, WaitingTask
@@ -77,6 +77,8 @@ class QueueInspector:
         return active.get(task_id)
 
     def get(self, task_id: str) -> Task | None:
+        if not is_safe_task_id(task_id):
+            return None  # never a path from a bad id (engine.ids)
         for state, directory in (("complete", self.p.complete), ("failed", self.p.failed)):
             t = self._read(directory / f"{task_id}.json", f"{state}/{task_id}.json")
             if t is not None:

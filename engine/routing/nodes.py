@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
+
+MAX_CONFIG_BYTES = 1_000_000  # galaxy.toml (engine.config has the same limit)
 BACKENDS = ("ollama", "openai", "anthropic")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -124,10 +127,14 @@ def parse_routing(data: dict[str, Any], where: str = "galaxy.toml") -> tuple[Rou
 def load_routing(config_path: Path | None) -> tuple[RoutingConfig, EscalationConfig]:
     if config_path is None or not Path(config_path).exists():
         return RoutingConfig(), EscalationConfig()
-    try:
-        data = tomllib.loads(Path(config_path).read_text())
+    try:  # the bounded reader (engine.safeio), as for the rest of galaxy.toml
+        data = tomllib.loads(safeio.read_text(config_path, MAX_CONFIG_BYTES, follow_symlinks=True))
+    except safeio.UnsafeFileError as exc:
+        raise NodeConfigError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise NodeConfigError(f"{config_path}: {exc}") from None
+    except RecursionError:
+        raise NodeConfigError(f"{config_path}: not valid TOML: nested too deep") from None
     return parse_routing(data, str(config_path))
 
 

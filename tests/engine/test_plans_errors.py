@@ -285,7 +285,7 @@ def test_file_level_errors(tmp_path):
     huge.write_bytes(b"x" * 1_000_001)
     with pytest.raises(PlanError) as info:
         load_plan(huge, now=NOW)
-    assert "plan file is 1000001 bytes; the limit is 1000000" in info.value.errors[0]
+    assert "plan file is 1,000,001 bytes, over the 1,000,000-byte limit" in info.value.errors[0]
 
     binary = tmp_path / "bin.md"
     binary.write_bytes(b"## a\n- command: ls\n\xff\xfe\n")
