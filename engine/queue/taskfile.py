@@ -30,4 +30,9 @@ def read_task_file(path: str | Path, *, where: str) -> Task:
         data = read_json(path, MAX_TASK_FILE_BYTES)
     except UnsafeFileError as exc:
         raise TaskValidationError(exc.reason, where=where) from None
-    return Task.from_dict(data, where=where)
+    try:
+        return Task.from_dict(data, where=where)
+    except TaskValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any surprise in a file is that file's fault: it goes to failed/
+        raise TaskValidationError(f"not a valid task: {type(exc).__name__}: {exc}", where=where) from None

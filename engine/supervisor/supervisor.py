@@ -161,7 +161,12 @@ class Supervisor:
                 self.log("cloud tier tick failed", error=f"{type(exc).__name__}: {exc}")
         self._sample(now)
         self._apply_thermal()
-        for ack in self.commands.process(now):
+        try:  # each file is guarded inside; this catches the directory itself going wrong
+            acks = self.commands.process(now)
+        except Exception as exc:  # noqa: BLE001 - the command channel never stops the rig
+            self.log("command processing failed", error=f"{type(exc).__name__}: {exc}")
+            acks = []
+        for ack in acks:
             self.log("command", kind=ack.kind, target=ack.target, outcome=ack.outcome, message=ack.message,
                      source=ack.source)
         infos = [s.info() for s in self.slots.values()]
@@ -198,9 +203,10 @@ class Supervisor:
         if mtime == slot.status_mtime_ns:
             return
         st = read_status(path)
+        slot.status_mtime_ns = mtime  # a bad file is read once, not on every tick until it changes
         if st is None:
             return  # half-visible or foreign junk: keep the last good one
-        slot.status_mtime_ns, slot.status = mtime, st
+        slot.status = st
         if slot.proc is not None and st.pid == slot.proc.pid:
             self._event(slot, S.HeartbeatSeen(st.heartbeat_at), now)
 

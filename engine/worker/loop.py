@@ -190,7 +190,7 @@ class Worker:
             while not self.stopping:
                 try:
                     step = self._step()
-                except OSError as exc:  # disk full, NFS hiccup: report, wait, try again; never die
+                except Exception as exc:  # noqa: BLE001 - disk full, NFS hiccup, one bad item: report, wait, go on
                     self.events.emit("worker_error", at=self.clock.now(), worker_id=self.worker_id,
                                      error=f"{type(exc).__name__}: {exc}")
                     self._wait(self.settings.poll_s)
