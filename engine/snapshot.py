@@ -77,6 +77,8 @@ class WorkerView:
     residency: str = "idle"
     resident_model: str | None = None
     endpoint: str | None = None
+    llm_backend: str = "none"  # what its claims can run (scheduling.capability): ollama | openai | router | none
+    llm_models: tuple[str, ...] | None = None  # models its LLM server serves; None: any
 
 
 @dataclass(frozen=True)

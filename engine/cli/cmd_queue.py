@@ -204,6 +204,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from engine.model import TaskClass
     from engine.queue.names import is_safe_worker_id
     from engine.residency.factory import event_log_sink, make_worker_residency
+    from engine.scheduling.capability import capabilities_of
     from engine.scheduling.policy import WorkerProfile
     from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
     from engine.worker.rigview import SnapshotRigView
@@ -231,7 +232,8 @@ def run_worker(args: argparse.Namespace) -> int:
     paths = RigPaths(args.root).ensure()
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
     queue = _queue(args, events=events)
-    profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed)
+    profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed,
+                            capabilities=capabilities_of(args.backend, models, allowed))  # claims it can run
     extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor,
               "models": models, "training_log": str(paths.training_samples), "root": str(paths.root)}
     settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
@@ -277,6 +279,7 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         "workers": None,
     }
     data["workers"] = _workers_from_snapshot(paths, now)
+    _explain_unrunnable(paths, now, data["waiting"], waiting)
     data["model_demand"] = _demand_from_snapshot(paths, now)
     return data
 
@@ -293,6 +296,25 @@ def _demand_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
     if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
         return None
     return {model: to_plain(d) for model, d in snap.model_demand.items()}
+
+
+def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]], waiting: list[Any]) -> None:
+    """Where no live worker of a fresh snapshot can run a waiting task, say so in its row
+    ("no worker serves model M"): it waits for such a worker, no claim will fail it."""
+    try:
+        from engine.scheduling.capability import WorkerCapabilities, explain_unrunnable
+        from engine.snapshot import read_snapshot
+
+        snap = read_snapshot(paths.snapshot)
+    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
+        return
+    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
+        return
+    caps = [WorkerCapabilities(llm_backend=w.llm_backend,
+                               llm_models=frozenset(w.llm_models) if w.llm_models is not None else None)
+            for w in snap.workers if w.state not in ("stopped", "fatal")]
+    for row, w in zip(rows, explain_unrunnable(waiting, caps)):
+        row["reason"] = w.reason
 
 
 def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] | None:

@@ -164,7 +164,7 @@ class QueueInspector:
             reason = (f"waiting: priority {qn.priority} behind {ahead}" if ahead
                       else "next in line: waiting for a free worker that takes this class")
             out.append(WaitingTask(qn.task_id, t.name if t else qn.task_id, qn.task_class.value, qn.priority,
-                                   qn.enqueued_us / 1e6, reason))
+                                   qn.enqueued_us / 1e6, reason, model=qn.model))
         for name in sorted(os.listdir(self.p.delayed))[:limit]:
             dn = parse_delayed_name(name)
             t = self._read(self.p.delayed / name, "delayed") if dn else None

@@ -46,6 +46,7 @@ class WaitingTask:
     waiting_since: float
     reason: str  # e.g. "dependency pending: t3", "backoff until 12:03:04", "no worker for class llm"
     depends_on: tuple[str, ...] = ()
+    model: str | None = None  # for "no worker serves model M" (scheduling.capability.wait_reason)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Sequence
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy
+from engine.scheduling.capability import WorkerCapabilities, cannot_run
 from engine.scheduling.costs import SwitchCosts
 
 DEFAULT_AGING_STEP_S = 300.0
@@ -46,6 +47,8 @@ class WorkerProfile:
     resident_class: TaskClass | None = None
     hostable_models: frozenset[str] | None = None
     """Models that fit this worker's GPU group (VRAM); None means any."""
+    capabilities: WorkerCapabilities | None = None
+    """What it can run at all (LLM backend, served model); None means anything (simulator)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,17 @@ def is_overdue(c: Candidate, now: float, aging_step_s: float = DEFAULT_AGING_STE
 def _fits(c: Candidate, worker: WorkerProfile) -> bool:
     if c.task_class not in worker.allowed_classes:
         return False
+    if worker.capabilities is not None and cannot_run(c.task_class, c.model, worker.capabilities):
+        return False  # claimed, it would fail at once and take its dependents down
     return worker.hostable_models is None or c.model is None or c.model in worker.hostable_models
+
+
+def _unfit_reason(c: Candidate, worker: WorkerProfile) -> str:
+    if c.task_class in worker.allowed_classes and worker.capabilities is not None:
+        why = cannot_run(c.task_class, c.model, worker.capabilities)
+        if why:
+            return why
+    return "class or VRAM"
 
 
 def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView, now: float,
@@ -241,7 +254,8 @@ def explain(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView
         lines.append(f"{mark:>4}  {d.candidate.task_id} [{d.candidate.affinity} p{d.candidate.priority}]: {d.reason}")
     dropped = [c for c in candidates if not _fits(c, worker)]
     for c in dropped:
-        lines.append(f"  --  {c.task_id} [{c.affinity}]: not runnable on {worker.worker_id} (class or VRAM)")
+        lines.append(f"  --  {c.task_id} [{c.affinity}]: not runnable on {worker.worker_id} "
+                     f"({_unfit_reason(c, worker)})")
     return "\n".join(lines)
 
 

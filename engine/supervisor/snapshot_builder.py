@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from engine.config import GroupConfig
-from engine.model import Task
+from engine.model import Task, TaskClass
 from engine.queue.protocol import WaitingTask
+from engine.scheduling.capability import WorkerCapabilities, capabilities_of, effective_backend, wait_reason
 from engine.snapshot import (GpuProcessView, GpuView, TaskView, WaitingView, WorkerView)
 from engine.supervisor.states import WorkerRecord, WState
 from engine.telemetry.protocol import GpuSample
@@ -44,6 +45,12 @@ class WorkerInfo:
     pid: int | None
     status: WorkerStatus | None
     endpoint: str | None
+    backend: str | None = None  # the backend its command line got (sim: the simulated Ollama)
+
+    def capabilities(self) -> WorkerCapabilities:
+        """What its claims can run (the same rule the worker applies to itself)."""
+        backend = effective_backend(self.backend or self.group.backend, self.endpoint)
+        return capabilities_of(backend, self.group.models)
 
 
 def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], workers: Sequence[WorkerInfo],
@@ -91,7 +98,8 @@ def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
             tokens_per_s=st.tokens_per_s if fresh else None, progress=st.progress if fresh else None,
             restarts=r.restarts, last_heartbeat=r.last_heartbeat, backoff_until=r.backoff_until,
             residency=st.residency if fresh else "idle", resident_model=st.resident_model if fresh else None,
-            endpoint=w.endpoint))
+            endpoint=w.endpoint, llm_backend=(caps := w.capabilities()).llm_backend,
+            llm_models=tuple(sorted(caps.llm_models)) if caps.llm_models is not None else None))
     return tuple(out)
 
 
@@ -106,6 +114,11 @@ def can_take(group: GroupConfig, task_class: str) -> bool:
 
 def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
     """The queue's reason, or (for a plain waiting task) what stands in its way on this rig."""
+    claimable = not w.reason.startswith(("dependency", "backoff"))
+    if claimable and w.task_class in ("llm", "resource"):
+        unrunnable = wait_reason(TaskClass(w.task_class), w.model, [x.capabilities() for x in workers])
+        if unrunnable:
+            return unrunnable  # "no worker serves model M": no worker's claim policy will offer it
     generic = (not w.reason) or w.reason in ("waiting", "queued", "ready", "pending")
     if not generic:
         return w.reason

@@ -77,7 +77,7 @@ class WorkerSlot:
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(group=self.group, record=self.record, pid=self.proc.pid if self.proc else None,
-                          status=self.status, endpoint=self.endpoint)
+                          status=self.status, endpoint=self.endpoint, backend=self.backend)
 
 
 def _silent(*_a: Any, **_k: Any) -> None:
