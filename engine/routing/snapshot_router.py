@@ -43,7 +43,11 @@ class SnapshotRoutedBackend(RoutedBackend):
             return
         if self._key is not None and self._key[0] == st.st_mtime_ns:
             return
-        snap = read_snapshot(self.path)
+        try:
+            snap = read_snapshot(self.path)
+        except (OSError, ValueError):  # a bad file (SchemaError is a ValueError): keep the routes we have
+            self._key = (st.st_mtime_ns, self._key[1] if self._key is not None else ())
+            return
         if snap is None:
             return
         nodes = nodes_from_views(snap.nodes, exclude=self.worker_id)

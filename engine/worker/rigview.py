@@ -141,6 +141,6 @@ class SnapshotRigView:
             snap = read_snapshot(self.path)
             self.reads += 1
         except (OSError, ValueError, SchemaError):  # half-written by a foreign tool, or a newer version
-            self._stamp, self._snap = None, None
+            self._stamp, self._snap = stamp, None  # read once per change: a bad file is not re-read every claim
             return
         self._stamp, self._snap = stamp, snap
