@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.atomic import atomic_write_bytes
+from engine.ids import check_command_target
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
@@ -102,9 +103,13 @@ class FileCommandSink:
         self.dir = Path(commands_dir)
 
     def send(self, command: Command) -> None:
+        check_command_target(command.kind.value, command.target)  # InvalidId (a ValueError) before any write
         self.dir.mkdir(parents=True, exist_ok=True)
-        name = f"{int(command.issued_at * 1e6):020d}-{command.command_id}.json"
-        atomic_write_bytes(self.dir / name, json.dumps(command.to_dict()).encode())
+        atomic_write_bytes(self.path_for(command), json.dumps(command.to_dict()).encode())
+
+    def path_for(self, command: Command) -> Path:
+        """Where ``send`` puts it: a sender that gets no ack may withdraw it by unlinking this."""
+        return self.dir / f"{int(command.issued_at * 1e6):020d}-{command.command_id}.json"
 
 
 class RecordingCommandSink:

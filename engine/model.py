@@ -7,12 +7,13 @@ the reason instead of crashing a worker.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Mapping
+
+from engine.ids import IdKind, is_valid_id
 
 MAX_TASK_FILE_BYTES = 1_000_000
 """Bigger task files are refused unread (a 50 MB task file is an error, not a task)."""
@@ -22,7 +23,6 @@ DEFAULT_MAX_RETRIES = 3
 ERROR_SNIPPET_CHARS = 200
 OUTPUT_TAIL_CHARS = 2000
 
-_TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class TaskClass(StrEnum):
@@ -74,8 +74,8 @@ def new_task_id() -> str:
 
 
 def is_safe_task_id(task_id: object) -> bool:
-    """Safe as a file name: no separators, no '..', no leading dot or dash."""
-    return isinstance(task_id, str) and bool(_TASK_ID_RE.match(task_id)) and ".." not in task_id
+    """Safe as a file name: no separators, no '..', no leading dot or dash (engine.ids)."""
+    return is_valid_id(IdKind.TASK, task_id)
 
 
 def iso(ts: float | None) -> str | None:

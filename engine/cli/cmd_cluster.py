@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ap = sub.add_parser("approve", help="approve an escalation (only then is anything sent)")
     ap.add_argument("escalation_id")
     ap.add_argument("--override-budget", action="store_true")
+    ap.add_argument("--leave-for-supervisor", action="store_true",
+                    help="without a supervisor: record the approval only; the next supervisor sends it once")
     ap.set_defaults(func=cmd_approve)
     dn = sub.add_parser("deny", help="deny an escalation")
     dn.add_argument("escalation_id")
@@ -238,27 +241,62 @@ def cmd_escalations(args: argparse.Namespace) -> int:
     return 0
 
 
-def _send_command(args: argparse.Namespace, kind: str, target: str, **cmd_args: Any) -> int | None:
-    """With a live supervisor, the decision goes through its command channel (and audit log)."""
-    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+ACK_WAIT_S = 15.0
 
-    snap = _live_snapshot(args)
-    if snap is None:
-        return None
-    cmd = make_command(CommandKind(kind), target, source=default_source("cli"), **cmd_args)
-    FileCommandSink(RigPaths(args.root).commands).send(cmd)
-    deadline = time.time() + 15
+
+def _supervisor_live(args: argparse.Namespace) -> bool:
+    from engine.supervisor.pidfile import running_supervisor_pid
+
+    return running_supervisor_pid(RigPaths(args.root).supervisor_pid) is not None and \
+        _live_snapshot(args) is not None
+
+
+def _wait_ack(args: argparse.Namespace, command_id: str, seconds: float):  # type: ignore[no-untyped-def]
     from engine.snapshot import read_snapshot
 
+    deadline = time.time() + seconds
     while time.time() < deadline:
-        s = read_snapshot(RigPaths(args.root).snapshot)
+        try:
+            s = read_snapshot(RigPaths(args.root).snapshot)
+        except Exception:  # noqa: BLE001 - a snapshot being replaced: look again
+            s = None
         for ack in (s.acks if s else ()):
-            if ack.command_id == cmd.command_id:
-                print(f"{ack.outcome}: {ack.message}")
-                return 0 if ack.outcome == "ok" else 1
+            if ack.command_id == command_id:
+                return ack
         time.sleep(0.2)
-    print(f"sent {kind} {target}; the supervisor has not acknowledged it yet (see `galaxy escalations --all`)")
-    return 1
+    return None
+
+
+def _send_command(args: argparse.Namespace, kind: str, target: str, *, withdraw: bool = False,
+                  **cmd_args: Any) -> int | None:
+    """With a live supervisor the command goes through its channel (and its audit log); None
+    when no supervisor runs. ``withdraw``: when no ack comes, unlink the command file; if
+    that succeeds the supervisor never applies it and the caller decides here (None); if the
+    file is gone already the supervisor took it, and what it decided is reported."""
+    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+
+    if not _supervisor_live(args):
+        return None
+    cmd = make_command(CommandKind(kind), target, source=default_source("cli"), **cmd_args)
+    sink = FileCommandSink(RigPaths(args.root).commands)
+    sink.send(cmd)
+    ack = _wait_ack(args, cmd.command_id, ACK_WAIT_S)
+    if ack is None and withdraw:
+        try:
+            os.unlink(sink.path_for(cmd))
+        except FileNotFoundError:
+            ack = _wait_ack(args, cmd.command_id, ACK_WAIT_S)  # taken: its ack is on the way
+        else:
+            print(f"the supervisor did not answer in {ACK_WAIT_S:.0f} s; the command was withdrawn "
+                  "(it will not be applied) and this CLI decides instead", file=sys.stderr)
+            return None
+    if ack is None:
+        print(f"sent {kind} {target}; the supervisor took it but has not acknowledged it yet "
+              "(see `galaxy escalations --all`)" if withdraw else
+              f"sent {kind} {target}; the supervisor has not acknowledged it yet (see `galaxy escalations --all`)")
+        return 1
+    print(f"{ack.outcome}: {ack.message}")
+    return 0 if ack.outcome == "ok" else 1
 
 
 def cmd_breaker(args: argparse.Namespace) -> int:
@@ -271,33 +309,60 @@ def cmd_breaker(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    """One decision, whoever races: through the supervisor when one runs (it decides in its
+    tick and sends), else here under the escalation's lock, then sent from here or left for
+    the next supervisor (``--leave-for-supervisor``), which sends it exactly once."""
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
+    from engine.commands import default_source
     from engine.escalation.manager import BudgetExceeded, EscalationStateError
     from engine.escalation.providers import ProviderError
+    from engine.ids import IdKind
 
-    rc = _send_command(args, "approve", args.escalation_id, override_budget=args.override_budget)
+    if bad_id(IdKind.ESCALATION, args.escalation_id):
+        return BAD_ID_EXIT
+    rc = _send_command(args, "approve", args.escalation_id, withdraw=True, override_budget=args.override_budget)
     if rc is not None:
         return rc
     m = _manager(args)
+    by = default_source("cli")
+    now = time.time()
     try:
-        out = m.approve(args.escalation_id, time.time(), by="cli", override_budget=args.override_budget)
-    except (KeyError, EscalationStateError, BudgetExceeded, ProviderError) as exc:
-        print(f"galaxy: {exc}")
+        e = m.decide_approve(args.escalation_id, now, by, override_budget=args.override_budget)
+    except (KeyError, EscalationStateError, BudgetExceeded) as exc:
+        print(f"galaxy: {exc}", file=sys.stderr)
         return 1
-    print(out.message)
+    if getattr(args, "leave_for_supervisor", False):
+        print(f"approved {e.escalation_id} by {by}; no supervisor is running: recorded for the next "
+              "supervisor to send (exactly once)")
+        return 0
+    try:
+        out = m.send_approved(e.escalation_id, now, by=by)
+    except ProviderError as exc:
+        print(f"galaxy: {exc}", file=sys.stderr)
+        return 1
+    if out is None:
+        print(f"approved {e.escalation_id} by {by}; another process is sending it")
+        return 0
+    print(f"approved {e.escalation_id} by {by}; no supervisor is running, so this CLI sent it: {out.message}")
     return 0 if out.escalation.state == "answered" else 1
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
+    from engine.commands import default_source
     from engine.escalation.manager import EscalationStateError
+    from engine.ids import IdKind
 
-    rc = _send_command(args, "deny", args.escalation_id, reason=args.reason)
+    if bad_id(IdKind.ESCALATION, args.escalation_id):
+        return BAD_ID_EXIT
+    rc = _send_command(args, "deny", args.escalation_id, withdraw=True, reason=args.reason)
     if rc is not None:
         return rc
     m = _manager(args)
     try:
-        out = m.deny(args.escalation_id, time.time(), by="cli", reason=args.reason)
+        out = m.deny(args.escalation_id, time.time(), by=default_source("cli"), reason=args.reason)
     except (KeyError, EscalationStateError, ValueError) as exc:
-        print(f"galaxy: {exc}")
+        print(f"galaxy: {exc}", file=sys.stderr)
         return 1
     print(out.message)
     return 0

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                                       "simulated Ollama servers; workers are real processes")
     p.add_argument("--gpus", type=int, default=None, help="--sim: number of simulated GPUs")
     p.add_argument("--tick", type=float, default=None, help="seconds between ticks (default: snapshot_interval_s)")
+    p.add_argument("--demo", action="store_true", help="--sim only: keep the rig busy with a steady mixed stream "
+                                                       "(the example plan, generated work, a simulated cloud model)")
     p.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)  # tests/bench: stop after S
     p.set_defaults(func=run_supervise)
     for verb, what in WORKER_VERBS.items():
@@ -104,6 +106,9 @@ def run_supervise(args: argparse.Namespace) -> int:
     from engine.telemetry.detect import detect_probe
     from engine.telemetry.host import HostProbe
 
+    if getattr(args, "demo", False) and not args.sim:
+        print("galaxy supervise: --demo needs --sim (it submits made-up work)", file=sys.stderr)
+        return 2
     clock = SystemClock()
     paths = RigPaths(args.root).ensure()
     cfg_path = resolve_config_path(args.config)
@@ -127,6 +132,8 @@ def run_supervise(args: argparse.Namespace) -> int:
         return 1
     driver = None
     endpoints = None
+    demo_cloud = None
+    feeder = None
     stop = {"signal": None}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -139,6 +146,13 @@ def run_supervise(args: argparse.Namespace) -> int:
         if args.sim:
             driver = SimRigDriver(probe)
             endpoints = driver.start_servers(config.groups, clock=clock)
+        if getattr(args, "demo", False):
+            from engine.sim.demo_wiring import make_feeder, with_sim_cloud
+
+            config, demo_cloud = with_sim_cloud(config)
+            feeder = make_feeder(paths, queue, _json_log)
+            _json_log("demo: feeding the rig", tasks_per_min=feeder.settings.tasks_per_min,
+                      cloud=demo_cloud.url, plan=feeder.plan is not None)
         cloud = _cloud_tier(config, paths, queue, endpoints)
         sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
                          simulated=bool(args.sim), endpoints=endpoints, rig_driver=driver,
@@ -149,6 +163,11 @@ def run_supervise(args: argparse.Namespace) -> int:
         while True:
             now = clock.now()
             sup.tick(now)
+            if feeder is not None and not sup.stop_requested:
+                try:
+                    feeder.tick(now)
+                except Exception as exc:  # noqa: BLE001 - the demo's work must never stop the rig
+                    _json_log("demo: submit failed", error=f"{type(exc).__name__}: {exc}")
             if stop["signal"] and not sup.stop_requested:
                 sup.begin_shutdown(now, reason=f"received {stop['signal']}")
             if args.run_for is not None and now - started >= args.run_for and not sup.stop_requested:
@@ -160,6 +179,8 @@ def run_supervise(args: argparse.Namespace) -> int:
     finally:
         if driver is not None:
             driver.stop()
+        if demo_cloud is not None:
+            demo_cloud.stop()
         queue.close()
         pidfile.release()
     return 0
@@ -174,6 +195,11 @@ def run_worker_verb(args: argparse.Namespace) -> int:
     from engine.snapshot import read_snapshot
     from engine.supervisor.pidfile import running_supervisor_pid
 
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
+    from engine.ids import IdKind
+
+    if bad_id(IdKind.WORKER, args.worker):
+        return BAD_ID_EXIT
     paths = RigPaths(args.root)
     cmd = make_command(CommandKind(args.verb), args.worker, source=default_source("cli"))
     FileCommandSink(paths.commands).send(cmd)

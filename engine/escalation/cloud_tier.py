@@ -79,6 +79,7 @@ class CloudTier:
         self._next_prune = 0.0
         self._seen_failed: set[str] = set()
         self._lock = threading.Lock()
+        self._sending: set[str] = set()  # escalation ids handed to the pool, not finished yet
         self._now = 0.0
 
     # ---- the tick ----
@@ -88,6 +89,7 @@ class CloudTier:
             self._next_scan = now + self.scan_interval_s
             self._scan(now)
             self.manager.expire_due(now)
+            self._send_leftovers(now)
         if now >= self._next_prune:  # reads every record: once a minute is plenty
             self._next_prune = now + PRUNE_INTERVAL_S
             self.manager.prune(now)
@@ -134,25 +136,42 @@ class CloudTier:
         processor.register(CommandKind.BREAKER_OPEN, self._cmd_breaker)
 
     def _cmd_approve(self, cmd: Command, now: float) -> Any:
-        e = self.manager.store.get(cmd.target or "")
-        if e is None:
-            return self._outcome("refused", f"no escalation {cmd.target!r}")
-        if e.state != "pending":
-            return self._outcome("refused", f"escalation {e.escalation_id} is {e.state}, not pending")
-        override = bool(cmd.args.get("override_budget"))
-        left = self.manager.budget_left(now)
-        if e.est_cost_usd > left and not override:
-            return self._outcome("refused", f"over budget: ${e.est_cost_usd:.4f} > ${left:.4f} left today "
-                                            "(approve with override_budget)")
+        """The decision is made here, in the tick, under the escalation's lock: the ack says who
+        won. Only the network call runs on the background thread."""
+        by = cmd.source or "operator"
+        try:
+            e = self.manager.decide_approve(cmd.target or "", now, by,
+                                            override_budget=bool(cmd.args.get("override_budget")))
+        except BudgetExceeded as exc:
+            return self._outcome("refused", f"over budget: {exc}")
+        except (KeyError, EscalationStateError) as exc:
+            return self._outcome("refused", str(exc).strip("'\""))
+        self._submit_send(e.escalation_id, now)
+        return self._outcome("ok", f"approved {e.escalation_id} by {by}; sending to {e.provider} ({e.model})")
+
+    def _submit_send(self, escalation_id: str, now: float) -> None:
+        with self._lock:
+            if escalation_id in self._sending:
+                return
+            self._sending.add(escalation_id)
 
         def send() -> None:
             try:
-                self.manager.approve(e.escalation_id, now, by=cmd.source or "operator", override_budget=override)
-            except (BudgetExceeded, EscalationStateError, KeyError) as exc:
-                self.on_event("escalation_approve_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
+                self.manager.send_approved(escalation_id, now, by="supervisor")
+            except Exception as exc:  # noqa: BLE001 - a send problem is an event, never a dead pool thread
+                self.on_event("escalation_send_failed", {"escalation_id": escalation_id, "error": str(exc)})
+            finally:
+                with self._lock:
+                    self._sending.discard(escalation_id)
 
         self._pool.submit(send)
-        return self._outcome("ok", f"approved {e.escalation_id}; sending to {e.provider} ({e.model})")
+
+    def _send_leftovers(self, now: float) -> None:
+        """Approved while no supervisor ran (CLI --leave-for-supervisor, or a process that
+        died between decision and send): sent now, exactly once (the send is claimed)."""
+        self.manager.recover_stranded(now)
+        for e in self.manager.awaiting_send():
+            self._submit_send(e.escalation_id, now)
 
     def _cmd_deny(self, cmd: Command, now: float) -> Any:
         reason = str(cmd.args.get("reason") or "").strip()

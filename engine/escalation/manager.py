@@ -2,9 +2,12 @@
 
 ``request`` packages the task, its local attempts and their errors into the exact payload
 a provider would receive (redacted, untrusted data tagged), estimates tokens and cost
-and stores it as pending. ``approve`` checks the daily budget, then sends; ``deny`` and
-``expire_due`` never send. The answer is advice: it becomes the task's result and
-nothing else (it cannot queue tasks or run commands).
+and stores it as pending. ``decide_approve``, ``deny`` and ``expire_due`` are each one
+transition under the escalation's lock (the first process wins; the others get
+``AlreadyDecided`` naming it); ``send_approved`` claims the send the same way, so at most one
+request leaves per escalation whichever processes race. Every transition is audited.
+The answer is advice: it becomes the task's result and nothing else (it cannot queue
+tasks or run commands).
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
+from filelock import Timeout
+
+from engine.escalation.decisions import AlreadyDecided, Audit, audit_record, clock_text
 from engine.escalation.pricing import CostLedger, Price, day_of, estimate_cost
 from engine.escalation.prompt import build_prompt
 from engine.escalation.providers import CloudProvider, ProviderError
 from engine.escalation.redact import redact
 from engine.escalation.store import (ANSWERED, APPROVED, DENIED, EXPIRED, FAILED, PENDING, SENT, Escalation,
                                      EscalationStateError, EscalationStore, transition)
+from engine.ids import IdKind, InvalidId, id_problem
 from engine.model import Task
 from engine.routing.nodes import EscalationConfig
 
@@ -65,8 +72,10 @@ class EscalationManager:
                  on_answer: Callable[[Escalation], None] = lambda e: None,
                  on_denied: Callable[[Escalation], None] = lambda e: None,
                  on_retry_local: Callable[[Escalation], None] = lambda e: None,
-                 on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None) -> None:
+                 on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                 audit: Audit | None = None) -> None:
         self.store = store
+        self.audit: Audit = audit or (lambda record: None)
         self.providers = dict(providers)
         self.prices = dict(prices)
         self.ledger = ledger
@@ -114,20 +123,31 @@ class EscalationManager:
     def budget_left(self, now: float) -> float:
         return self.config.daily_budget_usd - self.ledger.spent_on(day_of(now))
 
+    def _check_id(self, escalation_id: str) -> None:
+        why = id_problem(IdKind.ESCALATION, escalation_id)
+        if why is not None:  # never a lock or record path from a bad id
+            raise UnknownEscalation(str(InvalidId(IdKind.ESCALATION, escalation_id, why)))
+
     def _pending(self, escalation_id: str, now: float) -> Escalation:
+        """The record, still pending: the caller holds its decision lock."""
         e = self.store.get(escalation_id)
         if e is None:
             raise UnknownEscalation(f"no escalation {escalation_id!r}")
         if e.state == PENDING and e.expires_at is not None and now >= e.expires_at:
             self._expire(e, now)
-            raise EscalationStateError(f"escalation {escalation_id} expired before it was approved")
+            raise EscalationStateError(f"escalation {escalation_id} expired at {clock_text(e.expires_at)} "
+                                       "before it was approved")
         if e.state != PENDING:
-            raise EscalationStateError(f"escalation {escalation_id} is {e.state}, not pending")
+            raise AlreadyDecided(e)
         return e
 
-    def approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False,
-                timeout_s: float = 120.0) -> EscalationOutcome:
-        with self._decisions:  # one decision per escalation: approve, deny and expiry never race
+    def _audit(self, e: Escalation, what: str, now: float, by: str | None, message: str = "") -> None:
+        self.audit(audit_record(e, what, now, by, message))
+
+    def decide_approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False) -> Escalation:
+        """pending -> approved, atomically across processes; AlreadyDecided names the winner."""
+        self._check_id(escalation_id)
+        with self._decisions, self.store.decision_lock(escalation_id):
             e = self._pending(escalation_id, now)
             left = self.budget_left(now)
             if e.est_cost_usd > left and not override_budget:
@@ -136,11 +156,49 @@ class EscalationManager:
             e = transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by,
                            budget_override=override_budget)
             self.store.save(e)
-        return self._send(e, now, timeout_s)
+        self._audit(e, "approved", now, by, "over budget (explicit override)" if override_budget else "")
+        self.on_event("escalation_approved", {"escalation_id": e.escalation_id, "task_id": e.task_id, "by": by})
+        return e
 
-    def _send(self, e: Escalation, now: float, timeout_s: float) -> EscalationOutcome:
-        e = transition(e, SENT, now)
-        self.store.save(e)
+    def approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False,
+                timeout_s: float = 120.0) -> EscalationOutcome:
+        """Decide and send from this process (the CLI without a supervisor, tests)."""
+        e = self.decide_approve(escalation_id, now, by, override_budget=override_budget)
+        out = self.send_approved(e.escalation_id, now, timeout_s, by=by)
+        if out is None:  # another process claimed the send between our decision and our claim
+            cur = self.store.get(e.escalation_id) or e
+            return EscalationOutcome(cur, f"approved; another process is sending it (now {cur.state})")
+        return out
+
+    def awaiting_send(self) -> list[Escalation]:
+        """Approved but not yet sent: the next supervisor (or CLI) sends each exactly once."""
+        return [e for e in self.store.all() if e.state == APPROVED]
+
+    def send_approved(self, escalation_id: str, now: float, timeout_s: float = 120.0, *,
+                      by: str) -> EscalationOutcome | None:
+        """approved -> sent -> answered | failed. The claim (approved -> sent) is made under the
+        decision lock while this process holds the sending lock, so at most one request leaves
+        per escalation and the ledger is charged once. None: not ours to send (already sent,
+        not approved, or another process is sending it now)."""
+        self._check_id(escalation_id)
+        sending = self.store.sending_lock(escalation_id)
+        try:
+            sending.acquire()
+        except Timeout:
+            return None
+        try:
+            with self._decisions, self.store.decision_lock(escalation_id):
+                e = self.store.get(escalation_id)
+                if e is None or e.state != APPROVED:
+                    return None
+                e = transition(e, SENT, now, f"by {by}")
+                self.store.save(e)
+            self._audit(e, "sent", now, by, f"to {e.provider} ({e.model})")
+            return self._send(e, now, timeout_s, by)
+        finally:
+            sending.release()
+
+    def _send(self, e: Escalation, now: float, timeout_s: float, by: str) -> EscalationOutcome:
         prov = self.providers.get(e.provider)
         try:
             if prov is None:
@@ -151,6 +209,7 @@ class EscalationManager:
                 exc = ProviderError(f"{type(exc).__name__}: {exc}")
             e = transition(e, FAILED, now, str(exc), error=str(exc))
             self.store.save(e)
+            self._audit(e, "failed", now, by, str(exc))
             self.on_event("escalation_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
             return EscalationOutcome(e, f"sent, but the provider failed: {exc}")
         price = self.prices.get(e.provider, Price(0.0, 0.0))
@@ -161,41 +220,80 @@ class EscalationManager:
         e = transition(e, ANSWERED, now, answer=answer.text, tokens_in=answer.tokens_in,
                        tokens_out=answer.tokens_out, cost_usd=round(cost, 6))
         self.store.save(e)
+        self._audit(e, "answered", now, by, f"{answer.tokens_in} in / {answer.tokens_out} out, ${cost:.4f}")
         self.on_event("escalation_answered", {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                               "tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
                                               "cost_usd": round(cost, 6)})
         self.on_answer(e)
         return EscalationOutcome(e, f"answered: {answer.tokens_in} in / {answer.tokens_out} out, ${cost:.4f}")
 
+    def recover_stranded(self, now: float) -> list[Escalation]:
+        """A record left ``sent`` whose sending lock is free: its sender died mid-request. It
+        may have reached the provider, so it is never sent again: it fails, saying so."""
+        out = []
+        for e in self.store.all():
+            if e.state != SENT:
+                continue
+            sending = self.store.sending_lock(e.escalation_id)
+            try:
+                sending.acquire()
+            except Timeout:
+                continue  # its sender is alive
+            try:
+                with self._decisions, self.store.decision_lock(e.escalation_id):
+                    cur = self.store.get(e.escalation_id)
+                    if cur is None or cur.state != SENT:
+                        continue
+                    why = ("the process sending it stopped before an answer was recorded; it may have reached "
+                           "the provider, so it is not sent again")
+                    cur = transition(cur, FAILED, now, why, error=why)
+                    self.store.save(cur)
+            finally:
+                sending.release()
+            self._audit(cur, "failed", now, "recovery", why)
+            self.on_event("escalation_failed", {"escalation_id": cur.escalation_id, "error": why})
+            out.append(cur)
+        return out
+
     def deny(self, escalation_id: str, now: float, by: str, reason: str) -> EscalationOutcome:
         if not reason.strip():
             raise ValueError("a denial needs a reason")
-        with self._decisions:
+        self._check_id(escalation_id)
+        with self._decisions, self.store.decision_lock(escalation_id):
             e = self._pending(escalation_id, now)
             e = transition(e, DENIED, now, f"by {by}: {reason}", decided_at=now, decided_by=by,
                            deny_reason=reason)
             self.store.save(e)
+        self._audit(e, "denied", now, by, reason)
         self.on_event("escalation_denied", {"escalation_id": e.escalation_id, "task_id": e.task_id,
-                                            "reason": reason})
+                                            "reason": reason, "by": by})
         self.on_denied(e)
-        return EscalationOutcome(e, f"denied: {reason}")
+        return EscalationOutcome(e, f"denied by {by}: {reason}")
 
     def _expire(self, e: Escalation, now: float) -> Escalation:
+        """pending -> expired: the caller holds the decision lock."""
         e = transition(e, EXPIRED, now, f"no decision in {self.config.approval_timeout_s:.0f}s; "
-                                         f"safe default: {self.config.on_timeout}")
+                                         f"safe default: {self.config.on_timeout}", decided_at=now)
         self.store.save(e)
+        self._audit(e, "expired", now, "expiry", f"safe default: {self.config.on_timeout}")
         self.on_event("escalation_expired", {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                              "default": self.config.on_timeout})
         if self.config.on_timeout == "retry_local":
             self.on_retry_local(e)
         else:
-            self.on_denied(replace(e, deny_reason="approval timed out"))
+            self.on_denied(replace(e, deny_reason="approval timed out", decided_by="expiry"))
         return e
 
     def expire_due(self, now: float) -> list[Escalation]:
-        with self._decisions:
-            return [self._expire(e, now) for e in self.store.all()
-                    if e.state == PENDING and e.expires_at is not None and now >= e.expires_at]
+        out = []
+        for e in self.store.all():
+            if e.state != PENDING or e.expires_at is None or now < e.expires_at:
+                continue
+            with self._decisions, self.store.decision_lock(e.escalation_id):
+                cur = self.store.get(e.escalation_id)  # re-read under the lock: someone may have decided
+                if cur is not None and cur.state == PENDING:
+                    out.append(self._expire(cur, now))
+        return out
 
     def prune(self, now: float) -> list[str]:
         """Drop decided records older than the retention (under the decision lock, so a record
@@ -211,4 +309,4 @@ class EscalationManager:
 
 
 __all__ = ["EscalationManager", "BudgetExceeded", "EscalationStateError", "escalation_reason",
-           "EscalationOutcome"]
+           "EscalationOutcome", "AlreadyDecided"]

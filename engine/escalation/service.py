@@ -39,11 +39,14 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
     external = [n for n in routing.nodes if n.external]
     provs = providers if providers is not None else {n.name: provider_for(n) for n in external}
     prices = {n.name: Price(n.price_in_per_mtok, n.price_out_per_mtok) for n in external}
+    from engine.escalation.decisions import FileAudit
+
     store = EscalationStore(paths.escalations, on_reject=lambda eid, why: on_event(
         "escalation_rejected", {"escalation_id": eid, "error": why}))  # a bad record, moved to rejected/
     return EscalationManager(store, provs, prices,
                              CostLedger(paths.logs / "cost_ledger.jsonl"), cfg, on_answer=on_answer,
-                             on_denied=on_denied, on_retry_local=on_retry_local, on_event=on_event)
+                             on_denied=on_denied, on_retry_local=on_retry_local, on_event=on_event,
+                             audit=FileAudit(paths.audit))
 
 
 def preview_of(e: Escalation) -> str:

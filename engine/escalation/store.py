@@ -15,7 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from engine.atomic import atomic_write_bytes
+from engine.ids import IdKind, check_escalation_id, is_valid_id
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
@@ -78,20 +81,38 @@ def settled_at(e: Escalation) -> float:
 
 
 class EscalationStore:
+    """One JSON file per escalation, and per escalation two cross-process locks in ``.locks/``:
+    ``<id>.lock`` is held for a decision (read, check, write: approve, deny, expire, claim the
+    send), ``<id>.sending`` for as long as a process is sending it, so a record left ``sent``
+    by a process that died is recognisable (its sending lock is free)."""
+
     def __init__(self, directory: Path, *, on_reject: Callable[[str, str], None] | None = None) -> None:
         self.dir = Path(directory)
         self.on_reject = on_reject  # (escalation id, reason) for a record moved to rejected/
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock_dir = self.dir / ".locks"
+
+    def _lock(self, escalation_id: str, suffix: str, timeout: float) -> FileLock:
+        self.lock_dir.mkdir(exist_ok=True)
+        return FileLock(str(self.lock_dir / f"{check_escalation_id(escalation_id)}{suffix}"), timeout=timeout,
+                        preserve_lock_file=True)
+
+    def decision_lock(self, escalation_id: str, timeout: float = 30.0) -> FileLock:
+        """Held for a few file operations; a new FileLock each call, so threads exclude each other too."""
+        return self._lock(escalation_id, ".lock", timeout)
+
+    def sending_lock(self, escalation_id: str) -> FileLock:
+        return self._lock(escalation_id, ".sending", 0.0)
 
     def _path(self, escalation_id: str) -> Path:
-        return self.dir / f"{escalation_id}.json"
+        return self.dir / f"{check_escalation_id(escalation_id)}.json"
 
     def save(self, e: Escalation) -> None:
         atomic_write_bytes(self._path(e.escalation_id), json.dumps(to_plain(e), indent=1).encode())
 
     def get(self, escalation_id: str) -> Escalation | None:
-        if "/" in escalation_id or escalation_id.startswith("."):
-            return None
+        if not is_valid_id(IdKind.ESCALATION, escalation_id):
+            return None  # never a path from a bad id: "no such escalation"
         path = self._path(escalation_id)
         try:
             return from_plain(Escalation, read_json(path, MAX_RECORD_BYTES))
@@ -134,5 +155,7 @@ class EscalationStore:
             if e is None or e.state == PENDING or settled_at(e) >= older_than:
                 continue
             p.unlink(missing_ok=True)
+            for suffix in (".lock", ".sending"):
+                (self.lock_dir / f"{e.escalation_id}{suffix}").unlink(missing_ok=True)
             removed.append(e.escalation_id)
         return removed

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from engine.commands import Command, CommandKind, read_command_file
+from engine.ids import command_target_problem
 from engine.model import iso
 from engine.schema import SchemaError
 from engine.snapshot import CommandAck
@@ -97,7 +98,10 @@ class CommandProcessor:
         if cmd is None:
             return self._refuse(path, problem or "malformed", now)
         handler = self._handlers.get(cmd.kind.value)
-        if handler is None:
+        bad_target = command_target_problem(cmd.kind.value, cmd.target)  # before any handler builds a path
+        if bad_target is not None:
+            result = Outcome.refused(bad_target)
+        elif handler is None:
             result = Outcome.refused(f"{cmd.kind.value}: not supported yet on this rig")
         else:
             try:

@@ -54,9 +54,9 @@ def test_escalations_lists_nothing_pending(tmp_path: Path, capsys: pytest.Captur
     assert run(tmp_path, "escalations") == 0
     assert "no escalations pending" in capsys.readouterr().out
     assert run(tmp_path, "deny", "esc-x", "--reason", "no") == 1
-    assert capsys.readouterr().out == "galaxy: no escalation 'esc-x'\n"
+    assert capsys.readouterr().err == "galaxy: no escalation 'esc-x'\n"
     assert run(tmp_path, "approve", "esc-x") == 1
-    assert capsys.readouterr().out == "galaxy: no escalation 'esc-x'\n"
+    assert capsys.readouterr().err == "galaxy: no escalation 'esc-x'\n"
 
 
 def test_misspelt_routing_key_is_named(tmp_path: Path) -> None:

@@ -89,7 +89,10 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
         ledger = (RigPaths(root).logs / "cost_ledger.jsonl").read_text().splitlines()
         assert len(ledger) == 1 and json.loads(ledger[0])["task_id"] == "ask1"
         audit = [json.loads(x) for x in RigPaths(root).audit.read_text().splitlines()]
-        assert [(a["kind"], a["outcome"]) for a in audit] == [("deny", "ok"), ("approve", "ok")]
+        assert [(a["kind"], a["outcome"]) for a in audit if "command_id" in a] == [("deny", "ok"), ("approve", "ok")]
+        decisions = [(a["escalation_id"], a["transition"]) for a in audit if a["kind"] == "escalation_decision"]
+        ask1, ask2 = by_task["ask1"]["escalation_id"], by_task["ask2"]["escalation_id"]
+        assert decisions == [(ask2, "denied"), (ask1, "approved"), (ask1, "sent"), (ask1, "answered")]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
