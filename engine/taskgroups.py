@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engine.atomic import atomic_write_bytes
+from engine.model import is_safe_task_id
 from engine.paths import RigPaths
 from engine.proctable import HostProcessTable, ProcessTable
 from engine.queue.names import SEP, is_safe_instance, is_safe_worker_id
@@ -56,7 +57,8 @@ def _parse(raw: bytes) -> TaskGroupRecord | None:
                               out_path=None if d.get("out_path") is None else str(d["out_path"]))
     except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         return None
-    if rec.pgid <= 1 or not is_safe_worker_id(rec.worker_id) or not is_safe_instance(rec.instance):
+    if rec.pgid <= 1 or not is_safe_task_id(rec.task_id) or not is_safe_worker_id(rec.worker_id) \
+            or not is_safe_instance(rec.instance):
         return None
     return rec
 
@@ -125,8 +127,16 @@ class TaskGroups:
             pass
 
     def kill(self, rec: TaskGroupRecord) -> list[int]:
-        """Kill the record's group, remove its temp output and then the record."""
-        survivors = self.procs.kill_group(rec.pgid, rec.leader_start)
+        """Kill the record's group, remove its temp output and then the record.
+
+        Only a group of this host and boot is signalled: another host's pgid names nothing
+        here (its own reapers handle it), and an earlier boot's group is long gone."""
+        if self.procs.is_local(rec.instance):
+            survivors = self.procs.kill_group(rec.pgid, rec.leader_start)
+        elif self.procs.instance_alive(rec.instance) is False:
+            survivors = []
+        else:
+            return []
         if rec.out_path and _is_our_temp_file(rec.out_path):
             self._unlink(rec.out_path)
         if not survivors:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Mapping, Protocol, Sequence
 
 from engine.config import GroupConfig
+from engine.proctable import FakeProcessTable, HostProcessTable
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +36,11 @@ class LaunchSpec:
 class ProcessHandle(Protocol):
     @property
     def pid(self) -> int: ...
+
+    @property
+    def instance(self) -> str | None:
+        """The process instance its claims carry (engine.proctable); None when unknown."""
+        ...
 
     def poll(self) -> int | None:
         """The exit code once the process has exited (negative: killed by that signal)."""
@@ -124,10 +130,15 @@ def _die_with_parent() -> None:
 class _PopenHandle:
     def __init__(self, proc: subprocess.Popen[bytes], log: IO[bytes] | None) -> None:
         self._proc, self._log = proc, log
+        self._instance = HostProcessTable().instance_of(proc.pid)  # start time is set at fork: valid now
 
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    @property
+    def instance(self) -> str | None:
+        return self._instance
 
     def poll(self) -> int | None:
         code = self._proc.poll()
@@ -171,6 +182,8 @@ class FakeProcess:
     exit_code: int | None = None
     signals: list[str] = field(default_factory=list)
     exit_on_terminate: int | None = 0  # None: ignores SIGTERM (a stuck worker)
+    instance: str | None = None
+    table: FakeProcessTable | None = None  # when given, the process lives in it until it exits
 
     def poll(self) -> int | None:
         return self.exit_code
@@ -178,27 +191,31 @@ class FakeProcess:
     def terminate(self) -> None:
         self.signals.append("TERM")
         if self.exit_code is None and self.exit_on_terminate is not None:
-            self.exit_code = self.exit_on_terminate
+            self.exit(self.exit_on_terminate)
 
     def kill(self) -> None:
         self.signals.append("KILL")
         if self.exit_code is None:
-            self.exit_code = -9
+            self.exit(-9)
 
     def exit(self, code: int) -> None:
         self.exit_code = code
+        if self.table is not None:
+            self.table.procs.pop(self.pid, None)
 
 
 class FakeLauncher:
     """Records every spawn and hands back ``FakeProcess`` objects the test drives."""
 
-    def __init__(self, first_pid: int = 40_000) -> None:
+    def __init__(self, first_pid: int = 40_000, table: FakeProcessTable | None = None) -> None:
         self.spawned: list[FakeProcess] = []
         self._next = first_pid
+        self.table = table
 
     def spawn(self, spec: LaunchSpec) -> ProcessHandle:
         self._next += 1
-        proc = FakeProcess(pid=self._next, spec=spec)
+        instance = self.table.add(self._next, start=7) if self.table is not None else None
+        proc = FakeProcess(pid=self._next, spec=spec, instance=instance, table=self.table)
         self.spawned.append(proc)
         return proc
 

@@ -22,9 +22,11 @@ from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
 from engine.supervisor.launcher import LaunchSpec, ProcessHandle, ProcessLauncher, worker_argv, worker_env
 from engine.supervisor.model_demand import ModelDemand, rig_demand
+from engine.supervisor.orphans import OrphanSweeper, claims
 from engine.supervisor.snapshot_builder import WorkerInfo
 from engine.supervisor.snapshot_writer import SnapshotWriter
 from engine.supervisor.thermal import ThermalGuard
+from engine.taskgroups import TaskGroups
 from engine.telemetry.protocol import GpuProbe, GpuSample
 from engine.workerstate import WorkerControl, WorkerStatus, read_status, write_json_dataclass
 
@@ -70,6 +72,7 @@ class WorkerSlot:
     status: WorkerStatus | None = None
     status_mtime_ns: tuple[int, int, int] = (0, 0, 0)
     terminate_sent_at: float | None = None
+    instance: str | None = None  # the running process's instance, as its claims name it
 
     @property
     def worker_id(self) -> str:
@@ -90,7 +93,8 @@ class Supervisor:
                  endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
                  pid: int | None = None, argv_for: ArgvBuilder | None = None,
-                 cloud: "CloudTierLike | None" = None, demand: ModelDemand | None = None) -> None:
+                 cloud: "CloudTierLike | None" = None, demand: ModelDemand | None = None,
+                 groups: TaskGroups | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
         self.argv_for: ArgvBuilder = argv_for or worker_argv
@@ -101,6 +105,8 @@ class Supervisor:
         for g in config.groups:
             backend, endpoint = (endpoints or {}).get(g.name, (g.backend, g.endpoint or ""))
             self.slots[g.name] = WorkerSlot(group=g, endpoint=endpoint or None, backend=backend)
+        self.groups = groups if groups is not None else TaskGroups(paths)
+        self.orphans = OrphanSweeper(paths, queue, self.groups, frozenset(self.slots), log)
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
         self.alerts = AlertEngine()
         self.commands = CommandProcessor(paths.commands, paths.audit)
@@ -125,6 +131,7 @@ class Supervisor:
         self.writer.started_at = now
         self.log("supervisor starting", rig=self.config.rig, config=self.config.origin,
                  telemetry=self.probe.status().detail, workers=[g.name for g in self.config.groups])
+        self._sweep_orphans(now, force=True)  # claims of a crashed rig's workers: back now, not after a lease
         for slot in self.slots.values():
             self._write_control(slot)
             self._event(slot, S.Start(), now)
@@ -153,6 +160,7 @@ class Supervisor:
         self._now = now
         for slot in self.slots.values():
             self._guard(slot, "watch", lambda s=slot: self._watch(s, now))
+        self._sweep_orphans(now)
         self._queue_maintenance(now)
         if self.cloud is not None:
             try:
@@ -211,20 +219,26 @@ class Supervisor:
             self._event(slot, S.HeartbeatSeen(st.heartbeat_at), now)
 
     def _recover_tasks(self, slot: WorkerSlot, code: int, now: float) -> None:
-        """A worker that died holding tasks: give them back now instead of at lease expiry.
+        """A worker that died holding tasks: kill their process groups, then give them back
+        now instead of at lease expiry.
 
         After a crash the attempt is charged (``fail``, retried with backoff); after a
         shutdown or operator restart it is handed back untouched (``release``). The queue's
-        processing claims name their owner, so they alone say what it held: its last status
-        may still show a task it had already finished."""
-        ids: set[str] = set()
+        processing claims name their owner and its instance, so they alone say what it held:
+        its last status may still show a task it had already finished."""
+        ids: dict[str, str] = {}
         try:
-            ids |= {t.task_id for t in self.queue.recent("processing", 500) if t.lease_owner == slot.worker_id}
-        except Exception as exc:  # noqa: BLE001
+            ids = {pn.task_id: pn.instance for pn in claims(self.paths, slot.worker_id)
+                   if self._held_by(slot, pn.instance)}
+            dead = self.groups.kill_dead(worker_id=slot.worker_id)  # every group the dead process left running
+            if dead.survivors:
+                self.log("task processes survived SIGKILL", worker=slot.worker_id, pids=list(dead.survivors))
+        except OSError as exc:
             self.log("could not list processing tasks", error=str(exc))
         planned = slot.record.stop_requested or slot.record.restart_pending
-        for task_id in sorted(ids):
+        for task_id, instance in sorted(ids.items()):
             try:
+                self.groups.kill_claim(task_id, slot.worker_id, instance)  # before the task is offered again
                 if planned:
                     self.queue.release(task_id, slot.worker_id, now, f"worker {slot.worker_id} stopped")
                 else:
@@ -233,6 +247,20 @@ class Supervisor:
                 self.log("task recovered from exited worker", task_id=task_id, worker=slot.worker_id)
             except Exception as exc:  # noqa: BLE001 - already completed/reaped elsewhere is fine
                 self.log("task recovery skipped", task_id=task_id, error=str(exc))
+
+    def _held_by(self, slot: WorkerSlot, instance: str) -> bool:
+        """Was a claim with this instance the exited process's? (Another live process of the same
+        worker id, say one still stopping after a supervisor restart, keeps its claims.)"""
+        if not slot.instance or not instance or instance == slot.instance:
+            return True
+        return self.groups.procs.instance_alive(instance) is False
+
+    def _sweep_orphans(self, now: float, *, force: bool = False) -> None:
+        live = {s.instance for s in self.slots.values() if s.proc is not None and s.instance}
+        try:
+            self.orphans.sweep(now, live, force=force)
+        except Exception as exc:  # noqa: BLE001 - a queue hiccup must not stop the supervisor
+            self.log("sweeping claims of gone workers failed", error=f"{type(exc).__name__}: {exc}")
 
     def _queue_maintenance(self, now: float) -> None:
         for name in ("reap_stale", "promote_due"):
@@ -309,6 +337,7 @@ class Supervisor:
             self._event(slot, S.Spawned(now), now)
             self._event(slot, S.Exited(127, 0.0, now), now)
             return
+        slot.instance = getattr(slot.proc, "instance", None)
         self.log("worker spawned", worker=g.name, pid=slot.proc.pid, gpus=list(g.gpus),
                  cuda_visible_devices=spec.env["CUDA_VISIBLE_DEVICES"], endpoint=slot.endpoint)
         self._event(slot, S.Spawned(now), now)
