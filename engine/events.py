@@ -4,6 +4,9 @@ Schema (the field notes' suggestion): timestamp, event_type, task_id, worker_id,
 duration_ms, tokens_generated, error, plus any extra fields. Each line is written with a
 single ``write`` on an ``O_APPEND`` descriptor, so lines from many processes never
 interleave. A log that cannot be written never stops the queue: the error is counted.
+A line is whole or absent: a short write (disk full) is closed with a newline by the
+writer (engine.queue.fsops), and readers skip a torn line, reading the whole line glued
+behind a torn fragment (``salvage_event``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.model import ERROR_SNIPPET_CHARS, iso
+from engine.queue.fsops import REAL_FS, FsOps
 
 REOPEN_CHECK_S = 1.0  # how often a kept-open log checks that it still writes to the named file
 
@@ -35,16 +39,26 @@ class EventLog:
     """Fields stamped on every event from this log (e.g. this worker's gpu_id)."""
     clock: Callable[[], float] | None = None
     write_errors: int = 0
+    fs: FsOps | None = None
+    """The write step (a test double can tear or refuse it); None: the real filesystem."""
     _open_fd: int | None = field(default=None, init=False, repr=False, compare=False)
     _checked_at: float = field(default=float("-inf"), init=False, repr=False, compare=False)
 
     def bind(self, **defaults: Any) -> "EventLog":
         """A log that adds ``defaults`` to every event (shares the file)."""
-        return EventLog(self.path, {**self.defaults, **defaults}, self.clock)
+        return EventLog(self.path, {**self.defaults, **defaults}, self.clock, fs=self.fs)
 
     def emit(self, event_type: str, *, at: float | None = None, task_id: str | None = None,
              worker_id: str | None = None, gpu_id: int | None = None, duration_ms: float | None = None,
              tokens_generated: int | None = None, error: str | None = None, **extra: Any) -> None:
+        self.write_line(self.render(event_type, at=at, task_id=task_id, worker_id=worker_id, gpu_id=gpu_id,
+                                    duration_ms=duration_ms, tokens_generated=tokens_generated, error=error,
+                                    **extra))
+
+    def render(self, event_type: str, *, at: float | None = None, task_id: str | None = None,
+               worker_id: str | None = None, gpu_id: int | None = None, duration_ms: float | None = None,
+               tokens_generated: int | None = None, error: str | None = None, **extra: Any) -> str:
+        """The event's line without its newline (the queue's intent journal stores it verbatim)."""
         if at is None:
             at = self.clock() if self.clock else _wall()
         record: dict[str, Any] = {
@@ -62,11 +76,15 @@ class EventLog:
         for key, value in extra.items():
             if value is not None:
                 record[key] = value
-        self._append((json.dumps(record, default=str, separators=(",", ":")) + "\n").encode())
+        return json.dumps(record, default=str, separators=(",", ":"))
+
+    def write_line(self, line: str) -> None:
+        if line:
+            self._append((line + "\n").encode())
 
     def _append(self, line: bytes) -> None:
         try:
-            os.write(self._fd(), line)
+            (self.fs or REAL_FS).append_fd(self._fd(), line, self.path)
         except OSError:
             self._close()
             self.write_errors += 1
@@ -123,11 +141,26 @@ def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[di
         try:
             rec = json.loads(raw)
         except ValueError:
-            continue  # a torn or foreign line: skip, never crash a reader
+            glued = salvage_event(raw)  # a torn line glued to a whole one: keep the whole one
+            if glued is None:
+                continue  # a torn or foreign line: skip, never crash a reader
+            try:
+                rec = json.loads(glued)
+            except ValueError:
+                continue
         if isinstance(rec, dict):
             out.append(rec)
     out.reverse()
     return out
+
+
+_LINE_START = b'{"timestamp":'
+
+
+def salvage_event(raw: bytes) -> bytes | None:
+    """The whole event at the end of ``raw`` when a torn fragment is glued in front of it."""
+    at = raw.rfind(_LINE_START)
+    return raw[at:] if at > 0 else None
 
 
 def _wall() -> float:
@@ -144,4 +177,10 @@ class NullEventLog(EventLog):
         return self
 
     def emit(self, event_type: str, **kwargs: Any) -> None:  # type: ignore[override]
+        return None
+
+    def render(self, event_type: str, **kwargs: Any) -> str:  # type: ignore[override]
+        return ""
+
+    def write_line(self, line: str) -> None:
         return None

@@ -8,6 +8,9 @@ A task that finally fails takes its waiting dependents to failed/ with the root 
 markers, so ``retry <root>`` brings exactly those back.
 
 Callers hold the deps FileLock (it is re-entrant) for every multi-file change here.
+Every step is safe to redo after a crash: a failed dependent's record goes through the
+intent journal (engine.queue.journal), a cascade removes a marker only after the dependent
+and its own dependents are failed, and a retry cut short is finished by the next one.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
-from engine.queue.fsops import unlink_quiet, write_replace
+from engine.queue.journal import Intent, Then
 from engine.queue.ledger import UNFAILED
+from engine.queue.ledger import render as ledger_line
 from engine.queue.names import HeldName, parse_delayed_name, parse_held_name, parse_processing_name, us
 
 if TYPE_CHECKING:
@@ -68,12 +72,18 @@ class Dependencies:
     def hold(self, task: Task, now: float) -> str:
         held = task.with_changes(status=TaskStatus.HELD, lease_owner=None, lease_expires=None)
         name = HeldName(us(now), task.task_class, task.task_id).render()
-        write_replace(self.fq.tmp, self.held_dir / name, _encode(held))
-        for dep in task.depends_on:
-            if not self._is_complete(dep):
-                marker_dir = self.deps_dir / dep
-                marker_dir.mkdir(parents=True, exist_ok=True)
-                (marker_dir / name).touch()
+        fs = self.fq.fs
+        fs.write_replace(self.fq.tmp, self.held_dir / name, _encode(held))
+        try:
+            for dep in task.depends_on:
+                if not self._is_complete(dep):
+                    marker_dir = self.deps_dir / dep
+                    fs.mkdir(marker_dir)
+                    fs.touch(marker_dir / name)
+        except OSError:  # disk full: no half-held task (settle would never see it released)
+            fs.unlink(self.held_dir / name)
+            self._drop_markers(name, task)
+            raise
         return name
 
     def settle(self, task_id: str, now: float, name: str | None = None) -> None:
@@ -112,14 +122,14 @@ class Dependencies:
 
     def _drop_markers(self, name: str, task: Task) -> None:
         for dep in task.depends_on:
-            unlink_quiet(self.deps_dir / dep / name)
+            self.fq.fs.unlink(self.deps_dir / dep / name)
 
     def _release(self, name: str, task: Task, now: float) -> None:
         # The queue file is written before the held file goes, so a crash in between leaves
         # both: the next settle must not queue the task a second time.
         if not self._released_already(task.task_id):
             self.fq.write_queued(task, now)
-        unlink_quiet(self.held_dir / name)
+        self.fq.fs.unlink(self.held_dir / name)
         self._drop_markers(name, task)
         self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value,
                            model=task.model)
@@ -137,7 +147,7 @@ class Dependencies:
         p = self.fq.paths
         idx = self.fq.index
         idx.sync()
-        if task_id in idx.by_id:
+        if task_id in idx.by_id and os.path.exists(p.queue / idx.by_id[task_id]):  # a polling index can be stale
             return True
         if any(n.startswith(f"{task_id}+") for n in _listdir(p.processing)):
             return True
@@ -152,8 +162,8 @@ class Dependencies:
                 task = self._read_held(name)
                 if task is not None and all(self._is_complete(d) for d in task.depends_on):
                     self._release(name, task, now)
-                unlink_quiet(marker_dir / name)
-            _rmdir_quiet(marker_dir)
+                self.fq.fs.unlink(marker_dir / name)
+            self.fq.fs.rmdir(marker_dir)
 
     # ---- failure cascade ----
     def on_failed(self, task_id: str, reason: str, now: float) -> None:
@@ -162,28 +172,36 @@ class Dependencies:
         with self.fq.deps_lock():
             self._cascade(task_id, task_id, reason[-ERROR_SNIPPET_CHARS:], now)
 
-    def _cascade(self, failed_id: str, root: str, root_reason: str, now: float) -> None:
+    def _cascade(self, failed_id: str, root: str, root_reason: str, now: float,
+                 _seen: set[str] | None = None) -> None:
+        """Fail everything waiting on ``failed_id``, depth first. A marker goes only after its
+        dependent (and the dependent's own dependents) are failed, so a crash part-way leaves
+        the rest to the intent that redoes this cascade."""
+        seen = _seen if _seen is not None else set()
+        seen.add(failed_id)
         marker_dir = self.deps_dir / failed_id
         for name in _listdir(marker_dir):
+            hn = parse_held_name(name)
             task = self._read_held(name)
-            unlink_quiet(marker_dir / name)
-            if task is None:
-                continue
-            self._fail_dependent(name, task, root, root_reason, failed_id, now)
-            self._cascade(task.task_id, root, root_reason, now)
-        _rmdir_quiet(marker_dir)
+            if task is not None:
+                self._fail_dependent(name, task, root, root_reason, failed_id, now)
+            if hn is not None and hn.task_id not in seen:
+                self._cascade(hn.task_id, root, root_reason, now, seen)
+            self.fq.fs.unlink(marker_dir / name)
+        self.fq.fs.rmdir(marker_dir)
 
     def _fail_dependent(self, name: str, task: Task, root: str, root_reason: str, via: str, now: float) -> None:
         reason = f"dependency {root} failed: {root_reason}"
         if via != root:
             reason = f"dependency {root} failed (via {via}): {root_reason}"
         result = {"cascade_root": root, "failed_dependency": via}
-        self.fq.write_failed(task.with_changes(result=result), reason, now, cascade=False)
-        marker_dir = self.cascade_dir / root
-        marker_dir.mkdir(parents=True, exist_ok=True)
-        (marker_dir / task.task_id).touch()
-        unlink_quiet(self.held_dir / name)
-        self._drop_markers(name, task)
+        cleanup = [self.held_dir / name] + [self.deps_dir / dep / name for dep in task.depends_on]
+        if (self.fq.paths.failed / f"{task.task_id}.json").exists():  # failed by a run cut short: tidy only
+            for path in cleanup:
+                self.fq.fs.unlink(path)
+            return
+        self.fq.write_failed(task.with_changes(result=result), reason, now, cascade=False,
+                             touch=[self.cascade_dir / root / task.task_id], unlink=cleanup)
 
     # ---- retry ----
     def retry_failed(self, task_id: str, now: float) -> bool:
@@ -202,27 +220,35 @@ class Dependencies:
             if dep != task_id and self._failed_task(dep) is not None:
                 self.last_refusal = f"dependency {dep} has failed; retry {dep} instead"
                 return False
-        if self._in_flight(task_id):  # an earlier retry queued it, then crashed before unfailing it
-            self._unfail(task, now)
-            return True
-        restored = self._restore_cascade(task_id, now)
-        fresh = _fresh(task)
-        own_name = None
-        if all(self._is_complete(d) for d in fresh.depends_on):
-            self.fq.write_queued(fresh, now)
-        else:
-            own_name = self.hold(fresh, now)
-        self._unfail(task, now)
-        for dep_id, name in restored:
-            self.settle(dep_id, now, name)
-        if own_name:
-            self.settle(task_id, now, own_name)
+        with self.fq.journal.begin(Intent("retry", task_id, now, then=Then.RETRY)) as h:
+            h.finish()  # redo_retry; a crash part-way is finished by recovery
         return True
+
+    def redo_retry(self, task_id: str, now: float) -> None:
+        """Bring ``task_id`` and its cascade back; every step is skipped if done already, so
+        a retry cut short by a crash is finished, not queued twice."""
+        with self.fq.deps_lock():
+            restored = self._restore_cascade(task_id, now)
+            task = self._failed_task(task_id)
+            own_name = self.find_held(task_id)
+            if task is not None:
+                if own_name is None and not self._in_flight(task_id):
+                    fresh = _fresh(task)
+                    if all(self._is_complete(d) for d in fresh.depends_on):
+                        self.fq.write_queued(fresh, now)
+                    else:
+                        own_name = self.hold(fresh, now)
+                self._unfail(task, now)
+            for dep_id, name in restored:
+                self.settle(dep_id, now, name)
+            if own_name:
+                self.settle(task_id, now, own_name)
+            self._drop_cascade_markers(task_id)
 
     def resolve_failed(self, task_id: str, result: dict[str, object], now: float, note: str) -> bool:
         """A failed task answered another way (an approved escalation): record it complete
         with ``result``, and bring back the dependents that failed only because of it."""
-        from engine.queue.fsops import write_exclusive
+        from engine.queue.journal import digest
         from engine.queue.ledger import COMPLETE
         from engine.queue.taskfile import encode
 
@@ -235,34 +261,67 @@ class Dependencies:
             return False
         final = task.with_changes(status=TaskStatus.COMPLETE, result=dict(result), error=None, lease_owner=None,
                                   lease_expires=None, fix_applied=task.fix_applied)
-        if not write_exclusive(self.fq._t, f"{self.fq._c}/{task_id}.json", encode(final), fsync=self.fq.fsync):
-            self.last_refusal = f"{task_id} is already complete"
-            return False
-        restored = self._restore_cascade(task_id, now)
-        self._unfail(task, now)
-        self.fq.ledger.append(now, COMPLETE, task.task_class.value, task_id)
-        self.fq.events.emit("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
-                            resolved_by=note)
-        for dep_id, name in restored:
-            self.settle(dep_id, now, name)
+        fq = self.fq
+        data, dest = encode(final), fq.paths.complete / f"{task_id}.json"
+        ev = fq.events.render("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
+                              resolved_by=note)
+        intent = Intent("resolve", task_id, now, commit=fq.journal.rel(dest), commit_digest=digest(data),
+                        ledger=[ledger_line(now, COMPLETE, task.task_class.value, task_id)],
+                        events=[ev] if ev else [], then=Then.RESOLVE)
+        with fq.journal.begin(intent) as h:
+            try:
+                recorded = fq.fs.write_exclusive(fq.tmp, dest, data, fsync=fq.fsync)
+            except OSError:
+                h.drop()
+                raise
+            if not recorded:
+                h.drop()
+                self.last_refusal = f"{task_id} is already complete"
+                return False
+            h.finish()  # then after_resolve
         return True
+
+    def after_resolve(self, task_id: str, now: float) -> None:
+        """A resolved task leaves failed/ and its cascade comes back (idempotent)."""
+        with self.fq.deps_lock():
+            restored = self._restore_cascade(task_id, now)
+            task = self._failed_task(task_id)
+            if task is not None:
+                self._unfail(task, now)
+            for dep_id, name in restored:
+                self.settle(dep_id, now, name)
+            self._drop_cascade_markers(task_id)
 
     def _restore_cascade(self, root: str, now: float) -> list[tuple[str, str]]:
         """Hold again the dependents that failed only because ``root`` did; (task id, held name)."""
         restored = []
         for dep_id in _listdir(self.cascade_dir / root):
             dependent = self._failed_task(dep_id)
+            held = self.find_held(dep_id)  # held already by a retry cut short: not a second copy
             if dependent is not None and (dependent.result or {}).get("cascade_root") == root:
-                restored.append((dep_id, self.hold(_fresh(dependent), now)))
+                restored.append((dep_id, held or self.hold(_fresh(dependent), now)))
                 self._unfail(dependent, now)
-        _rmdir_quiet(self.cascade_dir / root)
+            elif dependent is None and held is not None:
+                restored.append((dep_id, held))
         return restored
 
+    def _drop_cascade_markers(self, root: str) -> None:
+        """Last step of a retry or resolve: its dependents are held (or released) again."""
+        for dep_id in _listdir(self.cascade_dir / root):
+            self.fq.fs.unlink(self.cascade_dir / root / dep_id)
+        self.fq.fs.rmdir(self.cascade_dir / root)
+
     def _unfail(self, task: Task, now: float) -> None:
-        unlink_quiet(self.fq.paths.failed / f"{task.task_id}.json")
-        self.fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
-        self.fq.events.emit("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value,
-                           model=task.model)
+        """Out of failed/: the file, the ledger's U line and the event, exactly once (journal)."""
+        fq = self.fq
+        j = fq.journal
+        ev = fq.events.render("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value,
+                              model=task.model)
+        intent = Intent("unfail", task.task_id, now, ledger=[ledger_line(now, UNFAILED, task.task_class.value,
+                                                                         task.task_id)],
+                        events=[ev] if ev else [], unlink=[j.rel(fq.paths.failed / f"{task.task_id}.json")])
+        with j.begin(intent) as h:
+            h.finish()
 
     # ---- cancel ----
     def cancel(self, task_id: str, now: float, reason: str) -> bool:
@@ -280,8 +339,7 @@ class Dependencies:
             attempts += (Attempt(number=len(attempts) + 1, worker_id=worker, started_at=now, ended_at=now,
                                  outcome="cancelled", error=reason),)
         self.fq.write_failed(task.with_changes(attempts=attempts), f"cancelled: {reason}", now,
-                             event="task_cancelled", worker_id=worker)
-        unlink_quiet(path)
+                             event="task_cancelled", worker_id=worker, unlink=[path])
         return True
 
     def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None] | None:
@@ -308,7 +366,7 @@ class Dependencies:
         for path, worker in candidates:
             taken = fq.tmp / f"{path.name}.cancelling"
             try:
-                os.rename(path, taken)
+                fq.fs.rename(path, taken)
             except FileNotFoundError:
                 continue
             try:

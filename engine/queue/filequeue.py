@@ -27,10 +27,12 @@ from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskVal
 from engine.paths import RigPaths
 from engine.proctable import current_instance
 from engine.queue.deps import Dependencies
-from engine.queue.fsops import unlink_quiet, write_exclusive, write_replace
+from engine.queue.fsops import REAL_FS, FsOps
 from engine.queue.index import QueueIndex
 from engine.queue.inspect import QueueInspector
+from engine.queue.journal import Intent, Journal, Then, digest
 from engine.queue.ledger import COMPLETE, FAILED, Ledger
+from engine.queue.ledger import render as ledger_line
 from engine.queue.names import (DelayedName, ProcessingName, QueueName, is_safe_worker_id, model_fits_name,
                                 parse_processing_name, us)
 from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
@@ -55,8 +57,9 @@ class FileQueue(RecoveryMixin):
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
-                 orphan_age_s: float = 10.0, groups: TaskGroups | None = None) -> None:
+                 orphan_age_s: float = 10.0, groups: TaskGroups | None = None, fs: FsOps | None = None) -> None:
         self.paths = paths.ensure()
+        self.fs: FsOps = fs or REAL_FS  # every write step goes through it (a test can crash after any one)
         self.tmp = paths.tasks / ".tmp"
         self.tmp.mkdir(exist_ok=True)
         # plain strings on the hot path: pathlib joins cost more than the syscalls they feed
@@ -73,9 +76,10 @@ class FileQueue(RecoveryMixin):
         self._index: QueueIndex | None = None
         self._claims: dict[str, _Claim] = {}
         self.claim_conflicts = 0  # claims lost to another worker (a rename that found nothing)
-        self.ledger = Ledger(paths.tasks / "ledger.log")
+        self.ledger = Ledger(paths.tasks / "ledger.log", fs=self.fs)
         self.deps = Dependencies(self)
         self.inspector = QueueInspector(self)
+        self.journal = Journal(self)
         self._deps_lock = FileLock(str(paths.locks / "deps.lock"))
         self._reap_lock = FileLock(str(paths.locks / "reap.lock"))
         self.groups = groups if groups is not None else TaskGroups(paths)  # reaping kills a claim's processes
@@ -113,20 +117,51 @@ class FileQueue(RecoveryMixin):
         task = task.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
         qn = QueueName(task.priority, task.task_class, task.model, enqueued_us or us(now), task.task_id)
         name = qn.render()
-        write_replace(self._t, f"{self._q}/{name}", encode(task), fsync=self.fsync)
+        self.fs.write_replace(self._t, f"{self._q}/{name}", encode(task), fsync=self.fsync)
         if self._index is not None:
             self._index.add(name)  # our own write is visible to our next claim without waiting for inotify
         return name
 
     def write_failed(self, task: Task, reason: str, now: float, *, event: str = "task_failed",
-                     worker_id: str | None = None, cascade: bool = True) -> None:
+                     worker_id: str | None = None, cascade: bool = True, unlink: Sequence[str | Path] = (),
+                     touch: Sequence[str | Path] = (), requeue: str | Path | None = None) -> None:
+        """Record a final failure through the intent journal: the failed file, its ledger
+        line, its event, the removal of ``unlink``, markers ``touch`` and the cascade happen
+        exactly once even if this process dies half-way. A write error before the failed
+        file exists leaves everything as it was (the intent is dropped) and is raised."""
         final = task.with_changes(status=TaskStatus.FAILED, error=reason, lease_owner=None, lease_expires=None)
-        write_replace(self.tmp, self.paths.failed / f"{task.task_id}.json", encode(final), fsync=self.fsync)
-        self.ledger.append(now, FAILED, task.task_class.value, task.task_id)
-        self.events.emit(event, at=now, task_id=task.task_id, worker_id=worker_id, error=reason,
-                         task_class=task.task_class.value, retry_count=task.retry_count)
-        if cascade:
-            self.deps.on_failed(task.task_id, reason, now)
+        data = encode(final)
+        dest = self.paths.failed / f"{task.task_id}.json"
+        ev = self.events.render(event, at=now, task_id=task.task_id, worker_id=worker_id, error=reason,
+                                task_class=task.task_class.value, retry_count=task.retry_count)
+        intent = self._intent("fail", task, now, dest, data, FAILED, [ev], unlink=unlink, touch=touch,
+                              then=Then.CASCADE if cascade else Then.NOTHING, reason=reason, requeue=requeue)
+        with self.journal.begin(intent) as h:
+            try:
+                self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
+            except OSError:
+                h.drop()
+                raise
+            h.finish()
+
+    def _intent(self, op: str, task: Task, now: float, commit: str | Path, data: bytes, kind: str | None,
+                events: Sequence[str], *, unlink: Sequence[str | Path] = (), touch: Sequence[str | Path] = (),
+                then: Then = Then.NOTHING, reason: str = "", requeue: str | Path | None = None) -> Intent:
+        j = self.journal
+        return Intent(op, task.task_id, now, commit=j.rel(commit), commit_digest=digest(data),
+                      ledger=[ledger_line(now, kind, task.task_class.value, task.task_id)] if kind else [],
+                      events=[e for e in events if e], unlink=[j.rel(p) for p in unlink],
+                      touch=[j.rel(p) for p in touch], then=then, reason=reason,
+                      requeue=j.rel(requeue) if requeue else None)
+
+    def _ungrab(self, g: Grabbed) -> None:
+        """A finish that could not be written (disk full): the claim goes back where it was,
+        still visible in processing/ with its lease (reaped and rerun if it runs out)."""
+        base = os.path.basename(str(g.path)).rsplit(".", 1)[0]
+        try:
+            self.fs.rename(g.path, f"{self._p}/{base}")
+        except FileNotFoundError:
+            pass
 
     # ------------------------------------------------------------------ submit
     def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
@@ -197,7 +232,7 @@ class FileQueue(RecoveryMixin):
             pname = info.render()
             ppath = f"{self._p}/{pname}"
             try:
-                os.rename(f"{self._q}/{name}", ppath)
+                self.fs.rename(f"{self._q}/{name}", ppath)
             except FileNotFoundError:  # another worker was faster: learn what else moved, next head
                 self.claim_conflicts += 1
                 idx.remove(name)
@@ -205,7 +240,7 @@ class FileQueue(RecoveryMixin):
                 continue
             idx.remove(name)
             try:  # the queue file's mtime is its enqueue time on the real clock; the lease rules now
-                os.utime(ppath, (info.first_expiry, info.first_expiry))
+                self.fs.utime(ppath, info.first_expiry)
             except FileNotFoundError:
                 continue
             task = self._load_claimed(pname, name, info, now)
@@ -228,7 +263,7 @@ class FileQueue(RecoveryMixin):
         except FileNotFoundError:  # cancelled or reaped in the instant after our rename
             return None
         if os.path.exists(f"{self._c}/{task.task_id}.json"):
-            unlink_quiet(path)
+            self.fs.unlink(path)
             self.events.emit("duplicate_claim_dropped", at=now, task_id=task.task_id, worker_id=info.worker_id,
                              error="task already complete; a stale copy was dropped")
             return None
@@ -255,7 +290,7 @@ class FileQueue(RecoveryMixin):
             return False
         expires = now + lease_s
         try:
-            os.utime(found[0], (expires, expires))
+            os.utime(found[0], (expires, expires), follow_symlinks=False)  # never touch what a link names
             return True
         except FileNotFoundError:
             return False
@@ -270,7 +305,7 @@ class FileQueue(RecoveryMixin):
         base = os.path.basename(path)
         held = f"{self._t}/{base}.{suffix}"
         try:
-            os.rename(path, held)
+            self.fs.rename(path, held)
         except FileNotFoundError:
             return None
         if claim is not None:
@@ -299,20 +334,42 @@ class FileQueue(RecoveryMixin):
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
                                     lease_expires=None, attempts=self._attempt(g, now, "ok", return_code=rc))
-        recorded = write_exclusive(self._t, f"{self._c}/{task_id}.json", encode(final), fsync=self.fsync)
-        unlink_quiet(g.path)
-        if not recorded:
-            self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
-                             error="already complete; this result was not recorded")
-            return
-        self.ledger.append(now, COMPLETE, g.task.task_class.value, task_id)
         tokens = result.get("tokens_generated")
-        self.events.emit("task_completed", at=now, task_id=task_id, worker_id=worker_id,
-                         duration_ms=(now - g.info.claimed_at) * 1000.0,
-                         tokens_generated=tokens if isinstance(tokens, int) else None,
-                         task_class=g.task.task_class.value, retry_count=g.task.retry_count,
-                         return_code=rc, fix_applied=g.task.fix_applied)
-        self.deps.on_complete(task_id, now)
+        ev = self.events.render("task_completed", at=now, task_id=task_id, worker_id=worker_id,
+                                duration_ms=(now - g.info.claimed_at) * 1000.0,
+                                tokens_generated=tokens if isinstance(tokens, int) else None,
+                                task_class=g.task.task_class.value, retry_count=g.task.retry_count,
+                                return_code=rc, fix_applied=g.task.fix_applied)
+        self._commit_completion("complete", g.task, g.path, encode(final), [ev], worker_id, now, ungrab=g)
+
+    def _commit_completion(self, op: str, task: Task, held: str | Path, data: bytes, events: list[str],
+                           worker_id: str, now: float, *, ungrab: Grabbed | None) -> None:
+        """complete/<id>.json once, then (exactly once, even across a crash: the intent
+        journal) the ledger line, the event, the held file's removal, the dependents' release."""
+        dest = f"{self._c}/{task.task_id}.json"
+        intent = self._intent(op, task, now, dest, data, COMPLETE, events, unlink=[held], then=Then.RELEASE,
+                              requeue=held)
+        try:
+            h = self.journal.begin(intent)
+        except OSError:
+            if ungrab is not None:
+                self._ungrab(ungrab)
+            raise
+        with h:
+            try:
+                recorded = self.fs.write_exclusive(self._t, dest, data, fsync=self.fsync)
+            except OSError:
+                h.drop()
+                if ungrab is not None:
+                    self._ungrab(ungrab)
+                raise
+            if recorded:
+                h.finish()
+                return
+            self.fs.unlink(held)
+            h.drop()
+        self.events.emit("duplicate_completion", at=now, task_id=task.task_id, worker_id=worker_id,
+                         error="already complete; this result was not recorded")
 
     def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
              return_code: int | None = None) -> None:
@@ -330,23 +387,42 @@ class FileQueue(RecoveryMixin):
             nxt = task.with_changes(status=TaskStatus.PENDING, retry_count=n, not_before=due, attempts=attempts,
                                     error=snippet, lease_owner=None, lease_expires=None)
             dn = DelayedName(us(due), task.priority, task.task_class, task.model, task_id)
-            write_replace(self.tmp, self.paths.delayed / dn.render(), encode(nxt), fsync=self.fsync)
-            unlink_quiet(g.path)
-            self.events.emit("task_retry_scheduled", at=now, task_id=task_id, worker_id=worker_id, error=snippet,
-                             duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,
-                             not_before=due, return_code=return_code)
+            data, dest = encode(nxt), self.paths.delayed / dn.render()
+            ev = self.events.render("task_retry_scheduled", at=now, task_id=task_id, worker_id=worker_id,
+                                    error=snippet, duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,
+                                    not_before=due, return_code=return_code)
+            try:
+                with self.journal.begin(self._intent("retry_later", task, now, dest, data, None, [ev],
+                                                     unlink=[g.path], requeue=g.path)) as h:
+                    try:
+                        self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
+                    except OSError:
+                        h.drop()
+                        raise
+                    h.finish()
+            except OSError:
+                self._ungrab(g)
+                raise
             return
         why = snippet if not retryable else f"{snippet} (gave up after {task.retry_count + 1} attempts)"
-        self.write_failed(task.with_changes(attempts=attempts), why, now, worker_id=worker_id)
-        unlink_quiet(g.path)
+        try:
+            self.write_failed(task.with_changes(attempts=attempts), why, now, worker_id=worker_id, unlink=[g.path],
+                              requeue=g.path)
+        except OSError:
+            self._ungrab(g)
+            raise
 
     def release(self, task_id: str, worker_id: str, now: float, reason: str) -> None:
         g = self._grab(task_id, worker_id, "releasing")
         if g is None:
             return
         back = g.task.with_changes(attempts=self._attempt(g, now, "released", error=reason))
-        self.write_queued(back, now, enqueued_us=g.enqueued_us)
-        unlink_quiet(g.path)
+        try:
+            self.write_queued(back, now, enqueued_us=g.enqueued_us)
+        except OSError:
+            self._ungrab(g)
+            raise
+        self.fs.unlink(g.path)
         self.events.emit("task_handed_back", at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
     # ------------------------------------------------------------------ operator actions

@@ -2,43 +2,86 @@
 
 complete/ grows without bound, so neither ``counts()`` nor ``recent()`` may list it. Every
 move into complete/ or failed/ (and every retry out of failed/) appends one short line
-``<time_us> <C|F|U> <class> <task_id>``; a reader keeps its offset and reads only what is
-new. A crash between a move and its ledger line can make a count off by one; the
-directories stay the truth for each task.
+``<time_us> <C|F|U> <class> <task_id> <check>``; a reader keeps its offset and reads only
+what is new. ``check`` (a CRC of the rest) makes a torn line (disk full, a short write)
+detectable: it is skipped, and a whole line glued behind a torn fragment is still read.
+Lines without ``check`` (written before it existed) are accepted. A crash between a move
+and its ledger line is repaired by the intent journal (engine.queue.journal): the line
+is written exactly once.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from collections import deque
 from pathlib import Path
 
-from engine.queue.fsops import append_line
+from engine.queue.fsops import REAL_FS, FsOps
 from engine.queue.names import us
 
 RECENT_KEEP = 500
 COMPLETE, FAILED, UNFAILED = "C", "F", "U"
 
 
+def _check(body: str) -> str:
+    return f"{zlib.crc32(body.encode()):08x}"
+
+
+def render(now: float, kind: str, task_class: str, task_id: str) -> str:
+    """One ledger line, without its newline (the intent journal stores it verbatim)."""
+    body = f"{us(now)} {kind} {task_class} {task_id}"
+    return f"{body} {_check(body)}"
+
+
+def parse_line(raw: str, *, legacy: bool = False) -> list[str] | None:
+    """The four fields of a whole line; None for a torn or foreign one. ``legacy`` accepts
+    unchecked four-field lines (a ledger written before checks; never once one is seen,
+    since a line torn inside its last field would look like one)."""
+    parts = raw.split(" ")
+    if len(parts) == 4:
+        return parts if legacy else None
+    if len(parts) >= 5:  # a torn fragment may be glued in front: the last five fields are the line
+        tail = parts[-5:]
+        body = " ".join(tail[:4])
+        if _check(body) == tail[4] and tail[0].isdigit():
+            return tail[:4]
+    return None
+
+
+def salvage_ledger(raw: bytes) -> bytes | None:
+    """The whole line at the end of ``raw`` when a fragment is glued in front of it."""
+    parts = raw.split(b" ")
+    if len(parts) <= 5:
+        return None
+    tail = b" ".join(parts[-5:])
+    return tail if parse_line(tail.decode(errors="replace")) else None
+
+
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fs: FsOps | None = None) -> None:
         self.path = Path(path)
+        self.fs: FsOps = fs or REAL_FS
         self._path_s = str(path)
         self._offset = 0
         self._partial = b""
+        self._legacy = True  # until a checked line is read
         self.counts: dict[str, dict[str, int]] = {"complete": {}, "failed": {}}
         self._recent: dict[str, deque[str]] = {"complete": deque(maxlen=RECENT_KEEP),
                                                "failed": deque(maxlen=RECENT_KEEP)}
 
     def append(self, now: float, kind: str, task_class: str, task_id: str) -> None:
-        append_line(self._path_s, f"{us(now)} {kind} {task_class} {task_id}\n".encode())
+        self.append_raw(render(now, kind, task_class, task_id))
+
+    def append_raw(self, line: str) -> None:
+        self.fs.append_line(self._path_s, f"{line}\n".encode())
 
     def refresh(self) -> None:
         try:
             with open(self.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self._offset:  # truncated/rotated: start over
-                    self.__init__(self.path)  # type: ignore[misc]
+                    self.__init__(self.path, self.fs)  # type: ignore[misc]
                 fh.seek(self._offset)
                 data = fh.read()
         except FileNotFoundError:
@@ -50,9 +93,11 @@ class Ledger:
         lines = data.split(b"\n")
         self._partial = lines.pop()  # an incomplete last line waits for the next refresh
         for raw in lines:
-            parts = raw.decode(errors="replace").split(" ")
-            if len(parts) != 4:
+            parts = parse_line(raw.decode(errors="replace"), legacy=self._legacy)
+            if parts is None:
                 continue
+            if raw.count(b" ") >= 4:
+                self._legacy = False
             _, kind, cls, task_id = parts
             if kind == COMPLETE:
                 self._bump("complete", cls, 1)

@@ -1,7 +1,9 @@
 """Housekeeping and recovery for FileQueue: expired leases, due retries, late results.
 
 A mixin so these multi-step repairs read in one place; ``FileQueue`` supplies the paths,
-index, ledger, events and locks they use.
+index, ledger, events and locks they use. ``reap_stale`` first finishes the operations of
+dead processes recorded in the intent journal (engine.queue.journal): every worker start,
+supervisor start and housekeeping tick rolls them forward.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 from filelock import Timeout
 
 from engine.model import Attempt, TaskStatus, TaskValidationError
-from engine.queue.fsops import unlink_quiet, write_exclusive
-from engine.queue.ledger import COMPLETE
 from engine.queue.names import ProcessingName, parse_delayed_name, parse_processing_name, us
 from engine.queue.rejects import reject_file
 from engine.queue.taskfile import Grabbed, encode, read_task_file
@@ -30,7 +30,7 @@ class RecoveryMixin:
         except Timeout:
             return []  # someone else is reaping right now
         try:
-            reaped = []
+            reaped = self.journal.recover(now)  # operations cut short by a dead process: finished once
             for name in os.listdir(self.paths.processing):
                 info = parse_processing_name(name)
                 if info is None:
@@ -53,7 +53,7 @@ class RecoveryMixin:
         self._claims.pop(info.task_id, None)
         held = self.tmp / f"{path.name}.reaping"
         try:
-            os.rename(path, held)
+            self.fs.rename(path, held)
         except FileNotFoundError:
             return False
         self.groups.kill_claim(info.task_id, info.worker_id, info.instance)  # its processes die before it is offered again
@@ -64,17 +64,22 @@ class RecoveryMixin:
             return True
         g = Grabbed(held, info, task, None)
         attempts = self._attempt(g, now, "lost", error=f"lease expired: worker {info.worker_id} stopped heartbeating")
-        if task.retry_count < task.max_retries:
-            back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
-                                     error=f"lease expired on {info.worker_id}")
-            self.write_queued(back, now)
-            self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id, model=task.model,
-                             retry_count=back.retry_count, error="lease expired; returned to the queue")
-        else:
-            self.write_failed(task.with_changes(attempts=attempts),
-                              f"lease expired {task.retry_count + 1} times (worker lost); gave up", now,
-                              worker_id=info.worker_id)
-        unlink_quiet(held)
+        try:
+            if task.retry_count < task.max_retries:
+                back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
+                                         error=f"lease expired on {info.worker_id}")
+                self.write_queued(back, now)
+                self.fs.unlink(held)
+                self.events.emit("task_lost", at=now, task_id=task.task_id, worker_id=info.worker_id,
+                                 model=task.model, retry_count=back.retry_count,
+                                 error="lease expired; returned to the queue")
+            else:
+                self.write_failed(task.with_changes(attempts=attempts),
+                                  f"lease expired {task.retry_count + 1} times (worker lost); gave up", now,
+                                  worker_id=info.worker_id, unlink=[held])
+        except OSError:  # disk full: the claim stays in processing/, reaped again next tick
+            self.fs.rename(held, path)
+            raise
         return True
 
     def promote_due(self: "FileQueue", now: float) -> list[str]:
@@ -88,7 +93,7 @@ class RecoveryMixin:
                 break
             qname = dn.queue_name(now_us).render()
             try:
-                os.rename(self.paths.delayed / name, self.paths.queue / qname)
+                self.fs.rename(self.paths.delayed / name, self.paths.queue / qname)
             except FileNotFoundError:
                 continue
             if self._index is not None:
@@ -124,7 +129,7 @@ class RecoveryMixin:
         for src, qname in sources:
             held = f"{self._t}/{os.path.basename(src)}.adopting"
             try:
-                os.rename(src, held)
+                self.fs.rename(src, held)
             except FileNotFoundError:
                 continue
             if qname is not None:
@@ -139,16 +144,14 @@ class RecoveryMixin:
                               outcome="ok", return_code=rc, error="finished after its lease had expired")
             final = task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, not_before=None,
                                       attempts=task.attempts + (attempt,))
-            if write_exclusive(self._t, f"{self._c}/{task_id}.json", encode(final), fsync=self.fsync):
-                self.ledger.append(now, COMPLETE, task.task_class.value, task_id)
-                self.events.emit("task_completed", at=now, task_id=task_id, worker_id=worker_id,
-                                 task_class=task.task_class.value, retry_count=task.retry_count,
-                                 late_after_lease=True)
-                self.deps.on_complete(task_id, now)
-            else:
-                self.events.emit("duplicate_completion", at=now, task_id=task_id, worker_id=worker_id,
-                                 error="already complete; this result was not recorded")
-            unlink_quiet(held)
+            ev = self.events.render("task_completed", at=now, task_id=task_id, worker_id=worker_id,
+                                    task_class=task.task_class.value, retry_count=task.retry_count,
+                                    late_after_lease=True)
+            try:
+                self._commit_completion("adopt", task, held, encode(final), [ev], worker_id, now, ungrab=None)
+            except OSError:  # disk full: the task waits again where it was
+                self.fs.rename(held, src)
+                raise
             return True
         return False
 
