@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile

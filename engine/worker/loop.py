@@ -21,15 +21,14 @@ from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.handlers.registry import HandlerRegistry
 from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
+from engine.proctable import current_instance
 from engine.queue.protocol import TaskQueue
 from engine.residency.protocol import Residency
-from engine.proctable import current_instance
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.taskgroups import TaskGroupRecord, TaskGroups
 from engine.worker.heartbeat import LeaseKeeper
 from engine.worker.status import StatusPublisher
 from engine.workerstate import WorkerControl, WorkerStatus, read_control
-
 
 PROGRESS_PUBLISH_S = 0.5
 
