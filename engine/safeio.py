@@ -165,7 +165,3 @@ def excerpt(path: str | Path, chars: int) -> str | None:
     finally:
         os.close(fd)
 
-
-def touch_nofollow(path: str | Path, when: float) -> None:
-    """Set atime and mtime to ``when`` on ``path`` itself, never on what a symlink points at."""
-    os.utime(path, (when, when), follow_symlinks=False)
