@@ -1,0 +1,239 @@
+"""Hostile files in every channel the engine reads: FIFO, /dev/zero link, link out of the root,
+oversize, 100k-deep JSON, invalid UTF-8. Each is refused with its reason and moved aside once;
+nothing blocks, nothing outside the root is read or touched, and good work around it goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from engine.commands import CommandKind, FileCommandSink, make_command
+from engine.config import ConfigError, load_config
+from engine.escalation.store import EscalationStore
+from engine.model import MAX_TASK_FILE_BYTES, TaskClass, TaskStatus
+from engine.plans import PlanError, load_plan
+from engine.queue.inspect import SYMLINK_REFUSED
+from engine.queue.names import HeldName, ProcessingName, QueueName
+from engine.schema import SchemaError
+from engine.snapshot import read_snapshot
+from engine.supervisor.command_processor import CommandProcessor, Outcome
+from engine.workerstate import read_control, read_status
+from queue_helpers import T0, drain_ids, events_of, make_queue, task
+
+OLD = 1_000_000_000  # mtime for hand-dropped files: "finished being written long ago"
+DEEP_JSON = b"[" * 30_000 + b"]" * 30_000  # 60 KB: under every channel's size limit, so depth is what fails
+
+
+def _outside_task(tmp_path):
+    """A valid task file outside the rig root: a link to it must never be followed."""
+    target = tmp_path / "outside" / "secret.json"
+    target.parent.mkdir()
+    target.write_text(json.dumps({"task_id": "stolen", "name": "x", "command": "true", "task_class": "cpu"}))
+    os.utime(target, (OLD, OLD))
+    return target
+
+
+def make_hostile(kind: str, path, tmp_path) -> None:
+    """Create ``path`` as the hostile file ``kind``."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "devzero":
+        path.symlink_to("/dev/zero")
+    elif kind == "outside_link":
+        path.symlink_to(_outside_task(tmp_path))
+    elif kind == "deep":
+        path.write_bytes(DEEP_JSON)
+    elif kind == "utf8":
+        path.write_bytes(b'{"task_id": "\xff\xfe"}')
+    elif kind == "oversize":
+        with open(path, "wb") as fh:
+            fh.truncate(MAX_TASK_FILE_BYTES * 5)
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    if not path.is_symlink():
+        os.utime(path, (OLD, OLD))
+
+
+KINDS = ["fifo", "devzero", "outside_link", "deep", "utf8", "oversize"]
+REASONS = {"fifo": "is a FIFO", "devzero": "is a symlink", "outside_link": "is a symlink",
+           "deep": "nested too deep", "utf8": "not UTF-8", "oversize": "over the 1,000,000-byte limit"}
+
+
+def _invalid_records(q):
+    out = []
+    for name in os.listdir(q.paths.failed):
+        if name.endswith(".json"):
+            rec = json.loads((q.paths.failed / name).read_text())
+            if (rec.get("result") or {}).get("invalid_file"):
+                out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------- the task queue
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_file_with_a_queue_name_fails_on_claim_and_the_next_task_runs(tmp_path, kind):
+    q = make_queue(tmp_path, use_inotify=False)
+    q.submit([task("fine")], T0)
+    name = QueueName(9, TaskClass.CPU, None, 1, "poison").render()  # first in line
+    make_hostile(kind, q.paths.queue / name, tmp_path)
+    assert drain_ids(q, T0) == ["fine"]
+    [rec] = _invalid_records(q)
+    assert REASONS[kind] in rec["error"] and f"queue/{name}" in rec["error"]
+    raw = q.paths.failed / rec["result"]["raw_file"]
+    assert os.path.lexists(raw) and not os.path.lexists(q.paths.queue / name)
+    if kind in ("fifo", "devzero", "outside_link"):
+        assert rec["result"]["raw_excerpt"] is None  # never read from a FIFO, a device or through a link
+    if kind == "outside_link":
+        assert (tmp_path / "outside" / "secret.json").stat().st_mtime == OLD  # the lease never touched it
+        assert q.get("stolen") is None
+    assert len(events_of(tmp_path, "task_invalid")) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_file_dropped_into_queue_goes_to_failed(tmp_path, kind):
+    q = make_queue(tmp_path, use_inotify=False)
+    q.submit([task("fine")], T0)
+    make_hostile(kind, q.paths.queue / "dropped.json", tmp_path)
+    assert drain_ids(q, T0) == ["fine"]
+    [rec] = _invalid_records(q)
+    reason = SYMLINK_REFUSED if kind in ("devzero", "outside_link") else REASONS[kind]
+    assert reason in rec["error"] and "queue/dropped.json" in rec["error"]
+    assert os.listdir(q.tmp) == []  # nothing vanished into .tmp/
+    assert os.listdir(q.paths.queue) == []
+    assert q.get("stolen") is None
+
+
+def test_a_dangling_symlink_dropped_into_queue_goes_to_failed(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    (q.paths.queue / "dangling.json").symlink_to(tmp_path / "nowhere.json")
+    assert drain_ids(q, T0) == []
+    [rec] = _invalid_records(q)
+    assert SYMLINK_REFUSED in rec["error"]
+    assert os.listdir(q.paths.queue) == [] and os.listdir(q.tmp) == []
+
+
+def _drop_json(q, name, obj):
+    path = q.paths.queue / name
+    path.write_text(json.dumps(obj))
+    os.utime(path, (OLD, OLD))
+
+
+@pytest.mark.parametrize("deps,reason", [(["self-dep"], "depends on itself"),
+                                         (["ghost"], "unknown dependency 'ghost'")])
+def test_a_dropped_task_with_impossible_dependencies_fails_like_submit(tmp_path, deps, reason):
+    q = make_queue(tmp_path, use_inotify=False)
+    _drop_json(q, "dropped.json", {"task_id": "self-dep", "name": "x", "command": "true", "task_class": "cpu",
+                                   "depends_on": deps})
+    assert drain_ids(q, T0) == []
+    [rec] = _invalid_records(q)
+    assert reason in rec["error"]
+    assert os.listdir(q.paths.held) == ["_deps"] or os.listdir(q.paths.held) == []  # never held forever
+
+
+def test_a_dropped_task_with_a_known_dependency_is_held_then_runs(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    q.submit([task("first")], T0)
+    _drop_json(q, "dropped.json", {"task_id": "second", "name": "x", "command": "true", "task_class": "cpu",
+                                   "depends_on": ["first"]})
+    assert drain_ids(q, T0) == ["first", "second"]
+    assert _invalid_records(q) == []
+
+
+def test_a_deep_held_task_goes_to_failed_on_settle(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    name = HeldName(1, TaskClass.CPU, "held1").render()
+    (q.paths.held / name).write_bytes(DEEP_JSON)
+    q.deps.settle("held1", T0)
+    [rec] = _invalid_records(q)
+    assert "nested too deep" in rec["error"]
+    assert not (q.paths.held / name).exists()
+
+
+def test_a_lease_heartbeat_never_touches_what_a_link_points_at(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    target = _outside_task(tmp_path)
+    pname = ProcessingName("t1", TaskClass.CPU, "w1", int(T0 * 1e6), 30_000).render()
+    (q.paths.processing / pname).symlink_to(target)
+    q.heartbeat("t1", "w1", T0 + 5, 30.0)
+    assert target.stat().st_mtime == OLD
+
+
+# ---------------------------------------------------------------- the command channel
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_command_file_is_rejected_once_and_the_next_command_applies(tmp_path, kind):
+    proc = CommandProcessor(tmp_path / "commands", tmp_path / "audit.jsonl")
+    applied: list[str] = []
+    proc.register(CommandKind.PAUSE, lambda c, now: (applied.append(c.target), Outcome.ok("paused"))[1])
+    (tmp_path / "commands").mkdir()
+    make_hostile(kind, tmp_path / "commands" / "000-bad.json", tmp_path)
+    FileCommandSink(tmp_path / "commands").send(make_command(CommandKind.PAUSE, "w1", source="t", now=5.0))
+    acks = proc.process(now=10.0)
+    assert [a.outcome for a in acks] == ["refused", "ok"] and applied == ["w1"]
+    reason = "limit" if kind == "oversize" else REASONS[kind]
+    assert reason in acks[0].message
+    rejected = tmp_path / "commands" / "rejected"
+    assert os.path.lexists(rejected / "000-bad.json")
+    assert reason in (rejected / "000-bad.json.reason.txt").read_text()
+    assert proc.process(now=11.0) == [] and proc.process(now=20.0) == []  # never read again
+
+
+# ---------------------------------------------------------------- escalation records
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_escalation_record_is_moved_aside_once_with_an_event(tmp_path, kind):
+    rejected: list[tuple[str, str]] = []
+    store = EscalationStore(tmp_path / "esc", on_reject=lambda eid, why: rejected.append((eid, why)))
+    make_hostile(kind, tmp_path / "esc" / "e1.json", tmp_path)
+    assert store.all() == [] and store.get("e1") is None
+    assert len(rejected) == 1 and rejected[0][0] == "e1"
+    assert os.path.lexists(tmp_path / "esc" / "rejected" / "e1.json")
+    assert (tmp_path / "esc" / "rejected" / "e1.json.reason.txt").exists()
+
+
+# ---------------------------------------------------------------- worker state, snapshot
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_worker_status_and_control_files_read_as_absent(tmp_path, kind):
+    make_hostile(kind, tmp_path / "w1.status.json", tmp_path)
+    make_hostile(kind, tmp_path / "w1.control.json", tmp_path) if kind != "outside_link" else \
+        (tmp_path / "w1.control.json").symlink_to(tmp_path / "w1.status.json")
+    assert read_status(tmp_path / "w1.status.json") is None
+    assert read_control(tmp_path / "w1.control.json") is None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "deep", "utf8"])
+def test_a_hostile_snapshot_is_a_schema_error(tmp_path, kind):
+    make_hostile(kind, tmp_path / "snapshot.json", tmp_path)
+    with pytest.raises(SchemaError, match="snapshot.json"):
+        read_snapshot(tmp_path / "snapshot.json")
+
+
+# ---------------------------------------------------------------- plans and galaxy.toml
+@pytest.mark.parametrize("kind,reason", [("fifo", "is a FIFO"), ("devzero", "is a character device"),
+                                         ("oversize", "over the 1,000,000-byte limit")])
+def test_a_hostile_plan_is_a_plan_error(tmp_path, kind, reason):
+    make_hostile(kind, tmp_path / "plan.md", tmp_path)
+    with pytest.raises(PlanError, match=reason):
+        load_plan(tmp_path / "plan.md", now=T0)
+
+
+@pytest.mark.parametrize("kind,reason", [("fifo", "is a FIFO"), ("devzero", "is a character device"),
+                                         ("utf8", "not UTF-8")])
+def test_a_hostile_config_is_a_config_error(tmp_path, kind, reason):
+    make_hostile(kind, tmp_path / "galaxy.toml", tmp_path)
+    with pytest.raises(ConfigError, match=reason):
+        load_config(tmp_path / "galaxy.toml")
+
+
+def test_a_config_nested_100k_deep_is_a_config_error(tmp_path):
+    (tmp_path / "galaxy.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deep"):
+        load_config(tmp_path / "galaxy.toml")
+
+
+def test_status_shows_a_refused_file_as_failed(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    make_hostile("deep", q.paths.queue / "deep.json", tmp_path)
+    drain_ids(q, T0)
+    [failed] = q.recent("failed", 10)
+    assert failed.status is TaskStatus.FAILED and "nested too deep" in failed.error
