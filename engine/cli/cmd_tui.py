@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser("up", help="start the supervisor in the background if none runs, then show the dashboard")
     up.add_argument("--sim", action="store_true", help="the simulated rig (no GPU needed)")
     up.add_argument("--gpus", type=int, default=None, help="--sim: number of simulated GPUs")
+    up.add_argument("--demo", action="store_true", help="--sim: keep the rig busy with a steady mixed stream of work "
+                                                       "(stops with 'galaxy down')")
     up.add_argument("--read-only", action="store_true", help="show everything, send nothing")
     up.add_argument("--no-dashboard", action="store_true", help="only make sure the supervisor runs")
     up.set_defaults(func=run_up)
@@ -42,7 +44,8 @@ def _pid(root: Path) -> int | None:
     return running_supervisor_pid(RigPaths(root).supervisor_pid)
 
 
-def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | None) -> subprocess.Popen[bytes]:
+def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | None,
+                     demo: bool = False) -> subprocess.Popen[bytes]:
     """Detached: a new session, output to logs/supervisor.log, no tie to this terminal."""
     from engine.paths import RigPaths
 
@@ -55,6 +58,8 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
         cmd.append("--sim")
     if gpus is not None:
         cmd += ["--gpus", str(gpus)]
+    if demo:
+        cmd.append("--demo")
     log = open(paths.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -84,10 +89,13 @@ def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since:
 
 def run_up(args: argparse.Namespace) -> int:
     root: Path = args.root
+    if args.demo and not args.sim:
+        print("galaxy up: --demo needs --sim (it submits made-up work)", file=sys.stderr)
+        return 2
     pid = _pid(root)
     if pid is None:
         since = time.time() - 1
-        proc = start_supervisor(root, args.config, sim=args.sim, gpus=args.gpus)
+        proc = start_supervisor(root, args.config, sim=args.sim, gpus=args.gpus, demo=args.demo)
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
         problem = wait_first_snapshot(root, proc, since)
@@ -96,7 +104,8 @@ def run_up(args: argparse.Namespace) -> int:
             print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
             return 1
     else:
-        print(f"galaxy up: a supervisor already runs on this root (pid {pid}); using it", file=sys.stderr)
+        print(f"galaxy up: a supervisor already runs on this root (pid {pid}); using it"
+              + (" (--demo applies only to a supervisor it starts)" if args.demo else ""), file=sys.stderr)
     if args.no_dashboard:
         return 0
     from galaxy_tui.launch import run_dashboard
