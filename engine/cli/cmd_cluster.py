@@ -12,6 +12,8 @@ from typing import Any
 
 from engine.paths import RigPaths
 
+ACK_WAIT_S = 15.0
+
 
 def _config_path(args: argparse.Namespace) -> Path:
     explicit = getattr(args, "config", None)
@@ -62,10 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ap.add_argument("--override-budget", action="store_true")
     ap.add_argument("--leave-for-supervisor", action="store_true",
                     help="without a supervisor: record the approval only; the next supervisor sends it once")
+    ap.add_argument("--wait", type=float, default=ACK_WAIT_S,
+                    help="seconds to wait for a running supervisor's ack before withdrawing the command")
     ap.set_defaults(func=cmd_approve)
     dn = sub.add_parser("deny", help="deny an escalation")
     dn.add_argument("escalation_id")
     dn.add_argument("--reason", required=True)
+    dn.add_argument("--wait", type=float, default=ACK_WAIT_S,
+                    help="seconds to wait for a running supervisor's ack before withdrawing the command")
     dn.set_defaults(func=cmd_deny)
 
 
@@ -241,9 +247,6 @@ def cmd_escalations(args: argparse.Namespace) -> int:
     return 0
 
 
-ACK_WAIT_S = 15.0
-
-
 def _supervisor_live(args: argparse.Namespace) -> bool:
     from engine.supervisor.pidfile import running_supervisor_pid
 
@@ -280,14 +283,15 @@ def _send_command(args: argparse.Namespace, kind: str, target: str, *, withdraw:
     cmd = make_command(CommandKind(kind), target, source=default_source("cli"), **cmd_args)
     sink = FileCommandSink(RigPaths(args.root).commands)
     sink.send(cmd)
-    ack = _wait_ack(args, cmd.command_id, ACK_WAIT_S)
+    wait = float(getattr(args, "wait", ACK_WAIT_S))
+    ack = _wait_ack(args, cmd.command_id, wait)
     if ack is None and withdraw:
         try:
             os.unlink(sink.path_for(cmd))
         except FileNotFoundError:
-            ack = _wait_ack(args, cmd.command_id, ACK_WAIT_S)  # taken: its ack is on the way
+            ack = _wait_ack(args, cmd.command_id, max(wait, ACK_WAIT_S))  # taken: its ack is on the way
         else:
-            print(f"the supervisor did not answer in {ACK_WAIT_S:.0f} s; the command was withdrawn "
+            print(f"the supervisor did not answer in {wait:g} s; the command was withdrawn "
                   "(it will not be applied) and this CLI decides instead", file=sys.stderr)
             return None
     if ack is None:
