@@ -266,6 +266,9 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         running = q.recent("processing", limit)
     finally:
         q.close()
+    from engine.supervisor.orphans import gone_claims
+
+    gone = gone_claims(paths)  # claims of a worker process that is gone (a rig crash): not running
     data: dict[str, Any] = {
         "root": str(root),
         "counts": counts,
@@ -273,7 +276,9 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         "waiting": [{"task_id": w.task_id, "name": w.name, "task_class": w.task_class, "priority": w.priority,
                      "waiting_s": round(now - w.waiting_since, 1), "reason": w.reason} for w in waiting],
         "running": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
-                     "task_class": t.task_class.value} for t in running],
+                     "task_class": t.task_class.value} for t in running if t.task_id not in gone],
+        "orphaned": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
+                      "task_class": t.task_class.value} for t in running if t.task_id in gone],
         "failed": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value, "error": t.error,
                     "retry_count": t.retry_count} for t in failed],
         "workers": None,
@@ -362,6 +367,10 @@ def run_status(args: argparse.Namespace) -> int:
     if data["running"]:
         print("running:")
         for r in data["running"]:
+            print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {r['name']}")
+    if data["orphaned"]:
+        print("claimed by a worker process that is gone (handed back when the supervisor runs):")
+        for r in data["orphaned"]:
             print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {r['name']}")
     if data["waiting"]:
         print("oldest waiting:")

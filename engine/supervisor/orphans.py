@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection
 
 from engine.paths import RigPaths
+from engine.proctable import HostProcessTable, ProcessTable
 from engine.queue.names import ProcessingName, parse_processing_name
 from engine.queue.protocol import TaskQueue
 from engine.taskgroups import TaskGroups
@@ -32,6 +33,13 @@ def claims(paths: RigPaths, worker_id: str | None = None) -> list[ProcessingName
         return []
     out = [pn for pn in map(parse_processing_name, names) if pn is not None]
     return [pn for pn in out if worker_id is None or pn.worker_id == worker_id]
+
+
+def gone_claims(paths: RigPaths, procs: ProcessTable | None = None) -> set[str]:
+    """Task ids whose claim was made by a process known to be gone (``galaxy status`` shows
+    them as waiting for a supervisor, never as running)."""
+    table = procs if procs is not None else HostProcessTable()
+    return {pn.task_id for pn in claims(paths) if pn.instance and table.instance_alive(pn.instance) is False}
 
 
 @dataclass
