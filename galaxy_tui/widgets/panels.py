@@ -1,63 +1,19 @@
-"""Tasks, queue, escalations, nodes and the event tail: each fed the snapshot by the app."""
+"""Queue, escalations and nodes text, fed the snapshot by the app. The Tasks view lives in
+``widgets/tasks.py`` and the Events view in ``widgets/events.py`` (re-exported here)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from textual.content import Content
 
-from engine.snapshot import Snapshot, TaskView
-from galaxy_tui.render import clip, fmt_clock, fmt_duration, fmt_rate
+from engine.snapshot import Snapshot
+from galaxy_tui.render import clip, fmt_duration
+from galaxy_tui.widgets.events import EventsPanel
+from galaxy_tui.widgets.events import events_content as _events_content
 from galaxy_tui.widgets.tables import KeyedTable, Row
+from galaxy_tui.widgets.tasks import TasksTable, task_rows
 
-STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done": "$success",
-                "complete": "$success", "failed": "$error bold", "dead": "$error bold"}
-
-
-STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
-
-
-def _task_row(t: TaskView, taken_at: float, kind: str, progress: str | None = None) -> Row:
-    if t.duration_s is not None:
-        dur = t.duration_s
-    elif t.started_at:
-        dur = (t.ended_at or taken_at) - t.started_at
-    else:
-        dur = None
-    shown = STATUS_SHORT.get(t.status, t.status)
-    status = Content.styled(shown, STATUS_STYLE.get(t.status, ""))
-    detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
-    if kind == "running" and progress:
-        detail = progress.replace("\n", " ")[-60:]  # the newest partial output
-    if t.retry_count:
-        detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
-    return (t.task_id, (status, clip(t.name, 20).rstrip(), t.task_class, t.worker_id or "-",
-                        fmt_duration(dur), fmt_rate(t.tokens_per_s),
-                        Content.styled(clip(detail or "", 60).rstrip(),
-                                       "$error" if kind == "failed" else "$text-muted")))
-
-
-def task_rows(snap: Snapshot) -> list[Row]:
-    """Running first, then failed (they need action), then recent."""
-    rows: list[Row] = []
-    seen: set[str] = set()
-    by_task = {w.current_task: w for w in snap.workers if w.current_task}
-    for kind, group in (("running", snap.running), ("failed", snap.failed), ("recent", snap.recent)):
-        for t in group:
-            if t.task_id in seen:
-                continue
-            seen.add(t.task_id)
-            w = by_task.get(t.task_id)
-            if kind == "running" and w is not None:  # the worker knows when it started and how fast it goes
-                t = replace(t, started_at=t.started_at or w.task_started_at,
-                            tokens_per_s=t.tokens_per_s if t.tokens_per_s is not None else w.tokens_per_s)
-            rows.append(_task_row(t, snap.taken_at, kind, w.progress if w is not None else None))
-    return rows
-
-
-class TasksTable(KeyedTable):
-    COLUMNS = (("status", "state", 7), ("name", "task", 20), ("class", "class", 6), ("worker", "worker", 6),
-               ("dur", "time", 5), ("tps", "tok/s", 6), ("detail", "detail / reason", None))
+__all__ = ["EscalationsTable", "EventsPanel", "TasksTable", "escalation_rows", "events_content", "nodes_content",
+           "queue_content", "task_rows"]
 
 
 class EscalationsTable(KeyedTable):
@@ -93,12 +49,8 @@ def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
 
 
 def events_content(snap: Snapshot, limit: int) -> Content:
-    lines = []
-    for e in sorted(snap.events, key=lambda e: e.at, reverse=True)[:limit]:  # newest first
-        style = "$error" if any(k in e.event_type for k in ("fail", "error", "alert", "hot")) else ""
-        lines.append(Content.assemble((fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 14), "$accent"),
-                                      " ", (e.message, style)))
-    return Content("\n").join(lines) if lines else Content.styled("no events yet", "$text-muted")
+    """The newest ``limit`` events, claims and starts hidden (``widgets.events`` has the panel)."""
+    return _events_content(snap.events, show_all=False, limit=limit)
 
 
 def nodes_content(snap: Snapshot) -> Content:

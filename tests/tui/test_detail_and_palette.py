@@ -43,11 +43,11 @@ def test_detail_reads_the_task_from_the_queue(tmp_path: Path) -> None:
                 await pilot.pause()
                 text = str(app.screen.query_one("#detail-file", Static).render())
                 if "loading" not in text:
-                    return text
-            return text
+                    break
+            return str(app.screen.query_one("#detail-summary", Static).render()) + "\n" + text
 
     text = asyncio.run(go())
-    assert "qwen2.5:7b" in text and "attempts" in text
+    assert "qwen2.5:7b" in text and "attempts" in text and "queued" in text
 
 
 def test_detail_of_an_unknown_task_falls_back_to_the_snapshot(tmp_path: Path) -> None:

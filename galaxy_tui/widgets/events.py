@@ -1,0 +1,139 @@
+"""The Events view: one line per event that always names its task and worker.
+
+Why this shape: the operator reads events to find out what happened to which task on which
+worker. Each line is ``time type task @worker message``; a multi-line error is folded to its
+first and last lines so a line never wraps (the panel cuts it with an ellipsis at the edge).
+Claims and starts are the bulk of a busy log and say little, so they are hidden until ``f``.
+The panel is focusable and scrollable; ``enter`` (or ``l`` from anywhere) shows it full-screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widget import Widget
+
+from engine.snapshot import EventView
+from galaxy_tui.render import clip, fmt_clock
+
+QUIET_TYPES = frozenset({"task_claimed", "task_started"})
+ALARM_WORDS = ("fail", "error", "alert", "hot", "lost", "denied", "unreachable")
+
+
+def fold(text: str) -> str:
+    """A multi-line text as one line: its first and last non-empty lines, joined by an ellipsis."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+
+
+def event_message(e: EventView) -> str:
+    """What the event says beyond its type, task and worker (the supervisor's message names
+    them when it has nothing else to say: that would repeat them)."""
+    where = [x for x in (e.task_id, e.worker_id) if x]
+    msg = fold(e.message or "")
+    return "" if msg in ("-", " on ".join(where)) else msg
+
+
+def event_line(e: EventView) -> Content:
+    style = "$error" if any(w in e.event_type for w in ALARM_WORDS) else ""
+    return Content.assemble((fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 15), "$accent"), " ",
+                            (e.task_id or "-", "bold"), " ", (f"@{e.worker_id or '-'}", "$secondary"), " ",
+                            (event_message(e), style))
+
+
+def visible_events(events: Iterable[EventView], show_all: bool) -> list[EventView]:
+    """Newest first; claims and starts only when ``show_all``."""
+    kept = [e for e in events if show_all or e.event_type not in QUIET_TYPES]
+    return sorted(kept, key=lambda e: e.at, reverse=True)
+
+
+def events_content(events: Sequence[EventView], show_all: bool = False, limit: int | None = None) -> Content:
+    lines = [event_line(e) for e in visible_events(events, show_all)[:limit]]
+    if lines:
+        return Content("\n").join(lines)
+    return Content.styled("no events yet" if show_all or not events else "only claims and starts (f shows them)",
+                          "$text-muted")
+
+
+class EventLines(Widget):
+    """The lines themselves: repaint without a layout pass unless the line count changed."""
+
+    DEFAULT_CSS = """
+    EventLines { height: auto; width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.content = Content("")
+        self.line_count = 1
+
+    def update(self, content: Content) -> None:
+        if content == self.content:
+            return
+        lines = content.plain.count("\n") + 1
+        self.content = content
+        self.refresh(layout=lines != self.line_count)
+        self.line_count = lines
+
+    def render(self) -> Content:
+        return self.content
+
+
+class EventsPanel(VerticalScroll):
+    """Focusable, scrollable event tail. ``show(events)`` keeps the scroll where the operator left it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "toggle_quiet", "Claims/starts", show=False),
+        Binding("enter", "full_screen", "Full screen", show=False),
+        Binding("home", "scroll_home", "Newest", show=False),
+        Binding("end", "scroll_end", "Oldest", show=False),
+    ]
+
+    def __init__(self, *, title: str = "Events", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.show_all = False
+        self._shown = False
+        self.events: tuple[EventView, ...] = ()
+        self.title = title
+
+    def compose(self) -> Any:
+        yield EventLines()
+
+    def on_mount(self) -> None:
+        self._retitle()
+
+    def show(self, events: Sequence[EventView]) -> None:
+        events = tuple(events)
+        if events == self.events and self._shown:
+            return
+        self._shown = True
+        self.events = events
+        self._render_lines()
+
+    def _render_lines(self) -> None:
+        self.query_one(EventLines).update(events_content(self.events, self.show_all))
+        self._retitle()
+
+    def _retitle(self) -> None:
+        hidden = sum(1 for e in self.events if e.event_type in QUIET_TYPES)
+        note = "all" if self.show_all else (f"{hidden} claims/starts hidden" if hidden else "")
+        title = f"{self.title} ({note}, f)" if note else self.title
+        if self.border_title != title:
+            self.border_title = title
+
+    def action_toggle_quiet(self) -> None:
+        self.show_all = not self.show_all
+        self._render_lines()
+
+    def action_full_screen(self) -> None:
+        from galaxy_tui.screens.events import EventsScreen
+
+        if not isinstance(self.screen, EventsScreen):
+            self.app.push_screen(EventsScreen(show_all=self.show_all))

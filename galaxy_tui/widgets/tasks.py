@@ -1,0 +1,323 @@
+"""The Tasks view: running, failed, recent and queued tasks; filter (``/``), sort, queued pages.
+
+Live rows come from the snapshot. Queued rows come from a ``QueuedSource`` (the engine's
+``QueueLister``: names only, inotify-fed, so a page is cheap at depth 20,000), read in a
+worker thread at most every ``QUEUED_REFRESH_S`` and only a page at a time. The table never
+moves the view by itself (``KeyedTable``); every text cell is data, never markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label
+
+from engine.queue.listing import QueuedPage, QueuedRow
+from engine.snapshot import Snapshot, TaskView
+from galaxy_tui.render import clip, fmt_duration, fmt_rate
+from galaxy_tui.widgets.tables import KeyedTable, Row
+
+QUEUED_PAGE = 100
+QUEUED_REFRESH_S = 2.0
+STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done": "$success",
+                "complete": "$success", "failed": "$error bold", "dead": "$error bold", "queued": "$text-muted"}
+STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
+GROUP_ORDER = {"running": 0, "failed": 1, "recent": 2, "queued": 3}
+SORTABLE = ("status", "name", "class", "worker", "dur", "tps")
+
+
+class QueuedSource(Protocol):
+    """Where queued rows come from: ``engine.queue.listing.QueueLister`` or a test double."""
+
+    def page(self, offset: int = 0, limit: int = QUEUED_PAGE, text: str = "") -> QueuedPage: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One row of the Tasks view, with what sorting and filtering need."""
+
+    key: str
+    cells: tuple[object, ...]
+    group: int  # GROUP_ORDER: the default order
+    sort: dict[str, Any]  # column key -> comparable value
+    haystack: str  # lower-case name, id, class, state, worker and model: what `/` searches
+    view: TaskView
+
+
+def matches(entry: TaskEntry, text: str) -> bool:
+    """Every whitespace-separated word of ``text`` occurs in the row's name, id, class, state,
+    worker or model (case-insensitive)."""
+    return all(word in entry.haystack for word in text.lower().split())
+
+
+def _entry(t: TaskView, taken_at: float, kind: str, progress: str | None = None,
+           detail: str | None = None) -> TaskEntry:
+    if t.duration_s is not None:
+        dur: float | None = t.duration_s
+    elif t.started_at:
+        dur = (t.ended_at or taken_at) - t.started_at
+    else:
+        dur = None
+    shown = STATUS_SHORT.get(t.status, t.status)
+    status = Content.styled(shown, STATUS_STYLE.get(t.status, STATUS_STYLE.get(shown, "")))
+    if detail is None:
+        detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
+    if kind == "running" and progress:
+        detail = progress.replace("\n", " ")[-60:]  # the newest partial output
+    if t.retry_count:
+        detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
+    detail = " ".join((detail or "").split())  # one line, whatever the error held
+    cells = (status, clip(t.name, 20).rstrip(), t.task_class, t.worker_id or "-", fmt_duration(dur),
+             fmt_rate(t.tokens_per_s), Content.styled(clip(detail, 60).rstrip(),
+                                                      "$error" if kind == "failed" else "$text-muted"))
+    haystack = " ".join((t.name, t.task_id, t.task_class, shown, t.status, t.worker_id or "", t.model or "")).lower()
+    sort = {"status": (GROUP_ORDER[kind], shown), "name": t.name.lower(), "class": t.task_class,
+            "worker": t.worker_id or "~", "dur": -1.0 if dur is None else dur,
+            "tps": -1.0 if t.tokens_per_s is None else t.tokens_per_s, "detail": detail}
+    return TaskEntry(t.task_id, cells, GROUP_ORDER[kind], sort, haystack, t)
+
+
+def live_entries(snap: Snapshot) -> list[TaskEntry]:
+    """Running first, then failed (they need action), then recent; a task in two lists once."""
+    out: list[TaskEntry] = []
+    seen: set[str] = set()
+    by_task = {w.current_task: w for w in snap.workers if w.current_task}
+    for kind, group in (("running", snap.running), ("failed", snap.failed), ("recent", snap.recent)):
+        for t in group:
+            if t.task_id in seen:
+                continue
+            seen.add(t.task_id)
+            w = by_task.get(t.task_id)
+            if kind == "running" and w is not None:  # the worker knows when it started and how fast it goes
+                t = replace(t, started_at=t.started_at or w.task_started_at, model=t.model or w.resident_model,
+                            tokens_per_s=t.tokens_per_s if t.tokens_per_s is not None else w.tokens_per_s)
+            out.append(_entry(t, snap.taken_at, kind, w.progress if w is not None else None))
+    return out
+
+
+def queued_entry(r: QueuedRow, taken_at: float) -> TaskEntry:
+    """A queued task from its file name: place in line, model, and how long it has waited."""
+    view = TaskView(task_id=r.task_id, name=r.name, task_class=r.task_class, status="queued", model=r.model)
+    waited = max(0.0, taken_at - r.enqueued_at) if taken_at else None
+    entry = _entry(view, taken_at, "queued", detail=f"#{r.position + 1} in line" + (f", {r.model}" if r.model else ""))
+    cells = entry.cells[:4] + (fmt_duration(waited),) + entry.cells[5:]
+    sort = dict(entry.sort, dur=-1.0 if waited is None else waited, status=(GROUP_ORDER["queued"], r.position))
+    return replace(entry, cells=cells, sort=sort)
+
+
+def task_rows(snap: Snapshot) -> list[Row]:
+    """The live rows as (key, cells), default order (kept for callers that want plain rows)."""
+    return [(e.key, e.cells) for e in live_entries(snap)]
+
+
+class FilterPrompt(ModalScreen[str | None]):
+    """One line at the bottom: the Tasks filter. Enter applies, Escape keeps the old one."""
+
+    DEFAULT_CSS = """
+    FilterPrompt { align: left bottom; background: $background 30%; }
+    #filter-box { height: auto; width: 100%; background: $surface; border-top: solid $primary; padding: 0 1; }
+    #filter-help { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="filter-box"):
+            yield Label(Content("filter tasks by name, class, state, worker or model (empty: all)"),
+                        id="filter-help")
+            yield Input(self.current, placeholder="e.g. llm failed gpu1", id="filter-input")
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TasksTable(KeyedTable):
+    """Live and queued tasks. Keys when focused: o/O sort, [ ] queued pages, Home/End, page keys."""
+
+    COLUMNS = (("status", "state", 7), ("name", "task", 20), ("class", "class", 6), ("worker", "worker", 6),
+               ("dur", "time", 5), ("tps", "tok/s", 6), ("detail", "detail / reason", None))
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "sort_next", "Sort", show=False),
+        Binding("O", "sort_reverse", "Reverse sort", show=False),
+        Binding("right_square_bracket", "queued_page(1)", "Next queued", show=False),
+        Binding("left_square_bracket", "queued_page(-1)", "Prev queued", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filter_text = ""
+        self.sort_column: str | None = None  # None: running, failed, recent, queued
+        self.sort_reverse = False
+        self.queued_source: QueuedSource | None = None
+        self.queued_offset = 0
+        self.queued_page_data: QueuedPage | None = None
+        self._live: list[TaskEntry] = []
+        self._entries: dict[str, TaskEntry] = {}
+        self._taken_at = 0.0
+        self._reading = False
+
+    def on_mount(self) -> None:  # Textual also runs KeyedTable.on_mount (handlers run per class)
+        self.set_interval(QUEUED_REFRESH_S, self.refresh_queued)
+        root = getattr(self.app, "root", None)
+        if root is not None and self.queued_source is None:
+            self._open_lister(Path(root))
+
+    @work(thread=True, exclusive=True, group="queued-open")
+    def _open_lister(self, root: Path) -> None:
+        """The first listing of queue/ (one listdir, then inotify) off the UI thread."""
+        from engine.paths import RigPaths
+        from engine.queue.listing import QueueLister
+
+        queue_dir = RigPaths(root).queue
+        if not queue_dir.is_dir():
+            return
+        lister = QueueLister(queue_dir)
+        self.app.call_from_thread(self._lister_ready, lister)
+
+    def _lister_ready(self, lister: QueuedSource) -> None:
+        if self.queued_source is None:
+            self.queued_source = lister
+            self.refresh_queued()
+        else:
+            lister.close()
+
+    def on_unmount(self) -> None:
+        if self.queued_source is not None:
+            self.queued_source.close()
+
+    # ---- data in ----
+    def show(self, snap: Snapshot) -> None:
+        self._taken_at = snap.taken_at
+        self._live = live_entries(snap)
+        self._apply()
+
+    def refresh_queued(self) -> None:
+        """Read the wanted queued page in a thread; one read at a time (the index is not shared
+        between threads), and only while the table is shown."""
+        if self.queued_source is None or self._reading or not self.display:
+            return
+        self._reading = True
+        self._read_page(self.queued_source, self.queued_offset, self.filter_text)
+
+    @work(thread=True, group="queued")
+    def _read_page(self, source: QueuedSource, offset: int, text: str) -> None:
+        try:
+            page: QueuedPage | None = source.page(offset, QUEUED_PAGE, text)
+        except OSError:
+            page = None
+        self.app.call_from_thread(self._got_page, page, offset, text)
+
+    def _got_page(self, page: QueuedPage | None, offset: int, text: str) -> None:
+        self._reading = False
+        if (offset, text) != (self.queued_offset, self.filter_text):
+            self.refresh_queued()  # the operator asked something else meanwhile
+            return
+        if page is not None and page != self.queued_page_data:
+            self.queued_page_data = page
+            self._apply()
+
+    # ---- view ----
+    def _apply(self) -> None:
+        live = [e for e in self._live if matches(e, self.filter_text)]
+        keys = {e.key for e in live}
+        page = self.queued_page_data
+        queued = [queued_entry(r, self._taken_at) for r in page.rows if r.task_id not in keys] if page else []
+        entries = live + queued
+        if self.sort_column is not None:
+            col = self.sort_column
+            entries.sort(key=lambda e: (e.sort[col], e.group), reverse=self.sort_reverse)
+        self._entries = {e.key: e for e in entries}
+        super().set_rows([(e.key, e.cells) for e in entries])
+        self._retitle()
+
+    def _retitle(self) -> None:
+        bits = ["Tasks"]
+        if self.filter_text:
+            bits.append(f"/{self.filter_text}")
+        if self.sort_column is not None:
+            label = {k: lbl for k, lbl, _ in self.COLUMNS}[self.sort_column]
+            bits.append(f"by {label} {'▼' if self.sort_reverse else '▲'}")
+        page = self.queued_page_data
+        if page is not None and page.matched:
+            first = page.offset + 1
+            last = page.offset + len(page.rows)
+            bits.append(f"queued {first}-{last} of {page.matched:,}" if page.matched > len(page.rows)
+                        else f"queued {page.matched:,}")
+        title = " · ".join(bits)
+        if self.border_title != title:
+            self.border_title = title
+
+    def selected_view(self) -> TaskView | None:
+        key = self.selected_key
+        entry = self._entries.get(key) if key else None
+        return entry.view if entry else None
+
+    # ---- keys ----
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.queued_offset = 0
+        self._apply()
+        self.refresh_queued()
+
+    def ask_filter(self) -> None:
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.set_filter(text)
+        self.app.push_screen(FilterPrompt(self.filter_text), done)
+
+    def set_sort(self, column: str | None, reverse: bool = False) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        self._apply()
+
+    def action_sort_next(self) -> None:
+        order: list[str | None] = [None, *SORTABLE]
+        self.set_sort(order[(order.index(self.sort_column) + 1) % len(order)])
+
+    def action_sort_reverse(self) -> None:
+        self.set_sort(self.sort_column or "status", not self.sort_reverse)
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        col = str(event.column_key.value)
+        if col not in SORTABLE and col != "detail":
+            return
+        self.set_sort(col, not self.sort_reverse if col == self.sort_column else False)
+
+    def action_queued_page(self, step: int) -> None:
+        page = self.queued_page_data
+        if page is None:
+            self.notify("no queued tasks listed (no shared root)", severity="warning")
+            return
+        offset = max(0, self.queued_offset + step * QUEUED_PAGE)
+        if offset >= max(page.matched, 1):
+            return
+        self.queued_offset = offset
+        self.refresh_queued()
+
+    @on(DataTable.RowSelected)
+    def _queued_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on a queued row opens its detail here (the app knows only the snapshot's tasks)."""
+        entry = self._entries.get(str(event.row_key.value))
+        if entry is not None and entry.group == GROUP_ORDER["queued"]:
+            from galaxy_tui.screens.task_detail import TaskDetailScreen
+
+            event.stop()
+            self.app.push_screen(TaskDetailScreen(entry.view, getattr(self.app, "root", None)))
