@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from engine import config_rules as rules
 from engine import safeio
 from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
 
@@ -32,10 +33,22 @@ class ConfigError(ValueError):
     def __init__(self, message: str, *, path: Path | None = None, key: str | None = None,
                  line: int | None = None) -> None:
         self.path, self.key, self.line, self.detail = path, key, line, message
+        self.errors: tuple[ConfigError, ...] = (self,)  # ConfigErrors holds several
         where = str(path) if path else "galaxy.toml"
         if line is not None:
             where += f":{line}"
         super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+class ConfigErrors(ConfigError):
+    """Several problems in one galaxy.toml, reported together (one line each, in file order)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        ordered = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
+        self.errors = tuple(ordered)
+        first = ordered[0]
+        self.path, self.key, self.line, self.detail = first.path, first.key, first.line, first.detail
+        ValueError.__init__(self, "\n".join(str(e) for e in ordered))
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,8 @@ class GalaxyConfig:
     escalation: EscalationConfig = field(default_factory=EscalationConfig)  # [escalation]
     source: Path | None = None  # the file it came from; None for detected defaults
     origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """Dotted key -> line in the file, for checks made after loading (``unseen_gpu_errors``)."""
 
     def group(self, name: str) -> GroupConfig | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -203,19 +218,26 @@ class _KeyLines:
 # ---------------------------------------------------------------- validation
 
 class _Builder:
+    """Checks every key and collects every problem (``bad``) instead of stopping at the
+    first: an operator fixing galaxy.toml sees all of them, each with its line."""
+
     def __init__(self, data: dict[str, Any], lines: _KeyLines, path: Path | None, gpu_count: int,
                  cpu_count: int | None) -> None:
         self.data, self.lines, self.path = data, lines, path
         self.gpu_count, self.cpu_count = gpu_count, cpu_count
+        self.errors: list[ConfigError] = []
 
     def err(self, key: str, message: str) -> ConfigError:
         return ConfigError(message, path=self.path, key=key, line=self.lines.line(key))
+
+    def bad(self, key: str, message: str) -> None:
+        self.errors.append(self.err(key, message))
 
     def build(self) -> GalaxyConfig:
         known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation"}
         for k in self.data:
             if k not in known:
-                raise self.err(k, f"unknown section or key (known: {', '.join(sorted(known))})")
+                self.bad(k, f"unknown section or key (known: {', '.join(sorted(known))})")
         rig = self._table("rig", self.data.get("rig", {}))
         self._only(rig, "rig", {"name", "root"})
         name = self._str(rig, "rig", "name", None) or os.uname().nodename
@@ -223,134 +245,194 @@ class _Builder:
         thresholds = self._thresholds(self._table("thresholds", self.data.get("thresholds", {})))
         sim = self._sim(self._table("sim", self.data.get("sim", {})))
         raw_groups = self.data.get("group")
+        groups: tuple[GroupConfig, ...] = ()
         if raw_groups is None:
             base = default_config(self.gpu_count, rig=name, cpu_count=self.cpu_count)
             groups, origin = base.groups, f"{self.path}: no [[group]]; {base.origin}"
         else:
-            if not isinstance(raw_groups, list):
-                raise self.err("group", "must be an array of tables: write each group as [[group]]")
-            groups = tuple(self._group(i, g) for i, g in enumerate(raw_groups))
             origin = str(self.path) if self.path else "galaxy.toml"
-        self._check_groups(groups)
+            if not isinstance(raw_groups, list):
+                self.bad("group", "must be an array of tables: write each group as [[group]]")
+            else:
+                built = [self._group(i, g) for i, g in enumerate(raw_groups)]
+                groups = tuple(g for g in built if g is not None)
+                if len(groups) == len(built):
+                    self._check_groups(groups)
         routing, escalation = self._routing()
+        if self.errors:
+            raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.errors)
         return GalaxyConfig(rig=name, root=Path(root_s) if root_s else None, groups=groups,
                             thresholds=thresholds, sim=sim, routing=routing, escalation=escalation,
-                            source=self.path, origin=origin)
+                            source=self.path, origin=origin, key_lines=dict(self.lines.lines))
 
     def _routing(self) -> tuple[RoutingConfig, EscalationConfig]:
-        sub = {k: self.data[k] for k in ("node", "routing", "escalation") if k in self.data}
+        before = len(self.errors)
+        raw_nodes = self.data.get("node", [])
+        if isinstance(raw_nodes, list):
+            for i, node in enumerate(raw_nodes):
+                if isinstance(node, dict):
+                    for key, why in rules.node_problems(node):
+                        self.bad(f"node[{i}].{key}", why)
+        for section, table_rules, defaults in (("routing", rules.ROUTING, RoutingConfig()),
+                                               ("escalation", rules.ESCALATION, EscalationConfig())):
+            table = self.data.get(section, {})
+            if not isinstance(table, dict):
+                self.bad(section, f"must be a table, got {type(table).__name__} {table!r}")
+                continue
+            for key, why in rules.problems(table, table_rules) + rules.order_problems(section, table, defaults):
+                self.bad(f"{section}.{key}", why)
+        if len(self.errors) > before:
+            return RoutingConfig(), EscalationConfig()  # its own checks would repeat these without lines
+        sub: dict[str, Any] = {k: self.data[k] for k in ("node", "routing", "escalation") if k in self.data}
         try:
             return parse_routing(sub, str(self.path) if self.path else "galaxy.toml")
         except NodeConfigError as exc:
             msg = str(exc).split(": ", 1)[-1]
-            key = "node" if "node" in str(exc) else ("escalation" if "[escalation]" in str(exc) else "routing")
-            raise self.err(key, msg) from None
+            m = re.search(r"node #(\d+)", str(exc))
+            key = (f"node[{int(m.group(1)) - 1}]" if m else "node") if "node" in str(exc) else (
+                "escalation" if "[escalation]" in str(exc) else "routing")
+            self.bad(key, msg)
+            return RoutingConfig(), EscalationConfig()
 
     # -- sections
-    def _group(self, i: int, g: Any) -> GroupConfig:
+    def _group(self, i: int, g: Any) -> GroupConfig | None:
         key = f"group[{i}]"
-        t = self._table(key, g)
+        if not isinstance(g, dict):
+            self.bad(key, f"must be a table, got {type(g).__name__} {g!r}")
+            return None
+        before = len(self.errors)
+        t = g
         self._only(t, key, {"name", "gpus", "role", "preferred_classes", "backend", "endpoint", "models",
                             "tier", "ld_library_path", "env"})
         tier = t.get("tier")
         if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int) or tier < 0):
-            raise self.err(f"{key}.tier", f"must be a non-negative integer, got {tier!r}")
+            self.bad(f"{key}.tier", f"must be a non-negative integer, got {tier!r}")
         name = self._str(t, key, "name", None)
-        if name is None:
-            raise self.err(key, "every group needs a name")
-        if not _NAME_RE.match(name):
-            raise self.err(f"{key}.name", f"{name!r} must be letters, digits, '_', '-', '.' (it names files)")
+        if name is None and "name" not in t:
+            self.bad(key, "every group needs a name")
+        elif name is not None and not _NAME_RE.match(name):
+            self.bad(f"{key}.name", f"{name!r} must be letters, digits, '_', '-', '.' (it names files)")
         gpus = t.get("gpus", [])
         if not isinstance(gpus, list) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in gpus):
-            raise self.err(f"{key}.gpus", f"must be a list of GPU indexes like [0, 3], got {gpus!r}")
+            self.bad(f"{key}.gpus", f"must be a list of GPU indexes like [0, 3], got {gpus!r}")
+        elif len(set(gpus)) != len(gpus):
+            self.bad(f"{key}.gpus", f"lists a GPU twice: {gpus!r}")
         role = self._choice(t, key, "role", ROLES, "worker")
         prefs = t.get("preferred_classes", [])
         if not isinstance(prefs, list) or any(p not in TASK_CLASSES for p in prefs):
-            raise self.err(f"{key}.preferred_classes", f"must be a list from {list(TASK_CLASSES)}, got {prefs!r}")
+            self.bad(f"{key}.preferred_classes", f"must be a list from {list(TASK_CLASSES)}, got {prefs!r}")
         backend = self._choice(t, key, "backend", BACKENDS, "none")
         endpoint = self._str(t, key, "endpoint", None)
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise self.err(f"{key}.endpoint", f"must be an http(s) URL, got {endpoint!r}")
+            self.bad(f"{key}.endpoint", f"must be an http(s) URL, got {endpoint!r}")
+        models = self._str_map(t, key, "models")
+        env = self._str_map(t, key, "env")
+        ld_path = self._str(t, key, "ld_library_path", None)
+        if len(self.errors) > before or name is None:
+            return None
         return GroupConfig(
             name=name, gpus=tuple(gpus), role=role, preferred_classes=tuple(prefs), backend=backend,
-            endpoint=endpoint, models=self._str_map(t, key, "models"), tier=tier,
-            ld_library_path=self._str(t, key, "ld_library_path", None), env=self._str_map(t, key, "env"))
+            endpoint=endpoint, models=models, tier=tier, ld_library_path=ld_path, env=env)
 
     def _check_groups(self, groups: tuple[GroupConfig, ...]) -> None:
         seen_names: dict[str, int] = {}
         seen_gpus: dict[int, str] = {}
         for i, g in enumerate(groups):
             if g.name in seen_names:
-                raise self.err(f"group[{i}].name", f"duplicate group name {g.name!r}")
+                self.bad(f"group[{i}].name", f"duplicate group name {g.name!r}")
             seen_names[g.name] = i
             for gpu in g.gpus:
                 if gpu in seen_gpus:
-                    raise self.err(f"group[{i}].gpus", f"GPU {gpu} is already in group {seen_gpus[gpu]!r}")
+                    self.bad(f"group[{i}].gpus", f"GPU {gpu} is already in group {seen_gpus[gpu]!r}")
                 seen_gpus[gpu] = g.name
 
     def _thresholds(self, t: dict[str, Any]) -> Thresholds:
-        base = Thresholds()
-        values: dict[str, Any] = {}
         names = set(Thresholds.__dataclass_fields__)
-        for k, v in t.items():
+        values: dict[str, Any] = {}
+        for k in t:
             if k not in names:
-                raise self.err(f"thresholds.{k}", f"unknown threshold (known: {', '.join(sorted(names))})")
-            want = type(getattr(base, k))
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (want is int and not isinstance(v, int)):
-                raise self.err(f"thresholds.{k}", f"must be {'an integer' if want is int else 'a number'}, got {v!r}")
-            if v < 0:
-                raise self.err(f"thresholds.{k}", f"must not be negative, got {v!r}")
-            values[k] = want(v)
+                self.bad(f"thresholds.{k}", f"unknown threshold (known: {', '.join(sorted(names))})")
+        base = Thresholds()
+        checks = {k: rules.THRESHOLDS.get(k, rules.Num(integer=type(getattr(base, k)) is int)) for k in names}
+        problems = dict(rules.problems({k: v for k, v in t.items() if k in names}, checks))
+        for k, why in problems.items():
+            self.bad(f"thresholds.{k}", why)
+        for k, v in t.items():
+            if k in names and k not in problems:
+                values[k] = type(getattr(base, k))(v)
         th = Thresholds(**values)
         if th.temp_resume_c >= th.temp_hot_c:
-            raise self.err("thresholds.temp_resume_c",
-                           f"must be below temp_hot_c ({th.temp_hot_c}) so the guard has hysteresis")
-        if th.snapshot_interval_s <= 0:
-            raise self.err("thresholds.snapshot_interval_s", "must be positive")
+            self.bad("thresholds.temp_resume_c",
+                     f"must be below temp_hot_c ({th.temp_hot_c}) so the guard has hysteresis")
+        for k, why in rules.order_problems("thresholds", values, base):
+            self.bad(f"thresholds.{k}", why)
         return th
 
     def _sim(self, t: dict[str, Any]) -> SimConfig:
         self._only(t, "sim", set(SimConfig.__dataclass_fields__))
         base = SimConfig()
         kw: dict[str, Any] = {}
+        problems = dict(rules.problems(t, rules.SIM))
+        for k, why in problems.items():
+            self.bad(f"sim.{k}", why)
         for k, v in t.items():
+            if k not in SimConfig.__dataclass_fields__ or k in problems:
+                continue
             want = type(getattr(base, k))
-            if want is str:
-                kw[k] = self._str(t, "sim", k, None)
-            elif isinstance(v, bool) or not isinstance(v, (int, float)) or (want is int and not isinstance(v, int)):
-                raise self.err(f"sim.{k}", f"must be {'an integer' if want is int else 'a number'}, got {v!r}")
-            else:
-                kw[k] = want(v)
-        return SimConfig(**kw)
+            kw[k] = self._str(t, "sim", k, None) if want is str else want(v)
+        return SimConfig(**{k: v for k, v in kw.items() if v is not None})
 
     # -- helpers
     def _table(self, key: str, v: Any) -> dict[str, Any]:
         if not isinstance(v, dict):
-            raise self.err(key, f"must be a table, got {type(v).__name__} {v!r}")
+            self.bad(key, f"must be a table, got {type(v).__name__} {v!r}")
+            return {}
         return v
 
     def _only(self, t: Mapping[str, Any], key: str, allowed: set[str]) -> None:
         for k in t:
             if k not in allowed:
-                raise self.err(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(allowed))})")
+                self.bad(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(allowed))})")
 
     def _str(self, t: Mapping[str, Any], key: str, name: str, default: str | None) -> str | None:
         v = t.get(name, default)
         if v is not None and (not isinstance(v, str) or not v.strip()):
-            raise self.err(f"{key}.{name}", f"must be a non-empty string, got {v!r}")
+            self.bad(f"{key}.{name}", f"must be a non-empty string, got {v!r}")
+            return None
         return v
 
     def _choice(self, t: Mapping[str, Any], key: str, name: str, choices: tuple[str, ...], default: str) -> str:
         v = t.get(name, default)
         if v not in choices:
-            raise self.err(f"{key}.{name}", f"must be one of {', '.join(choices)}, got {v!r}")
+            self.bad(f"{key}.{name}", f"must be one of {', '.join(choices)}, got {v!r}")
+            return default
         return str(v)
 
     def _str_map(self, t: Mapping[str, Any], key: str, name: str) -> dict[str, str]:
         v = t.get(name, {})
         if not isinstance(v, dict):
-            raise self.err(f"{key}.{name}", f"must be a table of strings, got {v!r}")
+            self.bad(f"{key}.{name}", f"must be a table of strings, got {v!r}")
+            return {}
         for k, x in v.items():
             if not isinstance(x, str):
-                raise self.err(f"{key}.{name}.{k}", f"must be a string, got {x!r}")
-        return dict(v)
+                self.bad(f"{key}.{name}.{k}", f"must be a string, got {x!r}")
+        return {k: x for k, x in v.items() if isinstance(x, str)}
+
+
+# ---------------------------------------------------------------- the rig's GPUs
+
+def unseen_gpu_errors(config: GalaxyConfig, gpu_count: int, probe_kind: str) -> list[ConfigError]:
+    """Groups that name a GPU the probe does not see (NVML on a real rig, or the simulated
+    rig): such a worker would start on no card, or on another one. One error per group."""
+    if probe_kind not in ("nvml", "simulated"):
+        return []  # no GPU probe: nothing to check against (doctor says so)
+    out = []
+    for i, g in enumerate(config.groups):
+        unseen = [x for x in g.gpus if x >= gpu_count]
+        if unseen:
+            key = f"group[{i}].gpus"
+            seen = f"0-{gpu_count - 1}" if gpu_count else "none"
+            out.append(ConfigError(f"group {g.name!r} names GPU(s) {unseen} but {probe_kind} sees "
+                                   f"{gpu_count} GPU(s) ({seen})", path=config.source, key=key,
+                                   line=config.key_lines.get(key)))
+    return out

@@ -96,7 +96,8 @@ def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
 
 def run_supervise(args: argparse.Namespace) -> int:
     from engine.clock import SystemClock
-    from engine.config import ConfigError, default_config, load_config, resolve_config_path
+    from engine.config import (ConfigError, ConfigErrors, default_config, load_config, resolve_config_path,
+                               unseen_gpu_errors)
     from engine.paths import RigPaths
     from engine.queue.filequeue import FileQueue
     from engine.supervisor.launcher import SubprocessLauncher
@@ -121,8 +122,13 @@ def run_supervise(args: argparse.Namespace) -> int:
         else:
             probe = detect_probe(simulated=False)
             config = load_config(cfg_path, gpu_count=probe.status().gpu_count)
+        status = probe.status()  # a group naming a GPU NVML (or the simulated rig) does not see is refused
+        unseen = unseen_gpu_errors(config, status.gpu_count, status.kind)
+        if unseen:
+            raise unseen[0] if len(unseen) == 1 else ConfigErrors(unseen)
     except ConfigError as exc:
-        print(f"galaxy supervise: {exc}", file=sys.stderr)
+        for one in exc.errors:  # every problem at once, each with its line
+            print(f"galaxy supervise: {one}", file=sys.stderr)
         return 2
     pidfile = PidFile(paths.supervisor_pid)
     try:

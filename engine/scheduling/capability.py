@@ -15,8 +15,8 @@ still fails there as a definition error (docs/scheduling.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
 
 from engine.model import TaskClass
 from engine.queue.protocol import WaitingTask

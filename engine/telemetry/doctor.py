@@ -192,8 +192,8 @@ def check_config(path: Path, gpu_count: int, gpu_kind: str) -> tuple[list[Check]
                                                      "(write one with `galaxy init`)")], None
     try:
         cfg = config_mod.load_config(path, gpu_count=gpu_count)
-    except config_mod.ConfigError as exc:
-        return [Check("config", "galaxy.toml", FAIL, str(exc))], None
+    except config_mod.ConfigError as exc:  # every problem, one line each, as `galaxy supervise` refuses them
+        return [Check("config", "galaxy.toml", FAIL, str(one)) for one in exc.errors], None
     except OSError as exc:
         return [Check("config", "galaxy.toml", FAIL, f"{path}: cannot read: {exc}")], None
     groups = ", ".join(f"{g.name}[{','.join(map(str, g.gpus)) or 'cpu'}]" for g in cfg.groups)

@@ -11,9 +11,20 @@ from engine.model import Task, TaskClass, TaskType
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.queue.protocol import Candidate, WaitingTask
-from engine.scheduling.capability import (capabilities_of, cannot_run, effective_backend, explain_unrunnable,
-                                          wait_reason)
-from engine.scheduling.policy import RigView, WorkerProfile, explain, make_claim_policy, rank
+from engine.scheduling.capability import (
+    cannot_run,
+    capabilities_of,
+    effective_backend,
+    explain_unrunnable,
+    wait_reason,
+)
+from engine.scheduling.policy import (
+    RigView,
+    WorkerProfile,
+    explain,
+    make_claim_policy,
+    rank,
+)
 from engine.supervisor.snapshot_builder import WorkerInfo, explain_wait
 from engine.supervisor.states import WorkerRecord, WState
 
