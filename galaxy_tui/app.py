@@ -25,6 +25,7 @@ from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from galaxy_tui.screens.detail import TaskDetailScreen
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
 from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
+from galaxy_tui.widgets.events import EventsPanel
 from galaxy_tui.widgets.gpu_panel import GpuPanel
 from galaxy_tui.widgets.panels import (EscalationsTable, TasksTable, escalation_rows, events_content,
                                        nodes_content, queue_content, task_rows)
@@ -55,6 +56,8 @@ class GalaxyApp(App[None]):
         Binding("a", "approve", "Approve"),
         Binding("d", "deny", "Deny"),
         Binding("enter", "detail", "Detail"),
+        Binding("slash", "filter_tasks", "Filter tasks", show=False),
+        Binding("l", "events", "Events", show=False),
         Binding("t", "next_theme", "Theme"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -96,7 +99,7 @@ class GalaxyApp(App[None]):
                 yield EscalationsTable(id="escalations")
                 yield TextPanel(id="esc-preview")
                 yield TextPanel(id="nodes")
-        yield TextPanel(id="events")
+        yield EventsPanel(id="events")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -163,7 +166,7 @@ class GalaxyApp(App[None]):
         if self._changed("alerts", snap.alerts):
             self.query_one(AlertBanner).show(snap)
         self.query_one(GpuPanel).show(snap)
-        self.query_one(TasksTable).set_rows(task_rows(snap))
+        self.query_one(TasksTable).show(snap)
         if self._changed("queue", (snap.queue, int(snap.taken_at))):
             self.query_one("#queue", TextPanel).update(queue_content(snap))
         esc = self.query_one(EscalationsTable)
@@ -175,7 +178,7 @@ class GalaxyApp(App[None]):
         if snap.nodes and self._changed("nodes", snap.nodes):
             nodes.update(nodes_content(snap))
         if self._changed("events", snap.events):
-            self.query_one("#events", TextPanel).update(events_content(snap, EVENT_LINES))
+            self.query_one(EventsPanel).show(snap.events)
         self._report_acks(snap)
         if self.first_frame_at is None:
             self.first_frame_at = time.perf_counter()
@@ -219,7 +222,7 @@ class GalaxyApp(App[None]):
         for t in (*self.snapshot.running, *self.snapshot.failed, *self.snapshot.recent):
             if t.task_id == key:
                 return t
-        return None
+        return self.query_one(TasksTable).selected_view()  # a queued row (listed from the queue)
 
     def selected_escalation(self) -> EscalationView | None:
         key = self.query_one(EscalationsTable).selected_key
@@ -348,6 +351,20 @@ class GalaxyApp(App[None]):
         self.theme = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
         self.notify(f"theme: {self.theme}")
 
+    def action_filter_tasks(self) -> None:
+        """`/`: filter the Tasks view by name, class, state, worker or model."""
+        if len(self.screen_stack) == 1:
+            tasks = self.query_one(TasksTable)
+            tasks.focus()
+            tasks.ask_filter()
+
+    def action_events(self) -> None:
+        """`l`: the Events view full-screen."""
+        from galaxy_tui.screens.events import EventsScreen
+
+        if not isinstance(self.screen, EventsScreen):
+            self.push_screen(EventsScreen(show_all=self.query_one(EventsPanel).show_all))
+
     def action_help(self) -> None:
         from galaxy_tui.screens.help import HelpScreen  # Markdown is slow to import; not needed to start
 
@@ -365,6 +382,8 @@ class GalaxyApp(App[None]):
             ("Deny escalation", "Refuse the selected escalation, with a reason (d)", self.action_deny),
             ("Task detail", "All fields, attempts and output of a task (enter)", self.action_detail),
             ("Next galaxy theme", "Cycle galaxy-dark / high-contrast / light (t)", self.action_next_theme),
+            ("Filter tasks", "Tasks by name, class, state, worker or model (/)", self.action_filter_tasks),
+            ("Events full-screen", "Every recent event, one line each (l)", self.action_events),
             ("Dashboard help", "Keys and what they send (?)", self.action_help),
         ]
         for title, help_text, callback in ours:
