@@ -326,6 +326,12 @@ class GalaxyApp(App[None]):
         self.push_screen(ReasonScreen(f"Deny escalation {esc.escalation_id} of task {esc.task_id}: why?"), done)
 
     def action_detail(self) -> None:
+        card = self.query_one(GpuPanel).current if isinstance(self.focused, GpuPanel) else None
+        if card is not None and card.gpu is not None:  # Enter on a GPU card: its charts and processes (H8)
+            from galaxy_tui.screens.gpu_detail import GpuDetailScreen
+
+            self.push_screen(GpuDetailScreen(card.gpu.index, self.root))
+            return
         task = self.selected_task()
         if isinstance(self.focused, GpuPanel) or task is None:
             wid = self.selected_worker_id()
