@@ -284,6 +284,7 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         "workers": None,
     }
     data["workers"] = _workers_from_snapshot(paths, now)
+    data["supervisor"] = _supervisor_from_snapshot(paths, now)
     _explain_unrunnable(paths, now, data["waiting"], waiting)
     data["model_demand"] = _demand_from_snapshot(paths, now)
     return data
@@ -322,6 +323,23 @@ def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]],
         row["reason"] = w.reason
 
 
+def _supervisor_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
+    """The supervisor's pid, start time and uptime, from its latest snapshot (None: none has written one).
+    ``fresh`` is false when that snapshot is older than SNAPSHOT_FRESH_S (it may have stopped)."""
+    try:
+        from engine.snapshot import read_snapshot
+
+        snap = read_snapshot(paths.snapshot)
+    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
+        return None
+    if snap is None:
+        return None
+    started = snap.started_at
+    return {"pid": snap.supervisor_pid, "started_at": started, "snapshot_at": snap.taken_at,
+            "uptime_s": round(snap.taken_at - started, 1) if started is not None else None,
+            "fresh": now - snap.taken_at <= SNAPSHOT_FRESH_S}
+
+
 def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] | None:
     try:
         from engine.snapshot import read_snapshot
@@ -347,6 +365,12 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     totals = data["totals"]
     print(f"galaxy queue at {data['root']}")
+    sup = data["supervisor"]
+    if sup is not None and sup["fresh"]:
+        up = sup["uptime_s"]
+        print(f"supervisor pid {sup['pid']}, up {_uptime(up) if up is not None else '?'}")
+    elif sup is not None:
+        print(f"supervisor: no snapshot for {now - sup['snapshot_at']:.0f}s (last from pid {sup['pid']})")
     print("  " + "  ".join(f"{state}: {totals.get(state, 0)}" for state in
                            ("held", "delayed", "queue", "processing", "complete", "failed")))
     for state, by in data["counts"].items():
@@ -381,6 +405,12 @@ def run_status(args: argparse.Namespace) -> int:
         for f in data["failed"]:
             print(f"  {f['task_id']:<{width}}  {f['error']}")
     return 0
+
+
+def _uptime(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    return (f"{days}d " if days else "") + f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
 
 
 # ------------------------------------------------------------------ retry / cancel
