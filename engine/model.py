@@ -38,6 +38,7 @@ class TaskStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETE = "complete"
     FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"  # in tasks/awaiting/: its escalation waits for an operator
 
 
 class TaskType(StrEnum):

@@ -42,6 +42,11 @@ class RigPaths:
         return self.tasks / "failed"
 
     @property
+    def awaiting(self) -> Path:
+        """Tasks whose escalation waits for an operator's decision (not failed, not retried)."""
+        return self.tasks / "awaiting"
+
+    @property
     def delayed(self) -> Path:
         """Tasks in retry backoff, released to queue/ when their not-before time passes."""
         return self.tasks / "delayed"
@@ -110,7 +115,7 @@ class RigPaths:
         return self.workers / f"{worker_id}.control.json"
 
     def ensure(self) -> "RigPaths":
-        for d in (self.queue, self.processing, self.complete, self.failed, self.delayed, self.held,
+        for d in (self.queue, self.processing, self.complete, self.failed, self.delayed, self.held, self.awaiting,
                   self.locks, self.state, self.commands, self.workers, self.escalations, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         return self

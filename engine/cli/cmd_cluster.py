@@ -214,7 +214,25 @@ def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         finally:
             queue.close()
 
-    return build_manager(paths, routing, esc_cfg, on_answer=answered)
+    def back_to_failed(reason: Any, event: str):  # type: ignore[no-untyped-def]
+        def move(e: Any) -> None:  # the task waited in tasks/awaiting/: failed/, from where retry runs it
+            from engine.queue.filequeue import FileQueue
+
+            queue = FileQueue(paths, use_inotify=False)
+            try:
+                if queue.awaiting.get(e.task_id) is not None:
+                    queue.awaiting.fail(e.task_id, reason(e), time.time(), event=event)
+            finally:
+                queue.close()
+        return move
+
+    from engine.queue.awaiting import denial_reason
+
+    return build_manager(paths, routing, esc_cfg, on_answer=answered,
+                         on_denied=back_to_failed(lambda e: denial_reason(e.decided_by, e.deny_reason),
+                                                  "task_escalation_denied"),
+                         on_failed=back_to_failed(lambda e: f"escalation {e.escalation_id} failed: {e.error}",
+                                                  "task_escalation_failed"))
 
 
 def cmd_escalations(args: argparse.Namespace) -> int:

@@ -264,6 +264,7 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         waiting = q.oldest_waiting(now, limit)
         failed = q.recent("failed", limit)
         running = q.recent("processing", limit)
+        awaiting = q.awaiting.tasks()[:limit]
     finally:
         q.close()
     from engine.supervisor.orphans import gone_claims
@@ -281,6 +282,9 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
                       "task_class": t.task_class.value} for t in running if t.task_id in gone],
         "failed": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value, "error": t.error,
                     "retry_count": t.retry_count} for t in failed],
+        "awaiting_approval": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value,
+                               "escalation_id": (t.result or {}).get("awaiting_escalation"), "error": t.error}
+                              for t in awaiting],
         "workers": None,
     }
     data["workers"] = _workers_from_snapshot(paths, now)
@@ -372,7 +376,7 @@ def run_status(args: argparse.Namespace) -> int:
     elif sup is not None:
         print(f"supervisor: no snapshot for {now - sup['snapshot_at']:.0f}s (last from pid {sup['pid']})")
     print("  " + "  ".join(f"{state}: {totals.get(state, 0)}" for state in
-                           ("held", "delayed", "queue", "processing", "complete", "failed")))
+                           ("held", "delayed", "queue", "processing", "complete", "failed", "awaiting")))
     for state, by in data["counts"].items():
         if by:
             print(f"  {state:<11}" + ", ".join(f"{cls} {n}" for cls, n in sorted(by.items())))
@@ -404,6 +408,10 @@ def run_status(args: argparse.Namespace) -> int:
         print("failed:")
         for f in data["failed"]:
             print(f"  {f['task_id']:<{width}}  {f['error']}")
+    if data["awaiting_approval"]:
+        print("awaiting approval (not failed; `galaxy escalations` to decide):")
+        for a in data["awaiting_approval"]:
+            print(f"  {a['task_id']:<{width}}  {a['escalation_id'] or '?'}  after: {a['error']}")
     return 0
 
 
@@ -432,6 +440,11 @@ def run_retry(args: argparse.Namespace) -> int:
     if q.retry(args.task_id, now):
         print(f"{args.task_id} is back in the queue")
         return 0
+    parked = q.awaiting.get(args.task_id)
+    if parked is not None:
+        print(f"cannot retry: {args.task_id} is awaiting approval of escalation "
+              f"{(parked.result or {}).get('awaiting_escalation')}; approve or deny it first", file=sys.stderr)
+        return 1
     print(f"cannot retry: {q.deps.last_refusal}", file=sys.stderr)
     return 1
 

@@ -9,6 +9,7 @@ the supervisor's command processor like every other operator command.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Protocol, Sequence
@@ -19,6 +20,7 @@ from engine.escalation.providers import ProviderError
 from engine.escalation.service import build_manager, escalation_views, should_escalate
 from engine.escalation.store import Escalation
 from engine.model import Task
+from engine.queue.awaiting import denial_reason
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
@@ -63,7 +65,7 @@ class CloudTier:
         self._outcome = outcome or (lambda kind, msg: (kind, msg))
         self.manager = manager or build_manager(paths, routing, escalation, on_answer=self._answered,
                                                 on_denied=self._denied, on_retry_local=self._retry_local,
-                                                on_event=on_event)
+                                                on_event=on_event, on_failed=self._send_failed)
         if router is None:
             from engine.routing.backends import backend_for
 
@@ -80,12 +82,14 @@ class CloudTier:
         self._seen_failed: set[str] = set()
         self._lock = threading.Lock()
         self._sending: set[str] = set()  # escalation ids handed to the pool, not finished yet
+        self._swept = False
+        self._failed_mtime: int | None = None
         self._now = 0.0
 
     # ---- the tick ----
     def tick(self, now: float) -> None:
         self._now = now
-        if now >= self._next_scan:
+        if now >= self._next_scan or self._failed_changed():  # a new failure is parked before the snapshot
             self._next_scan = now + self.scan_interval_s
             self._scan(now)
             self.manager.expire_due(now)
@@ -97,9 +101,23 @@ class CloudTier:
             self._next_health = now + self.routing.health_interval_s
             self._health = self._pool.submit(self.router.check_health)
 
+    def _failed_changed(self) -> bool:
+        """One stat per tick: did failed/ change since the last look?"""
+        paths = getattr(self.queue, "paths", None)
+        try:
+            mtime = os.stat(paths.failed).st_mtime_ns if paths is not None else None
+        except OSError:
+            mtime = None
+        changed = mtime is not None and mtime != self._failed_mtime
+        self._failed_mtime = mtime
+        return changed
+
     def _scan(self, now: float) -> None:
         if not self.manager.providers:
             return
+        if not self._swept:
+            self._swept = True
+            self._sweep(now)
         for task in self.queue.recent("failed", 50):
             if task.task_id in self._seen_failed:
                 continue
@@ -110,9 +128,37 @@ class CloudTier:
             if reason is None or self.manager.store.for_task(task.task_id):
                 continue
             try:
-                self.manager.request(task, reason, now)
+                e = self.manager.request(task, reason, now)
             except ProviderError as exc:
                 self.on_event("escalation_unavailable", {"task_id": task.task_id, "error": str(exc)})
+                continue
+            self._park(task.task_id, e.escalation_id, now)
+
+    # ---- the task's side: awaiting approval (engine/queue/awaiting.py) ----
+    def _awaiting(self) -> Any:
+        return getattr(self.queue, "awaiting", None)  # a FileQueue has it; a bare test double may not
+
+    def _park(self, task_id: str, escalation_id: str, now: float) -> None:
+        """Out of failed/ while the operator decides: not a failure, not retried by "retry all"."""
+        awaiting = self._awaiting()
+        if awaiting is not None:
+            awaiting.park(task_id, escalation_id, now)
+
+    def _sweep(self, now: float) -> None:
+        """At start: finish moves a crash cut short, and park tasks whose open escalation was
+        raised while they stayed in failed/ (by an older version)."""
+        awaiting = self._awaiting()
+        if awaiting is None:
+            return
+        awaiting.recover(now)
+        for e in self.manager.store.all():
+            if e.state in ("pending", "approved", "sent") and awaiting.get(e.task_id) is None:
+                awaiting.park(e.task_id, e.escalation_id, now)
+
+    def _back_to_failed(self, e: Escalation, reason: str, event: str) -> None:
+        awaiting = self._awaiting()
+        if awaiting is not None and awaiting.get(e.task_id) is not None:
+            awaiting.fail(e.task_id, reason, self._now, event=event)
 
     # ---- outcomes ----
     def _answered(self, e: Escalation) -> None:
@@ -122,10 +168,18 @@ class CloudTier:
         self.resolve(e.task_id, result, self._now)
 
     def _denied(self, e: Escalation) -> None:
+        self._back_to_failed(e, denial_reason(e.decided_by, e.deny_reason), "task_escalation_denied")
         self.on_event("task_escalation_denied", {"task_id": e.task_id, "reason": e.deny_reason})
+
+    def _send_failed(self, e: Escalation) -> None:
+        self._back_to_failed(e, f"escalation {e.escalation_id} failed: {e.error}", "task_escalation_failed")
 
     def _retry_local(self, e: Escalation) -> None:
         self._seen_failed.discard(e.task_id)
+        awaiting = self._awaiting()
+        if awaiting is not None and awaiting.get(e.task_id) is not None:
+            awaiting.retry_local(e.task_id, self._now)
+            return
         self.queue.retry(e.task_id, self._now)
 
     # ---- commands ----

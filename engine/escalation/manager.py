@@ -73,7 +73,7 @@ class EscalationManager:
                  on_denied: Callable[[Escalation], None] = lambda e: None,
                  on_retry_local: Callable[[Escalation], None] = lambda e: None,
                  on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
-                 audit: Audit | None = None) -> None:
+                 audit: Audit | None = None, on_failed: Callable[[Escalation], None] = lambda e: None) -> None:
         self.store = store
         self.audit: Audit = audit or (lambda record: None)
         self.providers = dict(providers)
@@ -83,6 +83,7 @@ class EscalationManager:
         self.on_answer = on_answer
         self.on_denied = on_denied
         self.on_retry_local = on_retry_local
+        self.on_failed = on_failed  # sent but no answer: the task goes back to failed/
         self.on_event = on_event
         self._decisions = threading.RLock()
 
@@ -211,6 +212,7 @@ class EscalationManager:
             self.store.save(e)
             self._audit(e, "failed", now, by, str(exc))
             self.on_event("escalation_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
+            self.on_failed(e)
             return EscalationOutcome(e, f"sent, but the provider failed: {exc}")
         price = self.prices.get(e.provider, Price(0.0, 0.0))
         cost = price.cost(answer.tokens_in, answer.tokens_out)
@@ -252,6 +254,7 @@ class EscalationManager:
                 sending.release()
             self._audit(cur, "failed", now, "recovery", why)
             self.on_event("escalation_failed", {"escalation_id": cur.escalation_id, "error": why})
+            self.on_failed(cur)
             out.append(cur)
         return out
 

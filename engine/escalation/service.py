@@ -35,7 +35,8 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
                   on_answer: Callable[[Escalation], None] = lambda e: None,
                   on_denied: Callable[[Escalation], None] = lambda e: None,
                   on_retry_local: Callable[[Escalation], None] = lambda e: None,
-                  on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None) -> EscalationManager:
+                  on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                  on_failed: Callable[[Escalation], None] = lambda e: None) -> EscalationManager:
     external = [n for n in routing.nodes if n.external]
     provs = providers if providers is not None else {n.name: provider_for(n) for n in external}
     prices = {n.name: Price(n.price_in_per_mtok, n.price_out_per_mtok) for n in external}
@@ -46,7 +47,7 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
     return EscalationManager(store, provs, prices,
                              CostLedger(paths.logs / "cost_ledger.jsonl"), cfg, on_answer=on_answer,
                              on_denied=on_denied, on_retry_local=on_retry_local, on_event=on_event,
-                             audit=FileAudit(paths.audit))
+                             audit=FileAudit(paths.audit), on_failed=on_failed)
 
 
 def preview_of(e: Escalation) -> str:

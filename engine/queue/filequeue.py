@@ -26,6 +26,7 @@ from engine.events import EventLog
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
 from engine.paths import RigPaths
 from engine.proctable import current_instance
+from engine.queue.awaiting import AwaitingTasks
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import REAL_FS, FsOps
 from engine.queue.index import QueueIndex
@@ -79,6 +80,7 @@ class FileQueue(RecoveryMixin):
         self.ledger = Ledger(paths.tasks / "ledger.log", fs=self.fs)
         self.deps = Dependencies(self)
         self.inspector = QueueInspector(self)
+        self.awaiting = AwaitingTasks(self)  # tasks whose escalation awaits a decision (engine/queue/awaiting.py)
         self.journal = Journal(self)
         self._deps_lock = FileLock(str(paths.locks / "deps.lock"))
         self._reap_lock = FileLock(str(paths.locks / "reap.lock"))
@@ -433,6 +435,8 @@ class FileQueue(RecoveryMixin):
     def resolve_failed(self, task_id: str, result: dict[str, Any], now: float,
                        note: str = "escalation") -> bool:
         """Complete a failed task with a result found elsewhere (an approved escalation)."""
+        if self.awaiting.get(task_id) is not None:  # parked while its escalation was decided
+            return self.awaiting.resolve(task_id, result, now, note)
         with self._deps_lock:
             return self.deps.resolve_failed(task_id, result, now, note)
 

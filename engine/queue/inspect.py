@@ -72,6 +72,8 @@ class QueueInspector:
             return "complete"
         if os.path.exists(self.p.failed / f"{task_id}.json"):
             return "failed"
+        if os.path.exists(self.p.awaiting / f"{task_id}.json"):
+            return "awaiting"
         if active is None:
             active = self.active_ids()
         return active.get(task_id)
@@ -83,6 +85,9 @@ class QueueInspector:
             t = self._read(directory / f"{task_id}.json", f"{state}/{task_id}.json")
             if t is not None:
                 return t.with_changes(status=TaskStatus(state))
+        parked = self.fq.awaiting.get(task_id)
+        if parked is not None:
+            return parked
         idx = self.fq.index
         idx.sync()
         if task_id in idx.by_id:
@@ -142,6 +147,7 @@ class QueueInspector:
         ledger.refresh()
         by_state["complete"] = dict(ledger.counts["complete"])
         by_state["failed"] = dict(ledger.counts["failed"])
+        by_state["awaiting"] = self.fq.awaiting.counts()  # awaiting approval: not failed
         return QueueCounts(by_state=by_state)
 
     def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:

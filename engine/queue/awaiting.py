@@ -1,0 +1,176 @@
+"""Tasks waiting for an operator's decision on their escalation: ``tasks/awaiting/<id>.json``.
+
+A task whose local attempts failed and that the cloud tier escalates is not a failure yet:
+it leaves failed/ (a ``U`` ledger line, so failure counts and alerts drop it, and "retry
+all" never sees it) and waits here, with its dependents held again. Then exactly one of:
+
+- an answer: complete/ with the answer as result; its dependents are released once;
+- a deny (or an expiry whose default is deny): failed/ with "escalation denied by X:
+  reason", its dependents fail in cascade, and ``galaxy retry`` runs it locally again
+  (so does a send that got no answer: "escalation E failed: ...");
+- an expiry whose default is ``retry_local``: back to the queue.
+
+Every move writes the new file before removing the old one, so a crash leaves both at
+worst; ``recover`` (run by the cloud tier at start) finishes each such move. The caller
+holds nothing: each method takes the queue's deps lock.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from engine.model import Task, TaskStatus, TaskValidationError, is_safe_task_id
+from engine.queue.ledger import COMPLETE, UNFAILED
+
+if TYPE_CHECKING:
+    from engine.queue.filequeue import FileQueue
+
+DENIED_PREFIX = "escalation denied by "
+FAILED_BACK = ("escalation ",)  # a failed/ copy whose error starts so was moved there by ``fail``
+
+
+def denial_reason(by: str | None, reason: str | None) -> str:
+    """The failed task's error after a deny: who, and why."""
+    return f"{DENIED_PREFIX}{by or 'operator'}: {reason or 'no reason given'}"
+
+
+class AwaitingTasks:
+    def __init__(self, fq: "FileQueue") -> None:
+        self.fq = fq
+        self.dir = fq.paths.awaiting
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.last_refusal: str | None = None
+
+    def _path(self, task_id: str) -> str:
+        return str(self.dir / f"{task_id}.json")
+
+    def get(self, task_id: str) -> Task | None:
+        if not is_safe_task_id(task_id):
+            return None
+        from engine.queue.taskfile import read_task_file
+
+        try:
+            return read_task_file(self._path(task_id), where=f"awaiting/{task_id}.json")
+        except (FileNotFoundError, TaskValidationError):
+            return None
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in names if n.endswith(".json") and is_safe_task_id(n[:-5]))
+
+    def tasks(self) -> list[Task]:
+        return [t for t in (self.get(i) for i in self.ids()) if t is not None]
+
+    def counts(self) -> dict[str, int]:
+        """task class -> number awaiting approval (a handful: read each file)."""
+        out: dict[str, int] = {}
+        for t in self.tasks():
+            out[t.task_class.value] = out.get(t.task_class.value, 0) + 1
+        return out
+
+    # ---- failed -> awaiting ----
+    def park(self, task_id: str, escalation_id: str, now: float) -> bool:
+        """Move a failed task here while its escalation awaits a decision (idempotent)."""
+        fq = self.fq
+        with fq.deps_lock():
+            task = fq.deps._failed_task(task_id)
+            if task is None:
+                self.last_refusal = f"{task_id} is not in failed/"
+                return False
+            parked = task.with_changes(status=TaskStatus.AWAITING_APPROVAL,
+                                       result={**(task.result or {}), "awaiting_escalation": escalation_id})
+            from engine.queue.taskfile import encode
+
+            fq.fs.write_replace(fq.tmp, self._path(task_id), encode(parked), fsync=fq.fsync)
+            self._unfail_parked(task, escalation_id, now)
+        return True
+
+    def _unfail_parked(self, task: Task, escalation_id: str, now: float) -> None:
+        """Its dependents are held again (with their markers: released on its completion, failed
+        on its deny), then it leaves failed/ (a U line). Each step is safe to repeat."""
+        fq = self.fq
+        fq.deps._restore_cascade(task.task_id, now)  # not settled: it would see us in failed/ still
+        if os.path.exists(fq.paths.failed / f"{task.task_id}.json"):
+            fq.fs.unlink(fq.paths.failed / f"{task.task_id}.json")
+            fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
+            fq.events.emit("task_awaiting_approval", at=now, task_id=task.task_id,
+                           task_class=task.task_class.value, escalation_id=escalation_id)
+        fq.deps._drop_cascade_markers(task.task_id)
+
+    # ---- awaiting -> complete | failed | queue ----
+    def resolve(self, task_id: str, result: dict[str, Any], now: float, note: str = "escalation") -> bool:
+        """The escalation's answer completes the task; dependents are released once."""
+        from engine.queue.taskfile import encode
+
+        fq = self.fq
+        with fq.deps_lock():
+            task = self.get(task_id)
+            if task is None:
+                self.last_refusal = f"{task_id} is not awaiting approval"
+                return False
+            final = task.with_changes(status=TaskStatus.COMPLETE, result=dict(result), error=None,
+                                      lease_owner=None, lease_expires=None)
+            if fq.fs.write_exclusive(fq.tmp, fq.paths.complete / f"{task_id}.json", encode(final), fsync=fq.fsync):
+                fq.ledger.append(now, COMPLETE, task.task_class.value, task_id)
+                fq.events.emit("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
+                               resolved_by=note)
+            fq.fs.unlink(self._path(task_id))
+        fq.deps.on_complete(task_id, now)
+        return True
+
+    def fail(self, task_id: str, reason: str, now: float, event: str = "task_escalation_denied") -> bool:
+        """To failed/ with ``reason`` (a deny: ``denial_reason``; or a send that got no answer);
+        dependents fail in cascade; ``galaxy retry`` runs it locally again."""
+        fq = self.fq
+        with fq.deps_lock():
+            task = self.get(task_id)
+            if task is None:
+                self.last_refusal = f"{task_id} is not awaiting approval"
+                return False
+            result = {k: v for k, v in (task.result or {}).items() if k != "awaiting_escalation"} or None
+            fq.write_failed(task.with_changes(result=result), reason, now, event=event)
+            fq.fs.unlink(self._path(task_id))
+        return True
+
+    def retry_local(self, task_id: str, now: float) -> bool:
+        """Back to the queue (an expiry whose safe default is to try locally again)."""
+        fq = self.fq
+        with fq.deps_lock():
+            task = self.get(task_id)
+            if task is None:
+                self.last_refusal = f"{task_id} is not awaiting approval"
+                return False
+            fresh = task.with_changes(status=TaskStatus.PENDING, retry_count=0, error=None, result=None,
+                                      not_before=None, lease_owner=None, lease_expires=None)
+            fq.write_queued(fresh, now)
+            fq.fs.unlink(self._path(task_id))
+            fq.events.emit("task_retried", at=now, task_id=task_id, task_class=task.task_class.value,
+                           model=task.model)
+        return True
+
+    # ---- after a crash ----
+    def recover(self, now: float) -> list[str]:
+        """Finish moves a crash cut short (a task both here and in complete/ or failed/)."""
+        fq = self.fq
+        done = []
+        for task_id in self.ids():
+            in_complete = os.path.exists(fq.paths.complete / f"{task_id}.json")
+            failed = fq.deps._failed_task(task_id)
+            if not in_complete and failed is None:
+                continue
+            with fq.deps_lock():
+                task = self.get(task_id)
+                if task is None:
+                    continue
+                if in_complete or (failed is not None and (failed.error or "").startswith(FAILED_BACK)):
+                    fq.fs.unlink(self._path(task_id))  # the answer or the deny was recorded already
+                else:
+                    self._unfail_parked(task, str((task.result or {}).get("awaiting_escalation", "")), now)
+            if in_complete:
+                fq.deps.on_complete(task_id, now)
+            done.append(task_id)
+        return done
