@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine import safeio
 from engine.atomic import atomic_write_bytes
 from engine.escalation.prompt import build_prompt
 from engine.escalation.training_log import TrainingSampleLog
@@ -43,11 +44,11 @@ def llm_prompt(task: Task, workdir: str) -> tuple[str | None, str]:
         if not isinstance(source, str) or not source:
             raise TaskFailure("params.input must be a file path", retryable=False)
         path = _resolve(workdir, source)
-        try:
-            size = path.stat().st_size
-            if size > MAX_INPUT_BYTES:
-                raise TaskFailure(f"params.input {path} is {size} bytes (limit {MAX_INPUT_BYTES})", retryable=False)
-            untrusted.append(path.read_text(encoding="utf-8", errors="replace"))
+        try:  # the bounded reader: a FIFO or device given as input fails the task, never hangs the worker
+            untrusted.append(safeio.read_bytes(path, MAX_INPUT_BYTES, follow_symlinks=True)
+                             .decode("utf-8", errors="replace"))
+        except safeio.UnsafeFileError as exc:
+            raise TaskFailure(f"params.input {exc.path} {exc.reason}", retryable=False) from None
         except FileNotFoundError:
             raise TaskFailure(f"params.input {path} does not exist (did the task that writes it run?)",
                               retryable=True) from None

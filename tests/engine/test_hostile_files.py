@@ -237,3 +237,18 @@ def test_status_shows_a_refused_file_as_failed(tmp_path):
     drain_ids(q, T0)
     [failed] = q.recent("failed", 10)
     assert failed.status is TaskStatus.FAILED and "nested too deep" in failed.error
+
+
+# ---------------------------------------------------------------- a task's own input file
+@pytest.mark.parametrize("kind,reason", [("fifo", "is a FIFO"), ("devzero", "is a character device")])
+def test_an_llm_input_that_is_a_fifo_or_device_fails_the_task_without_hanging(tmp_path, kind, reason):
+    from engine.handlers.base import TaskFailure
+    from engine.handlers.llm_io import llm_prompt
+    from engine.model import Task, TaskType
+
+    make_hostile(kind, tmp_path / "input.txt", tmp_path)
+    t = Task(task_id="l1", name="l", type=TaskType.LLM, task_class=TaskClass.LLM, model="m",
+             params={"prompt": "summarise", "input": "input.txt"})
+    with pytest.raises(TaskFailure, match=reason) as info:
+        llm_prompt(t, str(tmp_path))
+    assert info.value.retryable is False
