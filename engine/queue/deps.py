@@ -73,15 +73,14 @@ class Dependencies:
         held = task.with_changes(status=TaskStatus.HELD, lease_owner=None, lease_expires=None)
         name = HeldName(us(now), task.task_class, task.task_id).render()
         fs = self.fq.fs
-        fs.write_replace(self.fq.tmp, self.held_dir / name, _encode(held))
-        try:
+        try:  # markers first: a held file always has its markers (a marker alone is dropped when read)
             for dep in task.depends_on:
                 if not self._is_complete(dep):
                     marker_dir = self.deps_dir / dep
                     fs.mkdir(marker_dir)
                     fs.touch(marker_dir / name)
-        except OSError:  # disk full: no half-held task (settle would never see it released)
-            fs.unlink(self.held_dir / name)
+            fs.write_replace(self.fq.tmp, self.held_dir / name, _encode(held))
+        except OSError:  # disk full: no half-held task
             self._drop_markers(name, task)
             raise
         return name
@@ -166,28 +165,24 @@ class Dependencies:
             self.fq.fs.rmdir(marker_dir)
 
     # ---- failure cascade ----
-    def on_failed(self, task_id: str, reason: str, now: float) -> None:
+    def on_failed(self, task_id: str, reason: str, now: float, root: str | None = None) -> None:
+        """Fail what waits on ``task_id``; ``root`` (default: itself) is the first failure."""
         if not (self.deps_dir / task_id).is_dir():
             return
         with self.fq.deps_lock():
-            self._cascade(task_id, task_id, reason[-ERROR_SNIPPET_CHARS:], now)
+            self._cascade(task_id, root or task_id, reason[-ERROR_SNIPPET_CHARS:], now)
 
-    def _cascade(self, failed_id: str, root: str, root_reason: str, now: float,
-                 _seen: set[str] | None = None) -> None:
-        """Fail everything waiting on ``failed_id``, depth first. A marker goes only after its
-        dependent (and the dependent's own dependents) are failed, so a crash part-way leaves
-        the rest to the intent that redoes this cascade."""
-        seen = _seen if _seen is not None else set()
-        seen.add(failed_id)
+    def _cascade(self, failed_id: str, root: str, root_reason: str, now: float) -> None:
+        """Fail everything waiting on ``failed_id``. Each dependent's failure is an intent
+        whose last step cascades to its own dependents, so a crash part-way is finished by
+        recovery (the marker goes with the dependent's held file, in that intent)."""
         marker_dir = self.deps_dir / failed_id
         for name in _listdir(marker_dir):
-            hn = parse_held_name(name)
             task = self._read_held(name)
             if task is not None:
                 self._fail_dependent(name, task, root, root_reason, failed_id, now)
-            if hn is not None and hn.task_id not in seen:
-                self._cascade(hn.task_id, root, root_reason, now, seen)
-            self.fq.fs.unlink(marker_dir / name)
+            else:
+                self.fq.fs.unlink(marker_dir / name)
         self.fq.fs.rmdir(marker_dir)
 
     def _fail_dependent(self, name: str, task: Task, root: str, root_reason: str, via: str, now: float) -> None:
@@ -200,8 +195,9 @@ class Dependencies:
             for path in cleanup:
                 self.fq.fs.unlink(path)
             return
-        self.fq.write_failed(task.with_changes(result=result), reason, now, cascade=False,
-                             touch=[self.cascade_dir / root / task.task_id], unlink=cleanup)
+        self.fq.write_failed(task.with_changes(result=result), reason, now, cascade_root=root,
+                             cascade_reason=root_reason, touch=[self.cascade_dir / root / task.task_id],
+                             unlink=cleanup)
 
     # ---- retry ----
     def retry_failed(self, task_id: str, now: float) -> bool:
@@ -299,7 +295,7 @@ class Dependencies:
             dependent = self._failed_task(dep_id)
             held = self.find_held(dep_id)  # held already by a retry cut short: not a second copy
             if dependent is not None and (dependent.result or {}).get("cascade_root") == root:
-                restored.append((dep_id, held or self.hold(_fresh(dependent), now)))
+                restored.append((dep_id, held or self.hold(_fresh(dependent), now)))  # (hold: markers first)
                 self._unfail(dependent, now)
             elif dependent is None and held is not None:
                 restored.append((dep_id, held))

@@ -39,6 +39,7 @@ from engine.queue.names import (DelayedName, ProcessingName, QueueName, is_safe_
 from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
 from engine.queue.recovery import RecoveryMixin
 from engine.queue.rejects import reject_file
+from engine.queue.submit import write_batch
 from engine.queue.taskfile import Grabbed, encode, read_task_file
 from engine.taskgroups import TaskGroups
 
@@ -126,7 +127,8 @@ class FileQueue(RecoveryMixin):
 
     def write_failed(self, task: Task, reason: str, now: float, *, event: str = "task_failed",
                      worker_id: str | None = None, cascade: bool = True, unlink: Sequence[str | Path] = (),
-                     touch: Sequence[str | Path] = (), requeue: str | Path | None = None) -> None:
+                     touch: Sequence[str | Path] = (), requeue: str | Path | None = None,
+                     cascade_root: str | None = None, cascade_reason: str | None = None) -> None:
         """Record a final failure through the intent journal: the failed file, its ledger
         line, its event, the removal of ``unlink``, markers ``touch`` and the cascade happen
         exactly once even if this process dies half-way. A write error before the failed
@@ -137,7 +139,9 @@ class FileQueue(RecoveryMixin):
         ev = self.events.render(event, at=now, task_id=task.task_id, worker_id=worker_id, error=reason,
                                 task_class=task.task_class.value, retry_count=task.retry_count)
         intent = self._intent("fail", task, now, dest, data, FAILED, [ev], unlink=unlink, touch=touch,
-                              then=Then.CASCADE if cascade else Then.NOTHING, reason=reason, requeue=requeue)
+                              then=Then.CASCADE if cascade else Then.NOTHING, requeue=requeue,
+                              reason=cascade_reason if cascade_reason is not None else reason)
+        intent.cascade_root = cascade_root
         with self.journal.begin(intent) as h:
             try:
                 self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
@@ -167,7 +171,8 @@ class FileQueue(RecoveryMixin):
 
     # ------------------------------------------------------------------ submit
     def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
-        """All-or-nothing: every task is checked (ids, models, dependencies) before any is written."""
+        """All-or-nothing: every task is checked (ids, models, dependencies) before any is
+        written, and written all or none (engine.queue.submit): a full disk queues nothing."""
         tasks = [t if t.created_at else t.with_changes(created_at=now) for t in tasks]
         batch_ids = [t.task_id for t in tasks]
         problems: list[str] = []
@@ -189,27 +194,8 @@ class FileQueue(RecoveryMixin):
                     problems.append(f"task {t.task_id}: unknown dependency {dep!r}")
         if problems:
             raise TaskValidationError("; ".join(problems))
-        ready = [t for t in tasks if not t.depends_on]
-        waiting = [t for t in tasks if t.depends_on]
-        for t in ready:
-            self.write_queued(t, now)
-            self._emit_submitted(t, now, held=False)
-        if waiting:
-            with self._deps_lock:
-                names = []
-                for t in waiting:
-                    names.append(self.deps.hold(t, now))
-                    self._emit_submitted(t, now, held=True)
-                for t, name in zip(waiting, names):
-                    self.deps.settle(t.task_id, now, name)
+        write_batch(self, tasks, now)
         return batch_ids
-
-    def _emit_submitted(self, t: Task, now: float, *, held: bool) -> None:
-        self.events.emit("task_held" if held else "task_submitted", at=now, task_id=t.task_id,
-                         task_class=t.task_class.value, model=t.model, priority=t.priority, source=t.source,
-                         depends_on=list(t.depends_on) or None)
-        if t.fix_applied:
-            self.events.emit("task_fixed", at=now, task_id=t.task_id, fix_applied=t.fix_applied)
 
     # ------------------------------------------------------------------ claim
     def claim(self, worker_id: str, now: float, policy: ClaimPolicy, lease_s: float) -> Task | None:

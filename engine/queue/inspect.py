@@ -292,6 +292,10 @@ class QueueInspector:
             if name.endswith(".tmp"):
                 unlink_quiet(path)
                 continue
+            if name.endswith(".staged"):  # a submission being written; a dead one's commit renames them first
+                if st.st_ctime <= time.time() - 60 * self.fq.orphan_age_s:  # (engine.queue.submit)
+                    unlink_quiet(path)
+                continue
             if not name.endswith(_GRAB_SUFFIXES):
                 continue
             info = parse_processing_name(name.rsplit(".", 1)[0])

@@ -50,6 +50,7 @@ class Then(str, Enum):
     RELEASE = "release"  # dependents of a completed task (deps.on_complete)
     CASCADE = "cascade"  # dependents of a failed task (deps.on_failed)
     RETRY = "retry"  # a failed task and its cascade back to waiting (deps.redo_retry)
+    SETTLE = "settle"  # held tasks of a submission: release those whose dependencies are done
     RESOLVE = "resolve"  # a failed task resolved another way: out of failed/, cascade back (deps.after_resolve)
 
 
@@ -71,6 +72,9 @@ class Intent:
     then: Then = Then.NOTHING
     reason: str = ""
     requeue: str | None = None  # a grabbed task file to put back if the commit never happened
+    cascade_root: str | None = None  # CASCADE: the first failure of the chain (None: this task)
+    moves: list[list[str]] = field(default_factory=list)  # [staged temp file, destination] renames
+    settle: list[list[str]] = field(default_factory=list)  # SETTLE: [task id, held file name]
     ledger_off: int = 0
     events_off: int = 0
 
@@ -160,6 +164,11 @@ class Journal:
         for rel in intent.touch:
             fs.mkdir(self._abs(rel).parent)
             fs.touch(self._abs(rel))
+        for src, dest in intent.moves:
+            if self._abs(src).exists():  # else moved already (and maybe claimed since)
+                fs.rename(self._abs(src), self._abs(dest))
+            if fq._index is not None and self._abs(dest).parent == fq.paths.queue:
+                fq._index.add(self._abs(dest).name)  # our own write: claimable by us at once
         present_l = _lines_after(fq.ledger.path, intent.ledger_off, salvage_ledger) if recovering and intent.ledger else set()
         for line in intent.ledger:
             if line not in present_l:
@@ -171,7 +180,11 @@ class Journal:
         if intent.then is Then.RELEASE:
             fq.deps.on_complete(intent.task_id, intent.at)
         elif intent.then is Then.CASCADE:
-            fq.deps.on_failed(intent.task_id, intent.reason, intent.at)
+            fq.deps.on_failed(intent.task_id, intent.reason, intent.at, root=intent.cascade_root)
+        elif intent.then is Then.SETTLE:
+            with fq.deps_lock():
+                for task_id, name in intent.settle:
+                    fq.deps.settle(task_id, intent.at, name)
         elif intent.then is Then.RETRY:
             fq.deps.redo_retry(intent.task_id, intent.at)
         elif intent.then is Then.RESOLVE:
