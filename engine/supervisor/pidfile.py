@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from engine import safeio
+
 
 class SupervisorAlreadyRunning(RuntimeError):
     def __init__(self, path: Path, pid: int | None) -> None:
@@ -78,17 +80,17 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def read_pid(path: Path) -> int | None:
-    try:
-        text = Path(path).read_text().strip()
+    try:  # the bounded reader: a FIFO or link left in state/ never blocks `galaxy status`
+        text = safeio.read_text(path, 64).strip()
         return int(text) if text else None
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ValueError):  # UnsafeFileError is a ValueError
         return None
 
 
 def running_supervisor_pid(path: Path) -> int | None:
     """The live supervisor's pid, or None (no file, or a stale file whose lock is free)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO here must not block `galaxy status`
     except FileNotFoundError:
         return None
     try:

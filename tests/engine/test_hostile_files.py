@@ -252,3 +252,12 @@ def test_an_llm_input_that_is_a_fifo_or_device_fails_the_task_without_hanging(tm
     with pytest.raises(TaskFailure, match=reason) as info:
         llm_prompt(t, str(tmp_path))
     assert info.value.retryable is False
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "deep"])
+def test_a_hostile_supervisor_pid_file_reads_as_no_supervisor(tmp_path, kind):
+    from engine.supervisor.pidfile import read_pid, running_supervisor_pid
+
+    make_hostile(kind, tmp_path / "supervisor.pid", tmp_path)
+    assert read_pid(tmp_path / "supervisor.pid") is None
+    assert running_supervisor_pid(tmp_path / "supervisor.pid") is None
