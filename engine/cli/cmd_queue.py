@@ -78,14 +78,12 @@ def _source(args: argparse.Namespace) -> str:
 def load_task_json(path: Path, *, now: float, source: str) -> list:  # type: ignore[type-arg]
     from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError
 
-    size = path.stat().st_size
-    if size > MAX_TASK_FILE_BYTES:
-        raise TaskValidationError(f"file is {size:,} bytes, over the {MAX_TASK_FILE_BYTES:,}-byte limit",
-                                  where=str(path))
-    try:
-        data = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TaskValidationError(f"not valid JSON: {exc}", where=str(path)) from None
+    from engine import safeio
+
+    try:  # the bounded reader: a regular file (a link you made is followed), size, UTF-8, depth
+        data = safeio.read_json(path, MAX_TASK_FILE_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:  # a directory, a FIFO, too big, too deep: named, nothing queued
+        raise SubmitRefused([f"{path}: {exc.reason}"]) from None
     items = data if isinstance(data, list) else [data]
     tasks = []
     for i, item in enumerate(items):
