@@ -38,7 +38,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderApiDouble]:
     d.stop()
 
 
-def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = None):  # type: ignore[no-untyped-def]
+def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = None,  # type: ignore[no-untyped-def]
+         t0: float = T0):
     paths = RigPaths(tmp_path / "rig").ensure()
     q = make_queue(paths.root)
     node = NodeConfig("cloud", api.url, "anthropic", "claude-x", 2, external=True, auth_env="AW_KEY",
@@ -52,12 +53,12 @@ def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = 
                                  on_retry_local=tier._retry_local, on_failed=tier._send_failed)
     q.submit([task("ask", type=TaskType.LLM, task_class=TaskClass.LLM, requires_external=True, max_retries=0,
                    params={"prompt": "Why is the queue slow?"}),
-              task("after", depends_on=("ask",))], T0)
-    t = q.claim("w1", T0, policy(), 30.0)
+              task("after", depends_on=("ask",))], t0)
+    t = q.claim("w1", t0, policy(), 30.0)
     assert t is not None and t.task_id == "ask"
-    q.fail("ask", "w1", "no local tier can take it", T0 + 1, retryable=False)
+    q.fail("ask", "w1", "no local tier can take it", t0 + 1, retryable=False)
     assert q.get("after").status is TaskStatus.FAILED  # the worker's failure cascades at once
-    tier.tick(T0 + 2)
+    tier.tick(t0 + 2)
     return paths, q, tier
 
 
@@ -164,3 +165,20 @@ def test_a_park_cut_short_is_finished_at_start(tmp_path, api):
         fresh.close()
     assert q.get("ask").status is TaskStatus.AWAITING_APPROVAL and not (paths.failed / "ask.json").exists()
     assert q.get("after").status is TaskStatus.HELD and q.counts().total("failed") == 0
+
+
+def test_cli_deny_without_a_supervisor_fails_it_with_who_and_why(tmp_path, api, capsys):
+    import time
+
+    paths, q, tier = _rig(tmp_path, api, t0=time.time() - 10)  # the CLI decides at the real time
+    tier.close()
+    (esc,) = tier.manager.pending()
+    cfg = tmp_path / "galaxy.toml"
+    cfg.write_text(f'[[node]]\nname = "cloud"\nendpoint = "{api.url}"\nbackend = "anthropic"\n'
+                   f'model = "claude-x"\ntier = 2\nexternal = true\nauth_env = "AW_KEY"\n')
+    rc = main(["--root", str(paths.root), "--config", str(cfg), "deny", esc.escalation_id, "--reason", "not now"])
+    assert rc == 0
+    failed = q.get("ask")
+    assert failed.status is TaskStatus.FAILED
+    assert failed.error.startswith("escalation denied by cli ") and failed.error.endswith(": not now")
+    assert q.counts().by_state["awaiting"] == {} and api.requests == []

@@ -222,3 +222,22 @@ def test_command_channel_refuses_hostile_targets_before_any_handler(rig, watch):
     proc._dir_mtime_ns = None
     assert [a.outcome for a in proc.process(T0)] == ["ok"] and called == [("pause", "gpu0")]
     assert watch == []
+
+
+def test_plan_derived_ids_are_safe_or_refused(rig, watch):
+    """Names, for_each items and batch names from a plan become ids: each is a valid task id."""
+    from engine.plans import PlanError
+    from engine.plans.build import parse_plan_text
+
+    paths, outside = rig
+    text = ("- batch: ../../outside/evil\n\n## ../../outside/evil\n\n- class: cpu\n- command: `true`\n\n"
+            "## /etc/passwd\n\n- class: cpu\n- for_each: ../x, a/b, .hidden, a+b, tâche\n- command: `echo {item}`\n")
+    try:
+        tasks = parse_plan_text(text, filename="hostile.md", now=T0)
+    except PlanError:
+        tasks = []
+    assert all(id_problem(IdKind.TASK, t.task_id) is None for t in tasks)
+    assert all(id_problem(IdKind.TASK, d) is None for t in tasks for d in t.depends_on)
+    if tasks:
+        make_queue(paths.root).submit(tasks, T0)
+    assert watch == []
