@@ -76,9 +76,8 @@ def _source(args: argparse.Namespace) -> str:
 
 # ------------------------------------------------------------------ submit
 def load_task_json(path: Path, *, now: float, source: str) -> list:  # type: ignore[type-arg]
-    from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError
-
     from engine import safeio
+    from engine.model import MAX_TASK_FILE_BYTES, Task
 
     try:  # the bounded reader: a regular file (a link you made is followed), size, UTF-8, depth
         data = safeio.read_json(path, MAX_TASK_FILE_BYTES, follow_symlinks=True)
