@@ -154,6 +154,11 @@ def run_submit(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print("nothing was queued", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, read-only root: the submission is all or nothing (engine.queue.submit)
+        from engine.queue.fsops import as_write_error
+
+        print(f"error: {as_write_error(exc, exc.filename or args.root)}; nothing was queued", file=sys.stderr)
+        return 1
     held = sum(1 for t in tasks if t.depends_on)
     for t in tasks:
         if t.fix_applied:

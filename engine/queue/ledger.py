@@ -41,21 +41,34 @@ def parse_line(raw: str, *, legacy: bool = False) -> list[str] | None:
     parts = raw.split(" ")
     if len(parts) == 4:
         return parts if legacy else None
-    if len(parts) >= 5:  # a torn fragment may be glued in front: the last five fields are the line
-        tail = parts[-5:]
-        body = " ".join(tail[:4])
-        if _check(body) == tail[4] and tail[0].isdigit():
-            return tail[:4]
+    if len(parts) == 5 and _valid(parts):
+        return parts[:4]
+    at = _glued_at(raw)
+    return raw[at:].split(" ")[:4] if at else None
+
+
+def _valid(parts: list[str]) -> bool:
+    return parts[0].isdigit() and _check(" ".join(parts[:4])) == parts[4]
+
+
+def _glued_at(raw: str) -> int | None:
+    """Where a whole line starts when a torn fragment is glued in front of it (the fragment
+    may end inside a field, so every start is tried; the check rules out false ones)."""
+    if raw.count(" ") < 5:
+        return None
+    for i in range(1, len(raw)):
+        tail = raw[i:].split(" ")
+        if len(tail) < 5:
+            return None
+        if len(tail) == 5 and _valid(tail):
+            return i
     return None
 
 
 def salvage_ledger(raw: bytes) -> bytes | None:
     """The whole line at the end of ``raw`` when a fragment is glued in front of it."""
-    parts = raw.split(b" ")
-    if len(parts) <= 5:
-        return None
-    tail = b" ".join(parts[-5:])
-    return tail if parse_line(tail.decode(errors="replace")) else None
+    at = _glued_at(raw.decode(errors="replace"))
+    return raw[at:] if at else None
 
 
 class Ledger:

@@ -28,6 +28,7 @@ class CrashingFs(RealFs):
         self.dead = False
         self.full = False
         self.space = 0  # bytes a full disk still takes before ENOSPC
+        self.space_after_short = 0
         self._tearing = False
 
     def _step(self, what: str, path: PathLike, *, writes: bool = False) -> None:
@@ -51,6 +52,8 @@ class CrashingFs(RealFs):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             n = os.write(fd, bytes(data[: self.space]))
             self.space -= n
+            if n < len(data):  # a short write; then the disk is full (or has ``space_after_short`` left)
+                self.space = self.space_after_short
             return n
         return os.write(fd, data)
 
