@@ -147,8 +147,8 @@ class EscalationStore:
 
     def prune(self, older_than: float) -> list[str]:
         """Remove records that are no longer pending and settled before ``older_than``.
-        Pending ones are never removed (they await a decision); unreadable files are left
-        for the operator to look at. Returns the removed ids."""
+        Pending ones are never removed (they await a decision); unreadable files are moved to
+        rejected/ (with their reason) for the operator to look at. Returns the removed ids."""
         removed = []
         for p in sorted(self.dir.glob("*.json")):
             e = self.get(p.stem)

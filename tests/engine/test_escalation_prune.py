@@ -58,11 +58,13 @@ def test_the_retention_counts_from_the_last_transition_not_creation(tmp_path: Pa
     assert store.prune(older_than=NOW - 1 * DAY) == ["esc-1"]
 
 
-def test_unreadable_files_are_left_alone(tmp_path: Path) -> None:
+def test_unreadable_files_are_kept_in_rejected_not_pruned(tmp_path: Path) -> None:
     store = EscalationStore(tmp_path / "esc")
     (store.dir / "esc-bad.json").write_text("{not json")
     assert store.prune(older_than=NOW) == []
-    assert (store.dir / "esc-bad.json").exists()
+    assert (store.dir / "rejected" / "esc-bad.json").read_text() == "{not json"  # for the operator to look at
+    assert "not valid JSON" in (store.dir / "rejected" / "esc-bad.json.reason.txt").read_text()
+    assert store.prune(older_than=NOW) == []
 
 
 class NoFailedTasks:
