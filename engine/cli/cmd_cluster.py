@@ -246,7 +246,8 @@ def cmd_escalations(args: argparse.Namespace) -> int:
             {"escalation_id": e.escalation_id, "task_id": e.task_id, "state": e.state, "reason": e.reason,
              "provider": e.provider, "model": e.model, "est_input_tokens": e.est_input_tokens,
              "est_cost_usd": e.est_cost_usd, "expires_at": e.expires_at, "payload": e.payload,
-             "answer": e.answer, "cost_usd": e.cost_usd, "deny_reason": e.deny_reason} for e in rows]}, indent=2))
+             "answer": e.answer, "cost_usd": e.cost_usd, "deny_reason": e.deny_reason,
+             "decided_by": e.decided_by, "decided_at": e.decided_at} for e in rows]}, indent=2))
         return 0
     c = cost_summary(m, now)
     print(f"budget today ({c['today']}): spent ${c['spent_usd']:.4f} of ${c['budget_usd']:.2f}, "
@@ -258,6 +259,11 @@ def cmd_escalations(args: argparse.Namespace) -> int:
         left = "" if e.expires_at is None or e.state != "pending" else f", expires in {max(0, e.expires_at - now):.0f}s"
         print(f"\n{e.escalation_id}  [{e.state}]  task {e.task_id}  -> {e.provider} ({e.model}){left}")
         print(f"  why: {e.reason}")
+        if e.decided_by or e.state == "expired":
+            from engine.escalation.decisions import clock_text
+
+            print(f"  decided: {e.state} by {e.decided_by or 'expiry'} at {clock_text(e.decided_at)}"
+                  + (f": {e.deny_reason}" if e.deny_reason else ""))
         print(f"  estimate: ~{e.est_input_tokens} input tokens, up to ${e.est_cost_usd:.4f}")
         if e.state == "pending":
             print("  would send exactly:")

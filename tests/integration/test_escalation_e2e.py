@@ -65,6 +65,9 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
             return [e for e in json.loads(out.stdout)["escalations"] if e["state"] == "pending"]
 
         esc = wait_for(lambda: len(pending()) == 2 and pending(), "two pending escalations")
+        parked = wait_for(lambda: sorted(p.name for p in RigPaths(root).awaiting.glob("*.json")) or None,
+                          "both tasks awaiting approval")
+        assert parked == ["ask1.json", "ask2.json"] and not list(RigPaths(root).failed.glob("ask*.json"))
         assert api.requests == [], "nothing leaves the rig before approval"
         by_task = {e["task_id"]: e for e in esc}
         payload = json.dumps(by_task["ask1"]["payload"])
@@ -85,7 +88,9 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
         assert task["result"]["advice_only"] is True
         assert len(api.requests) == 1 and api.requests[0]["path"] == "/v1/messages"
         assert api.requests[0]["body"] == by_task["ask1"]["payload"], "exactly what the operator saw"
-        assert (RigPaths(root).failed / "ask2.json").exists()
+        denied_task = json.loads((RigPaths(root).failed / "ask2.json").read_text())
+        assert denied_task["error"].startswith("escalation denied by cli ") and denied_task["error"].endswith(
+            ": not needed")  # it waited in tasks/awaiting/ until the deny, not in failed/
         ledger = (RigPaths(root).logs / "cost_ledger.jsonl").read_text().splitlines()
         assert len(ledger) == 1 and json.loads(ledger[0])["task_id"] == "ask1"
         audit = [json.loads(x) for x in RigPaths(root).audit.read_text().splitlines()]
