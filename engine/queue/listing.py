@@ -53,20 +53,25 @@ def claim_order(qn: QueueName) -> tuple[int, int, int, str]:
     return (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us, qn.task_id)
 
 
-def _matches(qn: QueueName, needle: str) -> bool:
-    return (needle in qn.task_id.lower() or needle in qn.task_class.value or needle in (qn.model or "").lower()
-            or needle in "queued")
+def _matches(qn: QueueName, words: list[str]) -> bool:
+    """Every word occurs in the id, class, model or state ("queued"), as the dashboard's filter."""
+    hay = f"{qn.task_id} {qn.task_class.value} {qn.model or ''} queued".lower()
+    return all(word in hay for word in words)
 
 
 def queued_page(names: Iterable[QueueName], offset: int = 0, limit: int = DEFAULT_PAGE,
                 text: str = "") -> QueuedPage:
     """Rows ``offset .. offset+limit`` of the queue in claim order, optionally only those whose
-    id, class or model contains ``text`` (case-insensitive). O(n log(offset+limit)) in the depth."""
+    id, class or model contain every word of ``text`` (case-insensitive). One pass over the names."""
     offset, limit = max(0, offset), max(0, limit)
-    needle = text.strip().lower()
+    words = text.lower().split()
     all_names = list(names)
-    picked = [qn for qn in all_names if _matches(qn, needle)] if needle else all_names
-    head = heapq.nsmallest(offset + limit, picked, key=claim_order)[offset:]
+    picked = [qn for qn in all_names if _matches(qn, words)] if words else all_names
+    want = offset + limit
+    if want * 8 < len(picked):  # a page near the front: a bounded heap beats sorting everything
+        head = heapq.nsmallest(want, picked, key=claim_order)[offset:]
+    else:
+        head = sorted(picked, key=claim_order)[offset:want]
     rows = tuple(QueuedRow(qn.task_id, qn.task_class.value, qn.model, qn.priority, qn.enqueued_us / 1e6,
                            offset + i) for i, qn in enumerate(head))
     return QueuedPage(rows=rows, offset=offset, matched=len(picked), total=len(all_names))
@@ -78,10 +83,17 @@ class QueueLister:
 
     def __init__(self, queue_dir: Path, *, use_inotify: bool = True) -> None:
         self.index = QueueIndex(queue_dir, use_inotify=use_inotify)
+        self._last: tuple[tuple[int, int, int, str], QueuedPage] | None = None
 
     def page(self, offset: int = 0, limit: int = DEFAULT_PAGE, text: str = "") -> QueuedPage:
+        """The page; free while the queue has not changed (the index's version is the same)."""
         self.index.sync()
-        return queued_page(self.index.present.values(), offset, limit, text)
+        key = (self.index.version, offset, limit, text)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        page = queued_page(self.index.present.values(), offset, limit, text)
+        self._last = (key, page)
+        return page
 
     def close(self) -> None:
         self.index.close()

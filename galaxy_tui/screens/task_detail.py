@@ -10,6 +10,7 @@ error appears when it ends. Everything from the task is shown as text, never mar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,6 +95,8 @@ def find_view(snap: Snapshot, task_id: str) -> tuple[TaskView | None, str | None
         view = TaskView(task_id=task_id, name=worker.task_name or task_id, task_class=worker.task_class or "?",
                         status="running", worker_id=worker.worker_id, started_at=worker.task_started_at,
                         tokens_per_s=worker.tokens_per_s)
+    if view is not None and worker is not None and view.model is None and worker.resident_model:
+        view = replace(view, model=worker.resident_model)  # a running task needs what its card holds
     return view, worker.progress if worker is not None else None
 
 
