@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -30,6 +31,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from engine import safeio
 from engine.events import salvage_event
 from engine.model import TaskValidationError
 from engine.queue.fsops import WriteError, tmp_name
@@ -85,7 +87,7 @@ class Intent:
 
     @classmethod
     def decode(cls, raw: bytes) -> "Intent":
-        d = json.loads(raw)
+        d = safeio.parse_json("intent", raw)  # deep or non-UTF-8 JSON is a ValueError, never a RecursionError
         d["then"] = Then(d.get("then", "nothing"))
         return cls(**d)
 
@@ -219,11 +221,17 @@ class Journal:
             return done
         for name in names:
             path = f"{self.dir}/{name}"
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:  # never blocks on a FIFO, never follows a link: only our own regular files are intents
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
             except FileNotFoundError:
                 continue
+            except OSError:
+                _drop_foreign(path)  # a link or something unopenable: not an intent we wrote
+                continue
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    _drop_foreign(path)
+                    continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -251,6 +259,14 @@ class Journal:
             finally:
                 os.close(fd)
         return done
+
+
+def _drop_foreign(path: str) -> None:
+    """Remove what is not an intent file (a link, FIFO, directory); left alone if it cannot be."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _size(path: Path) -> int:

@@ -261,3 +261,20 @@ def test_a_hostile_supervisor_pid_file_reads_as_no_supervisor(tmp_path, kind):
     make_hostile(kind, tmp_path / "supervisor.pid", tmp_path)
     assert read_pid(tmp_path / "supervisor.pid") is None
     assert running_supervisor_pid(tmp_path / "supervisor.pid") is None
+
+
+# ---------------------------------------------------------------- the queue's intent journal
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "outside_link", "deep", "utf8", "dir"])
+def test_a_hostile_intent_record_never_stops_recovery(tmp_path, kind):
+    q = make_queue(tmp_path, use_inotify=False)
+    q.submit([task("fine")], T0)
+    journal = q.paths.tasks / ".journal"
+    journal.mkdir(exist_ok=True)
+    bad = journal / "00000000000000000001.x.intent"
+    if kind == "dir":
+        bad.mkdir()
+    else:
+        make_hostile(kind, bad, tmp_path)
+    q.journal.recover(T0)  # returns, never blocks on the FIFO or raises on the depth
+    assert (tmp_path / "outside" / "secret.json").exists() if kind == "outside_link" else True
+    assert drain_ids(q, T0) == ["fine"]
