@@ -68,6 +68,11 @@ class TaskReport:
                 "output_live": self.output_live}
 
 
+def one_line(text: str | None) -> str:
+    """A multi-line error as one line (its lines joined by " | "): a field row never breaks."""
+    return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
 def what_it_runs(task: Task) -> str:
     """The command, or the prompt (first line), in one line."""
     if task.command:
@@ -144,6 +149,15 @@ def _clock(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
 def report_lines(r: TaskReport, now: float) -> list[str]:
     """Plain text for the shell (the dashboard renders the same fields with styles)."""
     t = r.task
@@ -153,15 +167,15 @@ def report_lines(r: TaskReport, now: float) -> list[str]:
             ("class", f"{t.task_class.value} ({t.type.value})"), ("model", t.model or "-"),
             ("priority", str(t.priority)), ("worker", r.worker_id or "-"), ("runs", what_it_runs(t)),
             ("created", _clock(t.created_at)), ("started", _clock(r.started_at)), ("ended", _clock(r.ended_at)),
-            ("duration", "-" if dur is None else f"{dur:.1f}s"),
+            ("duration", _dur(dur)),
             ("tokens/s", "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"),
             ("retries", f"{t.retry_count} of {t.max_retries}"), ("depends on", ", ".join(t.depends_on) or "-"),
-            ("plan", t.plan or "-"), ("error", t.error or "-")]
+            ("plan", t.plan or "-"), ("error", one_line(t.error) or "-")]
     out = [f"{k:>10}  {v}" for k, v in rows]
     out.append("attempts:")
     for a in t.attempts:
         rc = f" rc={a.return_code}" if a.return_code is not None else ""
-        err = f"  {a.error}" if a.error else ""
+        err = f"  {one_line(a.error)}" if a.error else ""
         out.append(f"  #{a.number} {a.worker_id} {_clock(a.started_at)} {a.outcome}{rc}{err}")
     if not t.attempts:
         out.append("  none yet")

@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.snapshot import Snapshot, TaskView
-from engine.task_report import TaskReport, TaskState, what_it_runs
+from engine.task_report import TaskReport, TaskState, one_line, what_it_runs
 from galaxy_tui.render import fmt_clock, fmt_duration
 
 POLL_S = 0.5
@@ -47,7 +47,7 @@ def view_content(view: TaskView, progress: str | None = None) -> Content:
                    ("started", fmt_clock(view.started_at)), ("ended", fmt_clock(view.ended_at)),
                    ("duration", fmt_duration(view.duration_s)),
                    ("tokens/s", "-" if view.tokens_per_s is None else f"{view.tokens_per_s:.1f}"),
-                   ("retries", str(view.retry_count)), ("error", view.error or "-")])
+                   ("retries", str(view.retry_count)), ("error", one_line(view.error) or "-")])
     if progress:
         lines.append(Content.styled("output tail (live)", "bold"))
         lines.append(Content(progress))
@@ -65,7 +65,7 @@ def report_summary(r: TaskReport, now: float) -> Content:
         ("model", t.model or "-"), ("worker", r.worker_id or "-"), ("started", fmt_clock(r.started_at)),
         ("ended", fmt_clock(r.ended_at)), ("duration", fmt_duration(dur)),
         ("tokens/s", "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"),
-        ("retries", f"{t.retry_count} of {t.max_retries}"), ("error", t.error or "-")]))
+        ("retries", f"{t.retry_count} of {t.max_retries}"), ("error", one_line(t.error) or "-")]))
 
 
 def report_details(r: TaskReport) -> Content:
@@ -78,7 +78,7 @@ def report_details(r: TaskReport) -> Content:
         lines.append(Content.assemble(f"  #{a.number} {a.worker_id} {fmt_clock(a.started_at)} ",
                                       (a.outcome, "$success" if a.outcome in OUTCOME_OK else "$error"),
                                       f" rc={a.return_code}" if a.return_code is not None else "",
-                                      (f"  {a.error}" if a.error else "", "$error")))
+                                      (f"  {one_line(a.error)}" if a.error else "", "$error")))
     if not t.attempts:
         lines.append(Content.styled("  none yet", "$text-muted"))
     lines.append(Content.styled("output tail (live, streaming)" if r.output_live else "output tail", "bold"))
