@@ -18,7 +18,7 @@ from typing import Any
 from filelock import FileLock
 
 from engine.atomic import atomic_write_bytes
-from engine.ids import IdKind, check_escalation_id, is_valid_id
+from engine.ids import IdKind, InvalidId, check_escalation_id, id_problem, is_valid_id
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
@@ -80,6 +80,13 @@ def settled_at(e: Escalation) -> float:
         return max(e.created_at, e.decided_at or 0.0)
 
 
+def _ids_problem(e: Escalation, file_id: str) -> str | None:
+    if e.escalation_id != file_id:
+        return f"escalation_id {e.escalation_id!r} does not match its file name {file_id}.json"
+    why = id_problem(IdKind.TASK, e.task_id)
+    return None if why is None else f"task_id: {InvalidId(IdKind.TASK, e.task_id, why)}"
+
+
 class EscalationStore:
     """One JSON file per escalation, and per escalation two cross-process locks in ``.locks/``:
     ``<id>.lock`` is held for a decision (read, check, write: approve, deny, expire, claim the
@@ -115,12 +122,17 @@ class EscalationStore:
             return None  # never a path from a bad id: "no such escalation"
         path = self._path(escalation_id)
         try:
-            return from_plain(Escalation, read_json(path, MAX_RECORD_BYTES))
+            e = from_plain(Escalation, read_json(path, MAX_RECORD_BYTES))
         except FileNotFoundError:
             return None
         except (UnsafeFileError, SchemaError) as exc:
             self._quarantine(path, str(exc))
             return None
+        why = _ids_problem(e, escalation_id)
+        if why is not None:  # its ids would become paths (the task's file, the record's own)
+            self._quarantine(path, why)
+            return None
+        return e
 
     def _quarantine(self, path: Path, reason: str) -> None:
         """Move a bad record to ``rejected/`` once, with its reason (never re-read every tick)."""

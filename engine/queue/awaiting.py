@@ -76,6 +76,9 @@ class AwaitingTasks:
     def park(self, task_id: str, escalation_id: str, now: float) -> bool:
         """Move a failed task here while its escalation awaits a decision (idempotent)."""
         fq = self.fq
+        if not is_safe_task_id(task_id):  # it may come from an escalation record: never a path from it
+            self.last_refusal = f"task id {task_id!r} is not valid"
+            return False
         with fq.deps_lock():
             task = fq.deps._failed_task(task_id)
             if task is None:

@@ -241,3 +241,23 @@ def test_plan_derived_ids_are_safe_or_refused(rig, watch):
     if tasks:
         make_queue(paths.root).submit(tasks, T0)
     assert watch == []
+
+
+def test_an_escalation_record_with_hostile_ids_is_quarantined_not_followed(rig, watch):
+    """A hand-edited record in the shared store: its ids never become paths."""
+    paths, _ = rig
+    m = _manager(paths)
+    good = {"escalation_id": "esc-1", "task_id": "t1", "state": "pending", "reason": "r", "provider": "p",
+            "model": "m", "payload": {}, "est_input_tokens": 1, "est_cost_usd": 0.0, "created_at": T0,
+            "expires_at": None}
+    for n, changes in enumerate([{"task_id": "../../../outside/evil"}, {"escalation_id": "../../../outside/evil"},
+                                 {"task_id": "ok\n"}]):
+        name = f"esc-{n + 2}"
+        rec = {**good, "escalation_id": name, **changes}
+        (paths.escalations / f"{name}.json").write_text(json.dumps(rec))
+        assert m.store.get(name) is None
+        assert (paths.escalations / "rejected" / f"{name}.json").exists()
+    (paths.escalations / "esc-1.json").write_text(json.dumps(good))
+    assert [e.escalation_id for e in m.store.all()] == ["esc-1"]
+    assert make_queue(paths.root).awaiting.park("../../../outside/evil", "esc-2", T0) is False
+    assert watch == []
