@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
@@ -19,7 +19,7 @@ class SchemaError(ValueError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -35,73 +35,191 @@ def to_plain(obj: Any) -> Any:
 
 
 def from_plain(cls: type[T], data: Any, path: str = "$") -> T:
-    return _convert(cls, data, path)  # type: ignore[no-any-return]
+    try:
+        return _converter(cls)(data)  # type: ignore[no-any-return,arg-type]
+    except _Bad as bad:
+        raise SchemaError(f"{path}{''.join(reversed(bad.where))}: {bad.what}") from None
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:
+class _Bad(Exception):
+    """A conversion failure on its way up: each level adds its step (``.field``, ``[3]``) to
+    ``where``, so the path string is built once, on failure, not for every value converted."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.where: list[str] = []
+
+    def at(self, step: str) -> _Bad:
+        self.where.append(step)
+        return self
+
+
+Converter = typing.Callable[[Any], Any]
+
+
+@cache
+def _converter(tp: Any) -> Converter:
+    """One converter per type, built once (a snapshot has thousands of values of a few types)."""
     origin = typing.get_origin(tp)
     if tp is Any:
-        return value
+        return _identity
     if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, path)
-            except SchemaError as exc:
-                errors.append(str(exc))
-        raise SchemaError(errors[0] if errors else f"{path}: unexpected {value!r}")
+        return _union(tp)
     if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise SchemaError(f"{path}: expected an object for {tp.__name__}, got {type(value).__name__}")
-        hints = _hints(tp)
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in value:
-                kwargs[f.name] = _convert(hints[f.name], value[f.name], f"{path}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise SchemaError(f"{path}: missing field {f.name!r}")
-        return tp(**kwargs)
+        return _dataclass(tp)
     if origin is tuple:
         args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise SchemaError(f"{path}: expected a list, got {type(value).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return _sequence(_converter(args[0]), tuple)
+        return _fixed_tuple(tuple(_converter(a) for a in args))
     if origin is list:
         (arg,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise SchemaError(f"{path}: expected a list, got {type(value).__name__}")
-        return [_convert(arg, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return _sequence(_converter(arg), list, lists_only=True)
     if origin is dict:
         _, varg = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise SchemaError(f"{path}: expected an object, got {type(value).__name__}")
-        return {str(k): _convert(varg, v, f"{path}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"{path}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SchemaError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise SchemaError(f"{path}: expected true/false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise SchemaError(f"{path}: expected a string, got {value!r}")
-        return value
+        return _mapping(_converter(varg))
+    if tp in _PRIMITIVES:
+        return _PRIMITIVES[tp]
     if isinstance(tp, type) and issubclass(tp, str):  # StrEnum
+        return _str_enum(tp)
+
+    def unsupported(value: Any) -> Any:
+        raise _Bad(f"unsupported schema type {tp!r}")
+
+    return unsupported
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _union(tp: Any) -> Converter:
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    convs = [_converter(a) for a in args if a is not type(None)]
+
+    def conv(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        first: _Bad | None = None
+        for c in convs:
+            try:
+                return c(value)
+            except _Bad as bad:
+                first = first or bad
+        raise first or _Bad(f"unexpected {value!r}")
+
+    return conv
+
+
+def _dataclass(tp: Any) -> Converter:
+    hints = _hints(tp)
+    fields = [(f.name, _converter(hints[f.name]),
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+              for f in dataclasses.fields(tp)]
+
+    def conv(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Bad(f"expected an object for {tp.__name__}, got {type(value).__name__}")
+        kwargs = {}
+        for name, c, required in fields:
+            if name in value:
+                try:
+                    kwargs[name] = c(value[name])
+                except _Bad as bad:
+                    raise bad.at(f".{name}") from None
+            elif required:
+                raise _Bad(f"missing field {name!r}")
+        return tp(**kwargs)
+
+    return conv
+
+
+def _sequence(item: Converter, kind: type, lists_only: bool = False) -> Converter:
+    fast = _FAST.get(item)
+
+    def conv(value: Any) -> Any:
+        if not isinstance(value, list if lists_only else (list, tuple)):
+            raise _Bad(f"expected a list, got {type(value).__name__}")
+        if fast is not None and all(fast(v) for v in value):  # a run of plain numbers or strings
+            return kind(float(v) for v in value) if item is _float else kind(value)
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(item(v))
+            except _Bad as bad:
+                raise bad.at(f"[{i}]") from None
+        return kind(out)
+
+    return conv
+
+
+def _fixed_tuple(items: tuple[Converter, ...]) -> Converter:
+    def conv(value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise _Bad(f"expected a list, got {type(value).__name__}")
+        out = []
+        for i, (c, v) in enumerate(zip(items, value)):
+            try:
+                out.append(c(v))
+            except _Bad as bad:
+                raise bad.at(f"[{i}]") from None
+        return tuple(out)
+
+    return conv
+
+
+def _mapping(item: Converter) -> Converter:
+    def conv(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Bad(f"expected an object, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[str(k)] = item(v)
+            except _Bad as bad:
+                raise bad.at(f".{k}") from None
+        return out
+
+    return conv
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"expected an integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"expected true/false, got {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"expected a string, got {value!r}")
+    return value
+
+
+def _str_enum(tp: type) -> Converter:
+    def conv(value: Any) -> Any:
         try:
             return tp(value)
         except ValueError:
-            raise SchemaError(f"{path}: {value!r} is not a valid {tp.__name__}") from None
-    raise SchemaError(f"{path}: unsupported schema type {tp!r}")
+            raise _Bad(f"{value!r} is not a valid {tp.__name__}") from None
+
+    return conv
+
+
+_PRIMITIVES: dict[Any, Converter] = {float: _float, int: _int, bool: _bool, str: _str}
+_FAST: dict[Converter, typing.Callable[[Any], bool]] = {
+    _float: lambda v: type(v) is float or type(v) is int,
+    _str: lambda v: type(v) is str,
+}
