@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Protocol, Sequence
 
@@ -41,6 +42,7 @@ class OutcomeLike(Protocol):
 
 
 PRUNE_INTERVAL_S = 60.0
+OPEN = ("pending", "approved", "sent")
 
 
 def _last_activity(task: Task) -> float:
@@ -97,6 +99,7 @@ class CloudTier:
         if now >= self._next_prune:  # reads every record: once a minute is plenty
             self._next_prune = now + PRUNE_INTERVAL_S
             self.manager.prune(now)
+            self._reconcile(now)
         if self.router.nodes and now >= self._next_health and (self._health is None or self._health.done()):
             self._next_health = now + self.routing.health_interval_s
             self._health = self._pool.submit(self.router.check_health)
@@ -133,6 +136,7 @@ class CloudTier:
                 self.on_event("escalation_unavailable", {"task_id": task.task_id, "error": str(exc)})
                 continue
             self._park(task.task_id, e.escalation_id, now)
+            self._reconcile(now, only=task.task_id)
 
     # ---- the task's side: awaiting approval (engine/queue/awaiting.py) ----
     def _awaiting(self) -> Any:
@@ -152,8 +156,34 @@ class CloudTier:
             return
         awaiting.recover(now)
         for e in self.manager.store.all():
-            if e.state in ("pending", "approved", "sent") and awaiting.get(e.task_id) is None:
+            if e.state in OPEN and awaiting.get(e.task_id) is None:
                 awaiting.park(e.task_id, e.escalation_id, now)
+        self._reconcile(now)
+
+    def _reconcile(self, now: float, only: str | None = None) -> None:
+        """A parked task whose escalation was decided while it was being parked (a CLI deny in
+        that instant), or while no supervisor ran, gets that decision's outcome now."""
+        awaiting = self._awaiting()
+        if awaiting is None:
+            return
+        for task in awaiting.tasks():
+            if only is not None and task.task_id != only:
+                continue
+            esc_id = str((task.result or {}).get("awaiting_escalation") or "")
+            e = self.manager.store.get(esc_id) if esc_id else None
+            if e is None:
+                awaiting.fail(task.task_id, f"its escalation {esc_id or '?'} is gone (pruned or rejected)", now,
+                              event="task_escalation_failed")
+            elif e.state == "answered":
+                self._answered(e)
+            elif e.state == "denied":
+                self._denied(e)
+            elif e.state == "expired" and self.manager.config.on_timeout == "retry_local":
+                self._retry_local(e)
+            elif e.state == "expired":
+                self._denied(replace(e, deny_reason="approval timed out", decided_by="expiry"))
+            elif e.state == "failed":
+                self._send_failed(e)
 
     def _back_to_failed(self, e: Escalation, reason: str, event: str) -> None:
         awaiting = self._awaiting()

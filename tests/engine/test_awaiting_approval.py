@@ -182,3 +182,19 @@ def test_cli_deny_without_a_supervisor_fails_it_with_who_and_why(tmp_path, api, 
     assert failed.status is TaskStatus.FAILED
     assert failed.error.startswith("escalation denied by cli ") and failed.error.endswith(": not now")
     assert q.counts().by_state["awaiting"] == {} and api.requests == []
+
+
+def test_a_decision_the_parked_task_missed_is_applied_by_the_next_reconcile(tmp_path, api):
+    """Decided by a process that did not move the task (a deny in the instant it was parked):
+    the cloud tier's reconcile (at start, after each park, once a minute) applies it."""
+    paths, q, tier = _rig(tmp_path, api)
+    try:
+        (esc,) = tier.manager.pending()
+        bare = build_manager(paths, tier.routing, tier.manager.config)  # no callbacks: the task stays parked
+        bare.deny(esc.escalation_id, T0 + 3, by="cli carl@rig", reason="no")
+        assert q.get("ask").status is TaskStatus.AWAITING_APPROVAL
+        tier.tick(T0 + 120)
+        failed = q.get("ask")
+        assert failed.status is TaskStatus.FAILED and failed.error == "escalation denied by cli carl@rig: no"
+    finally:
+        tier.close()
