@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from engine import safeio
 from engine.model import ERROR_SNIPPET_CHARS, iso
 from engine.queue.fsops import REAL_FS, FsOps
 
@@ -139,13 +140,13 @@ def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[di
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
+            rec = safeio.parse_json(path, raw)  # a line nested 100k deep is a ValueError here, not a crash
         except ValueError:
             glued = salvage_event(raw)  # a torn line glued to a whole one: keep the whole one
             if glued is None:
                 continue  # a torn or foreign line: skip, never crash a reader
             try:
-                rec = json.loads(glued)
+                rec = safeio.parse_json(path, glued)
             except ValueError:
                 continue
         if isinstance(rec, dict):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine import safeio
 from engine.routing.complexity import estimate_tokens
 
 
@@ -56,8 +57,8 @@ class CostLedger:
         out = []
         for line in lines:
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
+                out.append(safeio.parse_json(self.path, line))  # torn, foreign or 100k-deep: skipped
+            except ValueError:
                 continue
         return out
 

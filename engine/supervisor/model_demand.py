@@ -25,7 +25,6 @@ resolved over a few ticks instead of stalling one. Time is a parameter (``now``)
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections import OrderedDict, deque
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from engine import safeio
 from engine.config import GalaxyConfig
 from engine.model import parse_time
 from engine.paths import RigPaths
@@ -203,7 +203,7 @@ class ModelDemand:
 
     def _parse(self, raw: bytes) -> None:
         try:
-            rec = json.loads(raw)
+            rec = safeio.parse_json(self.path, raw)  # a line nested 100k deep is a bad line, not a crash
             kind = rec.get("event_type")
             task_id = rec.get("task_id")
             at = parse_time(rec.get("timestamp"), "timestamp")

@@ -278,3 +278,33 @@ def test_a_hostile_intent_record_never_stops_recovery(tmp_path, kind):
     q.journal.recover(T0)  # returns, never blocks on the FIFO or raises on the depth
     assert (tmp_path / "outside" / "secret.json").exists() if kind == "outside_link" else True
     assert drain_ids(q, T0) == ["fine"]
+
+
+# ---------------------------------------------------------------- log lines read back
+def test_a_log_line_nested_100k_deep_is_skipped_by_every_log_reader(tmp_path):
+    from engine.escalation.pricing import CostLedger
+    from engine.events import EventLog, tail_events
+
+    deep = "[" * 100_000 + "]" * 100_000
+    log = EventLog(tmp_path / "events.jsonl")
+    log.emit("task_submitted", at=T0, task_id="a")
+    with open(tmp_path / "events.jsonl", "a") as fh:
+        fh.write(deep + "\n")
+    log.emit("task_submitted", at=T0 + 1, task_id="b")
+    assert [e["task_id"] for e in tail_events(tmp_path / "events.jsonl")] == ["a", "b"]
+    (tmp_path / "cost.jsonl").write_text(deep + "\n" + json.dumps({"day": "d", "cost_usd": 1.5}) + "\n")
+    assert CostLedger(tmp_path / "cost.jsonl").spent_on("d") == 1.5
+
+
+def test_the_demand_learner_counts_a_deep_event_line_as_bad(tmp_path):
+    from engine.scheduling.costs import SwitchCosts
+    from engine.supervisor.model_demand import ModelDemand
+
+    class NoLookup:
+        def models(self, task_ids, budget):
+            return {}
+
+    (tmp_path / "events.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    demand = ModelDemand(tmp_path / "events.jsonl", NoLookup(), n_groups=1, priors=SwitchCosts())
+    demand.update(T0)
+    assert demand.bad_lines == 1 and demand.errors == 0
