@@ -40,6 +40,9 @@ CANNED: tuple[tuple[str, str, tuple[int, int], tuple[str, ...], str, bool], ...]
     ("read-only", "busy5", (80, 24), (), "galaxy-dark", True),
     ("confirm-unload", "busy5", (80, 24), ("u",), "galaxy-dark", False),
     ("help", "busy5", (100, 34), ("question_mark",), "galaxy-dark", False),
+    ("events-80x24", "busy5", (80, 24), ("l", "f"), "galaxy-dark", False),
+    ("task-detail-120x40", "busy5", (120, 40), ("tab", "enter"), "galaxy-dark", False),
+    ("task-detail-80x24", "busy5", (80, 24), ("tab", "enter"), "galaxy-dark", False),
 )
 
 

@@ -39,13 +39,17 @@ def _rows(rows: list[tuple[str, object]]) -> list[Content]:
             for k, v in rows]
 
 
-def view_content(view: TaskView, progress: str | None = None) -> Content:
-    """The snapshot's view of the task (no shared root, or the queue does not have it)."""
+def view_content(view: TaskView, progress: str | None = None, now: float | None = None) -> Content:
+    """The snapshot's view of the task (no shared root, or the queue does not have it);
+    ``now`` (the snapshot's time) gives a running task its elapsed time."""
+    dur = view.duration_s
+    if dur is None and view.started_at is not None and (view.ended_at or now):
+        dur = (view.ended_at or now or 0.0) - view.started_at
     state = Content.styled(view.status, STATE_STYLE.get(view.status, "bold"))
     lines = _rows([("task", view.task_id), ("name", view.name), ("class", view.task_class), ("state", state),
                    ("model", view.model or "-"), ("worker", view.worker_id or "-"),
                    ("started", fmt_clock(view.started_at)), ("ended", fmt_clock(view.ended_at)),
-                   ("duration", fmt_duration(view.duration_s)),
+                   ("duration", fmt_duration(dur)),
                    ("tokens/s", "-" if view.tokens_per_s is None else f"{view.tokens_per_s:.1f}"),
                    ("retries", str(view.retry_count)), ("error", one_line(view.error) or "-")])
     if progress:
@@ -149,7 +153,7 @@ class TaskDetailScreen(ModalScreen[None]):
             return
         self.view, self.progress = view, progress
         if self.report is None:
-            self.query_one("#detail-summary", Static).update(view_content(view, progress))
+            self.query_one("#detail-summary", Static).update(view_content(view, progress, snap.taken_at))
             self._retitle()
 
     def _reload(self) -> None:
