@@ -461,5 +461,9 @@ def run_cancel(args: argparse.Namespace) -> int:
     if q.cancel(args.task_id, time.time(), args.reason):
         print(f"{args.task_id} cancelled")
         return 0
+    if q.awaiting.get(args.task_id) is not None:
+        print(f"cannot cancel: {args.task_id} is awaiting approval of its escalation; "
+              "`galaxy deny ESCALATION --reason ...` fails it instead", file=sys.stderr)
+        return 1
     print(f"cannot cancel: {q.deps.last_refusal}", file=sys.stderr)
     return 1

@@ -18,6 +18,7 @@ holds nothing: each method takes the queue's deps lock.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from engine.model import Task, TaskStatus, TaskValidationError, is_safe_task_id
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
 
 DENIED_PREFIX = "escalation denied by "
+RACY_MTIME_NS = 2_000_000_000  # a folder mtime this recent may not change again for the next file
 FAILED_BACK = ("escalation ",)  # a failed/ copy whose error starts so was moved there by ``fail``
 
 
@@ -41,6 +43,8 @@ class AwaitingTasks:
         self.dir = fq.paths.awaiting
         self.dir.mkdir(parents=True, exist_ok=True)
         self.last_refusal: str | None = None
+        self._counts: dict[str, int] = {}
+        self._counts_mtime: int | None = None
 
     def _path(self, task_id: str) -> str:
         return str(self.dir / f"{task_id}.json")
@@ -66,11 +70,20 @@ class AwaitingTasks:
         return [t for t in (self.get(i) for i in self.ids()) if t is not None]
 
     def counts(self) -> dict[str, int]:
-        """task class -> number awaiting approval (a handful: read each file)."""
+        """task class -> number awaiting approval. Read again only when the folder changed
+        (one stat per snapshot tick otherwise); a just-changed mtime is not trusted."""
+        try:
+            mtime = os.stat(self.dir).st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if mtime == self._counts_mtime:
+            return dict(self._counts)
         out: dict[str, int] = {}
         for t in self.tasks():
             out[t.task_class.value] = out.get(t.task_class.value, 0) + 1
-        return out
+        self._counts = out
+        self._counts_mtime = mtime if time.time_ns() - mtime > RACY_MTIME_NS else None
+        return dict(out)
 
     # ---- failed -> awaiting ----
     def park(self, task_id: str, escalation_id: str, now: float) -> bool:

@@ -86,6 +86,8 @@ def test_an_escalated_task_awaits_approval_and_is_not_a_failure(tmp_path, api, c
         assert any(line.split()[:2] == ["ask", esc.escalation_id] for line in out.splitlines())
         assert main(["--root", str(paths.root), "retry", "ask"]) == 1
         assert f"ask is awaiting approval of escalation {esc.escalation_id}" in capsys.readouterr().err
+        assert main(["--root", str(paths.root), "cancel", "ask"]) == 1
+        assert "ask is awaiting approval of its escalation" in capsys.readouterr().err
         tier.tick(T0 + 5)  # the next scans leave it where it is
         assert q.get("ask").status is TaskStatus.AWAITING_APPROVAL and api.requests == []
     finally:
