@@ -77,7 +77,7 @@ class WorkerView:
     residency: str = "idle"
     resident_model: str | None = None
     endpoint: str | None = None
-    llm_backend: str = "none"  # what its claims can run (scheduling.capability): ollama | openai | router | none
+    llm_backend: str | None = None  # ollama | openai | router | none; None: not published (older supervisor)
     llm_models: tuple[str, ...] | None = None  # models its LLM server serves; None: any
 
 

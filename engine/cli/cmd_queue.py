@@ -322,9 +322,12 @@ def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]],
         return
     if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
         return
-    caps = [WorkerCapabilities(llm_backend=w.llm_backend,
+    live = [w for w in snap.workers if w.state not in ("stopped", "fatal")]
+    if any(w.llm_backend is None for w in live):
+        return  # a supervisor that does not publish capabilities: nothing to judge by
+    caps = [WorkerCapabilities(llm_backend=w.llm_backend or "none",
                                llm_models=frozenset(w.llm_models) if w.llm_models is not None else None)
-            for w in snap.workers if w.state not in ("stopped", "fatal")]
+            for w in live]
     for row, w in zip(rows, explain_unrunnable(waiting, caps)):
         row["reason"] = w.reason
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from engine.cli.cmd_queue import status_data
 from engine.config import GroupConfig
 from engine.model import Task, TaskClass, TaskType
 from engine.paths import RigPaths
@@ -25,6 +26,7 @@ from engine.scheduling.policy import (
     make_claim_policy,
     rank,
 )
+from engine.snapshot import SNAPSHOT_VERSION, Snapshot, WorkerView, write_snapshot
 from engine.supervisor.snapshot_builder import WorkerInfo, explain_wait
 from engine.supervisor.states import WorkerRecord, WState
 
@@ -130,3 +132,29 @@ def test_a_worker_never_claims_or_fails_an_llm_task_it_cannot_run_and_retry_does
     waiting = {w.task_id: w for w in explain_unrunnable(q.oldest_waiting(now + 2, 10), [SCRIPT])}
     assert waiting["gen"].reason == "no worker serves model smollm2"
     q.close()
+
+
+def _publish(paths: RigPaths, *workers: WorkerView) -> None:
+    write_snapshot(paths.snapshot, Snapshot(version=SNAPSHOT_VERSION, seq=1, taken_at=time.time(), rig="r",
+                                            simulated=False, telemetry_status="none", workers=workers))
+
+
+def test_galaxy_status_says_why_from_the_snapshots_worker_capabilities(tmp_path: Path) -> None:
+    paths = RigPaths(tmp_path / "shared").ensure()
+    q = FileQueue(paths, use_inotify=False)
+    q.submit([Task(task_id="gen", name="gen", type=TaskType.LLM, task_class=TaskClass.LLM, model="qwen2.5:7b",
+                   params={"prompt": "hi"})], time.time())
+    q.close()
+    llama = WorkerView("llama", (), "running", llm_backend="openai", llm_models=("smollm2",))
+    scripts = WorkerView("scripts", (), "running", llm_backend="none")
+    _publish(paths, llama, scripts)
+    (row,) = status_data(paths.root, time.time())["waiting"]
+    assert row["reason"] == "no worker serves model qwen2.5:7b"
+    # a stopped worker that could serve it does not change the answer; a running one does
+    _publish(paths, llama, WorkerView("big", (0,), "stopped", llm_backend="ollama"))
+    assert status_data(paths.root, time.time())["waiting"][0]["reason"] == "no worker serves model qwen2.5:7b"
+    _publish(paths, llama, WorkerView("big", (0,), "running", llm_backend="ollama"))
+    assert "no worker" not in status_data(paths.root, time.time())["waiting"][0]["reason"]
+    # an older supervisor that publishes no capabilities: nothing is claimed about them
+    _publish(paths, WorkerView("old", (), "running"))
+    assert "no worker" not in status_data(paths.root, time.time())["waiting"][0]["reason"]
