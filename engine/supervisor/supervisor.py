@@ -212,8 +212,9 @@ class Supervisor:
             return
         st = read_status(path)
         slot.status_mtime_ns = mtime  # a bad file is read once, not on every tick until it changes
-        if st is None:
-            return  # half-visible or foreign junk: keep the last good one
+        if st is None:  # foreign junk (FIFO, link, bad JSON): keep the last good one, say so once
+            self.log("worker status file unreadable; keeping the last one", worker=slot.worker_id)
+            return
         slot.status = st
         if slot.proc is not None and st.pid == slot.proc.pid:
             self._event(slot, S.HeartbeatSeen(st.heartbeat_at), now)

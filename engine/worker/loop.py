@@ -118,9 +118,12 @@ class Worker:
         mtime = (st.st_ino, st.st_mtime_ns, st.st_size)  # written by rename: a new inode every time
         if mtime != self._control_mtime:
             ctl = read_control(path)
+            self._control_mtime = mtime  # read once per change: a bad file is reported once, not every step
             if ctl is not None:
-                self._control_mtime = mtime
                 self._apply_control(ctl)
+            else:
+                self.events.emit("worker_error", at=self.clock.now(), worker_id=self.worker_id,
+                                 error=f"{path.name}: not a valid control file; keeping the last one")
         return self._control
 
     def _apply_control(self, ctl: WorkerControl) -> None:

@@ -308,3 +308,24 @@ def test_the_demand_learner_counts_a_deep_event_line_as_bad(tmp_path):
     demand = ModelDemand(tmp_path / "events.jsonl", NoLookup(), n_groups=1, priors=SwitchCosts())
     demand.update(T0)
     assert demand.bad_lines == 1 and demand.errors == 0
+
+
+# ---------------------------------------------------------------- a real worker loop
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "deep"])
+def test_a_worker_with_a_hostile_control_file_runs_on_and_reports_it_once(tmp_path, kind):
+    from engine.clock import FakeClock
+    from engine.events import EventLog
+    from engine.handlers.registry import HandlerRegistry
+    from engine.scheduling.policy import WorkerProfile
+    from engine.worker.loop import Worker, WorkerSettings
+    from worker_doubles import RecordingResidency
+
+    q = make_queue(tmp_path, use_inotify=False)
+    q.submit([task("a"), task("b")], T0)
+    q.paths.workers.mkdir(parents=True, exist_ok=True)
+    make_hostile(kind, q.paths.worker_control("w1"), tmp_path)
+    w = Worker(q, HandlerRegistry(), RecordingResidency(), FakeClock(T0), q.paths, EventLog(q.paths.events), "w1",
+               (), WorkerProfile("w1"), WorkerSettings(exit_when_idle=True, housekeeping_s=0.0))
+    assert w.run() == 2
+    errors = [e for e in events_of(tmp_path, "worker_error") if "control file" in (e.get("error") or "")]
+    assert len(errors) == 1
