@@ -128,7 +128,7 @@ def test_every_id_kind_names_the_rule_broken():
 def test_cli_verbs_refuse_hostile_ids_before_any_path(rig, watch, capsys, monkeypatch, tmp_path):
     paths, outside = rig
     monkeypatch.setenv("GALAXY_CONFIG", str(tmp_path / "none.toml"))
-    verbs = [["retry"], ["cancel"], ["approve"], ["deny", "--reason", "no"],
+    verbs = [["retry"], ["cancel"], ["approve"], ["deny", "--reason", "no"], ["task", "show"], ["task", "show", "--json"],
              *([v] for v in ("pause", "resume", "drain", "restart", "unload"))]
     for bad in _hostile(outside):
         if bad == "":
