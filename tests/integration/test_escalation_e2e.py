@@ -76,8 +76,13 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
 
         denied = galaxy("deny", by_task["ask2"]["escalation_id"], "--reason", "not needed")
         assert denied.returncode == 0, denied.stdout + denied.stderr
-        approved = galaxy("approve", by_task["ask1"]["escalation_id"])
-        assert approved.returncode == 0, approved.stdout + approved.stderr
+        racers = [subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config",
+                                    str(cfg), "approve", by_task["ask1"]["escalation_id"]], cwd=REPO, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [(p.wait(timeout=60), *p.communicate()) for p in racers]  # two operators, one supervisor
+        assert sorted(rc for rc, _, _ in outs) == [0, 1], outs
+        loser = next(out for rc, out, _ in outs if rc == 1)
+        assert "refused: escalation " in loser and " was already approved by cli " in loser, outs
 
         def done() -> dict[str, Any] | None:
             path = RigPaths(root).complete / "ask1.json"
@@ -94,7 +99,8 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
         ledger = (RigPaths(root).logs / "cost_ledger.jsonl").read_text().splitlines()
         assert len(ledger) == 1 and json.loads(ledger[0])["task_id"] == "ask1"
         audit = [json.loads(x) for x in RigPaths(root).audit.read_text().splitlines()]
-        assert [(a["kind"], a["outcome"]) for a in audit if "command_id" in a] == [("deny", "ok"), ("approve", "ok")]
+        assert [(a["kind"], a["outcome"]) for a in audit if "command_id" in a] == [
+            ("deny", "ok"), ("approve", "ok"), ("approve", "refused")]
         decisions = [(a["escalation_id"], a["transition"]) for a in audit if a["kind"] == "escalation_decision"]
         ask1, ask2 = by_task["ask1"]["escalation_id"], by_task["ask2"]["escalation_id"]
         assert decisions == [(ask2, "denied"), (ask1, "approved"), (ask1, "sent"), (ask1, "answered")]
