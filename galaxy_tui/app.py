@@ -15,24 +15,33 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
-from engine.snapshot import EscalationView, Snapshot, TaskView, WorkerView
+from engine.snapshot import EscalationView, GpuView, Snapshot, TaskView, WorkerView
+from galaxy_tui import prefs
+from galaxy_tui.actions import CANCELLABLE, STOPPED_STATES, unload_plan
+from galaxy_tui.review import over_budget
 from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from galaxy_tui.screens.detail import TaskDetailScreen
+from galaxy_tui.screens.escalations import EscalationsScreen
+from galaxy_tui.screens.review import ReviewScreen, pending_of
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
 from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
+from galaxy_tui.widgets.escalations import EscalationsTable, panel_title, pending_rows
 from galaxy_tui.widgets.events import EventsPanel
 from galaxy_tui.widgets.gpu_panel import GpuPanel
-from galaxy_tui.widgets.panels import (EscalationsTable, TasksTable, escalation_rows, events_content,
-                                       nodes_content, queue_content, task_rows)
-from galaxy_tui.widgets.status import AlertBanner, TopBar
+from galaxy_tui.widgets.panels import TasksTable, nodes_content, queue_content
+from galaxy_tui.widgets.status import AlertBanner, ApprovalBanner, TopBar
 from galaxy_tui.widgets.text_panel import TextPanel
 
 POLL_INTERVAL_S = 0.5
+MAIN_ONLY = frozenset({"pause_resume", "drain", "start_restart", "unload", "cancel_task", "retry", "retry_all",
+                       "approve", "deny", "detail"})
 _UNSET = object()
 EVENT_LINES = 3
 
@@ -47,25 +56,32 @@ class GalaxyApp(App[None]):
     CSS_PATH = STYLESHEET
     TITLE = "galaxy"
 
+    # The footer shows only what must fit 80 columns (review, help, quit, the palette); every
+    # key is in the help screen and, by name, in the command palette (ctrl+p).
     BINDINGS = [
-        Binding("p", "pause_resume", "Pause"),
-        Binding("x", "drain", "Drain"),
-        Binding("u", "unload", "Unload"),
-        Binding("r", "retry", "Retry"),
-        Binding("R", "retry_all", "Retry all"),
-        Binding("a", "approve", "Approve"),
-        Binding("d", "deny", "Deny"),
-        Binding("enter", "detail", "Detail"),
+        Binding("p", "pause_resume", "Pause", show=False),
+        Binding("x", "drain", "Drain", show=False),
+        Binding("s", "start_restart", "Start/restart", show=False),
+        Binding("u", "unload", "Unload", show=False),
+        Binding("c", "cancel_task", "Cancel task", show=False),
+        Binding("r", "retry", "Retry", show=False),
+        Binding("R", "retry_all", "Retry all", show=False),
+        Binding("a", "approve", "Approve", show=False),
+        Binding("d", "deny", "Deny", show=False),
+        Binding("e", "review_pending", "Approvals"),
+        Binding("E", "escalations", "Escalations", show=False),
+        Binding("enter", "detail", "Detail", show=False),
         Binding("slash", "filter_tasks", "Filter tasks", show=False),
         Binding("l", "events", "Events", show=False),
-        Binding("t", "next_theme", "Theme"),
+        Binding("t", "next_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, source: SnapshotSource, sink: CommandSink, *, read_only: bool = False,
                  clock: Callable[[], float] = time.time, root: Path | None = None,
-                 poll_interval: float = POLL_INTERVAL_S, theme: str = DEFAULT_THEME) -> None:
+                 poll_interval: float = POLL_INTERVAL_S, theme: str | None = None,
+                 prefs_path: Path | None = None) -> None:
         super().__init__()
         self.source = source
         self.sink = sink
@@ -84,12 +100,15 @@ class GalaxyApp(App[None]):
         self._themes = [t.name for t in load_themes()]
         for t in load_themes():
             self.register_theme(t)
-        self.theme = theme if theme in self._themes else DEFAULT_THEME
+        self.prefs_path = prefs_path  # None: nothing remembered (tests, screenshots)
+        wanted = theme or prefs.load_theme(prefs_path) or DEFAULT_THEME
+        self.theme = wanted if wanted in self._themes else DEFAULT_THEME
         self.origin = default_source("tui")
 
     # ---------- layout ----------
     def compose(self) -> ComposeResult:
         yield TopBar(id="topbar")
+        yield ApprovalBanner(id="approvals")
         yield AlertBanner(id="alerts")
         yield GpuPanel(id="gpus")
         with Horizontal(id="lower"):
@@ -97,8 +116,8 @@ class GalaxyApp(App[None]):
             with Vertical(id="side"):
                 yield TextPanel(id="queue")
                 yield EscalationsTable(id="escalations")
-                yield TextPanel(id="esc-preview")
                 yield TextPanel(id="nodes")
+        yield TextPanel(id="task-reason")
         yield EventsPanel(id="events")
         yield Footer(compact=True)
 
@@ -106,13 +125,22 @@ class GalaxyApp(App[None]):
         for wid, title in (("#gpus", "GPUs"), ("#tasks", "Tasks"), ("#queue", "Queue"),
                            ("#escalations", "Escalations"), ("#nodes", "Nodes"), ("#events", "Events")):
             self.query_one(wid).border_title = title
-        for wid in ("#escalations", "#esc-preview", "#nodes"):
+        for wid in ("#escalations", "#nodes", "#task-reason"):
             self.query_one(wid).display = False
         self.query_one(AlertBanner).display = False
+        self.query_one(ApprovalBanner).display = False
         self.query_one(TopBar).show(None, stale_since=None, read_only=self.read_only, error=None)
         self.query_one(GpuPanel).focus()
         self.set_interval(self.poll_interval, self.poll_source)
         self.poll_source()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that act on the main screen's selection work there only (not under a review or dialog)."""
+        if action in MAIN_ONLY and len(self.screen_stack) > 1:
+            return False
+        if action == "review_pending" and isinstance(self.screen, ReviewScreen):
+            return False  # there, n walks the pending ones
+        return True
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 30, "-short")
@@ -169,10 +197,17 @@ class GalaxyApp(App[None]):
         self.query_one(TasksTable).show(snap)
         if self._changed("queue", (snap.queue, int(snap.taken_at))):
             self.query_one("#queue", TextPanel).update(queue_content(snap))
-        esc = self.query_one(EscalationsTable)
-        _show(esc, bool(snap.escalations))
-        esc.set_rows(escalation_rows(snap))
-        self._show_escalation_preview()
+        if self._changed("escalations", (snap.escalations, int(snap.taken_at))):
+            self.query_one(ApprovalBanner).show(snap)
+            esc = self.query_one(EscalationsTable)
+            rows = pending_rows(snap)
+            _show(esc, bool(rows))
+            esc.set_rows(rows)
+            esc.border_title = panel_title(snap)
+        self._show_worker_reason()
+        for screen in self.screen_stack[1:]:
+            if isinstance(screen, (ReviewScreen, EscalationsScreen)):
+                screen.on_snapshot(snap)
         nodes = self.query_one("#nodes", TextPanel)
         _show(nodes, bool(snap.nodes))
         if snap.nodes and self._changed("nodes", snap.nodes):
@@ -183,32 +218,46 @@ class GalaxyApp(App[None]):
         if self.first_frame_at is None:
             self.first_frame_at = time.perf_counter()
 
-    def _show_escalation_preview(self) -> None:
-        preview = self.query_one("#esc-preview", TextPanel)
-        esc = self.selected_escalation()
-        _show(preview, esc is not None)
-        if esc is not None:
-            budget = "-" if esc.budget_left_usd is None else f"${esc.budget_left_usd:.2f}"
-            preview.border_title = f"would send ({esc.est_input_tokens} tokens, ${esc.est_cost_usd:.4f}, budget left {budget})"
-            preview.update(esc.preview)
+    def _show_worker_reason(self) -> None:
+        """The selected card's worker state reason (why it is fatal, paused, backing off) on the
+        GPU panel's bottom edge: one line narrow enough for 80 columns, never cut sideways."""
+        wid = self.selected_worker_id()
+        view = self._worker_view(wid) if wid else None
+        text = ""
+        if view is not None and view.state_reason:
+            reason = view.state_reason
+            text = f"{wid}: {reason}" if reason.startswith(view.state) else f"{wid} {view.state}: {reason}"
+        panel = self.query_one(GpuPanel)
+        if self._changed("worker-reason", text):
+            panel.border_subtitle = Content(text)  # type: ignore[assignment]
+
+    @on(GpuPanel.Selected)
+    def _gpu_moved(self) -> None:
+        self._show_worker_reason()
 
     @on(DataTable.RowHighlighted, "#tasks")
     def _task_moved(self) -> None:
-        """The selected failed task's full reason on the panel's bottom edge (the column is narrow)."""
+        """The selected task's failure reason, whole and full-width under the Tasks panel (its
+        column is off-screen at 80 columns); wraps to three lines, never scrolls sideways."""
         task = self.selected_task()
-        tasks = self.query_one(TasksTable)
-        tasks.border_subtitle = f"{task.status}: {task.error}" if task is not None and task.error else ""
+        strip = self.query_one("#task-reason", TextPanel)
+        _show(strip, bool(task is not None and task.error))
+        if task is not None and task.error:
+            strip.update(Content.assemble((f"{task.status}: ", "$error bold"), (task.error, "$error")))
 
-    @on(DataTable.RowHighlighted, "#escalations")
-    def _escalation_moved(self) -> None:
-        self._show_escalation_preview()
+    @on(DataTable.RowSelected, "#escalations")
+    def _escalation_chosen(self) -> None:
+        esc = self.selected_escalation()
+        if esc is not None:
+            self.open_review(esc.escalation_id)
 
     def _report_acks(self, snap: Snapshot) -> None:
         for ack in snap.acks:
             if ack.command_id in self.sent_ids:
                 self.sent_ids.discard(ack.command_id)
-                severity = "information" if ack.outcome == "ok" else "error"
-                self.notify(f"{ack.kind} {ack.target or ''}: {ack.outcome} {ack.message}", severity=severity)
+                severity: SeverityLevel = "information" if ack.outcome == "ok" else "error"
+                self.notify(f"{ack.kind} {ack.target or ''}: {ack.outcome} {ack.message}", severity=severity,
+                            markup=False)
 
     # ---------- selection ----------
     def selected_worker_id(self) -> str | None:
@@ -234,19 +283,45 @@ class GalaxyApp(App[None]):
         return next((w for w in self.snapshot.workers if w.worker_id == worker_id), None) if self.snapshot else None
 
     # ---------- commands out ----------
+    def supervisor_absent(self) -> bool:
+        """STALE (or never heard from): a command would wait in the folder for a future supervisor."""
+        return self.snapshot is None or self.stale_since is not None or self.supervisor_alive is False
+
     def send(self, kind: CommandKind, target: str | None = None, **args: object) -> None:
+        """Send one command. Read-only says what it would send; with no live supervisor it asks
+        first (Cancel focused), as the CLI warns: the command would apply to the next supervisor."""
         label = f"{kind.value} {target or ''}".strip()
         if self.read_only:
-            self.notify(f"read-only: would send {label}", severity="warning")
+            self.notify(f"read-only: would send {label}", severity="warning", markup=False)
             return
+        if self.supervisor_absent():
+            def done(ok: bool | None) -> None:
+                if ok:
+                    self._send_now(kind, target, label, args)
+                else:
+                    self.notify(f"not sent: {label}", severity="information", markup=False)
+            self.push_screen(ConfirmScreen(f"No supervisor is running; send anyway?\n{label} would wait in the "
+                                           "commands folder and apply when a supervisor starts.", "Send anyway"),
+                             done)
+            return
+        self._send_now(kind, target, label, args)
+
+    def _send_now(self, kind: CommandKind, target: str | None, label: str, args: dict[str, object]) -> None:
         cmd = make_command(kind, target, source=self.origin, now=self.clock(), **args)
         try:
             self.sink.send(cmd)
         except (OSError, ValueError) as exc:  # ValueError: engine.ids.InvalidId, a target that is not a valid id
-            self.notify(f"could not send {label}: {exc}", severity="error")
+            self.notify(f"could not send {label}: {exc}", severity="error", markup=False)
             return
         self.sent_ids.add(cmd.command_id)
-        self.notify(f"sent {label}")
+        self.notify(f"sent {label}", markup=False)
+
+    def confirm(self, question: str, label: str, then: Callable[[], None]) -> None:
+        """Ask (Cancel focused); run ``then`` only on an explicit yes."""
+        def done(ok: bool | None) -> None:
+            if ok:
+                then()
+        self.push_screen(ConfirmScreen(question, label), done)
 
     def _need_worker(self) -> str | None:
         wid = self.selected_worker_id()
@@ -259,6 +334,9 @@ class GalaxyApp(App[None]):
         if wid is None:
             return
         view = self._worker_view(wid)
+        if view is not None and view.state in STOPPED_STATES:
+            self.notify(f"{wid} is {view.state}: press s to start it", severity="warning", markup=False)
+            return
         paused = view is not None and view.state == "paused"
         self.send(CommandKind.RESUME if paused else CommandKind.PAUSE, wid)
 
@@ -267,21 +345,56 @@ class GalaxyApp(App[None]):
         if wid is not None:
             self.send(CommandKind.DRAIN, wid)
 
+    def action_start_restart(self) -> None:
+        """A stopped (drained) or fatal worker starts again (``resume`` spawns it: states.py);
+        a live one is restarted after asking, saying what happens to its task."""
+        wid = self._need_worker()
+        if wid is None:
+            return
+        view = self._worker_view(wid)
+        if view is None or view.state in STOPPED_STATES:
+            self.send(CommandKind.RESUME, wid)
+            return
+        task = view.task_name or view.current_task
+        what = (f"Its running task {task} is interrupted and handed back to the queue." if task
+                else "It runs no task now.")
+        self.confirm(f"Restart worker {wid} ({view.state})? Its process is stopped and started again.\n{what}",
+                     "Restart", lambda: self.send(CommandKind.RESTART, wid))
+
     def action_unload(self) -> None:
         wid = self._need_worker()
         if wid is None:
             return
         view = self._worker_view(wid)
-        if view is None or not view.current_task:
+        plan = unload_plan(view, self._gpu_of(wid))
+        if plan.nothing:
+            self.notify(f"{wid}: {plan.text}; nothing sent", severity="information", markup=False)
+            return
+        if plan.question is None:
             self.send(CommandKind.UNLOAD, wid)
             return
-        question = (f"Worker {wid} is running {view.task_name or view.current_task}.\n"
-                    f"Force-unload {view.resident_model or 'its model'} now? The task will be interrupted.")
+        self.confirm(plan.question, "Unload", lambda: self.send(CommandKind.UNLOAD, wid))
 
-        def done(ok: bool | None) -> None:
-            if ok:
-                self.send(CommandKind.UNLOAD, wid)
-        self.push_screen(ConfirmScreen(question, "Unload"), done)
+    def _gpu_of(self, wid: str) -> GpuView | None:
+        if self.snapshot is None:
+            return None
+        return next((g for g in self.snapshot.gpus if g.worker_id == wid), None)
+
+    def action_cancel_task(self) -> None:
+        task = self.selected_task()
+        if isinstance(self.focused, GpuPanel) or task is None:
+            wid = self.selected_worker_id()
+            view = self._worker_view(wid) if wid else None
+            if view is not None and view.current_task:
+                task = TaskView(task_id=view.current_task, name=view.task_name or view.current_task,
+                                task_class=view.task_class or "?", status="running", worker_id=wid)
+        if task is None or task.status not in CANCELLABLE:
+            self.notify("select a running or waiting task (Tasks, or a busy GPU) first", severity="warning")
+            return
+        where = f" on {task.worker_id}: it is stopped mid-run" if task.worker_id and task.status in (
+            "running", "processing") else ""
+        self.confirm(f"Cancel task {task.name} ({task.task_id}){where}?\nIt will not run again unless retried.",
+                     "Cancel task", lambda: self.send(CommandKind.CANCEL, task.task_id))
 
     def action_retry(self) -> None:
         task = self.selected_task()
@@ -301,29 +414,80 @@ class GalaxyApp(App[None]):
         if n == 0:
             self.notify("no failed tasks", severity="information")
             return
+        self.confirm(f"Retry all {n} failed tasks?", f"Retry {n}", lambda: self.send(CommandKind.RETRY_ALL_FAILED))
 
-        def done(ok: bool | None) -> None:
-            if ok:
-                self.send(CommandKind.RETRY_ALL_FAILED)
-        self.push_screen(ConfirmScreen(f"Retry all {n} failed tasks?", f"Retry {n}"), done)
+    # ---------- escalations ----------
+    def _escalation(self, escalation_id: str) -> EscalationView | None:
+        if self.snapshot is None:
+            return None
+        return next((e for e in self.snapshot.escalations if e.escalation_id == escalation_id), None)
 
-    def action_approve(self) -> None:
-        esc = self.selected_escalation()
-        if esc is None or esc.state != "pending":
-            self.notify("select a pending escalation first", severity="warning")
+    def approve_escalation(self, esc: EscalationView, *, override_budget: bool) -> None:
+        """Approve as shown; over budget only with ``override_budget``, and only after asking."""
+        esc = self._escalation(esc.escalation_id) or esc
+        if esc.state != "pending":
+            self.notify(f"{esc.escalation_id} is {esc.state}, not pending", severity="warning", markup=False)
             return
-        self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=False)
+        if not override_budget:
+            if over_budget(esc):
+                self.notify(f"${esc.est_cost_usd:.4f} is over today's budget left (${esc.budget_left_usd:.4f}): "
+                            "press o to approve over budget", severity="warning", markup=False)
+                return
+            self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=False)
+            return
+        left = "unknown" if esc.budget_left_usd is None else f"${esc.budget_left_usd:.4f}"
+        self.confirm(f"Approve {esc.escalation_id} OVER today's budget?\nUp to ${esc.est_cost_usd:.4f} "
+                     f"(at the output cap) against {left} left; it is sent to {esc.provider}/{esc.model} now.",
+                     "Approve over budget",
+                     lambda: self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=True))
 
-    def action_deny(self) -> None:
-        esc = self.selected_escalation()
-        if esc is None or esc.state != "pending":
-            self.notify("select a pending escalation first", severity="warning")
+    def deny_escalation(self, esc: EscalationView) -> None:
+        esc = self._escalation(esc.escalation_id) or esc
+        if esc.state != "pending":
+            self.notify(f"{esc.escalation_id} is {esc.state}, not pending", severity="warning", markup=False)
             return
 
         def done(reason: str | None) -> None:
             if reason:
                 self.send(CommandKind.DENY, esc.escalation_id, reason=reason)
         self.push_screen(ReasonScreen(f"Deny escalation {esc.escalation_id} of task {esc.task_id}: why?"), done)
+
+    def action_approve(self) -> None:
+        esc = self.selected_escalation()
+        if esc is None or esc.state != "pending":
+            self.notify("select a pending escalation first (e: review the first one)", severity="warning")
+            return
+        self.approve_escalation(esc, override_budget=False)
+
+    def action_deny(self) -> None:
+        esc = self.selected_escalation()
+        if esc is None or esc.state != "pending":
+            self.notify("select a pending escalation first (e: review the first one)", severity="warning")
+            return
+        self.deny_escalation(esc)
+
+    def open_review(self, escalation_id: str) -> None:
+        esc = self._escalation(escalation_id)
+        if esc is None:
+            self.notify(f"{escalation_id} is no longer in the snapshot", severity="warning", markup=False)
+            return
+        screen = ReviewScreen(esc, self.root)
+        if isinstance(self.screen, ReviewScreen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def action_review_pending(self) -> None:
+        """From anywhere: the review screen of the oldest pending escalation."""
+        pending = pending_of(self.snapshot)
+        if not pending:
+            self.notify("no approvals pending", severity="information")
+            return
+        self.open_review(pending[0].escalation_id)
+
+    def action_escalations(self) -> None:
+        if not isinstance(self.screen, EscalationsScreen):
+            self.push_screen(EscalationsScreen(self.root))
 
     def action_detail(self) -> None:
         card = self.query_one(GpuPanel).current if isinstance(self.focused, GpuPanel) else None
@@ -355,7 +519,9 @@ class GalaxyApp(App[None]):
     def action_next_theme(self) -> None:
         names = self._themes
         self.theme = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
-        self.notify(f"theme: {self.theme}")
+        problem = prefs.save_theme(self.prefs_path, self.theme)
+        self.notify(problem or f"theme: {self.theme}", severity="warning" if problem else "information",
+                    markup=False)
 
     def action_filter_tasks(self) -> None:
         """`/`: filter the Tasks view by name, class, state, worker or model."""
@@ -381,9 +547,17 @@ class GalaxyApp(App[None]):
         ours = [
             ("Pause/resume worker", "Pause or resume the selected worker (p)", self.action_pause_resume),
             ("Drain worker", "Finish the current task, then take no more (x)", self.action_drain),
-            ("Force-unload model", "Unload the selected worker's model now (u)", self.action_unload),
+            ("Start/restart worker", "Start a stopped or fatal worker; restart a live one, after asking (s)",
+             self.action_start_restart),
+            ("Force-unload model", "Unload the selected worker's model; says what happens first (u)",
+             self.action_unload),
+            ("Cancel task", "Cancel the selected task (or the selected GPU's), after asking (c)",
+             self.action_cancel_task),
             ("Retry failed task", "Retry the selected failed task (r)", self.action_retry),
             ("Retry all failed", "Retry every failed task, after asking (R)", self.action_retry_all),
+            ("Review pending approval", "Full-screen review of the oldest pending escalation (e)",
+             self.action_review_pending),
+            ("All escalations", "Pending and decided escalations, on two tabs (E)", self.action_escalations),
             ("Approve escalation", "Let the selected escalation leave the rig (a)", self.action_approve),
             ("Deny escalation", "Refuse the selected escalation, with a reason (d)", self.action_deny),
             ("Task detail", "All fields, attempts and output of a task (enter)", self.action_detail),

@@ -170,10 +170,9 @@ def gpu_narrow(gpu: GpuView | None, worker: WorkerView | None, width: int, taken
         state = "DEGRADED" if gpu.degraded else gpu.residency
         parts += [(clip(state, 11), "$error bold" if gpu.degraded else RESIDENCY_STYLE.get(state, "")),
                   " ", (clip(gpu.resident_model or "-", 11), "$foreground"), " "]
-        parts += vram_parts(gpu, 6)
-        parts += [" ", (clip(temp_part(gpu)[0], 8), temp_part(gpu)[1]), " ",
-                  util_text(gpu), (sparkline(gpu.util_history, 5), "$accent"), " ",
-                  clip(power_text(gpu, short=True), 4), " "]
+        parts += vram_parts(gpu, 5)  # the bar and the GB used: VRAM reads without colour at 80 columns
+        parts += [(f" {fmt_gb(gpu.mem_used_mb)}G".ljust(6), ""), (clip(temp_part(gpu)[0], 8), temp_part(gpu)[1]),
+                  " ", util_text(gpu), " ", clip(power_text(gpu, short=True), 4), " "]
     else:
         parts += [(clip(f"cpu worker {worker.worker_id if worker else ''}", 54), "$text-muted")]
     parts.append(worker_parts(worker, 6, short=True))

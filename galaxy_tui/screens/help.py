@@ -13,24 +13,32 @@ HELP = """\
 
 | key | does | sends |
 |---|---|---|
-| up/down, tab | select a GPU card / task / escalation | - |
+| up/down, tab | select a GPU card / task / escalation; tab moves between panels | - |
 | p | pause or resume the selected worker | `pause` / `resume` |
 | x | drain the selected worker (finish its task, take no more) | `drain` |
-| u | force-unload the selected worker's model (asks if a task runs) | `unload` |
+| s | start a stopped/fatal worker; restart a live one (asks, says what happens to its task) | `resume` / `restart` |
+| u | force-unload the selected worker's model (says exactly what happens; no model: sends nothing) | `unload` |
+| c | cancel the selected task, or the selected GPU's task (asks; Cancel is focused) | `cancel` |
 | r | retry the selected failed task | `retry` |
 | R | retry all failed tasks (asks, with the count) | `retry_all_failed` |
-| a | approve the selected escalation | `approve` |
-| d | deny the selected escalation (asks for a reason) | `deny` |
-| enter | task detail (fields, attempts, output tail) | - |
-| t | next theme | - |
+| e | review the oldest pending escalation, from anywhere | - |
+| E | all escalations: pending and decided tabs | - |
+| a / d | approve / deny the selected escalation (deny asks for a reason) | `approve` / `deny` |
+| enter | detail of the selected task, GPU task or escalation | - |
+| t | next theme (remembered in ~/.config/galaxy/dashboard.toml) | - |
 | ctrl+p | command palette (all of the above by name) | - |
 | ? | this help | - |
 | q | quit the dashboard: **the rig keeps running** | - |
 
+On the review screen: `a` approve, `o` approve over today's budget (asks), `d` deny with a
+reason, `n` next pending, `esc` back. The payload is the whole request body as it would be
+sent; `▌` marks untrusted data. Everything a task, event or payload says is shown as text.
+
 Temperatures read without colour too: `78C warm`, `85C HOT`, `HOLD` (thermal hold).
 VRAM bars: `█` galaxy's models, `▒` other processes, `·` free.
 `STALE since HH:MM:SS`: no fresh snapshot for 3 s or the supervisor's pid is gone;
-the screen picks up again by itself when the supervisor is back.
+the screen picks up again by itself when the supervisor is back. While stale, keys that send
+ask "No supervisor is running; send anyway?" (Cancel focused).
 `READ-ONLY`: started with `--read-only`; keys only say what they would send.
 """
 

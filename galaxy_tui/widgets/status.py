@@ -1,4 +1,5 @@
-"""The top bar (rig, freshness, SIMULATED, READ-ONLY) and the alert banner."""
+"""The top bar (rig, freshness, SIMULATED, READ-ONLY, supervisor pid and uptime), the approvals
+banner and the alert banner. Text from the rig (alert messages, ids) goes in as data, never markup."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from textual.content import Content
 from galaxy_tui.widgets.text_panel import TextPanel
 
 from engine.snapshot import Snapshot
-from galaxy_tui.render import fmt_clock
+from galaxy_tui.render import fmt_clock, fmt_duration
 
 
 class TopBar(TextPanel):
@@ -26,11 +27,40 @@ class TopBar(TextPanel):
                 parts += [" ", (f"live {fmt_clock(snap.taken_at)}", "$success")]
             if snap.simulated:
                 parts += [" ", (" SIMULATED ", "bold reverse $warning")]
-            parts += [" ", (snap.rig, "bold"), "  ", (f"#{snap.seq}", "$text-muted"), "  ",
-                      (snap.telemetry_status, "$text-muted")]
+            parts += [" ", (snap.rig, "bold"), " ", supervisor_part(snap), "  ", (f"#{snap.seq}", "$text-muted"),
+                      "  ", (snap.telemetry_status, "$text-muted")]
             if error:
                 parts += ["  ", (error, "$error")]
         self.update(Content.assemble(*parts))
+
+
+def supervisor_part(snap: Snapshot) -> tuple[str, str]:
+    """"pid 4242 up 2h03": which supervisor wrote this picture and for how long it has run
+    (uptime by the snapshot's own clock, so a frozen picture does not count up)."""
+    pid = "pid ?" if snap.supervisor_pid is None else f"pid {snap.supervisor_pid}"
+    up = "" if snap.started_at is None else f" up {fmt_duration(snap.taken_at - snap.started_at)}"
+    return (pid + up, "$text-muted")
+
+
+class ApprovalBanner(TextPanel):
+    """"N approvals pending": one line under the top bar in every layout while any wait."""
+
+    def show(self, snap: Snapshot | None) -> None:
+        pending = sorted((e for e in snap.escalations if e.state == "pending"), key=lambda e: e.created_at) \
+            if snap else []
+        if self.display != bool(pending):
+            self.display = bool(pending)
+        if not pending:
+            return
+        first = pending[0]
+        n = len(pending)
+        expiry = ""
+        if first.expires_at is not None and snap is not None:
+            left = first.expires_at - snap.taken_at
+            expiry = f", expires in {fmt_duration(left)}" if left > 0 else ", expired"
+        self.update(Content.assemble((f" {n} approval{'s' if n != 1 else ''} pending ", "bold reverse"),
+                                     ("  e", "bold"), " review", ("  ·  oldest: ", ""), (first.task_id, "bold"),
+                                     f" → {first.provider}/{first.model} ≤ ${first.est_cost_usd:.3f}{expiry}"))
 
 
 class AlertBanner(TextPanel):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.command import CommandList
 from textual.widgets import Static
+from tuikit import canned, wait_ready
 
 from engine.commands import CommandKind, RecordingCommandSink
 from engine.model import Task, TaskClass, TaskType
@@ -17,7 +18,6 @@ from engine.snapshot import CommandAck, TaskView
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.screens.detail import TaskDetailScreen
 from galaxy_tui.source import CannedSnapshotSource
-from tuikit import canned, wait_ready
 
 
 def test_detail_reads_the_task_from_the_queue(tmp_path: Path) -> None:

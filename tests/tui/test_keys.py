@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.commands import CommandKind
-from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from tuikit import make_app, wait_ready
 
+from engine.commands import CommandKind
+from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -99,8 +99,9 @@ def test_approve_sends_approve_for_the_pending_escalation() -> None:
 
 
 def test_approve_on_a_decided_escalation_sends_nothing() -> None:
-    sink, _ = run(_press("escalation", ["tab", "tab", "down", "a"]))
-    assert sink.sent == []
+    # The main panel lists pending ones only; the decided one is reached from E's "Decided" tab.
+    sink, screen = run(_press("escalation", ["E", "tab", "enter", "a", "o"]))
+    assert screen == "ReviewScreen" and sink.sent == []
 
 
 def test_deny_asks_for_a_reason_and_sends_it() -> None:
@@ -172,8 +173,9 @@ def test_help_and_theme_switch() -> None:
 def test_the_selection_stays_on_its_card_when_a_card_above_it_goes() -> None:
     from dataclasses import replace
 
-    from galaxy_tui.source import SnapshotReading
     from tuikit import canned
+
+    from galaxy_tui.source import SnapshotReading
 
     async def go():  # type: ignore[no-untyped-def]
         app, sink = make_app("busy5")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tuikit import canned, make_app, wait_ready
+
 from engine.commands import RecordingCommandSink
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.source import CannedSnapshotSource
-from tuikit import canned, make_app, wait_ready
 
 
 def test_busy_five_gpu_rig_120x40(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -75,3 +76,48 @@ def test_unload_confirmation_focuses_cancel(snap_compare) -> None:  # type: igno
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ask)
+
+
+def test_pending_escalation_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("escalation")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=wait_ready)
+
+
+def test_markup_laden_names_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("markup")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=wait_ready)
+
+
+def test_markup_laden_names_at_120x40(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("markup")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=wait_ready)
+
+
+def _press(*keys: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_ready(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+    return run_before
+
+
+def test_escalation_review_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("markup")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_press("e"))
+
+
+def test_escalation_review_at_120x40(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("escalation")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_press("e"))
+
+
+def test_stale_key_asks_before_sending_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    snap = canned("busy5")
+    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at + 42)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_press("down", "p"))
+
+
+def test_selected_gpu_and_failure_reason_with_tasks_focused_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app("markup")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_press("down", "down", "tab", "down", "down", "down"))

@@ -9,12 +9,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from tuikit import canned, wait_ready
+
 from engine.commands import RecordingCommandSink
 from engine.snapshot import write_snapshot
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.source import FileSnapshotSource, staleness
 from galaxy_tui.widgets.status import TopBar
-from tuikit import canned, wait_ready
 
 
 def test_no_file_then_a_snapshot_then_nothing_new(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_staleness_by_age() -> None:
 
 def test_dashboard_says_stale_then_recovers(tmp_path: Path) -> None:
     path = tmp_path / "snapshot.json"
-    snap = canned("busy5")
+    snap = replace(canned("busy5"), supervisor_pid=os.getpid())  # a live writer: only the clock makes it stale
     write_snapshot(path, snap)
     now = {"t": snap.taken_at + 1}
     app = GalaxyApp(FileSnapshotSource(path), RecordingCommandSink(), clock=lambda: now["t"], poll_interval=0.05)

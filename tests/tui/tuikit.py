@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from engine.commands import RecordingCommandSink
 from engine.snapshot import Snapshot
 from galaxy_tui.app import GalaxyApp
@@ -27,6 +25,15 @@ def make_app(name: str, *, read_only: bool = False, sink: RecordingCommandSink |
     return app, sink
 
 
+def app_for(snap: Snapshot, *, clock_offset: float = 0.0, root: Path | None = None,
+            supervisor_alive: bool | None = None, **kwargs: object) -> tuple[GalaxyApp, RecordingCommandSink]:
+    """An app fed one given snapshot (a fixture changed in the test), clock at its taken_at + offset."""
+    sink = RecordingCommandSink()
+    app = GalaxyApp(CannedSnapshotSource([snap], supervisor_alive=supervisor_alive), sink,
+                    clock=lambda: snap.taken_at + clock_offset, root=root, **kwargs)  # type: ignore[arg-type]
+    return app, sink
+
+
 async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]
     """Until the first snapshot is on screen (the poll runs in a worker thread)."""
     app = pilot.app
@@ -36,3 +43,22 @@ async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]
         if app.snapshot is not None:
             return
     raise AssertionError("the dashboard never rendered its first snapshot")
+
+
+def screen_text(app: GalaxyApp) -> str:
+    """The screen as plain text, one line per row (what ``export_screenshot`` draws, minus colour):
+    lets a test assert that literal text, markup characters included, is on screen."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
+                      legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def notes(app: GalaxyApp) -> list[str]:
+    """The messages of the notifications on screen (toasts wrap, so their text is read here)."""
+    return [n.message for n in app._notifications]
