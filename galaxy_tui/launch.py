@@ -7,13 +7,15 @@ from pathlib import Path
 from engine.commands import FileCommandSink
 from engine.paths import RigPaths
 from galaxy_tui.app import GalaxyApp
+from galaxy_tui.prefs import default_prefs_path
 from galaxy_tui.source import FileSnapshotSource
 
 
 def make_dashboard(root: Path, *, read_only: bool = False) -> GalaxyApp:
     paths = RigPaths(root)
     source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid)
-    return GalaxyApp(source, FileCommandSink(paths.commands), read_only=read_only, root=root)
+    return GalaxyApp(source, FileCommandSink(paths.commands), read_only=read_only, root=root,
+                     prefs_path=default_prefs_path())
 
 
 def run_dashboard(root: Path, *, read_only: bool = False) -> int:

@@ -206,3 +206,10 @@ def test_every_panel_is_reachable_at_80x24() -> None:
         return set(seen)
     seen = run(go())
     assert {"gpus", "tasks", "escalations", "events"} <= seen, seen
+
+
+def test_prefs_live_under_the_users_config_dir() -> None:
+    from galaxy_tui.prefs import default_prefs_path
+
+    assert default_prefs_path({"XDG_CONFIG_HOME": "/x/cfg", "HOME": "/h"}) == Path("/x/cfg/galaxy/dashboard.toml")
+    assert default_prefs_path({"HOME": "/h"}) == Path("/h/.config/galaxy/dashboard.toml")
