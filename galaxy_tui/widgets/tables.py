@@ -49,7 +49,7 @@ class KeyedTable(DataTable):
         wanted = {k: tuple(c) for k, c in rows}
         if len(wanted) != len(order):
             raise ValueError(f"{type(self).__name__}: duplicate row keys")
-        selected = self.selected_key
+        selected, old_row = self.selected_key, self.cursor_row
         scroll_y = self.scroll_y
         gone = [k for k in self._order if k not in wanted]
         added = [k for k in order if k not in self._rows]
@@ -75,7 +75,7 @@ class KeyedTable(DataTable):
             self._reorder({k: i for i, k in enumerate(order)})
         self._order = order
         if gone or added or current != order:
-            self._restore(selected, scroll_y)
+            self._restore(selected, old_row, scroll_y)
 
     def _reorder(self, rank: dict[str, int]) -> None:
         """Put rows in ``rank`` order. DataTable.sort sees only cell values, so a row is known by
@@ -88,11 +88,12 @@ class KeyedTable(DataTable):
         for key in sorted(rank, key=rank.__getitem__):
             self.add_row(*(as_cell(c) for c in self._rows[key]), key=key)
 
-    def _restore(self, selected: str | None, scroll_y: float) -> None:
+    def _restore(self, selected: str | None, old_row: int, scroll_y: float) -> None:
+        """The cursor back on its row (or, its row gone, at the same place), the view unmoved."""
         if selected in self._rows:
             row = self._order.index(selected)
         else:
-            row = min(self.cursor_row, max(0, len(self._order) - 1))
+            row = min(max(0, old_row), max(0, len(self._order) - 1))
         self.set_reactive(DataTable.cursor_coordinate, Coordinate(row, self.cursor_column))
         self.refresh()
         self.scroll_to(y=scroll_y, animate=False, immediate=True)

@@ -259,3 +259,23 @@ def test_task_detail_streams_output_from_the_queue_then_shows_the_result(tmp_pat
     q.close()
     assert "running (live)" in running and "job[intro]" in running and "output tail (live, streaming)" in running
     assert "complete" in finished and "(live" not in finished and "#1 w0" in finished and "ok" in finished
+
+
+def test_when_the_selected_row_leaves_the_cursor_stays_at_its_place() -> None:
+    snap = busy(20)
+    app = _app(snap)
+
+    async def go() -> tuple[int, int, str | None]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            table = app.query_one(TasksTable)
+            table.focus()
+            await pilot.press(*["down"] * 6)
+            row, key = table.cursor_row, table.selected_key
+            gone = replace(snap, taken_at=T0 + 5, recent=tuple(t for t in snap.recent if t.task_id != key))
+            app.apply_reading(SnapshotReading(gone))
+            await pilot.pause()
+            return row, table.cursor_row, table.selected_key
+
+    before, after, key = asyncio.run(go())
+    assert after == before and key is not None
