@@ -147,7 +147,9 @@ class QueueInspector:
         ledger.refresh()
         by_state["complete"] = dict(ledger.counts["complete"])
         by_state["failed"] = dict(ledger.counts["failed"])
-        by_state["awaiting"] = self.fq.awaiting.counts()  # awaiting approval: not failed
+        awaiting = self.fq.awaiting.counts()  # awaiting approval: not failed (listed only when there are some)
+        if awaiting:
+            by_state["awaiting"] = awaiting
         return QueueCounts(by_state=by_state)
 
     def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:

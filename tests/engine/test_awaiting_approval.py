@@ -103,7 +103,7 @@ def test_a_deny_fails_it_with_who_and_why_and_retry_runs_it_locally(tmp_path, ap
         failed = q.get("ask")
         assert failed.status is TaskStatus.FAILED and failed.error == "escalation denied by tui ann@rig: too dear"
         assert q.get("after").status is TaskStatus.FAILED  # its dependent follows it, for retry to bring back
-        assert q.counts().by_state["awaiting"] == {} and q.counts().total("failed") == 2
+        assert q.counts().by_state.get("awaiting", {}) == {} and q.counts().total("failed") == 2
         assert main(["--root", str(paths.root), "retry", "ask"]) == 0
         assert q.get("ask").status is TaskStatus.PENDING and q.get("after").status is TaskStatus.HELD
         tier.tick(T0 + 20)
@@ -125,7 +125,7 @@ def test_an_answer_completes_it_and_releases_its_dependents_once(tmp_path, api):
     assert q.get("after").status is TaskStatus.PENDING
     assert _events(paths, "task_released", "after") == 1 and _events(paths, "task_completed", "ask") == 1
     counts = q.counts()
-    assert counts.by_state["awaiting"] == {} and counts.total("failed") == 0 and counts.total("complete") == 1
+    assert counts.by_state.get("awaiting", {}) == {} and counts.total("failed") == 0 and counts.total("complete") == 1
     assert len(api.requests) == 1
 
 
@@ -139,7 +139,7 @@ def test_a_send_that_fails_puts_it_back_in_failed(tmp_path, api):
         tier.close()
     failed = q.get("ask")
     assert failed.status is TaskStatus.FAILED and failed.error.startswith(f"escalation {esc.escalation_id} failed:")
-    assert q.counts().by_state["awaiting"] == {}
+    assert q.counts().by_state.get("awaiting", {}) == {}
 
 
 def test_expiry_with_retry_local_queues_it_again(tmp_path, api):
@@ -147,7 +147,7 @@ def test_expiry_with_retry_local_queues_it_again(tmp_path, api):
     try:
         tier.tick(T0 + 60)
         assert q.get("ask").status is TaskStatus.PENDING and q.get("after").status is TaskStatus.HELD
-        assert q.counts().by_state["awaiting"] == {}
+        assert q.counts().by_state.get("awaiting", {}) == {}
     finally:
         tier.close()
 
@@ -183,7 +183,7 @@ def test_cli_deny_without_a_supervisor_fails_it_with_who_and_why(tmp_path, api, 
     failed = q.get("ask")
     assert failed.status is TaskStatus.FAILED
     assert failed.error.startswith("escalation denied by cli ") and failed.error.endswith(": not now")
-    assert q.counts().by_state["awaiting"] == {} and api.requests == []
+    assert q.counts().by_state.get("awaiting", {}) == {} and api.requests == []
 
 
 def test_a_decision_the_parked_task_missed_is_applied_by_the_next_reconcile(tmp_path, api):
