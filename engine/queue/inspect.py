@@ -12,6 +12,7 @@ import os
 import stat
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.model import Attempt, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
@@ -220,11 +221,14 @@ class QueueInspector:
 
     # ---- janitors ----
     def adopt_foreign(self, now: float) -> None:
-        """A task file dropped into queue/ by hand: validate it and give it a proper name."""
-        from engine.queue.taskfile import read_task_file
+        """Task files dropped into queue/ by hand, judged together as one ``submit`` would: a
+        regular file holding a valid task with a new id, whose dependencies exist (or were
+        dropped with it), are not itself and make no cycle. The rest go to failed/ with why."""
         from engine.queue.rejects import reject_file
+        from engine.queue.taskfile import read_task_file
 
         idx = self.fq.index
+        dropped: list[tuple[str, Path, Task]] = []
         for name in sorted(idx.foreign):
             src = self.p.queue / name
             try:
@@ -244,10 +248,15 @@ class QueueInspector:
             try:
                 if link:
                     raise TaskValidationError(SYMLINK_REFUSED, where=f"queue/{name}")
-                task = read_task_file(taken, where=f"queue/{name}")
-                self._check_dropped(task, f"queue/{name}")
+                dropped.append((name, taken, read_task_file(taken, where=f"queue/{name}")))
             except TaskValidationError as exc:
                 reject_file(self.fq, taken, name, str(exc), now)
+        refused = self._judge_dropped(dropped) if dropped else {}
+        for name, taken, task in dropped:
+            if name in refused:
+                field = "task_id" if "already exists" in refused[name] else "depends_on"
+                reason = TaskValidationError(refused[name], field=field, where=f"queue/{name}")
+                reject_file(self.fq, taken, name, str(reason), now)
                 continue
             if task.depends_on:
                 with self.fq.deps_lock():
@@ -260,16 +269,24 @@ class QueueInspector:
             if task.fix_applied:
                 self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
 
-    def _check_dropped(self, task: Task, where: str) -> None:
-        """The verdict ``submit`` gives: a new id, and dependencies that exist and are not itself."""
+    def _judge_dropped(self, dropped: list[tuple[str, Path, Task]]) -> dict[str, str]:
+        """file name -> why it is refused, for the files that ``submit`` would refuse."""
         active = self.active_ids()
-        if self.where_is(task.task_id, active):
-            raise TaskValidationError(f"task id {task.task_id!r} already exists", field="task_id", where=where)
-        for dep in task.depends_on:
-            if dep == task.task_id:
-                raise TaskValidationError("depends on itself", field="depends_on", where=where)
-            if not self.where_is(dep, active):
-                raise TaskValidationError(f"unknown dependency {dep!r}", field="depends_on", where=where)
+        refused: dict[str, str] = {}
+        seen: set[str] = set()
+        for name, _, task in dropped:
+            if task.task_id in seen or self.where_is(task.task_id, active):
+                refused[name] = f"task id {task.task_id!r} already exists"
+            seen.add(task.task_id)
+        changed = True
+        while changed:  # a refused file takes the files that depend on it along
+            changed = False
+            batch = {t.task_id: t for n, _, t in dropped if n not in refused}
+            for name, _, task in dropped:
+                why = None if name in refused else _dependency_problem(task, batch, self, active)
+                if why is not None:
+                    refused[name], changed = why, True
+        return refused
 
     def recover_orphans(self, now: float) -> list[str]:
         """Files left in tasks/.tmp by a process killed half-way through a move.
@@ -317,3 +334,22 @@ class QueueInspector:
                                     reason="recovered after a crash in the middle of a move")
             unlink_quiet(path)
         return recovered
+
+def _dependency_problem(task: Task, batch: dict[str, Task], inspector: QueueInspector,
+                        active: dict[str, str]) -> str | None:
+    """Why ``task``'s dependencies make it unholdable, or None: itself, unknown, or a cycle
+    through tasks dropped with it (it would wait forever)."""
+    for dep in task.depends_on:
+        if dep == task.task_id:
+            return "depends on itself"
+        if dep not in batch and not inspector.where_is(dep, active):
+            return f"unknown dependency {dep!r}"
+    stack, seen = list(task.depends_on), set()
+    while stack:
+        dep = stack.pop()
+        if dep == task.task_id:
+            return "dependency cycle through tasks dropped with it"
+        if dep in batch and dep not in seen:
+            seen.add(dep)
+            stack.extend(batch[dep].depends_on)
+    return None

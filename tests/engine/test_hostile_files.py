@@ -141,6 +141,28 @@ def test_a_dropped_task_with_a_known_dependency_is_held_then_runs(tmp_path):
     assert _invalid_records(q) == []
 
 
+def _dep_task(task_id, *deps):
+    return {"task_id": task_id, "name": task_id, "command": "true", "task_class": "cpu", "depends_on": list(deps)}
+
+
+def test_tasks_dropped_together_are_judged_as_one_submission(tmp_path):
+    q = make_queue(tmp_path, use_inotify=False)
+    _drop_json(q, "a.json", _dep_task("a", "b"))  # depends on a task dropped in the same pass
+    _drop_json(q, "b.json", _dep_task("b"))
+    _drop_json(q, "c.json", _dep_task("c", "d"))  # a cycle: both would wait forever
+    _drop_json(q, "d.json", _dep_task("d", "c"))
+    _drop_json(q, "e.json", _dep_task("e", "ghost"))  # unknown...
+    _drop_json(q, "f.json", _dep_task("f", "e"))  # ...and what depends on it goes too
+    _drop_json(q, "g.json", _dep_task("b"))  # the same id twice
+    assert drain_ids(q, T0) == ["b", "a"]
+    errors = {r["result"]["invalid_file"]: r["error"] for r in _invalid_records(q)}
+    assert sorted(errors) == ["c.json", "d.json", "e.json", "f.json", "g.json"]
+    assert "dependency cycle" in errors["c.json"] and "dependency cycle" in errors["d.json"]
+    assert "unknown dependency 'ghost'" in errors["e.json"] and "unknown dependency 'e'" in errors["f.json"]
+    assert "task id 'b' already exists" in errors["g.json"]
+    assert [n for n in os.listdir(q.paths.held) if n != "_deps"] == []
+
+
 def test_a_deep_held_task_goes_to_failed_on_settle(tmp_path):
     q = make_queue(tmp_path, use_inotify=False)
     name = HeldName(1, TaskClass.CPU, "held1").render()
