@@ -335,6 +335,7 @@ class QueueInspector:
             unlink_quiet(path)
         return recovered
 
+
 def _dependency_problem(task: Task, batch: dict[str, Task], inspector: QueueInspector,
                         active: dict[str, str]) -> str | None:
     """Why ``task``'s dependencies make it unholdable, or None: itself, unknown, or a cycle
