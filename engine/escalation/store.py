@@ -101,8 +101,11 @@ class EscalationStore:
 
     def _lock(self, escalation_id: str, suffix: str, timeout: float) -> FileLock:
         self.lock_dir.mkdir(exist_ok=True)
-        return FileLock(str(self.lock_dir / f"{check_escalation_id(escalation_id)}{suffix}"), timeout=timeout,
-                        preserve_lock_file=True)
+        path = str(self.lock_dir / f"{check_escalation_id(escalation_id)}{suffix}")
+        try:  # filelock 4 would unlink the file on release unless told not to (3.x always keeps it)
+            return FileLock(path, timeout=timeout, preserve_lock_file=True)  # type: ignore[call-arg,unused-ignore]
+        except TypeError:
+            return FileLock(path, timeout=timeout)
 
     def decision_lock(self, escalation_id: str, timeout: float = 30.0) -> FileLock:
         """Held for a few file operations; a new FileLock each call, so threads exclude each other too."""
