@@ -52,26 +52,9 @@ def _json_log(msg: str, **fields: Any) -> None:
 
 
 def _events_tail(path: Path):  # type: ignore[no-untyped-def]
-    from engine.events import tail_events
-    from engine.model import parse_time
-    from engine.snapshot import EventView
+    from engine.event_views import tail_event_views
 
-    def tail(n: int) -> list[EventView]:
-        out = []
-        for rec in tail_events(path, n, max_bytes=64_000):
-            try:
-                at = parse_time(rec.get("timestamp"), "timestamp") or 0.0
-            except ValueError:
-                continue
-            et = str(rec.get("event_type", "?"))
-            bits = [f"{k}={rec[k]}" for k in ("duration_ms", "tokens_generated", "error", "reason") if rec.get(k)]
-            where = [str(rec[k]) for k in ("task_id", "worker_id") if isinstance(rec.get(k), str)]
-            out.append(EventView(at=at, event_type=et, message=" ".join(bits) or " on ".join(where) or "-",
-                                 task_id=rec.get("task_id") if isinstance(rec.get("task_id"), str) else None,
-                                 worker_id=rec.get("worker_id") if isinstance(rec.get("worker_id"), str) else None))
-        return out
-
-    return tail
+    return lambda n: tail_event_views(path, n, max_bytes=64_000)
 
 
 def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:

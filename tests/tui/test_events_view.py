@@ -104,3 +104,30 @@ async def _toasts_clear_of_events(size: tuple[int, int]) -> None:
 def test_notifications_do_not_cover_the_events_panel() -> None:
     for size in ((80, 24), (120, 40)):
         asyncio.run(_toasts_clear_of_events(size))
+
+
+def test_full_screen_reads_more_of_the_log_than_the_snapshot_carries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.events import EventLog
+    from engine.paths import RigPaths
+
+    log = EventLog(RigPaths(tmp_path).ensure().events)
+    for i in range(60):
+        log.emit("task_completed", at=T0 - 100 + i, task_id=f"b.t{i:02d}", worker_id=f"w{i % 3}",
+                 duration_ms=1000.0 + i)
+    snap = with_events(busy(3))
+    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at, root=tmp_path)
+
+    async def go() -> list[str]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            await pilot.press("l")
+            lines = app.screen.query_one(EventsPanel).query_one(EventLines)
+            for _ in range(300):
+                if "b.t59" in lines.content.plain:
+                    break
+                await app.workers.wait_for_complete()
+                await pilot.pause(0.02)
+            return lines.content.plain.split("\n")
+
+    lines = asyncio.run(go())
+    assert len(lines) == 60 and "b.t59 @w2 duration_ms=1059.0" in lines[0] and "b.t00 @w0" in lines[-1]
