@@ -15,6 +15,7 @@ line starts clean, and readers skip the fragment (engine.events, engine.queue.le
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,7 @@ class FsOps(Protocol):
     """The queue's write steps. Reads (listdir, stat, open for reading) are not steps."""
 
     def create(self, path: PathLike, data: bytes, *, fsync: bool = False) -> None: ...
+    def create_locked(self, path: PathLike, data: bytes, *, fsync: bool = False) -> int: ...
     def rename(self, src: PathLike, dst: PathLike) -> None: ...
     def link(self, src: PathLike, dst: PathLike) -> None: ...
     def unlink(self, path: PathLike) -> None: ...
@@ -86,6 +88,29 @@ class RealFs:
             _unlink(path)
             raise as_write_error(exc, path) from None
         os.close(fd)
+
+    def create_locked(self, path: PathLike, data: bytes, *, fsync: bool = False) -> int:
+        """A new file, ``flock``-ed before anything is written to it; returns the open
+        descriptor (the lock lasts until it is closed, or the process dies)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            view = memoryview(data)
+            while view:
+                n = self._write(fd, view)
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[n:]
+            if fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            _unlink(path)
+            raise as_write_error(exc, path) from None
+        except BaseException:
+            os.close(fd)  # as a dying process would: the lock goes, the file stays
+            raise
+        return fd
 
     def rename(self, src: PathLike, dst: PathLike) -> None:
         os.rename(src, dst)

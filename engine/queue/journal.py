@@ -25,7 +25,7 @@ import json
 import os
 import stat
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from collections.abc import Callable
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from engine import safeio
 from engine.events import salvage_event
 from engine.model import TaskValidationError
-from engine.queue.fsops import WriteError, tmp_name
+from engine.queue.fsops import WriteError
 from engine.queue.ledger import salvage_ledger
 from engine.queue.rejects import reject_file
 from engine.queue.taskfile import read_task_file
@@ -42,7 +42,7 @@ from engine.queue.taskfile import read_task_file
 if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
 
-SCAN_CHUNK = 1 << 20
+_seq = 0
 
 
 class Then(str, Enum):
@@ -81,7 +81,7 @@ class Intent:
     events_off: int = 0
 
     def encode(self) -> bytes:
-        d = asdict(self)
+        d = dict(vars(self))  # every field is a str, number or list of them: no deep copy needed
         d["then"] = self.then.value
         return json.dumps(d, separators=(",", ":")).encode()
 
@@ -123,31 +123,28 @@ class Journal:
     def __init__(self, fq: "FileQueue") -> None:
         self.fq = fq
         self.root = fq.paths.root
+        self._prefix = f"{self.root}/"  # rel() on the hot path: a slice, not os.path.relpath
         self.dir = fq.paths.tasks / ".journal"
         self.dir.mkdir(exist_ok=True)
 
     def rel(self, path: str | Path) -> str:
-        return os.path.relpath(path, self.root)
+        s = str(path)
+        return s[len(self._prefix):] if s.startswith(self._prefix) else os.path.relpath(s, self.root)
 
     def _abs(self, rel: str) -> Path:
         return self.root / rel
 
     def begin(self, intent: Intent) -> Handle:
-        """Write and lock the record (locked before it is visible in .journal/)."""
+        """Write the record, locked from its creation (a record found empty or torn and
+        unlocked is left alone while younger than the queue's ``orphan_age_s``: its writer
+        may be between its open and its lock)."""
         intent.ledger_off = _size(self.fq.ledger.path)
         intent.events_off = _size(self.fq.events.path)
-        tmp = tmp_name(self.fq.tmp, f"{intent.task_id}.{intent.op}.intent")
-        fs = self.fq.fs
-        fs.create(tmp, intent.encode(), fsync=self.fq.fsync)
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            dest = f"{self.dir}/{time.time_ns():020d}.{os.path.basename(tmp)}"
-            fs.rename(tmp, dest)
-        except BaseException:
-            os.close(fd)
-            raise
-        return Handle(self, intent, dest, fd)
+        global _seq
+        _seq += 1
+        path = f"{self.dir}/{time.time_ns():020d}.{intent.task_id[:80]}.{intent.op}.{os.getpid()}.{_seq}"
+        fd = self.fq.fs.create_locked(path, intent.encode(), fsync=self.fq.fsync)
+        return Handle(self, intent, path, fd)
 
     def committed(self, intent: Intent) -> bool:
         if intent.commit is None:
@@ -241,7 +238,8 @@ class Journal:
                 try:
                     intent = Intent.decode(os.pread(fd, 1 << 24, 0))
                 except (ValueError, TypeError, KeyError):
-                    self.fq.fs.unlink(path)  # never written whole, so never committed
+                    if os.fstat(fd).st_mtime <= time.time() - self.fq.orphan_age_s:
+                        self.fq.fs.unlink(path)  # never written whole, so never committed
                     continue
                 try:
                     if self.committed(intent):

@@ -61,6 +61,10 @@ class CrashingFs(RealFs):
         self._step("create", path, writes=True)
         super().create(path, data, fsync=fsync)
 
+    def create_locked(self, path: PathLike, data: bytes, *, fsync: bool = False) -> int:
+        self._step("create", path, writes=True)
+        return super().create_locked(path, data, fsync=fsync)
+
     def rename(self, src: PathLike, dst: PathLike) -> None:
         self._step("rename", dst)
         super().rename(src, dst)
