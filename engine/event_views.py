@@ -19,11 +19,21 @@ FIRST = ("error", "reason", "duration_ms", "tokens_generated", "model")
 NOT_MESSAGE = frozenset({"timestamp", "event_type", "task_id", "worker_id"})
 
 
+def _says_nothing(rec: dict[str, Any], key: str) -> bool:
+    value = rec.get(key)
+    if value in (None, "", [], {}):
+        return True
+    if key == "retry_count":
+        return value == 0  # a first try is the usual case
+    # a worker's own GPU is stamped on every line it writes; the worker column already says it
+    return key == "gpu_id" and isinstance(rec.get("worker_id"), str) and rec["worker_id"] != "supervisor"
+
+
 def event_message(rec: dict[str, Any]) -> str:
     """Every field but time, type, task and worker, as ``key=value``; ``error`` and ``reason``
     first. Empty when the event says nothing more."""
     keys = [k for k in FIRST if k in rec] + sorted(k for k in rec if k not in NOT_MESSAGE and k not in FIRST)
-    return " ".join(f"{k}={rec[k]}" for k in keys if rec.get(k) not in (None, "", [], {}))
+    return " ".join(f"{k}={rec[k]}" for k in keys if not _says_nothing(rec, k))
 
 
 def event_view(rec: dict[str, Any]) -> EventView | None:

@@ -23,8 +23,11 @@ def test_views_carry_task_worker_and_every_other_field(tmp_path: Path) -> None:
     assert (claimed.task_id, claimed.worker_id, claimed.message) == ("b.job-intro", "w1", "")
     assert failed.message.startswith("error=exit code 1: Traceback\nValueError: bad duration_ms=1200.0")
     assert "model=qwen2.5:3b" in failed.message and "b.boom-a" not in failed.message
-    assert loaded.task_id is None and loaded.message == "model=qwen2.5:7b gpu_id=5 load_s=4.2"
+    assert loaded.task_id is None and loaded.message == "model=qwen2.5:7b load_s=4.2"  # w5's own GPU: implied
 
 
-def test_message_skips_empty_fields() -> None:
-    assert event_message({"timestamp": "x", "event_type": "t", "reason": "", "source": None, "n": 0}) == "n=0"
+def test_message_skips_fields_that_say_nothing() -> None:
+    assert event_message({"timestamp": "x", "event_type": "t", "reason": "", "source": None, "n": 0,
+                          "retry_count": 0}) == "n=0"
+    assert event_message({"event_type": "gpu_hot", "worker_id": "supervisor", "gpu_id": 2, "retry_count": 1}) == \
+        "gpu_id=2 retry_count=1"
