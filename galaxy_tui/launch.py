@@ -8,12 +8,12 @@ from engine.commands import FileCommandSink
 from engine.paths import RigPaths
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.prefs import default_prefs_path
-from galaxy_tui.source import FileSnapshotSource
+from galaxy_tui.source import READ_EVERY_S, FileSnapshotSource
 
 
 def make_dashboard(root: Path, *, read_only: bool = False) -> GalaxyApp:
     paths = RigPaths(root)
-    source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid)
+    source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
     return GalaxyApp(source, FileCommandSink(paths.commands), read_only=read_only, root=root,
                      prefs_path=default_prefs_path())
 

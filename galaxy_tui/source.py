@@ -7,15 +7,21 @@ never freezes the screen. Tests inject a ``CannedSnapshotSource``.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from engine.schema import SchemaError
-from engine.supervisor.pidfile import pid_alive
 from engine.snapshot import Snapshot, read_snapshot
+from engine.supervisor.pidfile import pid_alive
 
 STALE_AFTER_S = 3.0
+READ_EVERY_S = 1.0
+"""An attached dashboard takes at most one new snapshot a second (the supervisor writes two):
+each one re-renders the screen, which costs more than everything else the dashboard does,
+and a second is what an operator's eye follows (nvitop's default is two)."""
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,16 @@ class SnapshotSource(Protocol):
 
 
 class FileSnapshotSource:
-    """Reads ``state/snapshot.json`` only when its mtime or size changed (a stat per poll)."""
+    """Reads ``state/snapshot.json`` only when its mtime or size changed (a stat per poll), and
+    at most once every ``min_interval_s`` (a newer file waits for the next poll after that)."""
 
-    def __init__(self, snapshot_path: Path, pid_path: Path | None = None) -> None:
+    def __init__(self, snapshot_path: Path, pid_path: Path | None = None, *, min_interval_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(snapshot_path)
         self.pid_path = pid_path
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self._read_at: float | None = None
         self._stamp: tuple[int, int] | None = None
         self._alive: bool | None = None
         self._error: str | None = None
@@ -65,7 +76,8 @@ class FileSnapshotSource:
                 return SnapshotReading(None, f"no snapshot yet at {self.path}", alive)
             return None
         stamp = (st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
+        too_soon = self._read_at is not None and self.clock() - self._read_at < self.min_interval_s
+        if stamp == self._stamp or (too_soon and self._error is None):
             alive = self._supervisor_alive_cached()
             if alive != self._alive:
                 self._alive = alive
@@ -80,6 +92,7 @@ class FileSnapshotSource:
             self._stamp = None
             return None
         self._stamp, self._error = stamp, None
+        self._read_at = self.clock()
         self._alive = self._supervisor_alive(snap)
         return SnapshotReading(snap, None, self._alive)
 

@@ -20,7 +20,8 @@ from engine.supervisor.states import WorkerRecord, WState
 from engine.telemetry.protocol import GpuSample
 from engine.workerstate import WorkerStatus
 
-HISTORY_LEN = 120  # samples per metric per GPU (a minute at 2 snapshots/s)
+HISTORY_LEN = 32  # samples per metric per GPU in the snapshot (16 s at 2 snapshots/s: the cards' sparklines);
+# the long history (15 min) is state/history.json (engine.supervisor.history_keeper), written every few seconds
 LIVE_STATES = (WState.RUNNING, WState.PAUSED, WState.DRAINING, WState.STARTING)
 
 
