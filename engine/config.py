@@ -268,11 +268,15 @@ class _Builder:
     def _routing(self) -> tuple[RoutingConfig, EscalationConfig]:
         before = len(self.errors)
         raw_nodes = self.data.get("node", [])
-        if isinstance(raw_nodes, list):
+        if not isinstance(raw_nodes, list):
+            self.bad("node", "must be an array of tables: write each node as [[node]]")
+        else:
             for i, node in enumerate(raw_nodes):
-                if isinstance(node, dict):
-                    for key, why in rules.node_problems(node):
-                        self.bad(f"node[{i}].{key}", why)
+                if not isinstance(node, dict):
+                    self.bad(f"node[{i}]", f"must be a table, got {type(node).__name__} {node!r}")
+                    continue
+                for key, why in rules.node_problems(node):
+                    self.bad(f"node[{i}].{key}", why)
         for section, table_rules, defaults in (("routing", rules.ROUTING, RoutingConfig()),
                                                ("escalation", rules.ESCALATION, EscalationConfig())):
             table = self.data.get(section, {})
