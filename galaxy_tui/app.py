@@ -94,6 +94,7 @@ class GalaxyApp(App[None]):
         self.source_error: str | None = None
         self.stale_since: float | None = None
         self.sent_ids: set[str] = set()
+        self.decided: dict[str, str] = {}  # escalation id -> "approve"/"deny" sent from here, until refused
         self.first_frame_at: float | None = None
         self._polling = False
         self._last_inputs: dict[str, object] = {}
@@ -255,6 +256,8 @@ class GalaxyApp(App[None]):
         for ack in snap.acks:
             if ack.command_id in self.sent_ids:
                 self.sent_ids.discard(ack.command_id)
+                if ack.kind in ("approve", "deny") and ack.outcome != "ok" and ack.target:
+                    self.decided.pop(ack.target, None)  # refused (budget, expired): the operator may try again
                 severity: SeverityLevel = "information" if ack.outcome == "ok" else "error"
                 self.notify(f"{ack.kind} {ack.target or ''}: {ack.outcome} {ack.message}", severity=severity,
                             markup=False)
@@ -287,7 +290,8 @@ class GalaxyApp(App[None]):
         """STALE (or never heard from): a command would wait in the folder for a future supervisor."""
         return self.snapshot is None or self.stale_since is not None or self.supervisor_alive is False
 
-    def send(self, kind: CommandKind, target: str | None = None, **args: object) -> None:
+    def send(self, kind: CommandKind, target: str | None = None, *, on_sent: Callable[[], None] | None = None,
+             **args: object) -> None:
         """Send one command. Read-only says what it would send; with no live supervisor it asks
         first (Cancel focused), as the CLI warns: the command would apply to the next supervisor."""
         label = f"{kind.value} {target or ''}".strip()
@@ -297,16 +301,17 @@ class GalaxyApp(App[None]):
         if self.supervisor_absent():
             def done(ok: bool | None) -> None:
                 if ok:
-                    self._send_now(kind, target, label, args)
+                    self._send_now(kind, target, label, args, on_sent)
                 else:
                     self.notify(f"not sent: {label}", severity="information", markup=False)
             self.push_screen(ConfirmScreen(f"No supervisor is running; send anyway?\n{label} would wait in the "
                                            "commands folder and apply when a supervisor starts.", "Send anyway"),
                              done)
             return
-        self._send_now(kind, target, label, args)
+        self._send_now(kind, target, label, args, on_sent)
 
-    def _send_now(self, kind: CommandKind, target: str | None, label: str, args: dict[str, object]) -> None:
+    def _send_now(self, kind: CommandKind, target: str | None, label: str, args: dict[str, object],
+                  on_sent: Callable[[], None] | None = None) -> None:
         cmd = make_command(kind, target, source=self.origin, now=self.clock(), **args)
         try:
             self.sink.send(cmd)
@@ -314,6 +319,8 @@ class GalaxyApp(App[None]):
             self.notify(f"could not send {label}: {exc}", severity="error", markup=False)
             return
         self.sent_ids.add(cmd.command_id)
+        if on_sent is not None:
+            on_sent()
         self.notify(f"sent {label}", markup=False)
 
     def confirm(self, question: str, label: str, then: Callable[[], None]) -> None:
@@ -422,34 +429,53 @@ class GalaxyApp(App[None]):
             return None
         return next((e for e in self.snapshot.escalations if e.escalation_id == escalation_id), None)
 
-    def approve_escalation(self, esc: EscalationView, *, override_budget: bool) -> None:
-        """Approve as shown; over budget only with ``override_budget``, and only after asking."""
+    def _undecided(self, esc: EscalationView) -> EscalationView | None:
+        """The live view of a still-pending escalation this dashboard has not decided yet, else
+        None (and says why): a second press while the snapshot catches up sends nothing."""
         esc = self._escalation(esc.escalation_id) or esc
         if esc.state != "pending":
             self.notify(f"{esc.escalation_id} is {esc.state}, not pending", severity="warning", markup=False)
+            return None
+        if esc.escalation_id in self.decided:
+            self.notify(f"{self.decided[esc.escalation_id]} already sent for {esc.escalation_id}; waiting for "
+                        "the supervisor", severity="information", markup=False)
+            return None
+        return esc
+
+    def _decide(self, escalation_id: str, kind: CommandKind) -> Callable[[], None]:
+        return lambda: self.decided.__setitem__(escalation_id, kind.value)
+
+    def approve_escalation(self, esc: EscalationView, *, override_budget: bool) -> None:
+        """Approve as shown; over budget only with ``override_budget``, and only after asking."""
+        live = self._undecided(esc)
+        if live is None:
             return
+        esc = live
         if not override_budget:
             if over_budget(esc):
                 self.notify(f"${esc.est_cost_usd:.4f} is over today's budget left (${esc.budget_left_usd:.4f}): "
                             "press o to approve over budget", severity="warning", markup=False)
                 return
-            self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=False)
+            self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=False,
+                      on_sent=self._decide(esc.escalation_id, CommandKind.APPROVE))
             return
         left = "unknown" if esc.budget_left_usd is None else f"${esc.budget_left_usd:.4f}"
         self.confirm(f"Approve {esc.escalation_id} OVER today's budget?\nUp to ${esc.est_cost_usd:.4f} "
                      f"(at the output cap) against {left} left; it is sent to {esc.provider}/{esc.model} now.",
                      "Approve over budget",
-                     lambda: self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=True))
+                     lambda: self.send(CommandKind.APPROVE, esc.escalation_id, override_budget=True,
+                                       on_sent=self._decide(esc.escalation_id, CommandKind.APPROVE)))
 
     def deny_escalation(self, esc: EscalationView) -> None:
-        esc = self._escalation(esc.escalation_id) or esc
-        if esc.state != "pending":
-            self.notify(f"{esc.escalation_id} is {esc.state}, not pending", severity="warning", markup=False)
+        live = self._undecided(esc)
+        if live is None:
             return
+        esc = live
 
         def done(reason: str | None) -> None:
             if reason:
-                self.send(CommandKind.DENY, esc.escalation_id, reason=reason)
+                self.send(CommandKind.DENY, esc.escalation_id, reason=reason,
+                          on_sent=self._decide(esc.escalation_id, CommandKind.DENY))
         self.push_screen(ReasonScreen(f"Deny escalation {esc.escalation_id} of task {esc.task_id}: why?"), done)
 
     def action_approve(self) -> None:

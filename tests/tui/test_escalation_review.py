@@ -222,3 +222,23 @@ def test_n_walks_to_the_next_pending() -> None:
     banner, sink = run(go())
     assert "2 approvals pending" in banner
     assert sent(sink) == [(CommandKind.APPROVE, "esc-2222", {"override_budget": False})]
+
+
+def test_a_second_press_sends_nothing_until_the_supervisor_refuses_the_first() -> None:
+    from engine.snapshot import CommandAck
+
+    async def go():  # type: ignore[no-untyped-def]
+        app, sink = make_app("escalation")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_ready(pilot)
+            await pilot.press("e", "a", "a", "d")  # the snapshot still says pending: no second decision
+            await pilot.pause()
+            assert len(sink.sent) == 1
+            snap = app.snapshot
+            ack = CommandAck(sink.sent[0].command_id, "approve", "esc-91c2", "refused", "over budget", snap.taken_at)
+            app.apply_reading(SnapshotReading(replace(snap, seq=snap.seq + 1, acks=(ack,))))
+            await pilot.pause()
+            await pilot.press("a")  # refused: the operator may try again
+            await pilot.pause()
+        return sink
+    assert [c.kind for c in run(go()).sent] == [CommandKind.APPROVE, CommandKind.APPROVE]
