@@ -8,12 +8,13 @@ Quitting the dashboard leaves the rig running.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.notifications import SeverityLevel
@@ -58,7 +59,7 @@ class GalaxyApp(App[None]):
 
     # The footer shows only what must fit 80 columns (review, help, quit, the palette); every
     # key is in the help screen and, by name, in the command palette (ctrl+p).
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause_resume", "Pause", show=False),
         Binding("x", "drain", "Drain", show=False),
         Binding("s", "start_restart", "Start/restart", show=False),
@@ -139,9 +140,8 @@ class GalaxyApp(App[None]):
         """Keys that act on the main screen's selection work there only (not under a review or dialog)."""
         if action in MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        if action == "review_pending" and isinstance(self.screen, ReviewScreen):
-            return False  # there, n walks the pending ones
-        return True
+        # On the review screen n walks the pending ones; e is not needed there.
+        return not (action == "review_pending" and isinstance(self.screen, ReviewScreen))
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 30, "-short")
@@ -564,7 +564,8 @@ class GalaxyApp(App[None]):
             self.push_screen(EventsScreen(show_all=self.query_one(EventsPanel).show_all))
 
     def action_help(self) -> None:
-        from galaxy_tui.screens.help import HelpScreen  # Markdown is slow to import; not needed to start
+        # Markdown is slow to import; not needed to start
+        from galaxy_tui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
 

@@ -39,7 +39,8 @@ def test_approve_with_keys_at_80x24_sends_exactly_one_request(tmp_path: Path) ->
     base = [sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg)]
 
     def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*base, *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+        return subprocess.run([*base, *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
+                              check=False)
 
     def pending() -> list[dict[str, Any]]:
         out = galaxy("escalations", "--json")
