@@ -105,12 +105,21 @@ def live_entries(snap: Snapshot) -> list[TaskEntry]:
     return out
 
 
+def fmt_wait(seconds: float | None) -> str:
+    """How long a queued task has waited, to the minute past the first one: a deep queue's
+    rows then change once a minute, not on every snapshot."""
+    if seconds is None or seconds < 60:
+        return fmt_duration(seconds)
+    s = int(seconds)
+    return f"{s // 60}m" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}"
+
+
 def queued_entry(r: QueuedRow, taken_at: float) -> TaskEntry:
     """A queued task from its file name: place in line, model, and how long it has waited."""
     view = TaskView(task_id=r.task_id, name=r.name, task_class=r.task_class, status="queued", model=r.model)
     waited = max(0.0, taken_at - r.enqueued_at) if taken_at else None
     entry = _entry(view, taken_at, "queued", detail=f"#{r.position + 1} in line" + (f", {r.model}" if r.model else ""))
-    cells = entry.cells[:4] + (fmt_duration(waited),) + entry.cells[5:]
+    cells = entry.cells[:4] + (fmt_wait(waited),) + entry.cells[5:]
     sort = dict(entry.sort, dur=-1.0 if waited is None else waited, status=(GROUP_ORDER["queued"], r.position))
     return replace(entry, cells=cells, sort=sort)
 
