@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from engine import config_rules as rules
 from engine import safeio
+from engine.metrics.settings import MetricsConfig, listen_problem
 from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
 
 CONFIG_ENV = "GALAXY_CONFIG"
@@ -110,6 +111,7 @@ class GalaxyConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)  # [[node]] and [routing]
     escalation: EscalationConfig = field(default_factory=EscalationConfig)  # [escalation]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # [metrics]: the supervisor's /metrics
     source: Path | None = None  # the file it came from; None for detected defaults
     origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
     key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -234,7 +236,7 @@ class _Builder:
         self.errors.append(self.err(key, message))
 
     def build(self) -> GalaxyConfig:
-        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation"}
+        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation", "metrics"}
         for k in self.data:
             if k not in known:
                 self.bad(k, f"unknown section or key (known: {', '.join(sorted(known))})")
@@ -244,6 +246,7 @@ class _Builder:
         root_s = self._str(rig, "rig", "root", None)
         thresholds = self._thresholds(self._table("thresholds", self.data.get("thresholds", {})))
         sim = self._sim(self._table("sim", self.data.get("sim", {})))
+        metrics = self._metrics(self._table("metrics", self.data.get("metrics", {})))
         raw_groups = self.data.get("group")
         groups: tuple[GroupConfig, ...] = ()
         if raw_groups is None:
@@ -262,7 +265,7 @@ class _Builder:
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.errors)
         return GalaxyConfig(rig=name, root=Path(root_s) if root_s else None, groups=groups,
-                            thresholds=thresholds, sim=sim, routing=routing, escalation=escalation,
+                            thresholds=thresholds, sim=sim, routing=routing, escalation=escalation, metrics=metrics,
                             source=self.path, origin=origin, key_lines=dict(self.lines.lines))
 
     def _routing(self) -> tuple[RoutingConfig, EscalationConfig]:
@@ -385,6 +388,15 @@ class _Builder:
             want = type(getattr(base, k))
             kw[k] = self._str(t, "sim", k, None) if want is str else want(v)
         return SimConfig(**{k: v for k, v in kw.items() if v is not None})
+
+    def _metrics(self, t: dict[str, Any]) -> MetricsConfig:
+        self._only(t, "metrics", set(MetricsConfig.__dataclass_fields__))
+        listen = t.get("listen", MetricsConfig().listen)
+        why = listen_problem(listen)
+        if why:
+            self.bad("metrics.listen", why)
+            return MetricsConfig()
+        return MetricsConfig(listen=listen.strip())
 
     # -- helpers
     def _table(self, key: str, v: Any) -> dict[str, Any]:
