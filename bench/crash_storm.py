@@ -138,16 +138,18 @@ class Rig:
     def kill(self, kind: str, rng: random.Random) -> None:
         workers = self.workers()
         if kind == "worker" and workers:
-            os.kill(rng.choice(workers), signal.SIGKILL)
+            victims = [rng.choice(workers)]
         elif kind in ("supervisor", "rig") and self.alive():
             assert self.supervisor is not None
-            self.supervisor.kill()
-            if kind == "rig":
-                for pid in workers:
-                    os.kill(pid, signal.SIGKILL)
-            self.supervisor.wait()
+            victims = [self.supervisor.pid] + (workers if kind == "rig" else [])
         else:
             return
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        # Dead before we look again: a task whose worker is dying but not yet dead must not
+        # look like one whose worker died and was cleaned up after.
+        while any(TABLE.start_ticks(pid) is not None for pid in victims):
+            time.sleep(0.005)
         self.kills[kind] += 1
 
     def stop(self) -> None:
@@ -184,18 +186,22 @@ def claimed_by_the_dead(paths: RigPaths) -> set[str]:
     return out
 
 
-def leftover_task_processes(rig: Rig, paths: RigPaths, seen: set[int]) -> None:
+def leftover_task_processes(rig: Rig, paths: RigPaths, seen: set[int], verbose: bool) -> None:
     """Task processes re-parented here (their worker died) whose task was offered again."""
     pending = claimed_by_the_dead(paths)  # the queue first, then /proc: no false alarm from the order
     me = os.getpid()
     for pid, env in rig.ours():
         task_id = env.get("GALAXY_TASK_ID")
-        if task_id and _ppid(pid) in (me, 1) and task_id not in pending:
+        if task_id and _ppid(pid) in (me, 1) and task_id not in pending and pid not in seen:
             seen.add(pid)
+            if verbose:
+                where = [f"{d}/{n}" for d in ("queue", "processing", "delayed", "complete", "failed", ".tmp")
+                         for n in os.listdir(paths.tasks / d) if task_id in n]
+                print(f"leftover pid {pid} pgid {os.getpgid(pid)} of {task_id}: {where}", file=sys.stderr)
 
 
 def run(n: int, seed: int, kills: bool, sleep_s: float, mean_gap_s: float, timeout_s: float,
-        keep: bool) -> dict[str, object]:
+        keep: bool, verbose: bool = False) -> dict[str, object]:
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix="crash-storm-"))
     root = tmp / "shared"
@@ -216,9 +222,12 @@ def run(n: int, seed: int, kills: bool, sleep_s: float, mean_gap_s: float, timeo
         if done >= len(tasks):
             break
         if kills and time.monotonic() >= next_kill:
-            rig.kill(rng.choices(("worker", "supervisor", "rig"), (0.7, 0.15, 0.15))[0], rng)
+            kind = rng.choices(("worker", "supervisor", "rig"), (0.7, 0.15, 0.15))[0]
+            rig.kill(kind, rng)
+            if verbose:
+                print(f"{time.monotonic() - started:7.1f} s: kill {kind}", file=sys.stderr)
             next_kill = time.monotonic() + rng.expovariate(1.0 / mean_gap_s)
-        leftover_task_processes(rig, paths, leaks)
+        leftover_task_processes(rig, paths, leaks, verbose)
         time.sleep(0.2)
     drain_s = time.monotonic() - started
     rig.stop()
@@ -266,12 +275,13 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=3600.0, help="give up a run after this many seconds")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run without kills")
     ap.add_argument("--keep", action="store_true", help="keep the rig roots (paths printed)")
+    ap.add_argument("--verbose", action="store_true", help="name each leftover task process as it is seen")
     args = ap.parse_args()
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: a dead worker's task processes come to us
     base = None if args.no_baseline else run(args.tasks, args.seed, False, args.sleep, args.kill_every,
                                              args.timeout, args.keep)
-    storm = run(args.tasks, args.seed, True, args.sleep, args.kill_every, args.timeout, args.keep)
+    storm = run(args.tasks, args.seed, True, args.sleep, args.kill_every, args.timeout, args.keep, args.verbose)
     if base is not None:
         print(f"without kills: {json.dumps(base)}")
     print(f"crash storm:   {json.dumps(storm)}")
