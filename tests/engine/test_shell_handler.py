@@ -60,3 +60,47 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except (FileNotFoundError, IndexError):
         return "Z"
+
+
+def _ctx(tmp_path: Path, on_group=lambda pgid, out: None) -> TaskContext:
+    return TaskContext(worker_id="w1", gpu_ids=(), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                       workdir=str(tmp_path), deadline=time.time() + 60, on_process_group=on_group)
+
+
+def test_the_command_runs_only_after_its_process_group_is_recorded(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    seen: list[tuple[int, bool, bool]] = []
+
+    def on_group(pgid: int, out_path: str) -> None:
+        time.sleep(0.3)  # a slow disk: the command must still wait
+        seen.append((pgid, marker.exists(), os.path.exists(out_path)))
+
+    task = Task(task_id="gated", name="g", command=f"touch {marker}; echo $$ $(cut -d" " -f5 /proc/$$/stat)")
+    result = ShellHandler().run(task, _ctx(tmp_path, on_group))
+    [(pgid, ran_before, out_existed)] = seen
+    assert not ran_before and out_existed and marker.exists()
+    pid, group = map(int, result.output_tail.split())
+    assert pid == pgid and group == pgid  # the shell that ran the command leads the recorded group
+
+
+def test_a_group_that_cannot_be_recorded_never_runs_its_command(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    def on_group(pgid: int, out_path: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    task = Task(task_id="unrecorded", name="u", command=f"touch {marker}")
+    with pytest.raises(TaskFailure, match="could not record the task's process group"):
+        ShellHandler().run(task, _ctx(tmp_path, on_group))
+    assert not marker.exists()
+
+
+def test_what_a_task_leaves_running_in_its_group_is_killed_when_it_ends(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    task = Task(task_id="leaves", name="l", command=f"sleep 300 & echo $! > {pidfile}")
+    ShellHandler().run(task, _ctx(tmp_path))
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and _state(child) != "Z":
+        assert time.monotonic() < deadline, "the task's background child outlived the task"
+        time.sleep(0.02)
