@@ -11,7 +11,9 @@ The settled case is the same rig after the feeder stops and the queue has draine
 In each case the dashboard is the real ``galaxy attach`` in a pseudo-terminal (120x40,
 xterm-256color) whose output is drained as a terminal would, reading the real snapshot file:
 
-- first frame: from spawning ``galaxy attach`` to the GPU panel title with all GPUs on screen;
+- first frame: from spawning ``galaxy attach`` to the GPU panel title with all GPUs on screen
+  (wall time, and the dashboard's own CPU time until then, which is what the wall time comes to
+  on a machine that is not shared: on a loaded one the wall time mostly measures the queue for a core);
 - CPU: the dashboard process's user+sys time over the window, as % of one core; the
   supervisor's over the same window for comparison; tasks finished per second in the window.
 
@@ -142,6 +144,7 @@ def drain(fd: int, until: float, marker: bytes | None = None) -> bool:
 @dataclass
 class Reading:
     first_frame_s: float
+    first_frame_cpu_s: float  # the dashboard's own CPU time until then: what the wall time is on an idle machine
     dashboard_pct: float
     supervisor_pct: float
     finished_per_s: float
@@ -160,13 +163,14 @@ def measure(root: Path, sup: subprocess.Popen[bytes], gpus: int, seconds: float,
         if not drain(fd, t0 + 30, marker=f"GPUs ({gpus})".encode()):
             raise SystemExit("the dashboard never showed the GPU panel")
         first = time.monotonic() - t0
-        drain(fd, time.monotonic() + warmup)
         dash, supp = psutil.Process(pid), psutil.Process(sup.pid)
+        first_cpu = cpu_s(dash)
+        drain(fd, time.monotonic() + warmup)
         d0, s0, n0, w0 = cpu_s(dash), cpu_s(supp), finished(root), time.monotonic()
         drain(fd, w0 + seconds)
         d1, s1, n1, w1 = cpu_s(dash), cpu_s(supp), finished(root), time.monotonic()
         span = w1 - w0
-        return Reading(first, (d1 - d0) / span * 100, (s1 - s0) / span * 100, (n1 - n0) / span, span)
+        return Reading(first, first_cpu, (d1 - d0) / span * 100, (s1 - s0) / span * 100, (n1 - n0) / span, span)
     finally:
         os.write(fd, b"q")
         drain(fd, time.monotonic() + 2)
@@ -182,7 +186,8 @@ def report(label: str, r: Reading) -> None:
     flag = "ok" if r.dashboard_pct < 3.0 else "OVER"
     print(f"{label:<8} dashboard {r.dashboard_pct:5.2f}% of one core ({flag}, target < 3%), "
           f"supervisor {r.supervisor_pct:5.2f}%, {r.finished_per_s:4.1f} tasks finished/s over {r.window_s:.0f} s, "
-          f"first frame {r.first_frame_s:.2f} s ({'ok' if r.first_frame_s < 1.0 else 'OVER'}, target < 1 s)")
+          f"first frame {r.first_frame_s:.2f} s wall, {r.first_frame_cpu_s:.2f} s CPU "
+          f"({'ok' if r.first_frame_s < 1.0 else 'OVER'}, target < 1 s)")
 
 
 def main() -> int:

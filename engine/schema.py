@@ -25,13 +25,31 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """Dataclasses to dicts, tuples to lists, recursively (field names cached per class; a list
+    of plain values is copied in one step: a snapshot or history is mostly such lists)."""
+    kind = type(obj)
+    if kind in _PLAIN or obj is None:
+        return obj
+    names = _field_names(kind)  # type: ignore[arg-type]
+    if names is not None:
+        return {name: to_plain(getattr(obj, name)) for name in names}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) in _PLAIN or v is None for v in obj):
+            return list(obj)
         return [to_plain(v) for v in obj]
     if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items()}
     return obj
+
+
+_PLAIN = frozenset({str, int, float, bool})
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    if not dataclasses.is_dataclass(kind):
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind))
 
 
 def from_plain(cls: type[T], data: Any, path: str = "$") -> T:
