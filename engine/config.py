@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from engine import config_rules as rules
 from engine import safeio
+from engine.logsetup import LogConfig, log_config_problems, parse_log_config
 from engine.metrics.settings import MetricsConfig, listen_problem
 from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
 
@@ -112,6 +113,7 @@ class GalaxyConfig:
     routing: RoutingConfig = field(default_factory=RoutingConfig)  # [[node]] and [routing]
     escalation: EscalationConfig = field(default_factory=EscalationConfig)  # [escalation]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # [metrics]: the supervisor's /metrics
+    log: LogConfig = field(default_factory=LogConfig)  # [log]: level and rotation (engine.logsetup)
     source: Path | None = None  # the file it came from; None for detected defaults
     origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
     key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -122,10 +124,12 @@ class GalaxyConfig:
 
 
 def resolve_config_path(explicit: Path | None) -> Path:
-    """--config, else $GALAXY_CONFIG, else ./galaxy.toml (which may not exist)."""
-    if explicit is not None:
-        return Path(explicit)
-    return Path(os.environ.get(CONFIG_ENV, "galaxy.toml"))
+    """--config, $GALAXY_CONFIG, ./galaxy.toml, $XDG_CONFIG_HOME/galaxy/, /etc/galaxy/ (engine.config_locate);
+    ./galaxy.toml (which does not exist) when none is found."""
+    from engine.config_locate import locate_config
+
+    found = locate_config(explicit, os.environ, Path.cwd()).path
+    return found if found is not None else Path("galaxy.toml")
 
 
 def default_cpu_workers(cpu_count: int | None = None) -> int:
@@ -236,7 +240,7 @@ class _Builder:
         self.errors.append(self.err(key, message))
 
     def build(self) -> GalaxyConfig:
-        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation", "metrics"}
+        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation", "log", "metrics"}
         for k in self.data:
             if k not in known:
                 self.bad(k, f"unknown section or key (known: {', '.join(sorted(known))})")
@@ -262,11 +266,23 @@ class _Builder:
                 if len(groups) == len(built):
                     self._check_groups(groups)
         routing, escalation = self._routing()
+        log_table = self._table("log", self.data.get("log", {}))
+        for key, why in log_config_problems(log_table):
+            self.bad(f"log.{key}", why)
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.errors)
-        return GalaxyConfig(rig=name, root=Path(root_s) if root_s else None, groups=groups,
+        return GalaxyConfig(rig=name, root=self._root(root_s), groups=groups,
                             thresholds=thresholds, sim=sim, routing=routing, escalation=escalation, metrics=metrics,
-                            source=self.path, origin=origin, key_lines=dict(self.lines.lines))
+                            log=parse_log_config(log_table), source=self.path, origin=origin, key_lines=dict(self.lines.lines))
+
+    def _root(self, root_s: str | None) -> Path | None:
+        """``[rig] root``: a relative root is relative to the config file's directory."""
+        if not root_s:
+            return None
+        root = Path(os.path.expanduser(root_s))
+        if not root.is_absolute() and self.path is not None:
+            root = Path(os.path.normpath(Path(self.path).absolute().parent / root))
+        return root
 
     def _routing(self) -> tuple[RoutingConfig, EscalationConfig]:
         before = len(self.errors)

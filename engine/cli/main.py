@@ -13,20 +13,23 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import engine.cli as cli_pkg
 from engine import __version__
-from engine.paths import default_root
+from engine.config_locate import locate_config, resolve_root
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galaxy", description="Supervisor and dashboard for GPU rigs.")
     parser.add_argument("--version", action="version", version=f"galaxy {__version__}")
     parser.add_argument("--root", type=Path, default=None,
-                        help="the rig's shared root (default: $GALAXY_ROOT or ./shared)")
+                        help="the rig's shared root (default: $GALAXY_ROOT, else galaxy.toml's [rig] root, "
+                             "else ./shared)")
     parser.add_argument("--config", type=Path, default=None,
-                        help="galaxy.toml (default: $GALAXY_CONFIG or ./galaxy.toml)")
+                        help="galaxy.toml (default: $GALAXY_CONFIG, ./galaxy.toml, "
+                             "$XDG_CONFIG_HOME/galaxy/galaxy.toml, /etc/galaxy/galaxy.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("cmd_"):
@@ -38,13 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def locate_paths(args: argparse.Namespace, env: Mapping[str, str], cwd: Path) -> None:
+    """Absolute ``args.config`` (None when no galaxy.toml was found) and ``args.root``, with how
+    each was found (``args.config_how``, ``args.root_how``) for ``galaxy config show``."""
+    cfg = locate_config(args.config, env, cwd)
+    root = resolve_root(args.root, env, cwd, cfg.path)
+    args.config, args.config_how = cfg.path, cfg.how
+    args.root, args.root_how = Path(root.path or cwd / "shared").resolve(), root.how
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion: argcomplete answers and exits when the shell asks (``galaxy completion``)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _complete(parser)
     args = parser.parse_args(argv)
-    if args.root is None:
-        args.root = default_root()
-    else:
-        args.root = args.root.resolve()
+    locate_paths(args, os.environ, Path.cwd())
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
