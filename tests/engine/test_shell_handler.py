@@ -75,7 +75,7 @@ def test_the_command_runs_only_after_its_process_group_is_recorded(tmp_path: Pat
         time.sleep(0.3)  # a slow disk: the command must still wait
         seen.append((pgid, marker.exists(), os.path.exists(out_path)))
 
-    task = Task(task_id="gated", name="g", command=f"touch {marker}; echo $$ $(cut -d" " -f5 /proc/$$/stat)")
+    task = Task(task_id="gated", name="g", command=f"touch {marker}; echo $$ $(cut -d' ' -f5 /proc/$$/stat)")
     result = ShellHandler().run(task, _ctx(tmp_path, on_group))
     [(pgid, ran_before, out_existed)] = seen
     assert not ran_before and out_existed and marker.exists()
