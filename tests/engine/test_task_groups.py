@@ -11,7 +11,12 @@ from pathlib import Path
 
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
-from engine.proctable import FakeProcessTable, HostProcessTable, current_instance, parse_instance
+from engine.proctable import (
+    FakeProcessTable,
+    HostProcessTable,
+    current_instance,
+    parse_instance,
+)
 from engine.queue.filequeue import FileQueue
 from engine.queue.names import ProcessingName, parse_processing_name
 from engine.taskgroups import TaskGroupRecord, TaskGroups
@@ -68,12 +73,12 @@ def test_killing_a_claim_kills_its_group_removes_its_temp_output_and_the_record(
     table.add(501, 2, pgid=500)  # a child the task started
     table.add(600, 1)  # someone else's group
     groups = TaskGroups(RigPaths(tmp_path), table)
-    out = tempfile.NamedTemporaryFile(prefix="galaxy-t1-", suffix=".out", delete=False)
-    out.close()
-    _record(groups, out_path=out.name)
+    fd, out = tempfile.mkstemp(prefix="galaxy-t1-", suffix=".out")
+    os.close(fd)
+    _record(groups, out_path=out)
     report = groups.kill_claim("t1", "w1", "10.1")
     assert report.groups == 1 and table.killed_groups == [500] and table.group_members(600) == [600]
-    assert not os.path.exists(out.name) and groups.records() == []
+    assert not os.path.exists(out) and groups.records() == []
 
 
 def test_a_record_cannot_make_anyone_delete_a_file_that_is_not_a_task_output(tmp_path: Path) -> None:
