@@ -120,6 +120,7 @@ def run_supervise(args: argparse.Namespace) -> int:
         print(f"galaxy supervise: {exc}", file=sys.stderr)
         return 1
     driver = None
+    metrics: Any = None  # engine.metrics.server.MetricsServer
     endpoints = None
     demo_cloud = None
     feeder = None
@@ -146,6 +147,9 @@ def run_supervise(args: argparse.Namespace) -> int:
         sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
                          simulated=bool(args.sim), endpoints=endpoints, rig_driver=driver,
                          events_tail=_events_tail(paths.events), log=_json_log, cloud=cloud)
+        from engine.metrics.server import start_metrics  # [metrics] listen (docs/metrics.md)
+
+        metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, _json_log)
         interval = args.tick or config.thresholds.snapshot_interval_s
         started = clock.now()
         sup.start(started)
@@ -166,6 +170,8 @@ def run_supervise(args: argparse.Namespace) -> int:
             clock.sleep(max(0.0, interval - (clock.now() - now)))
         sup.finish_shutdown(clock.now())
     finally:
+        if metrics is not None:
+            metrics.stop()
         if driver is not None:
             driver.stop()
         if demo_cloud is not None:

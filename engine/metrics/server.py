@@ -1,0 +1,90 @@
+"""The supervisor's /metrics endpoint: prometheus-client's HTTP server on its own registry.
+
+Started by ``galaxy supervise`` when ``[metrics] listen`` is set (the default is
+127.0.0.1:9464). A port already in use is logged and the rig runs on without metrics:
+metrics never stop the supervisor. Scrapes run in the server's thread and read only the
+latest snapshot, the event log's new lines and the cost ledger (cached by size and mtime).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
+from engine.escalation.pricing import CostLedger, day_of
+from engine.metrics.collector import GalaxyCollector, SnapshotFn
+from engine.metrics.feed import EventFeed
+
+LogFn = Callable[..., None]
+
+
+class CachedSpend:
+    """Today's spend from the cost ledger, re-read only when the file changes (or the day does)."""
+
+    def __init__(self, path: Path) -> None:
+        self.ledger = CostLedger(path)
+        self._key: tuple[Any, ...] | None = None
+        self._value = 0.0
+
+    def __call__(self, now: float) -> float:
+        try:
+            st = os.stat(self.ledger.path)
+            key: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns, day_of(now))
+        except FileNotFoundError:
+            return 0.0
+        if key != self._key:
+            self._value = self.ledger.spent_on(day_of(now))
+            self._key = key
+        return self._value
+
+
+class MetricsServer:
+    def __init__(self, collector: GalaxyCollector) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(collector)
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total etc.: the supervisor's own cost
+        self.collector = collector
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.address: tuple[str, int] | None = None
+
+    def start(self, host: str, port: int) -> tuple[str, int]:
+        """Bind and serve in a daemon thread; OSError (port in use, bad address) is the caller's."""
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        bound = self._server.server_address
+        self.address = (str(bound[0]), int(bound[1]))
+        return self.address
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+
+def start_metrics(config: Any, paths: Any, snapshot: SnapshotFn, log: LogFn) -> MetricsServer | None:
+    """The endpoint ``[metrics] listen`` asks for, serving; None when off or the address cannot be bound."""
+    address = config.metrics.address
+    if address is None:
+        log("metrics off ([metrics] listen = \"\")")
+        return None
+    collector = GalaxyCollector(snapshot, EventFeed(paths.events),
+                                spent_today=CachedSpend(paths.logs / "cost_ledger.jsonl"),
+                                budget_usd=config.escalation.daily_budget_usd)
+    server = MetricsServer(collector)
+    try:
+        host, port = server.start(*address)
+    except OSError as exc:
+        log("metrics endpoint not started; the rig runs on without it", listen=config.metrics.listen,
+            error=f"{type(exc).__name__}: {exc}")
+        return None
+    log("metrics: serving /metrics", url=f"http://{host if ':' not in host else f'[{host}]'}:{port}/metrics")
+    return server
