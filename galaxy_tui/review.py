@@ -10,6 +10,7 @@ payload still holds one, the screen says it WOULD be sent.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,15 @@ def load_payload(root: Path | None, view: EscalationView) -> Payload:
             fallback_note = f"{path}: {exc}: showing the snapshot's preview"
     text = view.preview
     complete = "chars in all)" not in text[-40:]
-    return Payload(None, text, complete, sensitive=text.startswith("SENSITIVE TASK"), note=fallback_note)
+    sensitive = text.startswith("SENSITIVE TASK")
+    body = None
+    if complete:  # a whole preview is the body as JSON (engine.escalation.service.preview_of)
+        try:
+            parsed = json.loads(text.split("\n", 1)[1] if sensitive else text)
+            body = parsed if isinstance(parsed, dict) else None
+        except (ValueError, IndexError):
+            body = None
+    return Payload(body, text, complete, sensitive=sensitive, note=fallback_note)
 
 
 def _redacted(value: Any) -> Any:
@@ -111,33 +120,35 @@ def messages_of(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def marked_lines(text: str) -> list[Content]:
-    """One Content per line; lines from an ``<untrusted_data>`` section get the untrusted gutter."""
+    """One Content per line; lines of an ``<untrusted_data>`` section get the untrusted gutter.
+
+    The prompt builder puts each tag on a line of its own and neutralises tags inside the data,
+    so only a whole-line tag opens or closes a section (the system note that names the tag does not)."""
     lines: list[Content] = []
     inside = False
     for line in redact(text).split("\n"):
-        opens = OPEN_TAG in line
-        if opens:
+        if line.strip() == OPEN_TAG:
             inside = True
         gutter = (UNTRUSTED_GUTTER, "$warning bold") if inside else (TRUSTED_GUTTER, "$text-muted")
         lines.append(Content.assemble(gutter, (line, UNTRUSTED_STYLE if inside else "")))
-        if CLOSE_TAG in line:
+        if line.strip() == CLOSE_TAG:
             inside = False
     return lines
 
 
+_JSON_SPAN = re.compile(r'(?:(?<=\\n)|(?<="))' + re.escape(OPEN_TAG) + r"\\n.*?(?:\\n" + re.escape(CLOSE_TAG)
+                        + r"|(?=\"))")
+
+
 def json_content(text: str) -> Content:
-    """The JSON body with the untrusted span(s) inside its strings styled (the text itself unchanged)."""
+    """The JSON body with each untrusted section inside its strings (a whole-line tag, escaped
+    as ``\\n<untrusted_data>\\n``) styled; the text itself is unchanged."""
     parts: list[tuple[str, str] | str] = []
-    rest = text
-    while True:
-        start = rest.find(OPEN_TAG)
-        if start < 0:
-            parts.append(rest)
-            break
-        end = rest.find(CLOSE_TAG, start)
-        end = len(rest) if end < 0 else end + len(CLOSE_TAG)
-        parts += [rest[:start], (rest[start:end], "$warning reverse")]
-        rest = rest[end:]
+    at = 0
+    for m in _JSON_SPAN.finditer(text):
+        parts += [text[at:m.start()], (m.group(0), "$warning reverse")]
+        at = m.end()
+    parts.append(text[at:])
     return Content.assemble(*parts)
 
 
