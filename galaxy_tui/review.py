@@ -56,7 +56,7 @@ def load_payload(root: Path | None, view: EscalationView) -> Payload:
             data = json.loads(raw)
             body = data["payload"]
             if not isinstance(body, dict):
-                raise ValueError("field 'payload' is not an object")
+                raise TypeError("field 'payload' is not an object")
             return Payload(body, json.dumps(body, indent=1, ensure_ascii=False), True,
                            sensitive=bool(data.get("sensitive")))
         except FileNotFoundError:
