@@ -146,7 +146,7 @@ class EventFeed:
         if begin > 0:
             lines = lines[1:]  # started mid-line
         for raw in lines:
-            if b'"model":' in raw:
+            if b'"model":' in raw or b'"task_submitted"' in raw:
                 self.fold(raw, count=False)
 
     def _read(self) -> None:
@@ -176,8 +176,8 @@ class EventFeed:
         """One log line into the tallies (``count=False``: learn its task's model only)."""
         m = _TYPE.search(raw)
         kind = m.group(1).decode() if m else None
-        if kind not in COUNTED and b'"model":' not in raw:
-            return  # most lines (claims, starts, heartbeats of the queue) cost one regex search
+        if kind not in COUNTED and kind != "task_submitted" and b'"model":' not in raw:
+            return  # most lines (claims, starts, worker events) cost one regex search
         try:
             rec = safeio.parse_json(self.path, raw)
         except ValueError:
