@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-# Debian tools the real-terminal and real-speech tests drive.
+# Debian tools the real-terminal, real-speech and real-Prometheus tests drive (the package
+# 'prometheus' also gives promtool).
 need=()
-for tool in tmux espeak-ng sox; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in tmux espeak-ng sox prometheus; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null; }; then
