@@ -161,6 +161,43 @@ def add_log_level_arg(parser: Any) -> None:
                         help="debug | info | warning | error (default: [log] level in galaxy.toml, else info)")
 
 
+LOG_FILE_ENV, LOG_LEVEL_ENV = "GALAXY_LOG_FILE", "GALAXY_LOG_LEVEL"
+
+
+def worker_log_env(log_file: Path, config: LogConfig) -> dict[str, str]:
+    """What the supervisor puts in a worker's environment: its own log file and level
+    (``galaxy worker`` reads them as the defaults of --log-file / --log-level; other
+    programs ignore them)."""
+    return {LOG_FILE_ENV: str(log_file), LOG_LEVEL_ENV: config.level,
+            "GALAXY_LOG_MAX_MB": f"{config.max_mb:g}", "GALAXY_LOG_BACKUPS": str(config.backups)}
+
+
+def rotate_if_over(path: Path, max_bytes: int, backups: int) -> bool:
+    """Rotate a file only its one opener writes, right before it opens it (a worker's ``.out``)."""
+    try:
+        if path.stat().st_size < max_bytes:
+            return False
+    except OSError:
+        return False
+    try:
+        _shift(path, backups)
+    except OSError:
+        return False
+    return True
+
+
+def _shift(path: Path, backups: int) -> None:
+    """``path`` -> ``path.1`` -> ... -> ``path.<backups>`` (the oldest drops off); 0 backups: truncate."""
+    if backups <= 0:
+        os.truncate(path, 0)
+        return
+    for i in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{i}")
+        if older.exists():
+            os.replace(older, path.with_name(f"{path.name}.{i + 1}"))
+    os.replace(path, path.with_name(f"{path.name}.1"))
+
+
 class EventsRotator:
     """Rotates ``logs/events.jsonl`` by size: ``events.jsonl`` -> ``.1`` -> ``.2`` ... (rename only).
 
@@ -188,12 +225,5 @@ class EventsRotator:
         return True
 
     def rotate(self) -> None:
-        if self.backups <= 0:
-            os.truncate(self.path, 0)  # no backups wanted: start the file over (readers see it shrink)
-        else:
-            for i in range(self.backups - 1, 0, -1):
-                older = self.path.with_name(f"{self.path.name}.{i}")
-                if older.exists():
-                    os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        _shift(self.path, self.backups)  # 0 backups: truncated in place (readers see it shrink)
         self.rotations += 1

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 # 'prometheus' also gives promtool).
 need=()
 for tool in tmux espeak-ng sox prometheus; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# command:package where they differ (systemd-analyze verifies the unit of `galaxy service install`)
+for pair in systemd-analyze:systemd; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null; }; then

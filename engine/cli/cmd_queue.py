@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from engine.logsetup import add_log_level_arg, log_fields
 from engine.paths import RigPaths
 
 SNAPSHOT_FRESH_S = 10.0
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     w.add_argument("--models", default=None,
                    help='the group\'s models table as JSON, e.g. \'{"transcribe": "tiny.en"}\' '
                         "(default: $GALAXY_WORKER_MODELS; galaxy.toml's [group.models] via the supervisor)")
+    w.add_argument("--log-file", type=Path, default=None,
+                   help="JSON log lines to this file, rotated by size (default: $GALAXY_LOG_FILE, else stderr)")
+    add_log_level_arg(w)
     w.add_argument("--max-tasks", type=int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--exit-when-idle", action="store_true", help=argparse.SUPPRESS)
     w.set_defaults(func=run_worker)
@@ -231,6 +236,7 @@ def run_worker(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    log = _worker_logging(args, worker_id)
     paths = RigPaths(args.root).ensure()
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
     queue = _queue(args, events=events)
@@ -250,9 +256,29 @@ def run_worker(args: argparse.Namespace) -> int:
                     rig_view=rig_view)
     install_stop_handlers(worker)
     print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
+    log.info("worker started", extra=log_fields(worker_id=worker_id, pid=os.getpid(), gpus=list(gpus),
+                                                 root=str(paths.root), backend=args.backend))
     ran = worker.run()
     print(f"worker {worker_id} stopped after {ran} task(s)", flush=True)
+    log.info("worker stopped", extra=log_fields(worker_id=worker_id, tasks=ran))
     return 0
+
+
+def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:
+    """The worker's own rotated JSON log (the supervisor names it in $GALAXY_LOG_FILE), else stderr."""
+    import os
+
+    from engine.logsetup import LOG_FILE_ENV, LOG_LEVEL_ENV, LogConfig, setup_logging
+
+    log_file = args.log_file or (Path(os.environ[LOG_FILE_ENV]) if os.environ.get(LOG_FILE_ENV) else None)
+    level = args.log_level or os.environ.get(LOG_LEVEL_ENV) or "info"
+    try:
+        cfg = LogConfig(max_mb=float(os.environ.get("GALAXY_LOG_MAX_MB", "10")),
+                        backups=int(os.environ.get("GALAXY_LOG_BACKUPS", "5")))
+    except ValueError:
+        cfg = LogConfig()
+    setup_logging(level=level, log_file=log_file, config=cfg)
+    return logging.getLogger(f"galaxy.worker.{worker_id}")
 
 
 # ------------------------------------------------------------------ status

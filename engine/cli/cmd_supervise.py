@@ -8,12 +8,16 @@ for its ack in the snapshot and print the outcome (exit 0 ok, 1 refused/error, 3
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import logging
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from engine.logsetup import EventsRotator, add_log_level_arg, log_fields, setup_logging
 
 WORKER_VERBS = {
     "pause": "take nothing new; the running task continues",
@@ -35,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--demo", action="store_true", help="--sim only: keep the rig busy with a steady mixed stream "
                                                        "(the example plan, generated work, a simulated cloud model)")
     p.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)  # tests/bench: stop after S
+    p.add_argument("--log-file", type=Path, default=None,
+                   help="JSON log lines to this file, rotated by size ([log] in galaxy.toml); default: stderr "
+                        "(plain lines for journald under systemd)")
+    add_log_level_arg(p)
     p.set_defaults(func=run_supervise)
     for verb, what in WORKER_VERBS.items():
         v = sub.add_parser(verb, help=f"worker: {what}", description=f"{verb} a worker: {what}.")
@@ -45,10 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 # ---------------------------------------------------------------- galaxy supervise
 
+_LOG = logging.getLogger("galaxy.supervisor")
+
+
 def _json_log(msg: str, **fields: Any) -> None:
-    rec = {"ts": round(time.time(), 3), "msg": msg, **fields}
-    sys.stderr.write(json.dumps(rec, default=str) + "\n")
-    sys.stderr.flush()
+    """The supervisor's log calls go through ``logging`` (engine.logsetup decides where)."""
+    level = logging.WARNING if fields.get("error") is not None else logging.INFO
+    _LOG.log(level, msg, extra=log_fields(**fields))
 
 
 def _events_tail(path: Path):  # type: ignore[no-untyped-def]
@@ -113,12 +124,21 @@ def run_supervise(args: argparse.Namespace) -> int:
         for one in exc.errors:  # every problem at once, each with its line
             print(f"galaxy supervise: {one}", file=sys.stderr)
         return 2
+    if args.log_level:
+        config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=args.log_level))
+    setup_logging(level=config.log.level, log_file=args.log_file, config=config.log)
+    rotator = EventsRotator(paths.events, config.log.events_max_bytes, config.log.events_backups)
     pidfile = PidFile(paths.supervisor_pid)
     try:
         pidfile.acquire()
     except SupervisorAlreadyRunning as exc:
         print(f"galaxy supervise: {exc}", file=sys.stderr)
         return 1
+    from engine.service import note_service_run
+
+    service = note_service_run(paths.state, os.environ, os.getpid())  # `galaxy up` then just attaches
+    if service:
+        _json_log("supervisor runs as a systemd service", unit=service["unit"])
     driver = None
     metrics: Any = None  # engine.metrics.server.MetricsServer
     endpoints = None
@@ -156,6 +176,7 @@ def run_supervise(args: argparse.Namespace) -> int:
         while True:
             now = clock.now()
             sup.tick(now)
+            rotator.tick(now)  # logs/events.jsonl by size; writers and readers follow the name
             if feeder is not None and not sup.stop_requested:
                 try:
                     feeder.tick(now)

@@ -14,7 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from engine.logsetup import LogConfig, rotate_if_over
+from engine.paths import RigPaths
+from engine.service import INSTALLED, RealSystemctl, Systemctl, read_marker
+from engine.service import MARKER as SERVICE_MARKER
 from engine.supervisor.pidfile import pid_alive
 
 FIRST_SNAPSHOT_TIMEOUT_S = 30.0
@@ -28,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                                        "(stops with 'galaxy down')")
     up.add_argument("--read-only", action="store_true", help="show everything, send nothing")
     up.add_argument("--no-dashboard", action="store_true", help="only make sure the supervisor runs")
+    up.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=None,
+                    help="the started supervisor's log level (default: [log] level in galaxy.toml, else info)")
     up.set_defaults(func=run_up)
     at = sub.add_parser("attach", help="show the dashboard of the running supervisor (e.g. over ssh -t)")
     at.add_argument("--read-only", action="store_true", help="show everything, send nothing")
@@ -45,8 +52,9 @@ def _pid(root: Path) -> int | None:
 
 
 def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | None,
-                     demo: bool = False) -> subprocess.Popen[bytes]:
-    """Detached: a new session, output to logs/supervisor.log, no tie to this terminal."""
+                     demo: bool = False, log_level: str | None = None) -> subprocess.Popen[bytes]:
+    """Detached: a new session, no tie to this terminal. It logs to logs/supervisor.log (JSON lines,
+    rotated by the supervisor itself); what else it prints (a traceback) goes to logs/supervisor.out."""
     from engine.paths import RigPaths
 
     paths = RigPaths(root).ensure()
@@ -60,7 +68,12 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
         cmd += ["--gpus", str(gpus)]
     if demo:
         cmd.append("--demo")
-    log = open(paths.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
+    cmd += ["--log-file", str(paths.logs / "supervisor.log")]
+    if log_level:
+        cmd += ["--log-level", log_level]
+    out = paths.logs / "supervisor.out"
+    rotate_if_over(out, LogConfig().max_bytes, 1)  # only `galaxy up` opens it, and only here
+    log = open(out, "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=os.getcwd())
@@ -87,20 +100,47 @@ def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since:
     return f"no snapshot at {path} after {timeout:g}s"
 
 
-def run_up(args: argparse.Namespace) -> int:
+def _start_service(root: Path, installed: dict[str, Any], systemctl: Systemctl) -> int:
+    """A rig installed as a service is started by systemd, never beside it (two supervisors)."""
+    unit, user = str(installed["unit"]), bool(installed.get("user"))
+    scope = "systemctl --user" if user else "systemctl"
+    print(f"galaxy up: this root runs as systemd service {unit}; starting it ({scope} start {unit})", file=sys.stderr)
+    since = time.time() - 1
+    code, out = systemctl.run(user, "start", unit)
+    if code != 0:
+        print(f"galaxy up: {scope} start {unit} failed ({code}): {out}", file=sys.stderr)
+        return 1
+    problem = wait_first_snapshot(root, None, since)
+    if problem:
+        print(f"galaxy up: {problem}; see journalctl {'--user ' if user else ''}-u {unit}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
     root: Path = args.root
     if args.demo and not args.sim:
         print("galaxy up: --demo needs --sim (it submits made-up work)", file=sys.stderr)
         return 2
     pid = _pid(root)
-    if pid is None:
+    service = read_marker(RigPaths(root).state, SERVICE_MARKER) if pid is not None else None
+    installed = read_marker(RigPaths(root).state, INSTALLED) if pid is None else None
+    if service is not None and service.get("pid") == pid:
+        print(f"galaxy up: the supervisor runs as systemd service {service.get('unit')} (pid {pid}); attaching",
+              file=sys.stderr)
+    elif installed is not None and installed.get("unit"):
+        rc = _start_service(root, installed, systemctl or RealSystemctl())
+        if rc:
+            return rc
+    elif pid is None:
         since = time.time() - 1
-        proc = start_supervisor(root, args.config, sim=args.sim, gpus=args.gpus, demo=args.demo)
+        proc = start_supervisor(root, args.config, sim=args.sim, gpus=args.gpus, demo=args.demo,
+                                log_level=getattr(args, "log_level", None))
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
         problem = wait_first_snapshot(root, proc, since)
         if problem:
-            log_tail = _log_tail(root / "logs" / "supervisor.log")
+            log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
             print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
             return 1
     else:

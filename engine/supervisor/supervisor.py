@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from engine.commands import Command, CommandKind
 from engine.config import GalaxyConfig, GroupConfig
+from engine.logsetup import rotate_if_over, worker_log_env
 from engine.paths import RigPaths
 from engine.queue.protocol import TaskQueue
 from engine.snapshot import EventView, HostView
@@ -327,8 +328,11 @@ class Supervisor:
         th = self.config.thresholds
         argv = self.argv_for(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
                              lease_s=th.lease_s, grace_s=round(th.shutdown_grace_s * 0.8, 1))
-        spec = LaunchSpec(worker_id=g.name, argv=argv, env=worker_env(g, lease_s=self.config.thresholds.lease_s),
-                          log_path=self.paths.logs / "workers" / f"{g.name}.log")
+        env = worker_env(g, lease_s=self.config.thresholds.lease_s)
+        out = self.paths.logs / "workers" / f"{g.name}.out"  # the child's stdout/stderr (tracebacks, prints)
+        env.update(worker_log_env(self.paths.logs / "workers" / f"{g.name}.log", self.config.log))
+        rotate_if_over(out, self.config.log.max_bytes, self.config.log.backups)  # only we open .out, at spawn
+        spec = LaunchSpec(worker_id=g.name, argv=argv, env=env, log_path=out)
         self._write_control(slot)
         try:
             slot.proc = self.launcher.spawn(spec)

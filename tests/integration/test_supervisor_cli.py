@@ -62,12 +62,17 @@ def test_supervise_sim_daemon(tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert any(rec["msg"] == "supervisor stopping" and "SIGTERM" in rec.get("reason", "") for rec in logs)
-    stopping = next(i for i, rec in enumerate(logs) if rec["msg"] == "supervisor stopping")
-    exits = {rec["worker"]: rec["code"] for rec in logs[stopping:] if rec["msg"] == "worker exited"}
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]  # engine.logsetup JSON lines
+    assert all({"time", "level", "logger", "message"} <= set(rec) for rec in logs)
+    assert any(rec["message"] == "supervisor stopping" and "SIGTERM" in rec["fields"].get("reason", "")
+               for rec in logs)
+    stopping = next(i for i, rec in enumerate(logs) if rec["message"] == "supervisor stopping")
+    exits = {rec["fields"]["worker"]: rec["fields"]["code"] for rec in logs[stopping:]
+             if rec["message"] == "worker exited"}
     assert exits == {"gpu0": 0, "gpu1": 0}, exits  # idle workers exit on SIGTERM by themselves, none killed
-    assert not any("did not stop in time" in rec["msg"] for rec in logs)
+    assert not any("did not stop in time" in rec["message"] for rec in logs)
+    worker_log = [json.loads(x) for x in (root / "logs" / "workers" / "gpu0.log").read_text().splitlines()]
+    assert any(rec["message"] == "worker started" and rec["logger"] == "galaxy.worker.gpu0" for rec in worker_log)
     assert not paths.supervisor_pid.exists()
     final = read_snapshot(paths.snapshot)
     assert all(w.state in ("stopped", "fatal") for w in final.workers)
