@@ -140,8 +140,9 @@ class GalaxyApp(App[None]):
         """Keys that act on the main screen's selection work there only (not under a review or dialog)."""
         if action in MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        # On the review screen n walks the pending ones; e is not needed there.
-        return not (action == "review_pending" and isinstance(self.screen, ReviewScreen))
+        # On the review screen n walks the pending ones; over a question e must not jump away.
+        return not (action == "review_pending" and isinstance(self.screen, (ReviewScreen, ConfirmScreen,
+                                                                              ReasonScreen)))
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 30, "-short")

@@ -35,6 +35,11 @@ CANNED: tuple[tuple[str, str, tuple[int, int], tuple[str, ...], str, bool], ...]
     ("hot-alert", "hot", (120, 40), (), "galaxy-dark", False),
     ("failed-tasks", "failed", (120, 40), ("tab", "down", "down", "down"), "galaxy-dark", False),
     ("escalation", "escalation", (120, 40), (), "galaxy-dark", False),
+    ("escalation-80x24", "escalation", (80, 24), (), "galaxy-dark", False),
+    ("review-80x24", "escalation", (80, 24), ("e",), "galaxy-dark", False),
+    ("review-120x40", "escalation", (120, 40), ("e",), "galaxy-dark", False),
+    ("review-over-budget", "escalation", (80, 24), ("e", "o"), "galaxy-dark", False),
+    ("markup-80x24", "markup", (80, 24), (), "galaxy-dark", False),
     ("eight-gpus", "eight", (120, 40), (), "galaxy-dark", False),
     ("high-contrast", "hot", (120, 40), (), "galaxy-high-contrast", False),
     ("read-only", "busy5", (80, 24), (), "galaxy-dark", True),
@@ -58,9 +63,11 @@ async def _settle(app: GalaxyApp, pilot, keys: Sequence[str]) -> None:  # type: 
     await pilot.pause(0.3)
 
 
-async def canned(out: Path) -> list[Path]:
+async def canned(out: Path, only: Sequence[str] = ()) -> list[Path]:
     written = []
     for name, fixture, size, keys, theme, read_only in CANNED:
+        if only and name not in only:
+            continue
         snap = load_snapshot_file(FIXTURES / f"{fixture}.json")
         app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), read_only=read_only,
                         clock=lambda s=snap: s.taken_at, theme=theme)
@@ -115,12 +122,14 @@ def main() -> None:
     ap.add_argument("--wait", type=float, default=120.0, help="--live: give up after this many seconds")
     ap.add_argument("--live-name", default="live-sim")
     ap.add_argument("--skip-canned", action="store_true")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME",
+                    help="shoot only this canned picture (repeatable), e.g. --only review-80x24")
     args = ap.parse_args()
     os.environ.setdefault("TZ", "UTC")
     time.tzset()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_canned:
-        for p in asyncio.run(canned(args.out)):
+        for p in asyncio.run(canned(args.out, args.only)):
             print(p)
     if args.live_root is not None:
         shots = [(args.live_name, (120, 40)), (args.live_name + "-80x24", (80, 24))]
