@@ -227,3 +227,21 @@ class EventsRotator:
     def rotate(self) -> None:
         _shift(self.path, self.backups)  # 0 backups: truncated in place (readers see it shrink)
         self.rotations += 1
+
+
+def rotated_rest(path: Path, inode: int | None, offset: int, limit: int = 1 << 20) -> bytes:
+    """What a reader following ``path`` had not read yet when it was rotated: the whole lines of
+    ``path.1`` from ``offset`` when ``path.1`` is the file the reader was in (same inode); else b"".
+    Readers call it on seeing a new inode, before starting the new file at 0 (model demand,
+    metrics feed), so a rotation loses no line."""
+    if inode is None:
+        return b""
+    try:
+        with open(path.with_name(f"{path.name}.1"), "rb") as fh:
+            if os.fstat(fh.fileno()).st_ino != inode:
+                return b""
+            fh.seek(offset)
+            data = fh.read(limit)
+    except OSError:
+        return b""
+    return data[: data.rfind(b"\n") + 1]

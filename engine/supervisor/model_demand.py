@@ -34,6 +34,7 @@ from typing import Protocol, Sequence
 
 from engine import safeio
 from engine.config import GalaxyConfig
+from engine.logsetup import rotated_rest
 from engine.model import parse_time
 from engine.paths import RigPaths
 from engine.queue.names import parse_queue_name
@@ -166,6 +167,10 @@ class ModelDemand:
             self._seeded = True  # nothing to remember: every line of a new log is new
             return
         if st.st_ino != self._inode or st.st_size < self._offset:  # first read, rotated or truncated
+            if st.st_ino != self._inode and not self._skip_partial:  # rotated: finish the old file (events.jsonl.1)
+                for raw in rotated_rest(self.path, self._inode, self._offset).split(b"\n"):
+                    if raw.strip():
+                        self._parse(raw)
             self._inode = st.st_ino
             self._offset = 0
             self._skip_partial = False

@@ -13,8 +13,16 @@ import pytest
 from engine.cli.cmd_service import run_install, run_uninstall
 from engine.cli.cmd_tui import run_up
 from engine.paths import RigPaths
-from engine.service import (INSTALLED, MARKER, FakeSystemctl, UnitSpec, note_service_run, quote_arg, read_marker,
-                            render_unit)
+from engine.service import (
+    INSTALLED,
+    MARKER,
+    FakeSystemctl,
+    UnitSpec,
+    note_service_run,
+    quote_arg,
+    read_marker,
+    render_unit,
+)
 from engine.supervisor.pidfile import PidFile
 
 SPEC = UnitSpec(root=Path("/srv/rig one/shared"), config=Path("/etc/galaxy/galaxy.toml"),
@@ -35,8 +43,8 @@ def test_unit_restarts_on_failure_and_outlasts_the_workers_grace() -> None:
     assert s["Restart"] == ["on-failure"] and s["KillMode"] == ["mixed"] and s["KillSignal"] == ["SIGTERM"]
     assert int(s["TimeoutStopSec"][0]) > SPEC.shutdown_grace_s  # systemd never SIGKILLs a clean hand-back
     assert s["WorkingDirectory"] == ["/srv/rig one/shared"] and s["User"] == ["ops"]
-    assert s["ExecStart"] == ['/opt/galaxy/.venv/bin/galaxy --root "/srv/rig one/shared" '
-                              "--config /etc/galaxy/galaxy.toml supervise"]
+    assert s["ExecStart"] == [('/opt/galaxy/.venv/bin/galaxy --root "/srv/rig one/shared" '
+                               "--config /etc/galaxy/galaxy.toml supervise")]
     assert s["WantedBy"] == ["multi-user.target"]
     user = _settings(render_unit(UnitSpec(root=Path("/r"), config=None, exec_argv=("/g",), user_unit=True)))
     assert "User" not in user and user["WantedBy"] == ["default.target"] and "--config" not in user["ExecStart"][0]
@@ -60,9 +68,9 @@ def _verify(unit: Path, *, user: bool, tmp_path: Path) -> subprocess.CompletedPr
 
 
 def _args(tmp_path: Path, **kw: object) -> argparse.Namespace:
-    base: dict[str, object] = dict(root=tmp_path / "rig 1" / "shared", config=None, user=False, name="galaxy",
-                                   unit_dir=tmp_path / "units", print_only=False, enable=False, log_level=None,
-                                   force=False)
+    base: dict[str, object] = {"root": tmp_path / "rig 1" / "shared", "config": None, "user": False,
+                               "name": "galaxy", "unit_dir": tmp_path / "units", "print_only": False,
+                               "enable": False, "log_level": None, "force": False}
     base.update(kw)
     return argparse.Namespace(**base)
 
