@@ -34,6 +34,7 @@ from typing import Protocol, Sequence
 
 from engine import safeio
 from engine.config import GalaxyConfig
+from engine.events import salvage_event
 from engine.logsetup import rotated_rest
 from engine.model import parse_time
 from engine.paths import RigPaths
@@ -213,6 +214,10 @@ class ModelDemand:
             task_id = rec.get("task_id")
             at = parse_time(rec.get("timestamp"), "timestamp")
         except (ValueError, AttributeError):
+            glued = salvage_event(raw)  # a whole line behind a torn fragment (disk full) still counts
+            if glued is not None:
+                self._parse(glued)
+                return
             self.bad_lines += 1
             return
         if kind not in CLAIMABLE_EVENTS and kind != COMPLETED:

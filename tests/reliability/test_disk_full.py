@@ -151,3 +151,22 @@ def test_galaxy_submit_on_a_real_full_filesystem(tmp_path) -> None:
         assert not os.listdir(paths.tasks / ".tmp") and not os.listdir(paths.tasks / ".journal")
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_the_demand_learner_reads_a_whole_event_glued_behind_a_torn_one(tmp_path) -> None:
+    from engine.scheduling.costs import SwitchCosts
+    from engine.supervisor.model_demand import ModelDemand
+
+    class Lookup:
+        def models(self, task_ids, budget):  # type: ignore[no-untyped-def]
+            return {i: "qwen" for i in list(task_ids)[:budget]}
+
+    fs = CrashingFs()
+    log = EventLog(tmp_path / "events.jsonl", fs=fs)
+    demand = ModelDemand(log.path, Lookup(), n_groups=2, priors=SwitchCosts())
+    log.emit("task_submitted", at=T0, task_id="a", task_class="llm")
+    fs.full, fs.space = True, 25
+    log.emit("task_submitted", at=T0, task_id="torn", task_class="llm")
+    fs.full = False
+    log.emit("task_submitted", at=T0, task_id="b", task_class="llm")
+    assert demand.view(T0 + 1)["qwen"].claimable == 2 and demand.bad_lines == 0
