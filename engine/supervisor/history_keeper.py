@@ -5,10 +5,10 @@ Why rings of a fixed length, all appended together: memory and file size stay bo
 with ``times`` without storing a time per point. A GPU or model that appears later is
 padded with ``None`` in front; a model whose whole ring is ``None`` is dropped.
 
-Tokens/s per model: every tick the keeper adds up the live rate of the workers generating
-with each model, and each sample holds the mean over the ticks since the last sample in
-which it was generating (``None`` when it never was), so short tasks between two samples
-still show.
+Tokens/s per model, per sample: while workers were generating with the model during the
+interval, the mean over those ticks of their live rates added up (a long generation shows
+as it runs); otherwise the tokens of its tasks that completed in the interval divided by
+the interval (tasks shorter than a tick never show a live rate); ``None`` when neither.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.history import HISTORY_VERSION, GpuSeries, ModelSeries, RigHistory
+from engine.model import Task
 from engine.supervisor.snapshot_builder import WorkerInfo, is_fresh
 from engine.telemetry.protocol import GpuSample
 
+SEEN_MAX = 2000  # completed task ids remembered, so a task is counted once
 SAMPLE_S = 2.0
 SPAN_S = 900.0
 WRITE_S = 4.0
@@ -66,6 +68,9 @@ class HistoryKeeper:
     next_write_at: float = field(default=float("-inf"), init=False)
     _rate_sum: dict[str, float] = field(default_factory=dict, init=False)
     _rate_ticks: dict[str, int] = field(default_factory=dict, init=False)
+    _done_tokens: dict[str, float] = field(default_factory=dict, init=False)
+    _seen: dict[str, None] = field(default_factory=dict, init=False)  # insertion-ordered set
+    _last_sample: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.sample_s <= 0 or self.span_s < self.sample_s:
@@ -76,11 +81,14 @@ class HistoryKeeper:
     def capacity(self) -> int:
         return int(self.span_s / self.sample_s) + 1
 
-    def observe(self, now: float, samples: Sequence[GpuSample], workers: Sequence[WorkerInfo]) -> bool:
-        """Called every tick: folds in the live token rates; True when this tick took a sample."""
+    def observe(self, now: float, samples: Sequence[GpuSample], workers: Sequence[WorkerInfo],
+                completed: Sequence[Task] = ()) -> bool:
+        """Called every tick with the live workers and recent completions; True when it took a sample."""
         for model, rate in live_rates(workers).items():
             self._rate_sum[model] = self._rate_sum.get(model, 0.0) + rate
             self._rate_ticks[model] = self._rate_ticks.get(model, 0) + 1
+        for t in completed:  # the first call's are from before this supervisor: remembered, not counted
+            self._count_completion(t, count=self._last_sample is not None)
         if now < self.next_sample_at:
             return False
         self.next_sample_at = now + self.sample_s
@@ -93,8 +101,31 @@ class HistoryKeeper:
         self.next_write_at = now + self.write_s
         return True
 
+    def _count_completion(self, t: Task, count: bool) -> None:
+        if t.task_id in self._seen:
+            return
+        self._seen[t.task_id] = None
+        if len(self._seen) > SEEN_MAX:
+            del self._seen[next(iter(self._seen))]
+        if not count:
+            return
+        result = t.result or {}
+        tokens = result.get("tokens_generated")
+        model = t.model or result.get("model")
+        if isinstance(tokens, (int, float)) and not isinstance(tokens, bool) and tokens > 0 and isinstance(model, str):
+            self._done_tokens[model] = self._done_tokens.get(model, 0.0) + float(tokens)
+
+    def _rate(self, model: str, interval: float) -> float | None:
+        ticks = self._rate_ticks.get(model, 0)
+        if ticks:
+            return round(self._rate_sum[model] / ticks, 1)
+        done = self._done_tokens.get(model)
+        return round(done / interval, 1) if done and interval > 0 else None
+
     def _sample(self, now: float, samples: Sequence[GpuSample]) -> None:
         cap, pad = self.capacity, len(self.times)
+        interval = now - self._last_sample if self._last_sample is not None else self.sample_s
+        self._last_sample = now
         self.times.append(round(now, 3))
         by_index = {s.index: s for s in samples}
         for index, s in by_index.items():
@@ -103,15 +134,15 @@ class HistoryKeeper:
                                              _ring(cap, pad), _ring(cap, pad), _ring(cap, pad))
         for index, rings in self.gpus.items():
             rings.add(by_index.get(index))
-        for model in self._rate_ticks:
+        for model in (*self._rate_ticks, *self._done_tokens):
             self.models.setdefault(model, _ring(cap, pad))
         for model, ring in list(self.models.items()):
-            ticks = self._rate_ticks.get(model, 0)
-            ring.append(round(self._rate_sum[model] / ticks, 1) if ticks else None)
+            ring.append(self._rate(model, interval))
             if all(v is None for v in ring):
                 del self.models[model]
         self._rate_sum.clear()
         self._rate_ticks.clear()
+        self._done_tokens.clear()
 
     def view(self, now: float) -> RigHistory:
         return RigHistory(

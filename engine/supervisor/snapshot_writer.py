@@ -89,7 +89,7 @@ class SnapshotWriter:
                         force: bool) -> None:
         """One history sample every few seconds; the file rewritten every few seconds (and on the last tick)."""
         try:
-            self.history.observe(now, samples, workers)
+            self.history.observe(now, samples, workers, self._recent)
         except Exception as exc:  # noqa: BLE001 - history is a nicety; snapshots must go on
             self.errors.append(f"history sample failed: {exc}")
             return

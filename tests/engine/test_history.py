@@ -10,6 +10,7 @@ import pytest
 from engine.clock import FakeClock
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
 from engine.history import HISTORY_VERSION, RigHistory, read_history, write_history
+from engine.model import Task, TaskClass, TaskStatus, TaskType
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.schema import SchemaError
@@ -130,3 +131,28 @@ def test_a_dashboard_attached_later_sees_the_supervisors_whole_history(tmp_path)
         assert all(v == 100.0 for v in hot.util_pct)
     finally:
         queue.close()
+
+
+def llm_done(task_id: str, tokens: int, model: str = "qwen") -> Task:
+    return Task(task_id=task_id, name=task_id, type=TaskType.LLM, task_class=TaskClass.LLM, model=model,
+                status=TaskStatus.COMPLETE, result={"tokens_generated": tokens, "text": "x"})
+
+
+def test_completed_tasks_give_throughput_when_no_live_rate_was_seen():
+    keeper = HistoryKeeper(sample_s=2.0, span_s=60.0)
+    old = [llm_done("old1", 999)]
+    keeper.observe(0.0, [], [], old)  # before this supervisor: remembered, not counted
+    keeper.observe(0.5, [], [], [llm_done("a", 100), *old])
+    keeper.observe(1.0, [], [], [llm_done("b", 60), llm_done("a", 100), *old])  # "a" only once
+    keeper.observe(2.0, [], [], [llm_done("b", 60), llm_done("a", 100)])
+    keeper.observe(4.0, [], [], [llm_done("b", 60), llm_done("a", 100)])
+    (m,) = keeper.view(4.0).models
+    assert m.model == "qwen" and m.tokens_per_s == (None, 80.0, None)  # 160 tokens over the 2 s interval
+
+
+def test_a_live_rate_wins_over_completions_in_the_same_interval():
+    keeper = HistoryKeeper(sample_s=2.0, span_s=60.0)
+    keeper.observe(0.0, [], [])
+    keeper.observe(1.0, [], [worker("w0", 10, "qwen", 30.0)], [llm_done("a", 1000)])
+    keeper.observe(2.0, [], [])
+    assert keeper.view(2.0).models[0].tokens_per_s == (None, 30.0)
