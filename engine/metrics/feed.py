@@ -23,7 +23,6 @@ from typing import Any
 from engine import safeio
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
-LOAD_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 READ_BUDGET = 4 << 20
 SEED_BYTES = 4 << 20
 MODEL_MEMO = 50_000
@@ -76,7 +75,8 @@ class Tallies:
     durations: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (class, model)
     failed: dict[str, int] = field(default_factory=dict)  # class
     tokens: dict[tuple[str, str], int] = field(default_factory=dict)  # (model, node)
-    load_seconds: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (model, node)
+    loads: dict[tuple[str, str], int] = field(default_factory=dict)  # (model, node)
+    load_seconds: dict[tuple[str, str], float] = field(default_factory=dict)  # (model, node)
     load_failures: dict[tuple[str, str], int] = field(default_factory=dict)
     unloads: dict[tuple[str, str], int] = field(default_factory=dict)
     escalations: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ESCALATION_EVENTS, 0))
@@ -210,8 +210,9 @@ class EventFeed:
         elif kind == "task_failed":
             _bump(t.failed, _label(rec.get("task_class")))
         elif kind == "llm_loaded":
-            seconds = _number(rec.get("load_s"))
-            t.load_seconds.setdefault((_label(rec.get("model")), node), Histogram(LOAD_BUCKETS)).observe(seconds or 0.0)
+            key = (_label(rec.get("model")), node)
+            _bump(t.loads, key)
+            t.load_seconds[key] = t.load_seconds.get(key, 0.0) + (_number(rec.get("load_s")) or 0.0)
         elif kind == "llm_load_failed":
             _bump(t.load_failures, (_label(rec.get("model")), node))
         elif kind in ("llm_unloading", "script_released"):

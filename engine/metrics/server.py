@@ -4,17 +4,23 @@ Started by ``galaxy supervise`` when ``[metrics] listen`` is set (the default is
 127.0.0.1:9464). A port already in use is logged and the rig runs on without metrics:
 metrics never stop the supervisor. Scrapes run in the server's thread and read only the
 latest snapshot, the event log's new lines and the cost ledger (cached by size and mtime).
+Every scrape gets the Prometheus text format (0.0.4), also when the scraper offers
+OpenMetrics: prometheus-client's OpenMetrics writer escapes label names character by
+character and costs twice as much per series (bench/metrics_cost.py).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from engine.escalation.pricing import CostLedger, day_of
 from engine.metrics.collector import GalaxyCollector, SnapshotFn
@@ -43,6 +49,18 @@ class CachedSpend:
         return self._value
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None  # a scrape every few seconds is not worth a line on stderr
+
+
+def _text_format_only(app: Any) -> Any:
+    def serve(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return app({k: v for k, v in environ.items() if k != "HTTP_ACCEPT"}, start_response)  # type: ignore[no-any-return]
+
+    return serve
+
+
 class MetricsServer:
     def __init__(self, collector: GalaxyCollector) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -55,7 +73,12 @@ class MetricsServer:
 
     def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and serve in a daemon thread; OSError (port in use, bad address) is the caller's."""
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        server_class = type("MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
+        self._server = make_server(host, port, _text_format_only(make_wsgi_app(self.registry)), server_class,
+                                   handler_class=_Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="galaxy-metrics", daemon=True)
+        self._thread.start()
         bound = self._server.server_address
         self.address = (str(bound[0]), int(bound[1]))
         return self.address

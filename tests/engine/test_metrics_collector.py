@@ -134,9 +134,8 @@ def tallies() -> Tallies:
         h.observe(v)
     t.durations[("llm", "qwen2.5:7b")] = h
     t.tokens[("qwen2.5:7b", "gpu0")] = 900
-    load = Histogram((1.0, 10.0))
-    load.observe(4.0)
-    t.load_seconds[("qwen2.5:7b", "gpu0")] = load
+    t.loads[("qwen2.5:7b", "gpu0")] = 1
+    t.load_seconds[("qwen2.5:7b", "gpu0")] = 4.0
     t.unloads[("qwen2.5:7b", "gpu0")] = 1
     t.failed["cpu"] = 2
     t.escalations["approved"] = 1
@@ -152,8 +151,8 @@ def test_event_tallies_become_histograms_and_counters() -> None:
     assert m[key("galaxy_task_duration_seconds_count", **lab)] == 4
     assert m[key("galaxy_task_duration_seconds_sum", **lab)] == pytest.approx(7006.2)
     assert m[key("galaxy_tokens_generated_total", model="qwen2.5:7b", node="gpu0")] == 900
-    assert m[key("galaxy_model_load_seconds_count", model="qwen2.5:7b", node="gpu0")] == 1
-    assert m[key("galaxy_model_load_seconds_sum", model="qwen2.5:7b", node="gpu0")] == 4.0
+    assert m[key("galaxy_model_loads_total", model="qwen2.5:7b", node="gpu0")] == 1
+    assert m[key("galaxy_model_load_seconds_total", model="qwen2.5:7b", node="gpu0")] == 4.0
     assert m[key("galaxy_model_unloads_total", model="qwen2.5:7b", node="gpu0")] == 1
     assert m[key("galaxy_tasks_failed_total", **{"class": "cpu"})] == 2
     assert m[key("galaxy_tasks_failed_total", **{"class": "llm"})] == 0

@@ -44,7 +44,7 @@ def test_counts_what_the_log_gained_after_start(tmp_path: Path) -> None:
         ("llm", "qwen2.5:7b"): (1, 2.0), ("cpu", NO_MODEL): (1, 0.5), ("llm", UNKNOWN): (1, 1.0)}
     assert t.tokens == {("qwen2.5:7b", "gpu0"): 120}
     assert t.failed == {"cpu": 1}
-    assert {k: (h.n, h.total) for k, h in t.load_seconds.items()} == {("qwen2.5:7b", "gpu0"): (1, 12.5)}
+    assert t.loads == {("qwen2.5:7b", "gpu0"): 1} and t.load_seconds == {("qwen2.5:7b", "gpu0"): 12.5}
     assert t.load_failures == {("llama3:8b", "gpu1"): 1}
     assert t.unloads == {("qwen2.5:7b", "gpu0"): 1}
     assert t.escalations["requested"] == 1 and t.escalations["approved"] == 0
