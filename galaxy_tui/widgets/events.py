@@ -13,9 +13,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widget import Widget
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.visual import Visual
 
 from engine.snapshot import EventView
 from galaxy_tui.render import clip, fmt_clock
@@ -62,38 +64,21 @@ def events_content(events: Sequence[EventView], show_all: bool = False, limit: i
                           "$text-muted")
 
 
-class EventLines(Widget):
-    """The lines themselves: repaint without a layout pass unless the line count changed."""
+class EventsPanel(ScrollView, can_focus=True):
+    """Focusable, scrollable event tail drawn line by line (the Line API).
 
-    DEFAULT_CSS = """
-    EventLines { height: auto; width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
+    Why a ScrollView: a new snapshot repaints the lines without a layout pass. The virtual
+    height is the number of events received (30 from a running supervisor), not the number
+    shown, so hiding claims/starts or new events arriving never resize it; only a terminal
+    resize does. ``show(events)`` keeps the scroll where the operator left it.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.content = Content("")
-        self.line_count = 1
-
-    def update(self, content: Content) -> None:
-        if content == self.content:
-            return
-        lines = content.plain.count("\n") + 1
-        self.content = content
-        self.refresh(layout=lines != self.line_count)
-        self.line_count = lines
-
-    def render(self) -> Content:
-        return self.content
-
-
-class EventsPanel(VerticalScroll):
-    """Focusable, scrollable event tail. ``show(events)`` keeps the scroll where the operator left it."""
-
+    DEFAULT_CSS = """
+    EventsPanel { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_quiet", "Claims/starts", show=False),
         Binding("enter", "full_screen", "Full screen", show=False),
-        Binding("home", "scroll_home", "Newest", show=False),
-        Binding("end", "scroll_end", "Oldest", show=False),
     ]
 
     def __init__(self, *, title: str = "Events", **kwargs: Any) -> None:
@@ -102,9 +87,13 @@ class EventsPanel(VerticalScroll):
         self._shown = False
         self.events: tuple[EventView, ...] = ()
         self.title = title
+        self.lines: list[Content] = []
+        self._strips: dict[tuple[int, int], Strip] = {}
 
-    def compose(self) -> Any:
-        yield EventLines()
+    @property
+    def content(self) -> Content:
+        """All lines as one text (what the panel shows, top to bottom)."""
+        return Content("\n").join(self.lines)
 
     def on_mount(self) -> None:
         self._retitle()
@@ -118,8 +107,36 @@ class EventsPanel(VerticalScroll):
         self._render_lines()
 
     def _render_lines(self) -> None:
-        self.query_one(EventLines).update(events_content(self.events, self.show_all))
+        lines = [event_line(e) for e in visible_events(self.events, self.show_all)]
+        if not lines:
+            lines = [events_content(self.events, self.show_all)]
+        if lines != self.lines:
+            self.lines = lines
+            self._strips.clear()
+            self._size_to_content()
+            self.refresh()
         self._retitle()
+
+    def _size_to_content(self) -> None:
+        size = Size(self.scrollable_content_region.width, max(len(self.lines), len(self.events)))
+        if size != self.virtual_size:
+            self.virtual_size = size
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+        self._size_to_content()
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        if index >= len(self.lines) or width <= 0:
+            return Strip.blank(width, self.rich_style)
+        strip = self._strips.get((index, width))
+        if strip is None:
+            strips = Visual.to_strips(self, self.lines[index], width, 1, self.visual_style, pad=True)
+            strip = strips[0] if strips else Strip.blank(width, self.rich_style)
+            self._strips[(index, width)] = strip
+        return strip
 
     def _retitle(self) -> None:
         hidden = sum(1 for e in self.events if e.event_type in QUIET_TYPES)

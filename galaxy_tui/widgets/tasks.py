@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
+from textual.widgets.data_table import ColumnKey
 
 from engine.queue.listing import QueuedPage, QueuedRow
 from engine.snapshot import Snapshot, TaskView
@@ -32,6 +33,9 @@ STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done":
 STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
 GROUP_ORDER = {"running": 0, "failed": 1, "recent": 2, "queued": 3}
 SORTABLE = ("status", "name", "class", "worker", "dur", "tps")
+NAME_W, MIN_NAME_W = 20, 12  # the task column; it gives way down to MIN_NAME_W on a narrow screen
+DETAIL_W, MIN_DETAIL_W = 60, 8  # the detail column takes what is left
+WANT_DETAIL_W = 24  # below this much room for the detail, the task column gives way
 
 
 class QueuedSource(Protocol):
@@ -52,6 +56,15 @@ class TaskEntry:
     sort: dict[str, Any]  # column key -> comparable value
     haystack: str  # lower-case name, id, class, state, worker and model: what `/` searches
     view: TaskView
+    detail: str = ""  # the last column's text in full (cut to the column's width when shown)
+    detail_style: str = "$text-muted"
+
+    def fitted(self, name_w: int, detail_w: int) -> tuple[object, ...]:
+        """The cells with the name and detail cut (with an ellipsis) to the columns' widths."""
+        if (name_w, detail_w) == (NAME_W, DETAIL_W):
+            return self.cells
+        return (self.cells[0], clip(self.view.name, name_w).rstrip(), *self.cells[2:6],
+                Content.styled(clip(self.detail, detail_w).rstrip(), self.detail_style))
 
 
 def matches(entry: TaskEntry, text: str) -> bool:
@@ -77,14 +90,14 @@ def _entry(t: TaskView, taken_at: float, kind: str, progress: str | None = None,
     if t.retry_count:
         detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
     detail = " ".join((detail or "").split())  # one line, whatever the error held
-    cells = (status, clip(t.name, 20).rstrip(), t.task_class, t.worker_id or "-", fmt_duration(dur),
-             fmt_rate(t.tokens_per_s), Content.styled(clip(detail, 60).rstrip(),
-                                                      "$error" if kind == "failed" else "$text-muted"))
+    style = "$error" if kind == "failed" else "$text-muted"
+    cells = (status, clip(t.name, NAME_W).rstrip(), t.task_class, t.worker_id or "-", fmt_duration(dur),
+             fmt_rate(t.tokens_per_s), Content.styled(clip(detail, DETAIL_W).rstrip(), style))
     haystack = " ".join((t.name, t.task_id, t.task_class, shown, t.status, t.worker_id or "", t.model or "")).lower()
     sort = {"status": (GROUP_ORDER[kind], shown), "name": t.name.lower(), "class": t.task_class,
             "worker": t.worker_id or "~", "dur": -1.0 if dur is None else dur,
             "tps": -1.0 if t.tokens_per_s is None else t.tokens_per_s, "detail": detail}
-    return TaskEntry(t.task_id, cells, GROUP_ORDER[kind], sort, haystack, t)
+    return TaskEntry(t.task_id, cells, GROUP_ORDER[kind], sort, haystack, t, detail, style)
 
 
 def live_entries(snap: Snapshot) -> list[TaskEntry]:
@@ -181,6 +194,7 @@ class TasksTable(KeyedTable):
         self._entries: dict[str, TaskEntry] = {}
         self._taken_at = 0.0
         self._reading = False
+        self.name_w, self.detail_w = NAME_W, DETAIL_W
 
     def on_mount(self) -> None:  # Textual also runs KeyedTable.on_mount (handlers run per class)
         self.set_interval(QUEUED_REFRESH_S, self.refresh_queued)
@@ -253,8 +267,32 @@ class TasksTable(KeyedTable):
             col = self.sort_column
             entries.sort(key=lambda e: (e.sort[col], e.group), reverse=self.sort_reverse)
         self._entries = {e.key: e for e in entries}
-        super().set_rows([(e.key, e.cells) for e in entries])
+        super().set_rows([(e.key, e.fitted(self.name_w, self.detail_w)) for e in entries])
         self._retitle()
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """The detail / reason column takes the width that is left (a failure's reason is read
+        without scrolling sideways); on a narrow screen the task column gives way first."""
+        width = self.size.width - self.styles.scrollbar_size_vertical  # room kept for the scrollbar
+        if width <= 0 or not self.columns:
+            return
+        pad = 2 * self.cell_padding
+        fixed = sum(w + pad for k, _, w in self.COLUMNS if w is not None and k != "name")
+        left = width - fixed - 2 * pad
+        name_w = NAME_W if left - NAME_W >= WANT_DETAIL_W else max(MIN_NAME_W, left - WANT_DETAIL_W)
+        detail_w = max(MIN_DETAIL_W, left - name_w)
+        if (name_w, detail_w) == (self.name_w, self.detail_w):
+            return
+        self.name_w, self.detail_w = name_w, detail_w
+        for key, w in (("name", name_w), ("detail", detail_w)):
+            col = self.columns[ColumnKey(key)]
+            col.width, col.auto_width = w, False
+        self._require_update_dimensions = True  # DataTable recomputes its virtual width on idle
+        self._apply()
+        self.refresh()
 
     def _retitle(self) -> None:
         bits = ["Tasks"]

@@ -15,7 +15,7 @@ from engine.snapshot import EventView
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.screens.events import EventsScreen
 from galaxy_tui.source import CannedSnapshotSource
-from galaxy_tui.widgets.events import EventLines, EventsPanel, event_message, fold
+from galaxy_tui.widgets.events import EventsPanel, event_message, fold
 
 
 def _app(snap) -> GalaxyApp:  # type: ignore[no-untyped-def]
@@ -36,10 +36,10 @@ def test_every_line_names_task_and_worker_on_one_line() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_ready(pilot)
             panel = app.query_one(EventsPanel)
-            quiet = panel.query_one(EventLines).content.plain.split("\n")
+            quiet = panel.content.plain.split("\n")
             panel.focus()
             await pilot.press("f")
-            every = panel.query_one(EventLines).content.plain.split("\n")
+            every = panel.content.plain.split("\n")
             return quiet, every, str(panel.border_title)
 
     quiet, every, title = asyncio.run(go())
@@ -75,7 +75,7 @@ def test_events_panel_takes_focus_scrolls_and_goes_full_screen() -> None:
             assert isinstance(app.screen, EventsScreen)
             full = app.screen.query_one(EventsPanel)
             await pilot.pause()
-            lines = full.query_one(EventLines).content.plain.split("\n")
+            lines = full.content.plain.split("\n")
             assert len(lines) == 30 and lines[0].split()[2] == "t-0"
             assert full.size.height > 15
             await pilot.press("escape")
@@ -121,7 +121,7 @@ def test_full_screen_reads_more_of_the_log_than_the_snapshot_carries(tmp_path) -
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_ready(pilot)
             await pilot.press("l")
-            lines = app.screen.query_one(EventsPanel).query_one(EventLines)
+            lines = app.screen.query_one(EventsPanel)
             for _ in range(300):
                 if "b.t59" in lines.content.plain:
                     break

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.text import Text
 from taskkit import HOSTILE, T0, busy, hostile_names, many_recent, queue_with
 from textual.widgets import Static
-from tuikit import wait_ready
+from tuikit import canned, wait_ready
 
 from engine.commands import RecordingCommandSink
 from engine.model import TaskClass, TaskType
@@ -159,12 +159,12 @@ def test_task_names_are_shown_as_text_never_markup() -> None:
             table = app.query_one(TasksTable)
             for i, name in enumerate(HOSTILE):
                 cell = table.get_row(f"b.hostile-{i}")[1]
-                assert isinstance(cell, Text) and cell.plain == clip(name, 20).rstrip()
+                assert isinstance(cell, Text) and cell.plain == clip(name, table.name_w).rstrip()
                 assert not cell.spans  # nothing was parsed into styles
             return app.export_screenshot()
 
     svg = asyncio.run(go())
-    assert "job[intro]" in svg and "boom[a]" in svg and "[bold]loud[/]" in svg
+    assert "job[intro]" in svg and "boom[a]" in svg and "[bold]loud[" in svg
 
 
 def test_queued_tasks_are_listed_a_page_at_a_time(tmp_path: Path) -> None:
@@ -279,3 +279,20 @@ def test_when_the_selected_row_leaves_the_cursor_stays_at_its_place() -> None:
 
     before, after, key = asyncio.run(go())
     assert after == before and key is not None
+
+
+def test_reason_column_fits_the_panel_without_sideways_scrolling() -> None:
+    snap = canned("failed")
+    app = _app(snap)
+
+    async def go() -> tuple[int, int, str]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            await pilot.pause()
+            table = app.query_one(TasksTable)
+            reason = str(table.get_row(snap.failed[0].task_id)[6])
+            return table.max_scroll_x, table.detail_w, reason
+
+    max_x, detail_w, reason = asyncio.run(go())
+    assert max_x == 0 and detail_w >= 8
+    assert reason.endswith("…") and len(reason) == detail_w
