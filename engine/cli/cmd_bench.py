@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 WORKLOADS = ("a", "b", "c")
 
@@ -26,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "(c) overload (default 1.1)")
     sched.add_argument("--plan", type=Path, default=None,
                        help="simulate a plan file's tasks instead of the built-in workloads")
+    sched.add_argument("--json", action="store_true", help="the figures as JSON (one object per run)")
     sched.set_defaults(func=_schedule)
     bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
 
@@ -54,8 +58,7 @@ def _schedule(args: argparse.Namespace) -> int:
         except ValueError as exc:  # e.g. a model that fits no GPU group of this rig
             print(f"{args.plan}: {exc}")
             return 1
-        print(format_table(rows, args.gpus, args.seed))
-        return 0
+        return _print_rows(args, rows, format_table(rows, args.gpus, args.seed))
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
     if args.seeds is not None:
         from engine.sim.schedule_bench import format_seed_summary
@@ -67,10 +70,26 @@ def _schedule(args: argparse.Namespace) -> int:
             return 2
         by_seed = {s: run_bench(names, args.gpus, s, args.tasks, load=args.load,
                                 baseline_prefers=args.baseline_prefers) for s in seeds}
+        if getattr(args, "json", False):
+            print(json.dumps({"gpus": args.gpus, "seeds": {str(s): [_row(r) for r in rows]
+                                                           for s, rows in by_seed.items()}}, indent=2))
+            return 0
         print(format_seed_summary(by_seed, args.gpus))
         return 0
     rows = run_bench(names, args.gpus, args.seed, args.tasks, load=args.load, baseline_prefers=args.baseline_prefers)
-    print(format_table(rows, args.gpus, args.seed))
+    return _print_rows(args, rows, format_table(rows, args.gpus, args.seed))
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return dataclasses.asdict(row)  # type: ignore[no-any-return]
+
+
+def _print_rows(args: argparse.Namespace, rows: list[Any], table: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"gpus": args.gpus, "seed": args.seed, "rows": [_row(r) for r in rows]}, indent=2,
+                         default=str))
+    else:
+        print(table)
     return 0
 
 

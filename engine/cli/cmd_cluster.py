@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     route = csub.add_parser("route", help="show where a prompt would go (sends nothing)")
     route.add_argument("prompt")
     route.add_argument("--tier", type=int, default=None)
+    route.add_argument("--json", action="store_true", help="the decision as JSON")
     route.set_defaults(func=cmd_route)
     brk = csub.add_parser("breaker", help="reset a node's circuit breaker, or force it open (maintenance)")
     brk.add_argument("name")
@@ -191,7 +192,13 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     routing, _ = _load(args)
     router = Router(routing, backend_for)
-    print(router.describe(router.decide(LlmRequest(prompt=args.prompt, tier=args.tier))))
+    decision = router.decide(LlmRequest(prompt=args.prompt, tier=args.tier))
+    if getattr(args, "json", False):
+        import dataclasses
+
+        print(json.dumps({**dataclasses.asdict(decision), "summary": router.describe(decision)}, indent=2))
+        return 0
+    print(router.describe(decision))
     return 0
 
 

@@ -5,6 +5,8 @@ instance holds, with CPU-fallback flags from its size_vram."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import threading
 
 
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = subparsers.add_parser("ollama-ps", help="models loaded in an Ollama instance (size, size_vram, expiry)")
     q.add_argument("endpoint", nargs="?", default="http://127.0.0.1:11434")
+    q.add_argument("--json", action="store_true", help="the loaded models and CPU-fallback warnings as JSON")
     q.set_defaults(func=_ollama_ps)
 
 
@@ -62,8 +65,15 @@ def _ollama_ps(args: argparse.Namespace) -> int:
     try:
         loaded = backend.loaded()
     except BackendError as exc:
-        print(f"galaxy ollama-ps: {exc}")
+        if getattr(args, "json", False):
+            print(json.dumps({"endpoint": args.endpoint, "error": str(exc), "models": []}))
+        else:
+            print(f"galaxy ollama-ps: {exc}")
         return 1
+    if getattr(args, "json", False):
+        print(json.dumps({"endpoint": args.endpoint, "models": [dataclasses.asdict(m) for m in loaded],
+                          "warnings": [f.message for f in cpu_fallback_findings(loaded, [], ())]}, indent=2))
+        return 0
     if not loaded:
         print(f"{backend.name}: no model loaded")
     for m in loaded:

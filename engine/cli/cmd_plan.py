@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = plan.add_subparsers(dest="plan_command", metavar="ACTION")
     check = sub.add_parser("check", help="validate a plan: every error with its line; exit 1 on errors")
     check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help="ok, errors, notes and counts as JSON")
     check.set_defaults(func=run_check)
     show = sub.add_parser("show", help="list the tasks a plan would queue")
     show.add_argument("file", type=Path)
@@ -56,12 +57,30 @@ def _summary(tasks: "list[Task]") -> str:
 def run_check(args: argparse.Namespace) -> int:
     from engine.plans import plan_notes
 
+    if getattr(args, "json", False):
+        return _check_json(args)
     path, tasks = _load(args.file, args.root)
     if tasks is None:
         return 1
     for note in plan_notes(tasks):
         print(note)
     print(f"{path}: ok, {_summary(tasks)}")
+    return 0
+
+
+def _check_json(args: argparse.Namespace) -> int:
+    """``plan check --json``: {"ok", "path", "errors", "notes", "tasks", "by_type"}; exit 1 on errors."""
+    from engine.plans import PlanError, load_plan, plan_notes, resolve_plan_path
+
+    path = resolve_plan_path(args.file, args.root)
+    try:
+        tasks = load_plan(path, now=time.time(), source="cli")
+    except PlanError as exc:
+        print(json.dumps({"ok": False, "path": str(path), "errors": list(exc.errors), "notes": [], "tasks": 0,
+                          "by_type": {}}, indent=2))
+        return 1
+    print(json.dumps({"ok": True, "path": str(path), "errors": [], "notes": plan_notes(tasks), "tasks": len(tasks),
+                      "by_type": dict(sorted(Counter(t.type.value for t in tasks).items()))}, indent=2))
     return 0
 
 

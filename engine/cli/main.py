@@ -58,6 +58,9 @@ def _complete(parser: argparse.ArgumentParser) -> None:
         import argcomplete
     except ImportError:
         return
+    from engine.cli.completion import attach_completers
+
+    attach_completers(parser)
     argcomplete.autocomplete(parser)
 
 
