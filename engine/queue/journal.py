@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from engine import safeio
 from engine.events import salvage_event
+from engine.logsetup import rotated_rest
 from engine.model import TaskValidationError
 from engine.queue.fsops import WriteError
 from engine.queue.ledger import salvage_ledger
@@ -79,6 +80,8 @@ class Intent:
     settle: list[list[str]] = field(default_factory=list)  # SETTLE: [task id, held file name]
     ledger_off: int = 0
     events_off: int = 0
+    ledger_ino: int = 0  # the file the offsets are in (events.jsonl is rotated by size)
+    events_ino: int = 0
 
     def encode(self) -> bytes:
         d = dict(vars(self))  # every field is a str, number or list of them: no deep copy needed
@@ -138,8 +141,8 @@ class Journal:
         """Write the record, locked from its creation (a record found empty or torn and
         unlocked is left alone while younger than the queue's ``orphan_age_s``: its writer
         may be between its open and its lock)."""
-        intent.ledger_off = _size(self.fq.ledger.path)
-        intent.events_off = _size(self.fq.events.path)
+        intent.ledger_off, intent.ledger_ino = _size(self.fq.ledger.path)
+        intent.events_off, intent.events_ino = _size(self.fq.events.path)
         global _seq
         _seq += 1
         path = f"{self.dir}/{time.time_ns():020d}.{intent.task_id[:80]}.{intent.op}.{os.getpid()}.{_seq}"
@@ -168,11 +171,13 @@ class Journal:
                 fs.rename(self._abs(src), self._abs(dest))
             if fq._index is not None and self._abs(dest).parent == fq.paths.queue:
                 fq._index.add(self._abs(dest).name)  # our own write: claimable by us at once
-        present_l = _lines_after(fq.ledger.path, intent.ledger_off, salvage_ledger) if recovering and intent.ledger else set()
+        present_l = (_lines_after(fq.ledger.path, intent.ledger_off, intent.ledger_ino, salvage_ledger)
+                     if recovering and intent.ledger else set())
         for line in intent.ledger:
             if line not in present_l:
                 fq.ledger.append_raw(line)
-        present_e = _lines_after(fq.events.path, intent.events_off, salvage_event) if recovering and intent.events else set()
+        present_e = (_lines_after(fq.events.path, intent.events_off, intent.events_ino, salvage_event)
+                     if recovering and intent.events else set())
         for line in intent.events:
             if line and line not in present_e:
                 fq.events.write_line(line)
@@ -267,23 +272,28 @@ def _drop_foreign(path: str) -> None:
         pass
 
 
-def _size(path: Path) -> int:
+def _size(path: Path) -> tuple[int, int]:
     try:
-        return os.stat(path).st_size
+        st = os.stat(path)
     except FileNotFoundError:
-        return 0
+        return 0, 0
+    return st.st_size, st.st_ino
 
 
-def _lines_after(path: Path, offset: int, salvage: Callable[[bytes], bytes | None]) -> set[str]:
-    """Lines written at or after ``offset`` (from 0 if the file shrank: rotated), each also
-    as ``salvage`` reads it when a torn fragment is glued in front of it."""
+def _lines_after(path: Path, offset: int, ino: int, salvage: Callable[[bytes], bytes | None]) -> set[str]:
+    """Lines written at or after ``offset`` of the file with inode ``ino`` (if it was rotated
+    since, the rest of ``path.1`` and all of the new file), each also as ``salvage`` reads
+    it when a torn fragment is glued in front of it."""
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            fh.seek(offset if offset <= size else 0)
+            st = os.fstat(fh.fileno())
+            rotated = ino != 0 and st.st_ino != ino
+            fh.seek(0 if rotated or offset > st.st_size else offset)
             data = fh.read()
     except FileNotFoundError:
-        return set()
+        data, rotated = b"", ino != 0
+    if rotated:
+        data = rotated_rest(path, ino, offset, limit=1 << 28) + data
     out: set[str] = set()
     for raw in data.split(b"\n"):
         if raw:

@@ -11,8 +11,11 @@ or tasks/.journal, and a second recovery changes nothing.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from engine.events import tail_events
 from engine.queue.filequeue import FileQueue
 from tests.reliability.crash_harness import (LEASE_S, T0, Scenario, check_invariants, policy, recover_and_drain,
                                              run_case, task)
@@ -103,3 +106,20 @@ def test_the_suite_sees_the_steps_that_matter(tmp_path) -> None:
     kinds = [s.split()[0] for s in steps]
     assert kinds[0] == "rename" and kinds.count("link") == 1 and kinds.count("append") == 3  # + task_released
     assert kinds.index("create") < kinds.index("link") < kinds.index("append")
+
+
+def test_recovery_after_the_event_log_was_rotated_writes_no_second_event(tmp_path) -> None:
+    """Killed just after its task_completed line; the supervisor rotates events.jsonl before
+    anyone recovers: the line is found in events.jsonl.1, not written again."""
+    sc = SCENARIOS[2]
+    steps = run_case(tmp_path / "count", sc, None).steps
+    k = steps.index("append events.jsonl") + 1
+    root = tmp_path / "run"
+    run_case(root, sc, k)
+    events = root / "logs" / "events.jsonl"
+    os.rename(events, events.with_name("events.jsonl.1"))
+    q = recover_and_drain(root)
+    q.close()
+    completed = [e["task_id"] for f in (events.with_name("events.jsonl.1"), events)
+                 for e in tail_events(f, 1000) if e["event_type"] == "task_completed"]
+    assert sorted(completed) == ["a", "b", "c"]
