@@ -3,8 +3,11 @@ give no series; one-hot enums export every state; the text passes ``promtool che
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -137,6 +140,7 @@ def tallies() -> Tallies:
     t.loads[("qwen2.5:7b", "gpu0")] = 1
     t.load_seconds[("qwen2.5:7b", "gpu0")] = 4.0
     t.unloads[("qwen2.5:7b", "gpu0")] = 1
+    t.load_failures[("llama3:8b", "gpu1")] = 1
     t.failed["cpu"] = 2
     t.escalations["approved"] = 1
     return t
@@ -186,3 +190,31 @@ def test_promtool_check_metrics_passes() -> None:
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=60, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()[-2000:]
     assert not r.stdout.strip() and not r.stderr.strip(), (r.stdout + r.stderr).decode()  # no lint warnings either
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-galaxy.json"
+
+
+def dashboard_exprs() -> list[str]:
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    return [re.sub(r"\$\{?\w+\}?", ".*", e) for e in exprs]  # Grafana variables: match anything
+
+
+def test_dashboard_uses_only_our_metric_names() -> None:
+    exported = {name for name, _labels in scrape(canned(), tallies(), spent_today=lambda now: 0.0, budget_usd=5.0)}
+    used = {m for e in dashboard_exprs() for m in re.findall(r"\bgalaxy_[a-z_]+", e)}
+    assert len(used) > 30
+    assert used <= exported, sorted(used - exported)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool not installed (Debian package 'prometheus'; scripts/test.sh installs it)")
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:q{i}", "expr": e}
+                                                        for i, e in enumerate(dashboard_exprs())]}]}
+    path = tmp_path / "rules.json"  # YAML is a superset of JSON: promtool reads it
+    path.write_text(json.dumps(rules))
+    r = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
