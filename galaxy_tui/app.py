@@ -479,19 +479,30 @@ class GalaxyApp(App[None]):
                           on_sent=self._decide(esc.escalation_id, CommandKind.DENY))
         self.push_screen(ReasonScreen(f"Deny escalation {esc.escalation_id} of task {esc.task_id}: why?"), done)
 
-    def action_approve(self) -> None:
+    def _panel_escalation(self) -> EscalationView | None:
+        """The escalation a/d on the main screen act on: the panel's highlighted one when the panel
+        has focus. Otherwise a/d open the review first: nobody approves what is not on screen."""
         esc = self.selected_escalation()
         if esc is None or esc.state != "pending":
-            self.notify("select a pending escalation first (e: review the first one)", severity="warning")
-            return
-        self.approve_escalation(esc, override_budget=False)
+            if pending_of(self.snapshot):
+                self.action_review_pending()
+            else:
+                self.notify("no approvals pending", severity="information")
+            return None
+        if not isinstance(self.focused, EscalationsTable):
+            self.open_review(esc.escalation_id)
+            return None
+        return esc
+
+    def action_approve(self) -> None:
+        esc = self._panel_escalation()
+        if esc is not None:
+            self.approve_escalation(esc, override_budget=False)
 
     def action_deny(self) -> None:
-        esc = self.selected_escalation()
-        if esc is None or esc.state != "pending":
-            self.notify("select a pending escalation first (e: review the first one)", severity="warning")
-            return
-        self.deny_escalation(esc)
+        esc = self._panel_escalation()
+        if esc is not None:
+            self.deny_escalation(esc)
 
     def open_review(self, escalation_id: str) -> None:
         esc = self._escalation(escalation_id)

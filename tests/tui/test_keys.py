@@ -94,7 +94,9 @@ def test_retry_all_asks_with_the_count_and_defaults_to_cancel() -> None:
 
 
 def test_approve_sends_approve_for_the_pending_escalation() -> None:
-    sink, _ = run(_press("escalation", ["a"]))
+    sink, screen = run(_press("escalation", ["a"]))  # the panel has no focus: a opens the review first
+    assert screen == "ReviewScreen" and sink.sent == []
+    sink, _ = run(_press("escalation", ["tab", "tab", "a"]))  # focus on the Escalations panel
     assert sent(sink) == [(CommandKind.APPROVE, "esc-91c2")]
 
 
@@ -109,7 +111,7 @@ def test_deny_asks_for_a_reason_and_sends_it() -> None:
         app, sink = make_app("escalation")
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_ready(pilot)
-            await pilot.press("d")
+            await pilot.press("d", "d")  # the first opens the review (the panel has no focus); there, d denies
             await pilot.pause()
             assert isinstance(app.screen, ReasonScreen)
             await pilot.press("enter")  # empty reason: refused, nothing sent

@@ -13,7 +13,7 @@ from engine.snapshot import CommandAck
 from galaxy_tui.screens.confirm import ConfirmScreen
 from galaxy_tui.source import SnapshotReading
 
-LITERALS_MAIN = ["job[intro]", "boom[a] [link=http:", "2 tasks failed: boom[a] [red]x[/]",
+LITERALS_MAIN = ["job[intro]", "boom[a] [", "2 tasks failed: boom[a] [red]x[/]",
                  "[bold]CUDA[/] 🚀", "t-boom[a]"]
 
 
