@@ -23,7 +23,7 @@ HELP = """\
 | R | retry all failed tasks (asks, with the count) | `retry_all_failed` |
 | e | review the oldest pending escalation, from anywhere | - |
 | E | all escalations: pending and decided tabs | - |
-| a / d | approve / deny the selected escalation (deny asks for a reason) | `approve` / `deny` |
+| a / d | approve / deny the highlighted escalation when its panel has focus, else open its review (deny asks for a reason) | `approve` / `deny` |
 | enter | detail of the selected task, GPU task or escalation | - |
 | t | next theme (remembered in ~/.config/galaxy/dashboard.toml) | - |
 | ctrl+p | command palette (all of the above by name) | - |
