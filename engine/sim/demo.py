@@ -43,12 +43,12 @@ class DemoQueue(Protocol):
 
 @dataclass(frozen=True)
 class DemoSettings:
-    tasks_per_min: float = 40.0
+    tasks_per_min: float = 60.0
     failure_share: float = 0.06  # of generated tasks: fail every attempt (one retry)
     escalation_every_s: float = 300.0  # an llm task that needs the (simulated) cloud model
     max_waiting: int = 30  # queued + delayed tasks above which nothing new is submitted
     plan_every_s: float = 900.0
-    task_s: tuple[float, float] = (0.5, 4.0)  # run time of generated shell work
+    task_s: tuple[float, float] = (1.0, 6.0)  # run time of generated shell work: 3-4 of 5 cards busy
 
 
 def _waiting(counts: QueueCounts) -> int:

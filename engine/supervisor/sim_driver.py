@@ -82,7 +82,8 @@ class SimRigDriver:
         for w in workers:
             st = w.status
             fresh = st is not None and w.pid is not None and st.pid == w.pid
-            busy = fresh and st is not None and bool(st.current_task)
+            # CPU work does not load the card (a demo's etl task must not heat a GPU)
+            busy = fresh and st is not None and bool(st.current_task) and st.task_class != "cpu"
             util = BUSY_UTIL_PCT if busy else IDLE_UTIL_PCT
             for gpu in w.group.gpus:
                 if gpu >= self.rig.gpu_count:
