@@ -66,6 +66,8 @@ class OrphanSweeper:
         released = []
         for pn in self.dead(live):
             self.groups.kill_claim(pn.task_id, pn.worker_id, pn.instance)
+            if not (self.paths.processing / pn.render()).exists():
+                continue  # finished, reaped or cancelled meanwhile: never hand back someone else's claim
             self.queue.release(pn.task_id, pn.worker_id, now,
                                f"worker process {pn.instance} of {pn.worker_id} is gone (rig restarted)")
             released.append(pn.task_id)
