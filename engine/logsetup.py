@@ -27,6 +27,7 @@ from typing import IO, Any
 
 LEVELS = ("debug", "info", "warning", "error")
 _OURS: list[logging.Handler] = []
+CHATTY_LIBRARIES = ("httpx", "httpcore", "urllib3", "filelock", "asyncio", "markdown_it")
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
@@ -152,6 +153,8 @@ def setup_logging(*, level: str = "info", log_file: Path | None = None, config: 
     _OURS.append(handler)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for name in CHATTY_LIBRARIES:  # httpx logs every request at INFO: health checks would flood the log
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     return handler
 
 

@@ -160,3 +160,12 @@ def test_worker_logs_to_the_file_the_supervisor_names(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     assert [r["message"] for r in recs if r["logger"] == "galaxy.worker.w1"] == ["worker started", "worker stopped"]
+
+
+def test_request_logs_of_http_libraries_only_at_debug(tmp_path: Path) -> None:
+    setup_logging(level="info", log_file=tmp_path / "s.log")
+    logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1:11434/api/ps")  # every health check
+    assert (tmp_path / "s.log").read_text() == ""
+    setup_logging(level="debug", log_file=tmp_path / "d.log")
+    logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1:11434/api/ps")
+    assert "HTTP Request" in (tmp_path / "d.log").read_text()
