@@ -41,17 +41,25 @@ def _unit_path(args: argparse.Namespace) -> Path:
 
 
 def build_spec(args: argparse.Namespace) -> Any:
-    from engine.config import load_config
+    from engine.config import ConfigError, load_config
     from engine.service import UnitSpec, galaxy_command
 
     grace = 30.0
-    if args.config is not None and Path(args.config).is_file():
+    if args.config is not None:
+        if not Path(args.config).is_file():
+            raise ConfigError("no such file: the unit would start with defaults; write it first (galaxy init) "
+                              "or leave --config/$GALAXY_CONFIG out", path=Path(args.config))
         grace = load_config(args.config).thresholds.shutdown_grace_s  # a bad file is reported here
     exec_argv, python_path = galaxy_command()
     return UnitSpec(root=Path(args.root).absolute(), config=Path(args.config).absolute() if args.config else None,
                     exec_argv=exec_argv, shutdown_grace_s=grace, user_unit=args.user,
-                    run_as=None if args.user else getpass.getuser(), python_path=python_path,
+                    run_as=None if args.user else _operator(), python_path=python_path,
                     log_level=args.log_level, unit_name=f"{args.name}.service")
+
+
+def _operator() -> str:
+    """The user a system unit runs as: who ran ``sudo galaxy service install``, not root."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def run_install(args: argparse.Namespace, systemctl: Any = None) -> int:

@@ -160,3 +160,15 @@ def test_up_starts_an_installed_service_instead_of_a_second_supervisor(tmp_path:
     assert run_up(_up_args(args.root), systemctl=ctl) == 0
     assert ctl.calls == [("--user", "start", "galaxy.service")]
     assert not RigPaths(args.root).supervisor_pid.exists()  # galaxy up started no supervisor of its own
+
+
+def test_a_missing_config_is_refused_and_a_bad_one_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_install(_args(tmp_path, config=tmp_path / "nope.toml")) == 2
+    assert "nope.toml: no such file" in capsys.readouterr().err
+    bad = tmp_path / "galaxy.toml"
+    bad.write_text("[thresholds]\nshutdown_grace_s = -1\n")
+    assert run_install(_args(tmp_path, config=bad)) == 2
+    assert f"{bad}:2: thresholds.shutdown_grace_s" in capsys.readouterr().err
+    bad.write_text("[thresholds]\nshutdown_grace_s = 90\n")
+    assert run_install(_args(tmp_path, config=bad, print_only=True)) == 0
+    assert "TimeoutStopSec=120" in capsys.readouterr().out and not (tmp_path / "units").exists()
