@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -189,14 +190,16 @@ def main() -> int:
                               "--client", str(port), str(events)], capture_output=True, text=True, check=True)
         per_scrape = (cpu_s() - c0) / args.scrapes
         wall = time.monotonic() - w0
+        log_kib = events.stat().st_size // max(1, args.scrapes) // 1024
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     res = json.loads(out.stdout)
     lat = res["latencies"]
     added = idle_frac + per_scrape / INTERVAL_S
     print(f"metrics cost: {args.scrapes} scrapes of a busy 8-GPU rig (20 nodes, {res['series']} series, "
           f"{res['bytes']} bytes gzipped; {res['lines_per_interval']} tasks = "
-          f"{events.stat().st_size // max(1, args.scrapes) // 1024} KiB of event log between scrapes) in {wall:.1f}s")
+          f"{log_kib} KiB of event log between scrapes) in {wall:.1f}s")
     print(f"  scrape latency   p50 {pct(lat, 0.50) * 1000:6.2f} ms   p99 {pct(lat, 0.99) * 1000:6.2f} ms   "
           f"max {max(lat) * 1000:6.2f} ms   (target p99 < 20 ms)")
     print(f"  supervisor CPU   {per_scrape * 1000:.2f} ms per scrape (collector incl. event feed "
