@@ -28,33 +28,37 @@ def _root_of(parsed: argparse.Namespace | None) -> Path:
     return Path(ns.root)
 
 
-def _names(directory: Path, suffix: str = ".json") -> Iterator[str]:
+def _names(directory: Path, suffix: str = ".json", prefix: str = "") -> Iterator[str]:
+    """Entry names (less ``suffix``) that start with ``prefix``; at most MAX_NAMES of them."""
+    found = 0
     try:
         with os.scandir(directory) as it:
-            for n, entry in enumerate(it):
-                if n >= MAX_NAMES:
-                    return
-                if entry.name.endswith(suffix) and not entry.name.startswith("."):
-                    yield entry.name[: -len(suffix)] if suffix else entry.name
+            for entry in it:
+                name = entry.name
+                if name.startswith(prefix) and name.endswith(suffix) and not name.startswith("."):
+                    yield name[: -len(suffix)] if suffix else name
+                    found += 1
+                    if found >= MAX_NAMES:
+                        return
     except OSError:
         return
 
 
-def task_ids(root: Path) -> list[str]:
+def task_ids(root: Path, prefix: str = "") -> list[str]:
     """Failed and processing task ids, from file names only."""
     from engine.paths import RigPaths
     from engine.queue.names import parse_processing_name
 
     paths = RigPaths(root)
-    out = set(_names(paths.failed))
-    for name in _names(paths.processing, ""):
+    out = set(_names(paths.failed, ".json", prefix))
+    for name in _names(paths.processing, "", prefix):
         parsed = parse_processing_name(name)
         if parsed is not None:
             out.add(parsed.task_id)
     return sorted(out)
 
 
-def worker_ids(root: Path) -> list[str]:
+def worker_ids(root: Path, prefix: str = "") -> list[str]:
     """Worker ids of the last snapshot."""
     from engine.paths import RigPaths
     from engine.snapshot import read_snapshot
@@ -66,16 +70,16 @@ def worker_ids(root: Path) -> list[str]:
     return sorted(w.worker_id for w in snap.workers) if snap is not None else []
 
 
-def escalation_ids(root: Path) -> list[str]:
+def escalation_ids(root: Path, prefix: str = "") -> list[str]:
     from engine.paths import RigPaths
 
-    return sorted(_names(RigPaths(root).escalations))
+    return sorted(_names(RigPaths(root).escalations, ".json", prefix))
 
 
-def _completer(source: Callable[[Path], list[str]]) -> Completer:
+def _completer(source: Callable[[Path, str], list[str]]) -> Completer:
     def complete(prefix: str = "", parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
         try:
-            return [x for x in source(_root_of(parsed_args)) if x.startswith(prefix)]
+            return [x for x in source(_root_of(parsed_args), prefix) if x.startswith(prefix)]
         except Exception:  # noqa: BLE001 - a completion never prints a traceback into the shell
             return []
     return complete

@@ -127,3 +127,13 @@ def test_completion_snippets(capsys: pytest.CaptureFixture[str]) -> None:
     for shell in ("bash", "zsh"):
         assert main(["completion", shell]) == 0
         assert "galaxy" in capsys.readouterr().out
+
+
+def test_task_ids_match_the_prefix_among_many_names_without_reading_them(tmp_path: Path) -> None:
+    from engine.cli.completion import MAX_NAMES, task_ids
+
+    paths = RigPaths(tmp_path / "shared").ensure()
+    for i in range(MAX_NAMES + 100):
+        (paths.failed / f"t{i:05d}.json").mkdir()  # a directory: reading it would fail; names are enough
+    assert task_ids(paths.root, "t020") == [f"t020{i:02d}" for i in range(100)]
+    assert len(task_ids(paths.root)) == MAX_NAMES
