@@ -9,7 +9,9 @@ while fewer than 40 wait, so several tasks finish every second and the event log
 The settled case is the same rig after the feeder stops and the queue has drained.
 
 In each case the dashboard is the real ``galaxy attach`` in a pseudo-terminal (120x40,
-xterm-256color) whose output is drained as a terminal would, reading the real snapshot file:
+xterm-256color) whose output is drained as a terminal would, reading the real snapshot file
+(``--headless``: the same app, ``launch.make_dashboard``, run headless at 120x40 in a child
+process, which leaves out the terminal output):
 
 - first frame: from spawning ``galaxy attach`` to the GPU panel title with all GPUs on screen
   (wall time, and the dashboard's own CPU time until then, which is what the wall time comes to
@@ -113,6 +115,35 @@ def waiting(root: Path) -> int:
                if (root / "tasks" / d).is_dir())
 
 
+HEADLESS_CHILD = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from galaxy_tui.launch import make_dashboard
+app = make_dashboard(__import__("pathlib").Path({root!r}))
+timer = []
+def check():
+    if app.first_frame_at is not None and timer:
+        timer.pop().stop()  # measured from here on: the bench's own timer must not cost anything
+        print("FIRST-FRAME", flush=True)
+app.call_later(lambda: timer.append(app.set_interval(0.02, check)))
+app.run(headless=True, size=(120, 40))
+"""
+
+
+def spawn_headless(root: Path) -> tuple[int, int]:
+    """The dashboard app headless in a child; its stdout is a pipe that says FIRST-FRAME."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(write_fd, 1)
+        os.close(read_fd)
+        os.chdir(REPO)
+        code = HEADLESS_CHILD.format(repo=str(REPO), root=str(root))
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    os.close(write_fd)
+    return pid, read_fd
+
+
 def spawn_dashboard(root: Path, cols: int, rows: int) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:  # child: size the terminal, then become the dashboard
@@ -156,11 +187,13 @@ def cpu_s(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
-def measure(root: Path, sup: subprocess.Popen[bytes], gpus: int, seconds: float, warmup: float) -> Reading:
+def measure(root: Path, sup: subprocess.Popen[bytes], gpus: int, seconds: float, warmup: float,
+            headless: bool = False) -> Reading:
     t0 = time.monotonic()
-    pid, fd = spawn_dashboard(root, 120, 40)
+    pid, fd = spawn_headless(root) if headless else spawn_dashboard(root, 120, 40)
     try:
-        if not drain(fd, t0 + 30, marker=f"GPUs ({gpus})".encode()):
+        marker = b"FIRST-FRAME" if headless else f"GPUs ({gpus})".encode()
+        if not drain(fd, t0 + 30, marker=marker):
             raise SystemExit("the dashboard never showed the GPU panel")
         first = time.monotonic() - t0
         dash, supp = psutil.Process(pid), psutil.Process(sup.pid)
@@ -172,8 +205,9 @@ def measure(root: Path, sup: subprocess.Popen[bytes], gpus: int, seconds: float,
         span = w1 - w0
         return Reading(first, first_cpu, (d1 - d0) / span * 100, (s1 - s0) / span * 100, (n1 - n0) / span, span)
     finally:
-        os.write(fd, b"q")
-        drain(fd, time.monotonic() + 2)
+        if not headless:
+            os.write(fd, b"q")
+            drain(fd, time.monotonic() + 2)
         try:
             os.kill(pid, 9)
         except ProcessLookupError:
@@ -197,18 +231,20 @@ def main() -> int:
     ap.add_argument("--gpus", type=int, default=8)
     ap.add_argument("--rate", type=float, default=6.0, help="busy case: tasks submitted per second")
     ap.add_argument("--only", choices=("busy", "settled"), default=None)
+    ap.add_argument("--headless", action="store_true", help="the app headless in a child (no terminal output)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="galaxy-bench-"))
     sup = start_supervisor(root, args.gpus)
     feeder: Feeder | None = None
     try:
         state = wait_running(root, 60)
-        print(f"rig: {args.gpus} simulated GPUs, 2 snapshots/s, {state}; dashboard: galaxy attach in a 120x40 pty")
+        how = "the app headless at 120x40" if args.headless else "galaxy attach in a 120x40 pty"
+        print(f"rig: {args.gpus} simulated GPUs, 2 snapshots/s, {state}; dashboard: {how}")
         if args.only != "settled":
             feeder = Feeder(root, args.rate)
             feeder.start()
             time.sleep(8.0)  # the queue fills and the first tasks finish: the rig is busy before we attach
-            report("busy", measure(root, sup, args.gpus, args.seconds, args.warmup))
+            report("busy", measure(root, sup, args.gpus, args.seconds, args.warmup, args.headless))
             feeder.stop()
             feeder = None
         if args.only != "busy":
@@ -216,7 +252,7 @@ def main() -> int:
             while waiting(root) and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(3.0)
-            report("settled", measure(root, sup, args.gpus, args.seconds, args.warmup))
+            report("settled", measure(root, sup, args.gpus, args.seconds, args.warmup, args.headless))
         print(f"busy case: the demo feeder at {args.rate:g} tasks/s (short shell, llm on simulated Ollama, "
               f"failing exports), at most 40 waiting; machine: {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.2f}")
