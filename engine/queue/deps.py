@@ -329,16 +329,21 @@ class Dependencies:
             self.last_refusal = (self.last_refusal
                                  or f"{task_id} is not waiting or running (already finished, or unknown)")
             return False
-        path, task, worker = found
+        path, task, worker, orig = found
         attempts = task.attempts
         if worker is not None:
             attempts += (Attempt(number=len(attempts) + 1, worker_id=worker, started_at=now, ended_at=now,
                                  outcome="cancelled", error=reason),)
-        self.fq.write_failed(task.with_changes(attempts=attempts), f"cancelled: {reason}", now,
-                             event="task_cancelled", worker_id=worker, unlink=[path])
+        markers = [self.deps_dir / dep / orig.name for dep in task.depends_on] if orig.parent == self.held_dir else []
+        try:
+            self.fq.write_failed(task.with_changes(attempts=attempts), f"cancelled: {reason}", now,
+                                 event="task_cancelled", worker_id=worker, unlink=[path, *markers])
+        except OSError:  # disk full: the task stays where it was, markers and all
+            self.fq.fs.rename(path, orig)
+            raise
         return True
 
-    def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None] | None:
+    def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None, Path] | None:
         """Rename the task's file out of its state directory so no one else can move it."""
         from engine.queue.taskfile import read_task_file
 
@@ -373,9 +378,7 @@ class Dependencies:
                 reject_file(fq, taken, path.name, str(exc), now)
                 self.last_refusal = f"{task_id}: its file was not a valid task ({exc}); moved to failed/"
                 return None
-            if path.parent == self.held_dir:
-                self._drop_markers(path.name, task)
-            return taken, task, worker
+            return taken, task, worker, path
         return None
 
 

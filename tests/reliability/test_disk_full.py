@@ -170,3 +170,18 @@ def test_the_demand_learner_reads_a_whole_event_glued_behind_a_torn_one(tmp_path
     fs.full = False
     log.emit("task_submitted", at=T0, task_id="b", task_class="llm")
     assert demand.view(T0 + 1)["qwen"].claimable == 2 and demand.bad_lines == 0
+
+
+def test_a_cancel_on_a_full_disk_leaves_the_task_where_it_was(tmp_path) -> None:
+    fs = CrashingFs()
+    q = open_queue(tmp_path, fs)
+    q.submit([task("a"), task("b", "a")], T0)
+    fs.full, fs.space = True, 0
+    with pytest.raises(WriteError):
+        q.cancel("b", T0 + 1, "not needed")
+    assert states(q.paths)["b"] == ["held"] and not os.listdir(q.tmp)
+    fs.full = False
+    q.claim("w1", T0 + 2, policy("w1"), LEASE_S)
+    q.complete("a", "w1", {}, T0 + 3)
+    assert q.get("b").status is TaskStatus.PENDING  # its marker was kept: released by a's completion
+    q.close()
