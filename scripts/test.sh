@@ -2,11 +2,11 @@
 # Sets up everything the tests need on a fresh machine, then runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
-# Debian tools the real-terminal, real-speech and real-Prometheus tests drive (the package
-# 'prometheus' also gives promtool).
+./scripts/setup.sh --test
+# Debian tools the real-terminal, real-speech, real-Prometheus and real-browser tests drive (the
+# package 'prometheus' also gives promtool; 'chromium' opens `galaxy web` headless).
 need=()
-for tool in tmux espeak-ng sox prometheus; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in tmux espeak-ng sox prometheus chromium; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 # command:package where they differ (systemd-analyze verifies the unit of `galaxy service install`)
 for pair in systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
