@@ -97,9 +97,9 @@ class Tmux:
 
 
 def card_line(screen: str, gpu_index: int) -> str:
-    """The first line of a GPU card in the wide layout: "│ 0 GTX 1060 6GB ..."."""
+    """The first line of a GPU card in the wide layout: "│ 0 GTX 1060 6GB ..." ("│▌0 ..." when selected)."""
     for line in screen.splitlines():
-        if line.startswith(f"│ {gpu_index} "):
+        if line.startswith((f"│ {gpu_index} ", f"│▌{gpu_index} ")):
             return line
     return ""
 
