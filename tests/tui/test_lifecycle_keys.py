@@ -57,6 +57,15 @@ def test_stale_send_anyway_sends() -> None:
     assert sent(sink) == [(CommandKind.PAUSE, "w1")]
 
 
+def test_stale_after_a_confirmed_question_asks_again_then_sends() -> None:
+    app, sink = app_for(canned("busy5"), clock_offset=42.0)
+    said, screen, _ = run(_keys(app, ["u", "tab", "enter"]))  # yes to the unload question
+    assert screen == "ConfirmScreen" and said.startswith("No supervisor is running") and sink.sent == []
+    app, sink = app_for(canned("busy5"), clock_offset=42.0)
+    run(_keys(app, ["u", "tab", "enter", "tab", "enter"]))
+    assert sent(sink) == [(CommandKind.UNLOAD, "w0")]
+
+
 def test_stale_approval_also_asks() -> None:
     app, sink = app_for(canned("escalation"), clock_offset=42.0)
     _, screen, _ = run(_keys(app, ["e", "a"]))
