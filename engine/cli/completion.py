@@ -107,6 +107,6 @@ def attach_completers(parser: argparse.ArgumentParser) -> int:
 
 def shell_snippet(shell: str, prog: str = "galaxy") -> str:
     """What to put in ~/.bashrc or ~/.zshrc (``eval "$(galaxy completion bash)"``)."""
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    return str(argcomplete.shellcode([prog], shell=shell))
+    return str(shellcode([prog], shell=shell))
