@@ -26,6 +26,8 @@ STAGED = "staged"
 
 
 def write_batch(fq: FileQueue, tasks: Sequence[Task], now: float) -> None:
+    if not tasks:
+        return
     fs, j = fq.fs, fq.journal
     staged: list[tuple[str, str]] = []  # (temp file, destination): held ones first, claimable ones last
     markers: list[str] = []
