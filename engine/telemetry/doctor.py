@@ -227,6 +227,11 @@ def check_backends(cfg: Any, timeout_s: float, simulated: bool = False) -> list[
         if not g.endpoint:
             out.append(Check("backend", g.name, WARN, f"backend {g.backend} has no endpoint"))
             continue
+        if g.backend == "openai" and not g.models.get("llm"):  # scheduling.capability matches claims by it
+            out.append(Check("backend", f"{g.name}.models.llm", WARN,
+                             "not set: llm tasks for any model are offered to this server's worker; name the "
+                             "model the server serves (models = { llm = \"...\" }) so others wait for a worker "
+                             "that serves theirs"))
         key = (g.backend, g.endpoint)
         if key in seen:
             continue

@@ -152,3 +152,15 @@ def test_supervise_refuses_it_on_the_simulated_rig_too(tmp_path: Path, capsys: p
     assert f"galaxy supervise: {cfg}:7: group[1].gpus: group 'b' names GPU(s) [3] but simulated sees 2" in err
     assert not (tmp_path / "shared" / "state" / "supervisor.pid").exists() or \
         not (tmp_path / "shared" / "state" / "supervisor.pid").read_text().strip()
+
+
+def test_doctor_warns_when_an_openai_group_does_not_name_its_model(tmp_path: Path) -> None:
+    cfg = tmp_path / "galaxy.toml"
+    cfg.write_text('[[group]]\nname = "bare"\nbackend = "openai"\nendpoint = "http://127.0.0.1:9"\n\n'
+                   '[[group]]\nname = "named"\nbackend = "openai"\nendpoint = "http://127.0.0.1:9"\n'
+                   'models = { llm = "smollm2" }\n')
+    probe = NvmlProbe(nvml_module=fake.FakeNvml([fake.FakeGpu()]), process_name=str)
+    checks = run_checks(DoctorContext(root=tmp_path / "shared", config_path=cfg, probe=probe, http_timeout_s=0.2))
+    warned = {c.name: c for c in checks if c.name.endswith(".models.llm")}
+    assert set(warned) == {"bare.models.llm"} and warned["bare.models.llm"].status == "warn"
+    assert "llm tasks for any model are offered" in warned["bare.models.llm"].detail
