@@ -181,7 +181,7 @@ def file_history(root: Path) -> HistorySource:
 class GpuDetailScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     GpuDetailScreen { align: center middle; }
-    #gpu-detail-body { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
+    #gpu-detail-body { width: 100%; height: 100%; border: round $accent; background: $surface; padding: 0 1; }
     #gpu-detail-body Sparkline { height: 3; }
     GpuDetailScreen.-short #gpu-detail-body Sparkline { height: 1; }
     #gpu-detail-body .gpu-detail-label { height: 1; }
