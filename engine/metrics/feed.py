@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import safeio
+from engine.logsetup import rotated_rest
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 READ_BUDGET = 4 << 20
@@ -155,6 +156,10 @@ class EventFeed:
         except FileNotFoundError:
             return
         if st.st_ino != self._inode or st.st_size < self._offset:  # rotated or truncated: a new log
+            if st.st_ino != self._inode:  # rotated (engine.logsetup.EventsRotator): finish events.jsonl.1 first
+                for raw in rotated_rest(self.path, self._inode, self._offset, self.read_budget).split(b"\n"):
+                    if raw.strip():
+                        self.fold(raw)
             self._inode, self._offset = st.st_ino, 0
         if st.st_size <= self._offset:
             return

@@ -169,3 +169,18 @@ def test_request_logs_of_http_libraries_only_at_debug(tmp_path: Path) -> None:
     setup_logging(level="debug", log_file=tmp_path / "d.log")
     logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1:11434/api/ps")
     assert "HTTP Request" in (tmp_path / "d.log").read_text()
+
+
+def test_metrics_feed_counts_lines_left_in_the_rotated_file(tmp_path: Path) -> None:
+    from engine.metrics.feed import EventFeed
+
+    path = tmp_path / "events.jsonl"
+    writer = EventLog(path)
+    feed = EventFeed(path)
+    writer.emit("task_failed", at=T0, task_id="a", task_class="llm")
+    feed.update()
+    writer.emit("task_failed", at=T0, task_id="b", task_class="cpu")  # not scraped yet when the rotation comes
+    EventsRotator(path, max_bytes=1, backups=2, check_every_s=0).tick(T0)
+    EventLog(path).emit("task_failed", at=T0, task_id="c", task_class="script")
+    feed.update()
+    assert feed.tallies.failed == {"llm": 1, "cpu": 1, "script": 1}
