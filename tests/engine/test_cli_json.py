@@ -137,3 +137,12 @@ def test_task_ids_match_the_prefix_among_many_names_without_reading_them(tmp_pat
         (paths.failed / f"t{i:05d}.json").mkdir()  # a directory: reading it would fail; names are enough
     assert task_ids(paths.root, "t020") == [f"t020{i:02d}" for i in range(100)]
     assert len(task_ids(paths.root)) == MAX_NAMES
+
+
+def test_cluster_status_and_plan_show_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "galaxy.toml").write_text('[[node]]\nname = "w1"\nendpoint = "http://127.0.0.1:9"\n'
+                                          'backend = "ollama"\nmodel = "qwen2.5:7b"\ntier = 0\n')
+    status = _json(tmp_path, capsys, "cluster", "status", "--json")
+    assert "w1" in json.dumps(status)
+    tasks = _json(tmp_path, capsys, "plan", "show", str(PLAN), "--json")
+    assert isinstance(tasks, list) and tasks and all("task_id" in t for t in tasks)
