@@ -23,6 +23,7 @@ from engine.service import MARKER as SERVICE_MARKER
 from engine.supervisor.pidfile import pid_alive
 
 FIRST_SNAPSHOT_TIMEOUT_S = 30.0
+NOT_INSTALLED = -1  # _start_service: the unit is gone, start the supervisor the usual way
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -107,6 +108,11 @@ def _start_service(root: Path, installed: dict[str, Any], systemctl: Systemctl) 
     print(f"galaxy up: this root runs as systemd service {unit}; starting it ({scope} start {unit})", file=sys.stderr)
     since = time.time() - 1
     code, out = systemctl.run(user, "start", unit)
+    if code != 0 and ("not found" in out or "not loaded" in out):  # uninstalled by hand: forget it
+        print(f"galaxy up: {unit} is not installed any more ({out}); starting the supervisor directly",
+              file=sys.stderr)
+        (RigPaths(root).state / INSTALLED).unlink(missing_ok=True)
+        return NOT_INSTALLED
     if code != 0:
         print(f"galaxy up: {scope} start {unit} failed ({code}): {out}", file=sys.stderr)
         return 1
@@ -128,8 +134,8 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
     if service is not None and service.get("pid") == pid:
         print(f"galaxy up: the supervisor runs as systemd service {service.get('unit')} (pid {pid}); attaching",
               file=sys.stderr)
-    elif installed is not None and installed.get("unit"):
-        rc = _start_service(root, installed, systemctl or RealSystemctl())
+    elif installed is not None and installed.get("unit") and (
+            rc := _start_service(root, installed, systemctl or RealSystemctl())) != NOT_INSTALLED:
         if rc:
             return rc
     elif pid is None:
@@ -170,6 +176,10 @@ def run_down(args: argparse.Namespace) -> int:
     if pid is None:
         print(f"galaxy down: no supervisor is running on {args.root}")
         return 0
+    service = read_marker(RigPaths(args.root).state, SERVICE_MARKER)
+    if service is not None and service.get("pid") == pid:
+        print(f"galaxy down: supervisor {pid} runs as systemd service {service.get('unit')}; it stays stopped "
+              "until `systemctl start` or `galaxy up`")
     FileCommandSink(RigPaths(args.root).commands).send(make_command(CommandKind.SHUTDOWN,
                                                                     source=default_source("cli")))
     deadline = time.monotonic() + args.wait

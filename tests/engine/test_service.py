@@ -172,3 +172,25 @@ def test_a_missing_config_is_refused_and_a_bad_one_named(tmp_path: Path, capsys:
     bad.write_text("[thresholds]\nshutdown_grace_s = 90\n")
     assert run_install(_args(tmp_path, config=bad, print_only=True)) == 0
     assert "TimeoutStopSec=120" in capsys.readouterr().out and not (tmp_path / "units").exists()
+
+
+class _GoneSystemctl(FakeSystemctl):
+    def run(self, user_unit: bool, *args: str) -> tuple[int, str]:
+        super().run(user_unit, *args)
+        return 5, "Failed to start galaxy.service: Unit galaxy.service not found."
+
+
+def test_up_forgets_a_unit_removed_by_hand_and_starts_the_supervisor_itself(tmp_path: Path) -> None:
+    from engine.cli.cmd_tui import run_down
+
+    args = _args(tmp_path, user=True)
+    assert run_install(args) == 0
+    (tmp_path / "units" / "galaxy.service").unlink()  # `rm` + daemon-reload, not `galaxy service uninstall`
+    ctl = _GoneSystemctl()
+    try:
+        assert run_up(_up_args(args.root), systemctl=ctl) == 0
+        assert ctl.calls == [("--user", "start", "galaxy.service")]
+        assert read_marker(RigPaths(args.root).state, INSTALLED) is None
+        assert RigPaths(args.root).supervisor_pid.exists()  # started the usual way
+    finally:
+        assert run_down(argparse.Namespace(root=args.root, wait=60.0)) == 0
