@@ -102,6 +102,8 @@ def test_sigkilled_worker_is_restarted_and_its_task_recovered(make_rig, tmp_path
     submit(rig, "t1", f"if [ -e {marker} ]; then echo second; else touch {marker}; sleep 60; fi")
     rig.until(lambda: rig.sup.slots["w1"].status and rig.sup.slots["w1"].status.current_task == "t1",
               "w1 runs t1")
+    # The status names the task before its shell has run a line: kill only once the first attempt is under way.
+    rig.until(lambda: marker.exists(), "the first attempt has started")
     first_pid = rig.sup.slots["w1"].proc.pid
     os.kill(first_pid, signal.SIGKILL)
     rig.until(lambda: rig.sup.slots["w1"].proc and rig.sup.slots["w1"].proc.pid != first_pid, "w1 respawned")
