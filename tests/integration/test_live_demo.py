@@ -20,8 +20,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def galaxy(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), *args], check=False, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+    """With an empty galaxy.toml of its own: a stray one in the checkout, ~/.config or /etc is not read."""
+    config = root.parent / "galaxy.toml"
+    if not config.exists():
+        config.write_text("")
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(config),
+                           *args], check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ))
 
 
 def demo_tasks(root: Path, state: str) -> list[dict[str, Any]]:
