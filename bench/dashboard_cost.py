@@ -55,9 +55,11 @@ sys.path.insert(0, str(REPO))
 
 def start_supervisor(root: Path, gpus: int) -> subprocess.Popen[bytes]:
     log = open(root / "supervisor.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "supervise", "--sim",
-                             "--gpus", str(gpus), "--tick", "0.5"], stdout=log, stderr=log, cwd=REPO,
-                            start_new_session=True)
+    config = root / "galaxy.toml"  # empty: the defaults, whatever galaxy.toml lies in the checkout or ~/.config
+    config.write_text("")
+    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(config),
+                             "supervise", "--sim", "--gpus", str(gpus), "--tick", "0.5"], stdout=log, stderr=log,
+                            cwd=REPO, start_new_session=True)
 
 
 def wait_running(root: Path, timeout: float) -> str:
