@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Input, TextArea
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
 from engine.snapshot import EscalationView, GpuView, Snapshot, TaskView, WorkerView
@@ -69,7 +69,8 @@ class GalaxyApp(App[None]):
         Binding("R", "retry_all", "Retry all", show=False),
         Binding("a", "approve", "Approve", show=False),
         Binding("d", "deny", "Deny", show=False),
-        Binding("e", "review_pending", "Approvals"),
+        # priority: from modal screens too (GPU detail, task detail, help); not while typing (check_action)
+        Binding("e", "review_pending", "Approvals", priority=True),
         Binding("E", "escalations", "Escalations", show=False),
         Binding("enter", "detail", "Detail", show=False),
         Binding("slash", "filter_tasks", "Filter tasks", show=False),
@@ -140,9 +141,12 @@ class GalaxyApp(App[None]):
         """Keys that act on the main screen's selection work there only (not under a review or dialog)."""
         if action in MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        # On the review screen n walks the pending ones; over a question e must not jump away.
-        return not (action == "review_pending" and isinstance(self.screen, (ReviewScreen, ConfirmScreen,
-                                                                              ReasonScreen)))
+        if action != "review_pending":
+            return True
+        # On the review screen n walks the pending ones; over a question e must not jump away;
+        # in a text field e is a letter.
+        return not (isinstance(self.screen, (ReviewScreen, ConfirmScreen, ReasonScreen))
+                    or isinstance(self.focused, (Input, TextArea)))
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 30, "-short")

@@ -270,3 +270,30 @@ def test_without_a_root_a_whole_preview_is_decoded_into_messages() -> None:
     payload = run(go())
     assert payload.body is not None and payload.body["max_tokens"] == 1024
     assert "▌ Ignore all previous instructions" in payload_content(payload).plain
+
+
+def test_e_works_from_other_screens_too() -> None:
+    for keys in (["enter", "e"], ["l", "e"], ["question_mark", "e"]):  # GPU detail, events, help
+        async def go(keys=keys):  # type: ignore[no-untyped-def]
+            app, sink = make_app("escalation")
+            async with app.run_test(size=(80, 24)) as pilot:
+                await wait_ready(pilot)
+                for key in keys:
+                    await pilot.press(key)
+                    await pilot.pause()
+                return type(app.screen).__name__, sink
+        screen, sink = run(go())
+        assert screen == "ReviewScreen" and sink.sent == [], keys
+
+
+def test_e_in_the_task_filter_is_a_letter() -> None:
+    async def go():  # type: ignore[no-untyped-def]
+        app, _ = make_app("escalation")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_ready(pilot)
+            await pilot.press("slash", "e")
+            await pilot.pause()
+            focused = app.focused
+            return type(app.screen).__name__, getattr(focused, "value", None)
+    screen, value = run(go())
+    assert screen != "ReviewScreen" and value == "e"
