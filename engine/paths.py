@@ -70,6 +70,11 @@ class RigPaths:
         return self.state / "snapshot.json"
 
     @property
+    def history(self) -> Path:
+        """The supervisor's last minutes per GPU and model (engine.history), beside the snapshot."""
+        return self.state / "history.json"
+
+    @property
     def commands(self) -> Path:
         """Incoming operator commands, one JSON file each (written atomically)."""
         return self.state / "commands"

@@ -51,7 +51,7 @@ class SnapshotWriter:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.write_bytes, self.log = write_bytes, log
         self.history = history if history is not None else HistoryKeeper(pid=pid)
-        self.history_path = paths.state / "history.json"
+        self.history_path = paths.history
         self.snapshot_health = WriteHealth("snapshot", paths.snapshot)
         self.history_health = WriteHealth("history", self.history_path, severity="warning")
         self.simulated, self.events_tail, self.pid = simulated, events_tail, pid

@@ -169,8 +169,9 @@ def find_gpu(snap: Snapshot | None, index: int) -> tuple[GpuView | None, WorkerV
 
 def file_history(root: Path) -> HistorySource:
     from engine.history import read_history
+    from engine.paths import RigPaths
 
-    path = Path(root) / "state" / "history.json"
+    path = RigPaths(Path(root)).history
 
     def read() -> RigHistory | None:
         return read_history(path)
