@@ -169,7 +169,7 @@ def test_read_only_refuses_commands_and_write_mode_sends_them(rig: Path, tmp_pat
 def test_browser_shows_the_gpu_cards(rig: Path, tmp_path: Path) -> None:
     out = REPO / "docs" / "img" / "web.png" if DOCS_IMAGES else tmp_path / "web.png"
     with web_server(rig, tmp_path) as web:
-        seen = screenshot(web.url, CARD, out)
+        seen = screenshot(web.url, CARD, out, settle_s=8.0 if DOCS_IMAGES else 0.0, fresh=DOCS_IMAGES)
     assert CARD in seen and "read-only" in seen.lower()
     png = out.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -74,7 +74,8 @@ def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"chromium wrote no {marker} in {timeout:g}s")
 
 
-async def _shoot(port: int, url: str, wait_for: str, out: Path, size: tuple[int, int], timeout: float) -> str:
+async def _shoot(port: int, url: str, wait_for: str, out: Path, size: tuple[int, int], timeout: float,
+                settle_s: float, fresh: bool) -> str:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
             pages = [t for t in await resp.json() if t.get("type") == "page"]
@@ -87,6 +88,10 @@ async def _shoot(port: int, url: str, wait_for: str, out: Path, size: tuple[int,
             await cdp.call("Page.navigate", url=url)
             probe = (f"document.body !== null && document.body.classList.contains('-first-byte') && "
                      f"(window.__galaxyText || '').includes({json.dumps(wait_for)})")
+            if fresh:  # the top bar's latest state is 'live HH:MM:SS', not 'STALE since' (a loaded box)
+                probe += (" && (() => { const t = window.__galaxyText;"
+                          " const live = [...t.matchAll(/live \\d\\d:\\d\\d:\\d\\d/g)].map(m => m.index);"
+                          " return live.length > 0 && live[live.length - 1] > t.lastIndexOf('STALE'); })()")
             deadline = time.monotonic() + timeout
             while True:
                 res = await cdp.call("Runtime.evaluate", expression=probe, returnByValue=True)
@@ -95,6 +100,11 @@ async def _shoot(port: int, url: str, wait_for: str, out: Path, size: tuple[int,
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the page never showed {wait_for!r} in {timeout:g}s")
                 await asyncio.sleep(0.3)
+            await asyncio.sleep(settle_s)  # e.g. a docs picture: let the first frames' notices pass
+            if fresh and settle_s:
+                while (await cdp.call("Runtime.evaluate", expression=probe, returnByValue=True)
+                       ).get("result", {}).get("value") is not True and time.monotonic() < deadline + settle_s:
+                    await asyncio.sleep(0.3)
             # xterm.js draws what arrived on the next animation frames
             await cdp.call("Runtime.evaluate", awaitPromise=True, expression=(
                 "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))"))
@@ -105,7 +115,7 @@ async def _shoot(port: int, url: str, wait_for: str, out: Path, size: tuple[int,
 
 
 def screenshot(url: str, wait_for: str, out: Path, *, size: tuple[int, int] = (1280, 800),
-               timeout: float = 120.0) -> str:
+               timeout: float = 120.0, settle_s: float = 0.0, fresh: bool = False) -> str:
     """Open ``url``, wait until ``wait_for`` came over its websocket, save a PNG; the text seen."""
     exe = chromium()
     if exe is None:
@@ -116,7 +126,7 @@ def screenshot(url: str, wait_for: str, out: Path, *, size: tuple[int, int] = (1
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             port = _devtools_port(Path(profile), proc, timeout=60)
-            return asyncio.run(_shoot(port, url, wait_for, out, size, timeout))
+            return asyncio.run(_shoot(port, url, wait_for, out, size, timeout, settle_s, fresh))
         finally:
             proc.terminate()
             try:
