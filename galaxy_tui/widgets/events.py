@@ -68,7 +68,7 @@ class EventsPanel(ScrollView, can_focus=True):
     """Focusable, scrollable event tail drawn line by line (the Line API).
 
     Why a ScrollView: a new snapshot repaints the lines without a layout pass. The virtual
-    height is the number of events received (30 from a running supervisor), not the number
+    height is the most events received so far (30 from a running supervisor), not the number
     shown, so hiding claims/starts or new events arriving never resize it; only a terminal
     resize does. ``show(events)`` keeps the scroll where the operator left it.
     """
@@ -88,6 +88,7 @@ class EventsPanel(ScrollView, can_focus=True):
         self.events: tuple[EventView, ...] = ()
         self.title = title
         self.lines: list[Content] = []
+        self._height = 0
         self._strips: dict[tuple[int, int], Strip] = {}
 
     @property
@@ -118,7 +119,10 @@ class EventsPanel(ScrollView, can_focus=True):
         self._retitle()
 
     def _size_to_content(self) -> None:
-        size = Size(self.scrollable_content_region.width, max(len(self.lines), len(self.events)))
+        """Virtual height: the most lines or events seen (it only grows, so a snapshot with
+        fewer events repaints without a layout pass; the blank lines cost nothing)."""
+        self._height = max(self._height, len(self.lines), len(self.events))
+        size = Size(self.scrollable_content_region.width, self._height)
         if size != self.virtual_size:
             self.virtual_size = size
 

@@ -3,14 +3,18 @@
 Why: a live table gets new rows several times a second. Rebuilding it (``clear`` + ``add_row``)
 and moving the cursor back to its row scrolled the view to the cursor on every snapshot, so
 running and failed rows slid out of sight and mouse-wheel scrolling snapped back. Here rows
-are diffed by key (``remove_row`` / ``add_row`` / ``update_cell``), reordered with
-``DataTable.sort``, the cursor follows its row key without scrolling, and the scroll offset
-is kept. Text cells are ``rich.text.Text``: task names like ``job[intro]`` are data, never markup.
+are diffed by key: changed cells are updated (``update_cell``), the order is set with
+``DataTable.sort``, the cursor follows its row key without scrolling, and the scroll offset is
+kept. A row that leaves hands its table slot to a row that arrives, or leaves it blank at the
+bottom for the next one, so a busy table whose length goes up and down never adds or removes
+DataTable rows (each of those changes its virtual size: a layout pass of the whole screen). Text cells are ``rich.text.Text``: task names like
+``job[intro]`` are data, never markup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import count
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -19,6 +23,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 Row = tuple[str, Sequence[object]]  # (row key, cells)
+MIN_SPARE = 8  # blank rows a table may keep at its bottom whatever its length
 
 
 def as_cell(value: object) -> object:
@@ -37,14 +42,21 @@ class KeyedTable(DataTable):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._rows: dict[str, tuple[object, ...]] = {}
-        self._order: list[str] = []
+        self._rows: dict[str, tuple[object, ...]] = {}  # our key -> cells as given
+        self._order: list[str] = []  # our keys, top to bottom
+        self._slot: dict[str, str] = {}  # our key -> the DataTable row key holding it
+        self._owner: dict[str, str] = {}  # DataTable row key -> our key
+        self._slots = count()
+        self._spare: list[str] = []  # blank rows kept at the bottom for rows to come
+        self._first: dict[str, object] = {}  # slot -> its first cell as the DataTable holds it
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width)
 
-    def set_rows(self, rows: Sequence[Row]) -> None:
+    def set_rows(self, rows: Sequence[Row], *, compact: bool = False) -> None:
+        """Show ``rows`` in this order. ``compact``: drop the blank rows kept for rows to come
+        (after the operator filtered or sorted: the table shrinks to what it shows)."""
         order = [k for k, _ in rows]
         wanted = {k: tuple(c) for k, c in rows}
         if len(wanted) != len(order):
@@ -53,40 +65,81 @@ class KeyedTable(DataTable):
         scroll_y = self.scroll_y
         gone = [k for k in self._order if k not in wanted]
         added = [k for k in order if k not in self._rows]
-        if gone or added:
+        moved = bool(gone or added)
+        if moved:
             # Park the cursor at the top without its watcher (which scrolls to it); it goes back
             # to its row below. Removing rows could otherwise clamp it and drag the view along.
             self.set_reactive(DataTable.cursor_coordinate, Coordinate(0, self.cursor_column))
-        for key in gone:
-            self.remove_row(key)
-            del self._rows[key]
         for key in added:
-            self.add_row(*(as_cell(c) for c in wanted[key]), key=key)
-            self._rows[key] = wanted[key]
+            if gone:  # take over a leaving row's slot: cell updates, no row added or removed
+                leaving = gone.pop()
+                slot = self._slot.pop(leaving)
+                self._rows[key] = self._rows.pop(leaving)
+            elif self._spare:  # or a blank one kept from earlier
+                slot = self._spare.pop()
+                self._rows[key] = (("",) * len(self.COLUMNS))
+            else:
+                slot = f"row-{next(self._slots)}"
+                self._add(slot, wanted[key])
+                self._rows[key] = wanted[key]
+            self._slot[key], self._owner[slot] = slot, key
+        for key in gone:  # rows that leave for good: blanked and kept (the table's height holds)
+            slot = self._slot.pop(key)
+            del self._owner[slot]
+            for (col, _, _), prev in zip(self.COLUMNS, self._rows.pop(key)):
+                if prev != "":
+                    self._put(slot, col, "")
+            self._spare.append(slot)
+        keep = 0 if compact else max(MIN_SPARE, len(order))
+        while len(self._spare) > keep:  # a table that shrank a lot (or was filtered): give back
+            slot = self._spare.pop(0)
+            self.remove_row(slot)
+            del self._first[slot]
         for key, cells in wanted.items():
-            old = self._rows[key]
-            if old != cells:
-                for (col, _, _), new, prev in zip(self.COLUMNS, cells, old):
+            before = self._rows[key]
+            if before != cells:
+                slot = self._slot[key]
+                for (col, _, _), new, prev in zip(self.COLUMNS, cells, before):
                     if new != prev:
-                        self.update_cell(key, col, as_cell(new))
+                        self._put(slot, col, new)
                 self._rows[key] = cells
-        current = [k for k in self._order if k in wanted] + added
-        if current != order:
-            self._reorder({k: i for i, k in enumerate(order)})
+        slots = [self._slot[k] for k in order] + self._spare
+        reordered = [str(r.key.value) for r in self.ordered_rows] != slots
+        if reordered:
+            self._reorder({slot: i for i, slot in enumerate(slots)})
         self._order = order
-        if gone or added or current != order:
+        if moved or reordered:
             self._restore(selected, old_row, scroll_y)
 
+    def _add(self, slot: str, cells: Sequence[object]) -> None:
+        shown = [as_cell(c) for c in cells]
+        self.add_row(*shown, key=slot)
+        self._first[slot] = shown[0] if shown else None
+
+    def _put(self, slot: str, col: str, value: object) -> None:
+        shown = as_cell(value)
+        self.update_cell(slot, col, shown)
+        if col == self.COLUMNS[0][0]:
+            self._first[slot] = shown
+
+    def validate_cursor_coordinate(self, value: Coordinate) -> Coordinate:
+        """The cursor never rests on a blank (spare) row below the last real one."""
+        value = super().validate_cursor_coordinate(value)
+        last = max(0, len(self._order) - 1)
+        return value if value.row <= last else Coordinate(last, value.column)
+
     def _reorder(self, rank: dict[str, int]) -> None:
-        """Put rows in ``rank`` order. DataTable.sort sees only cell values, so a row is known by
-        the identity of its first stored cell (each row's own object); a clash rebuilds instead."""
-        first = {id(self.get_row(k)[0]): k for k in rank}
+        """Put rows in ``rank`` order (slot -> place). DataTable.sort sees only cell values, so a
+        row is known by the identity of its first stored cell (each row's own object, tracked in
+        ``_first``); a clash rebuilds the table instead."""
+        first = {id(self._first[slot]): slot for slot in rank}
         if len(first) == len(rank):
             self.sort(key=lambda cells: rank[first[id(cells[0])]])
             return
         self.clear()
-        for key in sorted(rank, key=rank.__getitem__):
-            self.add_row(*(as_cell(c) for c in self._rows[key]), key=key)
+        for slot in sorted(rank, key=rank.__getitem__):
+            owner = self._owner.get(slot)
+            self._add(slot, self._rows[owner] if owner is not None else ("",) * len(self.COLUMNS))
 
     def _restore(self, selected: str | None, old_row: int, scroll_y: float) -> None:
         """The cursor back on its row (or, its row gone, at the same place), the view unmoved."""
@@ -112,6 +165,15 @@ class KeyedTable(DataTable):
     def row_keys(self) -> list[str]:
         """Row keys top to bottom, as shown."""
         return list(self._order)
+
+    def key_of(self, table_row_key: object) -> str | None:
+        """Our key for a DataTable row key (from a RowSelected / RowHighlighted message)."""
+        value = getattr(table_row_key, "value", table_row_key)
+        return self._owner.get(str(value))
+
+    def row_cells(self, key: str) -> list[object]:
+        """The cells shown for our row ``key`` (as the DataTable holds them)."""
+        return list(self.get_row(self._slot[key]))
 
     def action_first_row(self) -> None:
         if self._order:

@@ -257,7 +257,7 @@ class TasksTable(KeyedTable):
             self._apply()
 
     # ---- view ----
-    def _apply(self) -> None:
+    def _apply(self, *, compact: bool = False) -> None:
         live = [e for e in self._live if matches(e, self.filter_text)]
         keys = {e.key for e in live}
         page = self.queued_page_data
@@ -267,7 +267,7 @@ class TasksTable(KeyedTable):
             col = self.sort_column
             entries.sort(key=lambda e: (e.sort[col], e.group), reverse=self.sort_reverse)
         self._entries = {e.key: e for e in entries}
-        super().set_rows([(e.key, e.fitted(self.name_w, self.detail_w)) for e in entries])
+        super().set_rows([(e.key, e.fitted(self.name_w, self.detail_w)) for e in entries], compact=compact)
         self._retitle()
 
     def on_resize(self) -> None:
@@ -320,7 +320,7 @@ class TasksTable(KeyedTable):
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self.queued_offset = 0
-        self._apply()
+        self._apply(compact=True)
         self.refresh_queued()
 
     def ask_filter(self) -> None:
@@ -331,7 +331,7 @@ class TasksTable(KeyedTable):
 
     def set_sort(self, column: str | None, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
-        self._apply()
+        self._apply(compact=True)
 
     def action_sort_next(self) -> None:
         order: list[str | None] = [None, *SORTABLE]
@@ -362,7 +362,8 @@ class TasksTable(KeyedTable):
     @on(DataTable.RowSelected)
     def _queued_chosen(self, event: DataTable.RowSelected) -> None:
         """Enter on a queued row opens its detail here (the app knows only the snapshot's tasks)."""
-        entry = self._entries.get(str(event.row_key.value))
+        key = self.key_of(event.row_key)
+        entry = self._entries.get(key) if key else None
         if entry is not None and entry.group == GROUP_ORDER["queued"]:
             from galaxy_tui.screens.task_detail import TaskDetailScreen
 

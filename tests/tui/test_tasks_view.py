@@ -158,7 +158,7 @@ def test_task_names_are_shown_as_text_never_markup() -> None:
             await wait_ready(pilot)
             table = app.query_one(TasksTable)
             for i, name in enumerate(HOSTILE):
-                cell = table.get_row(f"b.hostile-{i}")[1]
+                cell = table.row_cells(f"b.hostile-{i}")[1]
                 assert isinstance(cell, Text) and cell.plain == clip(name, table.name_w).rstrip()
                 assert not cell.spans  # nothing was parsed into styles
             return app.export_screenshot()
@@ -290,9 +290,33 @@ def test_reason_column_fits_the_panel_without_sideways_scrolling() -> None:
             await wait_ready(pilot)
             await pilot.pause()
             table = app.query_one(TasksTable)
-            reason = str(table.get_row(snap.failed[0].task_id)[6])
+            reason = str(table.row_cells(snap.failed[0].task_id)[6])
             return table.max_scroll_x, table.detail_w, reason
 
     max_x, detail_w, reason = asyncio.run(go())
     assert max_x == 0 and detail_w >= 8
     assert reason.endswith("…") and len(reason) == detail_w
+
+
+def test_rows_coming_and_going_keep_the_tables_size() -> None:
+    """A busy table must not change its virtual size per snapshot (each change is a layout pass)."""
+    snap = busy(20)
+    app = _app(snap)
+
+    async def go() -> list[tuple[object, int]]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            table = app.query_one(TasksTable)
+            await pilot.pause()
+            sizes = [(table.virtual_size, len(table.row_keys))]
+            for i in range(1, 6):  # tasks finish and start: the list goes 22, 21, 23, ... rows long
+                newer = replace(snap, taken_at=T0 + i, running=snap.running[: 1 + i % 3],
+                                recent=many_recent(20 - i % 2, first=10 * i) + canned("busy5").recent)
+                app.apply_reading(SnapshotReading(newer))
+                await pilot.pause()
+                sizes.append((table.virtual_size, len(table.row_keys)))
+            return sizes
+
+    sizes = asyncio.run(go())
+    assert len({n for _, n in sizes}) > 1  # the number of tasks did change
+    assert len({size for size, _ in sizes[1:]}) == 1  # the table's size did not
