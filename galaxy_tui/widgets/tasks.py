@@ -29,8 +29,9 @@ from galaxy_tui.widgets.tables import KeyedTable, Row
 QUEUED_PAGE = 100
 QUEUED_REFRESH_S = 2.0
 STATUS_STYLE = {"running": "$accent bold", "processing": "$accent bold", "done": "$success",
-                "complete": "$success", "failed": "$error bold", "dead": "$error bold", "queued": "$text-muted"}
-STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel"}
+                "complete": "$success", "failed": "$error bold", "dead": "$error bold", "queued": "$text-muted",
+                "awaiting_approval": "$warning bold"}
+STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cancel", "awaiting_approval": "await"}
 GROUP_ORDER = {"running": 0, "failed": 1, "recent": 2, "queued": 3}
 SORTABLE = ("status", "name", "class", "worker", "dur", "tps")
 NAME_W, MIN_NAME_W = 20, 12  # the task column; it gives way down to MIN_NAME_W on a narrow screen

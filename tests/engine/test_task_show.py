@@ -108,3 +108,12 @@ def test_lister_reads_names_only(tmp_path):
     page = lister.page(limit=5)
     assert page.total == 30 and len(page.rows) == 5 and all(r.priority == 3 for r in page.rows)
     lister.close()
+
+
+def test_show_a_task_awaiting_approval(tmp_path, capsys):
+    _rig(tmp_path)
+    q = make_queue(tmp_path)
+    assert q.awaiting.park("b.bad", "esc-1", T0 + 10)
+    q.close()
+    assert _run(tmp_path, "task", "show", "b.bad", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "awaiting_approval"
