@@ -8,16 +8,11 @@ for its ack in the snapshot and print the outcome (exit 0 ok, 1 refused/error, 3
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
-import os
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from engine.logsetup import EventsRotator, add_log_level_arg, log_fields, setup_logging
+from engine.logsetup import add_log_level_arg
 
 WORKER_VERBS = {
     "pause": "take nothing new; the running task continues",
@@ -53,166 +48,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 # ---------------------------------------------------------------- galaxy supervise
 
-_LOG = logging.getLogger("galaxy.supervisor")
-
-
-def _json_log(msg: str, **fields: Any) -> None:
-    """The supervisor's log calls go through ``logging`` (engine.logsetup decides where)."""
-    level = logging.WARNING if fields.get("error") is not None else logging.INFO
-    _LOG.log(level, msg, extra=log_fields(**fields))
-
-
-def _events_tail(path: Path):  # type: ignore[no-untyped-def]
-    from engine.event_views import tail_event_views
-
-    return lambda n: tail_event_views(path, n, max_bytes=64_000)
-
-
-def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
-    """Routing health, breakers and operator-approved escalation (see docs/routing.md)."""
-    from engine.escalation.wiring import build_cloud_tier
-    from engine.events import EventLog
-    from engine.supervisor.command_processor import Outcome
-
-    events = EventLog(paths.events).bind(worker_id="supervisor")
-
-    def on_event(kind: str, data: dict[str, Any]) -> None:
-        _json_log(kind, **data)
-        task_id = data.pop("task_id", None)
-        events.emit(kind, task_id=task_id if isinstance(task_id, str) else None,
-                    **{k: v for k, v in data.items() if k not in ("error",)},
-                    error=str(data["error"]) if data.get("error") else None)
-
-    resolve = getattr(queue, "resolve_failed", None) or (lambda task_id, result, now: False)
-    return build_cloud_tier(config, paths, queue, resolve, endpoints=endpoints, outcome=Outcome,
-                            on_event=on_event)
-
-
 def run_supervise(args: argparse.Namespace) -> int:
-    from engine.clock import SystemClock
-    from engine.config import (ConfigError, ConfigErrors, default_config, load_config, resolve_config_path,
-                               unseen_gpu_errors)
-    from engine.paths import RigPaths
-    from engine.queue.filequeue import FileQueue
-    from engine.supervisor.launcher import SubprocessLauncher
-    from engine.supervisor.pidfile import PidFile, SupervisorAlreadyRunning
-    from engine.supervisor.sim_driver import SimRigDriver, make_sim_rig
-    from engine.supervisor.supervisor import Supervisor
-    from engine.telemetry.detect import detect_probe
-    from engine.telemetry.host import HostProbe
+    """Parse the arguments; the daemon itself is engine.supervisor.main.run_supervisor."""
+    from engine.config import resolve_config_path
+    from engine.supervisor.main import SupervisorLaunch, SupervisorStartError, run_supervisor
 
-    if getattr(args, "demo", False) and not args.sim:
-        print("galaxy supervise: --demo needs --sim (it submits made-up work)", file=sys.stderr)
-        return 2
-    clock = SystemClock()
-    paths = RigPaths(args.root).ensure()
-    cfg_path = resolve_config_path(args.config)
+    launch = SupervisorLaunch(root=Path(args.root), config=resolve_config_path(args.config), sim=bool(args.sim),
+                              gpus=args.gpus, tick_s=args.tick, demo=bool(getattr(args, "demo", False)),
+                              run_for_s=args.run_for, log_file=args.log_file, log_level=args.log_level)
     try:
-        if args.sim:
-            config = load_config(cfg_path, gpu_count=args.gpus if args.gpus is not None else 5)
-            if config.source is None and args.gpus is None:
-                config = default_config(config.sim.gpus)
-            probe: Any = make_sim_rig(config, clock, gpu_count=args.gpus)
-        else:
-            probe = detect_probe(simulated=False)
-            config = load_config(cfg_path, gpu_count=probe.status().gpu_count)
-        status = probe.status()  # a group naming a GPU NVML (or the simulated rig) does not see is refused
-        unseen = unseen_gpu_errors(config, status.gpu_count, status.kind)
-        if unseen:
-            raise unseen[0] if len(unseen) == 1 else ConfigErrors(unseen)
-    except ConfigError as exc:
-        for one in exc.errors:  # every problem at once, each with its line
-            print(f"galaxy supervise: {one}", file=sys.stderr)
-        return 2
-    if args.log_level:
-        config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=args.log_level))
-    setup_logging(level=config.log.level, log_file=args.log_file, config=config.log)
-    rotator = EventsRotator(paths.events, config.log.events_max_bytes, config.log.events_backups)
-    pidfile = PidFile(paths.supervisor_pid)
-    try:
-        pidfile.acquire()
-    except SupervisorAlreadyRunning as exc:
-        print(f"galaxy supervise: {exc}", file=sys.stderr)
-        return 1
-    from engine.service import note_service_run
-
-    service = note_service_run(paths.state, os.environ, os.getpid())  # `galaxy up` then just attaches
-    if service:
-        _json_log("supervisor runs as a systemd service", unit=service["unit"])
-    driver = None
-    metrics: Any = None  # engine.metrics.server.MetricsServer
-    endpoints = None
-    demo_cloud = None
-    feeder = None
-    stop = {"signal": None}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["signal"] = signal.Signals(signum).name
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    queue = FileQueue(paths)
-    try:
-        if args.sim:
-            driver = SimRigDriver(probe)
-            endpoints = driver.start_servers(config.groups, clock=clock)
-        if getattr(args, "demo", False):
-            from engine.sim.demo_wiring import make_feeder, with_sim_cloud
-
-            config, demo_cloud = with_sim_cloud(config)
-            feeder = make_feeder(paths, queue, _json_log)
-            _json_log("demo: feeding the rig", tasks_per_min=feeder.settings.tasks_per_min,
-                      cloud=demo_cloud.url, plan=feeder.plan is not None)
-        cloud = _cloud_tier(config, paths, queue, endpoints)
-        sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
-                         simulated=bool(args.sim), endpoints=endpoints, rig_driver=driver,
-                         events_tail=_events_tail(paths.events), log=_json_log, cloud=cloud)
-        from engine.metrics.server import start_metrics  # [metrics] listen (docs/metrics.md)
-
-        metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, _json_log)
-        interval = args.tick or config.thresholds.snapshot_interval_s
-        started = clock.now()
-        sup.start(started)
-        while True:
-            now = clock.now()
-            sup.tick(now)
-            rotator.tick(now)  # logs/events.jsonl by size; writers and readers follow the name
-            if feeder is not None and not sup.stop_requested:
-                try:
-                    feeder.tick(now)
-                except Exception as exc:  # noqa: BLE001 - the demo's work must never stop the rig
-                    _json_log("demo: submit failed", error=f"{type(exc).__name__}: {exc}")
-            if stop["signal"] and not sup.stop_requested:
-                sup.begin_shutdown(now, reason=f"received {stop['signal']}")
-            if args.run_for is not None and now - started >= args.run_for and not sup.stop_requested:
-                sup.begin_shutdown(now, reason="--run-for elapsed")
-            if sup.stop_requested and sup.all_stopped():
-                break
-            clock.sleep(max(0.0, interval - (clock.now() - now)))
-        sup.finish_shutdown(clock.now())
-    finally:
-        if metrics is not None:
-            metrics.stop()
-        if driver is not None:
-            driver.stop()
-        if demo_cloud is not None:
-            demo_cloud.stop()
-        queue.close()
-        pidfile.release()
-    return 0
+        return run_supervisor(launch)
+    except SupervisorStartError as exc:
+        for message in exc.messages:
+            print(f"galaxy supervise: {message}", file=sys.stderr)
+        return exc.exit_code
 
 
 # ---------------------------------------------------------------- worker verbs
 
 def run_worker_verb(args: argparse.Namespace) -> int:
+    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
     from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+    from engine.ids import IdKind
     from engine.paths import RigPaths
     from engine.schema import SchemaError
     from engine.snapshot import read_snapshot
     from engine.supervisor.pidfile import running_supervisor_pid
-
-    from engine.cli.idcheck import BAD_ID_EXIT, bad_id
-    from engine.ids import IdKind
 
     if bad_id(IdKind.WORKER, args.worker):
         return BAD_ID_EXIT

@@ -1,0 +1,78 @@
+"""One worker process from start to stop: ``run_worker(launch)``.
+
+The CLI (``galaxy worker``) only parses and checks its arguments into a ``WorkerLaunch``;
+everything a worker needs (queue, handlers, residency, look-ahead view, signal handlers) is
+wired here, so another front end (a test, a service manager) starts a worker the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.clock import SystemClock
+from engine.events import EventLog
+from engine.handlers.registry import HandlerRegistry
+from engine.logsetup import log_fields
+from engine.model import TaskClass
+from engine.paths import RigPaths
+from engine.queue.filequeue import FileQueue
+from engine.residency.factory import event_log_sink, make_worker_residency
+from engine.scheduling.capability import capabilities_of
+from engine.scheduling.policy import WorkerProfile
+from engine.worker.loop import Worker, WorkerSettings, default_workdir
+from engine.worker.rigview import SnapshotRigView
+from engine.worker.signals import install_stop_handlers
+
+
+@dataclass(frozen=True)
+class WorkerLaunch:
+    """What one worker process is started with (the supervisor passes it as argv and env)."""
+
+    root: Path
+    worker_id: str
+    gpus: tuple[int, ...] = ()
+    allowed: tuple[TaskClass, ...] = tuple(TaskClass)
+    preferred: tuple[TaskClass, ...] = ()
+    models: dict[str, str] = field(default_factory=dict)
+    backend: str = "none"  # ollama | openai | router | none
+    endpoint: str | None = None
+    executor: str = "worker"  # worker | brain
+    lease_s: float = 60.0
+    grace_s: float = 30.0
+    max_tasks: int | None = None
+    exit_when_idle: bool = False
+
+
+def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
+    """Run the worker until it is told to stop (signal, drain, ``max_tasks``); returns the exit code."""
+    log = log or logging.getLogger(f"galaxy.worker.{launch.worker_id}")
+    gpus = launch.gpus
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))  # handlers' CUDA libraries see only ours
+    paths = RigPaths(launch.root).ensure()
+    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
+    queue = FileQueue(paths, events=events)
+    profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
+                            capabilities=capabilities_of(launch.backend, launch.models, launch.allowed))
+    extras = {"endpoint": launch.endpoint, "backend": launch.backend, "executor": launch.executor,
+              "models": launch.models, "training_log": str(paths.training_samples), "root": str(paths.root)}
+    settings = WorkerSettings(lease_s=launch.lease_s, stop_grace_s=launch.grace_s, workdir=default_workdir(paths),
+                              extras=extras, max_tasks=launch.max_tasks, exit_when_idle=launch.exit_when_idle)
+    registry = HandlerRegistry()
+    clock = SystemClock()
+    residency = make_worker_residency(gpu_ids=gpus, backend_kind=launch.backend, endpoint=launch.endpoint,
+                                      handlers=registry.loaded, paths=paths, simulated=None, clock=clock,
+                                      events=event_log_sink(events, launch.worker_id))
+    rig_view = SnapshotRigView(paths.snapshot, launch.worker_id, clock.now)  # look-ahead from the snapshot
+    worker = Worker(queue, registry, residency, clock, paths, events, launch.worker_id, gpus, profile, settings,
+                    rig_view=rig_view)
+    install_stop_handlers(worker)
+    print(f"worker {launch.worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
+    log.info("worker started", extra=log_fields(worker_id=launch.worker_id, pid=os.getpid(), gpus=list(gpus),
+                                                 root=str(paths.root), backend=launch.backend))
+    ran = worker.run()
+    print(f"worker {launch.worker_id} stopped after {ran} task(s)", flush=True)
+    log.info("worker stopped", extra=log_fields(worker_id=launch.worker_id, tasks=ran))
+    return 0
