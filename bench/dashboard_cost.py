@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO))
 
 
 def start_supervisor(root: Path, gpus: int) -> subprocess.Popen[bytes]:
-    log = open(root / "supervisor.log", "wb")  # noqa: SIM115
+    log = open(root / "supervisor.log", "wb")
     config = root / "galaxy.toml"  # empty: the defaults, whatever galaxy.toml lies in the checkout or ~/.config
     config.write_text("")
     return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(config),

@@ -80,7 +80,7 @@ def busy_snapshot(now: float) -> Snapshot:
                            latency_ms=20.0 + i, load=i % 3, breaker=("closed", "open", "half_open")[i % 3],
                            breaker_failures=i % 4) for i in range(20))
     counts = {"queue": {"llm": 420, "cpu": 150, "script": 80, "resource": 12}, "processing": {"llm": 4, "cpu": 2,
-              "script": 2}, "delayed": {"cpu": 9}, "held": {"llm": 55}, "complete": {c: 6000 for c in CLASSES},
+              "script": 2}, "delayed": {"cpu": 9}, "held": {"llm": 55}, "complete": dict.fromkeys(CLASSES, 6000),
               "failed": {"cpu": 90, "llm": 30}, "awaiting": {"llm": 2}}
     tasks = tuple(TaskView(task_id=f"busy.r{i}", name=f"r{i}", task_class=CLASSES[i % 4], status="complete",
                            worker_id=f"gpu{i % 8}", started_at=now - 10, ended_at=now - 5, duration_s=5.0,

@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ollama  # noqa: E402
+import ollama
 
-from engine.clock import SystemClock  # noqa: E402
-from engine.handlers.base import HandlerResult, TaskContext  # noqa: E402
-from engine.handlers.llm import LlmHandler  # noqa: E402
-from engine.inference.ollama_backend import OllamaBackend  # noqa: E402
-from engine.model import Task  # noqa: E402
-from engine.residency.manager import ResidencyManager  # noqa: E402
-from engine.sim import InMemoryVramLedger, SimModelSpec, SimulatedOllamaServer  # noqa: E402
+from engine.clock import SystemClock
+from engine.handlers.base import HandlerResult, TaskContext
+from engine.handlers.llm import LlmHandler
+from engine.inference.ollama_backend import OllamaBackend
+from engine.model import Task
+from engine.residency.manager import ResidencyManager
+from engine.sim import InMemoryVramLedger, SimModelSpec, SimulatedOllamaServer
 
 MODEL = "qwen2.5:7b"
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.clock import SystemClock  # noqa: E402
-from engine.inference.protocol import BackendError, GenerationResult, Health  # noqa: E402
-from engine.routing.complexity import LlmRequest  # noqa: E402
-from engine.routing.nodes import NodeConfig, RoutingConfig  # noqa: E402
-from engine.routing.router import NoRoute, Router  # noqa: E402
+from engine.clock import SystemClock
+from engine.inference.protocol import BackendError, GenerationResult, Health
+from engine.routing.complexity import LlmRequest
+from engine.routing.nodes import NodeConfig, RoutingConfig
+from engine.routing.router import NoRoute, Router
 
 
 class InstantBackend:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.cli.main import main  # noqa: E402
+from engine.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "schedule", *sys.argv[1:]]))

@@ -152,7 +152,6 @@ def main() -> int:
         child(args.child, args.seconds + args.warmup + 90.0)  # the parent stops it with SIGTERM
         return 0
 
-    import psutil
 
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         cmd = [sys.executable, __file__, "--child", tmp, "--seconds", str(args.seconds), "--warmup",

@@ -13,13 +13,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.telemetry import NvmlProbe, SimulatedRig  # noqa: E402
-from engine.telemetry.host import HostProbe  # noqa: E402
+from engine.telemetry import NvmlProbe, SimulatedRig
+from engine.telemetry.host import HostProbe
 
 
 def measure(fn: Callable[[], object], n: int) -> tuple[float, float]:

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -253,10 +254,11 @@ def bench_worker_e2e(runs: int, n_texts: int, root: Path) -> list[str]:
         from engine.worker.loop import Worker, WorkerSettings
     except ImportError as exc:
         return [f"worker end to end: skipped (no worker loop yet: {exc})"]
-    from engine.clock import SystemClock
-    from engine.paths import RigPaths
     from faster_whisper import WhisperModel
     from sentence_transformers import SentenceTransformer
+
+    from engine.clock import SystemClock
+    from engine.paths import RigPaths
 
     paths = RigPaths(root).ensure()
     events = EventLog(paths.events)

@@ -58,7 +58,7 @@ class Command:
         return to_plain(self)  # type: ignore[no-any-return]
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Command":
+    def from_dict(cls, data: Any) -> Command:
         cmd = from_plain(cls, data)
         if cmd.kind in NEEDS_TARGET and not cmd.target:
             raise SchemaError(f"command {cmd.kind.value!r} needs a target")

@@ -119,7 +119,7 @@ class RigPaths:
     def worker_control(self, worker_id: str) -> Path:
         return self.workers / f"{worker_id}.control.json"
 
-    def ensure(self) -> "RigPaths":
+    def ensure(self) -> RigPaths:
         for d in (self.queue, self.processing, self.complete, self.failed, self.delayed, self.held, self.awaiting,
                   self.locks, self.state, self.commands, self.workers, self.escalations, self.logs):
             d.mkdir(parents=True, exist_ok=True)

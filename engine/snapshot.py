@@ -227,7 +227,7 @@ class Snapshot:
         return to_plain(self)  # type: ignore[no-any-return]
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Snapshot":
+    def from_dict(cls, data: Any) -> Snapshot:
         if not isinstance(data, dict):
             raise SchemaError("snapshot must be a JSON object")
         version = data.get("version")

@@ -165,11 +165,10 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from engine.routing.backends import backend_for
-    from engine.routing.router import Router
-
     from dataclasses import replace
 
+    from engine.routing.backends import backend_for
+    from engine.routing.router import Router
     from engine.routing.snapshot_router import nodes_from_views
 
     routing, _ = _load(args)

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_ollama_ps)
 
 
-def _parse_model(text: str):  # noqa: ANN202 - SimModelSpec, imported lazily
+def _parse_model(text: str):
     from engine.sim import SimModelSpec
 
     name, _, figures = text.partition("=")

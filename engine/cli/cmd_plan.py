@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
 
 
-def _load(path: Path, root: Path) -> "tuple[Path, list[Task] | None]":
+def _load(path: Path, root: Path) -> tuple[Path, list[Task] | None]:
     """The plan's tasks, or None after printing every error (to stderr)."""
     from engine.plans import PlanError, load_plan, resolve_plan_path
 
@@ -48,7 +48,7 @@ def _load(path: Path, root: Path) -> "tuple[Path, list[Task] | None]":
         return path, None
 
 
-def _summary(tasks: "list[Task]") -> str:
+def _summary(tasks: list[Task]) -> str:
     kinds = Counter(t.type.value for t in tasks)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''} ({parts})"

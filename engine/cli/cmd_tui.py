@@ -74,7 +74,7 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
         cmd += ["--log-level", log_level]
     out = paths.logs / "supervisor.out"
     rotate_if_over(out, LogConfig().max_bytes, 1)  # only `galaxy up` opens it, and only here
-    log = open(out, "ab")  # noqa: SIM115 - handed to the child
+    log = open(out, "ab")
     try:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=os.getcwd())

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
 
 from engine.commands import Command, CommandKind
 from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, EscalationStateError
@@ -21,8 +22,8 @@ from engine.escalation.providers import ProviderError
 from engine.escalation.service import build_manager, escalation_views, should_escalate
 from engine.escalation.store import Escalation
 from engine.model import Task
-from engine.queue.awaiting import denial_reason
 from engine.paths import RigPaths
+from engine.queue.awaiting import denial_reason
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
 from engine.snapshot import EscalationView, NodeView, WaitingView

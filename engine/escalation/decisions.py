@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.escalation.store import APPROVED, DENIED, EXPIRED, Escalation, EscalationStateError
 
@@ -72,4 +73,4 @@ def audit_record(e: Escalation, transition: str, now: float, by: str | None, mes
             "transition": transition, "state": e.state, "by": by, "message": message}
 
 
-__all__ = ["AlreadyDecided", "FileAudit", "audit_record", "already_text", "clock_text", "Audit"]
+__all__ = ["AlreadyDecided", "Audit", "FileAudit", "already_text", "audit_record", "clock_text"]

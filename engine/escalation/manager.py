@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping
 
 from filelock import Timeout
 
@@ -24,8 +24,19 @@ from engine.escalation.pricing import CostLedger, Price, day_of, estimate_cost
 from engine.escalation.prompt import build_prompt
 from engine.escalation.providers import CloudProvider, ProviderError
 from engine.escalation.redact import redact
-from engine.escalation.store import (ANSWERED, APPROVED, DENIED, EXPIRED, FAILED, PENDING, SENT, Escalation,
-                                     EscalationStateError, EscalationStore, transition)
+from engine.escalation.store import (
+    ANSWERED,
+    APPROVED,
+    DENIED,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENT,
+    Escalation,
+    EscalationStateError,
+    EscalationStore,
+    transition,
+)
 from engine.ids import IdKind, InvalidId, id_problem
 from engine.model import Task
 from engine.routing.nodes import EscalationConfig
@@ -311,5 +322,11 @@ class EscalationManager:
         return [e for e in self.store.all() if e.state == PENDING]
 
 
-__all__ = ["EscalationManager", "BudgetExceeded", "EscalationStateError", "escalation_reason",
-           "EscalationOutcome", "AlreadyDecided"]
+__all__ = [
+    "AlreadyDecided",
+    "BudgetExceeded",
+    "EscalationManager",
+    "EscalationOutcome",
+    "EscalationStateError",
+    "escalation_reason",
+]

@@ -5,8 +5,9 @@ runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.escalation.manager import EscalationManager, escalation_reason
 from engine.escalation.pricing import CostLedger, Price, day_of
@@ -87,5 +88,13 @@ def cost_summary(manager: EscalationManager, now: float) -> dict[str, Any]:
             "by_day": manager.ledger.totals_by_day()}
 
 
-__all__ = ["build_manager", "escalation_views", "should_escalate", "provider_for", "preview_of", "redact",
-           "cost_summary", "Path"]
+__all__ = [
+    "Path",
+    "build_manager",
+    "cost_summary",
+    "escalation_views",
+    "preview_of",
+    "provider_for",
+    "redact",
+    "should_escalate",
+]

@@ -3,8 +3,9 @@ nodes (tier from the group, else worker 0 / brain 1), then the configured ``[[no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from engine.config import GalaxyConfig
 from engine.escalation.cloud_tier import CloudTier, Resolve

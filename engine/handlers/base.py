@@ -6,8 +6,9 @@ worker asks them to let go of it (``release``) when the residency plan says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from engine.model import Task
 

@@ -14,8 +14,9 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.atomic import atomic_write_bytes
 from engine.clock import Clock

@@ -14,13 +14,14 @@ and does the load/unload itself when the worker runs without a manager.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
-from engine.inference.protocol import BackendError, BackendTimeout, GenerationResult, LlmBackend
 from engine.escalation.service import LOW_CONFIDENCE_MARK
+from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.handlers.llm_io import LOW_CONFIDENCE_RE, llm_prompt, record_sample, write_output
+from engine.inference.protocol import BackendError, BackendTimeout, GenerationResult, LlmBackend
 from engine.model import OUTPUT_TAIL_CHARS, Task, TaskType
 from engine.routing.routed_backend import EscalationNeeded, RoutedBackend, UnroutableRequest
 
@@ -103,7 +104,7 @@ class LlmHandler:
                               "(galaxy escalations)", retryable=False)
         model = _model_of(task)
         system, prompt = llm_prompt(task, ctx.workdir)
-        
+
         options = task.params.get("options")
         if options is not None and not isinstance(options, dict):
             raise TaskFailure(f"params.options must be an object, got {type(options).__name__}", retryable=False)

@@ -8,7 +8,8 @@ for this worker (non-retryable), not a crash.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from engine.handlers.base import Handler, TaskFailure
 from engine.model import TaskType

@@ -4,8 +4,9 @@ where results go, and when to stop."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from engine.clock import Clock
 from engine.handlers.base import TaskContext, TaskFailure

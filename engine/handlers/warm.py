@@ -7,7 +7,8 @@ Loaded on the first task, kept while tasks keep coming, let go when residency as
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.handlers.models import ResolvedModel, free_accelerator_memory

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import ollama
 
-from engine.inference.protocol import (BackendError, BackendTimeout, ChunkCallback, GenerationResult, Health,
-                                       LoadedModel)
+from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, Health, LoadedModel
 
 DEFAULT_TIMEOUT_S = 300.0  # longest wait for the next byte (a cold load of a 14B model takes ~2.5 min)
 ClientFactory = Callable[..., Any]

@@ -19,15 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from engine.clock import Clock, SystemClock
-from engine.inference.protocol import (BackendError, BackendTimeout, ChunkCallback, GenerationResult, Health,
-                                       LoadedModel)
+from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, Health, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class OpenAICompatBackend:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "OpenAICompatBackend":
+    def __enter__(self) -> OpenAICompatBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,8 +3,9 @@ llama.cpp), the simulated Ollama, and cloud providers behind escalation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 class BackendError(RuntimeError):

@@ -11,10 +11,9 @@ from typing import Any
 from engine import safeio
 from engine.model import MAX_TASK_FILE_BYTES, Task, TaskValidationError, is_safe_task_id
 from engine.plans.errors import ErrorCollector, PlanError
-from engine.plans.expand import Instance, build_groups, check_unique, find_cycles, \
-    resolve_dependencies, substitute
-from engine.plans.markdown import scan
+from engine.plans.expand import Instance, build_groups, check_unique, find_cycles, resolve_dependencies, substitute
 from engine.plans.fields import SPECS
+from engine.plans.markdown import scan
 from engine.plans.sections import Draft, read_defaults, read_section, slug
 
 MAX_ID_CHARS = 128

@@ -4,7 +4,7 @@ every problem in one pass, each pointing at its line."""
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class PlanError(Exception):

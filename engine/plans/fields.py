@@ -7,8 +7,9 @@ and which keys apply to which task type, so the docs and the checks cannot drift
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.model import TaskClass, TaskType
 from engine.plans.errors import suggest

@@ -13,8 +13,15 @@ from typing import Any
 
 from engine.model import DEFAULT_CLASS_FOR_TYPE, TaskClass, TaskType
 from engine.plans.errors import ErrorCollector, suggest
-from engine.plans.fields import (CODE_BLOCK_KINDS, DEFAULT_KEYS, MAIN_BLOCK_KEY, SPECS, TASK_KEYS,
-                                 ValueProblem, resolve_key)
+from engine.plans.fields import (
+    CODE_BLOCK_KINDS,
+    DEFAULT_KEYS,
+    MAIN_BLOCK_KEY,
+    SPECS,
+    TASK_KEYS,
+    ValueProblem,
+    resolve_key,
+)
 from engine.plans.markdown import Field, PlanDocument, Section
 
 _RESOURCE_TYPES = {TaskType.LOAD_LLM, TaskType.UNLOAD_LLM}

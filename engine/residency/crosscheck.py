@@ -14,8 +14,8 @@ for the simulated server's ledger owners.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from engine.inference.protocol import LoadedModel
 from engine.telemetry.nvml import NOT_VISIBLE

@@ -12,7 +12,8 @@ worker's ResidencyManager gets, so a rig and ``--sim`` differ only in the probe.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from engine.clock import Clock
 from engine.handlers.base import Handler

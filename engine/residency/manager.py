@@ -15,8 +15,9 @@ functions in ``machine.py`` and ``crosscheck.py``; this class only carries them 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from engine.clock import Clock
 from engine.handlers.base import Handler, TaskContext, TaskFailure

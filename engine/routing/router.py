@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Sequence
 
 from engine.clock import Clock, SystemClock
 from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, LlmBackend
 from engine.routing import breaker as br
-from engine.routing.complexity import (FALLBACK_ORDER, NAMES, ComplexityClassifier, HeuristicClassifier,
-                                       LlmRequest)
+from engine.routing.complexity import FALLBACK_ORDER, NAMES, ComplexityClassifier, HeuristicClassifier, LlmRequest
 from engine.routing.nodes import NodeConfig, RoutingConfig
-
 
 PROBE_MARGIN_S = 30.0  # a half-open probe's slot outlives its request timeout by this much
 

@@ -7,7 +7,7 @@ loads whatever the task needs. No aging, no residency, no look-ahead.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy

@@ -10,8 +10,8 @@ clear) 5-10 s. A rig's config or the simulator's rig model replaces them with it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ so for it the two are the same).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 from engine.scheduling.costs import SwitchCosts
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
-from typing import Any, Sequence
+from typing import Any
 
 from engine.clock import Clock, SystemClock
-from engine.sim.ollama_models import SimModelSpec, VramLedger, keep_alive_seconds, lorem_tokens
 from engine.sim import ollama_wire as wire
+from engine.sim.ollama_models import SimModelSpec, VramLedger, keep_alive_seconds, lorem_tokens
 from engine.sim.ollama_wire import SIM_VERSION
 
 __all__ = ["SIM_VERSION", "SimulatedOllamaServer"]
@@ -77,7 +78,7 @@ class SimulatedOllamaServer:
     def host(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "SimulatedOllamaServer":
+    def start(self) -> SimulatedOllamaServer:
         serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                  name=f"sim-ollama-{self.port}", daemon=True)
         reap = threading.Thread(target=self._reap_loop, name=f"sim-ollama-reaper-{self.port}", daemon=True)
@@ -97,7 +98,7 @@ class SimulatedOllamaServer:
         for t in self._threads:
             t.join(timeout=5)
 
-    def __enter__(self) -> "SimulatedOllamaServer":
+    def __enter__(self) -> SimulatedOllamaServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

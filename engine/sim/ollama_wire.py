@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,11 @@ def ns(seconds: float) -> int:
 def rfc3339(ts: float) -> str:
     if ts >= FOREVER_S:
         ts = FOREVER_S
-    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=ts)).isoformat().replace("+00:00", "Z")
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=ts)).isoformat().replace("+00:00", "Z")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def chunk(model: str, chat: bool, text: str) -> dict[str, Any]:
@@ -79,10 +79,10 @@ def make_handler(server: SimulatedOllamaServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # as Go's net/http: no 40 ms delayed-ACK stall per reply
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests and the supervisor have their own logs."""
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             if self.path in ("/", ""):
                 self._send_text(200, "Ollama is running")
             elif self.path == "/api/version":
@@ -94,12 +94,12 @@ def make_handler(server: SimulatedOllamaServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send_json(404, {"error": f"unknown path {self.path}"})
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")

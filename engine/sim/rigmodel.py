@@ -9,8 +9,8 @@ GPUs 120-150 s, whisper small.en and sentence-transformers 3-5 s, an Ollama unlo
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from engine.model import TaskClass
 from engine.scheduling.costs import ModelCost, SwitchCosts

@@ -4,13 +4,19 @@ every policy on every workload over the same simulated rig, against the lower bo
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from engine.model import TaskClass
 from engine.scheduling.baseline import make_notes_policy
-from engine.scheduling.policy import (DEFAULT_AGING_STEP_S, RigView, SwitchTuning, WorkerProfile, make_claim_policy,
-                                     overdue_after_s)
+from engine.scheduling.policy import (
+    DEFAULT_AGING_STEP_S,
+    RigView,
+    SwitchTuning,
+    WorkerProfile,
+    make_claim_policy,
+    overdue_after_s,
+)
 from engine.sim.des import PolicyFactory, SimResult, Simulator
 from engine.sim.metrics import RunFigures, figures, lower_bound
 from engine.sim.rigmodel import RigModel, default_rig

@@ -14,9 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping, Protocol, Sequence
+from typing import IO, Protocol
 
 from engine.config import GroupConfig
 from engine.proctable import FakeProcessTable, HostProcessTable
@@ -163,7 +164,7 @@ class SubprocessLauncher:
         log: IO[bytes] | None = None
         if spec.log_path is not None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(spec.log_path, "ab")  # noqa: SIM115 - closed by the handle when the child exits
+            log = open(spec.log_path, "ab")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         proc = subprocess.Popen(list(spec.argv), env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
                                 stdout=log if log else subprocess.DEVNULL, stderr=subprocess.STDOUT,

@@ -28,9 +28,10 @@ from __future__ import annotations
 import os
 import statistics
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from engine import safeio
 from engine.config import GalaxyConfig

@@ -13,8 +13,8 @@ supervisor's (another host on a shared root) are left to lease expiry.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Callable, Collection
 
 from engine.paths import RigPaths
 from engine.proctable import HostProcessTable, ProcessTable

@@ -8,8 +8,8 @@ what workers report resident (whisper, embeddings). Everything it shows says "si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from engine.clock import Clock
 from engine.config import GalaxyConfig, GroupConfig

@@ -7,8 +7,8 @@ between paused and running every tick. Pure: temperatures in, the set of held ca
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 
 @dataclass

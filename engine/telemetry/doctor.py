@@ -15,9 +15,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from engine.telemetry.host import existing_ancestor
 from engine.telemetry.protocol import GpuProbe

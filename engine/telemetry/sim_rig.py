@@ -22,8 +22,8 @@ import itertools
 import math
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 from engine.clock import Clock, SystemClock
 from engine.telemetry.protocol import GpuProcess, GpuSample, ProbeStatus
@@ -118,13 +118,13 @@ class SimulatedRig:
             self._settle_power(g)
 
     @classmethod
-    def from_sim_config(cls, sim: object, clock: Clock | None = None) -> "SimulatedRig":
+    def from_sim_config(cls, sim: object, clock: Clock | None = None) -> SimulatedRig:
         """The rig galaxy.toml's ``[sim]`` table describes (engine.config.SimConfig)."""
         return cls(specs_from_sim_config(sim), clock=clock,
                    ambient_c=float(getattr(sim, "ambient_c", 30.0)))
 
     @classmethod
-    def with_count(cls, count: int, clock: Clock | None = None, ambient_c: float = 30.0) -> "SimulatedRig":
+    def with_count(cls, count: int, clock: Clock | None = None, ambient_c: float = 30.0) -> SimulatedRig:
         return cls(default_gpu_specs(count), clock=clock, ambient_c=ambient_c)
 
     # --- GpuProbe ---

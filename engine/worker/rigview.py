@@ -25,9 +25,9 @@ and at most once per ``min_interval_s`` (the supervisor writes it every 0.5 s; a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Mapping
 
 from engine.scheduling.costs import DEFAULT_MODEL_COSTS, ModelCost, SwitchCosts
 from engine.scheduling.policy import IdlePeer, RigView

@@ -34,7 +34,7 @@ class ProviderApiDouble:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "ProviderApiDouble":
+    def start(self) -> ProviderApiDouble:
         self._thread.start()
         return self
 
@@ -57,7 +57,7 @@ class ProviderApiDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from queue_helpers import T0, make_queue, policy, task
 
 from engine.cli.main import main
 from engine.commands import CommandKind, make_command
@@ -26,7 +27,6 @@ from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
 from engine.supervisor.command_processor import Outcome
 from engine.supervisor.health import failure_conditions
-from queue_helpers import T0, make_queue, policy, task
 from tests.doubles.provider_api import ProviderApiDouble
 
 

@@ -8,9 +8,10 @@ import importlib.util
 import json
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ _spec.loader.exec_module(fake)
 class _Backend(BaseHTTPRequestHandler):
     """Answers like Ollama's GET /api/version and an OpenAI-compatible GET /v1/models."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         bodies = {"/api/version": {"version": "0.6.8"},
                   "/v1/models": {"object": "list", "data": [{"id": "smollm2", "object": "model"}]}}
         body = bodies.get(self.path)

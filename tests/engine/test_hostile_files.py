@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+from queue_helpers import T0, drain_ids, events_of, make_queue, task
 
 from engine.commands import CommandKind, FileCommandSink, make_command
 from engine.config import ConfigError, load_config
@@ -20,7 +21,6 @@ from engine.schema import SchemaError
 from engine.snapshot import read_snapshot
 from engine.supervisor.command_processor import CommandProcessor, Outcome
 from engine.workerstate import read_control, read_status
-from queue_helpers import T0, drain_ids, events_of, make_queue, task
 
 OLD = 1_000_000_000  # mtime for hand-dropped files: "finished being written long ago"
 DEEP_JSON = b"[" * 30_000 + b"]" * 30_000  # 60 KB: under every channel's size limit, so depth is what fails
@@ -335,12 +335,13 @@ def test_the_demand_learner_counts_a_deep_event_line_as_bad(tmp_path):
 # ---------------------------------------------------------------- a real worker loop
 @pytest.mark.parametrize("kind", ["fifo", "devzero", "deep"])
 def test_a_worker_with_a_hostile_control_file_runs_on_and_reports_it_once(tmp_path, kind):
+    from worker_doubles import RecordingResidency
+
     from engine.clock import FakeClock
     from engine.events import EventLog
     from engine.handlers.registry import HandlerRegistry
     from engine.scheduling.policy import WorkerProfile
     from engine.worker.loop import Worker, WorkerSettings
-    from worker_doubles import RecordingResidency
 
     q = make_queue(tmp_path, use_inotify=False)
     q.submit([task("a"), task("b")], T0)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from queue_helpers import T0, make_queue, task
 
 from engine.cli.main import main
 from engine.commands import Command, CommandKind, FileCommandSink
@@ -27,7 +28,6 @@ from engine.model import TaskStatus
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig
 from engine.supervisor.command_processor import CommandProcessor, Outcome
-from queue_helpers import T0, make_queue, task
 
 _WATCH: dict[str, object] = {"dir": None, "hits": []}
 _AUDITED = {"open", "os.rename", "os.replace", "os.remove", "os.unlink", "os.rmdir", "os.mkdir", "os.listdir",

@@ -109,7 +109,7 @@ def test_rotate_if_over_keeps_backups(tmp_path: Path) -> None:
 
 class _Lookup:
     def models(self, task_ids: Sequence[str], budget: int) -> dict[str, str | None]:
-        return {i: QWEN for i in list(task_ids)[:budget]}
+        return dict.fromkeys(list(task_ids)[:budget], QWEN)
 
 
 def test_events_rotation_under_a_kept_open_writer_loses_nothing_for_the_demand_reader(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ last hour's claimable work, and a log that is appended to, truncated, rotated or
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
@@ -251,9 +251,9 @@ def test_the_queue_lookup_finds_models_of_waiting_and_finished_tasks(tmp_path: P
 
 
 def test_the_queue_names_the_model_in_its_events_so_no_lookup_is_needed(tmp_path: Path) -> None:
+    from engine.model import Task, TaskClass
     from engine.paths import RigPaths
     from engine.queue.filequeue import FileQueue
-    from engine.model import Task, TaskClass
 
     paths = RigPaths(tmp_path).ensure()
     queue = FileQueue(paths, use_inotify=False, events=EventLog(paths.events))

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 from engine.model import TaskStatus
-from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 OLD = 1_000_000_000  # mtime for hand-dropped files: "finished being written long ago"
 

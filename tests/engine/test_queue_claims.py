@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 from engine.model import TaskClass, TaskStatus, TaskType, TaskValidationError
 from engine.queue.names import parse_processing_name, parse_queue_name
-from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
 
 
 def test_claim_order_resource_then_priority_then_age(tmp_path):

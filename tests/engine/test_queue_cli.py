@@ -6,10 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+from queue_helpers import make_queue, policy
+
 from engine.cli.main import main
 from engine.events import EventLog, tail_events
 from engine.model import TaskStatus
-from queue_helpers import make_queue, policy
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from engine.model import TaskStatus
 from queue_helpers import T0, drain_ids, events_of, make_queue, policy, task
+
+from engine.model import TaskStatus
 
 
 def _fail_now(q, task_id, error="exit code 2: disk full"):

@@ -6,9 +6,9 @@ import os
 import random
 
 import pytest
+from queue_helpers import T0, events_of, make_queue, policy, task
 
 from engine.model import TaskStatus
-from queue_helpers import T0, events_of, make_queue, policy, task
 
 
 def test_lease_expiry_returns_task_with_retry_counted(tmp_path):

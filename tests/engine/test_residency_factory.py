@@ -29,7 +29,7 @@ def test_sim_gpu_worker_reads_the_snapshot_and_talks_to_its_ollama(tmp_path) -> 
 
 def test_openai_backend_is_not_unloaded_by_residency(tmp_path) -> None:
     r = make_worker_residency(gpu_ids=(0,), backend_kind="openai", endpoint="http://127.0.0.1:8000/v1",
-                              handlers=lambda: {}, paths=RigPaths(tmp_path), simulated=True, clock=FakeClock())
+                              handlers=dict, paths=RigPaths(tmp_path), simulated=True, clock=FakeClock())
     assert isinstance(r, ResidencyManager) and r.backend is None and r.handlers == {}
 
 

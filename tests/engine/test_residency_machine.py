@@ -6,8 +6,7 @@ import pytest
 
 from engine.inference.protocol import LoadedModel
 from engine.residency.crosscheck import cpu_fallback_findings, vram_released
-from engine.residency.machine import (TRANSITIONS, Event, GpuResidency, GpuState, IllegalTransition,
-                                      transition)
+from engine.residency.machine import TRANSITIONS, Event, GpuResidency, GpuState, IllegalTransition, transition
 from engine.residency.protocol import GPU_STATES
 from engine.telemetry.protocol import GpuProcess, GpuSample
 

@@ -171,12 +171,12 @@ def test_waits_until_the_probe_shows_the_vram_freed(ledger, whisper, events) -> 
             def __init__(self) -> None:
                 self.held_seen = 0
 
-            def sample(self):  # noqa: ANN202 - GpuProbe.sample
+            def sample(self):
                 s = ledger.sample()
                 self.held_seen += any("ollama" in p.name for p in s[0].processes)
                 return s
 
-            def status(self):  # noqa: ANN202
+            def status(self):
                 return ledger.status()
 
             def close(self) -> None: ...
@@ -289,13 +289,13 @@ class HidesOllama:
     def __init__(self, ledger: InMemoryVramLedger) -> None:
         self.ledger = ledger
 
-    def sample(self):  # noqa: ANN202 - GpuProbe.sample
+    def sample(self):
         from dataclasses import replace
 
         from engine.telemetry.protocol import GpuProcess
         return [replace(s, processes=(GpuProcess(1, "python worker", 300.0),)) for s in self.ledger.sample()]
 
-    def status(self):  # noqa: ANN202
+    def status(self):
         return self.ledger.status()
 
     def close(self) -> None: ...
@@ -319,10 +319,10 @@ class StaleProbe:
 
     last_taken_at = 0.0
 
-    def sample(self):  # noqa: ANN202 - GpuProbe.sample
+    def sample(self):
         return []
 
-    def status(self):  # noqa: ANN202
+    def status(self):
         return None
 
     def close(self) -> None: ...

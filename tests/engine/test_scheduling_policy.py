@@ -5,8 +5,17 @@ from __future__ import annotations
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate
 from engine.scheduling.costs import ModelCost, SwitchCosts
-from engine.scheduling.policy import (IdlePeer, RigView, WorkerProfile, decide, explain, is_overdue,
-                                      make_claim_policy, overdue_after_s, rank)
+from engine.scheduling.policy import (
+    IdlePeer,
+    RigView,
+    WorkerProfile,
+    decide,
+    explain,
+    is_overdue,
+    make_claim_policy,
+    overdue_after_s,
+    rank,
+)
 
 Q7, Q14, WH, EMB = "qwen2.5:7b", "qwen2.5:14b", "whisper-small.en", "all-mpnet-base-v2"
 NOW = 10_000.0

@@ -11,8 +11,8 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.commands import CommandKind, FileCommandSink, make_command
-from engine.events import tail_events
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
+from engine.events import tail_events
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue

@@ -14,10 +14,10 @@ import pytest
 
 from engine.cli.cmd_queue import models_from_text
 from engine.config import GroupConfig
+from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.supervisor.launcher import worker_argv, worker_env
-from engine.model import Task
 
 REPO = Path(__file__).resolve().parents[2]
 

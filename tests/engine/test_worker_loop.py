@@ -6,16 +6,16 @@ import os
 import threading
 import time
 
+from queue_helpers import T0, events_of, make_queue, task
+from worker_doubles import NoopHandler, RecordingResidency, WaitForFileHandler
+
 from engine.clock import FakeClock, SystemClock
 from engine.events import EventLog
 from engine.handlers.registry import HandlerRegistry
-from engine.handlers.shell import ShellHandler
 from engine.model import TaskClass, TaskStatus, TaskType
 from engine.scheduling.policy import WorkerProfile
 from engine.worker.loop import Worker, WorkerSettings
 from engine.workerstate import WorkerControl, read_status, write_json_dataclass
-from queue_helpers import T0, events_of, make_queue, task
-from worker_doubles import NoopHandler, RecordingResidency, WaitForFileHandler
 
 
 def _worker(q, *, clock=None, registry=None, residency=None, **settings):

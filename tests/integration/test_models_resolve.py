@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.handlers.base import TaskFailure
-from engine.handlers.models import (choose_device, find_smollm2_gguf, force_offline, requested_model_name,
-                                    resolve_model)
+from engine.handlers.models import choose_device, find_smollm2_gguf, force_offline, requested_model_name, resolve_model
 
 
 def test_default_models_come_from_the_installed_packages() -> None:

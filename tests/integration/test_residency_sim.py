@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ class SupervisorTick:
         while not self._stop.wait(0.01):
             self.tick()
 
-    def __enter__(self) -> "SupervisorTick":
+    def __enter__(self) -> SupervisorTick:
         self.tick()
         self._thread.start()
         return self

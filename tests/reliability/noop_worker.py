@@ -11,17 +11,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.clock import SystemClock  # noqa: E402
-from engine.events import EventLog  # noqa: E402
-from engine.handlers.base import HandlerResult  # noqa: E402
-from engine.handlers.registry import HandlerRegistry  # noqa: E402
-from engine.model import TaskType  # noqa: E402
-from engine.paths import RigPaths  # noqa: E402
-from engine.queue.filequeue import FileQueue  # noqa: E402
-from engine.residency.protocol import NullResidency  # noqa: E402
-from engine.scheduling.policy import WorkerProfile  # noqa: E402
-from engine.worker.loop import Worker, WorkerSettings  # noqa: E402
-from engine.worker.signals import install_stop_handlers  # noqa: E402
+from engine.clock import SystemClock
+from engine.events import EventLog
+from engine.handlers.base import HandlerResult
+from engine.handlers.registry import HandlerRegistry
+from engine.model import TaskType
+from engine.paths import RigPaths
+from engine.queue.filequeue import FileQueue
+from engine.residency.protocol import NullResidency
+from engine.scheduling.policy import WorkerProfile
+from engine.worker.loop import Worker, WorkerSettings
+from engine.worker.signals import install_stop_handlers
 
 
 class Noop:

@@ -17,8 +17,16 @@ import pytest
 
 from engine.events import tail_events
 from engine.queue.filequeue import FileQueue
-from tests.reliability.crash_harness import (LEASE_S, T0, Scenario, check_invariants, policy, recover_and_drain,
-                                             run_case, task)
+from tests.reliability.crash_harness import (
+    LEASE_S,
+    T0,
+    Scenario,
+    check_invariants,
+    policy,
+    recover_and_drain,
+    run_case,
+    task,
+)
 
 
 def _claim(q: FileQueue, task_id: str, worker: str = "w1", now: float = T0) -> None:

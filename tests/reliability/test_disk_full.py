@@ -159,7 +159,7 @@ def test_the_demand_learner_reads_a_whole_event_glued_behind_a_torn_one(tmp_path
 
     class Lookup:
         def models(self, task_ids, budget):  # type: ignore[no-untyped-def]
-            return {i: "qwen" for i in list(task_ids)[:budget]}
+            return dict.fromkeys(list(task_ids)[:budget], "qwen")
 
     fs = CrashingFs()
     log = EventLog(tmp_path / "events.jsonl", fs=fs)
