@@ -50,6 +50,18 @@ class TaskType(StrEnum):
     UNLOAD_LLM = "unload_llm"
 
 
+class Executor(StrEnum):
+    """Which role of group may run a task (a group's ``role`` is worker or brain)."""
+
+    WORKER = "worker"
+    BRAIN = "brain"
+    ANY = "any"
+
+
+SCRIPT_TYPES = (TaskType.TRANSCRIBE, TaskType.EMBED)
+"""Types whose handler and model a worker must have: the queue name records them for claims."""
+
+
 DEFAULT_CLASS_FOR_TYPE: dict[TaskType, TaskClass] = {
     TaskType.LLM: TaskClass.LLM,
     TaskType.TRANSCRIBE: TaskClass.SCRIPT,
@@ -337,6 +349,12 @@ def _task_from_dict(d: object, *, autofix: bool) -> Task:
         raise TaskValidationError(f"tier must be a non-negative integer, got {tier!r}", field="tier")
     model = _opt(d, "model", str, None)
     result = _opt(d, "result", dict, None)
+    raw_executor = _opt(d, "executor", str, "worker")
+    try:
+        executor = Executor(raw_executor)
+    except ValueError:
+        raise TaskValidationError(f"executor {raw_executor!r} is not one of worker, brain, any",
+                                  field="executor") from None
 
     return Task(
         task_id=task_id,  # type: ignore[arg-type]
@@ -345,7 +363,7 @@ def _task_from_dict(d: object, *, autofix: bool) -> Task:
         command=command,
         params=dict(params),
         task_class=task_class,
-        executor=_opt(d, "executor", str, "worker"),
+        executor=executor,
         model=model or None,
         batch_id=_opt(d, "batch_id", str, ""),
         depends_on=tuple(depends_on),

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.logsetup import add_log_level_arg
+from engine.logsetup import add_log_level_arg, log_fields
 from engine.paths import RigPaths
 
 SNAPSHOT_FRESH_S = 10.0
@@ -203,14 +203,19 @@ def models_from_text(text: str | None) -> dict[str, str]:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    """Parse and check the arguments; the worker itself is engine.worker.main.run_worker."""
     import os
 
+    from engine.clock import SystemClock
+    from engine.events import EventLog
+    from engine.handlers.registry import HandlerRegistry
     from engine.model import TaskClass
     from engine.queue.names import is_safe_worker_id
-    from engine.worker.loop import classes_from_text
-    from engine.worker.main import WorkerLaunch
-    from engine.worker.main import run_worker as run_worker_process
+    from engine.residency.factory import event_log_sink, make_worker_residency
+    from engine.scheduling.capability import capabilities_of
+    from engine.scheduling.policy import WorkerProfile
+    from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
+    from engine.worker.rigview import SnapshotRigView
+    from engine.worker.signals import install_stop_handlers
 
     try:
         gpus = _gpus(args.gpu)
@@ -230,12 +235,33 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"galaxy worker: worker id {worker_id!r} must be letters, digits, '_', '-', '.' (max 64)",
               file=sys.stderr)
         return 2
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
     log = _worker_logging(args, worker_id)
-    launch = WorkerLaunch(root=Path(args.root), worker_id=worker_id, gpus=gpus, allowed=allowed, preferred=preferred,
-                          models=models, backend=args.backend, endpoint=args.endpoint, executor=args.executor,
-                          lease_s=args.lease, grace_s=args.grace, max_tasks=args.max_tasks,
-                          exit_when_idle=args.exit_when_idle)
-    return run_worker_process(launch, log)
+    paths = RigPaths(args.root).ensure()
+    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
+    queue = _queue(args, events=events)
+    profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed,
+                            capabilities=capabilities_of(args.backend, models, allowed, role=args.executor))
+    extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor,
+              "models": models, "training_log": str(paths.training_samples), "root": str(paths.root)}
+    settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
+                              extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
+    registry = HandlerRegistry()
+    residency = make_worker_residency(gpu_ids=gpus, backend_kind=args.backend, endpoint=args.endpoint,
+                                      handlers=registry.loaded, paths=paths, simulated=None, clock=SystemClock(),
+                                      events=event_log_sink(events, worker_id))
+    clock = SystemClock()
+    rig_view = SnapshotRigView(paths.snapshot, worker_id, clock.now)  # look-ahead from the supervisor's snapshot
+    worker = Worker(queue, registry, residency, clock, paths, events, worker_id, gpus, profile, settings,
+                    rig_view=rig_view)
+    install_stop_handlers(worker)
+    print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
+    log.info("worker started", extra=log_fields(worker_id=worker_id, pid=os.getpid(), gpus=list(gpus),
+                                                 root=str(paths.root), backend=args.backend))
+    ran = worker.run()
+    print(f"worker {worker_id} stopped after {ran} task(s)", flush=True)
+    log.info("worker stopped", extra=log_fields(worker_id=worker_id, tasks=ran))
+    return 0
 
 
 def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:
@@ -314,7 +340,7 @@ def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]],
     """Where no live worker of a fresh snapshot can run a waiting task, say so in its row
     ("no worker serves model M"): it waits for such a worker, no claim will fail it."""
     try:
-        from engine.scheduling.capability import WorkerCapabilities, explain_unrunnable
+        from engine.scheduling.capability import WorkerCapabilities, explain_unrunnable, role_of
         from engine.snapshot import read_snapshot
 
         snap = read_snapshot(paths.snapshot)
@@ -326,10 +352,13 @@ def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]],
     if any(w.llm_backend is None for w in live):
         return  # a supervisor that does not publish capabilities: nothing to judge by
     caps = [WorkerCapabilities(llm_backend=w.llm_backend or "none",
-                               llm_models=frozenset(w.llm_models) if w.llm_models is not None else None)
+                               llm_models=frozenset(w.llm_models) if w.llm_models is not None else None,
+                               role=role_of(w.role))
             for w in live]
+    judged = {v.task_id: v.reason for v in snap.queue.waiting if v.reason.startswith("no worker can run")}
     for row, w in zip(rows, explain_unrunnable(waiting, caps)):
-        row["reason"] = w.reason
+        # script handlers and models are judged where the workers run: the supervisor's reason
+        row["reason"] = judged.get(w.task_id, w.reason) if w.reason == row["reason"] else w.reason
 
 
 def _supervisor_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
@@ -445,10 +474,9 @@ def run_retry(args: argparse.Namespace) -> int:
     if q.retry(args.task_id, now):
         print(f"{args.task_id} is back in the queue")
         return 0
-    parked = q.awaiting.get(args.task_id)
+    parked = q.awaiting.refusal(args.task_id)  # the supervisor's retry command says the same
     if parked is not None:
-        print(f"cannot retry: {args.task_id} is awaiting approval of escalation "
-              f"{(parked.result or {}).get('awaiting_escalation')}; approve or deny it first", file=sys.stderr)
+        print(f"cannot retry: {parked}", file=sys.stderr)
         return 1
     print(f"cannot retry: {q.deps.last_refusal}", file=sys.stderr)
     return 1

@@ -59,6 +59,16 @@ class AwaitingTasks:
         except (FileNotFoundError, TaskValidationError):
             return None
 
+    def refusal(self, task_id: str) -> str | None:
+        """Why retry or cancel leave a parked task alone ("X is awaiting approval of escalation
+        E; approve or deny it first"); None when it is not awaiting approval."""
+        parked = self.get(task_id)
+        if parked is None:
+            return None
+        esc = (parked.result or {}).get("awaiting_escalation")
+        which = f"escalation {esc}" if isinstance(esc, str) and esc else "its escalation"
+        return f"{task_id} is awaiting approval of {which}; approve or deny it first"
+
     def ids(self) -> list[str]:
         try:
             names = os.listdir(self.dir)

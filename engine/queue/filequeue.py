@@ -118,7 +118,7 @@ class FileQueue(RecoveryMixin):
 
     def write_queued(self, task: Task, now: float, enqueued_us: int | None = None) -> str:
         task = task.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
-        qn = QueueName(task.priority, task.task_class, task.model, enqueued_us or us(now), task.task_id)
+        qn = QueueName.for_task(task, enqueued_us or us(now))  # records type/executor for claims
         name = qn.render()
         self.fs.write_replace(self._t, f"{self._q}/{name}", encode(task), fsync=self.fsync)
         if self._index is not None:
@@ -209,7 +209,8 @@ class FileQueue(RecoveryMixin):
             heads = {qn.task_id: (qn, name, depth) for qn, name, depth in idx.heads()}
             if not heads:
                 return None
-            candidates = [Candidate(qn.task_id, qn.task_class, qn.model, qn.priority, qn.enqueued_us / 1e6, depth)
+            candidates = [Candidate(qn.task_id, qn.task_class, qn.model, qn.priority, qn.enqueued_us / 1e6, depth,
+                                    kind=qn.kind, executor=qn.executor)
                           for qn, _, depth in heads.values()]
             ranked = policy(candidates, now)
             if not ranked:
@@ -374,7 +375,7 @@ class FileQueue(RecoveryMixin):
             due = now + self.backoff_s(n)
             nxt = task.with_changes(status=TaskStatus.PENDING, retry_count=n, not_before=due, attempts=attempts,
                                     error=snippet, lease_owner=None, lease_expires=None)
-            dn = DelayedName(us(due), task.priority, task.task_class, task.model, task_id)
+            dn = DelayedName.for_task(task, us(due))
             data, dest = encode(nxt), self.paths.delayed / dn.render()
             ev = self.events.render("task_retry_scheduled", at=now, task_id=task_id, worker_id=worker_id,
                                     error=snippet, duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - non-Linux
     INotify = None  # type: ignore[assignment,misc]
     inflags = None  # type: ignore[assignment]
 
-Lane = tuple[str, str, int]
+Lane = tuple[str, str, int, str]  # class, model, priority, needs (names.QueueName.lane)
 
 
 class QueueIndex:

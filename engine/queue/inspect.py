@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.model import Attempt, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
+from engine.model import Attempt, Executor, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.fsops import unlink_quiet
-from engine.queue.names import (parse_delayed_name, parse_held_name, parse_processing_name)
-from engine.queue.protocol import QueueCounts, WaitingTask
+from engine.queue.names import parse_delayed_name, parse_held_name, parse_needs, parse_processing_name
+from engine.queue.protocol import QueueCounts, WaitingLane, WaitingTask
 
 if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
@@ -142,8 +142,10 @@ class QueueInspector:
                 bump("processing", pn.task_class)
         idx = self.fq.index
         idx.sync()
-        for (cls, _model, _prio), n in idx.lane_depths().items():
+        lanes: dict[tuple[str, str, str], int] = {}
+        for (cls, model, _prio, needs), n in idx.lane_depths().items():
             by_state["queue"][cls] = by_state["queue"].get(cls, 0) + n
+            lanes[(cls, model, needs)] = lanes.get((cls, model, needs), 0) + n
         ledger = self.fq.ledger
         ledger.refresh()
         by_state["complete"] = dict(ledger.counts["complete"])
@@ -151,7 +153,7 @@ class QueueInspector:
         awaiting = self.fq.awaiting.counts()  # awaiting approval: not failed (listed only when there are some)
         if awaiting:
             by_state["awaiting"] = awaiting
-        return QueueCounts(by_state=by_state)
+        return QueueCounts(by_state=by_state, lanes=tuple(waiting_lane(k, n) for k, n in sorted(lanes.items())))
 
     def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:
         out: list[WaitingTask] = []
@@ -173,7 +175,8 @@ class QueueInspector:
             reason = (f"waiting: priority {qn.priority} behind {ahead}" if ahead
                       else "next in line: waiting for a free worker that takes this class")
             out.append(WaitingTask(qn.task_id, t.name if t else qn.task_id, qn.task_class.value, qn.priority,
-                                   qn.enqueued_us / 1e6, reason, model=qn.model))
+                                   qn.enqueued_us / 1e6, reason, model=qn.model,
+                                   kind=qn.kind.value if qn.kind else None, executor=qn.executor.value))
         for name in sorted(os.listdir(self.p.delayed))[:limit]:
             dn = parse_delayed_name(name)
             t = self._read(self.p.delayed / name, "delayed") if dn else None
@@ -354,3 +357,10 @@ def _dependency_problem(task: Task, batch: dict[str, Task], inspector: QueueInsp
             seen.add(dep)
             stack.extend(batch[dep].depends_on)
     return None
+
+
+def waiting_lane(key: tuple[str, str, str], count: int) -> WaitingLane:
+    """A lane of queue/ (class, model, needs token of engine.queue.names) as the stall alert sees it."""
+    cls, model, needs = key
+    kind, executor = parse_needs(needs) if needs else (None, Executor.WORKER)
+    return WaitingLane(cls, model or None, kind.value if kind else None, executor.value, count)

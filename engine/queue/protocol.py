@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from engine.model import Task, TaskClass
+from engine.model import Executor, Task, TaskClass, TaskType
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Candidate:
     priority: int
     created_at: float  # also the time it became claimable: age for the aging rule
     lane_depth: int = 1  # tasks waiting in this candidate's lane (for batching decisions)
+    kind: TaskType | None = None  # its type where the name records it (script types, non-worker executor)
+    executor: Executor = Executor.WORKER  # which role of group may run it (scheduling.capability)
 
     @property
     def affinity(self) -> str:
@@ -47,6 +49,20 @@ class WaitingTask:
     reason: str  # e.g. "dependency pending: t3", "backoff until 12:03:04", "no worker for class llm"
     depends_on: tuple[str, ...] = ()
     model: str | None = None  # for "no worker serves model M" (scheduling.capability.wait_reason)
+    kind: str | None = None  # the task's type where its queue name records it (script types)
+    executor: str = "worker"  # worker | brain | any: "no brain worker is running"
+
+
+@dataclass(frozen=True)
+class WaitingLane:
+    """Claimable tasks (queue/) of one class, model, type and executor, known from names only:
+    the supervisor's stall alert asks whether an idle worker could take any of them."""
+
+    task_class: str
+    model: str | None
+    kind: str | None  # the type where names record it (script types), else None
+    executor: str  # worker | brain | any
+    count: int
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,8 @@ class QueueCounts:
     """Counts per state ("held", "delayed", "queue", "processing", "complete", "failed") and class."""
 
     by_state: dict[str, dict[str, int]] = field(default_factory=dict)
+    lanes: tuple[WaitingLane, ...] = ()
+    """queue/ by what a claim must match; empty from a queue that does not say (judged by class)."""
 
     def total(self, state: str) -> int:
         return sum(self.by_state.get(state, {}).values())

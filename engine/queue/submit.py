@@ -48,7 +48,7 @@ def write_batch(fq: FileQueue, tasks: Sequence[Task], now: float) -> None:
                 settle.append([t.task_id, name])
             else:
                 body = t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
-                qn = QueueName(t.priority, t.task_class, t.model, us(now), t.task_id)
+                qn = QueueName.for_task(t, us(now))
                 dest = f"{fq._q}/{qn.render()}"
             tmp = tmp_name(fq.tmp, t.task_id, STAGED)
             staged.append((tmp, dest))

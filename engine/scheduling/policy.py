@@ -117,14 +117,15 @@ def is_overdue(c: Candidate, now: float, aging_step_s: float = DEFAULT_AGING_STE
 def _fits(c: Candidate, worker: WorkerProfile) -> bool:
     if c.task_class not in worker.allowed_classes:
         return False
-    if worker.capabilities is not None and cannot_run(c.task_class, c.model, worker.capabilities):
+    if worker.capabilities is not None and cannot_run(c.task_class, c.model, worker.capabilities, kind=c.kind,
+                                                      executor=c.executor):
         return False  # claimed, it would fail at once and take its dependents down
     return worker.hostable_models is None or c.model is None or c.model in worker.hostable_models
 
 
 def _unfit_reason(c: Candidate, worker: WorkerProfile) -> str:
     if c.task_class in worker.allowed_classes and worker.capabilities is not None:
-        why = cannot_run(c.task_class, c.model, worker.capabilities)
+        why = cannot_run(c.task_class, c.model, worker.capabilities, kind=c.kind, executor=c.executor)
         if why:
             return why
     return "class or VRAM"

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from engine.config import Thresholds
 from engine.model import Task
+from engine.queue.protocol import WaitingLane
 from engine.supervisor.alerts import Condition
 from engine.supervisor.snapshot_builder import WorkerInfo, can_take, is_fresh
 from engine.supervisor.states import WState
@@ -94,15 +95,27 @@ def failure_conditions(failed: Sequence[Task], th: Thresholds, now: float) -> li
     return out
 
 
+def could_take_any(w: WorkerInfo, waiting_by_class: dict[str, int], lanes: Sequence[WaitingLane]) -> bool:
+    """Whether ``w``'s claims would offer it some waiting task: judged per lane (class, model,
+    type, executor) like the worker's own claim filter; by class alone when the queue gives no lanes."""
+    if lanes:
+        return any(ln.count > 0 and can_take(w, ln.task_class, ln.model, kind=ln.kind, executor=ln.executor)
+                   for ln in lanes)
+    served = sorted(w.capabilities().llm_models or ())  # by class alone: a model it serves stands in
+    return any(n > 0 and can_take(w, c, served[0] if served else None, executor="any")
+               for c, n in waiting_by_class.items())
+
+
 def stall_condition(waiting_by_class: dict[str, int], workers: Sequence[WorkerInfo],
-                    samples: Sequence[GpuSample], th: Thresholds) -> Condition:
-    """Work waits that some running, idle worker could take, and the GPUs sit idle."""
+                    samples: Sequence[GpuSample], th: Thresholds, lanes: Sequence[WaitingLane] = ()) -> Condition:
+    """Work waits that some running, idle worker could take, and the GPUs sit idle. Work no
+    idle worker can take is no stall: its waiting reason says why ("no worker serves model M")."""
     idle_able = []
     for w in workers:
         if w.record.state is not WState.RUNNING:
             continue
         busy = w.status is not None and bool(w.status.current_task)
-        if not busy and any(n > 0 and can_take(w.group, c) for c, n in waiting_by_class.items()):
+        if not busy and could_take_any(w, waiting_by_class, lanes):
             idle_able.append(w.group.name)
     gpus_idle = all((s.util_pct or 0.0) < 10.0 for s in samples)
     active = bool(idle_able) and gpus_idle

@@ -12,10 +12,16 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from engine.config import GroupConfig
-from engine.model import Task, TaskClass
+from engine.model import Executor, Task, TaskClass, TaskType
 from engine.queue.protocol import WaitingTask
-from engine.scheduling.capability import WorkerCapabilities, capabilities_of, effective_backend, wait_reason
-from engine.snapshot import (GpuProcessView, GpuView, TaskView, WaitingView, WorkerView)
+from engine.scheduling.capability import (
+    WorkerCapabilities,
+    cannot_run,
+    capabilities_of,
+    effective_backend,
+    waiting_reason,
+)
+from engine.snapshot import GpuProcessView, GpuView, TaskView, WaitingView, WorkerView
 from engine.supervisor.states import WorkerRecord, WState
 from engine.telemetry.protocol import GpuSample
 from engine.workerstate import WorkerStatus
@@ -51,7 +57,7 @@ class WorkerInfo:
     def capabilities(self) -> WorkerCapabilities:
         """What its claims can run (the same rule the worker applies to itself)."""
         backend = effective_backend(self.backend or self.group.backend, self.endpoint)
-        return capabilities_of(backend, self.group.models)
+        return capabilities_of(backend, self.group.models, role=self.group.role)
 
 
 def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], workers: Sequence[WorkerInfo],
@@ -104,26 +110,28 @@ def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
     return tuple(out)
 
 
-def can_take(group: GroupConfig, task_class: str) -> bool:
-    """Whether a group's worker could run this class at all (llm needs a backend, script a GPU)."""
-    if task_class == "llm":
-        return group.backend != "none"
-    if task_class == "script":
-        return bool(group.gpus)
-    return True
+def can_take(w: WorkerInfo, task_class: str, model: str | None = None, *, kind: str | None = None,
+             executor: str = "worker") -> bool:
+    """Whether this worker's claims would offer it such a task: the function its own claim
+    policy applies (scheduling.capability.cannot_run), from what the queue names record."""
+    try:
+        cls = TaskClass(task_class)
+        task_kind = TaskType(kind) if kind else None
+        role = Executor(executor)
+    except ValueError:  # written by a newer galaxy: no worker of this version takes it
+        return False
+    return cannot_run(cls, model, w.capabilities(), kind=task_kind, executor=role) is None
 
 
 def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
     """The queue's reason, or (for a plain waiting task) what stands in its way on this rig."""
-    claimable = not w.reason.startswith(("dependency", "backoff"))
-    if claimable and w.task_class in ("llm", "resource"):
-        unrunnable = wait_reason(TaskClass(w.task_class), w.model, [x.capabilities() for x in workers])
-        if unrunnable:
-            return unrunnable  # "no worker serves model M": no worker's claim policy will offer it
+    unrunnable = waiting_reason(w, [x.capabilities() for x in workers])
+    if unrunnable:
+        return unrunnable  # "no worker serves model M": no worker's claim policy will offer it
     generic = (not w.reason) or w.reason in ("waiting", "queued", "ready", "pending")
     if not generic:
         return w.reason
-    able = [x for x in workers if can_take(x.group, w.task_class)]
+    able = [x for x in workers if can_take(x, w.task_class, w.model, kind=w.kind, executor=w.executor)]
     if not able:
         return f"no worker for class {w.task_class}"
     live = [x for x in able if x.record.state in (WState.RUNNING, WState.DRAINING)]
@@ -134,6 +142,8 @@ def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
             return "worker paused"
         if any(x.record.state in (WState.STARTING, WState.BACKOFF) for x in able):
             return "worker starting"
+        if w.executor == Executor.BRAIN.value:
+            return "no brain worker is running (the task's executor is brain)"
         return f"no running worker for class {w.task_class}"
     if all(x.status is not None and x.status.current_task for x in live):
         return "all workers busy"

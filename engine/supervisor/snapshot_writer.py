@@ -178,7 +178,7 @@ class SnapshotWriter:
         waiting = dict(self._counts.by_state.get("queue", {}))
         conditions = (health.gpu_conditions(samples, th) + health.worker_conditions(workers, th, now)
                       + health.failure_conditions(self._failed, th, now)
-                      + [health.stall_condition(waiting, workers, samples, th),
+                      + [health.stall_condition(waiting, workers, samples, th, self._counts.lanes),
                          self.snapshot_health.condition(th.alert_clear_s),
                          self.history_health.condition(th.alert_clear_s)])
         self.alert_views = alerts.evaluate(conditions, now)

@@ -414,10 +414,15 @@ class Supervisor:
         reason = getattr(getattr(self.queue, "deps", None), "last_refusal", None)
         return reason if isinstance(reason, str) and reason else default
 
+    def _parked(self, task_id: str) -> str | None:
+        """Why a task awaiting approval is not retried (FileQueue: ``awaiting.refusal``)."""
+        refusal = getattr(getattr(self.queue, "awaiting", None), "refusal", None)
+        return refusal(task_id) if callable(refusal) else None
+
     def _retry(self, cmd: Command, now: float) -> Outcome:
         ok = self.queue.retry(cmd.target or "", now)
         return Outcome.ok(f"{cmd.target} queued again") if ok else \
-            Outcome.refused(self._refusal(f"{cmd.target} is not a failed task"))
+            Outcome.refused(self._parked(cmd.target or "") or self._refusal(f"{cmd.target} is not a failed task"))
 
     def _retry_all(self, cmd: Command, now: float) -> Outcome:
         ids = self.queue.retry_all_failed(now)
