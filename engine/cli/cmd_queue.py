@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.logsetup import add_log_level_arg, log_fields
+from engine.logsetup import add_log_level_arg
 from engine.paths import RigPaths
 
 SNAPSHOT_FRESH_S = 10.0
@@ -203,19 +203,14 @@ def models_from_text(text: str | None) -> dict[str, str]:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """Parse and check the arguments; the worker itself is engine.worker.main.run_worker."""
     import os
 
-    from engine.clock import SystemClock
-    from engine.events import EventLog
-    from engine.handlers.registry import HandlerRegistry
     from engine.model import TaskClass
     from engine.queue.names import is_safe_worker_id
-    from engine.residency.factory import event_log_sink, make_worker_residency
-    from engine.scheduling.capability import capabilities_of
-    from engine.scheduling.policy import WorkerProfile
-    from engine.worker.loop import Worker, WorkerSettings, classes_from_text, default_workdir
-    from engine.worker.rigview import SnapshotRigView
-    from engine.worker.signals import install_stop_handlers
+    from engine.worker.loop import classes_from_text
+    from engine.worker.main import WorkerLaunch
+    from engine.worker.main import run_worker as run_worker_process
 
     try:
         gpus = _gpus(args.gpu)
@@ -235,33 +230,12 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"galaxy worker: worker id {worker_id!r} must be letters, digits, '_', '-', '.' (max 64)",
               file=sys.stderr)
         return 2
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
     log = _worker_logging(args, worker_id)
-    paths = RigPaths(args.root).ensure()
-    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
-    queue = _queue(args, events=events)
-    profile = WorkerProfile(worker_id, preferred_classes=preferred, allowed_classes=allowed,
-                            capabilities=capabilities_of(args.backend, models, allowed, role=args.executor))
-    extras = {"endpoint": args.endpoint, "backend": args.backend, "executor": args.executor,
-              "models": models, "training_log": str(paths.training_samples), "root": str(paths.root)}
-    settings = WorkerSettings(lease_s=args.lease, stop_grace_s=args.grace, workdir=default_workdir(paths),
-                              extras=extras, max_tasks=args.max_tasks, exit_when_idle=args.exit_when_idle)
-    registry = HandlerRegistry()
-    residency = make_worker_residency(gpu_ids=gpus, backend_kind=args.backend, endpoint=args.endpoint,
-                                      handlers=registry.loaded, paths=paths, simulated=None, clock=SystemClock(),
-                                      events=event_log_sink(events, worker_id))
-    clock = SystemClock()
-    rig_view = SnapshotRigView(paths.snapshot, worker_id, clock.now)  # look-ahead from the supervisor's snapshot
-    worker = Worker(queue, registry, residency, clock, paths, events, worker_id, gpus, profile, settings,
-                    rig_view=rig_view)
-    install_stop_handlers(worker)
-    print(f"worker {worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
-    log.info("worker started", extra=log_fields(worker_id=worker_id, pid=os.getpid(), gpus=list(gpus),
-                                                 root=str(paths.root), backend=args.backend))
-    ran = worker.run()
-    print(f"worker {worker_id} stopped after {ran} task(s)", flush=True)
-    log.info("worker stopped", extra=log_fields(worker_id=worker_id, tasks=ran))
-    return 0
+    launch = WorkerLaunch(root=Path(args.root), worker_id=worker_id, gpus=gpus, allowed=allowed, preferred=preferred,
+                          models=models, backend=args.backend, endpoint=args.endpoint, executor=args.executor,
+                          lease_s=args.lease, grace_s=args.grace, max_tasks=args.max_tasks,
+                          exit_when_idle=args.exit_when_idle)
+    return run_worker_process(launch, log)
 
 
 def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:

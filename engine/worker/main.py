@@ -55,7 +55,8 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
     queue = FileQueue(paths, events=events)
     profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
-                            capabilities=capabilities_of(launch.backend, launch.models, launch.allowed))
+                            capabilities=capabilities_of(launch.backend, launch.models, launch.allowed,
+                                                         role=launch.executor))  # claims match role too
     extras = {"endpoint": launch.endpoint, "backend": launch.backend, "executor": launch.executor,
               "models": launch.models, "training_log": str(paths.training_samples), "root": str(paths.root)}
     settings = WorkerSettings(lease_s=launch.lease_s, stop_grace_s=launch.grace_s, workdir=default_workdir(paths),
