@@ -51,7 +51,7 @@ def _child(args: list[str]) -> int:
     if mode == "drain":
         q = FileQueue(RigPaths(root), events=_events(root))
         policy = make_claim_policy(WorkerProfile(worker_id))
-        q.index  # build the index (one listdir) before the start signal
+        _ = q.index  # build the index (one listdir) before the start signal
         print("ready", flush=True)
         sys.stdin.readline()
         n = 0
@@ -250,7 +250,7 @@ def bench_latency(samples: int, base: Path) -> tuple[float, float, int]:
     p.send_signal(signal.SIGTERM)
     out = p.communicate(timeout=30)[0].strip().splitlines()[-1]
     lat = sorted(float(x) * 1000 for x in out.split())
-    p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     return statistics.median(lat), p99, len(lat)
 
 

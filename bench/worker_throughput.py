@@ -111,8 +111,8 @@ def bench_transcribe(runs: int, workdir: str) -> list[str]:
     audio_s = last["duration_s"]
     return [
         f"transcription ({WHISPER_TINY_EN.name}, {audio_s:.2f} s clip, cpu int8, beam 5, median of {runs}):",
-        f"  realtime factor: direct {audio_s / statistics.median(d):.1f}x, galaxy task "
-        f"{audio_s / statistics.median(g):.1f}x (handler-reported, model time only: {last['realtime_factor']}x)",
+        (f"  realtime factor: direct {audio_s / statistics.median(d):.1f}x, galaxy task "
+        f"{audio_s / statistics.median(g):.1f}x (handler-reported, model time only: {last['realtime_factor']}x)"),
         overhead_line("per task (TranscribeHandler.run)", d, g, own[1:]),
     ]
 
@@ -139,8 +139,8 @@ def bench_embed(runs: int, n_texts: int, workdir: str) -> list[str]:
     d, g = interleaved(runs, direct, galaxy)
     return [
         f"embeddings ({MINILM_L6_V2.name}, {n_texts} sentences, batch 32, cpu, median of {runs}):",
-        f"  rate: direct {n_texts / statistics.median(d):.0f}/s, galaxy task {n_texts / statistics.median(g):.0f}/s "
-        "(galaxy also writes the .npy)",
+        (f"  rate: direct {n_texts / statistics.median(d):.0f}/s, galaxy task {n_texts / statistics.median(g):.0f}/s "
+        "(galaxy also writes the .npy)"),
         overhead_line("per task (EmbedHandler.run)", d, g, own[1:]),
     ]
 
@@ -216,11 +216,11 @@ def bench_llm(runs: int, max_tokens: int) -> list[str]:
             f"LLM (SmolLM2-135M Q4_1 GGUF, {max_tokens} tokens max, temperature 0, 2 threads, median of {runs}):",
             f"  llama_cpp.server ready (health ok) after {boot_s:.1f} s",
             f"  galaxy OpenAICompatBackend: {statistics.median(rates):.1f} tokens/s (eval rate from the stream)",
-            f"  same server via plain httpx: {chunks / statistics.median(d):.1f} tokens/s end to end, "
-            f"galaxy end to end {chunks / statistics.median(g):.1f} tokens/s",
+            (f"  same server via plain httpx: {chunks / statistics.median(d):.1f} tokens/s end to end, "
+            f"galaxy end to end {chunks / statistics.median(g):.1f} tokens/s"),
             overhead_line("per request (backend.generate)", d, g),
-            f"  client CPU per request: plain httpx {d_cpu * 1000:.1f} ms, galaxy backend {g_cpu * 1000:.1f} ms "
-            f"({(g_cpu - d_cpu) * 1000:+.1f} ms = {(g_cpu - d_cpu) / statistics.median(d) * 100:+.1f}% of a request)",
+            (f"  client CPU per request: plain httpx {d_cpu * 1000:.1f} ms, galaxy backend {g_cpu * 1000:.1f} ms "
+            f"({(g_cpu - d_cpu) * 1000:+.1f} ms = {(g_cpu - d_cpu) / statistics.median(d) * 100:+.1f}% of a request)"),
         ]
     finally:
         backend.close()

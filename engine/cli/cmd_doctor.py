@@ -46,7 +46,7 @@ def _probe(simulated: bool, config_path: Path | None = None) -> Any:
             from engine.config import load_config
 
             sim = load_config(config_path).sim
-        except Exception:  # a bad file is reported by the config check itself
+        except (ValueError, OSError):  # ConfigError, unreadable: a bad file is reported by the config check itself
             sim = None
     return detect_probe(simulated=simulated, sim=sim)
 

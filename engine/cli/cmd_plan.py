@@ -87,7 +87,7 @@ def _check_json(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from engine.plans import plan_notes
 
-    path, tasks = _load(args.file, args.root)
+    _path, tasks = _load(args.file, args.root)
     if tasks is None:
         return 1
     if args.json:

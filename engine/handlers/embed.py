@@ -49,7 +49,7 @@ def _torch_cuda_devices() -> int:
         import torch
 
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:
+    except (ImportError, OSError, RuntimeError):  # no torch, a broken CUDA library or driver: no GPU for us
         return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,5 +171,5 @@ def free_accelerator_memory() -> None:
         try:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        except Exception:  # a broken CUDA driver must not turn release() into a crash
-            pass
+        except Exception as exc:  # noqa: BLE001 - a broken CUDA driver must not turn release() into a crash
+            logging.getLogger(__name__).debug("torch.cuda.empty_cache failed: %s", exc)

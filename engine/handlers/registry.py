@@ -8,6 +8,7 @@ for this worker (non-retryable), not a crash.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,5 +72,5 @@ class HandlerRegistry:
         for handler in {id(h): h for h in self._by_type.values()}.values():
             try:
                 handler.release()
-            except Exception:  # noqa: BLE001 - best effort at shutdown
-                pass
+            except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+                logging.getLogger(__name__).warning("releasing %s failed: %s", type(handler).__name__, exc)

@@ -48,7 +48,7 @@ def _ctranslate2_cuda_devices() -> int:
         import ctranslate2
 
         return int(ctranslate2.get_cuda_device_count())
-    except Exception:
+    except (ImportError, OSError, RuntimeError):  # no ctranslate2, a broken CUDA library or driver: no GPU
         return 0
 
 

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -103,7 +103,7 @@ class OpenAICompatBackend:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> OpenAICompatBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

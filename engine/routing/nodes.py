@@ -67,7 +67,7 @@ class EscalationConfig:
 
 
 def _node_from(d: dict[str, Any], where: str) -> NodeConfig:
-    known = {f for f in NodeConfig.__dataclass_fields__}
+    known = set(NodeConfig.__dataclass_fields__)
     unknown = set(d) - known
     if unknown:
         raise NodeConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from engine.clock import Clock, SystemClock
 from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, LlmBackend
@@ -199,8 +200,7 @@ class Router:
             except BackendError as exc:
                 err = f"{'timeout' if isinstance(exc, BackendTimeout) else 'error'}: {exc}"
                 now = self.clock.now()
-                self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
-                                                     breaker=br.on_failure(s.breaker, now, self.policy, err)))
+                self._update(name, partial(_after_failure, now=now, policy=self.policy, error=err))
                 tried.append((name, err))
                 failed = (name, err)
                 self._on_event("route_failed", {"node": name, "error": err, "task_id": request.task_id})
@@ -215,9 +215,7 @@ class Router:
                 raise
             latency = (time.perf_counter() - started) * 1000
             now = self.clock.now()
-            self._update(name, lambda s: replace(s, in_flight=max(0, s.in_flight - 1),
-                                                 breaker=br.on_success(s.breaker, now),
-                                                 healthy=True, latency_ms=_ewma(s.latency_ms, latency)))
+            self._update(name, partial(_after_success, now=now, latency_ms=latency))
             return RoutedResult(result, name, decision, tuple(tried))
         raise NoRoute(decision, tried)
 
@@ -232,19 +230,8 @@ class Router:
                 ok, latency, detail, starting = h.ok, h.latency_ms, h.detail, h.starting
             except Exception as exc:  # noqa: BLE001 - a health check must never take the router down
                 ok, latency, detail, starting = False, None, f"{type(exc).__name__}: {exc}", False
-            now = self.clock.now()
-
-            def apply(s: NodeState) -> NodeState:
-                b = s.breaker
-                if ok:
-                    b = br.on_success(br.before_request(b, now), now) if b.state != br.CLOSED else b
-                elif not starting:
-                    b = br.on_failure(br.before_request(b, now), now, self.policy, detail) \
-                        if br.allows(b, now) else b
-                return replace(s, healthy=ok or (None if starting else False), latency_ms=latency,
-                               last_check_at=now, breaker=b, detail=detail)
-
-            self._update(name, apply)
+            self._update(name, partial(_after_health, ok=ok, latency_ms=latency, detail=detail, starting=starting,
+                                       now=self.clock.now(), policy=self.policy))
         return self.states()
 
     # ---- operator commands ----
@@ -268,3 +255,24 @@ class Router:
         if decision.needs_escalation:
             return f"{head}: escalation needed: {decision.needs_escalation}"
         return f"{head}: try {' -> '.join(decision.candidates)}"
+
+
+# The state changes _update applies (functions of the old state; partial binds this call's values).
+def _after_failure(s: NodeState, *, now: float, policy: br.BreakerPolicy, error: str) -> NodeState:
+    return replace(s, in_flight=max(0, s.in_flight - 1), breaker=br.on_failure(s.breaker, now, policy, error))
+
+
+def _after_success(s: NodeState, *, now: float, latency_ms: float) -> NodeState:
+    return replace(s, in_flight=max(0, s.in_flight - 1), breaker=br.on_success(s.breaker, now), healthy=True,
+                   latency_ms=_ewma(s.latency_ms, latency_ms))
+
+
+def _after_health(s: NodeState, *, ok: bool, latency_ms: float | None, detail: str, starting: bool,
+                  now: float, policy: br.BreakerPolicy) -> NodeState:
+    b = s.breaker
+    if ok:
+        b = br.on_success(br.before_request(b, now), now) if b.state != br.CLOSED else b
+    elif not starting:
+        b = br.on_failure(br.before_request(b, now), now, policy, detail) if br.allows(b, now) else b
+    return replace(s, healthy=ok or (None if starting else False), latency_ms=latency_ms, last_check_at=now,
+                   breaker=b, detail=detail)

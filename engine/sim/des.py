@@ -183,7 +183,7 @@ class Simulator:
 
     def _candidates(self, lanes: dict[tuple[str, int], deque[str]], records: dict[str, TaskRecord]) -> list[Candidate]:
         out = []
-        for (model, prio), q in lanes.items():
+        for (_model, prio), q in lanes.items():
             head = records[q[0]]
             t = head.task
             out.append(Candidate(t.task_id, t.task_class, t.model, prio, head.ready_s, lane_depth=len(q)))

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from engine.clock import Clock, SystemClock
 from engine.sim import ollama_wire as wire
@@ -98,7 +98,7 @@ class SimulatedOllamaServer:
         for t in self._threads:
             t.join(timeout=5)
 
-    def __enter__(self) -> SimulatedOllamaServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -28,7 +28,7 @@ def prompt_of(body: dict[str, Any], chat: bool) -> str | None:
 
 
 def ns(seconds: float) -> int:
-    return int(round(seconds * 1e9))
+    return round(seconds * 1e9)
 
 
 def rfc3339(ts: float) -> str:

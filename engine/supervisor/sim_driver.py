@@ -8,6 +8,7 @@ what workers report resident (whisper, embeddings). Everything it shows says "si
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -74,8 +75,8 @@ class SimRigDriver:
         for server in self.servers.values():
             try:
                 server.stop()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - stopping a double must not block shutdown
-                pass
+            except Exception as exc:  # noqa: BLE001 - stopping a double must not block shutdown
+                logging.getLogger(__name__).warning("stopping a simulated server failed: %s", exc)
         self.servers.clear()
 
     def drive(self, workers: Sequence[WorkerInfo], now: float) -> None:

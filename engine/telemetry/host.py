@@ -71,5 +71,5 @@ def _safe(fn):  # type: ignore[no-untyped-def]
     """A host reading that fails (odd containers, permissions) is n/a, never a crash."""
     try:
         return fn()
-    except Exception:
+    except Exception:  # noqa: BLE001 - psutil and /proc raise many kinds here; the reading is just n/a
         return None

@@ -14,12 +14,15 @@ Tests inject a double of the module through ``NvmlProbe(nvml_module=...)``.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from engine.telemetry.protocol import GpuProcess, GpuSample, ProbeStatus
+
+_LOG = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 
@@ -77,9 +80,11 @@ def _process_name(pid: int) -> str:
     """The process's name when this machine can see it (other containers' pids cannot be)."""
     try:
         import psutil
-
+    except ImportError:
+        return f"pid {pid} {NOT_VISIBLE}"
+    try:
         return str(psutil.Process(pid).name())
-    except Exception:  # NoSuchProcess, AccessDenied, ZombieProcess, or no psutil
+    except (psutil.Error, OSError):  # NoSuchProcess, AccessDenied, ZombieProcess
         return f"pid {pid} {NOT_VISIBLE}"
 
 
@@ -123,8 +128,8 @@ class NvmlProbe:
             if self._nvml is not None and self._status.available:
                 try:
                     self._nvml.nvmlShutdown()
-                except Exception:
-                    pass
+                except Exception as exc:  # noqa: BLE001 - NVMLError or a broken library: we are closing anyway
+                    _LOG.debug("nvmlShutdown failed: %s", exc)
             self._nvml = None
             self._handles, self._names, self._uuids = [], [], []
             self._pid_names = {}
@@ -144,7 +149,7 @@ class NvmlProbe:
             return False
         try:
             nvml.nvmlInit()
-        except Exception as exc:  # NVMLError subclasses, or OSError from a broken library
+        except Exception as exc:  # noqa: BLE001 - NVMLError subclasses, or OSError from a broken library
             hint = _INIT_HINTS.get(type(exc).__name__, f"{type(exc).__name__}: {exc}")
             self._status = ProbeStatus(False, "none", f"no NVML: {hint}")
             return False
@@ -154,7 +159,7 @@ class NvmlProbe:
         version = self._na(nvml, "nvmlSystemGetNVMLVersion")
         try:
             count = int(nvml.nvmlDeviceGetCount())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - NVMLError of any kind: no GPUs to show, with why
             self._status = ProbeStatus(False, "none", f"no NVML: cannot count GPUs ({exc})", driver=driver)
             return False
         for i in range(count):
@@ -163,8 +168,8 @@ class NvmlProbe:
                 handle = nvml.nvmlDeviceGetHandleByIndex(i)
                 name = self._na(nvml, "nvmlDeviceGetName", handle)
                 uuid = self._na(nvml, "nvmlDeviceGetUUID", handle)
-            except Exception:  # a lost card keeps its slot; each sample reports its error
-                pass
+            except Exception as exc:  # noqa: BLE001 - a lost card keeps its slot; each sample reports its error
+                _LOG.debug("GPU %d: no handle at init: %s", i, exc)
             self._names.append(_text(name) if name is not None else f"GPU {i}")
             self._uuids.append(_text(uuid) if uuid is not None else None)
             self._handles.append(handle)
@@ -202,7 +207,7 @@ class NvmlProbe:
             return self._read_device(i, handle, name, uuid, seen)
         except _DeviceLost as exc:
             return GpuSample(index=i, name=name, uuid=uuid, error=str(exc))
-        except Exception as exc:  # anything unexpected stays with this one GPU
+        except Exception as exc:  # noqa: BLE001 - anything unexpected stays with this one GPU
             return GpuSample(index=i, name=name, uuid=uuid, error=f"{type(exc).__name__}: {exc}")
 
     def _read_device(self, i: int, h: Any, name: str, uuid: str | None, seen: set[int]) -> GpuSample:

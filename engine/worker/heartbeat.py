@@ -7,9 +7,11 @@ thread raises the ``lost`` flag and the handler's ``should_stop`` turns True.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
 from engine.clock import Clock
 from engine.queue.protocol import TaskQueue
@@ -32,7 +34,7 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{task_id}", daemon=True)
 
-    def __enter__(self) -> LeaseKeeper:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -56,5 +58,5 @@ class LeaseKeeper:
                 self.beats += 1
             try:
                 self.on_beat()
-            except Exception:  # noqa: BLE001 - a status write must never kill the lease thread
-                pass
+            except Exception as exc:  # noqa: BLE001 - a status write must never kill the lease thread
+                logging.getLogger(__name__).debug("status write on a beat failed: %s", exc)

@@ -130,7 +130,7 @@ def test_an_answer_completes_it_and_releases_its_dependents_once(tmp_path, api):
 
 
 def test_a_send_that_fails_puts_it_back_in_failed(tmp_path, api):
-    paths, q, tier = _rig(tmp_path, api)
+    _paths, q, tier = _rig(tmp_path, api)
     api.fail_status = 529
     try:
         (esc,) = tier.manager.pending()
@@ -143,7 +143,7 @@ def test_a_send_that_fails_puts_it_back_in_failed(tmp_path, api):
 
 
 def test_expiry_with_retry_local_queues_it_again(tmp_path, api):
-    paths, q, tier = _rig(tmp_path, api, EscalationConfig(approval_timeout_s=5.0, on_timeout="retry_local"))
+    _paths, q, tier = _rig(tmp_path, api, EscalationConfig(approval_timeout_s=5.0, on_timeout="retry_local"))
     try:
         tier.tick(T0 + 60)
         assert q.get("ask").status is TaskStatus.PENDING and q.get("after").status is TaskStatus.HELD

@@ -51,7 +51,7 @@ def test_forced_open_stays_open_until_reset() -> None:
 
 def _opened_at(t: float) -> br.Breaker:
     b = br.Breaker()
-    for i in range(3):
+    for _i in range(3):
         b = br.on_failure(b, t, P, "boom")
     return b  # next probe at t + 10
 

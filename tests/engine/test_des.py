@@ -87,7 +87,7 @@ def test_galaxy_beats_the_baseline_on_the_video_pipeline() -> None:
 def test_model_that_fits_no_group_is_refused_by_name() -> None:
     rig = default_rig(1)
     wl = Workload("x", "", (SimTask("big", "brain", QWEN_14B, 5, 10.0),))
-    with pytest.raises(ValueError, match="big needs qwen2.5:14b"):
+    with pytest.raises(ValueError, match=r"big needs qwen2\.5:14b"):
         Simulator(rig, wl, POLICIES["galaxy"], policy_name="galaxy", seed=1)
 
 

@@ -50,7 +50,7 @@ def test_importing_every_engine_module_loads_no_rich() -> None:
 
 def test_the_probe_would_notice_a_ui_import() -> None:
     """The same check, fed a module that does import rich, must flag it (the test can fail)."""
-    out = subprocess.run([sys.executable, "-c", "import rich.text, sys, json; "
-                          "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'rich')))"],
+    out = subprocess.run([sys.executable, "-c", ("import rich.text, sys, json; "
+                          "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'rich')))")],
                          capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout) != []

@@ -98,14 +98,14 @@ def test_history_file_round_trips_and_bad_files_are_named(tmp_path):
     assert back == keeper.view(2.0) and back.supervisor_pid == 99
     assert read_history(tmp_path / "absent.json") is None
     path.write_text(json.dumps({"version": HISTORY_VERSION + 1}))
-    with pytest.raises(SchemaError, match="history.json: history version"):
+    with pytest.raises(SchemaError, match=r"history\.json: history version"):
         read_history(path)
     path.write_text("[" * 100_000)
-    with pytest.raises(SchemaError, match="history.json"):
+    with pytest.raises(SchemaError, match=r"history\.json"):
         read_history(path)
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
-    with pytest.raises(SchemaError, match="fifo.json: is a FIFO"):
+    with pytest.raises(SchemaError, match=r"fifo\.json: is a FIFO"):
         read_history(fifo)  # never blocks
 
 

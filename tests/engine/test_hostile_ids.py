@@ -229,7 +229,7 @@ def test_plan_derived_ids_are_safe_or_refused(rig, watch):
     from engine.plans import PlanError
     from engine.plans.build import parse_plan_text
 
-    paths, outside = rig
+    paths, _outside = rig
     text = ("- batch: ../../outside/evil\n\n## ../../outside/evil\n\n- class: cpu\n- command: `true`\n\n"
             "## /etc/passwd\n\n- class: cpu\n- for_each: ../x, a/b, .hidden, a+b, tâche\n- command: `echo {item}`\n")
     try:

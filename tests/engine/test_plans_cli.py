@@ -67,7 +67,7 @@ def test_show_table_and_json(capsys):
     assert any(line.startswith("wrap up") and "count letters[alpha]" in line for line in lines)
     rc, out, _ = run(capsys, "plan", "show", "--json", str(REPO / "shared/plans/hello.md"))
     records = json.loads(out)
-    assert rc == 0 and [r["name"] for r in records][0] == "greet"
+    assert rc == 0 and next(r["name"] for r in records) == "greet"
     assert records[1]["depends_on"] == [records[0]["task_id"]]
 
 

@@ -163,8 +163,8 @@ def test_bad_values_name_the_line(line: str, message: str):
 
 def test_bad_type_suggests_and_does_not_pile_on():
     errors = errors_of("## a\n- type: lml\n- prompt: hi\n")
-    assert errors == ["bad.md:2: type 'lml' is not one of shell, llm, transcribe, embed, load_llm, "
-                      "unload_llm (did you mean 'llm'?)"]
+    assert errors == [("bad.md:2: type 'lml' is not one of shell, llm, transcribe, embed, load_llm, "
+                      "unload_llm (did you mean 'llm'?)")]
 
 
 @pytest.mark.parametrize("body, message", [
@@ -297,5 +297,5 @@ def test_file_level_errors(tmp_path):
 def test_a_runaway_for_each_is_refused():
     items = ", ".join(f"i{n}" for n in range(10_001))
     errors = errors_of(f"## a\n- for_each: {items}\n- command: echo {{item}}\n")
-    assert errors == ["bad.md:2: for_each gives 10001 items; the limit is 10000 per task "
-                      "(split the plan, or narrow the glob)"]
+    assert errors == [("bad.md:2: for_each gives 10001 items; the limit is 10000 per task "
+                      "(split the plan, or narrow the glob)")]

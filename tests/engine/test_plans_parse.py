@@ -272,7 +272,7 @@ def test_hello_commands_really_run_in_a_shell(tmp_path):
 
     tasks = load_plan(PLANS / "hello.md", now=NOW, batch_id="hello-1")
     outputs = {t.name: subprocess.run(["sh", "-c", t.command], cwd=tmp_path, capture_output=True, text=True,
-                                      timeout=30) for t in tasks}
+                                      timeout=30, check=False) for t in tasks}
     assert all(p.returncode == 0 for p in outputs.values()), {n: p.stderr for n, p in outputs.items()}
     assert outputs["count letters[alpha]"].stdout.strip() == "alpha has 5 letters"
     assert outputs["wrap up"].stdout.strip() == "batch hello-1 done"

@@ -112,6 +112,6 @@ def test_an_invalid_file_left_mid_move_by_a_crash_keeps_its_bytes(tmp_path):
     (q.tmp / "dropped.json.adopting").write_bytes(b'{"task_id": "d1", "name": ')
     q.reap_stale(T0)
     assert not (q.tmp / "dropped.json.adopting").exists()
-    [record] = [t for t in q.recent("failed", 10)]
+    [record] = list(q.recent("failed", 10))
     assert "not valid JSON" in record.error
     assert (q.paths.failed / record.result["raw_file"]).read_bytes() == b'{"task_id": "d1", "name": '

@@ -38,7 +38,7 @@ def test_complexity_picks_the_tier_order(prompt: str, complexity: int, first_tie
 
 def test_fallback_orders_follow_the_design_notes() -> None:
     simple = plan_route(LlmRequest(prompt="list three colours"), NODES, {}, CLS, NOW)
-    assert [c for c in simple.candidates] == ["w1", "w2", "brain", "big"]
+    assert list(simple.candidates) == ["w1", "w2", "brain", "big"]
     complex_ = plan_route(LlmRequest(prompt="q", tier=2), NODES, {}, CLS, NOW)
     assert complex_.candidates == ("big", "brain", "w1", "w2")
     medium = plan_route(LlmRequest(prompt="q", tier=1), NODES, {}, CLS, NOW)

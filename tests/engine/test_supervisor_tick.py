@@ -57,7 +57,7 @@ def step(sup, clock, s=0.5):
 
 
 def test_spawns_one_worker_per_group_with_its_gpus_in_the_child_env(rig):
-    sup, clock, launcher, paths, *_ = rig
+    _sup, _clock, launcher, paths, *_ = rig
     specs = {p.spec.worker_id: p.spec for p in launcher.spawned}
     assert set(specs) == {"brain", "w1", "w2"}
     assert specs["brain"].env["CUDA_VISIBLE_DEVICES"] == "0,3"
@@ -139,7 +139,7 @@ def test_commands_pause_drain_and_unknown_worker(rig):
 
 
 def test_thermal_guard_holds_and_releases_through_the_control_file(rig):
-    sup, clock, launcher, paths, _, sim, logs = rig
+    sup, clock, launcher, paths, _, sim, _logs = rig
     for p in launcher.spawned:
         heartbeat(paths, p, p.spec.worker_id, clock.now())
     step(sup, clock)
@@ -159,7 +159,7 @@ def test_thermal_guard_holds_and_releases_through_the_control_file(rig):
 
 
 def test_shutdown_terminates_and_kills_a_stuck_worker_after_grace(rig):
-    sup, clock, launcher, paths, *_ = rig
+    sup, clock, launcher, _paths, *_ = rig
     stuck = launcher.for_worker("w1")[0]
     stuck.exit_on_terminate = None
     sup.begin_shutdown(clock.now())
@@ -188,7 +188,7 @@ def test_a_crash_right_after_a_completion_recovers_nothing(rig):
 
 def test_a_refused_retry_says_the_queues_reason(rig):
     """b failed because its dependency a did: 'b is not a failed task' would be wrong."""
-    sup, clock, launcher, paths, queue, *_ = rig
+    sup, clock, _launcher, paths, queue, *_ = rig
     queue.submit([Task(task_id="a", name="a", command="false", max_retries=0),
                   Task(task_id="b", name="b", command="true", depends_on=("a",))], clock.now())
     assert queue.claim("w1", clock.now(), lambda c, now: c, 60.0).task_id == "a"

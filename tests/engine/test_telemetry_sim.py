@@ -134,7 +134,7 @@ def test_allocation_past_the_card_is_an_out_of_memory_error() -> None:
 
 def test_unknown_gpu_index_is_a_clear_error() -> None:
     r, _ = rig()
-    with pytest.raises(IndexError, match="GPUs 0..4, not 7"):
+    with pytest.raises(IndexError, match=r"GPUs 0\.\.4, not 7"):
         r.set_load(7, 50)
 
 

@@ -45,7 +45,7 @@ def test_models_text_is_checked() -> None:
 def _worker(root: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker", "--worker-id",
                            "w0", "--exit-when-idle", *extra], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, check=False)
 
 
 def _embed_task(root: Path) -> None:

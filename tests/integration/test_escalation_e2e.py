@@ -49,7 +49,7 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
 
     def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
-                               *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+                               *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=env, check=False)
 
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
                              "supervise", "--sim", "--gpus", "1", "--tick", "0.2"],
@@ -122,7 +122,7 @@ def test_breaker_commands_reach_the_live_router(tmp_path: Path) -> None:
 
     def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),
-                               *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+                               *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
 
     assert galaxy("cluster", "breaker", "gpu0", "open").returncode == 3, "no supervisor: said plainly"
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(cfg),

@@ -95,7 +95,7 @@ def test_503_loading_counts_as_starting_not_failed(canned_server: ThreadingHTTPS
 
 def test_http_error_on_generate_is_a_backend_error_with_the_status(canned_server: ThreadingHTTPServer) -> None:
     canned_server.canned = (404, b'{"error":{"message":"The model `qwen` does not exist."}}', "application/json")
-    with pytest.raises(BackendError, match="HTTP 404.*does not exist"):
+    with pytest.raises(BackendError, match=r"HTTP 404.*does not exist"):
         OpenAICompatBackend(url_of(canned_server)).generate("qwen", "hi")
 
 

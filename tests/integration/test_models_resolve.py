@@ -25,7 +25,7 @@ def test_known_aliases_resolve_to_the_packaged_folder() -> None:
 
 
 def test_an_alias_of_the_other_kind_is_not_accepted() -> None:
-    with pytest.raises(TaskFailure, match="'tiny.en' not found"):
+    with pytest.raises(TaskFailure, match=r"'tiny\.en' not found"):
         resolve_model("embed", "tiny.en")
 
 
@@ -60,7 +60,7 @@ def test_which_name_a_task_asks_for_most_specific_first() -> None:
     assert requested_model_name("transcribe", {}, "medium.en", config) == "medium.en"
     assert requested_model_name("transcribe", {}, None, config) == "small.en"
     assert requested_model_name("embed", {}, None, config) is None
-    with pytest.raises(TaskFailure, match="params.model must be a non-empty string"):
+    with pytest.raises(TaskFailure, match=r"params\.model must be a non-empty string"):
         requested_model_name("embed", {"model": 7}, None, None)
 
 

@@ -49,7 +49,7 @@ def test_missing_audio_is_a_non_retryable_failure_naming_the_file(tmp_path: Path
 
 
 def test_task_without_audio_param_says_which_param(tmp_path: Path) -> None:
-    with pytest.raises(TaskFailure, match="params.audio") as info:
+    with pytest.raises(TaskFailure, match=r"params\.audio") as info:
         TranscribeHandler().run(transcribe_task({}), make_ctx(tmp_path))
     assert info.value.retryable is False
 

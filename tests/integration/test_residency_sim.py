@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -49,7 +49,7 @@ class SupervisorTick:
         while not self._stop.wait(0.01):
             self.tick()
 
-    def __enter__(self) -> SupervisorTick:
+    def __enter__(self) -> Self:
         self.tick()
         self._thread.start()
         return self

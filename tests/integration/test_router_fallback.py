@@ -27,8 +27,8 @@ def servers() -> Iterator[dict[str, SimulatedOllamaServer]]:
     for srv in s.values():
         try:
             srv.stop()
-        except Exception:  # noqa: BLE001 - already stopped by the test
-            pass
+        except Exception as exc:  # noqa: BLE001 - already stopped by the test
+            print(f"stopping a server again: {type(exc).__name__}: {exc}")
 
 
 def make_router(servers: dict[str, SimulatedOllamaServer], clock: FakeClock) -> Router:

@@ -30,8 +30,8 @@ def servers() -> Iterator[dict[str, SimulatedOllamaServer]]:
     for srv in s.values():
         try:
             srv.stop()
-        except Exception:  # noqa: BLE001 - stopped by the test
-            pass
+        except Exception as exc:  # noqa: BLE001 - stopped by the test
+            print(f"stopping a server again: {type(exc).__name__}: {exc}")
 
 
 def publish(root: Path, servers: dict[str, SimulatedOllamaServer], external: bool = True) -> None:

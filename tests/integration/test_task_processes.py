@@ -69,7 +69,10 @@ def test_a_sigkilled_worker_s_task_processes_are_dead_before_the_task_is_offered
                        thresholds=TH, source=None, origin="test")
     sup = Supervisor(cfg, paths, queue, SimulatedRig.with_count(3), SubprocessLauncher(), simulated=True)
     sup.start(time.time())
-    tick = lambda: sup.tick(time.time())
+
+    def tick() -> None:
+        sup.tick(time.time())
+
     try:
         queue.submit([Task(task_id="compound", name="c", command=COMPOUND),
                       Task(task_id="nested", name="n", command=NESTED)], time.time())

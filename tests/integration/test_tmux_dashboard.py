@@ -27,11 +27,11 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
 
 def galaxy(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GALAXY, "--root", str(root), *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO)
+                          cwd=REPO, check=False)
 
 
 def has_subcommand(name: str) -> bool:
-    out = subprocess.run([*GALAXY, "--help"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    out = subprocess.run([*GALAXY, "--help"], capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
     return f" {name} " in out.stdout or f"{{{name}," in out.stdout or f",{name}," in out.stdout
 
 
@@ -84,17 +84,17 @@ class Tmux:
                        check=True, cwd=REPO, env={**os.environ, "TERM": "xterm-256color"})
 
     def screen(self) -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True, check=False)
         return out.stdout
 
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True, check=False).returncode == 0
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
 
 
 def card_line(screen: str, gpu_index: int) -> str:

@@ -31,7 +31,7 @@ def _galaxy_worker(root: Path, worker_id: str) -> subprocess.CompletedProcess[st
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "engine.cli.main", "--root", str(root), "worker",
                            "--worker-id", worker_id, "--exit-when-idle"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _poison_queue(paths: RigPaths) -> list[str]:
