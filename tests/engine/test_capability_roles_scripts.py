@@ -39,6 +39,11 @@ def _resolve_only(known: set[str]) -> Any:
     return resolve
 
 
+def _state(q: FileQueue, task_id: str) -> str | None:
+    t = q.get(task_id)
+    return t.status.value if t is not None else None
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.t = 0.0
@@ -187,7 +192,7 @@ def test_a_real_queue_never_offers_an_unresolvable_transcribe_task(tmp_path: Pat
     assert got is not None and got.task_id == "sh"
     assert q.claim("cpu", now, policy, 60.0) is None
     (w,) = q.oldest_waiting(now, 10)
-    assert (w.task_id, w.kind) == ("tr", "transcribe") and q.get("tr").status.value == "pending"
+    assert (w.task_id, w.kind) == ("tr", "transcribe") and _state(q, "tr") == "pending"
     q.close()
 
 
@@ -258,8 +263,10 @@ def test_the_supervisors_retry_of_a_parked_task_names_its_escalation(tmp_path: P
     sup.start(now)
     FileCommandSink(paths.commands).send(make_command(CommandKind.RETRY, "ask", source="test", now=now))
     sup.tick(now + 0.5)
-    (ack,) = [a for a in read_snapshot(paths.snapshot).acks if a.target == "ask"]
+    snap = read_snapshot(paths.snapshot)
+    assert snap is not None
+    (ack,) = [a for a in snap.acks if a.target == "ask"]
     assert ack.outcome == "refused"
     assert ack.message == "ask is awaiting approval of escalation esc-1234; approve or deny it first"  # not "not in failed/"
-    assert q.get("ask").status.value == "awaiting_approval"
+    assert _state(q, "ask") == "awaiting_approval"
     q.close()
