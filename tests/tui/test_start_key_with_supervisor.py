@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tuikit import wait_ready
+
 from engine.clock import FakeClock
 from engine.commands import CommandKind, FileCommandSink, make_command
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
@@ -18,7 +20,6 @@ from engine.telemetry.sim_rig import SimulatedRig
 from engine.workerstate import WorkerStatus, write_json_dataclass
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.source import CannedSnapshotSource
-from tuikit import wait_ready
 
 TH = Thresholds(restart_backoff_s=1.0, max_fast_crashes=3, fast_crash_s=10.0, snapshot_interval_s=0.5,
                 temp_hot_c=83.0, temp_resume_c=75.0, shutdown_grace_s=5.0)
