@@ -10,14 +10,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.residency.machine import GpuState
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
 MAX_STATE_FILE_BYTES = 1_000_000  # a status or control file is a few hundred bytes
+
+
+class WorkerActivity(StrEnum):
+    """What a worker says it is doing (its status file's ``state``)."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    PAUSED = "paused"  # operator pause: takes nothing new
+    HOT = "hot"  # thermal hold: takes nothing new
+    STOPPING = "stopping"
+
+
+class ControlMode(StrEnum):
+    """The operator's intent for a worker (its control file's ``mode``)."""
+
+    RUN = "run"
+    PAUSE = "pause"
+    DRAIN = "drain"
 
 
 @dataclass(frozen=True)
@@ -25,7 +45,7 @@ class WorkerStatus:
     worker_id: str
     pid: int
     gpus: tuple[int, ...]
-    state: str  # idle | busy | paused | draining | stopping | hot (thermal hold)
+    state: WorkerActivity
     heartbeat_at: float
     current_task: str | None = None
     task_name: str | None = None
@@ -33,7 +53,7 @@ class WorkerStatus:
     task_started_at: float | None = None
     progress: str | None = None
     tokens_per_s: float | None = None
-    residency: str = "idle"  # the GPU state machine's state
+    residency: GpuState = GpuState.IDLE  # the GPU state machine's state
     resident_model: str | None = None
     resident_vram_mb: float | None = None
     control_seq: int = 0  # last control seq applied (the supervisor's ack)
@@ -45,7 +65,7 @@ class WorkerStatus:
 @dataclass(frozen=True)
 class WorkerControl:
     seq: int
-    mode: str = "run"  # run | pause | drain
+    mode: ControlMode = ControlMode.RUN
     reason: str | None = None
     unload_seq: int = 0  # bump to ask the worker to unload its model now (force-unload)
     thermal_hold: bool = False  # supervisor's thermal guard: take nothing new while True

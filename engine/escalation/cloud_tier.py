@@ -21,6 +21,7 @@ from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, 
 from engine.escalation.providers import ProviderError
 from engine.escalation.service import build_manager, escalation_views, should_escalate
 from engine.escalation.store import Escalation
+from engine.event_types import EventType, OnEvent
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.awaiting import denial_reason
@@ -58,7 +59,7 @@ class CloudTier:
     def __init__(self, paths: RigPaths, routing: RoutingConfig, escalation: EscalationConfig,
                  queue: FailedTaskSource, resolve: Resolve, *, router: Router | None = None,
                  manager: EscalationManager | None = None, outcome: Callable[[str, str], Any] | None = None,
-                 on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                 on_event: OnEvent = lambda k, d: None,
                  scan_interval_s: float = 2.0) -> None:
         self.queue = queue
         self.resolve = resolve
@@ -134,7 +135,7 @@ class CloudTier:
             try:
                 e = self.manager.request(task, reason, now)
             except ProviderError as exc:
-                self.on_event("escalation_unavailable", {"task_id": task.task_id, "error": str(exc)})
+                self.on_event(EventType.ESCALATION_UNAVAILABLE, {"task_id": task.task_id, "error": str(exc)})
                 continue
             self._park(task.task_id, e.escalation_id, now)
             self._reconcile(now, only=task.task_id)
@@ -174,7 +175,7 @@ class CloudTier:
             e = self.manager.store.get(esc_id) if esc_id else None
             if e is None:
                 awaiting.fail(task.task_id, f"its escalation {esc_id or '?'} is gone (pruned or rejected)", now,
-                              event="task_escalation_failed")
+                              event=EventType.TASK_ESCALATION_FAILED)
             elif e.state == "answered":
                 self._answered(e)
             elif e.state == "denied":
@@ -200,7 +201,7 @@ class CloudTier:
 
     def _denied(self, e: Escalation) -> None:
         self._back_to_failed(e, denial_reason(e.decided_by, e.deny_reason), "task_escalation_denied")
-        self.on_event("task_escalation_denied", {"task_id": e.task_id, "reason": e.deny_reason})
+        self.on_event(EventType.TASK_ESCALATION_DENIED, {"task_id": e.task_id, "reason": e.deny_reason})
 
     def _send_failed(self, e: Escalation) -> None:
         self._back_to_failed(e, f"escalation {e.escalation_id} failed: {e.error}", "task_escalation_failed")
@@ -244,7 +245,7 @@ class CloudTier:
             try:
                 self.manager.send_approved(escalation_id, now, by="supervisor")
             except Exception as exc:  # noqa: BLE001 - a send problem is an event, never a dead pool thread
-                self.on_event("escalation_send_failed", {"escalation_id": escalation_id, "error": str(exc)})
+                self.on_event(EventType.ESCALATION_SEND_FAILED, {"escalation_id": escalation_id, "error": str(exc)})
             finally:
                 with self._lock:
                     self._sending.discard(escalation_id)

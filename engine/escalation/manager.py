@@ -37,6 +37,7 @@ from engine.escalation.store import (
     EscalationStore,
     transition,
 )
+from engine.event_types import EventType, OnEvent
 from engine.ids import IdKind, InvalidId, id_problem
 from engine.model import Task
 from engine.routing.nodes import EscalationConfig
@@ -83,7 +84,7 @@ class EscalationManager:
                  on_answer: Callable[[Escalation], None] = lambda e: None,
                  on_denied: Callable[[Escalation], None] = lambda e: None,
                  on_retry_local: Callable[[Escalation], None] = lambda e: None,
-                 on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                 on_event: OnEvent = lambda k, d: None,
                  audit: Audit | None = None, on_failed: Callable[[Escalation], None] = lambda e: None) -> None:
         self.store = store
         self.audit: Audit = audit or (lambda record: None)
@@ -127,7 +128,7 @@ class EscalationManager:
                        expires_at=now + self.config.approval_timeout_s, sensitive=task.sensitive,
                        attempts=attempts, history=(f"{now:.3f} created: {reason}",))
         self.store.save(e)
-        self.on_event("escalation_requested", {"escalation_id": e.escalation_id, "task_id": task.task_id,
+        self.on_event(EventType.ESCALATION_REQUESTED, {"escalation_id": e.escalation_id, "task_id": task.task_id,
                                                "reason": reason, "est_cost_usd": e.est_cost_usd})
         return e
 
@@ -169,7 +170,7 @@ class EscalationManager:
                            budget_override=override_budget)
             self.store.save(e)
         self._audit(e, "approved", now, by, "over budget (explicit override)" if override_budget else "")
-        self.on_event("escalation_approved", {"escalation_id": e.escalation_id, "task_id": e.task_id, "by": by})
+        self.on_event(EventType.ESCALATION_APPROVED, {"escalation_id": e.escalation_id, "task_id": e.task_id, "by": by})
         return e
 
     def approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False,
@@ -222,7 +223,7 @@ class EscalationManager:
             e = transition(e, FAILED, now, str(exc), error=str(exc))
             self.store.save(e)
             self._audit(e, "failed", now, by, str(exc))
-            self.on_event("escalation_failed", {"escalation_id": e.escalation_id, "error": str(exc)})
+            self.on_event(EventType.ESCALATION_FAILED, {"escalation_id": e.escalation_id, "error": str(exc)})
             self.on_failed(e)
             return EscalationOutcome(e, f"sent, but the provider failed: {exc}")
         price = self.prices.get(e.provider, Price(0.0, 0.0))
@@ -234,7 +235,7 @@ class EscalationManager:
                        tokens_out=answer.tokens_out, cost_usd=round(cost, 6))
         self.store.save(e)
         self._audit(e, "answered", now, by, f"{answer.tokens_in} in / {answer.tokens_out} out, ${cost:.4f}")
-        self.on_event("escalation_answered", {"escalation_id": e.escalation_id, "task_id": e.task_id,
+        self.on_event(EventType.ESCALATION_ANSWERED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                               "tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
                                               "cost_usd": round(cost, 6)})
         self.on_answer(e)
@@ -264,7 +265,7 @@ class EscalationManager:
             finally:
                 sending.release()
             self._audit(cur, "failed", now, "recovery", why)
-            self.on_event("escalation_failed", {"escalation_id": cur.escalation_id, "error": why})
+            self.on_event(EventType.ESCALATION_FAILED, {"escalation_id": cur.escalation_id, "error": why})
             self.on_failed(cur)
             out.append(cur)
         return out
@@ -279,7 +280,7 @@ class EscalationManager:
                            deny_reason=reason)
             self.store.save(e)
         self._audit(e, "denied", now, by, reason)
-        self.on_event("escalation_denied", {"escalation_id": e.escalation_id, "task_id": e.task_id,
+        self.on_event(EventType.ESCALATION_DENIED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                             "reason": reason, "by": by})
         self.on_denied(e)
         return EscalationOutcome(e, f"denied by {by}: {reason}")
@@ -290,7 +291,7 @@ class EscalationManager:
                                          f"safe default: {self.config.on_timeout}", decided_at=now)
         self.store.save(e)
         self._audit(e, "expired", now, "expiry", f"safe default: {self.config.on_timeout}")
-        self.on_event("escalation_expired", {"escalation_id": e.escalation_id, "task_id": e.task_id,
+        self.on_event(EventType.ESCALATION_EXPIRED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                              "default": self.config.on_timeout})
         if self.config.on_timeout == "retry_local":
             self.on_retry_local(e)
@@ -315,7 +316,7 @@ class EscalationManager:
         with self._decisions:
             removed = self.store.prune(older_than=now - self.config.retention_days * DAY_S)
         if removed:
-            self.on_event("escalations_pruned", {"count": len(removed), "retention_days": self.config.retention_days})
+            self.on_event(EventType.ESCALATIONS_PRUNED, {"count": len(removed), "retention_days": self.config.retention_days})
         return removed
 
     def pending(self) -> list[Escalation]:

@@ -14,6 +14,7 @@ from engine.escalation.pricing import CostLedger, Price, day_of
 from engine.escalation.providers import AnthropicProvider, CloudProvider, OpenAIChatProvider
 from engine.escalation.redact import redact
 from engine.escalation.store import Escalation, EscalationStore
+from engine.event_types import OnEvent
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
@@ -36,7 +37,7 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
                   on_answer: Callable[[Escalation], None] = lambda e: None,
                   on_denied: Callable[[Escalation], None] = lambda e: None,
                   on_retry_local: Callable[[Escalation], None] = lambda e: None,
-                  on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None,
+                  on_event: OnEvent = lambda k, d: None,
                   on_failed: Callable[[Escalation], None] = lambda e: None) -> EscalationManager:
     external = [n for n in routing.nodes if n.external]
     provs = providers if providers is not None else {n.name: provider_for(n) for n in external}

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.config import GalaxyConfig
 from engine.escalation.cloud_tier import CloudTier, Resolve
+from engine.event_types import OnEvent
 from engine.paths import RigPaths
 from engine.routing.nodes import NodeConfig
 
@@ -32,6 +33,6 @@ def group_nodes(config: GalaxyConfig, endpoints: dict[str, tuple[str, str]] | No
 def build_cloud_tier(config: GalaxyConfig, paths: RigPaths, queue: Any, resolve: Resolve, *,
                      endpoints: dict[str, tuple[str, str]] | None = None,
                      outcome: Callable[[str, str], Any] | None = None,
-                     on_event: Callable[[str, dict[str, object]], None] = lambda k, d: None) -> CloudTier:
+                     on_event: OnEvent = lambda k, d: None) -> CloudTier:
     routing = replace(config.routing, nodes=group_nodes(config, endpoints) + config.routing.nodes)
     return CloudTier(paths, routing, config.escalation, queue, resolve, outcome=outcome, on_event=on_event)

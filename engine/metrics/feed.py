@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import safeio
+from engine.event_types import EventType
 from engine.logsetup import rotated_rest
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -31,9 +32,10 @@ NO_MODEL = "none"  # a task that needs no model (shell, cpu work)
 UNKNOWN = "unknown"  # a model or node the log did not say
 
 _TYPE = re.compile(rb'"event_type":"([a-z_]+)"')
-COUNTED = frozenset({"task_completed", "task_failed", "llm_loaded", "llm_load_failed", "llm_unloading",
-                     "script_released", "escalation_requested", "escalation_approved", "escalation_denied",
-                     "escalation_expired", "escalation_answered", "escalation_failed"})
+E = EventType
+COUNTED = frozenset({E.TASK_COMPLETED, E.TASK_FAILED, E.LLM_LOADED, E.LLM_LOAD_FAILED, E.LLM_UNLOADING,
+                     E.SCRIPT_RELEASED, E.ESCALATION_REQUESTED, E.ESCALATION_APPROVED, E.ESCALATION_DENIED,
+                     E.ESCALATION_EXPIRED, E.ESCALATION_ANSWERED, E.ESCALATION_FAILED})
 ESCALATION_EVENTS = ("requested", "approved", "denied", "expired", "answered", "failed")
 
 
@@ -181,7 +183,7 @@ class EventFeed:
         """One log line into the tallies (``count=False``: learn its task's model only)."""
         m = _TYPE.search(raw)
         kind = m.group(1).decode() if m else None
-        if kind not in COUNTED and kind != "task_submitted" and b'"model":' not in raw:
+        if kind not in COUNTED and kind != E.TASK_SUBMITTED and b'"model":' not in raw:
             return  # most lines (claims, starts, worker events) cost one regex search
         try:
             rec = safeio.parse_json(self.path, raw)
@@ -195,7 +197,7 @@ class EventFeed:
         if isinstance(task_id, str) and kind and kind.startswith("task_") and "model" in rec:
             model = rec["model"]
             self.remember(task_id, model if isinstance(model, str) and model else None)
-        elif isinstance(task_id, str) and kind == "task_submitted":
+        elif isinstance(task_id, str) and kind == E.TASK_SUBMITTED:
             self.remember(task_id, None)  # submitted without a model: it needs none
         if count and kind in COUNTED:
             self._count(kind, rec)
@@ -203,7 +205,7 @@ class EventFeed:
     def _count(self, kind: str, rec: dict[str, Any]) -> None:
         t = self.tallies
         node = _label(rec.get("worker_id"))
-        if kind == "task_completed":
+        if kind == E.TASK_COMPLETED:
             model = self.model_of(rec.get("task_id"))
             seconds = _number(rec.get("duration_ms"))
             if seconds is not None:
@@ -212,15 +214,15 @@ class EventFeed:
             tokens = rec.get("tokens_generated")
             if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
                 _bump(t.tokens, (model, node), tokens)
-        elif kind == "task_failed":
+        elif kind == E.TASK_FAILED:
             _bump(t.failed, _label(rec.get("task_class")))
-        elif kind == "llm_loaded":
+        elif kind == E.LLM_LOADED:
             key = (_label(rec.get("model")), node)
             _bump(t.loads, key)
             t.load_seconds[key] = t.load_seconds.get(key, 0.0) + (_number(rec.get("load_s")) or 0.0)
-        elif kind == "llm_load_failed":
+        elif kind == E.LLM_LOAD_FAILED:
             _bump(t.load_failures, (_label(rec.get("model")), node))
-        elif kind in ("llm_unloading", "script_released"):
+        elif kind in (E.LLM_UNLOADING, E.SCRIPT_RELEASED):
             _bump(t.unloads, (_label(rec.get("model")), node))
         elif kind.startswith("escalation_"):
             _bump(t.escalations, kind.removeprefix("escalation_"))

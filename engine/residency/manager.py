@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.clock import Clock
+from engine.event_types import EventType
 from engine.handlers.base import Handler, TaskContext, TaskFailure
 from engine.inference.protocol import BackendError, GenerationResult, LlmBackend, LoadedModel
 from engine.model import Task, TaskClass, TaskType
@@ -37,7 +38,7 @@ class ResidencyEvent:
     """Something the operator should see: a load, an unload, or an alert (severity
     warning/critical, with a stable ``key`` the supervisor can raise and clear)."""
 
-    event_type: str
+    event_type: EventType
     message: str
     severity: str = "info"  # info | warning | critical
     key: str | None = None
@@ -92,8 +93,8 @@ class ResidencyManager:
 
     # --- Residency protocol ---
     @property
-    def state(self) -> str:
-        return self._res.state.value
+    def state(self) -> GpuState:
+        return self._res.state
 
     @property
     def resident_model(self) -> str | None:
@@ -156,14 +157,14 @@ class ResidencyManager:
             st = self._res.state
             if st in (S.BOOTING_LLM, S.BOOTING_SCRIPT, S.SCRIPT_BUSY):
                 self._pending_force = True  # done when the load/task in flight ends
-                self._emit("force_unload_deferred", f"force-unload on gpu {self._where()} waits for the "
+                self._emit(EventType.FORCE_UNLOAD_DEFERRED, f"force-unload on gpu {self._where()} waits for the "
                            f"{st.value} step to end")
                 return
         try:
             freed = self._unload_everything(reason="operator force-unload")
-            self._emit("force_unload", f"force-unload on gpu {self._where()}: {', '.join(freed) or 'nothing loaded'}")
+            self._emit(EventType.FORCE_UNLOAD, f"force-unload on gpu {self._where()}: {', '.join(freed) or 'nothing loaded'}")
         except TaskFailure as exc:
-            self._emit("force_unload_failed", f"force-unload on gpu {self._where()} failed: {exc}", "warning")
+            self._emit(EventType.FORCE_UNLOAD_FAILED, f"force-unload on gpu {self._where()} failed: {exc}", "warning")
 
     # --- checks ---
     def check_cpu_fallback(self) -> list[str]:
@@ -179,7 +180,7 @@ class ResidencyManager:
         for f in findings:
             if f.key not in self._flagged:
                 self._flagged.add(f.key)
-                self._emit("cpu_fallback", f.message, "warning", key=f.key, model=f.model,
+                self._emit(EventType.CPU_FALLBACK, f.message, "warning", key=f.key, model=f.model,
                            size_bytes=f.size_bytes, size_vram_bytes=f.size_vram_bytes)
         return [f.message for f in findings]
 
@@ -195,7 +196,7 @@ class ResidencyManager:
                 return False
             if same_model(self._res.model, model):
                 self._apply(E.LLM_LOST)
-                self._emit("llm_lost", f"{model} was no longer loaded on gpu {self._where()} "
+                self._emit(EventType.LLM_LOST, f"{model} was no longer loaded on gpu {self._where()} "
                            "(keep_alive ran out or the server restarted): reloading", "warning")
             else:
                 self._unload_everything(reason=f"switch to {model}")
@@ -209,13 +210,13 @@ class ResidencyManager:
         if leftovers:
             self._unload_everything(reason=f"switch to {model}")
         self._apply(E.BEGIN_LLM_LOAD, model=model)
-        self._emit("llm_loading", f"loading {model} on gpu {self._where()}", model=model)
+        self._emit(EventType.LLM_LOADING, f"loading {model} on gpu {self._where()}", model=model)
         try:
             result = self.backend.load(model, keep_alive=self.keep_alive)
         except BackendError as exc:
             self._apply(E.LOAD_FAILED)
             self._pending_force = False
-            self._emit("llm_load_failed", f"loading {model} on gpu {self._where()} failed: {exc}", "warning",
+            self._emit(EventType.LLM_LOAD_FAILED, f"loading {model} on gpu {self._where()} failed: {exc}", "warning",
                        key=f"llm_load_failed:{self._where()}", model=model)
             raise TaskFailure(f"could not load {model}: {exc}", retryable=True) from exc
         self._apply(E.LLM_LOADED)
@@ -223,7 +224,7 @@ class ResidencyManager:
         self.last_load = result
         self._flagged.clear()
         load_s = (result.load_duration_ns or 0) / 1e9
-        self._emit("llm_loaded", f"{model} loaded on gpu {self._where()} in {load_s:.1f}s", model=model,
+        self._emit(EventType.LLM_LOADED, f"{model} loaded on gpu {self._where()} in {load_s:.1f}s", model=model,
                    load_s=load_s)
         if self._pending_force:
             self._pending_force = False
@@ -247,14 +248,14 @@ class ResidencyManager:
         before = self.probe.sample() if self.probe else []
         expected_mb = sum((m.size_vram_bytes or 0) for m in models) / _MB / max(1, len(self.gpu_ids))
         self._apply(E.BEGIN_UNLOAD)
-        self._emit("llm_unloading", f"unloading {', '.join(m.name for m in models)} from gpu {self._where()} "
+        self._emit(EventType.LLM_UNLOADING, f"unloading {', '.join(m.name for m in models)} from gpu {self._where()} "
                    f"({reason})")
         started = self.clock.now()
         for m in models:
             try:
                 self.backend.unload(m.name)  # type: ignore[union-attr]
             except BackendError as exc:
-                self._emit("llm_unload_error", f"unload of {m.name} on gpu {self._where()}: {exc}", "warning")
+                self._emit(EventType.LLM_UNLOAD_ERROR, f"unload of {m.name} on gpu {self._where()}: {exc}", "warning")
         self._wait_vram_freed([m.name for m in models], before, expected_mb or None, started)
         self.resident_vram_mb = None
         return freed + [m.name for m in models]
@@ -269,7 +270,7 @@ class ResidencyManager:
             fresh = taken_at is None or taken_at >= started
             if server_clear and fresh and vram_released(before, now_samples, self.gpu_ids, expected_mb):
                 self._apply(E.VRAM_FREED)
-                self._emit("vram_freed", f"gpu {self._where()}: VRAM freed {self.clock.now() - started:.1f}s "
+                self._emit(EventType.VRAM_FREED, f"gpu {self._where()}: VRAM freed {self.clock.now() - started:.1f}s "
                            "after the unload", wait_s=round(self.clock.now() - started, 3))
                 return
             if self.clock.now() >= deadline:
@@ -277,7 +278,7 @@ class ResidencyManager:
                 reason = (f"VRAM not freed {self.vram_free_timeout_s:.0f}s after unloading {', '.join(models)}"
                           + (f" (Ollama still holds {held:.0f} MB)" if held else ""))
                 self._apply(E.VRAM_TIMEOUT, reason=reason)
-                self._emit("vram_not_freed", f"gpu {self._where()} degraded: {reason}", "critical",
+                self._emit(EventType.VRAM_NOT_FREED, f"gpu {self._where()} degraded: {reason}", "critical",
                            key=f"vram_not_freed:{self._where()}")
                 raise TaskFailure(f"gpu {self._where()} degraded: {reason}", retryable=True)
             self.clock.sleep(self.poll_interval_s)
@@ -288,7 +289,7 @@ class ResidencyManager:
             return
         samples = self.probe.sample() if self.probe else []
         if vram_released(samples, samples, self.gpu_ids, None) and not self._server_models():
-            self._emit("gpu_recovered", f"gpu {self._where()}: VRAM is free again; no longer degraded",
+            self._emit(EventType.GPU_RECOVERED, f"gpu {self._where()}: VRAM is free again; no longer degraded",
                        key=f"vram_not_freed:{self._where()}")
             self._res = GpuResidency(self._res.state, self._res.model, None)
             return
@@ -328,7 +329,7 @@ class ResidencyManager:
             self._apply(E.BEGIN_UNLOAD)
             self._apply(E.VRAM_FREED)  # in-process release is synchronous: no driver wait
         if freed and not quiet:
-            self._emit("script_released", f"released {', '.join(freed)} on gpu {self._where()} ({reason})")
+            self._emit(EventType.SCRIPT_RELEASED, f"released {', '.join(freed)} on gpu {self._where()} ({reason})")
         return freed
 
     # --- helpers ---
@@ -343,7 +344,7 @@ class ResidencyManager:
             return self.backend.loaded()
         except BackendError as exc:
             if not quiet:
-                self._emit("backend_unreachable", f"{self.backend.name}: {exc}", "warning")
+                self._emit(EventType.BACKEND_UNREACHABLE, f"{self.backend.name}: {exc}", "warning")
             return []
 
     def _server_has(self, model: str) -> bool:
@@ -369,7 +370,7 @@ class ResidencyManager:
     def _where(self) -> str:
         return ",".join(map(str, self.gpu_ids)) or "-"
 
-    def _emit(self, event_type: str, message: str, severity: str = "info", *, key: str | None = None,
+    def _emit(self, event_type: EventType, message: str, severity: str = "info", *, key: str | None = None,
               model: str | None = None, **data: Any) -> None:
         self._events(ResidencyEvent(event_type, message, severity, key, self.gpu_ids, model or self._res.model, data))
 

@@ -12,14 +12,12 @@ from typing import Protocol
 
 from engine.handlers.base import TaskContext
 from engine.model import Task
-
-GPU_STATES = ("idle", "booting_llm", "llm_ready", "llm_busy", "booting_script", "script_busy", "unloading",
-              "script_ready")  # script_ready: a whisper/embedding model kept warm between tasks
+from engine.residency.machine import GpuState
 
 
 class Residency(Protocol):
     @property
-    def state(self) -> str: ...
+    def state(self) -> GpuState: ...
 
     @property
     def resident_model(self) -> str | None: ...
@@ -37,10 +35,10 @@ class NullResidency:
     """No models to manage: shell/cpu work only."""
 
     def __init__(self) -> None:
-        self._state = "idle"
+        self._state = GpuState.IDLE
 
     @property
-    def state(self) -> str:
+    def state(self) -> GpuState:
         return self._state
 
     @property

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from engine.clock import Clock, SystemClock
+from engine.event_types import EventType, OnEvent
 from engine.inference.protocol import BackendError, BackendTimeout, ChunkCallback, GenerationResult, LlmBackend
 from engine.routing import breaker as br
 from engine.routing.complexity import FALLBACK_ORDER, NAMES, ComplexityClassifier, HeuristicClassifier, LlmRequest
@@ -121,7 +122,7 @@ FallbackCallback = Callable[[str, str], None]
 class Router:
     def __init__(self, config: RoutingConfig, backends: Mapping[str, LlmBackend] | BackendFactory, *,
                  clock: Clock | None = None, classifier: ComplexityClassifier | None = None,
-                 on_event: Callable[[str, dict[str, object]], None] | None = None) -> None:
+                 on_event: OnEvent | None = None) -> None:
         self.config = config
         self.nodes = {n.name: n for n in config.nodes}
         if callable(backends) and not isinstance(backends, Mapping):
@@ -147,7 +148,7 @@ class Router:
             new = fn(old)
             self._states[name] = new
         if old.breaker.state != new.breaker.state:
-            self._on_event("breaker_changed", {"node": name, "from": old.breaker.state, "to": new.breaker.state,
+            self._on_event(EventType.BREAKER_CHANGED, {"node": name, "from": old.breaker.state, "to": new.breaker.state,
                                                "error": new.breaker.last_error})
         return new
 
@@ -203,7 +204,7 @@ class Router:
                 self._update(name, partial(_after_failure, now=now, policy=self.policy, error=err))
                 tried.append((name, err))
                 failed = (name, err)
-                self._on_event("route_failed", {"node": name, "error": err, "task_id": request.task_id})
+                self._on_event(EventType.ROUTE_FAILED, {"node": name, "error": err, "task_id": request.task_id})
                 if isinstance(exc, BackendTimeout):
                     # a timeout mid-answer retries on the next tier DOWN when there is one
                     lower = [r for r in remaining if self.nodes[r].tier < node.tier]

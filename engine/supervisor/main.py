@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.event_types import EventType
 from engine.logsetup import EventsRotator, log_fields, setup_logging
 
 _LOG = logging.getLogger("galaxy.supervisor")
@@ -63,7 +64,7 @@ def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
 
     events = EventLog(paths.events).bind(worker_id="supervisor")
 
-    def on_event(kind: str, data: dict[str, Any]) -> None:
+    def on_event(kind: EventType, data: dict[str, Any]) -> None:
         json_log(kind, **data)
         task_id = data.pop("task_id", None)
         events.emit(kind, task_id=task_id if isinstance(task_id, str) else None,

@@ -35,6 +35,7 @@ from typing import Protocol
 
 from engine import safeio
 from engine.config import GalaxyConfig
+from engine.event_types import EventType
 from engine.events import salvage_event
 from engine.logsetup import rotated_rest
 from engine.model import parse_time
@@ -54,11 +55,12 @@ LOOKUPS_PER_UPDATE = 500
 LISTING_FROM = 16  # this many unknown ids: one listing of queue/ names most of them at once
 MODEL_CACHE = 20_000
 
-CLAIMABLE_EVENTS = frozenset({"task_submitted", "task_released", "task_promoted", "task_retried",
-                              "task_lost", "task_handed_back", "task_requeued"})
+CLAIMABLE_EVENTS = frozenset({EventType.TASK_SUBMITTED, EventType.TASK_RELEASED, EventType.TASK_PROMOTED,
+                              EventType.TASK_RETRIED, EventType.TASK_LOST, EventType.TASK_HANDED_BACK,
+                              EventType.TASK_REQUEUED})
 """Events after which the task waits in queue/ (task_retried may wait on a dependency first:
 its task_released then falls in the same window and is not counted twice)."""
-COMPLETED = "task_completed"
+COMPLETED = EventType.TASK_COMPLETED
 
 
 class ModelLookup(Protocol):

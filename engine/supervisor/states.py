@@ -16,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from engine.commands import CommandKind
+from engine.workerstate import ControlMode
+
 
 class WState(StrEnum):
     STARTING = "starting"
@@ -51,7 +54,7 @@ class RestartPolicy:
 class WorkerRecord:
     state: WState = WState.STOPPED
     reason: str | None = None
-    mode: str = "run"  # operator intent: run | pause | drain
+    mode: ControlMode = ControlMode.RUN  # operator intent
     thermal_hold: bool = False
     restarts: int = 0
     consecutive_crashes: int = 0  # crashes in a row, each soon after its spawn
@@ -94,7 +97,7 @@ class TimeReached:
 
 @dataclass(frozen=True)
 class OperatorCommand:
-    kind: str  # pause | resume | drain | restart
+    kind: CommandKind  # pause | resume | drain | restart
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,9 @@ def _live(r: WorkerRecord) -> WorkerRecord:
     """The state of a worker whose process is up and has reported, from intent + thermal hold."""
     if r.stop_requested or r.restart_pending:
         return replace(r, state=WState.STOPPING)
-    if r.mode == "drain":
+    if r.mode == ControlMode.DRAIN:
         return replace(r, state=WState.DRAINING, reason="draining: finishes its task, then stops")
-    if r.mode == "pause":
+    if r.mode == ControlMode.PAUSE:
         return replace(r, state=WState.PAUSED, reason="paused by operator")
     if r.thermal_hold:
         return replace(r, state=WState.PAUSED, reason="thermal hold: card over temperature")
@@ -170,7 +173,7 @@ def transition(r: WorkerRecord, ev: Event, policy: RestartPolicy) -> Transition:
     if isinstance(ev, ThermalHot):
         rec = replace(r, thermal_hold=True)
         rec = _live(rec) if r.state in (WState.RUNNING, WState.PAUSED) else rec
-        if ev.detail and rec.state is WState.PAUSED and r.mode == "run":
+        if ev.detail and rec.state is WState.PAUSED and r.mode == ControlMode.RUN:
             rec = replace(rec, reason=f"thermal hold: {ev.detail}")
         return Transition(rec, (WRITE_CONTROL,), note=f"thermal hold on ({ev.detail})")
 
@@ -198,8 +201,8 @@ def _on_exit(r: WorkerRecord, ev: Exited, policy: RestartPolicy) -> Transition:
         return Transition(replace(base, state=WState.STOPPED, reason=f"stopped (shutdown, exit code {ev.code})"))
     if r.restart_pending:
         return _spawn(replace(base, consecutive_crashes=0), "restarting on operator request", count_restart=True)
-    if r.mode == "drain":
-        return Transition(replace(base, state=WState.STOPPED, mode="run",
+    if r.mode == ControlMode.DRAIN:
+        return Transition(replace(base, state=WState.STOPPED, mode=ControlMode.RUN,
                                   reason=f"drained (exit code {ev.code}); 'resume' starts it again"))
     fast = ev.uptime_s < policy.fast_crash_s
     crashes = r.consecutive_crashes + 1 if fast else 1
@@ -215,36 +218,36 @@ def _on_exit(r: WorkerRecord, ev: Exited, policy: RestartPolicy) -> Transition:
     return Transition(rec, note=rec.reason)
 
 
-def _on_command(r: WorkerRecord, kind: str) -> Transition:
+def _on_command(r: WorkerRecord, kind: CommandKind) -> Transition:
     alive = r.state in ALIVE
     if r.stop_requested:
         return Transition(r, refused="the supervisor is shutting down")
-    if kind == "pause":
+    if kind == CommandKind.PAUSE:
         if r.state in (WState.STOPPED, WState.FATAL):
             return Transition(r, refused=f"worker is {r.state.value}; nothing to pause")
-        rec = replace(r, mode="pause")
+        rec = replace(r, mode=ControlMode.PAUSE)
         rec = _live(rec) if r.state in (WState.RUNNING, WState.DRAINING, WState.PAUSED) else rec
         return Transition(rec, (WRITE_CONTROL,), note="paused by operator")
-    if kind == "resume":
-        rec = replace(r, mode="run")
+    if kind == CommandKind.RESUME:
+        rec = replace(r, mode=ControlMode.RUN)
         if r.state in (WState.STOPPED, WState.FATAL, WState.BACKOFF):
             return _spawn(replace(rec, consecutive_crashes=0), "starting on operator resume", count_restart=False)
         rec = _live(rec) if r.state in (WState.RUNNING, WState.DRAINING, WState.PAUSED) else rec
         return Transition(rec, (WRITE_CONTROL,), note="resumed by operator")
-    if kind == "drain":
+    if kind == CommandKind.DRAIN:
         if r.state in (WState.STOPPED, WState.FATAL):
             return Transition(r, refused=f"worker is already {r.state.value}")
         if r.state is WState.BACKOFF:
             return Transition(replace(r, state=WState.STOPPED, backoff_until=None,
                                       reason="drained while in backoff; 'resume' starts it again"))
-        rec = replace(r, mode="drain")
+        rec = replace(r, mode=ControlMode.DRAIN)
         rec = _live(rec) if alive and r.state is not WState.STARTING else replace(rec, reason="draining after start")
         return Transition(rec, (WRITE_CONTROL,), note="draining")
-    if kind == "restart":
+    if kind == CommandKind.RESTART:
         if alive:
-            rec = replace(r, restart_pending=True, mode="run", state=WState.STOPPING,
+            rec = replace(r, restart_pending=True, mode=ControlMode.RUN, state=WState.STOPPING,
                           reason="restarting on operator request")
             return Transition(rec, (WRITE_CONTROL, TERMINATE), note="restart requested")
-        return _spawn(replace(r, mode="run", consecutive_crashes=0), "restarting on operator request",
+        return _spawn(replace(r, mode=ControlMode.RUN, consecutive_crashes=0), "restarting on operator request",
                       count_restart=True)
     return Transition(r, refused=f"unknown worker command {kind!r}")

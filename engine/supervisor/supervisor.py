@@ -9,8 +9,9 @@ per-worker and guarded, so one worker failing never touches the others.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from engine.commands import Command, CommandKind
 from engine.config import GalaxyConfig, GroupConfig
@@ -29,7 +30,7 @@ from engine.supervisor.snapshot_writer import SnapshotWriter
 from engine.supervisor.thermal import ThermalGuard
 from engine.taskgroups import TaskGroups
 from engine.telemetry.protocol import GpuProbe, GpuSample
-from engine.workerstate import WorkerControl, WorkerStatus, read_status, write_json_dataclass
+from engine.workerstate import ControlMode, WorkerControl, WorkerStatus, read_status, write_json_dataclass
 
 LogFn = Callable[..., None]
 ArgvBuilder = Callable[..., tuple[str, ...]]
@@ -94,7 +95,7 @@ class Supervisor:
                  endpoints: dict[str, tuple[str, str]] | None = None, rig_driver: RigDriver | None = None,
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
                  pid: int | None = None, argv_for: ArgvBuilder | None = None,
-                 cloud: "CloudTierLike | None" = None, demand: ModelDemand | None = None,
+                 cloud: CloudTierLike | None = None, demand: ModelDemand | None = None,
                  groups: TaskGroups | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
@@ -311,7 +312,7 @@ class Supervisor:
     def _event(self, slot: WorkerSlot, ev: S.Event, now: float) -> S.Transition:
         t = S.transition(slot.record, ev, self.policy)
         slot.record = t.record
-        if t.note and not isinstance(ev, (S.HeartbeatSeen, S.TimeReached)) or (t.note and t.actions):
+        if (t.note and not isinstance(ev, (S.HeartbeatSeen, S.TimeReached))) or (t.note and t.actions):
             self.log("worker state", worker=slot.worker_id, state=t.record.state.value, note=t.note)
         for action in t.actions:
             if action == S.WRITE_CONTROL:
@@ -350,8 +351,8 @@ class Supervisor:
     def _write_control(self, slot: WorkerSlot) -> None:
         r = slot.record
         slot.control_seq += 1
-        mode = r.mode if r.mode in ("pause", "drain") else "run"
-        reason = r.reason if mode != "run" or r.thermal_hold else None
+        mode = r.mode
+        reason = r.reason if mode != ControlMode.RUN or r.thermal_hold else None
         try:
             write_json_dataclass(self.paths.worker_control(slot.worker_id),
                                  WorkerControl(seq=slot.control_seq, mode=mode, reason=reason,
@@ -392,7 +393,7 @@ class Supervisor:
         slot = self._slot_for(cmd)
         if slot is None:
             return self._unknown_worker(cmd)
-        t = self._event(slot, S.OperatorCommand(cmd.kind.value), now)
+        t = self._event(slot, S.OperatorCommand(cmd.kind), now)
         if t.refused:
             return Outcome.refused(t.refused)
         return Outcome.ok(f"{slot.worker_id}: {t.record.state.value}"

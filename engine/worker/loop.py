@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import Clock
+from engine.event_types import EventType
 from engine.events import EventLog
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.handlers.registry import HandlerRegistry
@@ -29,7 +30,7 @@ from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.taskgroups import TaskGroupRecord, TaskGroups
 from engine.worker.heartbeat import LeaseKeeper
 from engine.worker.status import StatusPublisher
-from engine.workerstate import WorkerControl, WorkerStatus, read_control
+from engine.workerstate import ControlMode, WorkerActivity, WorkerControl, WorkerStatus, read_control
 
 PROGRESS_PUBLISH_S = 0.5
 
@@ -73,7 +74,7 @@ class Worker:
         self.tasks_failed = 0
         self._stop_reason: str | None = None
         self._stop_deadline = float("inf")
-        self._state = "idle"
+        self._state = WorkerActivity.IDLE
         self._current: Task | None = None
         self._task_started: float | None = None
         self._progress: str | None = None
@@ -123,7 +124,7 @@ class Worker:
             if ctl is not None:
                 self._apply_control(ctl)
             else:
-                self.events.emit("worker_error", at=self.clock.now(), worker_id=self.worker_id,
+                self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), worker_id=self.worker_id,
                                  error=f"{path.name}: not a valid control file; keeping the last one")
         return self._control
 
@@ -138,10 +139,11 @@ class Worker:
             self._unload_seq_done = ctl.unload_seq
             model = self.residency.resident_model
             self.residency.force_unload()
-            self.events.emit("model_unloaded", at=self.clock.now(), worker_id=self.worker_id, model=model,
+            self.events.emit(EventType.MODEL_UNLOADED, at=self.clock.now(), worker_id=self.worker_id, model=model,
                              reason=ctl.reason or "operator force-unload")
         if ctl.mode != old.mode or ctl.thermal_hold != old.thermal_hold:
-            kind = {"pause": "worker_paused", "drain": "worker_draining"}.get(ctl.mode, "worker_resumed")
+            kind = {ControlMode.PAUSE: EventType.WORKER_PAUSED,
+                    ControlMode.DRAIN: EventType.WORKER_DRAINING}.get(ctl.mode, EventType.WORKER_RESUMED)
             self.events.emit(kind, at=self.clock.now(), worker_id=self.worker_id, reason=ctl.reason,
                              thermal_hold=ctl.thermal_hold or None)
         self._write_status(force=True)
@@ -176,7 +178,7 @@ class Worker:
         if self._publisher is not None:
             self._publisher.publish(status)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: WorkerActivity) -> None:
         if state != self._state:
             self._state = state
             self._write_status(force=True)
@@ -186,7 +188,7 @@ class Worker:
         """Run until stopped (signal, drain, max_tasks, or idle with exit_when_idle). Returns tasks run."""
         self.paths.workers.mkdir(parents=True, exist_ok=True)
         self._publisher = StatusPublisher(self.paths.worker_status(self.worker_id))
-        self.events.emit("worker_started", at=self.clock.now(), worker_id=self.worker_id,
+        self.events.emit(EventType.WORKER_STARTED, at=self.clock.now(), worker_id=self.worker_id,
                          gpu_id=self.gpu_ids[0] if self.gpu_ids else None, gpus=list(self.gpu_ids), pid=os.getpid())
         ran = 0
         try:
@@ -194,7 +196,7 @@ class Worker:
                 try:
                     step = self._step()
                 except Exception as exc:  # noqa: BLE001 - disk full, NFS hiccup, one bad item: report, wait, go on
-                    self.events.emit("worker_error", at=self.clock.now(), worker_id=self.worker_id,
+                    self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), worker_id=self.worker_id,
                                      error=f"{type(exc).__name__}: {exc}")
                     self._wait(self.settings.poll_s)
                     continue
@@ -205,22 +207,22 @@ class Worker:
                 elif step == "stop":
                     break
         finally:
-            self._state = "stopping"
+            self._state = WorkerActivity.STOPPING
             publisher, self._publisher = self._publisher, None
             if publisher is not None:
                 publisher.close(self._status(self.clock.now()))
-            self.events.emit("worker_stopped", at=self.clock.now(), worker_id=self.worker_id,
+            self.events.emit(EventType.WORKER_STOPPED, at=self.clock.now(), worker_id=self.worker_id,
                              reason=self._stop_reason or "finished", tasks_done=self.tasks_done)
         return ran
 
     def _step(self) -> str:
         """One turn of the loop: "ran" a task, "waited", or "stop"."""
         ctl = self._read_control()
-        if ctl.mode == "drain":
+        if ctl.mode == ControlMode.DRAIN:
             self.request_stop("drain")
             return "stop"
-        if ctl.mode == "pause" or ctl.thermal_hold:
-            self._set_state("hot" if ctl.thermal_hold else "paused")
+        if ctl.mode == ControlMode.PAUSE or ctl.thermal_hold:
+            self._set_state(WorkerActivity.HOT if ctl.thermal_hold else WorkerActivity.PAUSED)
             self._wait(self.settings.status_every_s)
             self._write_status()
             return "waited"
@@ -229,7 +231,7 @@ class Worker:
             return "ran"
         if self.settings.exit_when_idle:
             return "stop"
-        self._set_state("idle")
+        self._set_state(WorkerActivity.IDLE)
         self._write_status()
         self._wait(self._idle_timeout())
         return "waited"
@@ -284,7 +286,7 @@ class Worker:
     def _execute(self, task: Task) -> None:
         s = self.settings
         self._current, self._task_started, self._progress, self._tps = task, self.clock.now(), None, None
-        self._set_state("busy")
+        self._set_state(WorkerActivity.BUSY)
         beat_s = s.heartbeat_s or max(0.05, min(s.lease_s / 3.0, s.status_every_s))
         keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s, beat_s,
                              on_beat=lambda: self._write_status(force=True), status_every_s=s.status_every_s)
@@ -310,7 +312,7 @@ class Worker:
                           workdir=s.workdir or os.getcwd(), deadline=self._task_started + task.timeout_s,
                           report_progress=report, should_stop=should_stop, extras=dict(s.extras),
                           on_process_group=on_process_group)
-        self.events.emit("task_started", at=self._task_started, task_id=task.task_id, worker_id=self.worker_id,
+        self.events.emit(EventType.TASK_STARTED, at=self._task_started, task_id=task.task_id, worker_id=self.worker_id,
                          gpu_id=self.gpu_ids[0] if self.gpu_ids else None, task_class=task.task_class.value)
         outcome: HandlerResult | TaskFailure
         with keeper:
@@ -327,13 +329,13 @@ class Worker:
         try:
             self.residency.finished(task, ok)
         except Exception as exc:  # noqa: BLE001 - the task's result still counts; the residency trouble is reported
-            self.events.emit("worker_error", at=self.clock.now(), task_id=task.task_id, worker_id=self.worker_id,
+            self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), task_id=task.task_id, worker_id=self.worker_id,
                              error=f"residency after task: {type(exc).__name__}: {exc}")
         try:
             self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
         finally:  # a record that fails (disk full) is reported by run(); the status must not stay on this task
             self._current = None
-            self._set_state("idle")
+            self._set_state(WorkerActivity.IDLE)
 
     def _end_groups(self, recorded: list[TaskGroupRecord]) -> None:
         """The task is over: nothing of it may outlive this point (and its record goes)."""
@@ -341,7 +343,7 @@ class Worker:
             try:
                 self.groups.kill(rec)
             except OSError as exc:
-                self.events.emit("worker_error", at=self.clock.now(), task_id=rec.task_id, worker_id=self.worker_id,
+                self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), task_id=rec.task_id, worker_id=self.worker_id,
                                  error=f"ending the task's process group {rec.pgid}: {exc}")
 
     def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool) -> None:

@@ -7,7 +7,6 @@ import pytest
 from engine.inference.protocol import LoadedModel
 from engine.residency.crosscheck import cpu_fallback_findings, vram_released
 from engine.residency.machine import TRANSITIONS, Event, GpuResidency, GpuState, IllegalTransition, transition
-from engine.residency.protocol import GPU_STATES
 from engine.telemetry.protocol import GpuProcess, GpuSample
 
 S, E = GpuState, Event
@@ -71,8 +70,7 @@ def test_load_events_need_a_model_name() -> None:
         transition(GpuResidency(), E.BEGIN_LLM_LOAD)
 
 
-def test_every_state_is_known_to_the_protocol_and_reachable_from_idle() -> None:
-    assert {s.value for s in GpuState} == set(GPU_STATES)
+def test_every_state_is_reachable_from_idle() -> None:
     seen, frontier = {S.IDLE}, [S.IDLE]
     while frontier:
         cur = frontier.pop()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.model import Task
+from engine.residency.machine import GpuState
 
 
 class RecordingResidency:
@@ -13,11 +14,11 @@ class RecordingResidency:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str | None]] = []
-        self._state = "idle"
+        self._state = GpuState.IDLE
         self.model: str | None = "qwen2.5:7b"
 
     @property
-    def state(self) -> str:
+    def state(self) -> GpuState:
         return self._state
 
     @property
