@@ -270,3 +270,23 @@ def test_the_supervisors_retry_of_a_parked_task_names_its_escalation(tmp_path: P
     assert ack.message == "ask is awaiting approval of escalation esc-1234; approve or deny it first"  # not "not in failed/"
     assert _state(q, "ask") == "awaiting_approval"
     q.close()
+
+
+def test_galaxy_status_gives_the_role_reason_and_the_supervisors_script_reason(tmp_path: Path) -> None:
+    from engine.cli.cmd_queue import status_data
+    from engine.snapshot import SNAPSHOT_VERSION, QueueView, Snapshot, WaitingView, WorkerView, write_snapshot
+
+    paths = RigPaths(tmp_path / "shared").ensure()
+    q = FileQueue(paths, use_inotify=False)
+    now = time.time()
+    q.submit([Task("think", "think", command="true", executor="brain", created_at=now),
+              Task("tr", "tr", type=TaskType.TRANSCRIBE, task_class=TaskClass.SCRIPT, model="big.en",
+                   params={"audio": "a.wav"}, created_at=now + 1)], now)
+    q.close()
+    said = "no worker can run this transcribe task: it cannot resolve transcribe model big.en: not found"
+    write_snapshot(paths.snapshot, Snapshot(
+        version=SNAPSHOT_VERSION, seq=1, taken_at=time.time(), rig="r", simulated=False, telemetry_status="none",
+        workers=(WorkerView("cpu", (), "running", llm_backend="none"),),
+        queue=QueueView(waiting=(WaitingView("tr", "tr", "script", 5, now, said),))))
+    reasons = {row["task_id"]: row["reason"] for row in status_data(paths.root, time.time())["waiting"]}
+    assert reasons == {"think": "no brain worker is running (the task's executor is brain)", "tr": said}
