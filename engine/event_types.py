@@ -70,6 +70,7 @@ class EventType(StrEnum):
     ESCALATION_FAILED = "escalation_failed"
     ESCALATION_SEND_FAILED = "escalation_send_failed"
     ESCALATION_UNAVAILABLE = "escalation_unavailable"
+    ESCALATION_REJECTED = "escalation_rejected"  # a bad record, moved to rejected/
     ESCALATIONS_PRUNED = "escalations_pruned"
 
 

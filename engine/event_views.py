@@ -24,7 +24,7 @@ def _says_nothing(rec: dict[str, Any], key: str) -> bool:
     if value in (None, "", [], {}):
         return True
     if key == "retry_count":
-        return value == 0  # a first try is the usual case
+        return bool(value == 0)  # a first try is the usual case
     # a worker's own GPU is stamped on every line it writes; the worker column already says it
     return key == "gpu_id" and isinstance(rec.get("worker_id"), str) and rec["worker_id"] != "supervisor"
 

@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.cli.usage import help_and_fail
+
 WORKLOADS = ("a", "b", "c")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks that print figures")
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCH")
     sched = sub.add_parser("schedule", help="simulate the claim policies on a rig model against a lower bound")
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="simulate a plan file's tasks instead of the built-in workloads")
     sched.add_argument("--json", action="store_true", help="the figures as JSON (one object per run)")
     sched.set_defaults(func=_schedule)
-    bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
+    bench.set_defaults(func=help_and_fail(bench))
 
 
 def _schedule(args: argparse.Namespace) -> int:
@@ -81,7 +83,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    return dataclasses.asdict(row)  # type: ignore[no-any-return]
+    return dataclasses.asdict(row)
 
 
 def _print_rows(args: argparse.Namespace, rows: list[Any], table: str) -> int:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.cli.usage import help_and_fail
 from engine.paths import RigPaths
 
 ACK_WAIT_S = 15.0
@@ -20,7 +21,7 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(explicit or os.environ.get("GALAXY_CONFIG", "galaxy.toml"))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cluster = sub.add_parser("cluster", help="LLM nodes and tiers: status, add, remove, test")
     csub = cluster.add_subparsers(dest="cluster_cmd", metavar="ACTION")
     st = csub.add_parser("status", help="nodes, tier, model, health, latency, load, breaker")
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     brk.add_argument("name")
     brk.add_argument("action", choices=["reset", "open"])
     brk.set_defaults(func=cmd_breaker)
-    cluster.set_defaults(func=lambda a: cluster.print_help() or 2)
+    cluster.set_defaults(func=help_and_fail(cluster))
 
     esc = sub.add_parser("escalations", help="escalations awaiting approval, with payload and cost")
     esc.add_argument("--all", action="store_true", help="include decided ones")

@@ -8,9 +8,13 @@ import argparse
 import dataclasses
 import json
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.sim import SimModelSpec
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("sim-ollama", help="run a simulated Ollama server (a test double) on loopback")
     p.add_argument("--port", type=int, default=11435, help="port (0: any free one; default 11435)")
     p.add_argument("--gpus", default="0", help="the GPU group it stands for, e.g. 0,3 (default 0)")
@@ -26,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_ollama_ps)
 
 
-def _parse_model(text: str):
+def _parse_model(text: str) -> SimModelSpec:
     from engine.sim import SimModelSpec
 
     name, _, figures = text.partition("=")

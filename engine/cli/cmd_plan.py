@@ -14,11 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.cli.usage import help_and_fail
+
 if TYPE_CHECKING:
     from engine.model import Task
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan = subparsers.add_parser("plan", help="check or show a Markdown plan without queueing it",
                                  description="Read a Markdown plan (docs/plan-format.md) without side effects.")
     sub = plan.add_subparsers(dest="plan_command", metavar="ACTION")
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("file", type=Path)
     show.add_argument("--json", action="store_true", help="the task records as JSON")
     show.set_defaults(func=run_show)
-    plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
+    plan.set_defaults(func=help_and_fail(plan))
 
 
 def _load(path: Path, root: Path) -> tuple[Path, list[Task] | None]:

@@ -21,7 +21,7 @@ from engine.paths import RigPaths
 SNAPSHOT_FRESH_S = 10.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("submit", help="queue a Markdown plan or a task .json file",
                        description="Queue a plan (plan.md) or task file(s) (.json: one task object or a list). "
                                    "A relative plan path that does not exist is also looked for under <root>/plans/.")

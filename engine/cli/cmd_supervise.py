@@ -23,7 +23,7 @@ WORKER_VERBS = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("supervise", help="run the supervisor (headless; JSON log lines on stderr)",
                        description="Start one worker per GPU group, watch them, write snapshots, apply "
                                    "commands. SIGTERM stops it cleanly: workers finish or hand back their tasks.")

@@ -12,12 +12,13 @@ import json
 import sys
 import time
 
+from engine.cli.usage import help_and_fail
 from engine.paths import RigPaths
 
 NOT_FOUND_EXIT = 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("task", help="one task: state, attempts, output tail (task show ID)",
                        description="Look at one task.")
     verbs = p.add_subparsers(dest="task_verb", metavar="VERB")
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("task_id")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=help_and_fail(p))
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ FIRST_SNAPSHOT_TIMEOUT_S = 30.0
 NOT_INSTALLED = -1  # _start_service: the unit is gone, start the supervisor the usual way
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = sub.add_parser("up", help="start the supervisor in the background if none runs, then show the dashboard")
     up.add_argument("--sim", action="store_true", help="the simulated rig (no GPU needed)")
     up.add_argument("--gpus", type=int, default=None, help="--sim: number of simulated GPUs")

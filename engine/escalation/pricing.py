@@ -54,23 +54,35 @@ class CostLedger:
             lines = self.path.read_text().splitlines()
         except FileNotFoundError:
             return []
-        out = []
+        out: list[dict[str, object]] = []
         for line in lines:
             try:
-                out.append(safeio.parse_json(self.path, line))  # torn, foreign or 100k-deep: skipped
+                entry = safeio.parse_json(self.path, line)  # torn, foreign or 100k-deep: skipped
             except ValueError:
                 continue
+            if isinstance(entry, dict):
+                out.append(entry)
         return out
 
     def spent_on(self, day: str) -> float:
-        return sum(float(e.get("cost_usd", 0.0)) for e in self.entries() if e.get("day") == day)  # type: ignore[arg-type]
+        return sum(_num(e.get("cost_usd")) for e in self.entries() if e.get("day") == day)
 
     def totals_by_day(self) -> dict[str, dict[str, float]]:
         days: dict[str, dict[str, float]] = {}
         for e in self.entries():
             d = days.setdefault(str(e.get("day")), {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "count": 0})
-            d["tokens_in"] += int(e.get("tokens_in", 0))  # type: ignore[arg-type]
-            d["tokens_out"] += int(e.get("tokens_out", 0))  # type: ignore[arg-type]
-            d["cost_usd"] += float(e.get("cost_usd", 0.0))  # type: ignore[arg-type]
+            d["tokens_in"] += int(_num(e.get("tokens_in")))
+            d["tokens_out"] += int(_num(e.get("tokens_out")))
+            d["cost_usd"] += _num(e.get("cost_usd"))
             d["count"] += 1
         return days
+
+
+def _num(value: object) -> float:
+    """A number field of a ledger line; missing or not a number counts as 0 (lines are read, not trusted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0

@@ -14,7 +14,7 @@ from engine.escalation.pricing import CostLedger, Price, day_of
 from engine.escalation.providers import AnthropicProvider, CloudProvider, OpenAIChatProvider
 from engine.escalation.redact import redact
 from engine.escalation.store import Escalation, EscalationStore
-from engine.event_types import OnEvent
+from engine.event_types import EventType, OnEvent
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
@@ -45,7 +45,7 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
     from engine.escalation.decisions import FileAudit
 
     store = EscalationStore(paths.escalations, on_reject=lambda eid, why: on_event(
-        "escalation_rejected", {"escalation_id": eid, "error": why}))  # a bad record, moved to rejected/
+        EventType.ESCALATION_REJECTED, {"escalation_id": eid, "error": why}))  # a bad record, moved to rejected/
     return EscalationManager(store, provs, prices,
                              CostLedger(paths.logs / "cost_ledger.jsonl"), cfg, on_answer=on_answer,
                              on_denied=on_denied, on_retry_local=on_retry_local, on_event=on_event,

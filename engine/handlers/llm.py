@@ -41,7 +41,7 @@ def default_backend_factory(kind: str, endpoint: str) -> LlmBackend:
         return OllamaBackend(endpoint)
     if kind == "openai":
         from engine.inference.openai_backend import OpenAICompatBackend  # H4's backend, imported lazily
-        return OpenAICompatBackend(endpoint)  # type: ignore[return-value]
+        return OpenAICompatBackend(endpoint)
     raise TaskFailure(f"unknown backend_kind {kind!r} (ollama, openai or router)", retryable=False)
 
 

@@ -119,9 +119,10 @@ class _mapped_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        """Turns the client's errors into BackendError/BackendTimeout; anything else passes through."""
         if exc is None:
-            return False
+            return
         if isinstance(exc, httpx.TimeoutException):
             raise BackendTimeout(
                 f"{self.where}: no answer within {self.timeout_s:.0f}s ({type(exc).__name__})") from exc
@@ -131,7 +132,6 @@ class _mapped_errors:
             raise BackendError(f"{self.where}: {type(exc).__name__}: {exc}") from exc
         if isinstance(exc, ConnectionError):  # the client wraps a refused connection in ConnectionError
             raise BackendError(f"{self.where}: cannot connect: {exc}") from exc
-        return False
 
 
 def _int_or_none(v: object) -> int | None:

@@ -145,21 +145,21 @@ def read_section(section: Section, defaults: Defaults, errors: ErrorCollector) -
     ttype = TaskType(type_value.value) if type_value and type_value.value else TaskType.SHELL
 
     for block in section.blocks:
-        key = _block_key(block.info, ttype)
-        if key is None:
+        block_key = _block_key(block.info, ttype)
+        if block_key is None:
             kinds = ", ".join(sorted(set(CODE_BLOCK_KINDS)))
             what = f"code block kind {block.info!r}" if block.info else f"an untagged code block in a {ttype.value} task"
             errors.add(block.line, f"{what} is not used: tag it as one of {kinds}")
             continue
-        if key in values:
-            errors.add(block.line, f"{key} is given twice in task {section.name!r} (also on line {values[key].line})")
+        if block_key in values:
+            errors.add(block.line, f"{block_key} is given twice in task {section.name!r} (also on line {values[block_key].line})")
             continue
         text = block.text.strip("\n")
         if not text.strip():
-            errors.add(block.line, f"the {key} code block is empty")
-            values[key] = Value(None, block.line)
+            errors.add(block.line, f"the {block_key} code block is empty")
+            values[block_key] = Value(None, block.line)
             continue
-        values[key] = Value([ln.strip() for ln in text.splitlines() if ln.strip()] if key == "texts" else text,
+        values[block_key] = Value([ln.strip() for ln in text.splitlines() if ln.strip()] if block_key == "texts" else text,
                             block.line)
 
     draft = Draft(section.name, section.line, ttype, values, misspelt)

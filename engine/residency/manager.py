@@ -122,11 +122,12 @@ class ResidencyManager:
         elif task.task_class is TaskClass.LLM:
             if self.backend is None or task.requires_external:
                 return  # a server that manages its own model, or a task that only escalation may answer
-            if task.type is TaskType.SHELL and not (task.model or self._res.model):
+            shell_model = task.model or self._res.model
+            if task.type is TaskType.SHELL and not shell_model:
                 return  # a shell command that talks to the LLM itself and names no model
-            model = task.model or self._res.model if task.type is TaskType.SHELL else self._model_of(task)
-            loaded_now = self._ensure_llm(model)  # type: ignore[arg-type]
-            ctx.extras["residency_report"] = self._report("llm", model, loaded_now)  # type: ignore[arg-type]
+            model = shell_model if task.type is TaskType.SHELL and shell_model else self._model_of(task)
+            loaded_now = self._ensure_llm(model)
+            ctx.extras["residency_report"] = self._report("llm", model, loaded_now)
             self._apply(E.TASK_START)
         elif task.task_class is TaskClass.SCRIPT:
             self._ensure_script(task)

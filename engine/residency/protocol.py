@@ -46,10 +46,11 @@ class NullResidency:
         return None
 
     def prepare(self, task: Task, ctx: TaskContext) -> None:
-        self._state = "script_busy" if task.task_class.value in ("script", "cpu") else self._state
+        if task.task_class.value in ("script", "cpu"):
+            self._state = GpuState.SCRIPT_BUSY
 
     def finished(self, task: Task, ok: bool) -> None:
-        self._state = "idle"
+        self._state = GpuState.IDLE
 
     def force_unload(self) -> None:
-        self._state = "idle"
+        self._state = GpuState.IDLE

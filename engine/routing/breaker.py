@@ -33,7 +33,7 @@ class BreakerPolicy:
     reset_max_s: float = 600.0
 
     def wait_s(self, opened_count: int) -> float:
-        return min(self.reset_max_s, self.reset_s * (2 ** max(0, opened_count - 1)))
+        return min(self.reset_max_s, self.reset_s * (2.0 ** max(0, opened_count - 1)))
 
 
 def probe_in_flight(b: Breaker, now: float) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+from engine.inference.protocol import GenerationResult
 from engine.routing.backends import backend_for
 from engine.routing.nodes import NodeConfig, RoutingConfig
 from engine.routing.routed_backend import RoutedBackend
@@ -57,6 +59,6 @@ class SnapshotRoutedBackend(RoutedBackend):
             self.name = f"router({len(nodes)} nodes)"
         self._key = key
 
-    def generate(self, model, prompt, **kw):  # type: ignore[no-untyped-def, override]
+    def generate(self, model: str, prompt: str, **kw: Any) -> GenerationResult:
         self.refresh()
         return super().generate(model, prompt, **kw)

@@ -13,6 +13,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy
@@ -135,7 +136,7 @@ class Simulator:
                     if waiting_on[tid] == 0:
                         make_ready(tid, now)
                 elif kind == "done":
-                    g_index, tid = data  # type: ignore[misc]
+                    g_index, tid = cast(tuple[int, str], data)
                     g = groups[g_index]
                     g.busy, g.idle_since = False, now
                     records[tid].end_s = now

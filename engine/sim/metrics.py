@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from engine.sim.des import SimResult
 from engine.sim.rigmodel import RigModel
-from engine.sim.workloads import Workload
+from engine.sim.workloads import SimTask, Workload
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def lower_bound(workload: Workload, rig: RigModel) -> float:
     return max(bound, max(end.values()), _fan_in_bound(order, by_id, rig))
 
 
-def _fan_in_bound(order: list[str], by_id: dict, rig: RigModel, max_set_entries: int = 2_000_000) -> float:
+def _fan_in_bound(order: list[str], by_id: dict[str, SimTask], rig: RigModel, max_set_entries: int = 2_000_000) -> float:
     """max over tasks of (ancestors' work + their models' loads) / groups + own run time.
 
     Ancestor sets are built in topological order; past ``max_set_entries`` in total the

@@ -78,7 +78,7 @@ class SimulatedOllamaServer:
     def host(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> SimulatedOllamaServer:
+    def start(self) -> Self:
         serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                  name=f"sim-ollama-{self.port}", daemon=True)
         reap = threading.Thread(target=self._reap_loop, name=f"sim-ollama-reaper-{self.port}", daemon=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.model import TaskClass
+from engine.queue.protocol import ClaimPolicy
 from engine.scheduling.baseline import make_notes_policy
 from engine.scheduling.policy import (
     DEFAULT_AGING_STEP_S,
@@ -26,7 +27,7 @@ DEFAULT_TASKS = {"a": 1000, "b": 1000, "c": 600}
 
 
 def galaxy_policy(aging_step_s: float = DEFAULT_AGING_STEP_S) -> PolicyFactory:
-    def factory(profile: WorkerProfile, view: RigView):
+    def factory(profile: WorkerProfile, view: RigView) -> ClaimPolicy:
         return make_claim_policy(profile, view, aging_step_s)
     return factory
 
@@ -45,7 +46,7 @@ def baseline_policy(prefers: str = "llm") -> PolicyFactory:
         raise ValueError(f"unknown baseline preference {prefers!r}; choose one of "
                          f"{', '.join(BASELINE_PREFERENCES)}") from None
 
-    def factory(profile: WorkerProfile, view: RigView):
+    def factory(profile: WorkerProfile, view: RigView) -> ClaimPolicy:
         return make_notes_policy(replace(profile, preferred_classes=preferred))
     return factory
 

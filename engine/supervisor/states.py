@@ -47,7 +47,7 @@ class RestartPolicy:
     max_fast_crashes: int = 5
 
     def delay(self, consecutive: int) -> float:
-        return min(self.backoff_max_s, self.backoff_s * (2 ** max(0, consecutive - 1)))
+        return min(self.backoff_max_s, self.backoff_s * (2.0 ** max(0, consecutive - 1)))
 
 
 @dataclass(frozen=True)

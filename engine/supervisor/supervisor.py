@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from engine.commands import Command, CommandKind
@@ -161,7 +162,7 @@ class Supervisor:
     def tick(self, now: float, *, force_snapshot: bool = False) -> None:
         self._now = now
         for slot in self.slots.values():
-            self._guard(slot, "watch", lambda s=slot: self._watch(s, now))
+            self._guard(slot, "watch", partial(self._watch, slot, now))
         self._sweep_orphans(now)
         self._queue_maintenance(now)
         if self.cloud is not None:

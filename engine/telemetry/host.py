@@ -8,10 +8,14 @@ so the first real sample is meaningful).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from engine.snapshot import HostView
+
+T = TypeVar("T")
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -67,7 +71,7 @@ class HostProbe:
         )
 
 
-def _safe(fn):  # type: ignore[no-untyped-def]
+def _safe(fn: Callable[[], T]) -> T | None:
     """A host reading that fails (odd containers, permissions) is n/a, never a crash."""
     try:
         return fn()

@@ -24,7 +24,7 @@ from engine.handlers.registry import HandlerRegistry
 from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue.protocol import TaskQueue
+from engine.queue.protocol import ClaimPolicy, TaskQueue
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.taskgroups import TaskGroupRecord, TaskGroups
@@ -269,7 +269,7 @@ class Worker:
         self.queue.promote_due(now)
         self.queue.reap_stale(now)
 
-    def _policy(self):
+    def _policy(self) -> ClaimPolicy:
         profile = replace(self.profile, resident_model=self.residency.resident_model)
         return make_claim_policy(profile, self.rig_view())
 

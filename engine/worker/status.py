@@ -49,7 +49,8 @@ class StatusPublisher:
                 if self._closed:
                     return
                 status, self._latest = self._latest, None
-            self._write(status)
+            if status is not None:
+                self._write(status)
 
     def _write(self, status: WorkerStatus) -> None:
         try:
