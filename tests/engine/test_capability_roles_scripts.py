@@ -23,7 +23,7 @@ from engine.scheduling.script_support import ScriptSupport
 from engine.supervisor.health import stall_condition
 from engine.supervisor.snapshot_builder import WorkerInfo, explain_wait
 from engine.supervisor.states import WorkerRecord, WState
-from engine.workerstate import WorkerStatus
+from engine.workerstate import WorkerActivity, WorkerStatus
 
 ANY_SCRIPT = WorkerCapabilities()  # no ScriptSupport: any script work (the simulator's profiles)
 BRAIN = WorkerCapabilities(role=Executor.BRAIN)
@@ -199,7 +199,8 @@ def test_a_real_queue_never_offers_an_unresolvable_transcribe_task(tmp_path: Pat
 # ---- the supervisor: waiting reasons and the stall alert ----------------------------
 
 def _info(group: GroupConfig, *, busy: bool = False) -> WorkerInfo:
-    status = WorkerStatus(worker_id=group.name, pid=1, gpus=group.gpus, state="busy" if busy else "idle",
+    status = WorkerStatus(worker_id=group.name, pid=1, gpus=group.gpus,
+                          state=WorkerActivity.BUSY if busy else WorkerActivity.IDLE,
                           heartbeat_at=0.0, current_task="x" if busy else None)
     return WorkerInfo(group=group, record=WorkerRecord(state=WState.RUNNING), pid=1, status=status, endpoint=None)
 
@@ -267,7 +268,8 @@ def test_the_supervisors_retry_of_a_parked_task_names_its_escalation(tmp_path: P
     assert snap is not None
     (ack,) = [a for a in snap.acks if a.target == "ask"]
     assert ack.outcome == "refused"
-    assert ack.message == "ask is awaiting approval of escalation esc-1234; approve or deny it first"  # not "not in failed/"
+    # not "ask is not in failed/"
+    assert ack.message == "ask is awaiting approval of escalation esc-1234; approve or deny it first"
     assert _state(q, "ask") == "awaiting_approval"
     q.close()
 
