@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import TaskClass, TaskType
+from engine.model import Executor, TaskClass, TaskType
 from engine.plans.errors import suggest
 
 ALL_TYPES = frozenset(TaskType)
-EXECUTORS = ("worker", "brain", "any")
+EXECUTORS = tuple(e.value for e in Executor)  # worker, brain, any (engine.model.Executor)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?$", re.I)
