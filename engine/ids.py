@@ -81,14 +81,6 @@ def check_id(kind: IdKind, value: object) -> str:
     return value
 
 
-def check_task_id(value: object) -> str:
-    return check_id(IdKind.TASK, value)
-
-
-def check_worker_id(value: object) -> str:
-    return check_id(IdKind.WORKER, value)
-
-
 def check_escalation_id(value: object) -> str:
     return check_id(IdKind.ESCALATION, value)
 

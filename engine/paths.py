@@ -5,15 +5,8 @@ One place names every directory, so the queue, supervisor, dashboard and CLI agr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-
-ROOT_ENV = "GALAXY_ROOT"
-
-
-def default_root() -> Path:
-    return Path(os.environ.get(ROOT_ENV, "shared")).resolve()
 
 
 @dataclass(frozen=True)

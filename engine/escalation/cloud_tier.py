@@ -38,11 +38,6 @@ class FailedTaskSource(Protocol):
     def retry(self, task_id: str, now: float) -> bool: ...
 
 
-class OutcomeLike(Protocol):
-    outcome: str
-    message: str
-
-
 PRUNE_INTERVAL_S = 60.0
 OPEN = ("pending", "approved", "sent")
 

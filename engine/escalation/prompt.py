@@ -24,9 +24,6 @@ class TaggedPrompt:
     system: str
     user: str
 
-    def as_text(self) -> str:
-        return f"<system>\n{self.system}\n</system>\n{self.user}"
-
 
 def build_prompt(*, instructions: str, task: str, untrusted: str = "", attempts: str = "") -> TaggedPrompt:
     system = f"{instructions.strip()}\n{UNTRUSTED_NOTE}"

@@ -26,7 +26,6 @@ MAX_RECORD_BYTES = 4_000_000  # a record holds one request payload (prompt and c
 
 PENDING, APPROVED, SENT, ANSWERED, FAILED, DENIED, EXPIRED = (
     "pending", "approved", "sent", "answered", "failed", "denied", "expired")
-TERMINAL = {ANSWERED, FAILED, DENIED, EXPIRED}
 _ALLOWED = {
     PENDING: {APPROVED, DENIED, EXPIRED},
     APPROVED: {SENT, FAILED},

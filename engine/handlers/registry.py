@@ -8,7 +8,6 @@ for this worker (non-retryable), not a crash.
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,10 +66,3 @@ class HandlerRegistry:
     def loaded(self) -> dict[TaskType, Handler]:
         """Handlers constructed so far (e.g. for the residency manager to release)."""
         return dict(self._by_type)
-
-    def release_all(self) -> None:
-        for handler in {id(h): h for h in self._by_type.values()}.values():
-            try:
-                handler.release()
-            except Exception as exc:  # noqa: BLE001 - best effort at shutdown
-                logging.getLogger(__name__).warning("releasing %s failed: %s", type(handler).__name__, exc)

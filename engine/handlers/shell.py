@@ -50,7 +50,6 @@ _GATE = 'IFS= read -r _ || exit 111; exec "$0" -c "$1" </dev/null'
 """The shell waits for one line on stdin before it runs the task's command: the worker writes
 it only after the group is recorded, so no process of the task ever runs unrecorded. If the
 worker dies first, the pipe closes (or pdeathsig fires) and nothing of the task has run."""
-GATE_EXIT = 111
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -27,10 +27,6 @@ class Field:
     line: int
     items: list[tuple[str, int]] | None = None  # nested bullets under an empty value
 
-    @property
-    def has_items(self) -> bool:
-        return self.items is not None
-
 
 @dataclass
 class CodeBlock:

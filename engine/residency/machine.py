@@ -100,11 +100,3 @@ def transition(current: GpuResidency, event: Event, *, model: str | None = None,
     if nxt is S.IDLE:
         return GpuResidency(state=nxt, model=None, degraded=current.degraded)
     return replace(current, state=nxt)
-
-
-def is_llm_state(state: GpuState) -> bool:
-    return state in (S.BOOTING_LLM, S.LLM_READY, S.LLM_BUSY)
-
-
-def is_script_state(state: GpuState) -> bool:
-    return state in (S.BOOTING_SCRIPT, S.SCRIPT_BUSY, S.SCRIPT_READY)
