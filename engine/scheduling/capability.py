@@ -64,7 +64,9 @@ def capabilities_of(backend: str | None, models: Mapping[str, str] | None,
 
 
 def role_allows(executor: Executor, role: Executor) -> bool:
-    return executor is Executor.ANY or executor is role
+    """``brain`` tasks go to brain groups only; worker tasks go to any group, because the brain
+    helps with worker tasks (the field notes' layout), and ``any`` says so explicitly."""
+    return executor is not Executor.BRAIN or role is Executor.BRAIN
 
 
 def cannot_run(task_class: TaskClass, model: str | None, caps: WorkerCapabilities, *,
@@ -94,9 +96,7 @@ def wait_reason(task_class: TaskClass, model: str | None, workers: Iterable[Work
         return None
     allowed = [c for c in caps if role_allows(executor, c.role)]
     if not allowed:
-        if executor is Executor.BRAIN:
-            return "no brain worker is running (the task's executor is brain)"
-        return f"no worker with role {executor.value} is running (only {caps[0].role.value} workers)"
+        return "no brain worker is running (the task's executor is brain)"
     takers = [c for c in allowed if task_class in c.classes]
     if not takers:
         return f"no worker takes class {task_class.value}"

@@ -91,21 +91,21 @@ def test_executor_restricts_claims_to_groups_of_that_role() -> None:
     brain = capabilities_of("none", {}, role="brain")
     assert cannot_run(TaskClass.CPU, None, worker, executor=Executor.BRAIN) is not None
     assert cannot_run(TaskClass.CPU, None, brain, executor=Executor.BRAIN) is None
-    assert cannot_run(TaskClass.CPU, None, brain) is not None  # a worker task is not a brain's
+    assert cannot_run(TaskClass.CPU, None, brain) is None  # the brain helps with worker tasks
     assert cannot_run(TaskClass.CPU, None, brain, executor=Executor.ANY) is None
     assert cannot_run(TaskClass.CPU, None, worker, executor=Executor.ANY) is None
     cands = [Candidate("b", TaskClass.CPU, None, 5, 0.0, executor=Executor.BRAIN),
              Candidate("w", TaskClass.CPU, None, 5, 0.0),
              Candidate("a", TaskClass.CPU, None, 5, 0.0, executor=Executor.ANY)]
     assert {c.task_id for c in rank(cands, WorkerProfile("w1", capabilities=worker), RigView(), 0.0)} == {"w", "a"}
-    assert {c.task_id for c in rank(cands, WorkerProfile("b1", capabilities=brain), RigView(), 0.0)} == {"b", "a"}
+    assert {c.task_id for c in rank(cands, WorkerProfile("b1", capabilities=brain), RigView(), 0.0)} == {"b", "w", "a"}
 
 
 def test_a_task_no_live_role_may_run_waits_with_that_reason() -> None:
     worker = capabilities_of("none", {}, role="worker")
     assert wait_reason(TaskClass.CPU, None, [worker], executor=Executor.BRAIN) == \
         "no brain worker is running (the task's executor is brain)"
-    assert wait_reason(TaskClass.CPU, None, [BRAIN]) == "no worker with role worker is running (only brain workers)"
+    assert wait_reason(TaskClass.CPU, None, [BRAIN]) is None  # a brain alone still runs worker tasks
     assert wait_reason(TaskClass.CPU, None, [worker, BRAIN], executor=Executor.BRAIN) is None
 
 
