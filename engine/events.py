@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine import safeio
 from engine.model import ERROR_SNIPPET_CHARS, iso
@@ -45,7 +46,7 @@ class EventLog:
     _open_fd: int | None = field(default=None, init=False, repr=False, compare=False)
     _checked_at: float = field(default=float("-inf"), init=False, repr=False, compare=False)
 
-    def bind(self, **defaults: Any) -> "EventLog":
+    def bind(self, **defaults: Any) -> EventLog:
         """A log that adds ``defaults`` to every event (shares the file)."""
         return EventLog(self.path, {**self.defaults, **defaults}, self.clock, fs=self.fs)
 
@@ -174,7 +175,7 @@ class NullEventLog(EventLog):
     def __init__(self) -> None:
         super().__init__(Path(os.devnull))
 
-    def bind(self, **defaults: Any) -> "EventLog":
+    def bind(self, **defaults: Any) -> EventLog:
         return self
 
     def emit(self, event_type: str, **kwargs: Any) -> None:  # type: ignore[override]

@@ -8,10 +8,11 @@ the reason instead of crashing a worker.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from engine.ids import IdKind, is_valid_id
 
@@ -94,7 +95,7 @@ def is_safe_task_id(task_id: object) -> bool:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: object, field_name: str) -> float | None:
@@ -111,7 +112,7 @@ def parse_time(value: object, field_name: str) -> float | None:
         except ValueError:
             raise TaskValidationError(f"{field_name} is not an ISO8601 time: {value!r}", field=field_name) from None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
     raise TaskValidationError(f"{field_name} must be a time, got {type(value).__name__}", field=field_name)
 
@@ -150,7 +151,7 @@ class Attempt:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Attempt":
+    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
         if not isinstance(d, Mapping):
             raise TaskValidationError("each attempt must be an object", field="attempts")
         started = parse_time(d.get("started_at"), "attempts.started_at")
@@ -204,7 +205,7 @@ class Task:
         """Residency bucket: tasks with the same key can run back to back without a model swap."""
         return f"{self.task_class.value}:{self.model or ''}"
 
-    def with_changes(self, **changes: Any) -> "Task":
+    def with_changes(self, **changes: Any) -> Task:
         return replace(self, **changes)
 
     # ---- (de)serialisation ----
@@ -241,7 +242,7 @@ class Task:
         }
 
     @classmethod
-    def from_dict(cls, d: object, *, where: str | None = None, autofix: bool = True) -> "Task":
+    def from_dict(cls, d: object, *, where: str | None = None, autofix: bool = True) -> Task:
         """Validate and build. ``where`` (a file name, a plan line) prefixes every error.
 
         With ``autofix``, a missing task_class is inferred from the command as the field

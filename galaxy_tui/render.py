@@ -7,7 +7,7 @@ No widget state and no clock here, so every frame is a function of the snapshot 
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.content import Content
 

@@ -17,8 +17,8 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from engine.commands import RecordingCommandSink
 from engine.snapshot import Snapshot

@@ -10,7 +10,6 @@ from pathlib import Path
 from textual.theme import Theme
 
 
-
 def find_themes_dir(package_dir: Path) -> Path:
     """The shipped themes. Installed, they are package data in ``galaxy_tui/themes`` (in a
     checkout that path is a link to the top-level ``themes/``, the folder you edit); a copy

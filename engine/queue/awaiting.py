@@ -38,7 +38,7 @@ def denial_reason(by: str | None, reason: str | None) -> str:
 
 
 class AwaitingTasks:
-    def __init__(self, fq: "FileQueue") -> None:
+    def __init__(self, fq: FileQueue) -> None:
         self.fq = fq
         self.dir = fq.paths.awaiting
         self.dir.mkdir(parents=True, exist_ok=True)

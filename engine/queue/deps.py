@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class Dependencies:
-    def __init__(self, fq: "FileQueue") -> None:
+    def __init__(self, fq: FileQueue) -> None:
         self.fq = fq
         self.held_dir = fq.paths.held
         self.deps_dir = fq.paths.held / "_deps"

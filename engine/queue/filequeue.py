@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from filelock import FileLock
 
@@ -34,8 +35,15 @@ from engine.queue.inspect import QueueInspector
 from engine.queue.journal import Intent, Journal, Then, digest
 from engine.queue.ledger import COMPLETE, FAILED, Ledger
 from engine.queue.ledger import render as ledger_line
-from engine.queue.names import (DelayedName, ProcessingName, QueueName, is_safe_worker_id, model_fits_name,
-                                parse_processing_name, us)
+from engine.queue.names import (
+    DelayedName,
+    ProcessingName,
+    QueueName,
+    is_safe_worker_id,
+    model_fits_name,
+    parse_processing_name,
+    us,
+)
 from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
 from engine.queue.recovery import RecoveryMixin
 from engine.queue.rejects import reject_file

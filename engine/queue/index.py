@@ -16,13 +16,14 @@ import heapq
 import os
 import select
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from engine.queue.names import QueueName, SUFFIX, parse_queue_name
+from engine.queue.names import SUFFIX, QueueName, parse_queue_name
 
 try:  # Linux only; the index falls back to polling without it
-    from inotify_simple import INotify, flags as inflags
+    from inotify_simple import INotify
+    from inotify_simple import flags as inflags
 except ImportError:  # pragma: no cover - non-Linux
     INotify = None  # type: ignore[assignment,misc]
     inflags = None  # type: ignore[assignment]

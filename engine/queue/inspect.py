@@ -33,7 +33,7 @@ def _hms(ts: float) -> str:
 
 
 class QueueInspector:
-    def __init__(self, fq: "FileQueue") -> None:
+    def __init__(self, fq: FileQueue) -> None:
         self.fq = fq
         self.p = fq.paths
         self._order_cache: tuple[int, list, list] | None = None

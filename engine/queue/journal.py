@@ -25,10 +25,10 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine import safeio
@@ -89,7 +89,7 @@ class Intent:
         return json.dumps(d, separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, raw: bytes) -> "Intent":
+    def decode(cls, raw: bytes) -> Intent:
         d = safeio.parse_json("intent", raw)  # deep or non-UTF-8 JSON is a ValueError, never a RecursionError
         d["then"] = Then(d.get("then", "nothing"))
         return cls(**d)
@@ -98,10 +98,10 @@ class Intent:
 class Handle:
     """An intent on disk, locked by us until ``done`` (or our death)."""
 
-    def __init__(self, journal: "Journal", intent: Intent, path: str, fd: int) -> None:
+    def __init__(self, journal: Journal, intent: Intent, path: str, fd: int) -> None:
         self.journal, self.intent, self.path, self.fd = journal, intent, path, fd
 
-    def __enter__(self) -> "Handle":
+    def __enter__(self) -> Handle:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,7 +123,7 @@ class Handle:
 
 
 class Journal:
-    def __init__(self, fq: "FileQueue") -> None:
+    def __init__(self, fq: FileQueue) -> None:
         self.fq = fq
         self.root = fq.paths.root
         self._prefix = f"{self.root}/"  # rel() on the hot path: a slice, not os.path.relpath

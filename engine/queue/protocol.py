@@ -7,8 +7,9 @@ supervisor. All methods take ``now`` explicitly so policy is testable with a fak
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from engine.model import Executor, Task, TaskClass, TaskType
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class RecoveryMixin:
-    def reap_stale(self: "FileQueue", now: float) -> list[str]:
+    def reap_stale(self: FileQueue, now: float) -> list[str]:
         try:
             self._reap_lock.acquire(timeout=0)
         except Timeout:
@@ -49,7 +49,7 @@ class RecoveryMixin:
         finally:
             self._reap_lock.release()
 
-    def _reap_one(self: "FileQueue", path: Path, info: ProcessingName, now: float) -> bool:
+    def _reap_one(self: FileQueue, path: Path, info: ProcessingName, now: float) -> bool:
         self._claims.pop(info.task_id, None)
         held = self.tmp / f"{path.name}.reaping"
         try:
@@ -82,7 +82,7 @@ class RecoveryMixin:
             raise
         return True
 
-    def promote_due(self: "FileQueue", now: float) -> list[str]:
+    def promote_due(self: FileQueue, now: float) -> list[str]:
         moved = []
         now_us = us(now)
         for name in sorted(os.listdir(self.paths.delayed)):
@@ -102,7 +102,7 @@ class RecoveryMixin:
             self.events.emit("task_promoted", at=now, task_id=dn.task_id, model=dn.model)
         return moved
 
-    def next_due(self: "FileQueue") -> float | None:
+    def next_due(self: FileQueue) -> float | None:
         """When the earliest backoff ends (the worker sleeps until then at most)."""
         for name in sorted(os.listdir(self.paths.delayed)):
             dn = parse_delayed_name(name)
@@ -110,7 +110,7 @@ class RecoveryMixin:
                 return dn.due_us / 1e6
         return None
 
-    def _adopt_late_completion(self: "FileQueue", task_id: str, worker_id: str, result: dict[str, Any], now: float) -> bool:
+    def _adopt_late_completion(self: FileQueue, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> bool:
         """A reaped worker finished after all: if nobody runs the task now, its result counts.
 
         The task is waiting again (queue/ or delayed/); taking it from there by rename means
@@ -155,7 +155,7 @@ class RecoveryMixin:
             return True
         return False
 
-    def _late_result(self: "FileQueue", task_id: str, worker_id: str, now: float, what: str, error: str | None = None) -> None:
+    def _late_result(self: FileQueue, task_id: str, worker_id: str, now: float, what: str, error: str | None = None) -> None:
         """This worker no longer held the task (reaped or cancelled): its result is not counted."""
         state = self.inspector.where_is(task_id, None) or "unknown"
         kind = "duplicate_completion" if state == "complete" else "late_result_discarded"

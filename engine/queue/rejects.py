@@ -34,7 +34,7 @@ def _id_from_name(name: str) -> str:
     return f"invalid-{safe or 'file'}"
 
 
-def reject_file(fq: "FileQueue", path: Path, orig_name: str, reason: str, now: float) -> str | None:
+def reject_file(fq: FileQueue, path: Path, orig_name: str, reason: str, now: float) -> str | None:
     """Move ``path`` (a file we hold) to failed/ as ``<id>.raw`` with a ``<id>.json`` record."""
     task_id = _id_from_name(orig_name)
     if (fq.paths.failed / f"{task_id}.json").exists() or (fq.paths.failed / f"{task_id}.raw").exists():

@@ -26,8 +26,8 @@ Aging: a task gains one priority level per ``aging_step_s`` waited, capped at 10
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy
@@ -64,7 +64,7 @@ class RigView:
     warm_elsewhere: dict[str, int] = field(default_factory=dict)  # model -> idle workers holding it warm
     busy_warm_elsewhere: dict[str, int] = field(default_factory=dict)
     """model -> other workers holding (or loading) it while running a task."""
-    idle_peers: tuple["IdlePeer", ...] = ()
+    idle_peers: tuple[IdlePeer, ...] = ()
     """The other idle workers (for "could another worker switch to this more cheaply?")."""
     costs: SwitchCosts = field(default_factory=SwitchCosts)
 

@@ -13,9 +13,9 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from engine.commands import Command, CommandKind, read_command_file
 from engine.ids import command_target_problem
@@ -35,11 +35,11 @@ class Outcome:
     message: str
 
     @classmethod
-    def ok(cls, message: str) -> "Outcome":
+    def ok(cls, message: str) -> Outcome:
         return cls("ok", message)
 
     @classmethod
-    def refused(cls, message: str) -> "Outcome":
+    def refused(cls, message: str) -> Outcome:
         return cls("refused", message)
 
 

@@ -7,7 +7,7 @@ so each rule can be read and tested on its own.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from engine.config import Thresholds
 from engine.model import Task

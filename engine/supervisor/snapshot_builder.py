@@ -8,8 +8,8 @@ recent tasks (cached by the supervisor), never walked file by file.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from engine.config import GroupConfig
 from engine.model import Executor, Task, TaskClass, TaskType

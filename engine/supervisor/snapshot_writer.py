@@ -8,8 +8,9 @@ thousands of task files on disk.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from engine.atomic import atomic_write_bytes
 from engine.config import GalaxyConfig
@@ -17,13 +18,28 @@ from engine.history import encode_history
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.protocol import QueueCounts, TaskQueue, WaitingTask
-from engine.snapshot import (SNAPSHOT_VERSION, AlertView, CommandAck, EventView, HostView, ModelDemandView,
-                             QueueView, Snapshot)
+from engine.snapshot import (
+    SNAPSHOT_VERSION,
+    AlertView,
+    CommandAck,
+    EventView,
+    HostView,
+    ModelDemandView,
+    QueueView,
+    Snapshot,
+)
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.history_keeper import HistoryKeeper
-from engine.supervisor.snapshot_builder import (GpuHistory, WorkerInfo, gpu_views, running_claims, task_view,
-                                                waiting_views, worker_views)
+from engine.supervisor.snapshot_builder import (
+    GpuHistory,
+    WorkerInfo,
+    gpu_views,
+    running_claims,
+    task_view,
+    waiting_views,
+    worker_views,
+)
 from engine.supervisor.write_health import WriteHealth
 from engine.telemetry.protocol import GpuProbe, GpuSample
 

@@ -43,7 +43,7 @@ class EscalationsScreen(Screen[None]):
         self.query_one("#esc-pending").focus()
 
     @property
-    def galaxy(self) -> "GalaxyApp":
+    def galaxy(self) -> GalaxyApp:
         return self.app  # type: ignore[return-value]
 
     def on_snapshot(self, snap: Snapshot) -> None:

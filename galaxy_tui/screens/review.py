@@ -51,7 +51,7 @@ class ReviewScreen(Screen[None]):
         self.payload: Payload | None = None
 
     @property
-    def galaxy(self) -> "GalaxyApp":
+    def galaxy(self) -> GalaxyApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

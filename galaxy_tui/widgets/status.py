@@ -4,10 +4,10 @@ banner and the alert banner. Text from the rig (alert messages, ids) goes in as 
 from __future__ import annotations
 
 from textual.content import Content
-from galaxy_tui.widgets.text_panel import TextPanel
 
 from engine.snapshot import Snapshot
 from galaxy_tui.render import fmt_clock, fmt_duration
+from galaxy_tui.widgets.text_panel import TextPanel
 
 
 class TopBar(TextPanel):

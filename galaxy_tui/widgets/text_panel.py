@@ -11,7 +11,7 @@ from textual.widget import Widget
 
 
 class TextPanel(Widget):
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._content: Content = Content("")
         self._lines = 1
