@@ -74,7 +74,7 @@ class EventsPanel(ScrollView, can_focus=True):
     """
 
     DEFAULT_CSS = """
-    EventsPanel { text-wrap: nowrap; text-overflow: ellipsis; }
+    EventsPanel { text-wrap: nowrap; text-overflow: ellipsis; overflow-x: hidden; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_quiet", "Claims/starts", show=False),
@@ -122,7 +122,8 @@ class EventsPanel(ScrollView, can_focus=True):
         """Virtual height: the most lines or events seen (it only grows, so a snapshot with
         fewer events repaints without a layout pass; the blank lines cost nothing)."""
         self._height = max(self._height, len(self.lines), len(self.events))
-        size = Size(self.scrollable_content_region.width, self._height)
+        # never wider than the panel less its vertical scrollbar: lines are cut, not scrolled sideways
+        size = Size(max(0, self.size.width - self.styles.scrollbar_size_vertical), self._height)
         if size != self.virtual_size:
             self.virtual_size = size
 

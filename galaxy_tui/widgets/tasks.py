@@ -198,6 +198,7 @@ class TasksTable(KeyedTable):
         self.name_w, self.detail_w = NAME_W, DETAIL_W
 
     def on_mount(self) -> None:  # Textual also runs KeyedTable.on_mount (handlers run per class)
+        self.call_after_refresh(self.fit_columns)  # once the columns exist, whatever order Resize comes in
         self.set_interval(QUEUED_REFRESH_S, self.refresh_queued)
         root = getattr(self.app, "root", None)
         if root is not None and self.queued_source is None:

@@ -74,6 +74,9 @@ def test_queued_rows_from_the_queue(snap_compare, size, tmp_path) -> None:  # ty
             await pilot.pause(0.02)
         table.focus()
         await pilot.press("end")
-        await pilot.pause()
+        for _ in range(100):  # the cursor on the last row and the view scrolled to it
+            await pilot.pause()
+            if table.cursor_row == len(table.row_keys) - 1 and table.scroll_y == table.max_scroll_y:
+                break
 
     assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run)
