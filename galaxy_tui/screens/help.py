@@ -25,6 +25,11 @@ HELP = """\
 | E | all escalations: pending and decided tabs | - |
 | a / d | approve / deny the highlighted escalation when its panel has focus, else open its review (deny asks for a reason) | `approve` / `deny` |
 | enter | detail of the selected task, GPU task or escalation | - |
+| / | filter Tasks by name, class, state, worker or model (words; empty: all) | - |
+| o / O, click a header | Tasks: sort by the next column / reverse | - |
+| [ / ] | Tasks: previous / next page of queued tasks | - |
+| Home / End, PgUp / PgDn | first / last row, a page up / down (the view stays put as rows arrive) | - |
+| l | events full-screen (`f` there or on the Events panel: show/hide claims and starts) | - |
 | t | next theme (remembered in ~/.config/galaxy/dashboard.toml) | - |
 | ctrl+p | command palette (all of the above by name) | - |
 | ? | this help | - |
