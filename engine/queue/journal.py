@@ -27,9 +27,9 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from engine import safeio
 from engine.events import salvage_event
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 _seq = 0
 
 
-class Then(str, Enum):
+class Then(StrEnum):
     """What follows the commit (values cross processes: they are in the record)."""
 
     NOTHING = "nothing"
@@ -101,7 +101,7 @@ class Handle:
     def __init__(self, journal: Journal, intent: Intent, path: str, fd: int) -> None:
         self.journal, self.intent, self.path, self.fd = journal, intent, path, fd
 
-    def __enter__(self) -> Handle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -52,7 +52,7 @@ def is_safe_worker_id(worker_id: str) -> bool:
 
 
 def us(t: float) -> int:
-    return int(round(t * 1_000_000))
+    return round(t * 1_000_000)
 
 
 def quote_model(model: str | None) -> str:

@@ -5,11 +5,11 @@ Enter opens the review screen for the highlighted row; the lists follow the live
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class EscalationsScreen(Screen[None]):
-    BINDINGS = [Binding("escape", "close", "Back"), Binding("tab", "other_tab", "Pending/decided", priority=True),
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back"), Binding("tab", "other_tab", "Pending/decided", priority=True),
                 Binding("question_mark", "app.help", "Help", show=False)]
 
     def __init__(self, root: Path | None) -> None:

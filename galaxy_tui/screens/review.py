@@ -8,11 +8,11 @@ checks happen there). Works at 80x24: facts on top, the payload scrolls below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
@@ -33,7 +33,7 @@ def pending_of(snap: Snapshot | None) -> list[EscalationView]:
 
 
 class ReviewScreen(Screen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve"),
         Binding("o", "approve_over", "Over budget"),
         Binding("d", "deny", "Deny"),
