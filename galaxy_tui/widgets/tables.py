@@ -31,10 +31,11 @@ def as_cell(value: object) -> object:
     return Text(value, end="", no_wrap=True) if isinstance(value, str) else value
 
 
-class KeyedTable(DataTable):
+class KeyedTable(DataTable[object]):
     """A DataTable fed whole row lists: unchanged rows cost nothing, the view does not move."""
 
     COLUMNS: tuple[tuple[str, str, int | None], ...] = ()  # (key, label, width)
+    KEEP_SPARE_ROWS = False  # True: rows that leave stay blank at the bottom (a fixed-height, busy table)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "first_row", "First", show=False),
         Binding("end", "last_row", "Last", show=False),
@@ -83,14 +84,19 @@ class KeyedTable(DataTable):
                 self._add(slot, wanted[key])
                 self._rows[key] = wanted[key]
             self._slot[key], self._owner[slot] = slot, key
+        keep = 0 if compact or not self.KEEP_SPARE_ROWS else max(MIN_SPARE, len(order))
         for key in gone:  # rows that leave for good: blanked and kept (the table's height holds)
             slot = self._slot.pop(key)
             del self._owner[slot]
-            for (col, _, _), prev in zip(self.COLUMNS, self._rows.pop(key)):
+            cells = self._rows.pop(key)
+            if len(self._spare) >= keep:
+                self.remove_row(slot)
+                del self._first[slot]
+                continue
+            for (col, _, _), prev in zip(self.COLUMNS, cells):
                 if prev != "":
                     self._put(slot, col, "")
             self._spare.append(slot)
-        keep = 0 if compact else max(MIN_SPARE, len(order))
         while len(self._spare) > keep:  # a table that shrank a lot (or was filtered): give back
             slot = self._spare.pop(0)
             self.remove_row(slot)

@@ -174,6 +174,8 @@ class FilterPrompt(ModalScreen[str | None]):
 class TasksTable(KeyedTable):
     """Live and queued tasks. Keys when focused: o/O sort, [ ] queued pages, Home/End, page keys."""
 
+    KEEP_SPARE_ROWS = True  # a busy table keeps its size: no layout pass per snapshot
+
     COLUMNS = (("status", "state", 7), ("name", "task", 20), ("class", "class", 6), ("worker", "worker", 6),
                ("dur", "time", 5), ("tps", "tok/s", 6), ("detail", "detail / reason", None))
     BINDINGS: ClassVar[list[BindingType]] = [
