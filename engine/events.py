@@ -20,18 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from engine import safeio
+from engine.event_types import EventType
 from engine.model import ERROR_SNIPPET_CHARS, iso
 from engine.queue.fsops import REAL_FS, FsOps
 
 REOPEN_CHECK_S = 1.0  # how often a kept-open log checks that it still writes to the named file
-
-EVENT_TYPES = (
-    "task_submitted", "task_held", "task_released", "task_claimed", "task_started", "task_completed",
-    "task_retry_scheduled", "task_promoted", "task_failed", "task_lost", "task_requeued", "task_handed_back",
-    "task_cancelled", "task_retried", "task_invalid", "task_fixed", "duplicate_completion",
-    "duplicate_claim_dropped", "late_result_discarded", "worker_started", "worker_stopped", "worker_paused",
-    "worker_resumed", "worker_draining", "worker_error", "model_unloaded",
-)
 
 
 @dataclass
@@ -50,14 +43,14 @@ class EventLog:
         """A log that adds ``defaults`` to every event (shares the file)."""
         return EventLog(self.path, {**self.defaults, **defaults}, self.clock, fs=self.fs)
 
-    def emit(self, event_type: str, *, at: float | None = None, task_id: str | None = None,
+    def emit(self, event_type: EventType, *, at: float | None = None, task_id: str | None = None,
              worker_id: str | None = None, gpu_id: int | None = None, duration_ms: float | None = None,
              tokens_generated: int | None = None, error: str | None = None, **extra: Any) -> None:
         self.write_line(self.render(event_type, at=at, task_id=task_id, worker_id=worker_id, gpu_id=gpu_id,
                                     duration_ms=duration_ms, tokens_generated=tokens_generated, error=error,
                                     **extra))
 
-    def render(self, event_type: str, *, at: float | None = None, task_id: str | None = None,
+    def render(self, event_type: EventType, *, at: float | None = None, task_id: str | None = None,
                worker_id: str | None = None, gpu_id: int | None = None, duration_ms: float | None = None,
                tokens_generated: int | None = None, error: str | None = None, **extra: Any) -> str:
         """The event's line without its newline (the queue's intent journal stores it verbatim)."""
@@ -168,21 +161,3 @@ def salvage_event(raw: bytes) -> bytes | None:
 def _wall() -> float:
     return time.time()
 
-
-class NullEventLog(EventLog):
-    """Discards everything (benchmarks measuring the bare queue, unit tests that do not care)."""
-
-    def __init__(self) -> None:
-        super().__init__(Path(os.devnull))
-
-    def bind(self, **defaults: Any) -> EventLog:
-        return self
-
-    def emit(self, event_type: str, **kwargs: Any) -> None:  # type: ignore[override]
-        return None
-
-    def render(self, event_type: str, **kwargs: Any) -> str:  # type: ignore[override]
-        return ""
-
-    def write_line(self, line: str) -> None:
-        return None

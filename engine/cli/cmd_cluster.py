@@ -7,10 +7,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.cli.usage import help_and_fail
+from engine.event_types import EventType
 from engine.paths import RigPaths
 
 ACK_WAIT_S = 15.0
@@ -221,7 +223,7 @@ def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         finally:
             queue.close()
 
-    def back_to_failed(reason: Any, event: str):  # type: ignore[no-untyped-def]
+    def back_to_failed(reason: Callable[[Any], str], event: EventType) -> Callable[[Any], None]:
         def move(e: Any) -> None:  # the task waited in tasks/awaiting/: failed/, from where retry runs it
             from engine.queue.filequeue import FileQueue
 
@@ -237,9 +239,9 @@ def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     return build_manager(paths, routing, esc_cfg, on_answer=answered,
                          on_denied=back_to_failed(lambda e: denial_reason(e.decided_by, e.deny_reason),
-                                                  "task_escalation_denied"),
+                                                  EventType.TASK_ESCALATION_DENIED),
                          on_failed=back_to_failed(lambda e: f"escalation {e.escalation_id} failed: {e.error}",
-                                                  "task_escalation_failed"))
+                                                  EventType.TASK_ESCALATION_FAILED))
 
 
 def cmd_escalations(args: argparse.Namespace) -> int:

@@ -182,7 +182,7 @@ class CloudTier:
             elif e.state == "failed":
                 self._send_failed(e)
 
-    def _back_to_failed(self, e: Escalation, reason: str, event: str) -> None:
+    def _back_to_failed(self, e: Escalation, reason: str, event: EventType) -> None:
         awaiting = self._awaiting()
         if awaiting is not None and awaiting.get(e.task_id) is not None:
             awaiting.fail(e.task_id, reason, self._now, event=event)
@@ -195,11 +195,11 @@ class CloudTier:
         self.resolve(e.task_id, result, self._now)
 
     def _denied(self, e: Escalation) -> None:
-        self._back_to_failed(e, denial_reason(e.decided_by, e.deny_reason), "task_escalation_denied")
+        self._back_to_failed(e, denial_reason(e.decided_by, e.deny_reason), EventType.TASK_ESCALATION_DENIED)
         self.on_event(EventType.TASK_ESCALATION_DENIED, {"task_id": e.task_id, "reason": e.deny_reason})
 
     def _send_failed(self, e: Escalation) -> None:
-        self._back_to_failed(e, f"escalation {e.escalation_id} failed: {e.error}", "task_escalation_failed")
+        self._back_to_failed(e, f"escalation {e.escalation_id} failed: {e.error}", EventType.TASK_ESCALATION_FAILED)
 
     def _retry_local(self, e: Escalation) -> None:
         self._seen_failed.discard(e.task_id)

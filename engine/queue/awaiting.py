@@ -21,6 +21,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from engine.event_types import EventType
 from engine.model import Task, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.ledger import COMPLETE, UNFAILED
 
@@ -123,7 +124,7 @@ class AwaitingTasks:
         if os.path.exists(fq.paths.failed / f"{task.task_id}.json"):
             fq.fs.unlink(fq.paths.failed / f"{task.task_id}.json")
             fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
-            fq.events.emit("task_awaiting_approval", at=now, task_id=task.task_id,
+            fq.events.emit(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task.task_id,
                            task_class=task.task_class.value, escalation_id=escalation_id)
         fq.deps._drop_cascade_markers(task.task_id)
 
@@ -142,13 +143,13 @@ class AwaitingTasks:
                                       lease_owner=None, lease_expires=None)
             if fq.fs.write_exclusive(fq.tmp, fq.paths.complete / f"{task_id}.json", encode(final), fsync=fq.fsync):
                 fq.ledger.append(now, COMPLETE, task.task_class.value, task_id)
-                fq.events.emit("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
+                fq.events.emit(EventType.TASK_COMPLETED, at=now, task_id=task_id, task_class=task.task_class.value,
                                resolved_by=note)
             fq.fs.unlink(self._path(task_id))
         fq.deps.on_complete(task_id, now)
         return True
 
-    def fail(self, task_id: str, reason: str, now: float, event: str = "task_escalation_denied") -> bool:
+    def fail(self, task_id: str, reason: str, now: float, event: EventType = EventType.TASK_ESCALATION_DENIED) -> bool:
         """To failed/ with ``reason`` (a deny: ``denial_reason``; or a send that got no answer);
         dependents fail in cascade; ``galaxy retry`` runs it locally again."""
         fq = self.fq
@@ -174,7 +175,7 @@ class AwaitingTasks:
                                       not_before=None, lease_owner=None, lease_expires=None)
             fq.write_queued(fresh, now)
             fq.fs.unlink(self._path(task_id))
-            fq.events.emit("task_retried", at=now, task_id=task_id, task_class=task.task_class.value,
+            fq.events.emit(EventType.TASK_RETRIED, at=now, task_id=task_id, task_class=task.task_class.value,
                            model=task.model)
         return True
 

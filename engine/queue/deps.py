@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.event_types import EventType
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
 from engine.queue.journal import Intent, Then
 from engine.queue.ledger import UNFAILED
@@ -130,7 +131,7 @@ class Dependencies:
             self.fq.write_queued(task, now)
         self.fq.fs.unlink(self.held_dir / name)
         self._drop_markers(name, task)
-        self.fq.events.emit("task_released", at=now, task_id=task.task_id, task_class=task.task_class.value,
+        self.fq.events.emit(EventType.TASK_RELEASED, at=now, task_id=task.task_id, task_class=task.task_class.value,
                            model=task.model)
 
     def _released_already(self, task_id: str) -> bool:
@@ -259,7 +260,7 @@ class Dependencies:
                                   lease_expires=None, fix_applied=task.fix_applied)
         fq = self.fq
         data, dest = encode(final), fq.paths.complete / f"{task_id}.json"
-        ev = fq.events.render("task_completed", at=now, task_id=task_id, task_class=task.task_class.value,
+        ev = fq.events.render(EventType.TASK_COMPLETED, at=now, task_id=task_id, task_class=task.task_class.value,
                               resolved_by=note)
         intent = Intent("resolve", task_id, now, commit=fq.journal.rel(dest), commit_digest=digest(data),
                         ledger=[ledger_line(now, COMPLETE, task.task_class.value, task_id)],
@@ -311,7 +312,7 @@ class Dependencies:
         """Out of failed/: the file, the ledger's U line and the event, exactly once (journal)."""
         fq = self.fq
         j = fq.journal
-        ev = fq.events.render("task_retried", at=now, task_id=task.task_id, task_class=task.task_class.value,
+        ev = fq.events.render(EventType.TASK_RETRIED, at=now, task_id=task.task_id, task_class=task.task_class.value,
                               model=task.model)
         intent = Intent("unfail", task.task_id, now, ledger=[ledger_line(now, UNFAILED, task.task_class.value,
                                                                          task.task_id)],
@@ -337,7 +338,7 @@ class Dependencies:
         markers = [self.deps_dir / dep / orig.name for dep in task.depends_on] if orig.parent == self.held_dir else []
         try:
             self.fq.write_failed(task.with_changes(attempts=attempts), f"cancelled: {reason}", now,
-                                 event="task_cancelled", worker_id=worker, unlink=[path, *markers])
+                                 event=EventType.TASK_CANCELLED, worker_id=worker, unlink=[path, *markers])
         except OSError:  # disk full: the task stays where it was, markers and all
             self.fq.fs.rename(path, orig)
             raise

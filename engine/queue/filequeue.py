@@ -23,10 +23,12 @@ from typing import Any
 
 from filelock import FileLock
 
+from engine.event_types import EventType
 from engine.events import EventLog
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
 from engine.paths import RigPaths
 from engine.proctable import current_instance
+from engine.queue import recovery
 from engine.queue.awaiting import AwaitingTasks
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import REAL_FS, FsOps
@@ -45,7 +47,6 @@ from engine.queue.names import (
     us,
 )
 from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
-from engine.queue.recovery import RecoveryMixin
 from engine.queue.rejects import reject_file
 from engine.queue.submit import write_batch
 from engine.queue.taskfile import Grabbed, encode, read_task_file
@@ -63,7 +64,7 @@ class _Claim:
     enqueued_us: int
 
 
-class FileQueue(RecoveryMixin):
+class FileQueue:
     def __init__(self, paths: RigPaths, *, events: EventLog | None = None, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  use_inotify: bool = True, rescan_s: float = 30.0, fsync: bool = False,
@@ -119,9 +120,19 @@ class FileQueue(RecoveryMixin):
     def deps_lock(self) -> FileLock:
         return self._deps_lock
 
+    # ---- recovery of dead workers' claims and due retries (engine.queue.recovery) ----
+    def reap_stale(self, now: float) -> list[str]:
+        return recovery.reap_stale(self, now)
+
+    def promote_due(self, now: float) -> list[str]:
+        return recovery.promote_due(self, now)
+
+    def next_due(self) -> float | None:
+        return recovery.next_due(self)
+
     def backoff_s(self, retry_number: int) -> float:
         """Exponential backoff with jitter: base * 2^(n-1), capped, times a factor in [0.5, 1.5)."""
-        raw = min(self.backoff_cap_s, self.backoff_base_s * (2 ** max(0, retry_number - 1)))
+        raw = min(self.backoff_cap_s, self.backoff_base_s * (2.0 ** max(0, retry_number - 1)))
         return raw * (0.5 + self.rng.random())
 
     def write_queued(self, task: Task, now: float, enqueued_us: int | None = None) -> str:
@@ -133,7 +144,7 @@ class FileQueue(RecoveryMixin):
             self._index.add(name)  # our own write is visible to our next claim without waiting for inotify
         return name
 
-    def write_failed(self, task: Task, reason: str, now: float, *, event: str = "task_failed",
+    def write_failed(self, task: Task, reason: str, now: float, *, event: EventType = EventType.TASK_FAILED,
                      worker_id: str | None = None, cascade: bool = True, unlink: Sequence[str | Path] = (),
                      touch: Sequence[str | Path] = (), requeue: str | Path | None = None,
                      cascade_root: str | None = None, cascade_reason: str | None = None) -> None:
@@ -261,10 +272,10 @@ class FileQueue(RecoveryMixin):
             return None
         if os.path.exists(f"{self._c}/{task.task_id}.json"):
             self.fs.unlink(path)
-            self.events.emit("duplicate_claim_dropped", at=now, task_id=task.task_id, worker_id=info.worker_id,
+            self.events.emit(EventType.DUPLICATE_CLAIM_DROPPED, at=now, task_id=task.task_id, worker_id=info.worker_id,
                              error="task already complete; a stale copy was dropped")
             return None
-        self.events.emit("task_claimed", at=now, task_id=task.task_id, worker_id=info.worker_id,
+        self.events.emit(EventType.TASK_CLAIMED, at=now, task_id=task.task_id, worker_id=info.worker_id,
                          task_class=task.task_class.value, retry_count=task.retry_count)
         return task
 
@@ -325,14 +336,14 @@ class FileQueue(RecoveryMixin):
     def complete(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> None:
         g = self._grab(task_id, worker_id, "finishing")
         if g is None:
-            if not self._adopt_late_completion(task_id, worker_id, result, now):
-                self._late_result(task_id, worker_id, now, "completed")
+            if not recovery.adopt_late_completion(self, task_id, worker_id, result, now):
+                recovery.late_result(self, task_id, worker_id, now, "completed")
             return
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
                                     lease_expires=None, attempts=self._attempt(g, now, "ok", return_code=rc))
         tokens = result.get("tokens_generated")
-        ev = self.events.render("task_completed", at=now, task_id=task_id, worker_id=worker_id,
+        ev = self.events.render(EventType.TASK_COMPLETED, at=now, task_id=task_id, worker_id=worker_id,
                                 duration_ms=(now - g.info.claimed_at) * 1000.0,
                                 tokens_generated=tokens if isinstance(tokens, int) else None,
                                 task_class=g.task.task_class.value, retry_count=g.task.retry_count,
@@ -365,14 +376,14 @@ class FileQueue(RecoveryMixin):
                 return
             self.fs.unlink(held)
             h.drop()
-        self.events.emit("duplicate_completion", at=now, task_id=task.task_id, worker_id=worker_id,
+        self.events.emit(EventType.DUPLICATE_COMPLETION, at=now, task_id=task.task_id, worker_id=worker_id,
                          error="already complete; this result was not recorded")
 
     def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
              return_code: int | None = None) -> None:
         g = self._grab(task_id, worker_id, "finishing")
         if g is None:
-            self._late_result(task_id, worker_id, now, "failed", error=error)
+            recovery.late_result(self, task_id, worker_id, now, "failed", error=error)
             return
         outcome = "timeout" if "timed out" in error else "error"
         attempts = self._attempt(g, now, outcome, error=error, return_code=return_code)
@@ -385,7 +396,7 @@ class FileQueue(RecoveryMixin):
                                     error=snippet, lease_owner=None, lease_expires=None)
             dn = DelayedName.for_task(task, us(due))
             data, dest = encode(nxt), self.paths.delayed / dn.render()
-            ev = self.events.render("task_retry_scheduled", at=now, task_id=task_id, worker_id=worker_id,
+            ev = self.events.render(EventType.TASK_RETRY_SCHEDULED, at=now, task_id=task_id, worker_id=worker_id,
                                     error=snippet, duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,
                                     not_before=due, return_code=return_code)
             try:
@@ -420,7 +431,7 @@ class FileQueue(RecoveryMixin):
             self._ungrab(g)
             raise
         self.fs.unlink(g.path)
-        self.events.emit("task_handed_back", at=now, task_id=task_id, worker_id=worker_id, reason=reason)
+        self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
     # ------------------------------------------------------------------ operator actions
     def retry(self, task_id: str, now: float) -> bool:

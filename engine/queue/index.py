@@ -16,7 +16,7 @@ import heapq
 import os
 import select
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.queue.names import SUFFIX, QueueName, parse_queue_name
@@ -25,15 +25,15 @@ try:  # Linux only; the index falls back to polling without it
     from inotify_simple import INotify
     from inotify_simple import flags as inflags
 except ImportError:  # pragma: no cover - non-Linux
-    INotify = None  # type: ignore[assignment,misc]
-    inflags = None  # type: ignore[assignment]
+    INotify = None
+    inflags = None
 
 Lane = tuple[str, str, int, str]  # class, model, priority, needs (names.QueueName.lane)
 
 
 class QueueIndex:
     def __init__(self, queue_dir: Path, *, rescan_s: float = 30.0, use_inotify: bool = True,
-                 poll_rescan_s: float = 1.0, monotonic=time.monotonic) -> None:
+                 poll_rescan_s: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.dir = Path(queue_dir)
         self.poll_rescan_s = poll_rescan_s
         self._dir_s = str(queue_dir)

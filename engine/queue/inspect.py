@@ -15,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.event_types import EventType
 from engine.model import Attempt, Executor, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.fsops import unlink_quiet
-from engine.queue.names import parse_delayed_name, parse_held_name, parse_needs, parse_processing_name
+from engine.queue.names import QueueName, parse_delayed_name, parse_held_name, parse_needs, parse_processing_name
 from engine.queue.protocol import QueueCounts, WaitingLane, WaitingTask
 
 if TYPE_CHECKING:
@@ -36,9 +37,9 @@ class QueueInspector:
     def __init__(self, fq: FileQueue) -> None:
         self.fq = fq
         self.p = fq.paths
-        self._order_cache: tuple[int, list, list] | None = None
+        self._order_cache: tuple[int, list[tuple[int, int, int, str]], list[tuple[str, QueueName]]] | None = None
 
-    def _read(self, path, where: str) -> Task | None:
+    def _read(self, path: Path, where: str) -> Task | None:
         from engine.queue.taskfile import read_task_file
 
         try:
@@ -166,8 +167,9 @@ class QueueInspector:
             order = sorted((0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us,
                             qn.task_id) for _, qn in entries)
             oldest = heapq.nsmallest(max(100, limit), entries, key=lambda e: e[1].enqueued_us)
-            self._order_cache = (idx.version, order, oldest)
-        _, order, oldest = self._order_cache
+            cache = (idx.version, order, oldest)
+            self._order_cache = cache
+        _, order, oldest = cache
         for name, qn in oldest[:limit]:
             key = (0 if qn.task_class is TaskClass.RESOURCE else 1, -qn.priority, qn.enqueued_us, qn.task_id)
             ahead = bisect.bisect_left(order, key)
@@ -212,7 +214,7 @@ class QueueInspector:
             raise ValueError(f"recent() takes complete, failed or processing, not {state!r}")
         ledger = self.fq.ledger
         ledger.refresh()
-        out = []
+        out: list[Task] = []
         directory = self.p.complete if state == "complete" else self.p.failed
         for task_id in ledger.recent_ids(state):
             if len(out) >= limit:
@@ -267,10 +269,10 @@ class QueueInspector:
             else:
                 self.fq.write_queued(task, now)
             unlink_quiet(taken)
-            self.fq.events.emit("task_submitted", at=now, task_id=task.task_id, model=task.model,
+            self.fq.events.emit(EventType.TASK_SUBMITTED, at=now, task_id=task.task_id, model=task.model,
                                 source=f"file queue/{name}")
             if task.fix_applied:
-                self.fq.events.emit("task_fixed", at=now, task_id=task.task_id, fix_applied=task.fix_applied)
+                self.fq.events.emit(EventType.TASK_FIXED, at=now, task_id=task.task_id, fix_applied=task.fix_applied)
 
     def _judge_dropped(self, dropped: list[tuple[str, Path, Task]]) -> dict[str, str]:
         """file name -> why it is refused, for the files that ``submit`` would refuse."""
@@ -333,7 +335,7 @@ class QueueInspector:
             if self.where_is(task.task_id, None) is None:
                 self.fq.write_queued(task, now)
                 recovered.append(task.task_id)
-                self.fq.events.emit("task_requeued", at=now, task_id=task.task_id, model=task.model,
+                self.fq.events.emit(EventType.TASK_REQUEUED, at=now, task_id=task.task_id, model=task.model,
                                     reason="recovered after a crash in the middle of a move")
             unlink_quiet(path)
         return recovered

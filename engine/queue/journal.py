@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from engine import safeio
+from engine.event_types import EventType
 from engine.events import salvage_event
 from engine.logsetup import rotated_rest
 from engine.model import TaskValidationError
@@ -209,7 +210,7 @@ class Journal:
             return None
         if fq.inspector.where_is(task.task_id, None) is None:
             fq.write_queued(task, now)
-            fq.events.emit("task_requeued", at=now, task_id=task.task_id, model=task.model,
+            fq.events.emit(EventType.TASK_REQUEUED, at=now, task_id=task.task_id, model=task.model,
                            reason=f"recovered: its worker died in the middle of {intent.op}")
         fq.fs.unlink(path)
         return task.task_id

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import safeio
+from engine.event_types import EventType
 from engine.model import Task, TaskClass, TaskStatus, is_safe_task_id
 from engine.queue.names import parse_processing_name, parse_queue_name, us
 
@@ -60,7 +61,7 @@ def reject_file(fq: FileQueue, path: Path, orig_name: str, reason: str, now: flo
         source="queue",
         result={"invalid_file": orig_name, "raw_file": raw_dest.name, "raw_bytes": size, "raw_excerpt": excerpt},
     )
-    fq.write_failed(record, reason, now, event="task_invalid", cascade=False)
+    fq.write_failed(record, reason, now, event=EventType.TASK_INVALID, cascade=False)
     return task_id
 
 

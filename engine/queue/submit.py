@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from engine.event_types import EventType
 from engine.model import Task, TaskStatus
 from engine.queue.fsops import tmp_name
 from engine.queue.journal import Intent, Then
@@ -82,9 +83,9 @@ def _undo(fq: FileQueue, staged: list[tuple[str, str]], markers: list[str], *, m
 
 def _events(fq: FileQueue, t: Task, now: float) -> list[str]:
     held = bool(t.depends_on)
-    out = [fq.events.render("task_held" if held else "task_submitted", at=now, task_id=t.task_id,
+    out = [fq.events.render(EventType.TASK_HELD if held else EventType.TASK_SUBMITTED, at=now, task_id=t.task_id,
                             task_class=t.task_class.value, model=t.model, priority=t.priority, source=t.source,
                             depends_on=list(t.depends_on) or None)]
     if t.fix_applied:
-        out.append(fq.events.render("task_fixed", at=now, task_id=t.task_id, fix_applied=t.fix_applied))
+        out.append(fq.events.render(EventType.TASK_FIXED, at=now, task_id=t.task_id, fix_applied=t.fix_applied))
     return [e for e in out if e]

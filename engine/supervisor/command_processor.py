@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.commands import Command, CommandKind, read_command_file
 from engine.ids import command_target_problem
@@ -139,7 +140,7 @@ class CommandProcessor:
         except OSError:
             pass  # the refusal is still acked and audited
 
-    def _record(self, ack: CommandAck, *, raw_name: str, args: dict | None = None,
+    def _record(self, ack: CommandAck, *, raw_name: str, args: dict[str, Any] | None = None,
                 issued_at: float | None = None) -> None:
         self.acks.append(ack)
         line = {"at": iso(ack.at), "command_id": ack.command_id, "kind": ack.kind, "target": ack.target,

@@ -39,7 +39,7 @@ def gpu_conditions(samples: Sequence[GpuSample], th: Thresholds) -> list[Conditi
     for s in samples:
         hot = s.temp_c is not None and s.temp_c >= th.temp_alert_c
         out.append(Condition(
-            key=f"gpu_hot:{s.index}", active=hot, severity="critical" if hot and s.temp_c >= 95 else "warning",
+            key=f"gpu_hot:{s.index}", active=hot, severity="critical" if hot and s.temp_c is not None and s.temp_c >= 95 else "warning",
             message=f"GPU {s.index} at {s.temp_c:.0f} C (alert at {th.temp_alert_c:.0f} C)" if hot else "",
             subject=str(s.index), raise_after_s=th.alert_window_s, clear_after_s=th.alert_clear_s))
     return out

@@ -82,29 +82,35 @@ def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], wo
             processes=procs, util_history=tuple(hist.util), temp_history=tuple(hist.temp),
             power_history=tuple(hist.power), worker_id=w.group.name if w else None,
             residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
-            thermal_hold=s.index in held, degraded=st.gpu_degraded if st and is_fresh(w) else None))
+            thermal_hold=s.index in held, degraded=fresh.gpu_degraded if (fresh := fresh_status(w)) else None))
     return tuple(views)
 
 
 def is_fresh(w: WorkerInfo) -> bool:
     """The status file was written by the worker process that is alive now (not a dead predecessor)."""
-    st = w.status
-    return st is not None and w.pid is not None and st.pid == w.pid and w.record.state in LIVE_STATES
+    return fresh_status(w) is not None
+
+
+def fresh_status(w: WorkerInfo | None) -> WorkerStatus | None:
+    """The worker's status when it is fresh (see ``is_fresh``), else None."""
+    st = w.status if w is not None else None
+    if st is None or w is None or w.pid is None or st.pid != w.pid or w.record.state not in LIVE_STATES:
+        return None
+    return st
 
 
 def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
     out = []
     for w in workers:
-        r, st = w.record, w.status
-        fresh = is_fresh(w)
+        r, st = w.record, fresh_status(w)
         out.append(WorkerView(
             worker_id=w.group.name, gpus=w.group.gpus, state=r.state.value, state_reason=r.reason, pid=w.pid,
             role=w.group.role, preferred_classes=w.group.preferred_classes,
-            current_task=st.current_task if fresh else None, task_name=st.task_name if fresh else None,
-            task_class=st.task_class if fresh else None, task_started_at=st.task_started_at if fresh else None,
-            tokens_per_s=st.tokens_per_s if fresh else None, progress=st.progress if fresh else None,
+            current_task=st.current_task if st else None, task_name=st.task_name if st else None,
+            task_class=st.task_class if st else None, task_started_at=st.task_started_at if st else None,
+            tokens_per_s=st.tokens_per_s if st else None, progress=st.progress if st else None,
             restarts=r.restarts, last_heartbeat=r.last_heartbeat, backoff_until=r.backoff_until,
-            residency=st.residency if fresh else "idle", resident_model=st.resident_model if fresh else None,
+            residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
             endpoint=w.endpoint, llm_backend=(caps := w.capabilities()).llm_backend,
             llm_models=tuple(sorted(caps.llm_models)) if caps.llm_models is not None else None))
     return tuple(out)
