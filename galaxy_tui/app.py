@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult, SystemCommand
@@ -235,7 +235,7 @@ class GalaxyApp(EscalationKeys):
             text = f"{wid}: {reason}" if reason.startswith(view.state) else f"{wid} {view.state}: {reason}"
         panel = self.query_one(GpuPanel)
         if self._changed("worker-reason", text):
-            panel.border_subtitle = Content(text)  # type: ignore[assignment]
+            panel.border_subtitle = Content(text)
 
     @on(GpuPanel.Selected)
     def _gpu_moved(self) -> None:
@@ -476,7 +476,7 @@ class GalaxyApp(EscalationKeys):
 
         self.push_screen(HelpScreen())
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         ours = [
             ("Pause/resume worker", "Pause or resume the selected worker (p)", self.action_pause_resume),

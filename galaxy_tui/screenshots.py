@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.commands import RecordingCommandSink
@@ -51,6 +51,11 @@ CANNED: tuple[tuple[str, str, tuple[int, int], tuple[str, ...], str, bool], ...]
 )
 
 
+def _clock_of(snap: Snapshot) -> Callable[[], float]:
+    """The dashboard's clock stopped at the moment the canned snapshot was taken."""
+    return lambda: snap.taken_at
+
+
 async def _settle(app: GalaxyApp, pilot, keys: Sequence[str]) -> None:  # type: ignore[no-untyped-def]
     for _ in range(200):
         await app.workers.wait_for_complete()
@@ -70,7 +75,7 @@ async def canned(out: Path, only: Sequence[str] = ()) -> list[Path]:
             continue
         snap = load_snapshot_file(FIXTURES / f"{fixture}.json")
         app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), read_only=read_only,
-                        clock=lambda s=snap: s.taken_at, theme=theme)
+                        clock=_clock_of(snap), theme=theme)
         async with app.run_test(size=size) as pilot:
             await _settle(app, pilot, keys)
             path = out / f"{name}.svg"

@@ -25,8 +25,19 @@ def find_themes_dir(package_dir: Path) -> Path:
 THEMES_DIR = find_themes_dir(Path(__file__).parent)
 STYLESHEET = THEMES_DIR / "dashboard.tcss"
 DEFAULT_THEME = "galaxy-dark"
-THEME_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
-              "surface", "panel", "boost")
+
+
+def _theme(data: dict[str, object]) -> Theme:
+    """A Theme from a theme file's table; ``name`` and ``primary`` are required (KeyError)."""
+
+    def opt(key: str) -> str | None:
+        value = data.get(key)
+        return None if value is None else str(value)
+
+    return Theme(name=str(data["name"]), primary=str(data["primary"]), dark=bool(data.get("dark", True)),
+                 secondary=opt("secondary"), warning=opt("warning"), error=opt("error"), success=opt("success"),
+                 accent=opt("accent"), foreground=opt("foreground"), background=opt("background"),
+                 surface=opt("surface"), panel=opt("panel"), boost=opt("boost"))
 
 
 def load_themes(directory: Path = THEMES_DIR) -> list[Theme]:
@@ -35,8 +46,7 @@ def load_themes(directory: Path = THEMES_DIR) -> list[Theme]:
     for path in sorted(directory.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text())
-            themes.append(Theme(name=str(data["name"]), dark=bool(data.get("dark", True)),
-                                **{k: str(data[k]) for k in THEME_KEYS if k in data}))
+            themes.append(_theme(data))
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise ValueError(f"{path}: bad theme: {exc}") from exc
     themes.sort(key=lambda t: t.name != DEFAULT_THEME)

@@ -51,8 +51,8 @@ class EscalationsScreen(Screen[None]):
         self.query_one("#esc-pending", EscalationsTable).set_rows(pending_rows(snap))
         self.query_one("#esc-decided", EscalationsTable).set_rows(decided_rows(snap))
         tabs = self.query_one(TabbedContent)
-        tabs.get_tab("tab-pending").label = f"Pending ({len(pending)})"  # type: ignore[assignment]
-        tabs.get_tab("tab-decided").label = f"Decided ({len(decided)})"  # type: ignore[assignment]
+        tabs.get_tab("tab-pending").label = f"Pending ({len(pending)})"
+        tabs.get_tab("tab-decided").label = f"Decided ({len(decided)})"
 
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:

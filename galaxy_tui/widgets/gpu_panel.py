@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -39,8 +41,8 @@ def cards_from(snap: Snapshot) -> list[CardData]:
     cards = []
     for g in snap.gpus:
         worker = named.get(g.worker_id) if g.worker_id else None
-        w = worker or by_gpu.get(g.index)
-        cards.append(CardData(f"gpu-{g.index}", g, w, _clock_for(w, snap.taken_at)))
+        card_worker = worker or by_gpu.get(g.index)
+        cards.append(CardData(f"gpu-{g.index}", g, card_worker, _clock_for(card_worker, snap.taken_at)))
     cards += [CardData(f"cpu-{w.worker_id}", None, w, _clock_for(w, snap.taken_at)) for w in gpu_less]
     return cards
 
@@ -66,7 +68,7 @@ class GpuCard(Static):
         self.set_reactive(GpuCard.wide, wide)
         self.set_class(wide, "-wide")
 
-    def render(self):  # type: ignore[override]
+    def render(self) -> Content | str:
         d = self.data
         if d is None:
             return ""
@@ -103,7 +105,7 @@ class GpuPanel(Widget, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._cards: list[CardData] = []
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield CardList(id="gpu-cards")
 
     def show(self, snap: Snapshot) -> None:
