@@ -17,4 +17,8 @@ if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "warning: could not install ${need[*]}; the tests that drive them will be skipped with a reason" >&2
   fi
 fi
+# Quality gates first (pyproject.toml [tool.ruff] and [tool.mypy]: strict on engine/ and galaxy_tui/);
+# a finding fails the run before any test (ruff and mypy come with the dev extra).
+.venv/bin/ruff check .
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -q "$@"
