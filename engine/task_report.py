@@ -9,6 +9,7 @@ answer there); once it ends, it is the tail kept in the task's result or error.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -71,6 +72,35 @@ class TaskReport:
 def one_line(text: str | None) -> str:
     """A multi-line error as one line (its lines joined by " | "): a field row never breaks."""
     return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Task output as plain text for a terminal: colour and cursor escapes dropped, a carriage
+    return read as a new line, other control characters shown as U+FFFD. Why: a task's output
+    is data; printed raw, ``ls --color`` or a progress bar would redraw the operator's screen."""
+    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("\ufffd", text)
+
+
+MIN_OVERLAP = 32
+
+
+def new_output(old: str, new: str) -> tuple[str, bool]:
+    """What ``new`` (a later tail of the same output) adds after ``old``, and whether the two
+    did not overlap (more output came between the looks than one tail holds, or it restarted).
+
+    A tail is a sliding window, so the longest end of ``old`` that begins ``new`` is taken as
+    seen; output that repeats itself exactly may be under-counted, never printed twice."""
+    if not old or new.startswith(old):
+        return new[len(old):], False
+    for k in range(min(len(old), len(new)), MIN_OVERLAP - 1, -1):
+        if old.endswith(new[:k]):
+            return new[k:], False
+    return new, True
 
 
 def what_it_runs(task: Task) -> str:
@@ -158,7 +188,7 @@ def _dur(seconds: float | None) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def report_lines(r: TaskReport, now: float) -> list[str]:
+def report_lines(r: TaskReport, now: float, *, with_tail: bool = True) -> list[str]:
     """Plain text for the shell (the dashboard renders the same fields with styles)."""
     t = r.task
     dur = r.duration_s if r.duration_s is not None else (now - r.started_at if r.started_at is not None
@@ -179,6 +209,9 @@ def report_lines(r: TaskReport, now: float) -> list[str]:
         out.append(f"  #{a.number} {a.worker_id} {_clock(a.started_at)} {a.outcome}{rc}{err}")
     if not t.attempts:
         out.append("  none yet")
+    if not with_tail:
+        return out
     out.append("output tail (live):" if r.output_live else "output tail:")
-    out.extend(("  " + line for line in r.output_tail.splitlines()) if r.output_tail else ["  -"])
+    tail = terminal_safe(r.output_tail)
+    out.extend(("  " + line for line in tail.splitlines()) if tail else ["  -"])
     return out

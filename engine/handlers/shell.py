@@ -8,7 +8,9 @@ the group on purpose (``setsid``) is outside this guarantee.
 
 Captures return code, elapsed seconds and the tail of the combined output. Output goes
 to a temp file rather than a pipe, so a chatty command never blocks on a full pipe and
-memory stays flat whatever it prints.
+memory stays flat whatever it prints. While the command runs, the thread that waits on it
+reads the file's last bytes (bounded) at most every ``TAIL_EVERY_S`` when it grew and hands
+them to ``ctx.report_progress``: the dashboard and ``galaxy task show`` stream them live.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.model import ERROR_SNIPPET_CHARS, OUTPUT_TAIL_CHARS, Task
 
 POLL_S = 0.1
+TAIL_EVERY_S = 0.75  # live output tail; above the worker's own publish limit, so none is dropped
 KILL_GRACE_S = 3.0
 OUT_PREFIX, OUT_SUFFIX = "galaxy-", ".out"  # engine.taskgroups removes only files named so
 
@@ -105,12 +108,41 @@ def _end(proc: subprocess.Popen[bytes], leader: _Exit) -> int:
     return proc.wait()
 
 
+class _LiveTail:
+    """Reports the growing output's tail while the command runs: one ``stat`` per interval,
+    and a bounded read (``_tail``) only when the file grew since the last report."""
+
+    def __init__(self, path: str, ctx: TaskContext, every_s: float) -> None:
+        self.path, self.ctx, self.every_s = path, ctx, every_s
+        self.size = 0
+        self.errors = 0
+        self.last = time.monotonic()
+
+    def maybe_report(self) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return
+        if size == self.size:
+            return
+        self.size = size
+        try:
+            self.ctx.report_progress(_tail(self.path, OUTPUT_TAIL_CHARS), None)
+        except Exception:  # noqa: BLE001 - the live tail is advisory: the task and its group go on
+            self.errors += 1
+
+
 class ShellHandler:
     """Runs ``task.command``; raises TaskFailure (retryable) on non-zero exit or timeout."""
 
-    def __init__(self, shell: str = "/bin/bash", poll_s: float = POLL_S) -> None:
+    def __init__(self, shell: str = "/bin/bash", poll_s: float = POLL_S, tail_every_s: float = TAIL_EVERY_S) -> None:
         self.shell = shell
         self.poll_s = poll_s
+        self.tail_every_s = tail_every_s
 
     @property
     def resident_model(self) -> str | None:
@@ -180,7 +212,9 @@ class ShellHandler:
         except OSError:  # the shell is already gone (killed from outside): its exit code says so
             pass
         timed_out = stopped = False
+        live = _LiveTail(out_path, ctx, self.tail_every_s)
         while not leader.wait(self.poll_s):
+            live.maybe_report()
             if time.monotonic() >= timeout_at:
                 timed_out = True
             elif ctx.should_stop():

@@ -5,7 +5,8 @@ finished seconds ago. Here the summary follows every new snapshot the app receiv
 (with a shared root) the task is re-read from the queue every ``RELOAD_S`` through
 ``engine.task_report`` -- the same report ``galaxy task show`` prints -- so the output tail
 streams while the task runs (its worker's published partial output) and the result or the
-error appears when it ends. Everything from the task is shown as text, never markup.
+error appears when it ends. Everything from the task is shown as text, never markup, and
+its output without terminal escapes (``engine.task_report.terminal_safe``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.snapshot import Snapshot, TaskView
-from engine.task_report import TaskReport, TaskState, one_line, what_it_runs
+from engine.task_report import TaskReport, TaskState, one_line, terminal_safe, what_it_runs
 from galaxy_tui.render import fmt_clock, fmt_duration
 
 POLL_S = 0.5
@@ -54,7 +55,7 @@ def view_content(view: TaskView, progress: str | None = None, now: float | None 
                    ("retries", str(view.retry_count)), ("error", one_line(view.error) or "-")])
     if progress:
         lines.append(Content.styled("output tail (live)", "bold"))
-        lines.append(Content(progress))
+        lines.append(Content(terminal_safe(progress)))
     return Content("\n").join(lines)
 
 
@@ -86,7 +87,7 @@ def report_details(r: TaskReport) -> Content:
     if not t.attempts:
         lines.append(Content.styled("  none yet", "$text-muted"))
     lines.append(Content.styled("output tail (live, streaming)" if r.output_live else "output tail", "bold"))
-    lines.append(Content(r.output_tail) if r.output_tail else Content.styled(
+    lines.append(Content(terminal_safe(r.output_tail)) if r.output_tail else Content.styled(
         "  (no output yet)" if r.state is TaskState.RUNNING else "  -", "$text-muted"))
     return Content("\n").join(lines)
 
