@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.usage import help_and_fail
+from engine.escalation.store import EscalationState
 from engine.event_types import EventType
 from engine.paths import RigPaths
+from engine.routing.breaker import BreakerState
 
 ACK_WAIT_S = 15.0
 
@@ -117,7 +119,7 @@ def _row(n: Any, st: Any) -> dict[str, Any]:
     return {"name": n.name, "tier": n.tier, "backend": n.backend, "endpoint": n.endpoint, "model": n.model,
             "external": n.external, "healthy": None if st is None else st.healthy,
             "latency_ms": None if st is None else st.latency_ms, "load": 0 if st is None else st.in_flight,
-            "breaker": "closed" if st is None else st.breaker.state,
+            "breaker": BreakerState.CLOSED if st is None else st.breaker.state,
             "detail": "" if st is None else st.detail}
 
 
@@ -265,16 +267,16 @@ def cmd_escalations(args: argparse.Namespace) -> int:
         print("no escalations pending")
         return 0
     for e in rows:
-        left = "" if e.expires_at is None or e.state != "pending" else f", expires in {max(0, e.expires_at - now):.0f}s"
+        left = "" if e.expires_at is None or e.state != EscalationState.PENDING else f", expires in {max(0, e.expires_at - now):.0f}s"
         print(f"\n{e.escalation_id}  [{e.state}]  task {e.task_id}  -> {e.provider} ({e.model}){left}")
         print(f"  why: {e.reason}")
-        if e.decided_by or e.state == "expired":
+        if e.decided_by or e.state == EscalationState.EXPIRED:
             from engine.escalation.decisions import clock_text
 
             print(f"  decided: {e.state} by {e.decided_by or 'expiry'} at {clock_text(e.decided_at)}"
                   + (f": {e.deny_reason}" if e.deny_reason else ""))
         print(f"  estimate: ~{e.est_input_tokens} input tokens, up to ${e.est_cost_usd:.4f}")
-        if e.state == "pending":
+        if e.state == EscalationState.PENDING:
             print("  would send exactly:")
             print("    " + preview_of(e).replace("\n", "\n    "))
     return 0
@@ -381,7 +383,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"approved {e.escalation_id} by {by}; another process is sending it")
         return 0
     print(f"approved {e.escalation_id} by {by}; no supervisor is running, so this CLI sent it: {out.message}")
-    return 0 if out.escalation.state == "answered" else 1
+    return 0 if out.escalation.state == EscalationState.ANSWERED else 1
 
 
 def cmd_deny(args: argparse.Namespace) -> int:

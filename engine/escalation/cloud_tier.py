@@ -20,11 +20,12 @@ from engine.commands import Command, CommandKind
 from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, EscalationStateError
 from engine.escalation.providers import ProviderError
 from engine.escalation.service import build_manager, escalation_views, should_escalate
-from engine.escalation.store import Escalation
+from engine.escalation.store import OPEN_STATES, Escalation, EscalationState
 from engine.event_types import EventType, OnEvent
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.awaiting import denial_reason
+from engine.routing.breaker import BreakerState
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
 from engine.snapshot import EscalationView, NodeView, WaitingView
@@ -39,7 +40,6 @@ class FailedTaskSource(Protocol):
 
 
 PRUNE_INTERVAL_S = 60.0
-OPEN = ("pending", "approved", "sent")
 
 
 def _last_activity(task: Task) -> float:
@@ -153,7 +153,7 @@ class CloudTier:
             return
         awaiting.recover(now)
         for e in self.manager.store.all():
-            if e.state in OPEN and awaiting.get(e.task_id) is None:
+            if e.state in OPEN_STATES and awaiting.get(e.task_id) is None:
                 awaiting.park(e.task_id, e.escalation_id, now)
         self._reconcile(now)
 
@@ -171,13 +171,13 @@ class CloudTier:
             if e is None:
                 awaiting.fail(task.task_id, f"its escalation {esc_id or '?'} is gone (pruned or rejected)", now,
                               event=EventType.TASK_ESCALATION_FAILED)
-            elif e.state == "answered":
+            elif e.state == EscalationState.ANSWERED:
                 self._answered(e)
-            elif e.state == "denied":
+            elif e.state == EscalationState.DENIED:
                 self._denied(e)
-            elif e.state == "expired" and self.manager.config.on_timeout == "retry_local":
+            elif e.state == EscalationState.EXPIRED and self.manager.config.on_timeout == "retry_local":
                 self._retry_local(e)
-            elif e.state == "expired":
+            elif e.state == EscalationState.EXPIRED:
                 self._denied(replace(e, deny_reason="approval timed out", decided_by="expiry"))
             elif e.state == "failed":
                 self._send_failed(e)
@@ -283,7 +283,7 @@ class CloudTier:
             out.append(NodeView(
                 name=n.name, tier=n.tier, backend=n.backend, endpoint=n.endpoint, model=n.model,
                 healthy=None if st is None else st.healthy, latency_ms=None if st is None else st.latency_ms,
-                load=0 if st is None else st.in_flight, breaker="closed" if st is None else st.breaker.state,
+                load=0 if st is None else st.in_flight, breaker=BreakerState.CLOSED if st is None else st.breaker.state,
                 breaker_failures=0 if st is None else st.breaker.failures,
                 next_probe_at=None if st is None else st.breaker.next_probe_at,
                 context_window=n.context_window, max_concurrency=n.max_concurrency, external=n.external))

@@ -13,7 +13,7 @@ from engine.escalation.manager import EscalationManager, escalation_reason
 from engine.escalation.pricing import CostLedger, Price, day_of
 from engine.escalation.providers import AnthropicProvider, CloudProvider, OpenAIChatProvider
 from engine.escalation.redact import redact
-from engine.escalation.store import Escalation, EscalationStore
+from engine.escalation.store import OPEN_STATES, Escalation, EscalationStore
 from engine.event_types import EventType, OnEvent
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
@@ -65,8 +65,8 @@ def preview_of(e: Escalation) -> str:
 def escalation_views(manager: EscalationManager, now: float, limit: int = 20) -> tuple[EscalationView, ...]:
     left = manager.budget_left(now)
     stored = manager.store.all()  # every escalation file: read once per snapshot, not twice
-    rows = [e for e in stored if e.state in ("pending", "approved", "sent")]
-    rows += [e for e in reversed(stored) if e.state not in ("pending", "approved", "sent")][:5]
+    rows = [e for e in stored if e.state in OPEN_STATES]
+    rows += [e for e in reversed(stored) if e.state not in OPEN_STATES][:5]
     return tuple(EscalationView(
         escalation_id=e.escalation_id, task_id=e.task_id, state=e.state, reason=e.reason, provider=e.provider,
         model=e.model, est_input_tokens=e.est_input_tokens, est_cost_usd=e.est_cost_usd, budget_left_usd=left,

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,21 @@ from engine.schema import SchemaError, from_plain, to_plain
 
 MAX_RECORD_BYTES = 4_000_000  # a record holds one request payload (prompt and context)
 
-PENDING, APPROVED, SENT, ANSWERED, FAILED, DENIED, EXPIRED = (
-    "pending", "approved", "sent", "answered", "failed", "denied", "expired")
+class EscalationState(StrEnum):
+    """Where an escalation request is (its record's ``state``; the dashboard and metrics show it)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    SENT = "sent"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+PENDING, APPROVED, SENT, ANSWERED, FAILED, DENIED, EXPIRED = tuple(EscalationState)
+OPEN_STATES = (PENDING, APPROVED, SENT)
+"""Not decided yet, or decided and not finished."""
 _ALLOWED = {
     PENDING: {APPROVED, DENIED, EXPIRED},
     APPROVED: {SENT, FAILED},
@@ -41,7 +55,7 @@ class EscalationStateError(RuntimeError):
 class Escalation:
     escalation_id: str
     task_id: str
-    state: str
+    state: EscalationState
     reason: str
     provider: str  # node name
     model: str
@@ -64,7 +78,7 @@ class Escalation:
     history: tuple[str, ...] = field(default_factory=tuple)
 
 
-def transition(e: Escalation, new_state: str, now: float, note: str = "", **changes: Any) -> Escalation:
+def transition(e: Escalation, new_state: EscalationState, now: float, note: str = "", **changes: Any) -> Escalation:
     if new_state not in _ALLOWED.get(e.state, set()):
         raise EscalationStateError(f"escalation {e.escalation_id} is {e.state}; cannot become {new_state}")
     entry = f"{now:.3f} {e.state}->{new_state}" + (f" {note}" if note else "")

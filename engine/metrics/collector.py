@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.escalation.store import EscalationState
 from engine.metrics.feed import NO_MODEL, UNKNOWN, EventFeed, Tallies
 from engine.model import TaskClass
 from engine.residency.machine import GpuState
+from engine.routing.breaker import BreakerState
 from engine.snapshot import Snapshot
 from engine.supervisor.states import WState
 
@@ -26,8 +28,8 @@ MIB = 1024 * 1024
 GPU_LABELS = ("rig", "gpu", "uuid", "name")
 RESIDENCY_STATES = tuple(s.value for s in GpuState)
 WORKER_STATES = tuple(s.value for s in WState)
-BREAKER_STATES = ("closed", "open", "half_open")
-ESCALATION_STATES = ("pending", "approved", "denied", "expired", "sent", "answered", "failed")
+BREAKER_STATES = tuple(s.value for s in BreakerState)
+ESCALATION_STATES = tuple(s.value for s in EscalationState)
 QUEUE_STATES = ("held", "delayed", "queue", "processing", "awaiting", "complete", "failed")
 TASK_CLASSES = tuple(c.value for c in TaskClass)
 SEVERITIES = ("warning", "critical")

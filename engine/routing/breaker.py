@@ -11,13 +11,23 @@ Pure state plus transitions that take ``now``; the router and the snapshot read 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+class BreakerState(StrEnum):
+    """A node's circuit breaker (in the snapshot, the metrics and ``galaxy cluster``)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
 
 @dataclass(frozen=True)
 class Breaker:
-    state: str = CLOSED
+    state: BreakerState = CLOSED
     failures: int = 0  # consecutive
     opened_count: int = 0  # consecutive openings, for the doubling wait
     next_probe_at: float | None = None
