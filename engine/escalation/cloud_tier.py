@@ -179,7 +179,7 @@ class CloudTier:
                 self._retry_local(e)
             elif e.state == EscalationState.EXPIRED:
                 self._denied(replace(e, deny_reason="approval timed out", decided_by="expiry"))
-            elif e.state == "failed":
+            elif e.state == EscalationState.FAILED:
                 self._send_failed(e)
 
     def _back_to_failed(self, e: Escalation, reason: str, event: EventType) -> None:
