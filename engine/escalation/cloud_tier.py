@@ -298,7 +298,7 @@ class CloudTier:
         waiting = tuple(WaitingView(task_id=e.task_id, name=e.task_id, task_class="llm", priority=0,
                                     waiting_since=e.created_at,
                                     reason=f"awaiting approval ({e.escalation_id}, ~${e.est_cost_usd:.4f})")
-                        for e in escalations if e.state == "pending")
+                        for e in escalations if e.state == EscalationState.PENDING)
         return {"nodes": self.node_views(), "escalations": escalations, "waiting": waiting}
 
     def awaiting_approval(self) -> Sequence[str]:
