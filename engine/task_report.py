@@ -9,7 +9,6 @@ answer there); once it ends, it is the tail kept in the task's result or error.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine.model import OUTPUT_TAIL_CHARS, Attempt, Task, is_safe_task_id, iso
 from engine.queue.listing import claim_of
 from engine.queue.names import is_safe_worker_id
+from engine.textsafe import terminal_safe
 from engine.workerstate import WorkerStatus, read_status
 
 if TYPE_CHECKING:
@@ -72,18 +72,6 @@ class TaskReport:
 def one_line(text: str | None) -> str:
     """A multi-line error as one line (its lines joined by " | "): a field row never breaks."""
     return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
-
-
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """Task output as plain text for a terminal: colour and cursor escapes dropped, a carriage
-    return read as a new line, other control characters shown as U+FFFD. Why: a task's output
-    is data; printed raw, ``ls --color`` or a progress bar would redraw the operator's screen."""
-    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROLS.sub("\ufffd", text)
 
 
 MIN_OVERLAP = 32

@@ -6,7 +6,7 @@ finished seconds ago. Here the summary follows every new snapshot the app receiv
 ``engine.task_report`` -- the same report ``galaxy task show`` prints -- so the output tail
 streams while the task runs (its worker's published partial output) and the result or the
 error appears when it ends. Everything from the task is shown as text, never markup, and
-its output without terminal escapes (``engine.task_report.terminal_safe``).
+its output without terminal escapes (``engine.textsafe.terminal_safe``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.snapshot import Snapshot, TaskView
-from engine.task_report import TaskReport, TaskState, one_line, terminal_safe, what_it_runs
+from engine.task_report import TaskReport, TaskState, one_line, what_it_runs
+from engine.textsafe import terminal_safe
 from galaxy_tui.render import fmt_clock, fmt_duration
 
 POLL_S = 0.5

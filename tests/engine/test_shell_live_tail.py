@@ -20,7 +20,8 @@ from engine.handlers.registry import HandlerRegistry
 from engine.handlers.shell import ShellHandler
 from engine.model import Task, TaskStatus
 from engine.scheduling.policy import WorkerProfile
-from engine.task_report import load_report, new_output, terminal_safe
+from engine.task_report import load_report, new_output
+from engine.textsafe import terminal_safe
 from engine.worker.loop import Worker, WorkerSettings
 from engine.workerstate import read_status
 
