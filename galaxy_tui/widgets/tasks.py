@@ -23,6 +23,7 @@ from textual.widgets.data_table import ColumnKey
 
 from engine.queue.listing import QueuedPage, QueuedRow
 from engine.snapshot import Snapshot, TaskView
+from engine.textsafe import terminal_safe
 from galaxy_tui.render import clip, fmt_duration, fmt_rate
 from galaxy_tui.widgets.tables import KeyedTable, Row
 
@@ -87,7 +88,7 @@ def _entry(t: TaskView, taken_at: float, kind: str, progress: str | None = None,
     if detail is None:
         detail = t.error if kind == "failed" else (f"x{t.realtime_factor:.1f} realtime" if t.realtime_factor else "")
     if kind == "running" and progress:
-        detail = progress.replace("\n", " ")[-60:]  # the newest partial output
+        detail = terminal_safe(progress).replace("\n", " ")[-60:]  # the newest partial output, escapes dropped
     if t.retry_count:
         detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
     detail = " ".join((detail or "").split())  # one line, whatever the error held
