@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_bytes
+from engine.escalation.store import EscalationState
+from engine.residency.machine import GpuState
+from engine.routing.breaker import BreakerState
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
+from engine.supervisor.states import WState
 
 SNAPSHOT_VERSION = 1
 MAX_SNAPSHOT_BYTES = 32_000_000  # a real snapshot is tens of KB; anything near this is not ours
@@ -50,7 +54,7 @@ class GpuView:
     temp_history: tuple[float, ...] = ()
     power_history: tuple[float, ...] = ()
     worker_id: str | None = None
-    residency: str = "idle"  # idle | booting_llm | llm_ready | llm_busy | booting_script | script_ready | script_busy | unloading
+    residency: GpuState = GpuState.IDLE
     resident_model: str | None = None
     degraded: str | None = None  # reason, when the card is marked degraded
     thermal_hold: bool = False
@@ -60,7 +64,7 @@ class GpuView:
 class WorkerView:
     worker_id: str
     gpus: tuple[int, ...]
-    state: str  # starting | running | paused | draining | backoff | stopped | fatal
+    state: WState
     state_reason: str | None = None
     pid: int | None = None
     role: str = "worker"
@@ -74,7 +78,7 @@ class WorkerView:
     restarts: int = 0
     last_heartbeat: float | None = None
     backoff_until: float | None = None
-    residency: str = "idle"
+    residency: GpuState = GpuState.IDLE
     resident_model: str | None = None
     endpoint: str | None = None
     llm_backend: str | None = None  # ollama | openai | router | none; None: not published (older supervisor)
@@ -138,7 +142,7 @@ class CommandAck:
 class EscalationView:
     escalation_id: str
     task_id: str
-    state: str  # pending | approved | denied | expired | sent | answered | failed
+    state: EscalationState
     reason: str
     provider: str
     model: str
@@ -160,7 +164,7 @@ class NodeView:
     healthy: bool | None
     latency_ms: float | None
     load: int
-    breaker: str  # closed | open | half_open
+    breaker: BreakerState
     breaker_failures: int = 0
     next_probe_at: float | None = None
     context_window: int = 8192

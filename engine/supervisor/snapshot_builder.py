@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from engine.config import GroupConfig
 from engine.model import Executor, Task, TaskClass, TaskType
 from engine.queue.protocol import WaitingTask
+from engine.residency.machine import GpuState
 from engine.scheduling.capability import (
     WorkerCapabilities,
     cannot_run,
@@ -81,7 +82,7 @@ def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], wo
             clock_sm_mhz=s.clock_sm_mhz, clock_mem_mhz=s.clock_mem_mhz, throttle=s.throttle_reasons,
             processes=procs, util_history=tuple(hist.util), temp_history=tuple(hist.temp),
             power_history=tuple(hist.power), worker_id=w.group.name if w else None,
-            residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
+            residency=st.residency if st else GpuState.IDLE, resident_model=st.resident_model if st else None,
             thermal_hold=s.index in held, degraded=fresh.gpu_degraded if (fresh := fresh_status(w)) else None))
     return tuple(views)
 
@@ -104,13 +105,13 @@ def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
     for w in workers:
         r, st = w.record, fresh_status(w)
         out.append(WorkerView(
-            worker_id=w.group.name, gpus=w.group.gpus, state=r.state.value, state_reason=r.reason, pid=w.pid,
+            worker_id=w.group.name, gpus=w.group.gpus, state=r.state, state_reason=r.reason, pid=w.pid,
             role=w.group.role, preferred_classes=w.group.preferred_classes,
             current_task=st.current_task if st else None, task_name=st.task_name if st else None,
             task_class=st.task_class if st else None, task_started_at=st.task_started_at if st else None,
             tokens_per_s=st.tokens_per_s if st else None, progress=st.progress if st else None,
             restarts=r.restarts, last_heartbeat=r.last_heartbeat, backoff_until=r.backoff_until,
-            residency=st.residency if st else "idle", resident_model=st.resident_model if st else None,
+            residency=st.residency if st else GpuState.IDLE, resident_model=st.resident_model if st else None,
             endpoint=w.endpoint, llm_backend=(caps := w.capabilities()).llm_backend,
             llm_models=tuple(sorted(caps.llm_models)) if caps.llm_models is not None else None))
     return tuple(out)
