@@ -7,6 +7,7 @@ Quitting the dashboard leaves the rig running.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,9 +29,6 @@ from galaxy_tui import prefs
 from galaxy_tui.actions import CANCELLABLE, STOPPED_STATES, unload_plan
 from galaxy_tui.escalation_keys import EscalationKeys
 from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
-from galaxy_tui.screens.detail import TaskDetailScreen
-from galaxy_tui.screens.escalations import EscalationsScreen
-from galaxy_tui.screens.review import ReviewScreen
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
 from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
 from galaxy_tui.widgets.escalations import EscalationsTable, panel_title, pending_rows
@@ -45,6 +43,14 @@ MAIN_ONLY = frozenset({"pause_resume", "drain", "start_restart", "unload", "canc
                        "approve", "deny", "detail"})
 _UNSET = object()
 EVENT_LINES = 3
+
+
+def _is_open(screen: object, module: str, name: str) -> bool:
+    """``isinstance`` against a screen class imported on first use (the task detail, review and
+    escalations screens are not on the first frame): while its module is not imported, no such
+    screen can be open."""
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(screen, getattr(mod, name))
 
 
 def _show(widget: Widget, visible: bool) -> None:
@@ -145,7 +151,8 @@ class GalaxyApp(EscalationKeys):
             return True
         # On the review screen n walks the pending ones; over a question e must not jump away;
         # in a text field e is a letter.
-        return not (isinstance(self.screen, (ReviewScreen, ConfirmScreen, ReasonScreen))
+        return not (isinstance(self.screen, (ConfirmScreen, ReasonScreen))
+                    or _is_open(self.screen, "galaxy_tui.screens.review", "ReviewScreen")
                     or isinstance(self.focused, (Input, TextArea)))
 
     def on_resize(self) -> None:
@@ -212,8 +219,9 @@ class GalaxyApp(EscalationKeys):
             esc.border_title = panel_title(snap)
         self._show_worker_reason()
         for screen in self.screen_stack[1:]:
-            if isinstance(screen, (ReviewScreen, EscalationsScreen)):
-                screen.on_snapshot(snap)
+            if (_is_open(screen, "galaxy_tui.screens.review", "ReviewScreen")
+                    or _is_open(screen, "galaxy_tui.screens.escalations", "EscalationsScreen")):
+                getattr(screen, "on_snapshot")(snap)  # noqa: B009 - the class is not imported here
         nodes = self.query_one("#nodes", TextPanel)
         _show(nodes, bool(snap.nodes))
         if snap.nodes and self._changed("nodes", snap.nodes):
@@ -441,13 +449,18 @@ class GalaxyApp(EscalationKeys):
         if task is None:
             self.notify("select a task (or a busy GPU) first", severity="warning")
             return
+        self.open_task(task)
+
+    def open_task(self, task: TaskView) -> None:
+        from galaxy_tui.screens.detail import TaskDetailScreen  # not on the first frame: imported when opened
+
         self.push_screen(TaskDetailScreen(task, self.root))
 
     @on(DataTable.RowSelected, "#tasks")
     def _task_chosen(self) -> None:
         task = self.selected_task()
         if task is not None:
-            self.push_screen(TaskDetailScreen(task, self.root))
+            self.open_task(task)
 
     def action_next_theme(self) -> None:
         names = self._themes
