@@ -93,7 +93,18 @@ class Intent:
     def decode(cls, raw: bytes) -> Intent:
         d = safeio.parse_json("intent", raw)  # deep or non-UTF-8 JSON is a ValueError, never a RecursionError
         d["then"] = Then(d.get("then", "nothing"))
-        return cls(**d)
+        intent = cls(**d)
+        paths = [intent.commit, intent.requeue, *intent.unlink, *intent.touch,
+                 *(p for pair in intent.moves for p in pair)]
+        for rel in paths:
+            if rel is not None and not _inside(rel):
+                raise ValueError(f"intent names {rel!r}: only paths inside the rig root")
+        return intent
+
+
+def _inside(rel: object) -> bool:
+    """A relative path with no '..' part (recovery never touches anything outside the root)."""
+    return isinstance(rel, str) and bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
 
 
 class Handle:

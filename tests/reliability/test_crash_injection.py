@@ -22,6 +22,7 @@ from tests.reliability.crash_harness import (
     T0,
     Scenario,
     check_invariants,
+    open_queue,
     policy,
     recover_and_drain,
     run_case,
@@ -131,3 +132,20 @@ def test_recovery_after_the_event_log_was_rotated_writes_no_second_event(tmp_pat
     completed = [e["task_id"] for f in (events.with_name("events.jsonl.1"), events)
                  for e in tail_events(f, 1000) if e["event_type"] == "task_completed"]
     assert sorted(completed) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("bad", ["ABSOLUTE", "../outside", "tasks/../../outside", ""])
+def test_a_record_naming_a_path_outside_the_root_is_dropped_untouched(tmp_path, bad: str) -> None:
+    import json
+
+    outside = tmp_path / "outside"
+    outside.write_text("keep me")
+    bad = str(outside) if bad == "ABSOLUTE" else bad
+    root = tmp_path / "rig"
+    q = open_queue(root)
+    record = {"op": "complete", "task_id": "x", "at": T0, "unlink": [bad or "tasks/x"], "touch": [],
+              "moves": [["tasks/.tmp/a", bad]] if bad else [], "then": "nothing"}
+    (q.journal.dir / "0001.x.complete.1.1").write_text(json.dumps(record))
+    q.reap_stale(T0)
+    q.close()
+    assert outside.read_text() == "keep me" and not os.listdir(root / "tasks" / ".journal")
