@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from engine.atomic import atomic_write_bytes
 from engine.ids import check_command_target
 from engine.safeio import UnsafeFileError, read_json
-from engine.schema import SchemaError, from_plain, to_plain
+from engine.schema import SchemaError, from_plain, to_plain_dict
 
 MAX_COMMAND_BYTES = 64_000
 
@@ -55,7 +55,7 @@ class Command:
     issued_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)  # type: ignore[no-any-return]
+        return to_plain_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Command:

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_bytes
 from engine.safeio import UnsafeFileError, read_json
-from engine.schema import SchemaError, from_plain, to_plain
+from engine.schema import SchemaError, from_plain, to_plain_dict
 
 HISTORY_VERSION = 1
 HISTORY_MAX_BYTES = 4 * 1024 * 1024  # far above 16 GPUs x 15 min; a bigger file is not ours
@@ -59,7 +59,7 @@ class RigHistory:
         return next((g for g in self.gpus if g.index == index), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)  # type: ignore[no-any-return]
+        return to_plain_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> RigHistory:

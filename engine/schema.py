@@ -42,6 +42,14 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
+def to_plain_dict(obj: Any) -> dict[str, Any]:
+    """``to_plain`` of a dataclass instance: its fields as a dict."""
+    out = to_plain(obj)
+    if not isinstance(out, dict):
+        raise TypeError(f"{type(obj).__name__} is not a dataclass")
+    return out
+
+
 _PLAIN = frozenset({str, int, float, bool})
 
 

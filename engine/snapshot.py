@@ -16,7 +16,7 @@ from engine.escalation.store import EscalationState
 from engine.residency.machine import GpuState
 from engine.routing.breaker import BreakerState
 from engine.safeio import UnsafeFileError, read_json
-from engine.schema import SchemaError, from_plain, to_plain
+from engine.schema import SchemaError, from_plain, to_plain_dict
 from engine.supervisor.states import WState
 
 SNAPSHOT_VERSION = 1
@@ -228,7 +228,7 @@ class Snapshot:
     """model -> learned demand; empty from an older supervisor (readers fall back to their tables)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)  # type: ignore[no-any-return]
+        return to_plain_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Snapshot:

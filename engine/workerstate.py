@@ -12,12 +12,14 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.atomic import atomic_write_bytes
 from engine.residency.machine import GpuState
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain
+
+T = TypeVar("T")
 
 MAX_STATE_FILE_BYTES = 1_000_000  # a status or control file is a few hundred bytes
 
@@ -75,7 +77,7 @@ def write_json_dataclass(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(to_plain(obj)).encode())
 
 
-def _read(cls: type[Any], path: Path) -> Any:
+def _read(cls: type[T], path: Path) -> T | None:
     """None when missing or bad: the writer replaces the file on its next beat; the bounded
     reader (engine.safeio) keeps a FIFO, link, huge or deep file from blocking or crashing us."""
     try:
@@ -85,8 +87,8 @@ def _read(cls: type[Any], path: Path) -> Any:
 
 
 def read_status(path: Path) -> WorkerStatus | None:
-    return _read(WorkerStatus, path)  # type: ignore[no-any-return]
+    return _read(WorkerStatus, path)
 
 
 def read_control(path: Path) -> WorkerControl | None:
-    return _read(WorkerControl, path)  # type: ignore[no-any-return]
+    return _read(WorkerControl, path)

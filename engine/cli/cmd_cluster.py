@@ -9,12 +9,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.usage import help_and_fail
 from engine.escalation.store import EscalationState
 from engine.event_types import EventType
 from engine.paths import RigPaths
+
+if TYPE_CHECKING:
+    from engine.escalation.manager import EscalationManager
+    from engine.routing.nodes import EscalationConfig, RoutingConfig
+    from engine.snapshot import CommandAck, Snapshot
 from engine.routing.breaker import BreakerState
 
 ACK_WAIT_S = 15.0
@@ -81,7 +86,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dn.set_defaults(func=cmd_deny)
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> tuple[RoutingConfig, EscalationConfig]:
     from engine.routing.nodes import NodeConfigError, load_routing
 
     try:
@@ -90,7 +95,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise SystemExit(f"galaxy: {exc}") from None
 
 
-def _live_snapshot(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _live_snapshot(args: argparse.Namespace) -> Snapshot | None:
     from engine.snapshot import read_snapshot
 
     try:
@@ -207,7 +212,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 # ---- escalations ----
-def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _manager(args: argparse.Namespace) -> EscalationManager:
     from engine.escalation.service import build_manager
 
     routing, esc_cfg = _load(args)
@@ -289,7 +294,7 @@ def _supervisor_live(args: argparse.Namespace) -> bool:
         _live_snapshot(args) is not None
 
 
-def _wait_ack(args: argparse.Namespace, command_id: str, seconds: float):  # type: ignore[no-untyped-def]
+def _wait_ack(args: argparse.Namespace, command_id: str, seconds: float) -> CommandAck | None:
     from engine.snapshot import read_snapshot
 
     deadline = time.time() + seconds

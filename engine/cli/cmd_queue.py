@@ -13,10 +13,14 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.logsetup import add_log_level_arg
 from engine.paths import RigPaths
+
+if TYPE_CHECKING:
+    from engine.model import Task
+    from engine.queue.filequeue import FileQueue
 
 SNAPSHOT_FRESH_S = 10.0
 
@@ -65,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.set_defaults(func=run_cancel)
 
 
-def _queue(args: argparse.Namespace, **kwargs: Any):  # type: ignore[no-untyped-def]
+def _queue(args: argparse.Namespace, **kwargs: Any) -> FileQueue:
     from engine.queue.filequeue import FileQueue
 
     return FileQueue(RigPaths(args.root), **kwargs)
@@ -80,7 +84,7 @@ def _source(args: argparse.Namespace) -> str:
 
 
 # ------------------------------------------------------------------ submit
-def load_task_json(path: Path, *, now: float, source: str) -> list:  # type: ignore[type-arg]
+def load_task_json(path: Path, *, now: float, source: str) -> list[Task]:
     from engine import safeio
     from engine.model import MAX_TASK_FILE_BYTES, Task
 
@@ -111,7 +115,7 @@ class SubmitRefused(Exception):
         self.lines = lines
 
 
-def _load_plan(path: Path, root: Path, now: float, source: str) -> list:  # type: ignore[type-arg]
+def _load_plan(path: Path, root: Path, now: float, source: str) -> list[Task]:
     try:
         from engine.plans import PlanError, load_plan
     except ImportError:
