@@ -76,6 +76,10 @@ class Ledger:
         self.path = Path(path)
         self.fs: FsOps = fs or REAL_FS
         self._path_s = str(path)
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """Forget what was read (a new, truncated or rotated file is read from its start)."""
         self._offset = 0
         self._partial = b""
         self._legacy = True  # until a checked line is read
@@ -94,7 +98,7 @@ class Ledger:
             with open(self.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self._offset:  # truncated/rotated: start over
-                    self.__init__(self.path, self.fs)  # type: ignore[misc]
+                    self._start_over()
                 fh.seek(self._offset)
                 data = fh.read()
         except FileNotFoundError:
