@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,11 +21,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import ColumnKey
 
-from engine.queue.listing import QueuedPage, QueuedRow
 from engine.snapshot import Snapshot, TaskView
 from engine.textsafe import terminal_safe
 from galaxy_tui.render import clip, fmt_duration, fmt_rate
 from galaxy_tui.widgets.tables import KeyedTable, Row
+
+if TYPE_CHECKING:  # the listing (and the queue index under it) is imported by the lister's thread
+    from engine.queue.listing import QueuedPage, QueuedRow
 
 QUEUED_PAGE = 100
 QUEUED_REFRESH_S = 2.0
@@ -102,9 +104,21 @@ def _entry(t: TaskView, taken_at: float, kind: str, progress: str | None = None,
     return TaskEntry(t.task_id, cells, GROUP_ORDER[kind], sort, haystack, t, detail, style)
 
 
-def live_entries(snap: Snapshot) -> list[TaskEntry]:
-    """Running first, then failed (they need action), then recent; a task in two lists once."""
+EntryKey = tuple[str, TaskView, str | None, float | None]
+
+
+def entry_key(t: TaskView, kind: str, progress: str | None, taken_at: float) -> EntryKey:
+    """What a row's cells depend on: "now" only while its duration still counts up."""
+    ticking = t.duration_s is None and bool(t.started_at) and not t.ended_at
+    return (kind, t, progress, taken_at if ticking else None)
+
+
+def live_entries(snap: Snapshot, memo: dict[EntryKey, TaskEntry] | None = None) -> list[TaskEntry]:
+    """Running first, then failed (they need action), then recent; a task in two lists once.
+    ``memo``: the last call's entries by their inputs, reused when equal (a busy rig's failed
+    and recent rows do not change from one snapshot to the next) and refilled with this call's."""
     out: list[TaskEntry] = []
+    fresh: dict[EntryKey, TaskEntry] = {}
     seen: set[str] = set()
     by_task = {w.current_task: w for w in snap.workers if w.current_task}
     for kind, group in (("running", snap.running), ("failed", snap.failed), ("recent", snap.recent)):
@@ -116,7 +130,16 @@ def live_entries(snap: Snapshot) -> list[TaskEntry]:
             if kind == "running" and w is not None:  # the worker knows when it started and how fast it goes
                 t = replace(t, started_at=t.started_at or w.task_started_at, model=t.model or w.resident_model,
                             tokens_per_s=t.tokens_per_s if t.tokens_per_s is not None else w.tokens_per_s)
-            out.append(_entry(t, snap.taken_at, kind, w.progress if w is not None else None))
+            progress = w.progress if w is not None else None
+            key = entry_key(t, kind, progress, snap.taken_at)
+            entry = memo.get(key) if memo is not None else None
+            if entry is None:
+                entry = _entry(t, snap.taken_at, kind, progress)
+            fresh[key] = entry
+            out.append(entry)
+    if memo is not None:
+        memo.clear()
+        memo.update(fresh)
     return out
 
 
@@ -129,11 +152,17 @@ def fmt_wait(seconds: float | None) -> str:
     return f"{s // 60}m" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}"
 
 
-def queued_entry(r: QueuedRow, taken_at: float) -> TaskEntry:
-    """A queued task from its file name: place in line, model, and how long it has waited."""
-    view = TaskView(task_id=r.task_id, name=r.name, task_class=r.task_class, status="queued", model=r.model)
+def queued_entry(r: QueuedRow, taken_at: float, memo: dict[QueuedRow, TaskEntry] | None = None) -> TaskEntry:
+    """A queued task from its file name: place in line, model, and how long it has waited.
+    ``memo``: row -> its entry before the wait is filled in (that part does not change)."""
     waited = max(0.0, taken_at - r.enqueued_at) if taken_at else None
-    entry = _entry(view, taken_at, "queued", detail=f"#{r.position + 1} in line" + (f", {r.model}" if r.model else ""))
+    entry = memo.get(r) if memo is not None else None
+    if entry is None:
+        view = TaskView(task_id=r.task_id, name=r.name, task_class=r.task_class, status="queued", model=r.model)
+        entry = _entry(view, taken_at, "queued",
+                       detail=f"#{r.position + 1} in line" + (f", {r.model}" if r.model else ""))
+        if memo is not None:
+            memo[r] = entry
     cells = entry.cells[:4] + (fmt_wait(waited),) + entry.cells[5:]
     sort = dict(entry.sort, dur=-1.0 if waited is None else waited, status=(GROUP_ORDER["queued"], r.position))
     return replace(entry, cells=cells, sort=sort)
@@ -195,6 +224,11 @@ class TasksTable(KeyedTable):
         self.queued_offset = 0
         self.queued_page_data: QueuedPage | None = None
         self._live: list[TaskEntry] = []
+        # Rows are rebuilt only when their inputs change (live: by TaskView and kind; queued: by
+        # file-name row; cells cut to the columns: by entry and widths); each holds one snapshot's.
+        self._live_memo: dict[EntryKey, TaskEntry] = {}
+        self._queued_memo: dict[QueuedRow, TaskEntry] = {}
+        self._fit_memo: dict[str, tuple[TaskEntry, tuple[int, int], tuple[object, ...]]] = {}
         self._entries: dict[str, TaskEntry] = {}
         self._taken_at = 0.0
         self._reading = False
@@ -233,7 +267,7 @@ class TasksTable(KeyedTable):
     # ---- data in ----
     def show(self, snap: Snapshot) -> None:
         self._taken_at = snap.taken_at
-        self._live = live_entries(snap)
+        self._live = live_entries(snap, self._live_memo)
         self._apply()
 
     def refresh_queued(self) -> None:
@@ -266,14 +300,28 @@ class TasksTable(KeyedTable):
         live = [e for e in self._live if matches(e, self.filter_text)]
         keys = {e.key for e in live}
         page = self.queued_page_data
-        queued = [queued_entry(r, self._taken_at) for r in page.rows if r.task_id not in keys] if page else []
+        memo = self._queued_memo
+        queued = [queued_entry(r, self._taken_at, memo) for r in page.rows if r.task_id not in keys] if page else []
+        self._queued_memo = {r: memo[r] for r in page.rows if r in memo} if page else {}
         entries = live + queued
         if self.sort_column is not None:
             col = self.sort_column
             entries.sort(key=lambda e: (e.sort[col], e.group), reverse=self.sort_reverse)
         self._entries = {e.key: e for e in entries}
-        super().set_rows([(e.key, e.fitted(self.name_w, self.detail_w)) for e in entries], compact=compact)
+        super().set_rows([(e.key, self._fitted(e)) for e in entries], compact=compact)
+        if len(self._fit_memo) > 2 * len(entries) + QUEUED_PAGE:  # rows long gone
+            self._fit_memo = {k: v for k, v in self._fit_memo.items() if k in self._entries}
         self._retitle()
+
+    def _fitted(self, e: TaskEntry) -> tuple[object, ...]:
+        """``e.fitted`` at the current widths, reused while the entry and widths are the same."""
+        widths = (self.name_w, self.detail_w)
+        hit = self._fit_memo.get(e.key)
+        if hit is not None and hit[0] is e and hit[1] == widths:
+            return hit[2]
+        cells = e.fitted(*widths)
+        self._fit_memo[e.key] = (e, widths, cells)
+        return cells
 
     def on_resize(self) -> None:
         self.fit_columns()
