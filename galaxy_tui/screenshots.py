@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from engine.commands import RecordingCommandSink
 from engine.snapshot import Snapshot
 from galaxy_tui.app import GalaxyApp
@@ -56,7 +58,7 @@ def _clock_of(snap: Snapshot) -> Callable[[], float]:
     return lambda: snap.taken_at
 
 
-async def _settle(app: GalaxyApp, pilot, keys: Sequence[str]) -> None:  # type: ignore[no-untyped-def]
+async def _settle(app: GalaxyApp, pilot: Pilot[None], keys: Sequence[str]) -> None:
     for _ in range(200):
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -62,8 +62,9 @@ class GpuCard(Static):
     data: reactive[CardData | None] = reactive(None, layout=False)
     wide: reactive[bool] = reactive(False)
 
-    def __init__(self, data: CardData, wide: bool = False, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, data: CardData, wide: bool = False, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.set_reactive(GpuCard.data, data)
         self.set_reactive(GpuCard.wide, wide)
         self.set_class(wide, "-wide")
@@ -101,8 +102,8 @@ class GpuPanel(Widget, can_focus=True):
             super().__init__()
             self.card = card
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self._cards: list[CardData] = []
 
     def compose(self) -> ComposeResult:
