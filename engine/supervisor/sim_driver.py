@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.clock import Clock
 from engine.config import GalaxyConfig, GroupConfig
 from engine.supervisor.snapshot_builder import WorkerInfo
 from engine.telemetry.protocol import GpuSample
 from engine.telemetry.sim_rig import SimGpuSpec, SimulatedRig, default_gpu_specs
+
+if TYPE_CHECKING:
+    from engine.sim.ollama_models import SimModelSpec
+    from engine.sim.ollama_server import SimulatedOllamaServer
 
 BUSY_UTIL_PCT = 97.0
 IDLE_UTIL_PCT = 0.0
@@ -36,7 +41,7 @@ def make_sim_rig(config: GalaxyConfig, clock: Clock | None = None, gpu_count: in
     return SimulatedRig(specs, clock=clock, ambient_c=sim.ambient_c)
 
 
-def _model_specs(group: GroupConfig) -> list[object]:
+def _model_specs(group: GroupConfig) -> list[SimModelSpec]:
     from engine.sim.ollama_models import SimModelSpec
 
     small = SimModelSpec(name=DEFAULT_WORKER_MODEL)
@@ -51,7 +56,7 @@ def _model_specs(group: GroupConfig) -> list[object]:
 @dataclass
 class SimRigDriver:
     rig: SimulatedRig
-    servers: dict[str, object] = field(default_factory=dict)  # group name -> SimulatedOllamaServer
+    servers: dict[str, SimulatedOllamaServer] = field(default_factory=dict)  # group name -> its server
     _util: dict[int, float] = field(default_factory=dict)
     _vram: dict[tuple[int, str], float] = field(default_factory=dict)
 
@@ -65,7 +70,7 @@ class SimRigDriver:
         for g in groups:
             if not g.gpus:
                 continue
-            server = SimulatedOllamaServer(_model_specs(g), gpu_ids=g.gpus, ledger=self.rig,  # type: ignore[arg-type]
+            server = SimulatedOllamaServer(_model_specs(g), gpu_ids=g.gpus, ledger=self.rig,
                                            time_scale=time_scale, clock=clock).start()
             self.servers[g.name] = server
             endpoints[g.name] = ("ollama", server.host)
@@ -74,7 +79,7 @@ class SimRigDriver:
     def stop(self) -> None:
         for server in self.servers.values():
             try:
-                server.stop()  # type: ignore[attr-defined]
+                server.stop()
             except Exception as exc:  # noqa: BLE001 - stopping a double must not block shutdown
                 logging.getLogger(__name__).warning("stopping a simulated server failed: %s", exc)
         self.servers.clear()
