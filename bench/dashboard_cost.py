@@ -26,7 +26,10 @@ Measured on the shared 2-core development VM at load average ~22 (so every figur
 busy 7.9% (supervisor 11.1%, 6.3 tasks finished/s), settled 2.75% (supervisor 6.3%); first
 frame 1.05-1.26 s of the dashboard's CPU (wall 5 s: the wait for a core). Before the source
 took at most one snapshot a second and the schema converter was rebuilt: busy 17-21%,
-settled 8%. What is left per rendered snapshot is mostly the Tasks table's layout pass.
+settled 8%. With Tasks rows rebuilt only when their task changed and the screens off the first
+frame imported when opened (back to back, load ~21-25): busy 7.7% -> 5.9%, settled 2.3% -> 2.4%,
+first frame 1.03-1.10 -> 0.84-0.91 s CPU. What is left is Textual repainting lines whose content
+changed (Tasks rows, GPU cards, events): docs/operator-guide.md, "What it costs".
 """
 
 from __future__ import annotations

