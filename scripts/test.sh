@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
 # Debian tools the real-terminal, real-speech, real-Prometheus and real-browser tests drive (the
-# package 'prometheus' also gives promtool; 'chromium' opens `galaxy web` headless).
+# package 'prometheus' also gives promtool; 'chromium' opens `galaxy web` headless; 'redis-server' serves
+# the Redis store's tests, each on its own port and data directory).
 need=()
-for tool in tmux espeak-ng sox prometheus chromium; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in tmux espeak-ng sox prometheus chromium redis-server; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 # command:package where they differ (systemd-analyze verifies the unit of `galaxy service install`)
 for pair in systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
