@@ -15,14 +15,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from engine.model import OUTPUT_TAIL_CHARS, Attempt, Task, is_safe_task_id, iso
-from engine.queue.listing import claim_of
 from engine.queue.names import is_safe_worker_id
+from engine.queue.protocol import Place, TaskQueue
 from engine.textsafe import terminal_safe
 from engine.workerstate import WorkerStatus, read_status
 
 if TYPE_CHECKING:
     from engine.paths import RigPaths
-    from engine.queue.filequeue import FileQueue
 
 
 class TaskState(StrEnum):
@@ -37,8 +36,9 @@ class TaskState(StrEnum):
     FAILED = "failed"
 
 
-_FROM_WHERE = {"held": TaskState.HELD, "delayed": TaskState.DELAYED, "queue": TaskState.QUEUED,
-               "processing": TaskState.RUNNING, "awaiting": TaskState.AWAITING, "complete": TaskState.COMPLETE, "failed": TaskState.FAILED}
+_FROM_WHERE = {Place.HELD: TaskState.HELD, Place.DELAYED: TaskState.DELAYED, Place.QUEUE: TaskState.QUEUED,
+               Place.PROCESSING: TaskState.RUNNING, Place.AWAITING: TaskState.AWAITING,
+               Place.COMPLETE: TaskState.COMPLETE, Place.FAILED: TaskState.FAILED}
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def build_report(task: Task, state: TaskState, status: WorkerStatus | None) -> T
                       tokens_per_s=tokens_per_s, output_tail=tail, output_live=live)
 
 
-def load_report(queue: FileQueue, paths: RigPaths, task_id: str) -> TaskReport | None:
+def load_report(queue: TaskQueue, paths: RigPaths, task_id: str) -> TaskReport | None:
     """The task as the queue holds it now; None when no directory has it.
 
     Raises ValueError for an id that is not a safe file name (checked before any path is built).
@@ -147,13 +147,13 @@ def load_report(queue: FileQueue, paths: RigPaths, task_id: str) -> TaskReport |
     task = queue.get(task_id)
     if task is None:
         return None
-    where = queue.inspector.where_is(task_id, None)
-    state = _FROM_WHERE.get(where or "", TaskState.QUEUED)
+    where = queue.where(task_id)
+    state = _FROM_WHERE.get(where, TaskState.QUEUED) if where is not None else TaskState.QUEUED
     if state is TaskState.QUEUED and task.status.value == "processing":
         state = TaskState.RUNNING  # it moved between the two looks
     status = None
     owner = task.lease_owner
-    claim = claim_of(paths.processing, task_id) if state is TaskState.RUNNING else None
+    claim = queue.claim_of(task_id) if state is TaskState.RUNNING else None
     if claim is not None:  # the claim (in the processing file's name) is the current, running attempt
         owner = owner or claim.worker_id
         task = task.with_changes(lease_owner=owner, attempts=task.attempts + (

@@ -449,14 +449,11 @@ def run_retry(args: argparse.Namespace) -> int:
     if not args.task_id:
         print("give a task id or --all-failed", file=sys.stderr)
         return 2
-    if q.retry(args.task_id, now):
+    verdict = q.retry(args.task_id, now)  # the supervisor's retry command says the same
+    if verdict:
         print(f"{args.task_id} is back in the queue")
         return 0
-    parked = q.awaiting.refusal(args.task_id)  # the supervisor's retry command says the same
-    if parked is not None:
-        print(f"cannot retry: {parked}", file=sys.stderr)
-        return 1
-    print(f"cannot retry: {q.deps.last_refusal}", file=sys.stderr)
+    print(f"cannot retry: {verdict.message}", file=sys.stderr)
     return 1
 
 
@@ -467,12 +464,9 @@ def run_cancel(args: argparse.Namespace) -> int:
     if bad_id(IdKind.TASK, args.task_id):
         return BAD_ID_EXIT
     q = _queue(args, use_inotify=False)
-    if q.cancel(args.task_id, time.time(), args.reason):
+    verdict = q.cancel(args.task_id, time.time(), args.reason)
+    if verdict:
         print(f"{args.task_id} cancelled")
         return 0
-    if q.awaiting.get(args.task_id) is not None:
-        print(f"cannot cancel: {args.task_id} is awaiting approval of its escalation; "
-              "`galaxy deny ESCALATION --reason ...` fails it instead", file=sys.stderr)
-        return 1
-    print(f"cannot cancel: {q.deps.last_refusal}", file=sys.stderr)
+    print(f"cannot cancel: {verdict.message}", file=sys.stderr)
     return 1

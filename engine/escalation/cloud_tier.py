@@ -9,12 +9,11 @@ the supervisor's command processor like every other operator command.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from engine.commands import Command, CommandKind
 from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, EscalationStateError
@@ -25,19 +24,11 @@ from engine.event_types import EventType, OnEvent
 from engine.model import Task
 from engine.paths import RigPaths
 from engine.queue.awaiting import denial_reason
+from engine.queue.protocol import AwaitingStore, FailedTaskSource
 from engine.routing.breaker import BreakerState
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
 from engine.snapshot import EscalationView, NodeView, WaitingView
-
-
-class FailedTaskSource(Protocol):
-    def recent(self, state: str, limit: int) -> list[Task]: ...
-
-    def get(self, task_id: str) -> Task | None: ...
-
-    def retry(self, task_id: str, now: float) -> bool: ...
-
 
 PRUNE_INTERVAL_S = 60.0
 
@@ -46,18 +37,21 @@ def _last_activity(task: Task) -> float:
     return max([task.created_at] + [a.ended_at or a.started_at for a in task.attempts])
 
 
-Resolve = Callable[[str, dict[str, Any], float], bool]
-"""Turn a failed task into a completed one with this result (the escalation's answer)."""
+Resolve = Callable[[str, dict[str, Any], float], object]
+"""Turn a failed task into a completed one with this result (the escalation's answer); truthy when done
+(``TaskQueue.resolve_failed``)."""
 
 
 class CloudTier:
     def __init__(self, paths: RigPaths, routing: RoutingConfig, escalation: EscalationConfig,
-                 queue: FailedTaskSource, resolve: Resolve, *, router: Router | None = None,
+                 queue: FailedTaskSource, resolve: Resolve, *, awaiting: AwaitingStore | None = None,
+                 router: Router | None = None,
                  manager: EscalationManager | None = None, outcome: Callable[[str, str], Any] | None = None,
                  on_event: OnEvent = lambda k, d: None,
                  scan_interval_s: float = 2.0) -> None:
         self.queue = queue
         self.resolve = resolve
+        self.awaiting = awaiting  # where failed tasks wait for the decision; None: they stay in failed
         self.on_event = on_event
         self.routing = routing
         self.scan_interval_s = scan_interval_s
@@ -82,7 +76,7 @@ class CloudTier:
         self._lock = threading.Lock()
         self._sending: set[str] = set()  # escalation ids handed to the pool, not finished yet
         self._swept = False
-        self._failed_mtime: int | None = None
+        self._failed_stamp: int | None = None
         self._now = 0.0
 
     # ---- the tick ----
@@ -102,14 +96,10 @@ class CloudTier:
             self._health = self._pool.submit(self.router.check_health)
 
     def _failed_changed(self) -> bool:
-        """One stat per tick: did failed/ change since the last look?"""
-        paths = getattr(self.queue, "paths", None)
-        try:
-            mtime = os.stat(paths.failed).st_mtime_ns if paths is not None else None
-        except OSError:
-            mtime = None
-        changed = mtime is not None and mtime != self._failed_mtime
-        self._failed_mtime = mtime
+        """One cheap look per tick: did the failed tasks change since the last look?"""
+        stamp = self.queue.failed_stamp()
+        changed = stamp is not None and stamp != self._failed_stamp
+        self._failed_stamp = stamp
         return changed
 
     def _scan(self, now: float) -> None:
@@ -136,8 +126,8 @@ class CloudTier:
             self._reconcile(now, only=task.task_id)
 
     # ---- the task's side: awaiting approval (engine/queue/awaiting.py) ----
-    def _awaiting(self) -> Any:
-        return getattr(self.queue, "awaiting", None)  # a FileQueue has it; a bare test double may not
+    def _awaiting(self) -> AwaitingStore | None:
+        return self.awaiting
 
     def _park(self, task_id: str, escalation_id: str, now: float) -> None:
         """Out of failed/ while the operator decides: not a failure, not retried by "retry all"."""

@@ -8,9 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 from engine.config import GalaxyConfig
-from engine.escalation.cloud_tier import CloudTier, Resolve
+from engine.escalation.cloud_tier import CloudTier
 from engine.event_types import OnEvent
 from engine.paths import RigPaths
+from engine.queue.protocol import EscalationQueue
 from engine.routing.nodes import NodeConfig
 
 DEFAULT_LLM = {"worker": "qwen2.5:7b", "brain": "qwen2.5:14b"}
@@ -30,9 +31,10 @@ def group_nodes(config: GalaxyConfig, endpoints: dict[str, tuple[str, str]] | No
     return tuple(nodes)
 
 
-def build_cloud_tier(config: GalaxyConfig, paths: RigPaths, queue: Any, resolve: Resolve, *,
+def build_cloud_tier(config: GalaxyConfig, paths: RigPaths, queue: EscalationQueue, *,
                      endpoints: dict[str, tuple[str, str]] | None = None,
                      outcome: Callable[[str, str], Any] | None = None,
                      on_event: OnEvent = lambda k, d: None) -> CloudTier:
     routing = replace(config.routing, nodes=group_nodes(config, endpoints) + config.routing.nodes)
-    return CloudTier(paths, routing, config.escalation, queue, resolve, outcome=outcome, on_event=on_event)
+    return CloudTier(paths, routing, config.escalation, queue, queue.resolve_failed, awaiting=queue.awaiting,
+                     outcome=outcome, on_event=on_event)

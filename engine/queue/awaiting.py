@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from engine.event_types import EventType
 from engine.model import Task, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.ledger import COMPLETE, UNFAILED
+from engine.queue.protocol import DONE, Refusal, Verdict
 
 if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
@@ -43,7 +44,6 @@ class AwaitingTasks:
         self.fq = fq
         self.dir = fq.paths.awaiting
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.last_refusal: str | None = None
         self._counts: dict[str, int] = {}
         self._counts_mtime: int | None = None
 
@@ -97,39 +97,37 @@ class AwaitingTasks:
         return dict(out)
 
     # ---- failed -> awaiting ----
-    def park(self, task_id: str, escalation_id: str, now: float) -> bool:
+    def park(self, task_id: str, escalation_id: str, now: float) -> Verdict:
         """Move a failed task here while its escalation awaits a decision (idempotent)."""
         fq = self.fq
         if not is_safe_task_id(task_id):  # it may come from an escalation record: never a path from it
-            self.last_refusal = f"task id {task_id!r} is not valid"
-            return False
+            return Verdict.refused(Refusal.INVALID_ID, f"task id {task_id!r} is not valid")
         with fq.deps_lock():
-            task = fq.deps._failed_task(task_id)
+            task = fq.deps.failed_task(task_id)
             if task is None:
-                self.last_refusal = f"{task_id} is not in failed/"
-                return False
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not in failed/")
             parked = task.with_changes(status=TaskStatus.AWAITING_APPROVAL,
                                        result={**(task.result or {}), "awaiting_escalation": escalation_id})
             from engine.queue.taskfile import encode
 
             fq.fs.write_replace(fq.tmp, self._path(task_id), encode(parked), fsync=fq.fsync)
             self._unfail_parked(task, escalation_id, now)
-        return True
+        return DONE
 
     def _unfail_parked(self, task: Task, escalation_id: str, now: float) -> None:
         """Its dependents are held again (with their markers: released on its completion, failed
         on its deny), then it leaves failed/ (a U line). Each step is safe to repeat."""
         fq = self.fq
-        fq.deps._restore_cascade(task.task_id, now)  # not settled: it would see us in failed/ still
+        fq.deps.restore_cascade(task.task_id, now)  # not settled: it would see us in failed/ still
         if os.path.exists(fq.paths.failed / f"{task.task_id}.json"):
             fq.fs.unlink(fq.paths.failed / f"{task.task_id}.json")
             fq.ledger.append(now, UNFAILED, task.task_class.value, task.task_id)
             fq.events.emit(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task.task_id,
                            task_class=task.task_class.value, escalation_id=escalation_id)
-        fq.deps._drop_cascade_markers(task.task_id)
+        fq.deps.drop_cascade_markers(task.task_id)
 
     # ---- awaiting -> complete | failed | queue ----
-    def resolve(self, task_id: str, result: dict[str, Any], now: float, note: str = "escalation") -> bool:
+    def resolve(self, task_id: str, result: dict[str, Any], now: float, note: str = "escalation") -> Verdict:
         """The escalation's answer completes the task; dependents are released once."""
         from engine.queue.taskfile import encode
 
@@ -137,8 +135,7 @@ class AwaitingTasks:
         with fq.deps_lock():
             task = self.get(task_id)
             if task is None:
-                self.last_refusal = f"{task_id} is not awaiting approval"
-                return False
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not awaiting approval")
             final = task.with_changes(status=TaskStatus.COMPLETE, result=dict(result), error=None,
                                       lease_owner=None, lease_expires=None)
             if fq.fs.write_exclusive(fq.tmp, fq.paths.complete / f"{task_id}.json", encode(final), fsync=fq.fsync):
@@ -147,37 +144,36 @@ class AwaitingTasks:
                                resolved_by=note)
             fq.fs.unlink(self._path(task_id))
         fq.deps.on_complete(task_id, now)
-        return True
+        return DONE
 
-    def fail(self, task_id: str, reason: str, now: float, event: EventType = EventType.TASK_ESCALATION_DENIED) -> bool:
+    def fail(self, task_id: str, reason: str, now: float,
+             event: EventType = EventType.TASK_ESCALATION_DENIED) -> Verdict:
         """To failed/ with ``reason`` (a deny: ``denial_reason``; or a send that got no answer);
         dependents fail in cascade; ``galaxy retry`` runs it locally again."""
         fq = self.fq
         with fq.deps_lock():
             task = self.get(task_id)
             if task is None:
-                self.last_refusal = f"{task_id} is not awaiting approval"
-                return False
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not awaiting approval")
             result = {k: v for k, v in (task.result or {}).items() if k != "awaiting_escalation"} or None
             fq.write_failed(task.with_changes(result=result), reason, now, event=event)
             fq.fs.unlink(self._path(task_id))
-        return True
+        return DONE
 
-    def retry_local(self, task_id: str, now: float) -> bool:
+    def retry_local(self, task_id: str, now: float) -> Verdict:
         """Back to the queue (an expiry whose safe default is to try locally again)."""
         fq = self.fq
         with fq.deps_lock():
             task = self.get(task_id)
             if task is None:
-                self.last_refusal = f"{task_id} is not awaiting approval"
-                return False
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not awaiting approval")
             fresh = task.with_changes(status=TaskStatus.PENDING, retry_count=0, error=None, result=None,
                                       not_before=None, lease_owner=None, lease_expires=None)
             fq.write_queued(fresh, now)
             fq.fs.unlink(self._path(task_id))
             fq.events.emit(EventType.TASK_RETRIED, at=now, task_id=task_id, task_class=task.task_class.value,
                            model=task.model)
-        return True
+        return DONE
 
     # ---- after a crash ----
     def recover(self, now: float) -> list[str]:
@@ -186,7 +182,7 @@ class AwaitingTasks:
         done = []
         for task_id in self.ids():
             in_complete = os.path.exists(fq.paths.complete / f"{task_id}.json")
-            failed = fq.deps._failed_task(task_id)
+            failed = fq.deps.failed_task(task_id)
             if not in_complete and failed is None:
                 continue
             with fq.deps_lock():

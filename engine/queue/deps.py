@@ -25,6 +25,7 @@ from engine.queue.journal import Intent, Then
 from engine.queue.ledger import UNFAILED
 from engine.queue.ledger import render as ledger_line
 from engine.queue.names import HeldName, parse_delayed_name, parse_held_name, parse_processing_name, us
+from engine.queue.protocol import DONE, Refusal, Verdict
 
 if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
@@ -36,22 +37,19 @@ class Dependencies:
         self.held_dir = fq.paths.held
         self.deps_dir = fq.paths.held / "_deps"
         self.cascade_dir = fq.paths.failed / "_cascade"
-        self.last_refusal: str | None = None  # why the last retry/cancel said no (for the CLI)
 
-    def _id_ok(self, task_id: str) -> bool:
+    def id_refusal(self, task_id: str) -> Verdict | None:
         """Last line of defence for operator entry points: no path is built from a bad id."""
         from engine.ids import IdKind, InvalidId, id_problem
 
         why = id_problem(IdKind.TASK, task_id)
-        if why is not None:
-            self.last_refusal = str(InvalidId(IdKind.TASK, task_id, why))
-        return why is None
+        return None if why is None else Verdict.refused(Refusal.INVALID_ID, str(InvalidId(IdKind.TASK, task_id, why)))
 
     # ---- state of a dependency ----
-    def _is_complete(self, task_id: str) -> bool:
+    def is_complete(self, task_id: str) -> bool:
         return os.path.exists(self.fq.paths.complete / f"{task_id}.json")
 
-    def _failed_task(self, task_id: str) -> Task | None:
+    def failed_task(self, task_id: str) -> Task | None:
         path = self.fq.paths.failed / f"{task_id}.json"
         if not path.exists():
             return None
@@ -76,7 +74,7 @@ class Dependencies:
         fs = self.fq.fs
         try:  # markers first: a held file always has its markers (a marker alone is dropped when read)
             for dep in task.depends_on:
-                if not self._is_complete(dep):
+                if not self.is_complete(dep):
                     marker_dir = self.deps_dir / dep
                     fs.mkdir(marker_dir)
                     fs.touch(marker_dir / name)
@@ -95,7 +93,7 @@ class Dependencies:
         if task is None:
             return
         for dep in task.depends_on:
-            failed = self._failed_task(dep)
+            failed = self.failed_task(dep)
             if failed is not None:
                 root = (failed.result or {}).get("cascade_root", dep)
                 root_reason = failed.error or "failed"
@@ -104,7 +102,7 @@ class Dependencies:
                 self._fail_dependent(name, task, root, root_reason, dep, now)
                 self._cascade(task_id, root, root_reason, now)
                 return
-        if all(self._is_complete(d) for d in task.depends_on):
+        if all(self.is_complete(d) for d in task.depends_on):
             self._release(name, task, now)
 
     def _read_held(self, name: str) -> Task | None:
@@ -160,7 +158,7 @@ class Dependencies:
         with self.fq.deps_lock():
             for name in _listdir(marker_dir):
                 task = self._read_held(name)
-                if task is not None and all(self._is_complete(d) for d in task.depends_on):
+                if task is not None and all(self.is_complete(d) for d in task.depends_on):
                     self._release(name, task, now)
                 self.fq.fs.unlink(marker_dir / name)
             self.fq.fs.rmdir(marker_dir)
@@ -201,37 +199,34 @@ class Dependencies:
                              unlink=cleanup)
 
     # ---- retry ----
-    def retry_failed(self, task_id: str, now: float) -> bool:
-        self.last_refusal = None
-        if not self._id_ok(task_id):
-            return False
-        task = self._failed_task(task_id)
+    def retry_failed(self, task_id: str, now: float) -> Verdict:
+        bad = self.id_refusal(task_id)
+        if bad is not None:
+            return bad
+        task = self.failed_task(task_id)
         if task is None:
-            self.last_refusal = f"{task_id} is not in failed/"
-            return False
+            return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not in failed/")
         if task.result and "invalid_file" in task.result:
-            self.last_refusal = (f"{task_id} was not a valid task file; fix failed/{task.result.get('raw_file')} "
-                                 "and submit it again")
-            return False
+            return Verdict.refused(Refusal.INVALID_FILE, f"{task_id} was not a valid task file; fix failed/"
+                                   f"{task.result.get('raw_file')} and submit it again")
         for dep in task.depends_on:
-            if dep != task_id and self._failed_task(dep) is not None:
-                self.last_refusal = f"dependency {dep} has failed; retry {dep} instead"
-                return False
+            if dep != task_id and self.failed_task(dep) is not None:
+                return Verdict.refused(Refusal.DEPENDENCY_FAILED, f"dependency {dep} has failed; retry {dep} instead")
         with self.fq.journal.begin(Intent("retry", task_id, now, then=Then.RETRY)) as h:
             h.finish()  # redo_retry; a crash part-way is finished by recovery
-        return True
+        return DONE
 
     def redo_retry(self, task_id: str, now: float) -> None:
         """Bring ``task_id`` and its cascade back; every step is skipped if done already, so
         a retry cut short by a crash is finished, not queued twice."""
         with self.fq.deps_lock():
-            restored = self._restore_cascade(task_id, now)
-            task = self._failed_task(task_id)
+            restored = self.restore_cascade(task_id, now)
+            task = self.failed_task(task_id)
             own_name = self.find_held(task_id)
             if task is not None:
                 if own_name is None and not self._in_flight(task_id):
                     fresh = _fresh(task)
-                    if all(self._is_complete(d) for d in fresh.depends_on):
+                    if all(self.is_complete(d) for d in fresh.depends_on):
                         self.fq.write_queued(fresh, now)
                     else:
                         own_name = self.hold(fresh, now)
@@ -240,22 +235,23 @@ class Dependencies:
                 self.settle(dep_id, now, name)
             if own_name:
                 self.settle(task_id, now, own_name)
-            self._drop_cascade_markers(task_id)
+            self.drop_cascade_markers(task_id)
 
-    def resolve_failed(self, task_id: str, result: dict[str, object], now: float, note: str) -> bool:
+    def resolve_failed(self, task_id: str, result: dict[str, object], now: float, note: str) -> Verdict:
         """A failed task answered another way (an approved escalation): record it complete
         with ``result``, and bring back the dependents that failed only because of it."""
         from engine.queue.journal import digest
         from engine.queue.ledger import COMPLETE
         from engine.queue.taskfile import encode
 
-        self.last_refusal = None
-        if not self._id_ok(task_id):
-            return False
-        task = self._failed_task(task_id)
+        bad = self.id_refusal(task_id)
+        if bad is not None:
+            return bad
+        task = self.failed_task(task_id)
         if task is None:
-            self.last_refusal = f"{task_id} is not in failed/"
-            return False
+            if self.is_complete(task_id):
+                return Verdict.refused(Refusal.ALREADY_COMPLETE, f"{task_id} is already complete")
+            return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not in failed/")
         final = task.with_changes(status=TaskStatus.COMPLETE, result=dict(result), error=None, lease_owner=None,
                                   lease_expires=None, fix_applied=task.fix_applied)
         fq = self.fq
@@ -273,27 +269,26 @@ class Dependencies:
                 raise
             if not recorded:
                 h.drop()
-                self.last_refusal = f"{task_id} is already complete"
-                return False
+                return Verdict.refused(Refusal.ALREADY_COMPLETE, f"{task_id} is already complete")
             h.finish()  # then after_resolve
-        return True
+        return DONE
 
     def after_resolve(self, task_id: str, now: float) -> None:
         """A resolved task leaves failed/ and its cascade comes back (idempotent)."""
         with self.fq.deps_lock():
-            restored = self._restore_cascade(task_id, now)
-            task = self._failed_task(task_id)
+            restored = self.restore_cascade(task_id, now)
+            task = self.failed_task(task_id)
             if task is not None:
                 self._unfail(task, now)
             for dep_id, name in restored:
                 self.settle(dep_id, now, name)
-            self._drop_cascade_markers(task_id)
+            self.drop_cascade_markers(task_id)
 
-    def _restore_cascade(self, root: str, now: float) -> list[tuple[str, str]]:
+    def restore_cascade(self, root: str, now: float) -> list[tuple[str, str]]:
         """Hold again the dependents that failed only because ``root`` did; (task id, held name)."""
         restored = []
         for dep_id in _listdir(self.cascade_dir / root):
-            dependent = self._failed_task(dep_id)
+            dependent = self.failed_task(dep_id)
             held = self.find_held(dep_id)  # held already by a retry cut short: not a second copy
             if dependent is not None and (dependent.result or {}).get("cascade_root") == root:
                 restored.append((dep_id, held or self.hold(_fresh(dependent), now)))  # (hold: markers first)
@@ -302,7 +297,7 @@ class Dependencies:
                 restored.append((dep_id, held))
         return restored
 
-    def _drop_cascade_markers(self, root: str) -> None:
+    def drop_cascade_markers(self, root: str) -> None:
         """Last step of a retry or resolve: its dependents are held (or released) again."""
         for dep_id in _listdir(self.cascade_dir / root):
             self.fq.fs.unlink(self.cascade_dir / root / dep_id)
@@ -321,15 +316,16 @@ class Dependencies:
             h.finish()
 
     # ---- cancel ----
-    def cancel(self, task_id: str, now: float, reason: str) -> bool:
-        self.last_refusal = None
-        if not self._id_ok(task_id):
-            return False
+    def cancel(self, task_id: str, now: float, reason: str) -> Verdict:
+        bad = self.id_refusal(task_id)
+        if bad is not None:
+            return bad
         found = self._take_for_cancel(task_id, now)
+        if isinstance(found, Verdict):
+            return found
         if found is None:
-            self.last_refusal = (self.last_refusal
-                                 or f"{task_id} is not waiting or running (already finished, or unknown)")
-            return False
+            return Verdict.refused(Refusal.NOT_FOUND,
+                                   f"{task_id} is not waiting or running (already finished, or unknown)")
         path, task, worker, orig = found
         attempts = task.attempts
         if worker is not None:
@@ -342,9 +338,9 @@ class Dependencies:
         except OSError:  # disk full: the task stays where it was, markers and all
             self.fq.fs.rename(path, orig)
             raise
-        return True
+        return DONE
 
-    def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None, Path] | None:
+    def _take_for_cancel(self, task_id: str, now: float) -> tuple[Path, Task, str | None, Path] | Verdict | None:
         """Rename the task's file out of its state directory so no one else can move it."""
         from engine.queue.taskfile import read_task_file
 
@@ -377,8 +373,8 @@ class Dependencies:
                 from engine.queue.rejects import reject_file
 
                 reject_file(fq, taken, path.name, str(exc), now)
-                self.last_refusal = f"{task_id}: its file was not a valid task ({exc}); moved to failed/"
-                return None
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id}: its file was not a valid task ({exc}); "
+                                       "moved to failed/")
             return taken, task, worker, path
         return None
 

@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from engine.event_types import EventType
 from engine.events import EventLog
-from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError
+from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.paths import RigPaths
 from engine.proctable import current_instance
 from engine.queue import recovery
@@ -46,7 +46,16 @@ from engine.queue.names import (
     parse_processing_name,
     us,
 )
-from engine.queue.protocol import Candidate, ClaimPolicy, QueueCounts, WaitingTask
+from engine.queue.protocol import (
+    Candidate,
+    ClaimPolicy,
+    ClaimView,
+    Place,
+    QueueCounts,
+    Refusal,
+    Verdict,
+    WaitingTask,
+)
 from engine.queue.rejects import reject_file
 from engine.queue.submit import write_batch
 from engine.queue.taskfile import Grabbed, encode, read_task_file
@@ -93,7 +102,7 @@ class FileQueue:
         self.awaiting = AwaitingTasks(self)  # tasks whose escalation awaits a decision (engine/queue/awaiting.py)
         self.journal = Journal(self)
         self._deps_lock = FileLock(str(paths.locks / "deps.lock"))
-        self._reap_lock = FileLock(str(paths.locks / "reap.lock"))
+        self.reap_lock = FileLock(str(paths.locks / "reap.lock"))  # one reaper at a time, across processes
         self.groups = groups if groups is not None else TaskGroups(paths)  # reaping kills a claim's processes
 
     # ------------------------------------------------------------------ plumbing
@@ -117,8 +126,22 @@ class FileQueue:
         """Sleep until queue/ changes (inotify), ``wake_fd`` is readable, or the timeout."""
         return self.index.wait(timeout_s, () if wake_fd is None else (wake_fd,))
 
+    def wakes_on_change(self) -> bool:
+        """inotify is watching queue/ (Linux); without it a wait sleeps out its timeout."""
+        return self.index.live
+
     def deps_lock(self) -> FileLock:
         return self._deps_lock
+
+    def note_queued(self, name: str) -> None:
+        """A queue/ file this process just wrote or moved there: claimable by our next claim at
+        once, without waiting for inotify."""
+        if self._index is not None:
+            self._index.add(name)
+
+    def forget_claim(self, task_id: str) -> None:
+        """This process's memory of a claim that someone else ended (reaped)."""
+        self._claims.pop(task_id, None)
 
     # ---- recovery of dead workers' claims and due retries (engine.queue.recovery) ----
     def reap_stale(self, now: float) -> list[str]:
@@ -140,8 +163,7 @@ class FileQueue:
         qn = QueueName.for_task(task, enqueued_us or us(now))  # records type/executor for claims
         name = qn.render()
         self.fs.write_replace(self._t, f"{self._q}/{name}", encode(task), fsync=self.fsync)
-        if self._index is not None:
-            self._index.add(name)  # our own write is visible to our next claim without waiting for inotify
+        self.note_queued(name)  # our own write is visible to our next claim without waiting for inotify
         return name
 
     def write_failed(self, task: Task, reason: str, now: float, *, event: EventType = EventType.TASK_FAILED,
@@ -325,7 +347,7 @@ class FileQueue:
             return None
         return Grabbed(held, info, task, None)
 
-    def _attempt(self, g: Grabbed, now: float, outcome: str, *, error: str | None = None,
+    def attempt(self, g: Grabbed, now: float, outcome: str, *, error: str | None = None,
                  return_code: int | None = None) -> tuple[Attempt, ...]:
         a = Attempt(number=len(g.task.attempts) + 1, worker_id=g.info.worker_id, started_at=g.info.claimed_at,
                     ended_at=now, outcome=outcome, return_code=return_code,
@@ -341,16 +363,16 @@ class FileQueue:
             return
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         final = g.task.with_changes(status=TaskStatus.COMPLETE, result=result, error=None, lease_owner=None,
-                                    lease_expires=None, attempts=self._attempt(g, now, "ok", return_code=rc))
+                                    lease_expires=None, attempts=self.attempt(g, now, "ok", return_code=rc))
         tokens = result.get("tokens_generated")
         ev = self.events.render(EventType.TASK_COMPLETED, at=now, task_id=task_id, worker_id=worker_id,
                                 duration_ms=(now - g.info.claimed_at) * 1000.0,
                                 tokens_generated=tokens if isinstance(tokens, int) else None,
                                 task_class=g.task.task_class.value, retry_count=g.task.retry_count,
                                 return_code=rc, fix_applied=g.task.fix_applied)
-        self._commit_completion("complete", g.task, g.path, encode(final), [ev], worker_id, now, ungrab=g)
+        self.commit_completion("complete", g.task, g.path, encode(final), [ev], worker_id, now, ungrab=g)
 
-    def _commit_completion(self, op: str, task: Task, held: str | Path, data: bytes, events: list[str],
+    def commit_completion(self, op: str, task: Task, held: str | Path, data: bytes, events: list[str],
                            worker_id: str, now: float, *, ungrab: Grabbed | None) -> None:
         """complete/<id>.json once, then (exactly once, even across a crash: the intent
         journal) the ledger line, the event, the held file's removal, the dependents' release."""
@@ -386,7 +408,7 @@ class FileQueue:
             recovery.late_result(self, task_id, worker_id, now, "failed", error=error)
             return
         outcome = "timeout" if "timed out" in error else "error"
-        attempts = self._attempt(g, now, outcome, error=error, return_code=return_code)
+        attempts = self.attempt(g, now, outcome, error=error, return_code=return_code)
         snippet = error[-ERROR_SNIPPET_CHARS:]
         task = g.task
         if retryable and task.retry_count < task.max_retries:
@@ -424,7 +446,7 @@ class FileQueue:
         g = self._grab(task_id, worker_id, "releasing")
         if g is None:
             return
-        back = g.task.with_changes(attempts=self._attempt(g, now, "released", error=reason))
+        back = g.task.with_changes(attempts=self.attempt(g, now, "released", error=reason))
         try:
             self.write_queued(back, now, enqueued_us=g.enqueued_us)
         except OSError:
@@ -434,12 +456,15 @@ class FileQueue:
         self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
     # ------------------------------------------------------------------ operator actions
-    def retry(self, task_id: str, now: float) -> bool:
+    def retry(self, task_id: str, now: float) -> Verdict:
+        parked = self.awaiting.refusal(task_id)
+        if parked is not None:
+            return Verdict.refused(Refusal.AWAITING_APPROVAL, parked)
         with self._deps_lock:
             return self.deps.retry_failed(task_id, now)
 
     def resolve_failed(self, task_id: str, result: dict[str, Any], now: float,
-                       note: str = "escalation") -> bool:
+                       note: str = "escalation") -> Verdict:
         """Complete a failed task with a result found elsewhere (an approved escalation)."""
         if self.awaiting.get(task_id) is not None:  # parked while its escalation was decided
             return self.awaiting.resolve(task_id, result, now, note)
@@ -450,13 +475,42 @@ class FileQueue:
         ids = sorted(n[:-5] for n in os.listdir(self.paths.failed) if n.endswith(".json"))
         return [i for i in ids if self.retry(i, now)]
 
-    def cancel(self, task_id: str, now: float, reason: str) -> bool:
+    def cancel(self, task_id: str, now: float, reason: str) -> Verdict:
+        if self.awaiting.get(task_id) is not None:
+            return Verdict.refused(Refusal.AWAITING_APPROVAL, f"{task_id} is awaiting approval of its escalation; "
+                                   "`galaxy deny ESCALATION --reason ...` fails it instead")
         with self._deps_lock:
             return self.deps.cancel(task_id, now, reason)
 
     # ------------------------------------------------------------------ views
     def get(self, task_id: str) -> Task | None:
         return self.inspector.get(task_id)
+
+    def where(self, task_id: str) -> Place | None:
+        if not is_safe_task_id(task_id):
+            return None
+        where = self.inspector.where_is(task_id, None)
+        return Place(where) if where else None
+
+    def claim_of(self, task_id: str) -> ClaimView | None:
+        if not is_safe_task_id(task_id):
+            return None
+        for name in os.listdir(self._p):
+            pn = parse_processing_name(name)
+            if pn is not None and pn.task_id == task_id:
+                try:
+                    expires = max(pn.first_expiry, os.stat(f"{self._p}/{name}").st_mtime)
+                except FileNotFoundError:
+                    continue
+                return ClaimView(task_id, pn.worker_id, pn.claimed_at, expires, pn.instance)
+        return None
+
+    def failed_stamp(self) -> int | None:
+        """failed/'s mtime: every file in or out of it changes it (one stat)."""
+        try:
+            return os.stat(self.paths.failed).st_mtime_ns
+        except OSError:
+            return None
 
     def counts(self) -> QueueCounts:
         return self.inspector.counts()

@@ -181,8 +181,8 @@ class Journal:
         for src, dest in intent.moves:
             if self._abs(src).exists():  # else moved already (and maybe claimed since)
                 fs.rename(self._abs(src), self._abs(dest))
-            if fq._index is not None and self._abs(dest).parent == fq.paths.queue:
-                fq._index.add(self._abs(dest).name)  # our own write: claimable by us at once
+            if self._abs(dest).parent == fq.paths.queue:
+                fq.note_queued(self._abs(dest).name)  # our own write: claimable by us at once
         present_l = (_lines_after(fq.ledger.path, intent.ledger_off, intent.ledger_ino, salvage_ledger)
                      if recovering and intent.ledger else set())
         for line in intent.ledger:

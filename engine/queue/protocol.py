@@ -1,16 +1,29 @@
-"""The queue seen by workers and the supervisor.
+"""The queue seen by workers, the supervisor, the cloud tier, the CLI and the dashboard.
 
-FileQueue (shared filesystem, one rig) implements it now; a Redis-streams queue for
-several rigs must slot in behind the same protocol without touching workers or the
-supervisor. All methods take ``now`` explicitly so policy is testable with a fake clock.
+Small protocols, each a capability a caller needs; ``RigQueue`` is all of them together, what a
+store hands out. FileQueue (shared filesystem, one rig) implements every one, and a Redis store
+for several rigs implements the same; callers use only what is declared here (no ``getattr``
+probing). tests/conformance/ defines the contract for every implementation. Methods that decide
+anything take ``now`` explicitly, so policy is testable with a fake clock; values that cross
+processes (``Refusal``, ``Place``, ``TaskStatus``) are enums.
+
+- ``TaskQueue``: submit, claim under a ``ClaimPolicy`` with a lease, heartbeat, complete, fail
+  (backoff), release, reap expired leases, promote due retries, operator retry/cancel and
+  ``resolve_failed``, the views (get, where, counts, waiting, recent).
+- ``QueueWaker``: an idle worker sleeps in ``wait_for_change`` until a submit/release/retry
+  somewhere, its wake pipe, or ``next_due``.
+- ``AwaitingStore``: tasks parked while their escalation waits for an operator (the cloud tier).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
+from engine.event_types import EventType
 from engine.model import Executor, Task, TaskClass, TaskType
 
 
@@ -78,6 +91,63 @@ class QueueCounts:
         return sum(self.by_state.get(state, {}).values())
 
 
+class Place(StrEnum):
+    """Where a task is in its life; the keys of ``QueueCounts.by_state``."""
+
+    HELD = "held"  # waiting on dependencies
+    DELAYED = "delayed"  # in backoff after a failed attempt
+    QUEUE = "queue"  # claimable
+    PROCESSING = "processing"  # claimed, under a lease
+    AWAITING = "awaiting"  # its escalation awaits an operator's decision (AwaitingStore)
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class Refusal(StrEnum):
+    """Why the queue said no to an operator action (retry, cancel, resolve, park)."""
+
+    INVALID_ID = "invalid_id"  # not a safe task id: nothing was looked up
+    NOT_FOUND = "not_found"  # not in the state the action needs (retry: not failed; cancel: not waiting or running)
+    INVALID_FILE = "invalid_file"  # retry: the failed record is an unreadable task file, not a task
+    DEPENDENCY_FAILED = "dependency_failed"  # retry: a dependency failed too; retry that one
+    AWAITING_APPROVAL = "awaiting_approval"  # retry/cancel: its escalation must be approved or denied first
+    ALREADY_COMPLETE = "already_complete"  # resolve: a result is recorded already (recorded once)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to an operator action: truthy when done; else ``refusal`` and a ``message`` for
+    people that names the task and what to do instead."""
+
+    refusal: Refusal | None = None
+    message: str = ""
+
+    def __bool__(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+    @classmethod
+    def refused(cls, refusal: Refusal, message: str) -> Verdict:
+        return cls(refusal, message)
+
+
+DONE = Verdict()
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """The live claim of a running task: who holds it, since when, until when (lease)."""
+
+    task_id: str
+    worker_id: str
+    claimed_at: float
+    lease_expires: float
+    instance: str = ""  # the claiming process (engine.proctable), "" when unknown
+
+
 class TaskQueue(Protocol):
     def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
         """Enqueue tasks (held back while a dependency is unmet). Returns their ids."""
@@ -110,13 +180,38 @@ class TaskQueue(Protocol):
         """Move tasks whose backoff has passed from delayed to the queue."""
         ...
 
-    def retry(self, task_id: str, now: float) -> bool: ...
+    def retry(self, task_id: str, now: float) -> Verdict:
+        """A failed task (and the dependents its failure took down) back to waiting, retries reset.
+        Refused (a value, never an exception) for an unknown or non-failed task, a task whose
+        dependency failed too, a task awaiting approval."""
+        ...
 
-    def retry_all_failed(self, now: float) -> list[str]: ...
+    def retry_all_failed(self, now: float) -> list[str]:
+        """``retry`` every failed task; the ids that went back."""
+        ...
 
-    def cancel(self, task_id: str, now: float, reason: str) -> bool: ...
+    def cancel(self, task_id: str, now: float, reason: str) -> Verdict:
+        """A waiting, held, delayed or running task to failed ("cancelled: reason"), its dependents
+        in cascade; a running task's owner then finds its heartbeat refused."""
+        ...
 
-    def get(self, task_id: str) -> Task | None: ...
+    def resolve_failed(self, task_id: str, result: dict[str, Any], now: float,
+                       note: str = "escalation") -> Verdict:
+        """Complete a failed (or awaiting) task with a result found elsewhere (an approved escalation);
+        recorded once; the dependents its failure took down are held or released again."""
+        ...
+
+    def get(self, task_id: str) -> Task | None:
+        """The task as stored now, its ``status`` set from where it is; None if unknown."""
+        ...
+
+    def where(self, task_id: str) -> Place | None:
+        """Where the task is now; None if unknown."""
+        ...
+
+    def claim_of(self, task_id: str) -> ClaimView | None:
+        """The live claim of a running task; None when it is not claimed."""
+        ...
 
     def counts(self) -> QueueCounts: ...
 
@@ -125,3 +220,98 @@ class TaskQueue(Protocol):
     def recent(self, state: str, limit: int) -> list[Task]:
         """Most recent tasks in complete/failed/processing, newest first."""
         ...
+
+    def failed_stamp(self) -> int | None:
+        """A number that changes whenever tasks enter or leave failed (the cloud tier looks once a
+        tick before it reads ``recent("failed")``); None when the queue cannot tell."""
+        ...
+
+
+class QueueWaker(Protocol):
+    """Waking an idle worker without polling."""
+
+    def wait_for_change(self, timeout_s: float, *, wake_fd: int | None = None) -> bool:
+        """Sleep until the waiting work changes anywhere (a submit, release, retry, promote from
+        any process), ``wake_fd`` is readable, a watched file changes, or ``timeout_s`` passes.
+        True when woken by a change, False on timeout."""
+        ...
+
+    def wakes_on_change(self) -> bool:
+        """True when ``wait_for_change`` returns soon after a change (inotify, pub/sub); False when
+        it can only sleep out its timeout (the worker then polls with a short timeout)."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest task in backoff becomes due (wall clock), so an idle worker does not
+        sleep past it; None when nothing waits in backoff."""
+        ...
+
+    def watch(self, path: Path, names: frozenset[str] | None = None) -> None:
+        """Also wake ``wait_for_change`` on changes in local directory ``path`` (only to ``names``
+        in it, when given: the worker's own control file)."""
+        ...
+
+    def close(self) -> None:
+        """Release watches, connections and threads; the queue is not used after this."""
+        ...
+
+
+class AwaitingStore(Protocol):
+    """Tasks whose escalation awaits an operator: out of failed (not counted as failures, not
+    retried by "retry all"), their dependents held; then exactly one of resolve, fail, retry_local."""
+
+    def park(self, task_id: str, escalation_id: str, now: float) -> Verdict:
+        """A failed task moves here while ``escalation_id`` is decided (idempotent)."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def tasks(self) -> list[Task]: ...
+
+    def counts(self) -> dict[str, int]:
+        """task class -> number awaiting approval."""
+        ...
+
+    def refusal(self, task_id: str) -> str | None:
+        """Why retry or cancel leave a parked task alone; None when it is not parked."""
+        ...
+
+    def resolve(self, task_id: str, result: dict[str, Any], now: float, note: str = "escalation") -> Verdict:
+        """The escalation's answer completes it (recorded once); dependents released."""
+        ...
+
+    def fail(self, task_id: str, reason: str, now: float,
+             event: EventType = EventType.TASK_ESCALATION_DENIED) -> Verdict:
+        """Back to failed with ``reason`` (a deny, a send that got no answer); dependents cascade."""
+        ...
+
+    def retry_local(self, task_id: str, now: float) -> Verdict:
+        """Back to the queue, retries reset (an expiry whose default is to try locally)."""
+        ...
+
+    def recover(self, now: float) -> list[str]:
+        """Finish moves a crash cut short; the ids touched."""
+        ...
+
+
+class FailedTaskSource(Protocol):
+    """The failed tasks the cloud tier looks at (a slice of ``TaskQueue``; tests give doubles)."""
+
+    def recent(self, state: str, limit: int) -> list[Task]: ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def retry(self, task_id: str, now: float) -> Verdict: ...
+
+    def failed_stamp(self) -> int | None: ...
+
+
+class EscalationQueue(TaskQueue, Protocol):
+    """What the cloud tier needs: failed tasks, resolve, and the awaiting store."""
+
+    @property
+    def awaiting(self) -> AwaitingStore: ...
+
+
+class RigQueue(EscalationQueue, QueueWaker, Protocol):
+    """Everything together: what a store hands the worker, the supervisor and the CLI."""

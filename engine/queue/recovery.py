@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def reap_stale(fq: FileQueue, now: float) -> list[str]:
     try:
-        fq._reap_lock.acquire(timeout=0)
+        fq.reap_lock.acquire(timeout=0)
     except Timeout:
         return []  # someone else is reaping right now
     try:
@@ -48,11 +48,11 @@ def reap_stale(fq: FileQueue, now: float) -> list[str]:
         reaped.extend(fq.inspector.recover_orphans(now))  # claims whose owner died mid-move
         return reaped
     finally:
-        fq._reap_lock.release()
+        fq.reap_lock.release()
 
 
 def _reap_one(fq: FileQueue, path: Path, info: ProcessingName, now: float) -> bool:
-    fq._claims.pop(info.task_id, None)
+    fq.forget_claim(info.task_id)
     held = fq.tmp / f"{path.name}.reaping"
     try:
         fq.fs.rename(path, held)
@@ -65,7 +65,7 @@ def _reap_one(fq: FileQueue, path: Path, info: ProcessingName, now: float) -> bo
         reject_file(fq, held, path.name, str(exc), now)
         return True
     g = Grabbed(held, info, task, None)
-    attempts = fq._attempt(g, now, "lost", error=f"lease expired: worker {info.worker_id} stopped heartbeating")
+    attempts = fq.attempt(g, now, "lost", error=f"lease expired: worker {info.worker_id} stopped heartbeating")
     try:
         if task.retry_count < task.max_retries:
             back = task.with_changes(retry_count=task.retry_count + 1, attempts=attempts,
@@ -99,8 +99,7 @@ def promote_due(fq: FileQueue, now: float) -> list[str]:
             fq.fs.rename(fq.paths.delayed / name, fq.paths.queue / qname)
         except FileNotFoundError:
             continue
-        if fq._index is not None:
-            fq._index.add(qname)
+        fq.note_queued(qname)
         moved.append(dn.task_id)
         fq.events.emit(EventType.TASK_PROMOTED, at=now, task_id=dn.task_id, model=dn.model)
     return moved
@@ -126,13 +125,13 @@ def adopt_late_completion(fq: FileQueue, task_id: str, worker_id: str, result: d
     idx.sync()
     sources: list[tuple[str, str | None]] = []
     if task_id in idx.by_id:
-        sources.append((f"{fq._q}/{idx.by_id[task_id]}", idx.by_id[task_id]))
+        sources.append((str(fq.paths.queue / idx.by_id[task_id]), idx.by_id[task_id]))
     for name in os.listdir(fq.paths.delayed):
         dn = parse_delayed_name(name)
         if dn is not None and dn.task_id == task_id:
             sources.append((str(fq.paths.delayed / name), None))
     for src, qname in sources:
-        held = f"{fq._t}/{os.path.basename(src)}.adopting"
+        held = str(fq.tmp / f"{os.path.basename(src)}.adopting")
         try:
             fq.fs.rename(src, held)
         except FileNotFoundError:
@@ -153,7 +152,7 @@ def adopt_late_completion(fq: FileQueue, task_id: str, worker_id: str, result: d
                                 task_class=task.task_class.value, retry_count=task.retry_count,
                                 late_after_lease=True)
         try:
-            fq._commit_completion("adopt", task, held, encode(final), [ev], worker_id, now, ungrab=None)
+            fq.commit_completion("adopt", task, held, encode(final), [ev], worker_id, now, ungrab=None)
         except OSError:  # disk full: the task waits again where it was
             fq.fs.rename(held, src)
             raise

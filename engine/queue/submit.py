@@ -50,7 +50,7 @@ def write_batch(fq: FileQueue, tasks: Sequence[Task], now: float) -> None:
             else:
                 body = t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
                 qn = QueueName.for_task(t, us(now))
-                dest = f"{fq._q}/{qn.render()}"
+                dest = str(fq.paths.queue / qn.render())
             tmp = tmp_name(fq.tmp, t.task_id, STAGED)
             staged.append((tmp, dest))
             fs.create(tmp, encode(body), fsync=fq.fsync)

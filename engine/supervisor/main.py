@@ -71,8 +71,7 @@ def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
                     **{k: v for k, v in data.items() if k not in ("error",)},
                     error=str(data["error"]) if data.get("error") else None)
 
-    resolve = getattr(queue, "resolve_failed", None) or (lambda task_id, result, now: False)
-    return build_cloud_tier(config, paths, queue, resolve, endpoints=endpoints, outcome=Outcome,
+    return build_cloud_tier(config, paths, queue, endpoints=endpoints, outcome=Outcome,
                             on_event=on_event)
 
 

@@ -267,9 +267,11 @@ class Supervisor:
             self.log("sweeping claims of gone workers failed", error=f"{type(exc).__name__}: {exc}")
 
     def _queue_maintenance(self, now: float) -> None:
-        for name in ("reap_stale", "promote_due"):
+        steps: tuple[tuple[str, Callable[[float], list[str]]], ...] = (
+            ("reap_stale", self.queue.reap_stale), ("promote_due", self.queue.promote_due))
+        for name, step in steps:
             try:
-                moved = getattr(self.queue, name)(now)
+                moved = step(now)
             except Exception as exc:  # noqa: BLE001 - a queue hiccup must not stop the supervisor
                 self.log("queue maintenance failed", step=name, error=f"{type(exc).__name__}: {exc}")
                 continue
@@ -411,20 +413,10 @@ class Supervisor:
         model = slot.status.resident_model if slot.status else None
         return Outcome.ok(f"unload #{slot.unload_seq} sent to {slot.worker_id}" + (f" ({model})" if model else ""))
 
-    def _refusal(self, default: str) -> str:
-        """The queue's own reason when it gives one (FileQueue: ``deps.last_refusal``)."""
-        reason = getattr(getattr(self.queue, "deps", None), "last_refusal", None)
-        return reason if isinstance(reason, str) and reason else default
-
-    def _parked(self, task_id: str) -> str | None:
-        """Why a task awaiting approval is not retried (FileQueue: ``awaiting.refusal``)."""
-        refusal = getattr(getattr(self.queue, "awaiting", None), "refusal", None)
-        return refusal(task_id) if callable(refusal) else None
-
     def _retry(self, cmd: Command, now: float) -> Outcome:
-        ok = self.queue.retry(cmd.target or "", now)
-        return Outcome.ok(f"{cmd.target} queued again") if ok else \
-            Outcome.refused(self._parked(cmd.target or "") or self._refusal(f"{cmd.target} is not a failed task"))
+        verdict = self.queue.retry(cmd.target or "", now)
+        return Outcome.ok(f"{cmd.target} queued again") if verdict else \
+            Outcome.refused(verdict.message or f"{cmd.target} is not a failed task")
 
     def _retry_all(self, cmd: Command, now: float) -> Outcome:
         ids = self.queue.retry_all_failed(now)
@@ -432,9 +424,9 @@ class Supervisor:
 
     def _cancel(self, cmd: Command, now: float) -> Outcome:
         reason = str(cmd.args.get("reason") or f"cancelled by {cmd.source or 'operator'}")
-        ok = self.queue.cancel(cmd.target or "", now, reason)
-        return Outcome.ok(f"{cmd.target} cancelled") if ok else \
-            Outcome.refused(self._refusal(f"{cmd.target} is not waiting or running (already finished, or unknown)"))
+        verdict = self.queue.cancel(cmd.target or "", now, reason)
+        return Outcome.ok(f"{cmd.target} cancelled") if verdict else \
+            Outcome.refused(verdict.message or f"{cmd.target} is not waiting or running (already finished, or unknown)")
 
     def _shutdown_cmd(self, cmd: Command, now: float) -> Outcome:
         self.begin_shutdown(now, reason=f"shutdown command from {cmd.source or 'operator'}")

@@ -24,7 +24,7 @@ from engine.handlers.registry import HandlerRegistry
 from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue.protocol import ClaimPolicy, TaskQueue
+from engine.queue.protocol import ClaimPolicy, RigQueue
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.taskgroups import TaskGroupRecord, TaskGroups
@@ -51,7 +51,7 @@ class WorkerSettings:
 
 
 class Worker:
-    def __init__(self, queue: TaskQueue, handlers: HandlerRegistry, residency: Residency, clock: Clock,
+    def __init__(self, queue: RigQueue, handlers: HandlerRegistry, residency: Residency, clock: Clock,
                  paths: RigPaths, events: EventLog, worker_id: str, gpu_ids: tuple[int, ...],
                  profile: WorkerProfile | None = None, settings: WorkerSettings | None = None, *,
                  rig_view: Callable[[], RigView] | None = None, groups: TaskGroups | None = None) -> None:
@@ -90,9 +90,8 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        watch = getattr(queue, "watch", None)
-        if watch is not None:  # its own control file only: peers' status writes must not wake it
-            watch(paths.workers, frozenset({paths.worker_control(worker_id).name}))
+        # its own control file only: peers' status writes must not wake it
+        queue.watch(paths.workers, frozenset({paths.worker_control(worker_id).name}))
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str, *, immediate: bool = False) -> None:
@@ -237,22 +236,15 @@ class Worker:
         return "waited"
 
     def _idle_timeout(self) -> float:
-        live = getattr(getattr(self.queue, "index", None), "live", False)
-        timeout = self.settings.idle_wait_s if live else self.settings.poll_s
+        timeout = self.settings.idle_wait_s if self.queue.wakes_on_change() else self.settings.poll_s
         timeout = min(timeout, self.settings.housekeeping_s, self.settings.status_every_s)
-        next_due = getattr(self.queue, "next_due", None)
-        if next_due is not None:
-            due = next_due()
-            if due is not None:
-                timeout = min(timeout, max(0.0, due - self.clock.now()))
+        due = self.queue.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - self.clock.now()))
         return timeout
 
     def _wait(self, timeout_s: float) -> None:
-        waiter = getattr(self.queue, "wait_for_change", None)
-        if waiter is not None:
-            waiter(timeout_s, wake_fd=self._wake_r)
-        else:
-            self.clock.sleep(min(timeout_s, self.settings.poll_s))
+        self.queue.wait_for_change(timeout_s, wake_fd=self._wake_r)
         try:
             while os.read(self._wake_r, 64):
                 pass

@@ -192,6 +192,9 @@ def test_supervisor_commands_tell_the_loser_who_decided(tmp_path, rig, api):
         def retry(self, task_id: str, now: float) -> bool:
             return False
 
+        def failed_stamp(self) -> int | None:
+            return None
+
     tier = CloudTier(paths, routing, esc_cfg, NoQueue(), lambda *a: True, outcome=Outcome)
     try:
         now = time.time()

@@ -46,7 +46,7 @@ def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = 
                       price_in_per_mtok=3, price_out_per_mtok=15)
     routing = RoutingConfig(nodes=(node,))
     cfg = cfg or EscalationConfig()
-    tier = CloudTier(paths, routing, cfg, q, q.resolve_failed, outcome=Outcome)
+    tier = CloudTier(paths, routing, cfg, q, q.resolve_failed, awaiting=q.awaiting, outcome=Outcome)
     tier.manager = build_manager(paths, routing, cfg,
                                  providers={"cloud": AnthropicProvider("cloud", api.url, "claude-x", "AW_KEY")},
                                  on_answer=tier._answered, on_denied=tier._denied,
@@ -159,7 +159,8 @@ def test_a_park_cut_short_is_finished_at_start(tmp_path, api):
     parked = (paths.awaiting / "ask.json").read_bytes()
     q.awaiting.fail("ask", "no local tier can take it", T0 + 3, event="task_failed")  # as it was before
     (paths.awaiting / "ask.json").write_bytes(parked)  # both copies, as a crash would leave them
-    fresh = CloudTier(paths, tier.routing, EscalationConfig(), q, q.resolve_failed, outcome=Outcome)
+    fresh = CloudTier(paths, tier.routing, EscalationConfig(), q, q.resolve_failed, awaiting=q.awaiting,
+                      outcome=Outcome)
     fresh.manager = tier.manager
     try:
         fresh.tick(T0 + 4)

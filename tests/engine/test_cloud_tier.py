@@ -39,6 +39,9 @@ class FailedTasks:
         self.retried.append(task_id)
         return True
 
+    def failed_stamp(self) -> int | None:
+        return None
+
     def resolve(self, task_id: str, result: dict[str, Any], now: float) -> bool:
         self.resolved[task_id] = result
         return True

@@ -80,6 +80,9 @@ class NoFailedTasks:
     def retry(self, task_id: str, now: float) -> bool:
         return False
 
+    def failed_stamp(self) -> int | None:
+        return None
+
 
 def resolve(task_id: str, result: dict[str, Any], now: float) -> bool:
     return True

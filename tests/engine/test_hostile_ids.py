@@ -157,9 +157,8 @@ def test_queue_and_escalation_apis_refuse_hostile_ids(rig, watch):
     q = make_queue(paths.root)
     m = _manager(paths)
     for bad in _hostile(outside):
-        assert q.retry(bad, T0) is False and "is not valid" in (q.deps.last_refusal or "")
-        assert q.cancel(bad, T0, "x") is False and "is not valid" in (q.deps.last_refusal or "")
-        assert q.resolve_failed(bad, {"text": "x"}, T0) is False and "is not valid" in (q.deps.last_refusal or "")
+        for verdict in (q.retry(bad, T0), q.cancel(bad, T0, "x"), q.resolve_failed(bad, {"text": "x"}, T0)):
+            assert not verdict and "is not valid" in verdict.message
         assert q.get(bad) is None
         assert m.store.get(bad) is None
         with pytest.raises(UnknownEscalation):
@@ -259,5 +258,5 @@ def test_an_escalation_record_with_hostile_ids_is_quarantined_not_followed(rig, 
         assert (paths.escalations / "rejected" / f"{name}.json").exists()
     (paths.escalations / "esc-1.json").write_text(json.dumps(good))
     assert [e.escalation_id for e in m.store.all()] == ["esc-1"]
-    assert make_queue(paths.root).awaiting.park("../../../outside/evil", "esc-2", T0) is False
+    assert not make_queue(paths.root).awaiting.park("../../../outside/evil", "esc-2", T0)
     assert watch == []

@@ -99,8 +99,9 @@ def test_cancelling_a_corrupted_file_keeps_its_bytes_and_says_why(tmp_path):
     q.submit([task("victim")], T0)
     [victim] = [n for n in os.listdir(q.paths.queue) if n.endswith("+victim.json")]
     (q.paths.queue / victim).write_bytes(b"\x00garbage")  # e.g. a file torn by a power cut
-    assert q.cancel("victim", T0, "operator") is False
-    assert "not a valid task" in q.deps.last_refusal and "not valid JSON" in q.deps.last_refusal
+    verdict = q.cancel("victim", T0, "operator")
+    assert not verdict
+    assert "not a valid task" in verdict.message and "not valid JSON" in verdict.message
     failed = q.get("victim")
     assert failed.status is TaskStatus.FAILED and "not valid JSON" in failed.error
     assert (q.paths.failed / failed.result["raw_file"]).read_bytes() == b"\x00garbage"

@@ -60,6 +60,9 @@ class NoFailedTasks:
     def retry(self, task_id: str, now: float) -> bool:
         return False
 
+    def failed_stamp(self) -> int | None:
+        return None
+
 
 def test_a_second_request_during_the_probe_goes_to_the_next_tier(
         tmp_path: Path, servers: dict[str, SimulatedOllamaServer]) -> None:
