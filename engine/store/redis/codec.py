@@ -1,0 +1,79 @@
+"""Task records in Redis: lane keys (what a claim must match, known without reading a task) and the
+task hash read back into a validated ``Task`` (``Task.from_dict``: a record someone else wrote is
+checked like a task file)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote, unquote
+
+from engine.model import Executor, Task, TaskClass, TaskStatus, TaskType, TaskValidationError
+from engine.queue.names import needs_token, parse_needs, task_needs
+from engine.queue.protocol import Candidate, Place
+
+LANE_SEP = "|"
+
+STATUS_OF = {
+    "queue": TaskStatus.PENDING, "delayed": TaskStatus.PENDING, "held": TaskStatus.HELD,
+    "processing": TaskStatus.PROCESSING, "complete": TaskStatus.COMPLETE, "failed": TaskStatus.FAILED,
+    "awaiting": TaskStatus.AWAITING_APPROVAL,
+}
+PLACE_OF = {"queue": Place.QUEUE, "delayed": Place.DELAYED, "held": Place.HELD, "processing": Place.PROCESSING,
+            "complete": Place.COMPLETE, "failed": Place.FAILED, "awaiting": Place.AWAITING}
+
+
+def lane_key(task: Task) -> str:
+    """class|model|priority|needs: one lane per kind of work a claim must match (as the file queue's
+    index groups names); ``|`` never occurs in a class, a percent-quoted model or a needs token."""
+    kind, executor = task_needs(task)
+    parts = (task.task_class.value, quote(task.model or "", safe=""), str(task.priority), needs_token(kind, executor))
+    return LANE_SEP.join(parts)
+
+
+def parse_lane(lane: str) -> tuple[TaskClass, str | None, int, TaskType | None, Executor]:
+    cls, model_q, prio, needs = lane.split(LANE_SEP)
+    kind, executor = parse_needs(needs) if needs else (None, Executor.WORKER)
+    return TaskClass(cls), unquote(model_q) or None, int(prio), kind, executor
+
+
+def candidate(lane: str, task_id: str, enqueued_us: float, depth: int) -> Candidate:
+    cls, model, prio, kind, executor = parse_lane(lane)
+    return Candidate(task_id, cls, model, prio, enqueued_us / 1e6, depth, kind=kind, executor=executor)
+
+
+def encode_task(task: Task) -> str:
+    return json.dumps(task.to_dict(), separators=(",", ":"))
+
+
+def us(t: float) -> int:
+    return round(t * 1_000_000)
+
+
+def decode_task(task_id: str, fields: Mapping[str, str], attempts: Sequence[str], *, where: str) -> Task:
+    """The task as stored now: its definition (``j``) with the fields transitions change."""
+    raw = fields.get("j")
+    if raw is None:
+        raise TaskValidationError("the task record has no task JSON", where=where)
+    try:
+        d = json.loads(raw)
+        if not isinstance(d, dict):
+            raise TaskValidationError("the task record is not a JSON object", where=where)
+        st = fields.get("st", "")
+        d["status"] = STATUS_OF.get(st, TaskStatus.PENDING).value
+        d["retry_count"] = int(fields.get("retry", "0"))
+        d["error"] = fields.get("err") or None
+        res = json.loads(fields["res"]) if fields.get("res") else None
+        if st == "awaiting":
+            res = {**(res or {}), "awaiting_escalation": fields.get("esc", "")}
+        d["result"] = res
+        d["attempts"] = [json.loads(a) for a in attempts]
+        d["lease_owner"] = fields.get("own") or None if st == "processing" else None
+        d["lease_expires"] = int(fields["exp"]) / 1e6 if st == "processing" and fields.get("exp") else None
+        d["not_before"] = int(fields["due"]) / 1e6 if st == "delayed" and fields.get("due") else None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TaskValidationError(f"the task record is damaged: {exc}", where=where) from exc
+    task = Task.from_dict(d, where=where, autofix=False)
+    if task.task_id != task_id:
+        raise TaskValidationError(f"task_id {task.task_id!r} does not match its key", field="task_id", where=where)
+    return task
