@@ -271,11 +271,11 @@ def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
         failed = q.recent("failed", limit)
         running = q.recent("processing", limit)
         awaiting = q.awaiting.tasks()[:limit]
+        from engine.supervisor.orphans import gone_claims
+
+        gone = gone_claims(q)  # claims of a worker process that is gone (a rig crash): not running
     finally:
         q.close()
-    from engine.supervisor.orphans import gone_claims
-
-    gone = gone_claims(paths)  # claims of a worker process that is gone (a rig crash): not running
     data: dict[str, Any] = {
         "root": str(root),
         "counts": counts,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -495,15 +495,24 @@ class FileQueue:
     def claim_of(self, task_id: str) -> ClaimView | None:
         if not is_safe_task_id(task_id):
             return None
+        return next(iter(self._claim_views(lambda pn: pn.task_id == task_id)), None)
+
+    def claims(self, worker_id: str | None = None) -> list[ClaimView]:
+        return self._claim_views(lambda pn: worker_id is None or pn.worker_id == worker_id)
+
+    def _claim_views(self, keep: Callable[[ProcessingName], bool]) -> list[ClaimView]:
+        """processing/ names (owner, claim time, first lease) plus each kept file's mtime (heartbeats)."""
+        out = []
         for name in os.listdir(self._p):
             pn = parse_processing_name(name)
-            if pn is not None and pn.task_id == task_id:
-                try:
-                    expires = max(pn.first_expiry, os.stat(f"{self._p}/{name}").st_mtime)
-                except FileNotFoundError:
-                    continue
-                return ClaimView(task_id, pn.worker_id, pn.claimed_at, expires, pn.instance)
-        return None
+            if pn is None or not keep(pn):
+                continue
+            try:
+                expires = max(pn.first_expiry, os.stat(f"{self._p}/{name}").st_mtime)
+            except FileNotFoundError:
+                continue  # finished or reaped meanwhile
+            out.append(ClaimView(pn.task_id, pn.worker_id, pn.claimed_at, expires, pn.instance))
+        return out
 
     def failed_stamp(self) -> int | None:
         """failed/'s mtime: every file in or out of it changes it (one stat)."""

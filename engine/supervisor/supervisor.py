@@ -25,7 +25,7 @@ from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
 from engine.supervisor.launcher import LaunchSpec, ProcessHandle, ProcessLauncher, worker_argv, worker_env
 from engine.supervisor.model_demand import ModelDemand, rig_demand
-from engine.supervisor.orphans import OrphanSweeper, claims
+from engine.supervisor.orphans import OrphanSweeper
 from engine.supervisor.snapshot_builder import WorkerInfo
 from engine.supervisor.snapshot_writer import SnapshotWriter
 from engine.supervisor.thermal import ThermalGuard
@@ -109,7 +109,7 @@ class Supervisor:
             backend, endpoint = (endpoints or {}).get(g.name, (g.backend, g.endpoint or ""))
             self.slots[g.name] = WorkerSlot(group=g, endpoint=endpoint or None, backend=backend)
         self.groups = groups if groups is not None else TaskGroups(paths)
-        self.orphans = OrphanSweeper(paths, queue, self.groups, frozenset(self.slots), log)
+        self.orphans = OrphanSweeper(queue, self.groups, frozenset(self.slots), log)
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
         self.alerts = AlertEngine()
         self.commands = CommandProcessor(paths.commands, paths.audit)
@@ -232,8 +232,8 @@ class Supervisor:
         its last status may still show a task it had already finished."""
         ids: dict[str, str] = {}
         try:
-            ids = {pn.task_id: pn.instance for pn in claims(self.paths, slot.worker_id)
-                   if self._held_by(slot, pn.instance)}
+            ids = {c.task_id: c.instance for c in self.queue.claims(slot.worker_id)
+                   if self._held_by(slot, c.instance)}
             dead = self.groups.kill_dead(worker_id=slot.worker_id)  # every group the dead process left running
             if dead.survivors:
                 self.log("task processes survived SIGKILL", worker=slot.worker_id, pids=list(dead.survivors))

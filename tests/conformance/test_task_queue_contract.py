@@ -168,6 +168,19 @@ def test_a_task_is_claimed_by_one_worker_only(queue_factory: OpenQueue, clock: F
     assert q2.claim("w2", clock.now(), policy("w2"), LEASE_S) is None
 
 
+def test_claims_lists_the_running_tasks_by_worker(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("a"), task("b"), task("c")], now)
+    claim(q, now, "w1")
+    claim(q, now, "w2")
+    assert sorted(c.task_id for c in q.claims()) == ["a", "b"]
+    (mine,) = q.claims("w2")
+    assert mine.worker_id == "w2" and mine.task_id == "b"
+    assert q.claims("w3") == []
+    q.complete("a", "w1", {}, now)
+    assert [c.task_id for c in q.claims()] == ["b"]
+
+
 # ---------------------------------------------------------------- leases and heartbeats
 def test_a_claim_carries_owner_and_lease(q: RigQueue, clock: FakeClock) -> None:
     now = clock.now()
