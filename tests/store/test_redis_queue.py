@@ -346,3 +346,24 @@ def test_no_script_scans_the_keyspace() -> None:
         for banned in ("'KEYS'", "'SCAN'", "'HSCAN'", "'SSCAN'", "'ZSCAN'", "'FLUSHDB'"):
             assert banned not in upper, f"script {name} calls {banned}"
         assert "ZRANGEBYSCORE', P .. 'PROC'" not in upper or "'LIMIT'" in upper
+
+
+def test_a_claim_after_a_completion_sees_work_submitted_since(client: redis.Redis, cluster: str) -> None:
+    """The lane heads a completion hands to the next claim are refused by the claim script once
+    something became claimable since: the policy chooses again among the heads as they are now."""
+    q = RedisQueue(client, cluster, clock=QueueClock.CALLER)
+    other = RedisQueue(client, cluster, clock=QueueClock.CALLER)
+    q.submit([task("low1", priority=1), task("low2", priority=1)], NOW)
+    first = q.claim("w", NOW, POLICY, 30)
+    assert first is not None and first.task_id == "low1"
+    q.complete("low1", "w", {}, NOW)
+    other.submit([task("urgent", priority=9)], NOW)
+    nxt = q.claim("w", NOW, POLICY, 30)
+    assert nxt is not None and nxt.task_id == "urgent"
+    q.complete("urgent", "w", {}, NOW)
+    last = q.claim("w", NOW, POLICY, 30)
+    assert last is not None and last.task_id == "low2"
+    q.complete("low2", "w", {}, NOW)
+    other.submit([task("after-empty")], NOW)  # the kept view said "nothing": read again before None
+    again = q.claim("w", NOW, POLICY, 30)
+    assert again is not None and again.task_id == "after-empty"

@@ -199,6 +199,16 @@ local function restore_cascade(root)
   end
   return back
 end
+local function heads_now()
+  -- the head of every non-empty lane: {lane, id, enqueue us, depth} (bounded by the kinds of work)
+  local out = {}
+  for _, lane in ipairs(redis.call('SMEMBERS', P .. 'lanes')) do
+    local lk = P .. 'lane:' .. lane
+    local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
+    if head[1] then table.insert(out, {lane, head[1], head[2], redis.call('ZCARD', lk)}) end
+  end
+  return out
+end
 local function finish(out, keep)
   -- keep: the small reply stored under the request id (defaults to out)
   local s = cjson.encode(out)
@@ -245,30 +255,27 @@ return finish({ok = 1, states = states}, {ok = 1, replayed = 1})
 """
 
 HEADS = PRELUDE + r"""
--- the head of every non-empty lane: {lane, id, enqueue us, depth}, and the wake counter
-local out = {}
-for _, lane in ipairs(redis.call('SMEMBERS', P .. 'lanes')) do
-  local lk = P .. 'lane:' .. lane
-  local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
-  if head[1] then table.insert(out, {lane, head[1], head[2], redis.call('ZCARD', lk)}) end
-end
-return cjson.encode({heads = out, ver = redis.call('GET', P .. 'ver') or '0'})
+-- the head of every non-empty lane, and the wake counter
+return cjson.encode({heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """
 
 CLAIM = PRELUDE + r"""
--- arg: lane, expected head id, worker id, owner token, lease us
-local lane, want, worker, token, lease = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5))
+-- arg: lane, expected head id, worker id, owner token, lease us, the wake counter of the caller's view
+-- of the lane heads. Taken only if that view is still true for this choice: the lane's head is still
+-- that task and nothing became claimable since (other lanes may only have lost their heads); else
+-- the answer carries the heads as they are now and the policy chooses again.
+local lane, want, worker, token, lease, seen = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5)), arg(6)
 local lk = P .. 'lane:' .. lane
 local head = redis.call('ZRANGE', lk, 0, 0)
 local h = tk(want)
-if head[1] ~= want then
+local ver = redis.call('GET', P .. 'ver') or '0'
+if head[1] ~= want or ver ~= seen then
   local r = redis.call('HMGET', h, 'st', 'tok', 'exp', 'clm')
   if r[1] == 'processing' and r[2] == token then  -- this very claim, resent after its reply was lost
     return finish({ok = 1, id = want, exp = r[3], clm = r[4], replayed = 1,
                    f = redis.call('HGETALL', h), a = redis.call('LRANGE', P .. 'a:' .. want, 0, -1)})
   end
-  local now_head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
-  return finish({ok = 0, head = now_head[1] or '', enq = now_head[2] or '', depth = redis.call('ZCARD', lk)})
+  return finish({ok = 0, heads = heads_now(), ver = ver})
 end
 redis.call('ZREM', lk, want)
 if redis.call('ZCARD', lk) == 0 then redis.call('SREM', P .. 'lanes', lane) end
@@ -325,7 +332,9 @@ redis.call('HDEL', h, 'own', 'tok', 'exp', 'err')
 redis.call('RPUSH', P .. 'a:' .. id, arg(4))
 move(redis.call('HGET', h, 'cls'), 'processing', 'complete')
 remember('complete', id)
-return finish({ok = 1, released = release_dependents(id)})
+local released = release_dependents(id)
+-- the lane heads as they are now: the worker's next claim offers them to its policy without a read
+return finish({ok = 1, released = released, heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """
 
 FAIL = PRELUDE + _OWNED + r"""

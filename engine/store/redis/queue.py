@@ -53,6 +53,11 @@ MAX_BATCHES = 50  # per reap_stale / promote_due call
 CLAIM_TRIES = 1000
 
 
+def _heads(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
+    out = {str(h[0]): (str(h[1]), float(h[2]), int(h[3])) for h in reply.get("heads") or []}
+    return out, str(reply.get("ver", "0"))
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -107,6 +112,10 @@ class RedisQueue:
         self.retries = retries
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
         self._claims: dict[str, _Claim] = {}
+        self._heads: tuple[dict[str, tuple[str, float, int]], str] | None = None
+        """Lane heads and wake counter from this process's last completion: the next claim offers
+        them to its policy without reading them again; the claim script refuses a view that is no
+        longer true (something became claimable since, or the chosen head was taken)."""
         self.claim_conflicts = 0  # claims that found their lane's head taken by another worker
         self.waker = RedisWaker(client, self.prefix)
         self.awaiting: AwaitingStore = RedisAwaiting(self)
@@ -195,25 +204,27 @@ class RedisQueue:
     # ------------------------------------------------------------------ claim
     def heads(self) -> tuple[dict[str, tuple[str, float, int]], str]:
         """lane -> (head id, enqueue us, depth), and the wake counter, in one read."""
-        reply = self.run("heads", 0.0, [])
-        out = {str(h[0]): (str(h[1]), float(h[2]), int(h[3])) for h in reply.get("heads") or []}
-        return out, str(reply.get("ver", "0"))
+        return _heads(self.run("heads", 0.0, []))
 
     def claim(self, worker_id: str, now: float, policy: ClaimPolicy, lease_s: float) -> Task | None:
-        heads, ver = self.heads()
+        kept, self._heads = self._heads, None
+        heads, ver = kept if kept is not None else self.heads()
         self.waker.seen(ver)
         lease_us = str(max(1, codec.us(lease_s)))
         for _ in range(CLAIM_TRIES):
-            if not heads:
-                return None
             lane_of = {head[0]: lane for lane, head in heads.items()}
-            ranked = policy([codec.candidate(lane, *head) for lane, head in heads.items()], now)
+            ranked = policy([codec.candidate(lane, *head) for lane, head in heads.items()], now) if heads else []
             if not ranked:
-                return None
+                if kept is None:
+                    return None
+                kept = None  # nothing fit the kept view: read the heads as they are now before saying so
+                heads, ver = self.heads()
+                self.waker.seen(ver)
+                continue
             want = ranked[0].task_id
             lane = lane_of[want]
             token = uuid.uuid4().hex
-            reply = self.run("claim", now, [lane, want, worker_id, token, lease_us])
+            reply = self.run("claim", now, [lane, want, worker_id, token, lease_us, ver])
             if reply.get("ok"):
                 task = self._claimed(reply, worker_id, token, now)
                 if task is not None:
@@ -221,11 +232,8 @@ class RedisQueue:
                 heads, ver = self.heads()
                 continue
             self.claim_conflicts += 1
-            head = str(reply.get("head") or "")
-            if head:
-                heads[lane] = (head, float(reply["enq"]), int(reply["depth"]))
-            else:
-                del heads[lane]
+            heads, ver = _heads(reply)
+            self.waker.seen(ver)
         return None
 
     def _claimed(self, reply: dict[str, Any], worker_id: str, token: str, now: float) -> Task | None:
@@ -306,6 +314,8 @@ class RedisQueue:
             if reply.get("state") != "done":  # "done": this very completion, resent after a lost reply
                 self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
             return
+        if "heads" in reply:
+            self._heads = _heads(reply)
         tokens = result.get("tokens_generated")
         self.events.emit(EventType.TASK_COMPLETED, at=now, task_id=task_id, worker_id=worker_id,
                          duration_ms=(now - c.claimed_at) * 1000.0,

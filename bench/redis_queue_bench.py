@@ -1,0 +1,258 @@
+"""Redis store benchmark: prints figures, asserts nothing. Starts its own redis-server
+(tests/support/redis_server.py: 127.0.0.1, free port, appendonly yes, appendfsync everysec).
+
+    .venv/bin/python bench/redis_queue_bench.py            # depth 20,000 and 100,000 (a few minutes)
+    .venv/bin/python bench/redis_queue_bench.py --quick    # small depths, a few seconds
+
+Measures, in one run: enqueue/s (batches of 1,000); claim+complete/s with 1, 2 and 4 worker
+processes at depth 20,000 (the real ``RedisQueue.claim`` with the real claim policy, no-op tasks,
+10 priority lanes as bench/queue_bench.py uses, the real event log on local disk); the same for RQ
+(``rq`` SimpleWorker, burst mode, no-op jobs) and for the file store (bench/queue_bench.py's
+drain); submit-to-claim latency p50/p99 through ``wait_for_change`` (pub/sub wake) at low load;
+the cost of one claim+complete at depth 100 and 100,000 (and the commands Redis ran for it).
+
+Targets (issue 14): >= 8,000 claims+completions/s with 4 workers, >= 2x RQ in the same run,
+p99 < 5 ms, flat cost with depth.
+
+Figures (2026-12-07, a shared 2-core machine: redis-server, the workers and the other helpers'
+jobs all on the same 2 cores; run with nice -n 10): see the report in /work/helper-notes.md (R2);
+filled in below after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from engine.events import EventLog  # noqa: E402
+from engine.model import Task  # noqa: E402
+from engine.scheduling.policy import WorkerProfile, make_claim_policy  # noqa: E402
+from engine.store.redis.client import connect  # noqa: E402
+from engine.store.redis.queue import RedisQueue  # noqa: E402
+
+LEASE_S = 30.0
+
+
+def noop(i: int) -> int:
+    """The RQ job (imported by RQ's workers as redis_queue_bench.noop)."""
+    return i
+
+
+def _tasks(n: int, prefix: str = "t") -> list[Task]:
+    return [Task(task_id=f"{prefix}{i:06d}", name="noop", command="true", priority=1 + i % 10) for i in range(n)]
+
+
+def _queue(url: str, cluster: str, events_dir: Path | None = None) -> RedisQueue:
+    events = EventLog(events_dir / "events.jsonl") if events_dir is not None else None
+    return RedisQueue(connect(url), cluster, events=events)
+
+
+# ---------------------------------------------------------------- child processes
+def _child(args: list[str]) -> int:
+    mode, url, cluster, worker_id, events_dir = args
+    if mode == "drain":
+        q = _queue(url, cluster, Path(events_dir))
+        policy = make_claim_policy(WorkerProfile(worker_id))
+        q.heads()  # connect and load the scripts before the start signal
+        print("ready", flush=True)
+        sys.stdin.readline()
+        n = 0
+        while True:
+            now = time.time()
+            t = q.claim(worker_id, now, policy, LEASE_S)
+            if t is None:
+                break
+            q.complete(t.task_id, worker_id, {}, now)
+            n += 1
+        print(f"{q.claim_conflicts} {n}", flush=True)
+        return 0
+    if mode == "rq":
+        from rq import Queue, SimpleWorker
+
+        conn = connect(url)
+        conn_raw = conn.__class__.from_url(url)  # RQ wants bytes responses
+        w = SimpleWorker([Queue(cluster, connection=conn_raw)], connection=conn_raw)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        w.work(burst=True, logging_level="ERROR")
+        print("done", flush=True)
+        return 0
+    if mode == "latency":
+        q = _queue(url, cluster, Path(events_dir))
+        policy = make_claim_policy(WorkerProfile(worker_id))
+        print("ready", flush=True)
+        delays: list[float] = []
+        while True:
+            t = q.claim(worker_id, time.time(), policy, LEASE_S)
+            if t is None:
+                q.wait_for_change(1.0)
+                continue
+            got = time.time()
+            q.complete(t.task_id, worker_id, {}, got)
+            if t.task_id == "stop":
+                break
+            delays.append(got - float(t.params["sent"]))
+        print(json.dumps(delays), flush=True)
+        return 0
+    raise SystemExit(f"unknown child mode {mode}")
+
+
+def _spawn(mode: str, url: str, cluster: str, worker_id: str, events_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, __file__, "--child", mode, url, cluster, worker_id, str(events_dir)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def _run_children(mode: str, url: str, cluster: str, workers: int, events_dir: Path) -> tuple[float, list[str]]:
+    procs = [_spawn(mode, url, cluster, f"w{k}", events_dir) for k in range(workers)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = []
+    for p in procs:
+        assert p.stdout is not None
+        outs.append(p.stdout.read().strip().splitlines()[-1])
+        p.wait()
+    return time.perf_counter() - start, outs
+
+
+# ---------------------------------------------------------------- runs
+def bench_enqueue(url: str, n: int, events_dir: Path) -> float:
+    q = _queue(url, "enqueue", events_dir)
+    tasks = _tasks(n)
+    start = time.perf_counter()
+    for i in range(0, n, 1000):
+        q.submit(tasks[i:i + 1000], time.time())
+    return n / (time.perf_counter() - start)
+
+
+def bench_drain(url: str, n: int, workers: int, events_dir: Path) -> tuple[float, int]:
+    cluster = f"drain{workers}"
+    q = _queue(url, cluster, events_dir)
+    tasks = _tasks(n)
+    for i in range(0, n, 1000):
+        q.submit(tasks[i:i + 1000], time.time())
+    elapsed, outs = _run_children("drain", url, cluster, workers, events_dir)
+    conflicts = sum(int(o.split()[0]) for o in outs)
+    done = sum(int(o.split()[1]) for o in outs)
+    counts = q.counts()
+    assert done == n and counts.total("complete") == n and counts.total("queue") == 0, (done, counts)
+    return n / elapsed, conflicts
+
+
+def bench_rq(url: str, n: int, workers: int, events_dir: Path) -> float | None:
+    try:
+        from rq import Queue
+    except ImportError:
+        return None
+    import redis
+
+    name = f"rq{workers}"
+    rq_q = Queue(name, connection=redis.Redis.from_url(url))
+    for i in range(0, n, 1000):
+        rq_q.enqueue_many([Queue.prepare_data("redis_queue_bench.noop", args=(j,)) for j in range(i, min(n, i + 1000))])
+    elapsed, _ = _run_children("rq", url, name, workers, events_dir)
+    done = rq_q.finished_job_registry.count
+    assert done == n and len(rq_q) == 0, (done, n)
+    return n / elapsed
+
+
+def bench_file(n: int, workers: int, base: Path) -> float:
+    import queue_bench  # bench/queue_bench.py: the file store's own drain, same tasks and policy
+
+    rate, _ = queue_bench.bench_drain(n, workers, base)
+    return rate
+
+
+def bench_latency(url: str, samples: int, events_dir: Path) -> tuple[float, float]:
+    q = _queue(url, "latency", events_dir)
+    proc = _spawn("latency", url, "latency", "wl", events_dir)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    for i in range(samples):
+        q.submit([Task(task_id=f"l{i:05d}", name="noop", command="true", params={"sent": time.time()})], time.time())
+        time.sleep(0.02)
+    q.submit([Task(task_id="stop", name="stop", command="true", params={"sent": time.time()})], time.time())
+    delays = sorted(json.loads(proc.stdout.read().strip().splitlines()[-1]))
+    proc.wait()
+    p50 = statistics.median(delays)
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    return p50 * 1000, p99 * 1000
+
+
+def bench_depth(url: str, depth: int, events_dir: Path) -> tuple[float, int]:
+    """Microseconds per claim+complete, and Redis commands per claim+complete, at ``depth``."""
+    cluster = f"depth{depth}"
+    q = _queue(url, cluster, events_dir)
+    tasks = _tasks(depth + 500, prefix="d")
+    for i in range(0, len(tasks), 2000):
+        q.submit(tasks[i:i + 2000], time.time())
+    policy = make_claim_policy(WorkerProfile("wd"))
+    stats_before = _commands(q)
+    start = time.perf_counter()
+    for _ in range(500):
+        t = q.claim("wd", time.time(), policy, LEASE_S)
+        assert t is not None
+        q.complete(t.task_id, "wd", {}, time.time())
+    elapsed = time.perf_counter() - start
+    return elapsed / 500 * 1e6, (_commands(q) - stats_before) // 500
+
+
+def _commands(q: RedisQueue) -> int:
+    stats = q.r.info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--child", nargs=5)
+    args = ap.parse_args()
+    if args.child:
+        return _child(args.child)
+    from tests.support.redis_server import start_redis
+
+    n = 2_000 if args.quick else 20_000
+    deep = 10_000 if args.quick else 100_000
+    base = Path(tempfile.mkdtemp(prefix="galaxy-redis-bench-"))
+    server = start_redis(base / "redis")
+    events_dir = base / "events"
+    events_dir.mkdir()
+    try:
+        print(f"redis-server {server.url} (appendonly yes, appendfsync everysec); {os.cpu_count()} CPUs; depth {n}")
+        print(f"enqueue: {bench_enqueue(server.url, n, events_dir):,.0f} tasks/s (batches of 1,000)")
+        for workers in (1, 2, 4):
+            rate, conflicts = bench_drain(server.url, n, workers, events_dir)
+            print(f"redis claim+complete, {workers} worker(s): {rate:,.0f}/s ({conflicts} claim conflicts)")
+        for workers in (1, 2, 4):
+            rq_rate = bench_rq(server.url, n, workers, events_dir)
+            print(f"rq (SimpleWorker, burst), {workers} worker(s): "
+                  + (f"{rq_rate:,.0f} jobs/s" if rq_rate else "rq not installed"))
+        for workers in (1, 2, 4):
+            print(f"file store claim+complete, {workers} worker(s): {bench_file(n, workers, base):,.0f}/s")
+        p50, p99 = bench_latency(server.url, 100 if args.quick else 300, events_dir)
+        print(f"submit-to-claim (pub/sub wake, idle worker): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        for depth in (100, deep):
+            us_per, cmds = bench_depth(server.url, depth, events_dir)
+            print(f"claim+complete at depth {depth:,}: {us_per:,.0f} us each, {cmds} Redis commands each")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The event log as one Redis stream per cluster, trimmed (``XADD MAXLEN ~``) so it never grows
+without bound; ``tail`` reads the newest entries with one ``XREVRANGE``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from engine.store.redis.channels.base import answering, stream_entries
+
+EVENTS_KEPT = 100_000
+"""About how many events the stream keeps (whole macro nodes are trimmed, so a few more)."""
+
+
+class RedisEventStream:
+    def __init__(self, client: redis.Redis, prefix: str, *, keep: int = EVENTS_KEPT) -> None:
+        self.client = client
+        self.key = f"{prefix}events"
+        self.keep = keep
+        self.write_errors = 0
+        self.last_error = ""
+
+    def append(self, line: str) -> None:
+        if not line:
+            return
+        try:
+            with answering("an event append"):
+                self.client.xadd(self.key, {"line": line}, maxlen=self.keep, approximate=True)
+        except (OSError, redis.RedisError) as exc:  # a lost event line never stops the caller
+            self.write_errors += 1
+            self.last_error = str(exc)
+
+    def tail(self, n: int = 50) -> list[dict[str, Any]]:
+        if n <= 0:
+            return []
+        with answering("an event tail"):
+            entries = self.client.xrevrange(self.key, count=n)
+        out: list[dict[str, Any]] = []
+        for _id, fields in reversed(stream_entries(entries)):
+            try:
+                rec = json.loads(fields.get("line", ""))
+            except ValueError:
+                continue  # not ours: skip, never crash a reader
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def length(self) -> int:
+        """How many events the stream holds now (trimming keeps it near ``keep``)."""
+        with answering("an event count"):
+            return int(self.client.xlen(self.key))
