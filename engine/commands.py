@@ -1,7 +1,7 @@
-"""Operator commands as data: one JSON file per command in ``shared/state/commands/``.
+"""Operator commands as data, through a ``CommandChannel`` (engine.store.channels): one JSON
+file per command in ``shared/state/commands/`` (``FileCommandChannel``), or a rig's Redis stream.
 
-Written atomically (temp + rename), so the supervisor never sees half a command. The
-supervisor applies each one, acknowledges it in the next snapshot and appends it to the
+The supervisor applies each one, acknowledges it in the next snapshot and appends it to the
 audit log. The dashboard and the CLI send through the same ``CommandSink`` protocol.
 """
 
@@ -22,6 +22,7 @@ from engine.atomic import atomic_write_bytes
 from engine.ids import check_command_target
 from engine.safeio import UnsafeFileError, read_json
 from engine.schema import SchemaError, from_plain, to_plain_dict
+from engine.store.channels import IncomingCommand
 
 MAX_COMMAND_BYTES = 64_000
 
@@ -96,11 +97,27 @@ class CommandSink(Protocol):
     def send(self, command: Command) -> None: ...
 
 
-class FileCommandSink:
-    """Drops a command file for the supervisor; works from any process, local or over SSH."""
+DONE_IDS_KEPT = 10_000
+"""Command ids this process applied, remembered so a resent command file is not applied twice."""
+RACY_MTIME_NS = 2_000_000_000
+"""A directory mtime this recent may not change again for a file added now (1 s timestamps on
+ext3 and some NFS servers, jiffy-coarse ones on ext4): it is not trusted to mean "nothing new"."""
+
+
+class FileCommandChannel:
+    """The file store's ``CommandChannel``: one command file per command in ``state/commands/``.
+
+    Any process sends (a temp file renamed in, so the supervisor never sees half a command);
+    the supervisor takes them oldest first and marks each ``done``: the file is removed, or
+    moved to ``rejected/`` with its reason when it could not be read. A resent command id
+    that this channel already applied is dropped, not applied again."""
 
     def __init__(self, commands_dir: Path) -> None:
         self.dir = Path(commands_dir)
+        self.rejected_dir = self.dir / "rejected"
+        self._dir_mtime_ns: int | None = None
+        self._stuck: set[str] = set()  # refused files that could not be moved aside: not read again
+        self._done_ids: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
 
     def send(self, command: Command) -> None:
         check_command_target(command.kind.value, command.target)  # InvalidId (a ValueError) before any write
@@ -110,6 +127,76 @@ class FileCommandSink:
     def path_for(self, command: Command) -> Path:
         """Where ``send`` puts it: a sender that gets no ack may withdraw it by unlinking this."""
         return self.dir / f"{int(command.issued_at * 1e6):020d}-{command.command_id}.json"
+
+    def pending_files(self) -> list[Path]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        # Temp files of an atomic write start with "."; only finished files count.
+        return [self.dir / n for n in sorted(names)
+                if n.endswith(".json") and not n.startswith(".") and n not in self._stuck]
+
+    def take(self, limit: int) -> list[IncomingCommand]:
+        try:
+            mtime = self.dir.stat().st_mtime_ns
+        except FileNotFoundError:
+            return []
+        if mtime == self._dir_mtime_ns:
+            return []  # nothing arrived: one stat per call, no listdir
+        files = self.pending_files()
+        out: list[IncomingCommand] = []
+        for path in files:
+            if len(out) >= limit:
+                break
+            item = _read_incoming(path)
+            if item.command is not None and item.command.command_id in self._done_ids:
+                path.unlink(missing_ok=True)  # a resend of a command applied already
+                continue
+            out.append(item)
+        if not out and len(files) <= limit:  # nothing left to hand out: the next call may skip the listing
+            self._dir_mtime_ns = mtime if time.time_ns() - mtime > RACY_MTIME_NS else None
+        return out
+
+    def done(self, item: IncomingCommand) -> None:
+        path = self.dir / item.ref
+        if item.command is not None and item.problem is None:
+            self._done_ids[item.command.command_id] = None
+            if len(self._done_ids) > DONE_IDS_KEPT:
+                del self._done_ids[next(iter(self._done_ids))]
+            path.unlink(missing_ok=True)
+            return
+        self._move_aside(path, item.problem or "refused")
+
+    def _move_aside(self, path: Path, reason: str) -> None:
+        """Move a bad command file to ``rejected/`` once, with its reason."""
+        try:
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(path, self.rejected_dir / path.name)  # a symlink moves as the link itself
+        except FileNotFoundError:
+            return
+        except OSError:  # the disk refuses: never read this name again in this process
+            self._stuck.add(path.name)
+            return
+        try:
+            (self.rejected_dir / (path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
+        except OSError:
+            pass  # the refusal is still acked and audited
+
+
+FileCommandSink = FileCommandChannel
+"""The sending side's older name."""
+
+
+def _read_incoming(path: Path) -> IncomingCommand:
+    try:
+        return IncomingCommand(path.name, read_command_file(path))
+    except FileNotFoundError:
+        return IncomingCommand(path.name, None, "vanished before it could be read")
+    except SchemaError as exc:  # the bounded reader's verdicts (FIFO, link, size, UTF-8, depth) and the schema's
+        return IncomingCommand(path.name, None, str(exc))
+    except OSError as exc:  # no permission, I/O error: refuse it, never crash the tick
+        return IncomingCommand(path.name, None, f"could not be read: {exc.strerror or exc}")
 
 
 class RecordingCommandSink:

@@ -21,6 +21,7 @@ from engine import safeio
 from engine.logsetup import LogConfig, log_config_problems, parse_log_config
 from engine.metrics.settings import MetricsConfig, listen_problem
 from engine.routing.nodes import EscalationConfig, NodeConfigError, RoutingConfig, parse_routing
+from engine.store.settings import StoreConfig, name_problem, parse_store_config, store_config_problems
 
 CONFIG_ENV = "GALAXY_CONFIG"
 MAX_CONFIG_BYTES = 1_000_000  # a rig's galaxy.toml is a few KB
@@ -115,6 +116,7 @@ class GalaxyConfig:
     escalation: EscalationConfig = field(default_factory=EscalationConfig)  # [escalation]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # [metrics]: the supervisor's /metrics
     log: LogConfig = field(default_factory=LogConfig)  # [log]: level and rotation (engine.logsetup)
+    store: StoreConfig = field(default_factory=StoreConfig)  # [store]: file store, or Redis (engine.store.settings)
     source: Path | None = None  # the file it came from; None for detected defaults
     origin: str = "file"  # human sentence: "galaxy.toml", "defaults: 5 GPUs detected, ..."
     key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -241,13 +243,15 @@ class _Builder:
         self.errors.append(self.err(key, message))
 
     def build(self) -> GalaxyConfig:
-        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation", "log", "metrics"}
+        known = {"rig", "group", "thresholds", "sim", "node", "routing", "escalation", "log", "metrics", "store"}
         for k in self.data:
             if k not in known:
                 self.bad(k, f"unknown section or key (known: {', '.join(sorted(known))})")
         rig = self._table("rig", self.data.get("rig", {}))
         self._only(rig, "rig", {"name", "root"})
         name = self._str(rig, "rig", "name", None) or os.uname().nodename
+        if "name" in rig and isinstance(rig["name"], str) and (why := name_problem("rig", rig["name"])):
+            self.bad("rig.name", why)
         root_s = self._str(rig, "rig", "root", None)
         thresholds = self._thresholds(self._table("thresholds", self.data.get("thresholds", {})))
         sim = self._sim(self._table("sim", self.data.get("sim", {})))
@@ -270,11 +274,16 @@ class _Builder:
         log_table = self._table("log", self.data.get("log", {}))
         for key, why in log_config_problems(log_table):
             self.bad(f"log.{key}", why)
+        store_table = self._table("store", self.data.get("store", {}))
+        for key, why in store_config_problems(store_table):
+            self.bad(f"store.{key}", why)
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.errors)
         return GalaxyConfig(rig=name, root=self._root(root_s), groups=groups,
                             thresholds=thresholds, sim=sim, routing=routing, escalation=escalation, metrics=metrics,
-                            log=parse_log_config(log_table), source=self.path, origin=origin, key_lines=dict(self.lines.lines))
+                            log=parse_log_config(log_table),
+                            store=parse_store_config(store_table, str(self.path or "galaxy.toml")),
+                            source=self.path, origin=origin, key_lines=dict(self.lines.lines))
 
     def _root(self, root_s: str | None) -> Path | None:
         """``[rig] root``: a relative root is relative to the config file's directory."""

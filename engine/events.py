@@ -1,4 +1,6 @@
-"""The event log: one JSON line per state change in ``shared/logs/events.jsonl``.
+"""The event log: one JSON line per state change, in ``shared/logs/events.jsonl`` (the file
+store's ``FileEventStream``) or a Redis stream (``engine.store.redis.channels``); ``EventLog``
+renders the lines and appends them to its ``EventStream``.
 
 Schema (the field notes' suggestion): timestamp, event_type, task_id, worker_id, gpu_id,
 duration_ms, tokens_generated, error, plus any extra fields. Each line is written with a
@@ -23,25 +25,90 @@ from engine import safeio
 from engine.event_types import EventType
 from engine.model import ERROR_SNIPPET_CHARS, iso
 from engine.queue.fsops import REAL_FS, FsOps
+from engine.store.channels import EventStream
 
 REOPEN_CHECK_S = 1.0  # how often a kept-open log checks that it still writes to the named file
 
 
+class FileEventStream:
+    """The file store's event stream (``logs/events.jsonl``): lines appended on a kept-open
+    ``O_APPEND`` descriptor, reopened when the file was rotated or deleted."""
+
+    def __init__(self, path: Path, fs: FsOps | None = None) -> None:
+        self.path = Path(path)
+        self.fs = fs  # the write step (a test double can tear or refuse it); None: the real filesystem
+        self.write_errors = 0
+        self._open_fd: int | None = None
+        self._checked_at = float("-inf")
+
+    def append(self, line: str) -> None:
+        if not line:
+            return
+        try:
+            (self.fs or REAL_FS).append_fd(self._fd(), (line + "\n").encode(), self.path)
+        except OSError:
+            self._close()
+            self.write_errors += 1
+
+    def _fd(self) -> int:
+        """The log's descriptor, kept open; reopened if the file was rotated or deleted."""
+        now = time.monotonic()
+        if self._open_fd is not None and now - self._checked_at < REOPEN_CHECK_S:
+            return self._open_fd
+        self._checked_at = now
+        if self._open_fd is not None:
+            try:
+                if os.stat(self.path).st_ino == os.fstat(self._open_fd).st_ino:
+                    return self._open_fd
+            except FileNotFoundError:
+                pass
+            self._close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return self._open_fd
+
+    def _close(self) -> None:
+        if self._open_fd is not None:
+            try:
+                os.close(self._open_fd)
+            except OSError:
+                pass
+            self._open_fd = None
+
+    def tail(self, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+        """The last ``n`` events (oldest first), reading at most ``max_bytes`` from the end."""
+        return tail_events(self.path, n, max_bytes=max_bytes)
+
+
 @dataclass
 class EventLog:
+    """Renders events and appends them to an ``EventStream`` (the file at ``path`` unless one is given)."""
+
     path: Path
     defaults: dict[str, Any] = field(default_factory=dict)
     """Fields stamped on every event from this log (e.g. this worker's gpu_id)."""
     clock: Callable[[], float] | None = None
-    write_errors: int = 0
     fs: FsOps | None = None
-    """The write step (a test double can tear or refuse it); None: the real filesystem."""
-    _open_fd: int | None = field(default=None, init=False, repr=False, compare=False)
-    _checked_at: float = field(default=float("-inf"), init=False, repr=False, compare=False)
+    """The file stream's write step (a test double can tear or refuse it); None: the real filesystem."""
+    stream: EventStream | None = None
+    """Where lines go; None: a ``FileEventStream`` at ``path`` (the file store)."""
+
+    def __post_init__(self) -> None:
+        if self.stream is None:
+            self.stream = FileEventStream(self.path, self.fs)
+
+    @property
+    def _stream(self) -> EventStream:
+        assert self.stream is not None  # set in __post_init__
+        return self.stream
+
+    @property
+    def write_errors(self) -> int:
+        return self._stream.write_errors
 
     def bind(self, **defaults: Any) -> EventLog:
-        """A log that adds ``defaults`` to every event (shares the file)."""
-        return EventLog(self.path, {**self.defaults, **defaults}, self.clock, fs=self.fs)
+        """A log that adds ``defaults`` to every event (shares the stream)."""
+        return EventLog(self.path, {**self.defaults, **defaults}, self.clock, fs=self.fs, stream=self.stream)
 
     def emit(self, event_type: EventType, *, at: float | None = None, task_id: str | None = None,
              worker_id: str | None = None, gpu_id: int | None = None, duration_ms: float | None = None,
@@ -75,44 +142,11 @@ class EventLog:
 
     def write_line(self, line: str) -> None:
         if line:
-            self._append((line + "\n").encode())
+            self._stream.append(line)
 
-    def _append(self, line: bytes) -> None:
-        try:
-            (self.fs or REAL_FS).append_fd(self._fd(), line, self.path)
-        except OSError:
-            self._close()
-            self.write_errors += 1
-
-    def _fd(self) -> int:
-        """The log's descriptor, kept open; reopened if the file was rotated or deleted."""
-        now = time.monotonic()
-        if self._open_fd is not None and now - self._checked_at < REOPEN_CHECK_S:
-            return self._open_fd
-        self._checked_at = now
-        if self._open_fd is not None:
-            try:
-                if os.stat(self.path).st_ino == os.fstat(self._open_fd).st_ino:
-                    return self._open_fd
-            except FileNotFoundError:
-                pass
-            self._close()
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._open_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        return self._open_fd
-
-    def _close(self) -> None:
-        if self._open_fd is not None:
-            try:
-                os.close(self._open_fd)
-            except OSError:
-                pass
-            self._open_fd = None
-
-    def tail(self, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
-        """The last ``n`` events (oldest first), reading at most ``max_bytes`` from the end."""
-        return tail_events(self.path, n, max_bytes=max_bytes)
+    def tail(self, n: int = 50) -> list[dict[str, Any]]:
+        """The last ``n`` events (oldest first)."""
+        return self._stream.tail(n)
 
 
 def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:

@@ -1,22 +1,30 @@
 """The rig snapshot: a versioned, immutable picture of everything, written every tick.
 
-The supervisor is its only writer (atomically, to ``shared/state/snapshot.json``); the
-dashboard, ``galaxy status --json`` and scripts are readers. "n/a" fields are ``None``.
+The supervisor is its only writer, through a ``SnapshotStore`` (engine.store.channels): the
+file store's ``FileSnapshotStore`` writes ``shared/state/snapshot.json`` atomically, the Redis
+store one key per rig. The dashboard, ``galaxy status --json`` and scripts are readers.
+"n/a" fields are ``None``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
 from engine.atomic import atomic_write_bytes
 from engine.escalation.store import EscalationState
 from engine.residency.machine import GpuState
 from engine.routing.breaker import BreakerState
 from engine.safeio import UnsafeFileError, read_json
+from engine.safeio import read_bytes as safe_read_bytes
 from engine.schema import SchemaError, from_plain, to_plain_dict
+from engine.store.channels import PublishedSnapshot
+from engine.store.settings import name_problem
 from engine.supervisor.states import WState
 
 SNAPSHOT_VERSION = 1
@@ -252,5 +260,68 @@ def read_snapshot(path: Path) -> Snapshot | None:
     except FileNotFoundError:
         return None
     except UnsafeFileError as exc:
+        raise SchemaError(str(exc)) from None
+    return Snapshot.from_dict(data)
+
+
+def rig_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a rig (it becomes a file name and a Redis key part), or None."""
+    return name_problem("rig", name)
+
+
+class FileSnapshotStore:
+    """The file store's ``SnapshotStore``: this rig's snapshot at ``state/snapshot.json`` (where every
+    reader has always looked), any other rig's at ``state/snapshots/<rig>.json``. The publish time is
+    the file's mtime, set to the publisher's ``now``."""
+
+    def __init__(self, snapshot_path: Path, rig: str, *,
+                 write_bytes: Callable[[Path, bytes], None] = atomic_write_bytes) -> None:
+        self.path = Path(snapshot_path)
+        self.rig = rig
+        self.others = self.path.parent / "snapshots"
+        self.write_bytes = write_bytes
+
+    def path_for(self, rig: str) -> Path:
+        if rig == self.rig:
+            return self.path
+        why = rig_name_problem(rig)
+        if why is not None:
+            raise ValueError(why)
+        return self.others / f"{rig}.json"
+
+    def publish(self, rig: str, data: bytes, now: float) -> None:
+        path = self.path_for(rig)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.write_bytes(path, data)
+        os.utime(path, ns=(int(now * 1e9), int(now * 1e9)))
+
+    def latest(self, rig: str) -> PublishedSnapshot | None:
+        try:
+            path = self.path_for(rig)
+        except ValueError:
+            return None
+        try:
+            data = safe_read_bytes(path, MAX_SNAPSHOT_BYTES)
+            published_at = os.stat(path).st_mtime_ns / 1e9
+        except FileNotFoundError:
+            return None
+        except UnsafeFileError as exc:
+            raise SchemaError(str(exc)) from None
+        return PublishedSnapshot(rig, data, published_at)
+
+    def rigs(self) -> list[str]:
+        names = {self.rig} if self.path.exists() else set()
+        try:
+            names.update(p.stem for p in self.others.glob("*.json") if rig_name_problem(p.stem) is None)
+        except OSError:
+            pass  # no other rig has published here
+        return sorted(names)
+
+
+def parse_published(published: PublishedSnapshot) -> Snapshot:
+    """The snapshot in ``published`` (SchemaError naming the rig when it is not one)."""
+    try:
+        data = safeio.parse_json(f"snapshot of rig {published.rig}", published.data)
+    except ValueError as exc:
         raise SchemaError(str(exc)) from None
     return Snapshot.from_dict(data)

@@ -1,20 +1,20 @@
 """What the operator is told about an escalation's decision, and where it is recorded.
 
-A decision (approve, deny, expiry) and a send are state transitions made under the
-escalation's lock in the store (``EscalationStore.decision_lock``), by whichever process
+A decision (approve, deny, expiry) and a send are state transitions made by one
+compare-and-set in the store (``EscalationRecords.compare_and_set``), by whichever process
 makes them: the CLI with or without a supervisor, the supervisor for the dashboard, the
 supervisor's expiry. The loser of a race is told who won (``AlreadyDecided``), and every
-transition is one line in ``logs/audit.jsonl``, written by the process that made it.
+transition is one line in the audit log (``logs/audit.jsonl``, or the cluster's Redis stream),
+written by the process that made it.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from engine.audit import FileAuditLog
 from engine.escalation.store import APPROVED, DENIED, EXPIRED, Escalation, EscalationStateError
 
 Audit = Callable[[dict[str, Any]], None]
@@ -49,20 +49,8 @@ def _last_change(e: Escalation) -> float | None:
         return None
 
 
-class FileAudit:
-    """Appends one JSON line per escalation transition to the rig's audit log."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.errors = 0  # lines the disk refused (the decision itself stands)
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, default=str) + "\n")
-        except OSError:
-            self.errors += 1
+FileAudit = FileAuditLog
+"""The file store's audit log (``engine.audit``), under its older name."""
 
 
 def audit_record(e: Escalation, transition: str, now: float, by: str | None, message: str) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 ``request`` packages the task, its local attempts and their errors into the exact payload
 a provider would receive (redacted, untrusted data tagged), estimates tokens and cost
 and stores it as pending. ``decide_approve``, ``deny`` and ``expire_due`` are each one
-transition under the escalation's lock (the first process wins; the others get
-``AlreadyDecided`` naming it); ``send_approved`` claims the send the same way, so at most one
-request leaves per escalation whichever processes race. Every transition is audited.
+compare-and-set on the store (``EscalationRecords.compare_and_set``: the first process, on
+any rig, wins; the others get ``AlreadyDecided`` naming it); ``send_approved`` claims the send
+the same way, so at most one request leaves per escalation whichever processes race. Every
+transition is audited.
 The answer is advice: it becomes the task's result and nothing else (it cannot queue
 tasks or run commands).
 """
@@ -16,8 +17,6 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-
-from filelock import Timeout
 
 from engine.escalation.decisions import AlreadyDecided, Audit, audit_record, clock_text
 from engine.escalation.pricing import CostLedger, Price, day_of, estimate_cost
@@ -33,16 +32,19 @@ from engine.escalation.store import (
     PENDING,
     SENT,
     Escalation,
+    EscalationState,
     EscalationStateError,
-    EscalationStore,
     transition,
 )
 from engine.event_types import EventType, OnEvent
 from engine.ids import IdKind, InvalidId, id_problem
 from engine.model import Task
 from engine.routing.nodes import EscalationConfig
+from engine.store.channels import EscalationRecords
 
 DAY_S = 86_400.0
+SEND_HOLD_MARGIN_S = 60.0
+"""A send's hold outlives its request timeout by this much (a Redis hold ends by itself after it)."""
 INSTRUCTIONS = ("You are consulted by a local GPU rig whose own models could not finish a task. Answer the "
                 "task as well as you can. Your answer is advice returned to the rig's operator.")
 
@@ -79,7 +81,7 @@ def escalation_reason(task: Task, local_failures: int, cfg: EscalationConfig, *,
 
 
 class EscalationManager:
-    def __init__(self, store: EscalationStore, providers: Mapping[str, CloudProvider], prices: Mapping[str, Price],
+    def __init__(self, store: EscalationRecords, providers: Mapping[str, CloudProvider], prices: Mapping[str, Price],
                  ledger: CostLedger, config: EscalationConfig, *,
                  on_answer: Callable[[Escalation], None] = lambda e: None,
                  on_denied: Callable[[Escalation], None] = lambda e: None,
@@ -141,8 +143,17 @@ class EscalationManager:
         if why is not None:  # never a lock or record path from a bad id
             raise UnknownEscalation(str(InvalidId(IdKind.ESCALATION, escalation_id, why)))
 
+    def _commit(self, new: Escalation, expected: EscalationState) -> Escalation:
+        """Write ``new`` if the record is still ``expected``; else the winner is named (AlreadyDecided)."""
+        result = self.store.compare_and_set(new, expected)
+        if result.written:
+            return new
+        if result.current is None:
+            raise UnknownEscalation(f"no escalation {new.escalation_id!r}")
+        raise AlreadyDecided(result.current)
+
     def _pending(self, escalation_id: str, now: float) -> Escalation:
-        """The record, still pending: the caller holds its decision lock."""
+        """The record, still pending (an overdue one is expired here and refused)."""
         e = self.store.get(escalation_id)
         if e is None:
             raise UnknownEscalation(f"no escalation {escalation_id!r}")
@@ -160,15 +171,14 @@ class EscalationManager:
     def decide_approve(self, escalation_id: str, now: float, by: str, *, override_budget: bool = False) -> Escalation:
         """pending -> approved, atomically across processes; AlreadyDecided names the winner."""
         self._check_id(escalation_id)
-        with self._decisions, self.store.decision_lock(escalation_id):
+        with self._decisions:
             e = self._pending(escalation_id, now)
             left = self.budget_left(now)
             if e.est_cost_usd > left and not override_budget:
                 raise BudgetExceeded(f"estimated ${e.est_cost_usd:.4f} exceeds today's budget left "
                                      f"${left:.4f} of ${self.config.daily_budget_usd:.2f}; approve with override")
-            e = transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by,
-                           budget_override=override_budget)
-            self.store.save(e)
+            e = self._commit(transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by,
+                                        budget_override=override_budget), PENDING)
         self._audit(e, "approved", now, by, "over budget (explicit override)" if override_budget else "")
         self.on_event(EventType.ESCALATION_APPROVED, {"escalation_id": e.escalation_id, "task_id": e.task_id, "by": by})
         return e
@@ -189,23 +199,22 @@ class EscalationManager:
 
     def send_approved(self, escalation_id: str, now: float, timeout_s: float = 120.0, *,
                       by: str) -> EscalationOutcome | None:
-        """approved -> sent -> answered | failed. The claim (approved -> sent) is made under the
-        decision lock while this process holds the sending lock, so at most one request leaves
-        per escalation and the ledger is charged once. None: not ours to send (already sent,
-        not approved, or another process is sending it now)."""
+        """approved -> sent -> answered | failed. The claim (approved -> sent) is a compare-and-set
+        made while this process holds the send, so at most one request leaves per escalation and
+        the ledger is charged once. None: not ours to send (already sent, not approved, or
+        another process is sending it now)."""
         self._check_id(escalation_id)
-        sending = self.store.sending_lock(escalation_id)
-        try:
-            sending.acquire()
-        except Timeout:
+        sending = self.store.hold_sending(escalation_id, timeout_s + SEND_HOLD_MARGIN_S)
+        if sending is None:
             return None
         try:
-            with self._decisions, self.store.decision_lock(escalation_id):
+            with self._decisions:
                 e = self.store.get(escalation_id)
                 if e is None or e.state != APPROVED:
                     return None
                 e = transition(e, SENT, now, f"by {by}")
-                self.store.save(e)
+                if not self.store.compare_and_set(e, APPROVED).written:
+                    return None
             self._audit(e, "sent", now, by, f"to {e.provider} ({e.model})")
             return self._send(e, now, timeout_s, by)
         finally:
@@ -221,7 +230,7 @@ class EscalationManager:
             if not isinstance(exc, ProviderError):
                 exc = ProviderError(f"{type(exc).__name__}: {exc}")
             e = transition(e, FAILED, now, str(exc), error=str(exc))
-            self.store.save(e)
+            self.store.compare_and_set(e, SENT)
             self._audit(e, "failed", now, by, str(exc))
             self.on_event(EventType.ESCALATION_FAILED, {"escalation_id": e.escalation_id, "error": str(exc)})
             self.on_failed(e)
@@ -233,7 +242,7 @@ class EscalationManager:
                            cost_usd=cost)
         e = transition(e, ANSWERED, now, answer=answer.text, tokens_in=answer.tokens_in,
                        tokens_out=answer.tokens_out, cost_usd=round(cost, 6))
-        self.store.save(e)
+        self.store.compare_and_set(e, SENT)
         self._audit(e, "answered", now, by, f"{answer.tokens_in} in / {answer.tokens_out} out, ${cost:.4f}")
         self.on_event(EventType.ESCALATION_ANSWERED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                               "tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
@@ -248,20 +257,19 @@ class EscalationManager:
         for e in self.store.all():
             if e.state != SENT:
                 continue
-            sending = self.store.sending_lock(e.escalation_id)
-            try:
-                sending.acquire()
-            except Timeout:
+            sending = self.store.hold_sending(e.escalation_id, SEND_HOLD_MARGIN_S)
+            if sending is None:
                 continue  # its sender is alive
             try:
-                with self._decisions, self.store.decision_lock(e.escalation_id):
+                with self._decisions:
                     cur = self.store.get(e.escalation_id)
                     if cur is None or cur.state != SENT:
                         continue
                     why = ("the process sending it stopped before an answer was recorded; it may have reached "
                            "the provider, so it is not sent again")
                     cur = transition(cur, FAILED, now, why, error=why)
-                    self.store.save(cur)
+                    if not self.store.compare_and_set(cur, SENT).written:
+                        continue
             finally:
                 sending.release()
             self._audit(cur, "failed", now, "recovery", why)
@@ -274,11 +282,10 @@ class EscalationManager:
         if not reason.strip():
             raise ValueError("a denial needs a reason")
         self._check_id(escalation_id)
-        with self._decisions, self.store.decision_lock(escalation_id):
+        with self._decisions:
             e = self._pending(escalation_id, now)
-            e = transition(e, DENIED, now, f"by {by}: {reason}", decided_at=now, decided_by=by,
-                           deny_reason=reason)
-            self.store.save(e)
+            e = self._commit(transition(e, DENIED, now, f"by {by}: {reason}", decided_at=now, decided_by=by,
+                                        deny_reason=reason), PENDING)
         self._audit(e, "denied", now, by, reason)
         self.on_event(EventType.ESCALATION_DENIED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                             "reason": reason, "by": by})
@@ -286,10 +293,10 @@ class EscalationManager:
         return EscalationOutcome(e, f"denied by {by}: {reason}")
 
     def _expire(self, e: Escalation, now: float) -> Escalation:
-        """pending -> expired: the caller holds the decision lock."""
-        e = transition(e, EXPIRED, now, f"no decision in {self.config.approval_timeout_s:.0f}s; "
-                                         f"safe default: {self.config.on_timeout}", decided_at=now)
-        self.store.save(e)
+        """pending -> expired (AlreadyDecided if someone decided first)."""
+        e = self._commit(transition(e, EXPIRED, now, f"no decision in {self.config.approval_timeout_s:.0f}s; "
+                                                      f"safe default: {self.config.on_timeout}", decided_at=now),
+                         PENDING)
         self._audit(e, "expired", now, "expiry", f"safe default: {self.config.on_timeout}")
         self.on_event(EventType.ESCALATION_EXPIRED, {"escalation_id": e.escalation_id, "task_id": e.task_id,
                                              "default": self.config.on_timeout})
@@ -304,10 +311,11 @@ class EscalationManager:
         for e in self.store.all():
             if e.state != PENDING or e.expires_at is None or now < e.expires_at:
                 continue
-            with self._decisions, self.store.decision_lock(e.escalation_id):
-                cur = self.store.get(e.escalation_id)  # re-read under the lock: someone may have decided
-                if cur is not None and cur.state == PENDING:
-                    out.append(self._expire(cur, now))
+            with self._decisions:
+                try:
+                    out.append(self._expire(e, now))
+                except (AlreadyDecided, UnknownEscalation):
+                    continue  # someone decided (or pruned) it first
         return out
 
     def prune(self, now: float) -> list[str]:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from engine.atomic import atomic_write_bytes
 from engine.ids import IdKind, InvalidId, check_escalation_id, id_problem, is_valid_id
@@ -49,6 +49,14 @@ _ALLOWED = {
 
 class EscalationStateError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class CasResult:
+    """What ``compare_and_set`` did: ``written``, or not, with the stored record (the winner's; None if gone)."""
+
+    written: bool
+    current: Escalation | None
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def _ids_problem(e: Escalation, file_id: str) -> str | None:
 
 
 class EscalationStore:
-    """One JSON file per escalation, and per escalation two cross-process locks in ``.locks/``:
+    """The file store's ``EscalationRecords``: one JSON file per escalation, and per escalation two cross-process locks in ``.locks/``:
     ``<id>.lock`` is held for a decision (read, check, write: approve, deny, expire, claim the
     send), ``<id>.sending`` for as long as a process is sending it, so a record left ``sent``
     by a process that died is recognisable (its sending lock is free)."""
@@ -126,6 +134,24 @@ class EscalationStore:
 
     def sending_lock(self, escalation_id: str) -> FileLock:
         return self._lock(escalation_id, ".sending", 0.0)
+
+    def compare_and_set(self, new: Escalation, expected: EscalationState) -> CasResult:
+        """Under the record's decision lock: write ``new`` only while the record is ``expected``."""
+        with self.decision_lock(new.escalation_id):
+            cur = self.get(new.escalation_id)
+            if cur is None or cur.state != expected:
+                return CasResult(False, cur)
+            self.save(new)
+            return CasResult(True, new)
+
+    def hold_sending(self, escalation_id: str, hold_s: float) -> _FileHold | None:
+        """The sending lock, held until ``release`` (or this process's death); None if another holds it."""
+        lock = self.sending_lock(escalation_id)
+        try:
+            lock.acquire()
+        except Timeout:
+            return None
+        return _FileHold(lock)
 
     def _path(self, escalation_id: str) -> Path:
         return self.dir / f"{check_escalation_id(escalation_id)}.json"
@@ -187,3 +213,11 @@ class EscalationStore:
                 (self.lock_dir / f"{e.escalation_id}{suffix}").unlink(missing_ok=True)
             removed.append(e.escalation_id)
         return removed
+
+
+class _FileHold:
+    def __init__(self, lock: FileLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        self._lock.release()

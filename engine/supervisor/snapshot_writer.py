@@ -23,11 +23,13 @@ from engine.snapshot import (
     AlertView,
     CommandAck,
     EventView,
+    FileSnapshotStore,
     HostView,
     ModelDemandView,
     QueueView,
     Snapshot,
 )
+from engine.store.channels import SnapshotStore
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.history_keeper import HistoryKeeper
@@ -63,9 +65,11 @@ class SnapshotWriter:
                  extras: Callable[[float], dict[str, Any]] | None = None,
                  demand: Callable[[float], dict[str, ModelDemandView]] | None = None,
                  write_bytes: WriteBytes = atomic_write_bytes, log: LogFn = _silent,
-                 history: HistoryKeeper | None = None) -> None:
+                 history: HistoryKeeper | None = None, snapshots: SnapshotStore | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.write_bytes, self.log = write_bytes, log
+        self.snapshots = snapshots if snapshots is not None else FileSnapshotStore(paths.snapshot, config.rig,
+                                                                                    write_bytes=write_bytes)
         self.history = history if history is not None else HistoryKeeper(pid=pid)
         self.history_path = paths.history
         self.snapshot_health = WriteHealth("snapshot", paths.snapshot)
@@ -97,7 +101,7 @@ class SnapshotWriter:
             return None
         self.next_write_at = now + self.config.thresholds.snapshot_interval_s
         snap = self.build(now, workers, samples, held, host, acks, galaxy_pids)
-        self._write(self.snapshot_health, now, lambda: json.dumps(snap.to_dict(), separators=(",", ":")).encode())
+        self._publish(now, snap)
         self.last_snapshot = snap
         return snap
 
@@ -112,11 +116,18 @@ class SnapshotWriter:
         if self.history.write_due(now) or force:
             self._write(self.history_health, now, lambda: encode_history(self.history.view(now)))
 
-    def _write(self, health: WriteHealth, now: float, encode: Callable[[], bytes]) -> None:
+    def _publish(self, now: float, snap: Snapshot) -> None:
+        """Publish through the snapshot store; a failure is handled like a failed file write."""
+        data = json.dumps(snap.to_dict(), separators=(",", ":")).encode()
+        self._write(self.snapshot_health, now, lambda: data,
+                    write=lambda _path, payload: self.snapshots.publish(self.config.rig, payload, now))
+
+    def _write(self, health: WriteHealth, now: float, encode: Callable[[], bytes],
+               write: WriteBytes | None = None) -> None:
         """Write one of our files; a failure (ENOSPC, EIO, any OSError) becomes an alert and a log line."""
         path = health.path
         try:
-            self.write_bytes(path, encode())
+            (write or self.write_bytes)(path, encode())
         except OSError as exc:
             self.errors.append(f"{health.what} write failed: {exc}")
             if health.failed(now, exc):

@@ -20,6 +20,7 @@ from engine.logsetup import rotate_if_over, worker_log_env
 from engine.paths import RigPaths
 from engine.queue.protocol import TaskQueue
 from engine.snapshot import EventView, HostView
+from engine.store.open import Channels, file_channels
 from engine.supervisor import states as S
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
@@ -97,8 +98,9 @@ class Supervisor:
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
                  pid: int | None = None, argv_for: ArgvBuilder | None = None,
                  cloud: CloudTierLike | None = None, demand: ModelDemand | None = None,
-                 groups: TaskGroups | None = None) -> None:
+                 groups: TaskGroups | None = None, channels: Channels | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
+        self.channels = channels if channels is not None else file_channels(paths, config.rig)
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
         self.argv_for: ArgvBuilder = argv_for or worker_argv
         th = config.thresholds
@@ -112,13 +114,13 @@ class Supervisor:
         self.orphans = OrphanSweeper(queue, self.groups, frozenset(self.slots), log)
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
         self.alerts = AlertEngine()
-        self.commands = CommandProcessor(paths.commands, paths.audit)
+        self.commands = CommandProcessor(self.channels.commands, self.channels.audit)
         self.cloud = cloud
         self.demand = demand if demand is not None else rig_demand(config, paths, queue)
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
                                      pid=pid if pid is not None else os.getpid(),
                                      extras=cloud.snapshot_extras if cloud is not None else None,
-                                     demand=self.demand.view, log=log)
+                                     demand=self.demand.view, log=log, snapshots=self.channels.snapshots)
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.commands import Command, read_command_file
+from engine.audit import FileAuditLog
+from engine.commands import Command, FileCommandChannel, read_command_file
 from engine.config import ConfigError, load_config, parse_config
 from engine.escalation.store import Escalation, EscalationStore
 from engine.model import Task, TaskValidationError
@@ -163,7 +164,7 @@ def test_the_command_processor_acks_every_file_and_never_raises(scratch, data):
     cmds = scratch / "commands"
     cmds.mkdir(exist_ok=True)
     (cmds / "001-x.json").write_bytes(data)
-    proc = CommandProcessor(cmds, scratch / "audit.jsonl")
+    proc = CommandProcessor(FileCommandChannel(cmds), FileAuditLog(scratch / "audit.jsonl"))
     [ack] = proc.process(now=1.0)
     assert ack.outcome in ("refused", "error", "ok")
     assert not (cmds / "001-x.json").exists()

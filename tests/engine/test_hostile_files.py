@@ -10,7 +10,8 @@ import os
 import pytest
 from queue_helpers import T0, drain_ids, events_of, make_queue, task
 
-from engine.commands import CommandKind, FileCommandSink, make_command
+from engine.audit import FileAuditLog
+from engine.commands import CommandKind, FileCommandChannel, FileCommandSink, make_command
 from engine.config import ConfigError, load_config
 from engine.escalation.store import EscalationStore
 from engine.model import MAX_TASK_FILE_BYTES, TaskClass, TaskStatus
@@ -185,7 +186,7 @@ def test_a_lease_heartbeat_never_touches_what_a_link_points_at(tmp_path):
 # ---------------------------------------------------------------- the command channel
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_hostile_command_file_is_rejected_once_and_the_next_command_applies(tmp_path, kind):
-    proc = CommandProcessor(tmp_path / "commands", tmp_path / "audit.jsonl")
+    proc = CommandProcessor(FileCommandChannel(tmp_path / "commands"), FileAuditLog(tmp_path / "audit.jsonl"))
     applied: list[str] = []
     proc.register(CommandKind.PAUSE, lambda c, now: (applied.append(c.target), Outcome.ok("paused"))[1])
     (tmp_path / "commands").mkdir()

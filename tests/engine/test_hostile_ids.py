@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from queue_helpers import T0, make_queue, task
 
+from engine.audit import FileAuditLog
 from engine.cli.main import main
-from engine.commands import Command, CommandKind, FileCommandSink
+from engine.commands import Command, CommandKind, FileCommandChannel, FileCommandSink
 from engine.escalation.manager import EscalationManager, UnknownEscalation
 from engine.escalation.pricing import CostLedger
 from engine.escalation.store import EscalationStore
@@ -190,7 +191,7 @@ def test_command_channel_refuses_hostile_targets_before_any_handler(rig, watch):
         m.deny(cmd.target or "", now, by="t", reason="r")
         return Outcome.ok("denied")
 
-    proc = CommandProcessor(paths.commands, paths.audit)
+    proc = CommandProcessor(FileCommandChannel(paths.commands), FileAuditLog(paths.audit))
     for kind in ("pause", "resume", "drain", "restart", "unload"):
         proc.register(kind, worker_handler)
     for kind in ("retry", "cancel"):
@@ -218,7 +219,7 @@ def test_command_channel_refuses_hostile_targets_before_any_handler(rig, watch):
     assert len(audit) == n and all(r["outcome"] == "refused" for r in audit)
     # the same channel does reach the handler with a valid id (the test can fail)
     sink.send(Command(command_id="good", kind=CommandKind.PAUSE, target="gpu0", source="test", issued_at=T0))
-    proc._dir_mtime_ns = None
+    proc.channel._dir_mtime_ns = None  # type: ignore[attr-defined]
     assert [a.outcome for a in proc.process(T0)] == ["ok"] and called == [("pause", "gpu0")]
     assert watch == []
 

@@ -2,12 +2,13 @@
 
 import json
 
-from engine.commands import CommandKind, FileCommandSink, make_command
+from engine.audit import FileAuditLog
+from engine.commands import CommandKind, FileCommandChannel, FileCommandSink, make_command
 from engine.supervisor.command_processor import CommandProcessor, Outcome
 
 
 def setup(tmp_path):
-    proc = CommandProcessor(tmp_path / "commands", tmp_path / "audit.jsonl")
+    proc = CommandProcessor(FileCommandChannel(tmp_path / "commands"), FileAuditLog(tmp_path / "audit.jsonl"))
     applied = []
     proc.register(CommandKind.PAUSE, lambda c, now: (applied.append(c.target), Outcome.ok("paused"))[1])
     return proc, applied, FileCommandSink(tmp_path / "commands")
@@ -98,7 +99,7 @@ def test_an_unreadable_command_file_is_refused_and_the_next_one_still_applies(tm
 
 
 def test_an_unwritable_audit_log_does_not_stop_commands(tmp_path):
-    proc = CommandProcessor(tmp_path / "commands", tmp_path / "audit.jsonl")
+    proc = CommandProcessor(FileCommandChannel(tmp_path / "commands"), FileAuditLog(tmp_path / "audit.jsonl"))
     (tmp_path / "audit.jsonl").mkdir()  # opening it for append fails like a full or read-only disk would
     applied = []
     proc.register(CommandKind.PAUSE, lambda c, now: (applied.append(c.target), Outcome.ok("paused"))[1])

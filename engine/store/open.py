@@ -1,0 +1,78 @@
+"""The channels a process uses, from the configured store: the file store under the shared root
+(no ``[store] url``), or Redis (``engine.store.redis.channels``, imported only then)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from engine.audit import FileAuditLog
+from engine.commands import FileCommandChannel
+from engine.config import GalaxyConfig
+from engine.escalation.store import EscalationStore
+from engine.events import FileEventStream
+from engine.paths import RigPaths
+from engine.snapshot import FileSnapshotStore, rig_name_problem
+from engine.store.channels import AuditLog, CommandChannel, EscalationRecords, EventStream, SnapshotStore
+from engine.store.settings import effective_store, redact_url
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Every cross-process channel but the task queue, for one rig of one store."""
+
+    rig: str
+    events: EventStream
+    snapshots: SnapshotStore
+    audit: AuditLog
+    escalations: EscalationRecords
+    commands_for: Callable[[str], CommandChannel]
+    """The command channel of a rig, the same object on every call (this rig's supervisor takes from
+    its own; senders pick the rig)."""
+    kind: str = "file"  # file | redis
+    close: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def commands(self) -> CommandChannel:
+        """This rig's command channel."""
+        return self.commands_for(self.rig)
+
+
+def file_channels(paths: RigPaths, rig: str) -> Channels:
+    """The file store: everything under the rig's shared root, as galaxy has always kept it.
+    Another rig's commands land in ``state/commands/rigs/<rig>/`` (nobody takes them: one rig per root)."""
+
+    opened: dict[str, CommandChannel] = {}
+
+    def commands_for(name: str) -> CommandChannel:
+        if name not in opened:  # one channel per rig: it remembers the ids it applied
+            why = None if name == rig else rig_name_problem(name)
+            if why is not None:
+                raise ValueError(why)
+            opened[name] = FileCommandChannel(paths.commands if name == rig else paths.commands / "rigs" / name)
+        return opened[name]
+
+    return Channels(rig=rig, events=FileEventStream(paths.events),
+                    snapshots=FileSnapshotStore(paths.snapshot, rig), audit=FileAuditLog(paths.audit),
+                    escalations=EscalationStore(paths.escalations), commands_for=commands_for)
+
+
+def open_channels(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, str] = os.environ) -> Channels:
+    """The channels of the store ``config`` (and ``$GALAXY_STORE``) name, for this rig (``[rig] name``).
+
+    Redis: connects and refuses a server that may evict keys (``StoreConfigError``); raises
+    ``StoreEnvError`` for a bad ``$GALAXY_STORE``. The caller closes them (``Channels.close``)."""
+    store = effective_store(config.store, environ)
+    if store.url is None:
+        return file_channels(paths, config.rig)
+    from engine.store.redis.channels import redis_channels
+    from engine.store.redis.client import connect, require_no_eviction
+
+    client = connect(store.url)
+    try:
+        require_no_eviction(client, where=redact_url(store.url))
+    except Exception:
+        client.close()
+        raise
+    return redis_channels(client, store.cluster, config.rig)
