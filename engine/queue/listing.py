@@ -11,40 +11,14 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.model import TaskClass
 from engine.queue.index import QueueIndex
 from engine.queue.names import ProcessingName, QueueName, parse_processing_name
+from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedRow
 
-DEFAULT_PAGE = 100
-
-
-@dataclass(frozen=True)
-class QueuedRow:
-    """One waiting task as its file name describes it (no file read)."""
-
-    task_id: str
-    task_class: str
-    model: str | None
-    priority: int
-    enqueued_at: float
-    position: int  # 0-based place in claim order among the rows that matched the filter
-
-    @property
-    def name(self) -> str:
-        """The name part of ``<batch>.<name>`` ids (plans); the whole id otherwise."""
-        _batch, dot, rest = self.task_id.partition(".")
-        return rest if dot and rest else self.task_id
-
-
-@dataclass(frozen=True)
-class QueuedPage:
-    rows: tuple[QueuedRow, ...]
-    offset: int
-    matched: int  # rows that passed the filter (the whole queue without one)
-    total: int  # everything in queue/
+__all__ = ["DEFAULT_PAGE", "QueueLister", "QueuedPage", "QueuedRow", "claim_of", "claim_order", "queued_page"]
 
 
 def claim_order(qn: QueueName) -> tuple[int, int, int, str]:
@@ -78,8 +52,8 @@ def queued_page(names: Iterable[QueueName], offset: int = 0, limit: int = DEFAUL
 
 
 class QueueLister:
-    """A read-only view of ``queue/`` for a process that only looks (the dashboard): an index of
-    its names, current by inotify, never a claim or a write."""
+    """The file store's ``QueuedSource``: a read-only view of ``queue/`` for a process that only
+    looks (the dashboard): an index of its names, current by inotify, never a claim or a write."""
 
     def __init__(self, queue_dir: Path, *, use_inotify: bool = True) -> None:
         self.index = QueueIndex(queue_dir, use_inotify=use_inotify)

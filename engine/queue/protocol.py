@@ -148,6 +148,45 @@ class ClaimView:
     instance: str = ""  # the claiming process (engine.proctable), "" when unknown
 
 
+DEFAULT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """One waiting (claimable) task as a listing shows it, known without reading the task."""
+
+    task_id: str
+    task_class: str
+    model: str | None
+    priority: int
+    enqueued_at: float
+    position: int  # 0-based place in claim order among the rows that matched the filter
+
+    @property
+    def name(self) -> str:
+        """The name part of ``<batch>.<name>`` ids (plans); the whole id otherwise."""
+        _batch, dot, rest = self.task_id.partition(".")
+        return rest if dot and rest else self.task_id
+
+
+@dataclass(frozen=True)
+class QueuedPage:
+    rows: tuple[QueuedRow, ...]
+    offset: int
+    matched: int  # rows that passed the filter (the whole queue without one)
+    total: int  # everything claimable
+
+
+class QueuedSource(Protocol):
+    """Pages of the claimable tasks in claim order, for people (the dashboard's Tasks view) at any
+    depth: rows ``offset .. offset+limit``, only those whose id, class or model contain every word
+    of ``text`` (case-insensitive). Read-only; FileQueue's is ``engine.queue.listing.QueueLister``."""
+
+    def page(self, offset: int = 0, limit: int = DEFAULT_PAGE, text: str = "") -> QueuedPage: ...
+
+    def close(self) -> None: ...
+
+
 class TaskQueue(Protocol):
     def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
         """Enqueue tasks (held back while a dependency is unmet). Returns their ids."""
