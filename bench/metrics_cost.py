@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
+import itertools
 import json
 import os
 import resource
@@ -61,25 +62,27 @@ ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-te
           "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 
 
-def busy_snapshot(now: float) -> Snapshot:
-    hist = tuple(float(40 + i % 50) for i in range(32))
+def busy_snapshot(now: float, k: int = 0) -> Snapshot:
+    """The k-th tick's snapshot: GPU readings, heartbeats, queue counts and node latencies move."""
+    hist = tuple(float(40 + (i + k) % 50) for i in range(32))
     gpus = tuple(GpuView(
-        index=i, name="NVIDIA GeForce GTX 1060 6GB", uuid=f"GPU-{i:04d}-aaaa-bbbb-cccc-dddddddddddd", util_pct=90.0 + i,
-        mem_used_mb=5000.0 + i, mem_total_mb=6144.0, mem_galaxy_mb=4800.0, mem_other_mb=200.0, temp_c=70.0 + i,
-        power_w=120.0 + i, power_limit_w=140.0, fan_pct=60.0, clock_sm_mhz=1800.0, clock_mem_mhz=4000.0,
+        index=i, name="NVIDIA GeForce GTX 1060 6GB", uuid=f"GPU-{i:04d}-aaaa-bbbb-cccc-dddddddddddd",
+        util_pct=90.0 + (i + k) % 10, mem_used_mb=5000.0 + i + k % 7, mem_total_mb=6144.0, mem_galaxy_mb=4800.0,
+        mem_other_mb=200.0, temp_c=70.0 + (i + k) % 5, power_w=120.0 + i + k % 11, power_limit_w=140.0, fan_pct=60.0,
+        clock_sm_mhz=1800.0 - k % 3, clock_mem_mhz=4000.0,
         processes=(GpuProcessView(1000 + i, "ollama", 4800.0, True), GpuProcessView(2000 + i, "Xorg", 200.0, False)),
         util_history=hist, temp_history=hist, power_history=hist, worker_id=f"gpu{i}",
         residency="llm_busy" if i % 2 else "script_busy", resident_model=MODELS[i % len(MODELS)]) for i in range(8))
     workers = tuple(WorkerView(
         worker_id=f"gpu{i}", gpus=(i,), state="running", pid=3000 + i, current_task=f"busy.t{i}", task_name=f"t{i}",
         task_class=CLASSES[i % 4], task_started_at=now - 3, tokens_per_s=30.0 + i if i % 2 else None, restarts=i % 3,
-        last_heartbeat=now - 0.5, residency="llm_busy", resident_model=MODELS[i % len(MODELS)],
+        last_heartbeat=now + k * 0.5, residency="llm_busy", resident_model=MODELS[i % len(MODELS)],
         endpoint=f"http://127.0.0.1:{11434 + i}") for i in range(8))
     nodes = tuple(NodeView(name=f"gpu{i}" if i < 8 else f"node{i}", tier=0 if i < 8 else 1 + i % 3, backend="ollama",
                            endpoint=f"http://10.0.0.{i}:11434", model=MODELS[i % len(MODELS)], healthy=i % 7 != 3,
-                           latency_ms=20.0 + i, load=i % 3, breaker=("closed", "open", "half_open")[i % 3],
+                           latency_ms=20.0 + i + k % 13, load=i % 3, breaker=("closed", "open", "half_open")[i % 3],
                            breaker_failures=i % 4) for i in range(20))
-    counts = {"queue": {"llm": 420, "cpu": 150, "script": 80, "resource": 12}, "processing": {"llm": 4, "cpu": 2,
+    counts = {"queue": {"llm": 420 + k % 17, "cpu": 150, "script": 80, "resource": 12}, "processing": {"llm": 4, "cpu": 2,
               "script": 2}, "delayed": {"cpu": 9}, "held": {"llm": 55}, "complete": dict.fromkeys(CLASSES, 6000),
               "failed": {"cpu": 90, "llm": 30}, "awaiting": {"llm": 2}}
     tasks = tuple(TaskView(task_id=f"busy.r{i}", name=f"r{i}", task_class=CLASSES[i % 4], status="complete",
@@ -89,7 +92,7 @@ def busy_snapshot(now: float) -> Snapshot:
                                        reason="r", provider="anthropic", model="m", est_input_tokens=100,
                                        est_cost_usd=0.01, budget_left_usd=4.0, created_at=now, expires_at=None,
                                        preview="p") for i in range(6))
-    return Snapshot(version=1, seq=1, taken_at=now, rig="bench", simulated=True, telemetry_status="simulated rig",
+    return Snapshot(version=1, seq=1 + k, taken_at=now + k * 0.5, rig="bench", simulated=True, telemetry_status="simulated rig",
                     supervisor_pid=os.getpid(), started_at=now - 3600, gpus=gpus, workers=workers,
                     queue=QueueView(counts=counts, waiting=tuple(WaitingView(f"busy.w{i}", f"w{i}", "llm", 5, now, "busy")
                                                                  for i in range(10))),
@@ -163,19 +166,20 @@ def main() -> int:
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
     events = tmp / "events.jsonl"
-    snap = busy_snapshot(time.time())
-    collector = GalaxyCollector(lambda: snap, EventFeed(events), spent_today=CachedSpend(tmp / "cost_ledger.jsonl"),
-                                budget_usd=5.0)
-    collect_cpu: list[float] = []
-    real_collect = collector.collect
+    now = time.time()
+    ticks = itertools.cycle([busy_snapshot(now, k) for k in range(20)])
+    collector = GalaxyCollector(lambda: next(ticks), EventFeed(events),
+                                spent_today=CachedSpend(tmp / "cost_ledger.jsonl"), budget_usd=5.0)
+    expo_cpu: list[float] = []
+    real_exposition = collector.exposition
 
-    def timed_collect():  # the collector's own CPU (thread time: it runs in the request's thread)
+    def timed_exposition() -> bytes:  # the collector's own CPU (thread time: it runs in the request's thread)
         t0 = time.thread_time()
-        fams = list(real_collect())
-        collect_cpu.append(time.thread_time() - t0)
-        return iter(fams)
+        text = real_exposition()
+        expo_cpu.append(time.thread_time() - t0)
+        return text
 
-    collector.collect = timed_collect  # type: ignore[method-assign]
+    collector.exposition = timed_exposition  # type: ignore[method-assign]
     server = MetricsServer(collector)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -202,8 +206,8 @@ def main() -> int:
           f"{log_kib} KiB of event log between scrapes) in {wall:.1f}s")
     print(f"  scrape latency   p50 {pct(lat, 0.50) * 1000:6.2f} ms   p99 {pct(lat, 0.99) * 1000:6.2f} ms   "
           f"max {max(lat) * 1000:6.2f} ms   (target p99 < 20 ms)")
-    print(f"  supervisor CPU   {per_scrape * 1000:.2f} ms per scrape (collector incl. event feed "
-          f"{pct(collect_cpu, 0.5) * 1000:.2f} ms p50; the rest is prometheus-client's text, gzip and HTTP); "
+    print(f"  supervisor CPU   {per_scrape * 1000:.2f} ms per scrape (galaxy's text incl. event feed "
+          f"{pct(expo_cpu, 0.5) * 1000:.2f} ms p50; the rest is process metrics, gzip and HTTP); "
           f"idle server {idle_frac * 100:.3f}% of a core")
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall latency includes "
           "waiting for a core; CPU per scrape is the latency on an idle one)")

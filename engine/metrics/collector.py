@@ -2,7 +2,9 @@
 
 Nothing is updated per tick: the supervisor already builds an immutable snapshot, and a
 scrape turns the latest one into metric families (``families``, a pure function the tests
-call with a canned snapshot). Label values come from fixed enums (worker states, GPU
+call with a canned snapshot). The endpoint asks for ``exposition``: the same families as
+text, each section (GPUs, queue, workers, nodes, escalations, event counters) written again
+only when its inputs changed since the last scrape. Label values come from fixed enums (worker states, GPU
 residency states, breaker states, task classes), and every value of an enum is exported
 (0 or 1), so a series never vanishes when a state is left. See docs/metrics.md.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from engine.escalation.store import EscalationState
+from engine.metrics.exposition import render
 from engine.metrics.feed import NO_MODEL, UNKNOWN, EventFeed, Tallies
 from engine.model import TaskClass
 from engine.residency.machine import GpuState
@@ -57,14 +61,17 @@ def families(snap: Snapshot | None, tallies: Tallies | None = None, *, spent_tod
     out: list[Metric] = []
     if snap is not None:
         out += _rig(snap) + _gpus(snap) + _queue(snap) + _workers(snap) + _nodes(snap) + _escalations(snap)
-    out += _events(tallies or Tallies())
+    return out + _events(tallies or Tallies()) + _spend(spent_today_usd, budget_usd)
+
+
+def _spend(spent_today_usd: float | None, budget_usd: float | None) -> list[Metric]:
     spent = _gauge("galaxy_escalation_cost_today_usd", "Cloud escalation spend today (UTC day), USD, from the cost ledger.")
     if spent_today_usd is not None:
         spent.add_metric([], spent_today_usd)
     budget = _gauge("galaxy_escalation_budget_usd", "The daily escalation budget (escalation.daily_budget_usd).")
     if budget_usd is not None:
         budget.add_metric([], budget_usd)
-    return out + [spent, budget]
+    return [spent, budget]
 
 
 def _rig(snap: Snapshot) -> list[Metric]:
@@ -218,27 +225,60 @@ class GalaxyCollector(Collector):
         self.snapshot, self.feed, self.spent_today = snapshot, feed, spent_today
         self.budget_usd, self.clock = budget_usd, clock
         self._lock = threading.Lock()
+        self._sections: dict[str, tuple[Any, bytes]] = {}  # name -> (the inputs it was written from, its text)
 
     def describe(self) -> list[Metric]:
         return []  # registering must not scrape
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            snap = self.snapshot()
-            tallies = None
-            if self.feed is not None:
-                if snap is not None:
-                    self.feed.remember_all((t.task_id, t.model) for t in snap.running + snap.recent)
-                self.feed.update()
-                tallies = self.feed.tallies
-            spent = None
-            if self.spent_today is not None:
-                try:
-                    spent = self.spent_today(self.clock())
-                except (OSError, ValueError):
-                    spent = None
+            snap, tallies, spent = self._inputs()
             fams = families(snap, tallies, spent_today_usd=spent, budget_usd=self.budget_usd)
         yield from fams
+
+    def exposition(self) -> bytes:
+        """``collect``'s families in the text format; a section whose inputs are unchanged is not written again."""
+        with self._lock:
+            snap, tallies, spent = self._inputs()
+            parts: list[bytes] = []
+            if snap is not None:
+                s = snap
+                parts.append(render(_rig(s)))
+                parts.append(self._section("gpus", (s.rig, s.gpus), lambda: _gpus(s)))
+                parts.append(self._section("queue", s.queue.counts, lambda: _queue(s)))
+                parts.append(self._section("workers", s.workers, lambda: _workers(s)))
+                parts.append(self._section("nodes", s.nodes, lambda: _nodes(s)))
+                parts.append(self._section("escalations", tuple(e.state for e in s.escalations),
+                                           lambda: _escalations(s)))
+            generation = (self.feed.generation, self.feed.tallies.skipped_lines) if self.feed is not None else None
+            parts.append(self._section("events", generation, lambda: _events(tallies or Tallies())))
+            parts.append(render(_spend(spent, self.budget_usd)))
+        return b"".join(parts)
+
+    def _section(self, name: str, key: Any, build: Callable[[], list[Metric]]) -> bytes:
+        cached = self._sections.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = render(build())
+        self._sections[name] = (key, text)
+        return text
+
+    def _inputs(self) -> tuple[Snapshot | None, Tallies | None, float | None]:
+        """The latest snapshot, the event tallies brought up to date, today's spend."""
+        snap = self.snapshot()
+        tallies = None
+        if self.feed is not None:
+            if snap is not None:
+                self.feed.remember_all((t.task_id, t.model) for t in snap.running + snap.recent)
+            self.feed.update()
+            tallies = self.feed.tallies
+        spent = None
+        if self.spent_today is not None:
+            try:
+                spent = self.spent_today(self.clock())
+            except (OSError, ValueError):
+                spent = None
+        return snap, tallies, spent
 
 
 __all__ = ["NO_MODEL", "UNKNOWN", "GalaxyCollector", "families"]

@@ -103,6 +103,7 @@ class EventFeed:
         self.path = Path(path)
         self.read_budget, self.seed_bytes = read_budget, seed_bytes
         self.tallies = Tallies()
+        self.generation = 0  # bumped whenever the tallies change: the collector's cue to write them again
         self._models: OrderedDict[str, str | None] = OrderedDict()
         try:
             st = os.stat(self.path)
@@ -204,6 +205,7 @@ class EventFeed:
 
     def _count(self, kind: str, rec: dict[str, Any]) -> None:
         t = self.tallies
+        self.generation += 1
         node = _label(rec.get("worker_id"))
         if kind == E.TASK_COMPLETED:
             model = self.model_of(rec.get("task_id"))
