@@ -9,6 +9,12 @@ kept. A row that leaves hands its table slot to a row that arrives, or leaves it
 bottom for the next one, so a busy table whose length goes up and down never adds or removes
 DataTable rows (each of those changes its virtual size: a layout pass of the whole screen). Text cells are ``rich.text.Text``: task names like
 ``job[intro]`` are data, never markup.
+
+A cell is drawn once per content, not once per row and update: DataTable forgets every drawn
+cell whenever any cell changes or the rows are reordered, and drawing a cell (Rich padding
+and styling) was most of a busy dashboard's CPU. ``_render_cell`` keeps the drawn lines by
+the cell's object and how it is drawn; a cell met again in another row (the recent tasks
+shift down as tasks finish) only gets that row's click metadata.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from collections.abc import Sequence
 from itertools import count
 from typing import Any, ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
@@ -24,11 +32,29 @@ from textual.widgets import DataTable
 
 Row = tuple[str, Sequence[object]]  # (row key, cells)
 MIN_SPARE = 8  # blank rows a table may keep at its bottom whatever its length
+MEMO = 4096  # cell texts and drawn cells kept; a table is cleared of them past this
+SegmentLines = list[list[Segment]]
+_texts: dict[str, Text] = {}
 
 
 def as_cell(value: object) -> object:
-    """A str is shown literally (DataTable would parse it as markup); anything else as is."""
-    return Text(value, end="", no_wrap=True) if isinstance(value, str) else value
+    """A str is shown literally (DataTable would parse it as markup); anything else as is. The
+    same str gives the same Text object, so its drawing is found again (``_render_cell``)."""
+    if not isinstance(value, str):
+        return value
+    text = _texts.get(value)
+    if text is None:
+        if len(_texts) >= MEMO:
+            _texts.clear()
+        text = _texts[value] = Text(value, end="", no_wrap=True)
+    return text
+
+
+def with_meta(lines: SegmentLines, row: int, column: int) -> SegmentLines:
+    """A drawn cell moved to another row: DataTable finds a click's cell in the segments' meta."""
+    meta = Style.from_meta({"row": row, "column": column})
+    return [[Segment(text, style + meta if style else meta, control) for text, style, control in line]
+            for line in lines]
 
 
 class KeyedTable(DataTable[object]):
@@ -50,6 +76,8 @@ class KeyedTable(DataTable[object]):
         self._slots = count()
         self._spare: list[str] = []  # blank rows kept at the bottom for rows to come
         self._first: dict[str, object] = {}  # slot -> its first cell as the DataTable holds it
+        # (id(cell), how it is drawn) -> (the cell, the row it was drawn for, its lines): see _render_cell
+        self._drawn: dict[tuple[object, ...], tuple[object, int, SegmentLines]] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -127,6 +155,35 @@ class KeyedTable(DataTable[object]):
         self.update_cell(slot, col, shown)
         if col == self.COLUMNS[0][0]:
             self._first[slot] = shown
+
+    def _clear_caches(self) -> None:  # DataTable forgets its drawings (cursor, focus, hover changes): so do we
+        super()._clear_caches()
+        self._drawn.clear()
+
+    def notify_style_update(self) -> None:  # a theme or CSS change
+        self._drawn.clear()
+        super().notify_style_update()
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> SegmentLines:
+        """DataTable's drawing of a body cell, remembered by the cell object (module docstring)."""
+        if row_index < 0 or column_index < 0:  # the header and row labels: as DataTable draws them
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value = self._data[row_key].get(column_key)
+        key = (id(value), column_index, base_style, width, cursor, hover, self.show_cursor, self._show_hover_cursor,
+               self._pseudo_class_state, row_index < self.fixed_rows, self.rows[row_key].height)
+        hit = self._drawn.get(key)
+        if hit is not None and hit[0] is value:
+            return hit[2] if hit[1] == row_index else with_meta(hit[2], row_index, column_index)
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._drawn) >= MEMO:
+            self._drawn.clear()
+        self._drawn[key] = (value, row_index, lines)
+        return lines
 
     def validate_cursor_coordinate(self, value: Coordinate) -> Coordinate:
         """The cursor never rests on a blank (spare) row below the last real one."""
