@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
 from engine.events import tail_events
 
 
@@ -21,8 +22,8 @@ class FileAuditLog:
     def append(self, record: dict[str, Any]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:  # append-only, one line per record
-                fh.write(json.dumps(record, default=str) + "\n")
+            # one write per line; never through a symlink or into a FIFO (safeio.open_append)
+            safeio.append_bytes(self.path, (json.dumps(record, default=str) + "\n").encode())
         except OSError as exc:  # disk full, a planted link: the action was taken; nobody stops for the audit
             self.errors += 1
             self.last_error = str(exc)

@@ -5,7 +5,9 @@ renders the lines and appends them to its ``EventStream``.
 Schema (the field notes' suggestion): timestamp, event_type, task_id, worker_id, gpu_id,
 duration_ms, tokens_generated, error, plus any extra fields. Each line is written with a
 single ``write`` on an ``O_APPEND`` descriptor, so lines from many processes never
-interleave. A log that cannot be written never stops the queue: the error is counted.
+interleave. A log that cannot be written never stops the queue: the error is counted
+(``write_errors``, ``last_error``). The log is opened through ``safeio.open_append``: a
+symlink or FIFO planted at its path is refused, never followed or waited on.
 A line is whole or absent: a short write (disk full) is closed with a newline by the
 writer (engine.queue.fsops), and readers skip a torn line, reading the whole line glued
 behind a torn fragment (``salvage_event``).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,12 +35,15 @@ REOPEN_CHECK_S = 1.0  # how often a kept-open log checks that it still writes to
 
 class FileEventStream:
     """The file store's event stream (``logs/events.jsonl``): lines appended on a kept-open
-    ``O_APPEND`` descriptor, reopened when the file was rotated or deleted."""
+    ``O_APPEND`` descriptor, reopened when the file was rotated or deleted. Opened through
+    ``safeio.open_append``: a symlink or FIFO planted at the path is refused (the line is lost
+    and counted, ``last_error`` names the path), never followed or waited on."""
 
     def __init__(self, path: Path, fs: FsOps | None = None) -> None:
         self.path = Path(path)
         self.fs = fs  # the write step (a test double can tear or refuse it); None: the real filesystem
         self.write_errors = 0
+        self.last_error = ""  # why the last line was lost (names the path); "" once one is written again
         self._open_fd: int | None = None
         self._checked_at = float("-inf")
 
@@ -46,25 +52,29 @@ class FileEventStream:
             return
         try:
             (self.fs or REAL_FS).append_fd(self._fd(), (line + "\n").encode(), self.path)
-        except OSError:
+        except OSError as exc:  # disk full, or a symlink/FIFO planted at the path: the line is lost, we go on
             self._close()
             self.write_errors += 1
+            self.last_error = str(exc)
+        else:
+            self.last_error = ""
 
     def _fd(self) -> int:
-        """The log's descriptor, kept open; reopened if the file was rotated or deleted."""
+        """The log's descriptor, kept open; reopened if the file was rotated, deleted or replaced
+        (``lstat``: a symlink planted over it is refused at the reopen)."""
         now = time.monotonic()
         if self._open_fd is not None and now - self._checked_at < REOPEN_CHECK_S:
             return self._open_fd
         self._checked_at = now
         if self._open_fd is not None:
             try:
-                if os.stat(self.path).st_ino == os.fstat(self._open_fd).st_ino:
+                if os.lstat(self.path).st_ino == os.fstat(self._open_fd).st_ino:
                     return self._open_fd
             except FileNotFoundError:
                 pass
             self._close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._open_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._open_fd = safeio.open_append(self.path)  # never through a symlink, never blocked by a FIFO
         return self._open_fd
 
     def _close(self) -> None:
@@ -150,13 +160,10 @@ class EventLog:
 
 
 def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """The last ``n`` events; none from a log that is not a regular file (a FIFO never blocks us)."""
     try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            start = max(0, size - max_bytes)
-            fh.seek(start)
-            data = fh.read()
-    except FileNotFoundError:
+        start, data = _read_tail(path, max_bytes)
+    except (FileNotFoundError, safeio.UnsafeFileError):
         return []
     lines = data.split(b"\n")
     if start > 0:
@@ -181,6 +188,32 @@ def tail_events(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[di
             out.append(rec)
     out.reverse()
     return out
+
+
+def _read_tail(path: Path, max_bytes: int) -> tuple[int, bytes]:
+    """(offset, bytes) of at most ``max_bytes`` from the end of the regular file ``path``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise safeio.UnsafeFileError(path, f"cannot be opened: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise safeio.UnsafeFileError(path, "is not a regular file")
+        start = max(0, st.st_size - max_bytes)
+        chunks: list[bytes] = []
+        got = 0
+        while got < max_bytes:
+            chunk = os.pread(fd, max_bytes - got, start + got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return start, b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 _LINE_START = b'{"timestamp":'

@@ -57,11 +57,11 @@ def is_symlink(path: str | Path) -> bool:
         return False
 
 
-def read_bytes(path: str | Path, limit: int, *, follow_symlinks: bool = False) -> bytes:
-    """At most ``limit`` bytes of the regular file ``path``; anything else is refused.
+def open_regular(path: str | Path, limit: int, *, follow_symlinks: bool = False) -> int:
+    """A read-only descriptor on the regular file ``path`` of at most ``limit`` bytes (by ``fstat``).
 
-    ``follow_symlinks`` is only for a path the operator named (a plan, galaxy.toml): what the
-    link points at must still be a regular file. Files in the shared root never follow one.
+    For readers that hand the descriptor on (a decoder) instead of reading it whole: what they
+    read is the file checked here, never a FIFO or device swapped in at the path since.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
@@ -80,6 +80,20 @@ def read_bytes(path: str | Path, limit: int, *, follow_symlinks: bool = False) -
             raise UnsafeFileError(path, f"is {_kind(st.st_mode)}; only regular files are read")
         if st.st_size > limit:
             raise UnsafeFileError(path, f"is {st.st_size:,} bytes, over the {limit:,}-byte limit")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path: str | Path, limit: int, *, follow_symlinks: bool = False) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``; anything else is refused.
+
+    ``follow_symlinks`` is only for a path the operator named (a plan, galaxy.toml): what the
+    link points at must still be a regular file. Files in the shared root never follow one.
+    """
+    fd = open_regular(path, limit, follow_symlinks=follow_symlinks)
+    try:
         chunks: list[bytes] = []
         got = 0
         while got <= limit:
@@ -147,6 +161,57 @@ def read_json(path: str | Path, limit: int, max_depth: int = MAX_JSON_DEPTH, *,
               follow_symlinks: bool = False) -> Any:
     """The bounded reader's usual entry: a regular file, at most ``limit`` bytes, UTF-8 JSON."""
     return parse_json(path, read_bytes(path, limit, follow_symlinks=follow_symlinks), max_depth)
+
+
+class RefusedLogError(OSError):
+    """A log path that is not a regular file (a planted symlink, FIFO, device): nothing is
+    written there. An ``OSError`` so every writer's existing "the disk refused" path counts it."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(errno.EPERM, reason, str(path))
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.reason}"
+
+
+def open_append(path: str | Path) -> int:
+    """A descriptor appending to the log ``path`` (created if absent), never through a symlink.
+
+    Why: a symlink planted at a log path would redirect our lines to any file we may write,
+    and a FIFO would block the writer in ``open`` (or in ``write`` once its pipe is full).
+    ``O_NOFOLLOW`` refuses the link, ``O_NONBLOCK`` makes a FIFO without reader fail at once
+    (ENXIO) and one with a reader open at once, and ``fstat`` must then say a regular file.
+    Raises ``RefusedLogError`` naming the path; other OSErrors (ENOSPC, EACCES) pass through.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RefusedLogError(path, "is a symlink; logs are appended only to regular files") from None
+        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR, errno.EOPNOTSUPP):
+            raise RefusedLogError(path, f"is not a regular file ({exc.strerror or exc}); nothing appended") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise RefusedLogError(path, f"is {_kind(mode)}; logs are appended only to regular files")
+    return fd
+
+
+def append_bytes(path: str | Path, data: bytes) -> None:
+    """Append ``data`` with one ``write`` through ``open_append`` (a short write is an ENOSPC)."""
+    fd = open_append(path)
+    try:
+        if os.write(fd, data) < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    finally:
+        os.close(fd)
 
 
 def excerpt(path: str | Path, chars: int) -> str | None:

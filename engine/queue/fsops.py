@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from engine import safeio
+
 PathLike = str | Path
 
 _counter = 0
@@ -186,7 +188,7 @@ class RealFs:
 
     def append_line(self, path: PathLike, line: bytes) -> None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = safeio.open_append(path)  # never through a symlink or into a FIFO planted at the path
         except OSError as exc:
             raise as_write_error(exc, path) from None
         try:

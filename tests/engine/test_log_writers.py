@@ -1,0 +1,126 @@
+"""A symlink or FIFO planted at a log path (events, audit, ledger) never redirects or blocks its
+writer: the line is lost and counted with a reason naming the path, and the writer goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from engine import safeio
+from engine.audit import FileAuditLog
+from engine.event_types import EventType
+from engine.events import EventLog, FileEventStream, tail_events
+from engine.queue.fsops import REAL_FS, WriteError
+
+
+def _plant_link(path, tmp_path):
+    """A symlink at ``path`` to a file outside the root that must stay untouched."""
+    outside = tmp_path / "outside" / "victim.txt"
+    outside.parent.mkdir()
+    outside.write_text("untouched\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, path)
+    return outside
+
+
+def _fifo_with_reader(path):
+    """A FIFO at ``path`` with a reader, so a plain open for writing would succeed and write into it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+
+def _nothing_written(reader: int) -> bool:
+    try:
+        return os.read(reader, 4096) == b""
+    except BlockingIOError:
+        return True
+
+
+def test_an_event_log_symlink_is_not_followed_and_the_writer_goes_on(tmp_path):
+    path = tmp_path / "logs" / "events.jsonl"
+    outside = _plant_link(path, tmp_path)
+    stream = FileEventStream(path)
+    log = EventLog(path, stream=stream)
+    log.emit(EventType.TASK_COMPLETED, task_id="t1")
+    assert outside.read_text() == "untouched\n"
+    assert log.write_errors == 1 and str(path) in stream.last_error and "symlink" in stream.last_error
+    os.unlink(path)
+    log.emit(EventType.TASK_COMPLETED, task_id="t2")  # the refused descriptor was dropped: this one reopens
+    log.emit(EventType.TASK_COMPLETED, task_id="t3")
+    assert [e["task_id"] for e in tail_events(path)] == ["t2", "t3"]
+    assert stream.last_error == ""
+
+
+def test_an_event_log_fifo_is_refused_without_blocking(tmp_path):
+    path = tmp_path / "logs" / "events.jsonl"
+    reader = _fifo_with_reader(path)
+    try:
+        stream = FileEventStream(path)
+        log = EventLog(path, stream=stream)
+        log.emit(EventType.TASK_COMPLETED, task_id="t1")
+        assert _nothing_written(reader)
+        assert log.write_errors == 1 and "is a FIFO" in stream.last_error
+    finally:
+        os.close(reader)
+    log.emit(EventType.TASK_COMPLETED, task_id="t2")  # no reader now: the open itself must not block
+    assert log.write_errors == 2 and str(path) in stream.last_error
+
+
+def test_a_log_replaced_by_a_symlink_while_open_is_not_followed(tmp_path):
+    path = tmp_path / "logs" / "events.jsonl"
+    stream = FileEventStream(path)
+    log = EventLog(path, stream=stream)
+    log.emit(EventType.TASK_COMPLETED, task_id="t1")
+    os.unlink(path)
+    outside = _plant_link(path, tmp_path)
+    stream._checked_at = float("-inf")  # the periodic "still the named file?" check is due
+    log.emit(EventType.TASK_COMPLETED, task_id="t2")
+    assert outside.read_text() == "untouched\n" and log.write_errors == 1
+
+
+def test_tail_events_of_a_fifo_returns_nothing_at_once(tmp_path):
+    path = tmp_path / "events.jsonl"
+    os.mkfifo(path)  # no writer: a blocking open for reading would wait forever
+    assert tail_events(path) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_the_escalation_audit_log_refuses_a_planted_file(tmp_path, kind):
+    path = tmp_path / "logs" / "audit.jsonl"
+    audit = FileAuditLog(path)
+    if kind == "symlink":
+        outside = _plant_link(path, tmp_path)
+        audit({"kind": "escalation_decision", "escalation_id": "e1"})
+        assert outside.read_text() == "untouched\n"
+    else:
+        reader = _fifo_with_reader(path)
+        try:
+            audit({"kind": "escalation_decision", "escalation_id": "e1"})
+            assert _nothing_written(reader)
+        finally:
+            os.close(reader)
+    assert audit.errors == 1 and str(path) in audit.last_error
+    os.unlink(path)
+    audit({"kind": "escalation_decision", "escalation_id": "e2"})
+    assert [json.loads(line)["escalation_id"] for line in path.read_text().splitlines()] == ["e2"]
+
+
+def test_a_ledger_append_through_a_planted_symlink_is_a_write_error_naming_the_file(tmp_path):
+    path = tmp_path / "tasks" / "ledger.log"
+    outside = _plant_link(path, tmp_path)
+    with pytest.raises(WriteError) as info:
+        REAL_FS.append_line(path, b"x C 1 t1\n")
+    assert str(path) in str(info.value)
+    assert outside.read_text() == "untouched\n"
+
+
+def test_open_append_creates_a_regular_file_and_refuses_a_directory(tmp_path):
+    fd = safeio.open_append(tmp_path / "new.log")
+    os.close(fd)
+    assert (tmp_path / "new.log").is_file()
+    (tmp_path / "dir.log").mkdir()
+    with pytest.raises(safeio.RefusedLogError, match=r"dir\.log"):
+        safeio.open_append(tmp_path / "dir.log")
