@@ -21,6 +21,7 @@ from engine.events import EventLog
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.queue.protocol import RigQueue
+from tests.support.redis_server import redis_server  # noqa: F401  (the redis factory's server)
 
 T0 = 1_700_000_000.0
 
@@ -34,8 +35,24 @@ def file_queue(root: Path, clock: FakeClock, request: pytest.FixtureRequest) -> 
     return FileQueue(paths, events=EventLog(paths.ensure().events), rng=random.Random(7))
 
 
+def redis_queue(root: Path, clock: FakeClock, request: pytest.FixtureRequest) -> RigQueue:
+    """A RedisQueue on a real redis-server (tests/support/redis_server.py), the cluster named after
+    ``root``; judged by the fake clock's ``now`` (QueueClock.CALLER), as the file store is."""
+    import hashlib
+
+    from engine.store.redis.client import connect
+    from engine.store.redis.queue import QueueClock, RedisQueue
+
+    server = request.getfixturevalue("redis_server")  # module-scoped; skips only without the binary
+    cluster = "c" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
+    paths = RigPaths(root)
+    return RedisQueue(connect(server.url), cluster, events=EventLog(paths.ensure().events), clock=QueueClock.CALLER,
+                      rng=random.Random(7))
+
+
 QUEUE_FACTORIES: dict[str, QueueFactory] = {
     "file": file_queue,
+    "redis": redis_queue,
 }
 
 OpenQueue = Callable[[], RigQueue]

@@ -264,7 +264,7 @@ CLAIM = PRELUDE + r"""
 -- of the lane heads. Taken only if that view is still true for this choice: the lane's head is still
 -- that task and nothing became claimable since (other lanes may only have lost their heads); else
 -- the answer carries the heads as they are now and the policy chooses again.
-local lane, want, worker, token, lease, seen = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5)), arg(6)
+local lane, want, worker, token, lease, seen, inst = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5)), arg(6), arg(7)
 local lk = P .. 'lane:' .. lane
 local head = redis.call('ZRANGE', lk, 0, 0)
 local h = tk(want)
@@ -280,7 +280,8 @@ end
 redis.call('ZREM', lk, want)
 if redis.call('ZCARD', lk) == 0 then redis.call('SREM', P .. 'lanes', lane) end
 local exp = NOW + lease
-redis.call('HSET', h, 'st', 'processing', 'own', worker, 'tok', token, 'ltok', token, 'clm', f(NOW), 'exp', f(exp))
+redis.call('HSET', h, 'st', 'processing', 'own', worker, 'tok', token, 'ltok', token, 'clm', f(NOW), 'exp', f(exp),
+           'inst', inst)
 redis.call('ZADD', P .. 'proc', f(exp), want)
 move(redis.call('HGET', h, 'cls'), 'queue', 'processing')
 return finish({ok = 1, id = want, exp = f(exp), clm = f(NOW),
@@ -309,12 +310,13 @@ return finish({ok = 1, exp = out})
 """
 
 _OWNED = r"""
-local function owned(id, token)
-  -- 'ok' when token holds the claim; 'done' when this token's claim was finished already (a resend);
-  -- else the state, for the refusal
-  local r = redis.call('HMGET', tk(id), 'st', 'tok', 'fin')
+local function owned(id, token, worker)
+  -- 'ok' when token holds the claim (or, with no token, when worker owns it: a release on behalf of a
+  -- dead owner); 'done' when this token's claim was finished already (a resend); else the state
+  local r = redis.call('HMGET', tk(id), 'st', 'tok', 'fin', 'own')
   if not r[1] then return 'unknown' end
   if r[1] == 'processing' and r[2] == token then return 'ok' end
+  if token == '' and worker and r[1] == 'processing' and r[4] == worker then return 'ok' end
   if r[3] == token then return 'done' end
   return r[1]
 end
@@ -360,14 +362,17 @@ return finish({ok = 1, failed = 1})
 """
 
 RELEASE = PRELUDE + _OWNED + r"""
--- arg: id, token, attempt JSON: back to its lane in its old place, no retry charged
+-- arg: id, token ('' for the owner's worker id: the supervisor hands back a dead process's claim),
+-- attempt JSON, worker id: back to its lane in its old place, no retry charged
 local id, token = arg(1), arg(2)
-local o = owned(id, token)
+local o = owned(id, token, arg(4))
 if o ~= 'ok' then return finish({ok = 0, state = o}) end
 local h = tk(id)
 leave(id, 'processing')
-redis.call('RPUSH', P .. 'a:' .. id, arg(3))
-redis.call('HSET', h, 'fin', token)
+local r = redis.call('HMGET', h, 'own', 'clm')
+if arg(3) ~= '' then redis.call('RPUSH', P .. 'a:' .. id, arg(3))
+else attempt(id, r[1] or arg(4), tonumber(r[2] or f(NOW)), 'released', arg(5)) end
+if token ~= '' then redis.call('HSET', h, 'fin', token) end
 enqueue(id, tonumber(redis.call('HGET', h, 'enq')), 'processing')
 return finish({ok = 1})
 """

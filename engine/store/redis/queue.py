@@ -30,6 +30,7 @@ import redis
 
 from engine.event_types import EventType
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError, is_safe_task_id
+from engine.proctable import current_instance
 from engine.queue.protocol import (
     DONE,
     AwaitingStore,
@@ -51,6 +52,16 @@ DEFAULT_BACKOFF_CAP_S = 600.0
 BATCH = 200  # tasks one reap or promote script moves at most
 MAX_BATCHES = 50  # per reap_stale / promote_due call
 CLAIM_TRIES = 1000
+
+
+CLAIM_FIELDS = ("st", "own", "clm", "exp", "inst")
+
+
+def _claim_view(task_id: str, raw: Sequence[Any]) -> ClaimView | None:
+    st, own, clm, exp, inst = raw
+    if st != "processing" or not own or not clm or not exp:
+        return None
+    return ClaimView(task_id, str(own), int(clm) / 1e6, int(exp) / 1e6, str(inst or ""))
 
 
 def _heads(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
@@ -224,7 +235,7 @@ class RedisQueue:
             want = ranked[0].task_id
             lane = lane_of[want]
             token = uuid.uuid4().hex
-            reply = self.run("claim", now, [lane, want, worker_id, token, lease_us, ver])
+            reply = self.run("claim", now, [lane, want, worker_id, token, lease_us, ver, current_instance()])
             if reply.get("ok"):
                 task = self._claimed(reply, worker_id, token, now)
                 if task is not None:
@@ -357,10 +368,14 @@ class RedisQueue:
                          task_class=task.task_class.value, **extra)
 
     def release(self, task_id: str, worker_id: str, now: float, reason: str) -> None:
+        """Hand back untouched. Without this process's token (the supervisor handing back the claim of
+        a worker process that is gone) the claim must still be ``worker_id``'s."""
         c = self._take_claim(task_id, worker_id)
         if c is None:
-            return
-        reply = self.run("release", now, [task_id, c.token, self._attempt(c, now, "released", error=reason)])
+            reply = self.run("release", now, [task_id, "", "", worker_id, reason])
+        else:
+            reply = self.run("release", now, [task_id, c.token, self._attempt(c, now, "released", error=reason),
+                                              worker_id, reason])
         self._claims.pop(task_id, None)
         if reply.get("ok"):
             self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
@@ -456,10 +471,16 @@ class RedisQueue:
     def claim_of(self, task_id: str) -> ClaimView | None:
         if not is_safe_task_id(task_id):
             return None
-        st, own, clm, exp = self.r.hmget(self.key(f"t:{task_id}"), ["st", "own", "clm", "exp"])
-        if st != "processing" or not own or not clm or not exp:
-            return None
-        return ClaimView(task_id, str(own), int(clm) / 1e6, int(exp) / 1e6)
+        return _claim_view(task_id, self.r.hmget(self.key(f"t:{task_id}"), list(CLAIM_FIELDS)))
+
+    def claims(self, worker_id: str | None = None) -> list[ClaimView]:
+        """Every live claim (expired or not): one entry per running task, so bounded by the workers."""
+        ids = [str(i) for i in self.r.zrange(self.key("proc"), 0, -1)]
+        pipe = self.r.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(self.key(f"t:{task_id}"), list(CLAIM_FIELDS))
+        views = [_claim_view(task_id, raw) for task_id, raw in zip(ids, pipe.execute() if ids else [])]
+        return [v for v in views if v is not None and (worker_id is None or v.worker_id == worker_id)]
 
     def failed_stamp(self) -> int | None:
         raw = self.r.get(self.key("fver"))
