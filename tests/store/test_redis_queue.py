@@ -367,3 +367,23 @@ def test_a_claim_after_a_completion_sees_work_submitted_since(client: redis.Redi
     other.submit([task("after-empty")], NOW)  # the kept view said "nothing": read again before None
     again = q.claim("w", NOW, POLICY, 30)
     assert again is not None and again.task_id == "after-empty"
+
+
+def test_a_taken_head_is_replaced_only_by_the_same_candidate(q: RedisQueue) -> None:
+    """Claiming with a view whose head another worker took: the next task of that lane enqueued at
+    the same time is the same choice for the policy (taken when the caller says so); one enqueued
+    later is not (the answer is a conflict with the heads as they are now)."""
+    q.submit([task("a1"), task("a2")], NOW)
+    q.submit([task("a3")], NOW + 1)
+    heads, ver = q.heads()
+    (lane, (head, enq, depth)), = heads.items()
+    assert (head, depth) == ("a1", 3)
+    assert q.claim("w1", NOW, POLICY, 30) is not None  # another worker takes a1
+    base = [lane, "a1", "w2", "tok-1", "30000000", ver, "inst"]
+    strict = q.run("claim", NOW, [*base, ""])
+    assert strict["ok"] == 0 and strict["heads"][0][1] == "a2"
+    same = q.run("claim", NOW, [*base[:3], "tok-2", *base[4:], str(int(enq))])
+    assert same["ok"] == 1 and same["id"] == "a2"
+    later = q.run("claim", NOW, [*base[:3], "tok-3", *base[4:], str(int(enq))])  # a3 came a second later
+    assert later["ok"] == 0 and later["heads"][0][1] == "a3"
+    assert q.where("a3") is Place.QUEUE

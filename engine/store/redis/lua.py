@@ -261,28 +261,39 @@ return cjson.encode({heads = heads_now(), ver = redis.call('GET', P .. 'ver') or
 
 CLAIM = PRELUDE + r"""
 -- arg: lane, expected head id, worker id, owner token, lease us, the wake counter of the caller's view
--- of the lane heads. Taken only if that view is still true for this choice: the lane's head is still
--- that task and nothing became claimable since (other lanes may only have lost their heads); else
--- the answer carries the heads as they are now and the policy chooses again.
-local lane, want, worker, token, lease, seen, inst = arg(1), arg(2), arg(3), arg(4), tonumber(arg(5)), arg(6), arg(7)
-local lk = P .. 'lane:' .. lane
-local head = redis.call('ZRANGE', lk, 0, 0)
-local h = tk(want)
-local ver = redis.call('GET', P .. 'ver') or '0'
-if head[1] ~= want or ver ~= seen then
-  local r = redis.call('HMGET', h, 'st', 'tok', 'exp', 'clm')
+-- of the lane heads, the claiming process's instance, and same_enq. Taken only if that view still
+-- holds for this choice: nothing became claimable since (other lanes may only have lost their heads)
+-- and the lane's head is still that task; or, when the caller passes same_enq (its policy chose this
+-- lane whatever its depth), the lane's head is another task of the same lane enqueued at that very
+-- time: the same candidate for the policy but its id. Else nothing is taken and the answer carries
+-- the heads as they are now, for the policy to choose again.
+local lane, want, worker, token, lease, seen, inst, same_enq =
+  arg(1), arg(2), arg(3), arg(4), tonumber(arg(5)), arg(6), arg(7), arg(8)
+local wk = P .. 'wk:' .. worker  -- this worker's last claim: 'TOKEN ID' (one key per worker id)
+local last = redis.call('GET', wk)
+if last and string.sub(last, 1, #token + 1) == token .. ' ' then
+  local id = string.sub(last, #token + 2)
+  local r = redis.call('HMGET', tk(id), 'st', 'tok', 'exp', 'clm')
   if r[1] == 'processing' and r[2] == token then  -- this very claim, resent after its reply was lost
-    return finish({ok = 1, id = want, exp = r[3], clm = r[4], replayed = 1,
-                   f = redis.call('HGETALL', h), a = redis.call('LRANGE', P .. 'a:' .. want, 0, -1)})
+    return finish({ok = 1, id = id, exp = r[3], clm = r[4], replayed = 1,
+                   f = redis.call('HGETALL', tk(id)), a = redis.call('LRANGE', P .. 'a:' .. id, 0, -1)})
   end
+end
+local lk = P .. 'lane:' .. lane
+local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
+local ver = redis.call('GET', P .. 'ver') or '0'
+if ver ~= seen or not head[1] or (head[1] ~= want and (same_enq == '' or tonumber(head[2]) ~= tonumber(same_enq))) then
   return finish({ok = 0, heads = heads_now(), ver = ver})
 end
+want = head[1]
+local h = tk(want)
 redis.call('ZREM', lk, want)
 if redis.call('ZCARD', lk) == 0 then redis.call('SREM', P .. 'lanes', lane) end
 local exp = NOW + lease
 redis.call('HSET', h, 'st', 'processing', 'own', worker, 'tok', token, 'ltok', token, 'clm', f(NOW), 'exp', f(exp),
            'inst', inst)
 redis.call('ZADD', P .. 'proc', f(exp), want)
+redis.call('SET', wk, token .. ' ' .. want)
 move(redis.call('HGET', h, 'cls'), 'queue', 'processing')
 return finish({ok = 1, id = want, exp = f(exp), clm = f(NOW),
                f = redis.call('HGETALL', h), a = redis.call('LRANGE', P .. 'a:' .. want, 0, -1)})

@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from engine.proctable import current_instance
 from engine.queue.protocol import (
     DONE,
     AwaitingStore,
+    Candidate,
     ClaimPolicy,
     ClaimView,
     Place,
@@ -62,6 +63,19 @@ def _claim_view(task_id: str, raw: Sequence[Any]) -> ClaimView | None:
     if st != "processing" or not own or not clm or not exp:
         return None
     return ClaimView(task_id, str(own), int(clm) / 1e6, int(exp) / 1e6, str(inst or ""))
+
+
+def _same_enq(policy: ClaimPolicy, top: Candidate, offered: Sequence[Candidate], head: tuple[str, float, int],
+              now: float) -> str:
+    """The enqueue time (us) at which another task of ``top``'s lane is the same choice: when the policy
+    still puts ``top`` first with its lane at depth 1 (the policy only ever prefers a deeper lane more:
+    depth weighs in the look-ahead alone), a worker that finds the head taken by another takes the
+    next one enqueued at that very time instead of answering a conflict. "" when depth matters."""
+    if head[2] <= 1:
+        return ""
+    others = [c for c in offered if c.task_id != top.task_id]
+    again = policy([replace(top, lane_depth=1), *others], now)
+    return str(int(head[1])) if again and again[0].task_id == top.task_id else ""
 
 
 def _heads(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
@@ -224,7 +238,8 @@ class RedisQueue:
         lease_us = str(max(1, codec.us(lease_s)))
         for _ in range(CLAIM_TRIES):
             lane_of = {head[0]: lane for lane, head in heads.items()}
-            ranked = policy([codec.candidate(lane, *head) for lane, head in heads.items()], now) if heads else []
+            offered = [codec.candidate(lane, *head) for lane, head in heads.items()]
+            ranked = policy(offered, now) if offered else []
             if not ranked:
                 if kept is None:
                     return None
@@ -232,10 +247,11 @@ class RedisQueue:
                 heads, ver = self.heads()
                 self.waker.seen(ver)
                 continue
-            want = ranked[0].task_id
-            lane = lane_of[want]
+            top = ranked[0]
+            lane = lane_of[top.task_id]
             token = uuid.uuid4().hex
-            reply = self.run("claim", now, [lane, want, worker_id, token, lease_us, ver, current_instance()])
+            reply = self.run("claim", now, [lane, top.task_id, worker_id, token, lease_us, ver, current_instance(),
+                                            _same_enq(policy, top, offered, heads[lane], now)])
             if reply.get("ok"):
                 task = self._claimed(reply, worker_id, token, now)
                 if task is not None:
