@@ -14,6 +14,7 @@ from typing import Any
 from engine.events import tail_events
 from engine.model import parse_time
 from engine.snapshot import EventView
+from engine.store.channels import EventStream
 
 FIRST = ("error", "reason", "duration_ms", "tokens_generated", "model")
 NOT_MESSAGE = frozenset({"timestamp", "event_type", "task_id", "worker_id"})
@@ -46,6 +47,11 @@ def event_view(rec: dict[str, Any]) -> EventView | None:
     return EventView(at=at, event_type=str(rec.get("event_type", "?")), message=event_message(rec),
                      task_id=task_id if isinstance(task_id, str) else None,
                      worker_id=worker_id if isinstance(worker_id, str) else None)
+
+
+def stream_event_views(stream: EventStream, n: int) -> list[EventView]:
+    """The newest ``n`` events of the store's event stream as views, oldest first."""
+    return [v for v in (event_view(rec) for rec in stream.tail(n)) if v is not None]
 
 
 def tail_event_views(path: Path, n: int, *, max_bytes: int = 64_000) -> list[EventView]:

@@ -85,9 +85,11 @@ class FileEventStream:
                 pass
             self._open_fd = None
 
-    def tail(self, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
-        """The last ``n`` events (oldest first), reading at most ``max_bytes`` from the end."""
-        return tail_events(self.path, n, max_bytes=max_bytes)
+    def tail(self, n: int = 50, *, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        """The last ``n`` events (oldest first), reading at most ``max_bytes`` from the end (default:
+        about 2 KB an event, 64 KB to 1 MiB: a snapshot's 30 events cost one small read)."""
+        limit = max_bytes if max_bytes is not None else min(1 << 20, max(64_000, n * 2_000))
+        return tail_events(self.path, n, max_bytes=limit)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from engine.routing.breaker import BreakerState
 from engine.routing.nodes import EscalationConfig, RoutingConfig
 from engine.routing.router import Router
 from engine.snapshot import EscalationView, NodeView, WaitingView
+from engine.store.channels import AuditLog, EscalationRecords
 
 PRUNE_INTERVAL_S = 60.0
 
@@ -48,7 +49,8 @@ class CloudTier:
                  router: Router | None = None,
                  manager: EscalationManager | None = None, outcome: Callable[[str, str], Any] | None = None,
                  on_event: OnEvent = lambda k, d: None,
-                 scan_interval_s: float = 2.0) -> None:
+                 scan_interval_s: float = 2.0, store: EscalationRecords | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.queue = queue
         self.resolve = resolve
         self.awaiting = awaiting  # where failed tasks wait for the decision; None: they stay in failed
@@ -58,7 +60,8 @@ class CloudTier:
         self._outcome = outcome or (lambda kind, msg: (kind, msg))
         self.manager = manager or build_manager(paths, routing, escalation, on_answer=self._answered,
                                                 on_denied=self._denied, on_retry_local=self._retry_local,
-                                                on_event=on_event, on_failed=self._send_failed)
+                                                on_event=on_event, on_failed=self._send_failed, store=store,
+                                                audit=audit)
         if router is None:
             from engine.routing.backends import backend_for
 

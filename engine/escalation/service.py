@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.audit import FileAuditLog
 from engine.escalation.manager import EscalationManager, escalation_reason
 from engine.escalation.pricing import CostLedger, Price, day_of
 from engine.escalation.providers import AnthropicProvider, CloudProvider, OpenAIChatProvider
@@ -19,6 +20,7 @@ from engine.model import Task, TaskClass
 from engine.paths import RigPaths
 from engine.routing.nodes import EscalationConfig, NodeConfig, RoutingConfig
 from engine.snapshot import EscalationView
+from engine.store.channels import AuditLog, EscalationRecords
 
 PREVIEW_CHARS = 4000
 LOW_CONFIDENCE_MARK = "low-confidence"
@@ -38,18 +40,25 @@ def build_manager(paths: RigPaths, routing: RoutingConfig, cfg: EscalationConfig
                   on_denied: Callable[[Escalation], None] = lambda e: None,
                   on_retry_local: Callable[[Escalation], None] = lambda e: None,
                   on_event: OnEvent = lambda k, d: None,
-                  on_failed: Callable[[Escalation], None] = lambda e: None) -> EscalationManager:
+                  on_failed: Callable[[Escalation], None] = lambda e: None,
+                  store: EscalationRecords | None = None, audit: AuditLog | None = None) -> EscalationManager:
+    """The manager over ``store`` and ``audit`` (the configured store's channels; None: the rig's files)."""
     external = [n for n in routing.nodes if n.external]
     provs = providers if providers is not None else {n.name: provider_for(n) for n in external}
     prices = {n.name: Price(n.price_in_per_mtok, n.price_out_per_mtok) for n in external}
-    from engine.escalation.decisions import FileAudit
+    def rejected(eid: str, why: str) -> None:  # a bad record, set aside
+        on_event(EventType.ESCALATION_REJECTED, {"escalation_id": eid, "error": why})
 
-    store = EscalationStore(paths.escalations, on_reject=lambda eid, why: on_event(
-        EventType.ESCALATION_REJECTED, {"escalation_id": eid, "error": why}))  # a bad record, moved to rejected/
+    if store is None:
+        store = EscalationStore(paths.escalations, on_reject=rejected)
+    elif store.on_reject is None:
+        store.on_reject = rejected
+    if audit is None:
+        audit = FileAuditLog(paths.audit)
     return EscalationManager(store, provs, prices,
                              CostLedger(paths.logs / "cost_ledger.jsonl"), cfg, on_answer=on_answer,
                              on_denied=on_denied, on_retry_local=on_retry_local, on_event=on_event,
-                             audit=FileAudit(paths.audit), on_failed=on_failed)
+                             audit=audit.append, on_failed=on_failed)
 
 
 def preview_of(e: Escalation) -> str:

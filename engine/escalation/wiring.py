@@ -13,6 +13,7 @@ from engine.event_types import OnEvent
 from engine.paths import RigPaths
 from engine.queue.protocol import EscalationQueue
 from engine.routing.nodes import NodeConfig
+from engine.store.open import Channels
 
 DEFAULT_LLM = {"worker": "qwen2.5:7b", "brain": "qwen2.5:14b"}
 
@@ -34,7 +35,10 @@ def group_nodes(config: GalaxyConfig, endpoints: dict[str, tuple[str, str]] | No
 def build_cloud_tier(config: GalaxyConfig, paths: RigPaths, queue: EscalationQueue, *,
                      endpoints: dict[str, tuple[str, str]] | None = None,
                      outcome: Callable[[str, str], Any] | None = None,
-                     on_event: OnEvent = lambda k, d: None) -> CloudTier:
+                     on_event: OnEvent = lambda k, d: None, channels: Channels | None = None) -> CloudTier:
+    """The supervisor's cloud tier; escalation records and audit in ``channels`` (None: the rig's files)."""
     routing = replace(config.routing, nodes=group_nodes(config, endpoints) + config.routing.nodes)
     return CloudTier(paths, routing, config.escalation, queue, queue.resolve_failed, awaiting=queue.awaiting,
-                     outcome=outcome, on_event=on_event)
+                     outcome=outcome, on_event=on_event,
+                     store=channels.escalations if channels is not None else None,
+                     audit=channels.audit if channels is not None else None)

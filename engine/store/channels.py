@@ -9,6 +9,7 @@ both implementations; what a method promises is written here and checked there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -99,6 +100,9 @@ class SendingHold(Protocol):
 
 class EscalationRecords(Protocol):
     """Escalation records, shared by every process that decides or sends them."""
+
+    on_reject: Callable[[str, str], None] | None
+    """Told (escalation id, reason) about a record that cannot be read (it is then set aside)."""
 
     def save(self, e: Escalation) -> None:
         """Create (or overwrite) a record: the creator's write. Decisions go through ``compare_and_set``."""

@@ -15,7 +15,7 @@ from engine.events import FileEventStream
 from engine.paths import RigPaths
 from engine.snapshot import FileSnapshotStore, rig_name_problem
 from engine.store.channels import AuditLog, CommandChannel, EscalationRecords, EventStream, SnapshotStore
-from engine.store.settings import effective_store, redact_url
+from engine.store.settings import DEFAULT_CLUSTER, ENV_STORE, StoreConfig, effective_store, redact_url
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,31 @@ def open_channels(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, s
 
     Redis: connects and refuses a server that may evict keys (``StoreConfigError``); raises
     ``StoreEnvError`` for a bad ``$GALAXY_STORE``. The caller closes them (``Channels.close``)."""
+    return open_store_channels(effective_store(config.store, environ), config.rig, paths)
+
+
+ENV_CLUSTER = "GALAXY_STORE_CLUSTER"
+ENV_RIG = "GALAXY_RIG"
+
+
+def store_env(config: GalaxyConfig, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What a worker process is told about the store (its supervisor's, exactly): workers read no galaxy.toml."""
     store = effective_store(config.store, environ)
+    return {ENV_STORE: store.url or "file", ENV_CLUSTER: store.cluster, ENV_RIG: config.rig}
+
+
+def open_channels_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ) -> Channels:
+    """A worker's channels, from what its supervisor put in its environment (``store_env``); with none of
+    it (a worker started by hand), the file store under ``paths``."""
+    cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
+    rig = environ.get(ENV_RIG) or os.uname().nodename
+    return open_store_channels(effective_store(StoreConfig(None, cluster), environ), rig, paths)
+
+
+def open_store_channels(store: StoreConfig, rig: str, paths: RigPaths) -> Channels:
+    """The channels of ``store`` for ``rig``."""
     if store.url is None:
-        return file_channels(paths, config.rig)
+        return file_channels(paths, rig)
     from engine.store.redis.channels import redis_channels
     from engine.store.redis.client import connect, require_no_eviction
 
@@ -75,4 +97,4 @@ def open_channels(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, s
     except Exception:
         client.close()
         raise
-    return redis_channels(client, store.cluster, config.rig)
+    return redis_channels(client, store.cluster, rig)

@@ -59,7 +59,7 @@ class ProcessLauncher(Protocol):
 
 
 def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None, *,
-               lease_s: float | None = None) -> dict[str, str]:
+               lease_s: float | None = None, store: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child's environment: the parent's, plus the group's GPUs and libraries.
 
     ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` makes CUDA number cards as NVML and nvidia-smi do;
@@ -82,6 +82,7 @@ def worker_env(group: GroupConfig, base: Mapping[str, str] | None = None, *,
         env["GALAXY_LEASE_S"] = f"{lease_s:g}"
     if group.models:
         env["GALAXY_WORKER_MODELS"] = models_json(group)
+    env.update(store or {})  # the supervisor's store, cluster and rig name (engine.store.open.store_env)
     return env
 
 

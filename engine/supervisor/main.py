@@ -50,19 +50,29 @@ def json_log(msg: str, **fields: Any) -> None:
     _LOG.log(level, msg, extra=log_fields(**fields))
 
 
-def _events_tail(path: Path) -> Callable[[int], Any]:
-    from engine.event_views import tail_event_views
+def _events_tail(channels: Any) -> Callable[[int], Any]:
+    from engine.event_views import stream_event_views
 
-    return lambda n: tail_event_views(path, n, max_bytes=64_000)
+    return lambda n: stream_event_views(channels.events, n)
 
 
-def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
+def _open_channels(config: Any, paths: Any) -> Any:
+    """Snapshots, commands, events, escalations and audit in the configured store (docs/cluster.md)."""
+    from engine.store.open import open_channels
+
+    try:
+        return open_channels(config, paths)
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, no answer
+        raise SupervisorStartError([f"store: {exc}"], 2) from None
+
+
+def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any, channels: Any) -> Any:
     """Routing health, breakers and operator-approved escalation (see docs/routing.md)."""
     from engine.escalation.wiring import build_cloud_tier
     from engine.events import EventLog
     from engine.supervisor.command_processor import Outcome
 
-    events = EventLog(paths.events).bind(worker_id="supervisor")
+    events = EventLog(paths.events, stream=channels.events).bind(worker_id="supervisor")
 
     def on_event(kind: EventType, data: dict[str, Any]) -> None:
         json_log(kind, **data)
@@ -72,7 +82,7 @@ def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any) -> Any:
                     error=str(data["error"]) if data.get("error") else None)
 
     return build_cloud_tier(config, paths, queue, endpoints=endpoints, outcome=Outcome,
-                            on_event=on_event)
+                            on_event=on_event, channels=channels)
 
 
 def _load(launch: SupervisorLaunch, clock: Any) -> tuple[Any, Any]:
@@ -120,10 +130,12 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
         config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=launch.log_level))
     setup_logging(level=config.log.level, log_file=launch.log_file, config=config.log)
     rotator = EventsRotator(paths.events, config.log.events_max_bytes, config.log.events_backups)
+    channels = _open_channels(config, paths)
     pidfile = PidFile(paths.supervisor_pid)
     try:
         pidfile.acquire()
     except SupervisorAlreadyRunning as exc:
+        channels.close()
         raise SupervisorStartError([str(exc)], 1) from None
     service = note_service_run(paths.state, os.environ, os.getpid())  # `galaxy up` then just attaches
     if service:
@@ -152,10 +164,10 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
             feeder = make_feeder(paths, queue, json_log)
             json_log("demo: feeding the rig", tasks_per_min=feeder.settings.tasks_per_min,
                      cloud=demo_cloud.url, plan=feeder.plan is not None)
-        cloud = _cloud_tier(config, paths, queue, endpoints)
+        cloud = _cloud_tier(config, paths, queue, endpoints, channels)
         sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
                          simulated=launch.sim, endpoints=endpoints, rig_driver=driver,
-                         events_tail=_events_tail(paths.events), log=json_log, cloud=cloud)
+                         events_tail=_events_tail(channels), log=json_log, cloud=cloud, channels=channels)
         from engine.metrics.server import start_metrics  # [metrics] listen (docs/metrics.md)
 
         metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, json_log)
@@ -187,5 +199,6 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
         if demo_cloud is not None:
             demo_cloud.stop()
         queue.close()
+        channels.close()
         pidfile.release()
     return 0

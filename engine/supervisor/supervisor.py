@@ -20,7 +20,7 @@ from engine.logsetup import rotate_if_over, worker_log_env
 from engine.paths import RigPaths
 from engine.queue.protocol import TaskQueue
 from engine.snapshot import EventView, HostView
-from engine.store.open import Channels, file_channels
+from engine.store.open import Channels, file_channels, store_env
 from engine.supervisor import states as S
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
@@ -334,7 +334,7 @@ class Supervisor:
         th = self.config.thresholds
         argv = self.argv_for(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
                              lease_s=th.lease_s, grace_s=round(th.shutdown_grace_s * 0.8, 1))
-        env = worker_env(g, lease_s=self.config.thresholds.lease_s)
+        env = worker_env(g, lease_s=self.config.thresholds.lease_s, store=store_env(self.config))
         out = self.paths.logs / "workers" / f"{g.name}.out"  # the child's stdout/stderr (tracebacks, prints)
         env.update(worker_log_env(self.paths.logs / "workers" / f"{g.name}.log", self.config.log))
         rotate_if_over(out, self.config.log.max_bytes, self.config.log.backups)  # only we open .out, at spawn

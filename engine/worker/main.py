@@ -22,6 +22,7 @@ from engine.queue.filequeue import FileQueue
 from engine.residency.factory import event_log_sink, make_worker_residency
 from engine.scheduling.capability import capabilities_of
 from engine.scheduling.policy import WorkerProfile
+from engine.store.open import open_channels_from_env
 from engine.worker.loop import Worker, WorkerSettings, default_workdir
 from engine.worker.rigview import SnapshotRigView
 from engine.worker.signals import install_stop_handlers
@@ -52,7 +53,8 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     gpus = launch.gpus
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))  # handlers' CUDA libraries see only ours
     paths = RigPaths(launch.root).ensure()
-    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None})
+    channels = open_channels_from_env(paths)  # the supervisor's store (engine.store.open.store_env)
+    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None}, stream=channels.events)
     queue = FileQueue(paths, events=events)
     profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
                             capabilities=capabilities_of(launch.backend, launch.models, launch.allowed,
@@ -74,6 +76,7 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     log.info("worker started", extra=log_fields(worker_id=launch.worker_id, pid=os.getpid(), gpus=list(gpus),
                                                  root=str(paths.root), backend=launch.backend))
     ran = worker.run()
+    channels.close()
     print(f"worker {launch.worker_id} stopped after {ran} task(s)", flush=True)
     log.info("worker stopped", extra=log_fields(worker_id=launch.worker_id, tasks=ran))
     return 0
