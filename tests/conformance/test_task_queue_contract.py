@@ -417,6 +417,30 @@ def test_cancel_refuses_what_is_finished_or_unknown(q: RigQueue, clock: FakeCloc
         assert not verdict and verdict.refusal is refusal and verdict.message, task_id
 
 
+def test_cancel_reaches_held_and_delayed_tasks_and_retry_undoes_it(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("a", max_retries=3), task("b", depends_on=("a",))], now)
+    claim(q, now)
+    q.fail("a", "w1", "transient", now)
+    assert q.where("a") is Place.DELAYED and q.where("b") is Place.HELD
+    assert q.cancel("b", now, "not needed") and q.where("b") is Place.FAILED
+    assert q.cancel("a", now, "not needed") and q.where("a") is Place.FAILED
+    assert q.next_due() is None and q.promote_due(now + 10_000) == []
+    assert q.retry("a", now + 1) and q.where("a") is Place.QUEUE
+    assert q.retry("b", now + 1) and q.where("b") is Place.HELD
+    assert drain(q, now + 2) == ["a", "b"]
+
+
+def test_only_the_owner_can_release(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("a")], now)
+    claim(q, now, "w1")
+    q.release("a", "w2", now, "not mine")
+    assert q.where("a") is Place.PROCESSING
+    q.release("a", "w1", now, "stopping")
+    assert q.where("a") is Place.QUEUE and q.heartbeat("a", "w1", now, LEASE_S) is False
+
+
 # ---------------------------------------------------------------- completion recorded once
 def test_completion_is_recorded_once(queue_factory: OpenQueue, clock: FakeClock) -> None:
     q1, q2 = queue_factory(), queue_factory()
@@ -448,6 +472,48 @@ def test_resolve_completes_a_failed_task_once(q: RigQueue, clock: FakeClock) -> 
     assert not missing and missing.refusal is Refusal.NOT_FOUND
 
 
+def test_concurrent_workers_run_each_task_once(queue_factory: OpenQueue, clock: FakeClock) -> None:
+    """Four workers, each on its own handle (as separate processes are), drain 30 parents and 10
+    fan-in children at once: nothing lost, nothing run or recorded twice, every child released once."""
+    now = clock.now()
+    parents = [task(f"p{i:02d}", priority=i % 3 + 4) for i in range(30)]
+    children = [task(f"c{i}", depends_on=tuple(f"p{j:02d}" for j in range(i, 30, 10))) for i in range(10)]
+    queue_factory().submit(parents + children, now)
+    ran: list[str] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work(worker_id: str) -> None:
+        wq = queue_factory()
+        try:
+            idle_rounds = 0
+            while idle_rounds < 3:  # children appear only after their last parent: look again a few times
+                t = wq.claim(worker_id, now, policy(worker_id), LEASE_S)
+                if t is None:
+                    idle_rounds += 1
+                    wq.wait_for_change(0.05)
+                    continue
+                idle_rounds = 0
+                with lock:
+                    ran.append(t.task_id)
+                wq.complete(t.task_id, worker_id, {"by": worker_id}, now)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    late = drain(queue_factory(), now, "w9")  # whatever the workers stopped looking for too early
+    ran.extend(late)
+    assert sorted(ran) == sorted(t.task_id for t in parents + children)
+    counts = queue_factory().counts()
+    assert counts.total(Place.COMPLETE) == 40
+    assert counts.total(Place.QUEUE) == counts.total(Place.HELD) == counts.total(Place.PROCESSING) == 0
+
+
 # ---------------------------------------------------------------- counts and recent
 def test_counts_by_state_and_class(q: RigQueue, clock: FakeClock) -> None:
     now = clock.now()
@@ -472,6 +538,23 @@ def test_recent_is_newest_first_and_limited(q: RigQueue, clock: FakeClock) -> No
         clock.advance(1.0)
     assert [t.task_id for t in q.recent("complete", 3)] == ["t3", "t2", "t1"]
     assert q.recent("failed", 3) == []
+    q.submit([task("f1"), task("f2")], clock.now())
+    fail_for_good(q, "f1", clock.now())
+    clock.advance(1.0)
+    fail_for_good(q, "f2", clock.now())
+    assert [t.task_id for t in q.recent("failed", 5)] == ["f2", "f1"]
+
+
+def test_oldest_waiting_says_why_each_task_waits(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("a", max_retries=2), task("b", depends_on=("a",)), task("c")], now)
+    t = q.claim("w1", now, Recording(pick="a"), LEASE_S)
+    assert t is not None
+    q.fail("a", "w1", "transient", now)
+    reasons = {w.task_id: w.reason for w in q.oldest_waiting(now + 1, 10)}
+    assert set(reasons) == {"a", "b", "c"}
+    assert "backoff" in reasons["a"] and "a" in reasons["b"] and reasons["c"]
+    assert len(q.oldest_waiting(now + 1, 2)) == 2
 
 
 def test_failed_stamp_moves_when_tasks_fail(q: RigQueue, clock: FakeClock) -> None:
