@@ -9,10 +9,11 @@ processes (``Refusal``, ``Place``, ``TaskStatus``) are enums.
 
 - ``TaskQueue``: submit, claim under a ``ClaimPolicy`` with a lease, heartbeat, complete, fail
   (backoff), release, reap expired leases, promote due retries, operator retry/cancel and
-  ``resolve_failed``, the views (get, where, counts, waiting, recent).
+  ``resolve_failed``, the views (get, where, claims, counts, waiting, recent).
 - ``QueueWaker``: an idle worker sleeps in ``wait_for_change`` until a submit/release/retry
   somewhere, its wake pipe, or ``next_due``.
 - ``AwaitingStore``: tasks parked while their escalation waits for an operator (the cloud tier).
+- ``QueuedSource``: pages of claimable tasks in claim order for people (the dashboard).
 """
 
 from __future__ import annotations
