@@ -3,8 +3,9 @@
 Nothing is updated per tick: the supervisor already builds an immutable snapshot, and a
 scrape turns the latest one into metric families (``families``, a pure function the tests
 call with a canned snapshot). The endpoint asks for ``exposition``: the same families as
-text, each section (GPUs, queue, workers, nodes, escalations, event counters) written again
-only when its inputs changed since the last scrape. Label values come from fixed enums (worker states, GPU
+text, each section written again only when its inputs changed since the last scrape. The
+one-hot states (a third of the series) are their own sections: they change when a model
+loads or a worker stops, not with every reading. Label values come from fixed enums (worker states, GPU
 residency states, breaker states, task classes), and every value of an enum is exported
 (0 or 1), so a series never vanishes when a state is left. See docs/metrics.md.
 """
@@ -25,7 +26,7 @@ from engine.metrics.feed import NO_MODEL, UNKNOWN, EventFeed, Tallies
 from engine.model import TaskClass
 from engine.residency.machine import GpuState
 from engine.routing.breaker import BreakerState
-from engine.snapshot import Snapshot
+from engine.snapshot import GpuView, Snapshot
 from engine.supervisor.states import WState
 
 MIB = 1024 * 1024
@@ -105,7 +106,27 @@ _GPU_VALUES: tuple[tuple[str, str, str, float], ...] = (
 
 
 def _gpus(snap: Snapshot) -> list[Metric]:
+    return _gpu_values(snap) + _gpu_states(snap)
+
+
+def _gpu_base(snap: Snapshot, g: GpuView) -> list[str]:
+    return [snap.rig, str(g.index), g.uuid or "", g.name]
+
+
+def _gpu_values(snap: Snapshot) -> list[Metric]:
+    """The readings (they move every tick)."""
     values = [(_gauge(name, doc, GPU_LABELS), attr, scale) for name, doc, attr, scale in _GPU_VALUES]
+    for g in snap.gpus:
+        base = _gpu_base(snap, g)
+        for fam, attr, scale in values:
+            v = getattr(g, attr)
+            if v is not None:  # "n/a" from NVML: no sample rather than a made-up 0
+                fam.add_metric(base, float(v) * scale)
+    return [fam for fam, _a, _s in values]
+
+
+def _gpu_states(snap: Snapshot) -> list[Metric]:
+    """Residency, resident model, thermal hold, degraded (they change when a model loads or leaves)."""
     residency = _gauge("galaxy_gpu_residency_state", "The GPU's residency state (1 for the current one).",
                        GPU_LABELS + ("state",))
     resident = _gauge("galaxy_gpu_resident_model", "The model resident on the GPU (1; absent when none).",
@@ -113,18 +134,13 @@ def _gpus(snap: Snapshot) -> list[Metric]:
     hold = _gauge("galaxy_gpu_thermal_hold", "1 while the thermal guard holds new work off the GPU.", GPU_LABELS)
     degraded = _gauge("galaxy_gpu_degraded", "1 while the GPU is marked degraded (VRAM not freed).", GPU_LABELS)
     for g in snap.gpus:
-        base = [snap.rig, str(g.index), g.uuid or "", g.name]
-        for fam, attr, scale in values:
-            v = getattr(g, attr)
-            if v is not None:  # "n/a" from NVML: no sample rather than a made-up 0
-                fam.add_metric(base, float(v) * scale)
+        base = _gpu_base(snap, g)
         _one_hot(residency, base, RESIDENCY_STATES, g.residency)
         if g.resident_model:
             resident.add_metric(base + [g.resident_model], 1.0)
         hold.add_metric(base, 1.0 if g.thermal_hold else 0.0)
         degraded.add_metric(base, 1.0 if g.degraded else 0.0)
-    out: list[Metric] = [fam for fam, _a, _s in values]
-    return out + [residency, resident, hold, degraded]
+    return [residency, resident, hold, degraded]
 
 
 def _queue(snap: Snapshot) -> list[Metric]:
@@ -140,7 +156,17 @@ def _queue(snap: Snapshot) -> list[Metric]:
 
 
 def _workers(snap: Snapshot) -> list[Metric]:
+    return _worker_states(snap) + _worker_values(snap)
+
+
+def _worker_states(snap: Snapshot) -> list[Metric]:
     state = _gauge("galaxy_worker_state", "The worker's state (1 for the current one).", ("worker", "state"))
+    for w in snap.workers:
+        _one_hot(state, [w.worker_id], WORKER_STATES, w.state)
+    return [state]
+
+
+def _worker_values(snap: Snapshot) -> list[Metric]:
     restarts = _counter("galaxy_worker_restarts", "Restarts of the worker since the supervisor started.", ("worker",))
     beat = _gauge("galaxy_worker_last_heartbeat_timestamp_seconds", "The worker's last heartbeat (Unix time).",
                   ("worker",))
@@ -148,32 +174,40 @@ def _workers(snap: Snapshot) -> list[Metric]:
                  ("model", "node"))
     running = _gauge("galaxy_worker_busy", "1 while the worker runs a task.", ("worker",))
     for w in snap.workers:
-        _one_hot(state, [w.worker_id], WORKER_STATES, w.state)
         restarts.add_metric([w.worker_id], float(w.restarts))
         if w.last_heartbeat is not None:
             beat.add_metric([w.worker_id], w.last_heartbeat)
         running.add_metric([w.worker_id], 1.0 if w.current_task else 0.0)
         if w.tokens_per_s is not None and w.current_task:
             tps.add_metric([w.resident_model or UNKNOWN, w.worker_id], w.tokens_per_s)
-    return [state, restarts, beat, running, tps]
+    return [restarts, beat, running, tps]
 
 
 def _nodes(snap: Snapshot) -> list[Metric]:
+    return _node_states(snap) + _node_values(snap)
+
+
+def _node_states(snap: Snapshot) -> list[Metric]:
     breaker = _gauge("galaxy_node_breaker_state", "The node's circuit breaker (1 for the current state).",
                      ("node", "state"))
+    for n in snap.nodes:
+        _one_hot(breaker, [n.name], BREAKER_STATES, n.breaker)
+    return [breaker]
+
+
+def _node_values(snap: Snapshot) -> list[Metric]:
     healthy = _gauge("galaxy_node_healthy", "1 when the node's last health check passed (absent before one).", ("node",))
     latency = _gauge("galaxy_node_latency_seconds", "The node's last health-check latency.", ("node",))
     load = _gauge("galaxy_node_load", "Requests the node is serving now.", ("node",))
     failures = _gauge("galaxy_node_breaker_failures", "Consecutive failures the breaker counted.", ("node",))
     for n in snap.nodes:
-        _one_hot(breaker, [n.name], BREAKER_STATES, n.breaker)
         if n.healthy is not None:
             healthy.add_metric([n.name], 1.0 if n.healthy else 0.0)
         if n.latency_ms is not None:
             latency.add_metric([n.name], n.latency_ms / 1000.0)
         load.add_metric([n.name], float(n.load))
         failures.add_metric([n.name], float(n.breaker_failures))
-    return [breaker, healthy, latency, load, failures]
+    return [healthy, latency, load, failures]
 
 
 def _escalations(snap: Snapshot) -> list[Metric]:
@@ -244,10 +278,22 @@ class GalaxyCollector(Collector):
             if snap is not None:
                 s = snap
                 parts.append(render(_rig(s)))
-                parts.append(self._section("gpus", (s.rig, s.gpus), lambda: _gpus(s)))
+                gpu_ids = tuple((g.index, g.uuid, g.name) for g in s.gpus)
+                parts.append(self._section("gpu-values", (s.rig, gpu_ids, tuple(
+                    tuple(getattr(g, attr) for _n, _d, attr, _s in _GPU_VALUES) for g in s.gpus)), lambda: _gpu_values(s)))
+                parts.append(self._section("gpu-states", (s.rig, gpu_ids, tuple(
+                    (g.residency, g.resident_model, g.thermal_hold, g.degraded) for g in s.gpus)), lambda: _gpu_states(s)))
                 parts.append(self._section("queue", s.queue.counts, lambda: _queue(s)))
-                parts.append(self._section("workers", s.workers, lambda: _workers(s)))
-                parts.append(self._section("nodes", s.nodes, lambda: _nodes(s)))
+                parts.append(self._section("worker-states", tuple((w.worker_id, w.state) for w in s.workers),
+                                           lambda: _worker_states(s)))
+                parts.append(self._section("worker-values", tuple(
+                    (w.worker_id, w.restarts, w.last_heartbeat, w.current_task, w.tokens_per_s, w.resident_model)
+                    for w in s.workers), lambda: _worker_values(s)))
+                parts.append(self._section("node-states", tuple((n.name, n.breaker) for n in s.nodes),
+                                           lambda: _node_states(s)))
+                parts.append(self._section("node-values", tuple(
+                    (n.name, n.healthy, n.latency_ms, n.load, n.breaker_failures) for n in s.nodes),
+                    lambda: _node_values(s)))
                 parts.append(self._section("escalations", tuple(e.state for e in s.escalations),
                                            lambda: _escalations(s)))
             generation = (self.feed.generation, self.feed.tallies.skipped_lines) if self.feed is not None else None

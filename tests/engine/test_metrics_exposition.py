@@ -46,6 +46,14 @@ def test_exposition_is_prometheus_clients_text_for_every_section() -> None:
     text = collector.exposition()
     assert text == generate_latest(registry) and b'galaxy_gpu_utilization_percent{gpu="0"' in text
     assert b"} 12.0\n" in text
+    # a state alone (a model unloads, a worker backs off, a breaker opens): its one-hot section follows
+    s0 = snaps[-1]
+    snaps.append(replace(s0, gpus=(replace(s0.gpus[0], residency="idle"), s0.gpus[1]),
+                         workers=(replace(s0.workers[0], state="backoff"), s0.workers[1]),
+                         nodes=(replace(s0.nodes[0], breaker="open"), s0.nodes[1])))
+    text = collector.exposition()
+    assert text == generate_latest(registry)
+    assert b'galaxy_worker_state{state="backoff",worker="gpu0"} 1.0' in text
     feed.tallies.failed["cpu"] = 7
     feed.generation += 1
     text = collector.exposition()
