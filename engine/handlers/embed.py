@@ -6,6 +6,10 @@ or plain text with one item per non-empty line; relative to the worker's workdir
 default ``<workdir>/<task_id>.embeddings.npy``), ``batch_size`` (default 32),
 ``normalize`` (unit-length vectors), ``model``. Result: count, dim, rate (items/s),
 elapsed_s, output, model, device, load_s (only on the task that loaded the model).
+
+The input file is read through the bounded reader (``engine.safeio``): a regular file of at
+most ``MAX_INPUT_BYTES``, strict UTF-8. A FIFO, a device, a directory or a bigger file fails
+the task, not retryable, with a reason naming the file: never a blocked or starved worker.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
 from engine.atomic import atomic_write_bytes
 from engine.clock import Clock
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
@@ -39,6 +44,9 @@ from engine.handlers.warm import WarmModelHandler
 from engine.model import Task
 
 log = logging.getLogger(__name__)
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""params.input is refused above this (hundreds of thousands of items: split bigger sets into tasks)."""
 
 CHUNK_BATCHES = 8
 """Encode this many batches between progress reports / cancellation checks."""
@@ -71,15 +79,19 @@ def read_texts(task: Task, ctx: TaskContext) -> list[str]:
     if "input" not in params:
         raise TaskFailure("an embed task needs params.texts (a list) or params.input (a file)", retryable=False)
     path = readable_file(params["input"], ctx, "input", "embed input")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # bounded: a FIFO swapped in after the check, a device or a huge file fails the task, never the worker
+        raw = safeio.read_text(path, MAX_INPUT_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:
+        raise TaskFailure(f"embed input {exc.path} {exc.reason} (params.input)", retryable=False) from None
+    except OSError as exc:
         raise TaskFailure(f"cannot read embed input {path}: {exc}", retryable=False) from None
     if path.suffix.lower() == ".json":
         try:
             items = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise TaskFailure(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}", retryable=False) from None
+        except RecursionError:
+            raise TaskFailure(f"{path}: not valid JSON: nested too deep", retryable=False) from None
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
             raise TaskFailure(f"{path}: a .json input must be a list of strings", retryable=False)
         texts = items

@@ -9,16 +9,23 @@ Params: ``audio`` (path; relative to the worker's workdir), optional ``language`
 ``model``. Result: text, segments (start, end, text), duration_s of the audio,
 elapsed_s (model time), decode_s, realtime_factor (audio seconds per model second),
 model, device, load_s (cold-load time, only on the task that loaded the model).
+
+The audio file is opened once and checked on its descriptor (``safeio.open_regular``): a
+regular file of at most ``MAX_AUDIO_BYTES``; the decoder reads that descriptor, never the
+path again. A FIFO or device (named, or swapped in after the check) or a bigger file fails
+the task, not retryable, naming the file: it never blocks the worker or fills its memory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from engine import safeio
 from engine.atomic import atomic_write_json
 from engine.clock import Clock
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
@@ -41,6 +48,22 @@ from engine.model import Task
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what whisper consumes; decode_audio resamples to it
+MAX_AUDIO_BYTES = 2 * 1024 ** 3
+"""params.audio is refused above this: decoded whole to 16 kHz float32 (about 230 MB an hour of sound)."""
+
+
+def open_audio(path: Path) -> BinaryIO:
+    """The audio file, opened once: a regular file (links the task names are followed) of at
+    most ``MAX_AUDIO_BYTES``, else a non-retryable failure naming it (params.audio)."""
+    try:
+        fd = safeio.open_regular(path, MAX_AUDIO_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:
+        raise TaskFailure(f"audio file {exc.path} {exc.reason} (params.audio)", retryable=False) from None
+    except OSError as exc:
+        raise TaskFailure(f"cannot open audio file {path}: {exc.strerror or exc} (params.audio)",
+                          retryable=False) from None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _ctranslate2_cuda_devices() -> int:
@@ -136,13 +159,14 @@ class TranscribeHandler(WarmModelHandler):
     @staticmethod
     def _decode(audio_path: Path) -> Any:
         """Decode apart from inference, so a bad file is a definition error naming the file."""
-        from faster_whisper import decode_audio
+        with open_audio(audio_path) as fh:  # checked first: a bad file costs no import either
+            from faster_whisper import decode_audio
 
-        try:
-            return decode_audio(str(audio_path), sampling_rate=SAMPLE_RATE)
-        except Exception as exc:
-            raise TaskFailure(f"cannot decode audio file {audio_path}: {type(exc).__name__}: {exc}",
-                              retryable=False) from exc
+            try:
+                return decode_audio(fh, sampling_rate=SAMPLE_RATE)
+            except Exception as exc:
+                raise TaskFailure(f"cannot decode audio file {audio_path}: {type(exc).__name__}: {exc}",
+                                  retryable=False) from exc
 
     def _transcribe(self, audio: Any, language: str | None, beam_size: int, duration_s: float,
                     ctx: TaskContext) -> list[dict[str, Any]]:
