@@ -387,3 +387,15 @@ def test_a_taken_head_is_replaced_only_by_the_same_candidate(q: RedisQueue) -> N
     later = q.run("claim", NOW, [*base[:3], "tok-3", *base[4:], str(int(enq))])  # a3 came a second later
     assert later["ok"] == 0 and later["heads"][0][1] == "a3"
     assert q.where("a3") is Place.QUEUE
+
+
+def test_submit_keeps_a_moved_tasks_history_and_refuses_a_task_too_big(q: RedisQueue) -> None:
+    from engine.model import Attempt
+
+    moved = task("m", retry_count=1, attempts=(Attempt(1, "old-w", NOW - 60, NOW - 50, "lost"),))
+    q.submit([moved], NOW)
+    got = q.get("m")
+    assert got is not None and got.retry_count == 1 and [a.worker_id for a in got.attempts] == ["old-w"]
+    with pytest.raises(TaskValidationError, match="larger than"):
+        q.submit([task("huge", params={"blob": "x" * (1 << 20)})], NOW)
+    assert q.get("huge") is None

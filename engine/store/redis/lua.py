@@ -223,7 +223,8 @@ end
 """
 
 SUBMIT = PRELUDE + r"""
--- arg(1): JSON list of {id, cls, lane, maxr, deps}; arg(2): submit request id; arg(2 + i): task i's JSON
+-- arg(1): JSON list of {id, cls, lane, maxr, retry, deps, att (attempt JSONs)}; arg(2): submit request id;
+-- arg(2 + i): task i's JSON
 local meta = cjson.decode(arg(1))
 local sreq = arg(2)
 if #meta > 0 and redis.call('HGET', tk(meta[1].id), 'sreq') == sreq then
@@ -245,6 +246,7 @@ if #problems > 0 then return cjson.encode({ok = 0, problems = problems}) end
 for i, m in ipairs(meta) do
   redis.call('HSET', tk(m.id), 'j', arg(2 + i), 'st', 'new', 'cls', m.cls, 'lane', m.lane, 'maxr', m.maxr,
              'retry', m.retry, 'deps', cjson.encode(m.deps), 'sreq', sreq)
+  for _, a in ipairs(m.att or {}) do redis.call('RPUSH', P .. 'a:' .. m.id, a) end
 end
 local states = {}
 for _, m in ipairs(meta) do

@@ -53,6 +53,7 @@ DEFAULT_BACKOFF_CAP_S = 600.0
 BATCH = 200  # tasks one reap or promote script moves at most
 MAX_BATCHES = 50  # per reap_stale / promote_due call
 CLAIM_TRIES = 1000
+MAX_TASK_BYTES = 1 << 20  # as a task file (engine/safeio.py): a submit with a bigger task is refused
 
 
 CLAIM_FIELDS = ("st", "own", "clm", "exp", "inst")
@@ -205,16 +206,19 @@ class RedisQueue:
                 problems.append(f"task id {t.task_id!r} is not valid")
             if t.task_id in t.depends_on:
                 problems.append(f"task {t.task_id}: depends on itself")
+        pending = [t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None, result=None,
+                                  attempts=(), error=None) for t in tasks]
+        encoded = [codec.encode_task(t) for t in pending]
+        problems += [f"task {t.task_id}: larger than {MAX_TASK_BYTES:,} bytes as JSON"
+                     for t, raw in zip(tasks, encoded) if len(raw) > MAX_TASK_BYTES]
         if problems:
             raise TaskValidationError("; ".join(problems))
         if not tasks:
             return []
-        pending = [t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None, result=None,
-                                  attempts=(), error=None) for t in tasks]
         meta = [{"id": t.task_id, "cls": t.task_class.value, "lane": codec.lane_key(t), "maxr": t.max_retries,
-                 "retry": t.retry_count, "deps": list(t.depends_on)} for t in tasks]
-        reply = self.run("submit", now, [json.dumps(meta), uuid.uuid4().hex,
-                                         *(codec.encode_task(t) for t in pending)])
+                 "retry": t.retry_count, "deps": list(t.depends_on),
+                 "att": [json.dumps(a.to_dict()) for a in t.attempts]} for t in tasks]  # history kept (a migration)
+        reply = self.run("submit", now, [json.dumps(meta), uuid.uuid4().hex, *encoded])
         if not reply.get("ok"):
             raise TaskValidationError("; ".join(str(p) for p in reply.get("problems") or []))
         states = reply.get("states") or {}
