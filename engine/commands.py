@@ -128,6 +128,13 @@ class FileCommandChannel:
         """Where ``send`` puts it: a sender that gets no ack may withdraw it by unlinking this."""
         return self.dir / f"{int(command.issued_at * 1e6):020d}-{command.command_id}.json"
 
+    def withdraw(self, command: Command) -> bool:
+        try:
+            os.unlink(self.path_for(command))
+        except FileNotFoundError:
+            return False
+        return True
+
     def pending_files(self) -> list[Path]:
         try:
             names = os.listdir(self.dir)

@@ -1,23 +1,32 @@
-"""Run the dashboard against a shared root (what ``galaxy up`` and ``galaxy attach`` call)."""
+"""Run the dashboard against a rig (what ``galaxy up`` and ``galaxy attach`` call): its shared root
+(the file store), or its snapshot and command channel in the configured store (Redis)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.commands import FileCommandSink
+from engine.commands import CommandSink, FileCommandSink
 from engine.paths import RigPaths
+from engine.store.open import Channels
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.prefs import default_prefs_path
-from galaxy_tui.source import READ_EVERY_S, FileSnapshotSource
+from galaxy_tui.source import READ_EVERY_S, FileSnapshotSource, SnapshotSource, StoreSnapshotSource
 
 
-def make_dashboard(root: Path, *, read_only: bool = False) -> GalaxyApp:
+def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> GalaxyApp:
+    """``channels``: the configured store's (None, or the file store: the root's files, read with a stat)."""
     paths = RigPaths(root)
-    source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
-    return GalaxyApp(source, FileCommandSink(paths.commands), read_only=read_only, root=root,
-                     prefs_path=default_prefs_path())
+    source: SnapshotSource
+    sink: CommandSink
+    if channels is None or channels.kind == "file":
+        source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
+        sink = channels.commands if channels is not None else FileCommandSink(paths.commands)
+    else:
+        source = StoreSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
+        sink = channels.commands
+    return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
 
 
-def run_dashboard(root: Path, *, read_only: bool = False) -> int:
-    make_dashboard(root, read_only=read_only).run()
+def run_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> int:
+    make_dashboard(root, read_only=read_only, channels=channels).run()
     return 0

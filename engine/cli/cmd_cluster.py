@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from engine.escalation.manager import EscalationManager
     from engine.routing.nodes import EscalationConfig, RoutingConfig
     from engine.snapshot import CommandAck, Snapshot
+    from engine.store.open import Channels
 from engine.routing.breaker import BreakerState
 
 ACK_WAIT_S = 15.0
@@ -95,11 +96,25 @@ def _load(args: argparse.Namespace) -> tuple[RoutingConfig, EscalationConfig]:
         raise SystemExit(f"galaxy: {exc}") from None
 
 
+def _channels(args: argparse.Namespace) -> Channels:
+    """The configured store's channels, opened once per command (engine.cli.store_channels)."""
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels
+
+    opened = getattr(args, "store_channels", None)
+    if opened is None:
+        try:
+            opened = open_cli_channels(args)
+        except StoreOpenError as exc:
+            raise SystemExit(f"galaxy: {exc}") from None
+        args.store_channels = opened
+    return opened
+
+
 def _live_snapshot(args: argparse.Namespace) -> Snapshot | None:
-    from engine.snapshot import read_snapshot
+    from engine.cli.store_channels import latest_snapshot
 
     try:
-        snap = read_snapshot(RigPaths(args.root).snapshot)
+        snap = latest_snapshot(_channels(args))
     except Exception:  # noqa: BLE001 - a broken snapshot just means "no live view"
         return None
     if snap is None or time.time() - snap.taken_at > 5:
@@ -244,7 +259,9 @@ def _manager(args: argparse.Namespace) -> EscalationManager:
 
     from engine.queue.awaiting import denial_reason
 
-    return build_manager(paths, routing, esc_cfg, on_answer=answered,
+    channels = _channels(args)
+    return build_manager(paths, routing, esc_cfg, on_answer=answered, store=channels.escalations,
+                         audit=channels.audit,
                          on_denied=back_to_failed(lambda e: denial_reason(e.decided_by, e.deny_reason),
                                                   EventType.TASK_ESCALATION_DENIED),
                          on_failed=back_to_failed(lambda e: f"escalation {e.escalation_id} failed: {e.error}",
@@ -288,26 +305,16 @@ def cmd_escalations(args: argparse.Namespace) -> int:
 
 
 def _supervisor_live(args: argparse.Namespace) -> bool:
-    from engine.supervisor.pidfile import running_supervisor_pid
+    from engine.cli.store_channels import supervisor_running
 
-    return running_supervisor_pid(RigPaths(args.root).supervisor_pid) is not None and \
+    return supervisor_running(_channels(args), RigPaths(args.root), time.time()) and \
         _live_snapshot(args) is not None
 
 
 def _wait_ack(args: argparse.Namespace, command_id: str, seconds: float) -> CommandAck | None:
-    from engine.snapshot import read_snapshot
+    from engine.cli.store_channels import wait_ack
 
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            s = read_snapshot(RigPaths(args.root).snapshot)
-        except Exception:  # noqa: BLE001 - a snapshot being replaced: look again
-            s = None
-        for ack in (s.acks if s else ()):
-            if ack.command_id == command_id:
-                return ack
-        time.sleep(0.2)
-    return None
+    return wait_ack(_channels(args), command_id, seconds, poll_s=0.2)
 
 
 def _send_command(args: argparse.Namespace, kind: str, target: str, *, withdraw: bool = False,
@@ -316,19 +323,17 @@ def _send_command(args: argparse.Namespace, kind: str, target: str, *, withdraw:
     when no supervisor runs. ``withdraw``: when no ack comes, unlink the command file; if
     that succeeds the supervisor never applies it and the caller decides here (None); if the
     file is gone already the supervisor took it, and what it decided is reported."""
-    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+    from engine.commands import CommandKind, default_source, make_command
 
     if not _supervisor_live(args):
         return None
     cmd = make_command(CommandKind(kind), target, source=default_source("cli"), **cmd_args)
-    sink = FileCommandSink(RigPaths(args.root).commands)
+    sink = _channels(args).commands
     sink.send(cmd)
     wait = float(getattr(args, "wait", ACK_WAIT_S))
     ack = _wait_ack(args, cmd.command_id, wait)
     if ack is None and withdraw:
-        try:
-            os.unlink(sink.path_for(cmd))
-        except FileNotFoundError:
+        if not sink.withdraw(cmd):
             ack = _wait_ack(args, cmd.command_id, max(wait, ACK_WAIT_S))  # taken: its ack is on the way
         else:
             print(f"the supervisor did not answer in {wait:g} s; the command was withdrawn "

@@ -68,32 +68,37 @@ def run_supervise(args: argparse.Namespace) -> int:
 
 def run_worker_verb(args: argparse.Namespace) -> int:
     from engine.cli.idcheck import BAD_ID_EXIT, bad_id
-    from engine.commands import CommandKind, FileCommandSink, default_source, make_command
+    from engine.cli.store_channels import (
+        StoreOpenError,
+        open_cli_channels,
+        report_store_error,
+        supervisor_running,
+        wait_ack,
+    )
+    from engine.commands import CommandKind, default_source, make_command
     from engine.ids import IdKind
     from engine.paths import RigPaths
-    from engine.schema import SchemaError
-    from engine.snapshot import read_snapshot
-    from engine.supervisor.pidfile import running_supervisor_pid
 
     if bad_id(IdKind.WORKER, args.worker):
         return BAD_ID_EXIT
     paths = RigPaths(args.root)
-    cmd = make_command(CommandKind(args.verb), args.worker, source=default_source("cli"))
-    FileCommandSink(paths.commands).send(cmd)
-    if running_supervisor_pid(paths.supervisor_pid) is None:
-        print(f"{args.verb} {args.worker}: sent, but no supervisor is running on {paths.root}; "
-              "it applies when one starts")
-        return 3
-    deadline = time.monotonic() + args.wait
-    while time.monotonic() < deadline:
-        try:
-            snap = read_snapshot(paths.snapshot)
-        except (SchemaError, ValueError):
-            snap = None
-        ack = next((a for a in snap.acks if a.command_id == cmd.command_id), None) if snap else None
-        if ack is not None:
-            print(f"{args.verb} {args.worker}: {ack.outcome}: {ack.message}")
-            return 0 if ack.outcome == "ok" else 1
-        time.sleep(0.1)
+    try:
+        channels = open_cli_channels(args)
+    except StoreOpenError as exc:
+        return report_store_error(exc)
+    try:
+        cmd = make_command(CommandKind(args.verb), args.worker, source=default_source("cli"))
+        channels.commands.send(cmd)
+        if not supervisor_running(channels, paths, time.time()):
+            where = paths.root if channels.kind == "file" else f"rig {channels.rig}"
+            print(f"{args.verb} {args.worker}: sent, but no supervisor is running on {where}; "
+                  "it applies when one starts")
+            return 3
+        ack = wait_ack(channels, cmd.command_id, args.wait)
+    finally:
+        channels.close()
+    if ack is not None:
+        print(f"{args.verb} {args.worker}: {ack.outcome}: {ack.message}")
+        return 0 if ack.outcome == "ok" else 1
     print(f"{args.verb} {args.worker}: sent (command {cmd.command_id}); no ack within {args.wait:g}s")
     return 3

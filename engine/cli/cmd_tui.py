@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +84,29 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
 
 
 def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since: float,
-                        timeout: float = FIRST_SNAPSHOT_TIMEOUT_S) -> str | None:
-    """None once a snapshot newer than ``since`` exists; else why not."""
+                        timeout: float = FIRST_SNAPSHOT_TIMEOUT_S, *,
+                        published_at: Callable[[], float | None] | None = None) -> str | None:
+    """None once a snapshot newer than ``since`` exists; else why not. ``published_at``: when the rig's
+    snapshot was published in the configured store (None: the root's snapshot file, by its mtime)."""
     from engine.paths import RigPaths
 
     path = RigPaths(root).snapshot
+
+    def file_time() -> float | None:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    when = published_at or file_time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if path.stat().st_mtime >= since:
-                return None
-        except FileNotFoundError:
-            pass
+            at = when()
+        except OSError:  # the store does not answer (yet)
+            at = None
+        if at is not None and at >= since:
+            return None
         if proc is not None and proc.poll() is not None:
             return f"the supervisor exited with status {proc.returncode}"
         time.sleep(0.1)
@@ -144,7 +156,7 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
                                 log_level=getattr(args, "log_level", None))
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
-        problem = wait_first_snapshot(root, proc, since)
+        problem = wait_first_snapshot(root, proc, since, published_at=_store_published_at(args))
         if problem:
             log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
             print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
@@ -154,21 +166,52 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
               + (" (--demo applies only to a supervisor it starts)" if args.demo else ""), file=sys.stderr)
     if args.no_dashboard:
         return 0
+    return _dashboard(args, root)
+
+
+def _store_published_at(args: argparse.Namespace) -> Callable[[], float | None] | None:
+    """When this rig last published its snapshot in the configured store; None for the file store
+    (or a store that cannot be opened: the supervisor reports that itself)."""
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels
+
+    try:
+        channels = open_cli_channels(args)
+    except StoreOpenError:
+        return None
+    if channels.kind == "file":
+        return None
+
+    def published_at() -> float | None:
+        got = channels.snapshots.latest(channels.rig)
+        return got.published_at if got is not None else None
+
+    return published_at
+
+
+def _dashboard(args: argparse.Namespace, root: Path) -> int:
+    """The dashboard on this rig's channels in the configured store ([store], $GALAXY_STORE)."""
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels, report_store_error
     from galaxy_tui.launch import run_dashboard
 
-    return run_dashboard(root, read_only=args.read_only)
+    try:
+        channels = open_cli_channels(args)
+    except StoreOpenError as exc:
+        return report_store_error(exc)
+    try:
+        return run_dashboard(root, read_only=args.read_only, channels=channels)
+    finally:
+        channels.close()
 
 
 def run_attach(args: argparse.Namespace) -> int:
     if _pid(args.root) is None:
         print(f"galaxy attach: no supervisor is running on {args.root}; the dashboard will say so "
               "and pick up when one starts ('galaxy up')", file=sys.stderr)
-    from galaxy_tui.launch import run_dashboard
-
-    return run_dashboard(args.root, read_only=args.read_only)
+    return _dashboard(args, args.root)
 
 
 def run_down(args: argparse.Namespace) -> int:
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels
     from engine.commands import CommandKind, FileCommandSink, default_source, make_command
     from engine.paths import RigPaths
 
@@ -180,8 +223,17 @@ def run_down(args: argparse.Namespace) -> int:
     if service is not None and service.get("pid") == pid:
         print(f"galaxy down: supervisor {pid} runs as systemd service {service.get('unit')}; it stays stopped "
               "until `systemctl start` or `galaxy up`")
-    FileCommandSink(RigPaths(args.root).commands).send(make_command(CommandKind.SHUTDOWN,
-                                                                    source=default_source("cli")))
+    shutdown = make_command(CommandKind.SHUTDOWN, source=default_source("cli"))
+    try:
+        channels = open_cli_channels(args)
+    except StoreOpenError as exc:  # the store is wrong or away: SIGTERM below still stops it
+        print(f"galaxy down: {exc}; stopping it with SIGTERM", file=sys.stderr)
+        FileCommandSink(RigPaths(args.root).commands).send(shutdown)
+    else:
+        try:
+            channels.commands.send(shutdown)
+        finally:
+            channels.close()
     deadline = time.monotonic() + args.wait
     termed = False
     while time.monotonic() < deadline:

@@ -93,6 +93,11 @@ class CommandChannel(CommandSender, Protocol):
         """``item`` was applied (or refused): it is never handed out again, nor is a resend of its id."""
         ...
 
+    def withdraw(self, command: Command) -> bool:
+        """Take back a sent command nobody answered: True if it was still waiting (it is gone now and
+        will not be applied), False if it is not waiting any more (taken and done, or never sent)."""
+        ...
+
 
 class SendingHold(Protocol):
     def release(self) -> None: ...

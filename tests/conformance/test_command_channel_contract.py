@@ -107,3 +107,16 @@ def _plant_garbage(store: ChannelStore, ch: object) -> None:
         commands = ch.commands  # type: ignore[attr-defined]
         assert isinstance(commands, RedisCommandChannel)
         commands.client.xadd(commands.key, {"id": "junk", "cmd": '{"kind": "nonsense"}'})
+
+
+def test_a_command_still_waiting_can_be_withdrawn_and_is_then_never_applied(channel_store: ChannelStore) -> None:
+    sender, supervisor = channel_store.open(), channel_store.open()
+    keep, take_back = _cmd(1), _cmd(2)
+    sender.commands.send(keep)
+    sender.commands.send(take_back)
+    assert sender.commands.withdraw(take_back) is True
+    assert sender.commands.withdraw(take_back) is False  # gone already
+    (item,) = supervisor.commands.take(10)
+    assert item.command == keep
+    supervisor.commands.done(item)
+    assert sender.commands.withdraw(keep) is False  # applied: too late to take it back

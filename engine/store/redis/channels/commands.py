@@ -30,6 +30,21 @@ return 1
 """
 
 
+_WITHDRAW = """
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[2]))
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'id' and fields[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[1], entry[1])
+      return 1
+    end
+  end
+end
+return 0
+"""
+
+
 class RedisCommandChannel:
     def __init__(self, client: redis.Redis, prefix: str, rig: str) -> None:
         self.client = client
@@ -38,12 +53,18 @@ class RedisCommandChannel:
         self.seen_key = rig_key(prefix, rig, "commands:seen")
         self.rejected_key = rig_key(prefix, rig, "commands:rejected")
         self._send = client.register_script(_SEND)
+        self._withdraw = client.register_script(_WITHDRAW)
 
     def send(self, command: Command) -> None:
         check_command_target(command.kind.value, command.target)  # InvalidId (a ValueError) before any write
         with answering(f"a {command.kind.value} command for rig {self.rig}"):
             self._send(keys=[self.key, self.seen_key],
                        args=[command.command_id, json.dumps(command.to_dict()), SEEN_KEPT, WAITING_KEPT])
+
+    def withdraw(self, command: Command) -> bool:
+        """One script over the waiting commands (at most ``WAITING_KEPT``): delete the one with this id."""
+        with answering(f"the withdrawal of a command for rig {self.rig}"):
+            return int(self._withdraw(keys=[self.key], args=[command.command_id, WAITING_KEPT])) == 1
 
     def take(self, limit: int) -> list[IncomingCommand]:
         if limit <= 0:

@@ -1,0 +1,72 @@
+"""The configured store's channels for a CLI command, and what it asks of the rig's supervisor
+through them: is it there, and did it acknowledge a command (from the rig's latest snapshot).
+
+The store is galaxy.toml's ``[store]`` (``--config``, located as every command does) or
+``$GALAXY_STORE``; the rig is ``[rig] name``. With the file store this is the shared root, as
+before; with Redis it is the rig's keys, wherever the CLI runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from engine.paths import RigPaths
+from engine.snapshot import CommandAck, Snapshot, parse_published
+from engine.store.open import Channels
+
+SUPERVISOR_SILENT_S = 10.0
+"""A Redis rig whose snapshot is older than this has no live supervisor (it publishes twice a second)."""
+
+
+class StoreOpenError(Exception):
+    """galaxy.toml or $GALAXY_STORE is wrong, or the store does not answer: the message says which."""
+
+
+def open_cli_channels(args: argparse.Namespace) -> Channels:
+    from engine.config import ConfigError, load_config, resolve_config_path
+    from engine.store.open import open_channels
+
+    try:
+        config = load_config(resolve_config_path(getattr(args, "config", None)))
+        return open_channels(config, RigPaths(args.root))
+    except ConfigError as exc:
+        raise StoreOpenError(str(exc)) from None
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, no answer
+        raise StoreOpenError(f"store: {exc}") from None
+
+
+def report_store_error(exc: StoreOpenError) -> int:
+    print(f"galaxy: {exc}", file=sys.stderr)
+    return 2
+
+
+def latest_snapshot(channels: Channels) -> Snapshot | None:
+    """This rig's latest snapshot; None while there is none or it cannot be read (being replaced)."""
+    try:
+        published = channels.snapshots.latest(channels.rig)
+        return parse_published(published) if published is not None else None
+    except (ValueError, OSError):
+        return None
+
+
+def supervisor_running(channels: Channels, paths: RigPaths, now: float) -> bool:
+    """The file store: the pid file's supervisor lives. Redis: the rig published a snapshot lately."""
+    if channels.kind == "file":
+        from engine.supervisor.pidfile import running_supervisor_pid
+
+        return running_supervisor_pid(paths.supervisor_pid) is not None
+    published = channels.snapshots.latest(channels.rig)
+    return published is not None and not published.is_stale(now, SUPERVISOR_SILENT_S)
+
+
+def wait_ack(channels: Channels, command_id: str, seconds: float, poll_s: float = 0.1) -> CommandAck | None:
+    """The supervisor's ack of ``command_id`` from the rig's snapshots, waiting up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        snap = latest_snapshot(channels)
+        ack = next((a for a in snap.acks if a.command_id == command_id), None) if snap else None
+        if ack is not None or time.monotonic() >= deadline:
+            return ack
+        time.sleep(poll_s)
