@@ -9,21 +9,30 @@ Every process logs through the standard ``logging`` module. ``setup_logging`` se
   ``$JOURNAL_STREAM`` to stderr's device:inode; journald reads ``<N>`` as the priority and
   stamps the time itself), JSON lines otherwise.
 
+Log files live in the shared root, where anyone on the rig can plant a symlink or a FIFO at a
+log's name: every log file is opened through ``safeio.open_append`` (never followed, never
+waited on); a refused file sends the log to stderr with a warning naming it, and rotation and
+truncation act only on regular files (``lstat``), never on what a link points at.
+
 Fields are what the call passes in ``extra={"fields": {...}}`` (``log_fields`` builds it).
 ``[log]`` in galaxy.toml sets the level and the rotation size (``LogConfig``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from engine import safeio
 
 LEVELS = ("debug", "info", "warning", "error")
 _OURS: list[logging.Handler] = []
@@ -136,12 +145,16 @@ def setup_logging(*, level: str = "info", log_file: Path | None = None, config: 
     cfg = config or LogConfig()
     env = os.environ if env is None else env
     handler: logging.Handler
+    refused: OSError | None = None
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=cfg.max_bytes,
-                                                       backupCount=cfg.backups, encoding="utf-8")
-        handler.setFormatter(JsonFormatter())
-    else:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = SafeRotatingFileHandler(log_file, maxBytes=cfg.max_bytes, backupCount=cfg.backups,
+                                              encoding="utf-8")
+            handler.setFormatter(JsonFormatter())
+        except safeio.RefusedLogError as exc:  # a link or FIFO planted at the name: log to stderr instead
+            refused, log_file = exc, None
+    if log_file is None:
         out = stream or sys.stderr
         handler = logging.StreamHandler(out)
         handler.setFormatter(JournalFormatter() if stderr_is_journal(env, out) else JsonFormatter())
@@ -155,7 +168,19 @@ def setup_logging(*, level: str = "info", log_file: Path | None = None, config: 
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for name in CHATTY_LIBRARIES:  # httpx logs every request at INFO: health checks would flood the log
         logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    if refused is not None:
+        logging.getLogger(__name__).warning("log file refused, logging to stderr: %s", refused)
     return handler
+
+
+class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """``RotatingFileHandler`` whose file is opened through ``safeio.open_append``: a symlink or
+    FIFO at the name (at start or at a rollover) raises ``RefusedLogError``, never redirects."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = safeio.open_append(self.baseFilename)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def add_log_level_arg(parser: Any) -> None:
@@ -178,9 +203,10 @@ def worker_log_env(log_file: Path, config: LogConfig) -> dict[str, str]:
 def rotate_if_over(path: Path, max_bytes: int, backups: int) -> bool:
     """Rotate a file only its one opener writes, right before it opens it (a worker's ``.out``)."""
     try:
-        if path.stat().st_size < max_bytes:
-            return False
+        st = path.lstat()  # a link planted at the name is not ours to rotate or truncate
     except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size < max_bytes:
         return False
     try:
         _shift(path, backups)
@@ -191,8 +217,13 @@ def rotate_if_over(path: Path, max_bytes: int, backups: int) -> bool:
 
 def _shift(path: Path, backups: int) -> None:
     """``path`` -> ``path.1`` -> ... -> ``path.<backups>`` (the oldest drops off); 0 backups: truncate."""
-    if backups <= 0:
-        os.truncate(path, 0)
+    if backups <= 0:  # through a descriptor that cannot be a link's target or a FIFO
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
         return
     for i in range(backups - 1, 0, -1):
         older = path.with_name(f"{path.name}.{i}")
@@ -220,7 +251,8 @@ class EventsRotator:
             return False
         self._next = now + self.check_every_s
         try:
-            if self.path.stat().st_size < self.max_bytes:
+            st = self.path.lstat()
+            if not stat.S_ISREG(st.st_mode) or st.st_size < self.max_bytes:
                 return False
             self.rotate()
         except OSError:
@@ -239,12 +271,16 @@ def rotated_rest(path: Path, inode: int | None, offset: int, limit: int = 1 << 2
     metrics feed), so a rotation loses no line."""
     if inode is None:
         return b""
+    try:  # never a FIFO or a link planted at path.1 (safeio.open_regular)
+        fd = safeio.open_regular(path.with_name(f"{path.name}.1"), 1 << 62)
+    except (OSError, safeio.UnsafeFileError):
+        return b""
     try:
-        with open(path.with_name(f"{path.name}.1"), "rb") as fh:
-            if os.fstat(fh.fileno()).st_ino != inode:
-                return b""
-            fh.seek(offset)
-            data = fh.read(limit)
+        if os.fstat(fd).st_ino != inode:
+            return b""
+        data = os.pread(fd, limit, offset)
     except OSError:
         return b""
+    finally:
+        os.close(fd)
     return data[: data.rfind(b"\n") + 1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from engine import safeio
 from engine.config import GroupConfig
 from engine.proctable import FakeProcessTable, HostProcessTable
 
@@ -165,7 +167,13 @@ class SubprocessLauncher:
         log: IO[bytes] | None = None
         if spec.log_path is not None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(spec.log_path, "ab")
+            try:  # never through a symlink or into a FIFO planted at the name (safeio.open_append)
+                fd = safeio.open_append(spec.log_path)
+            except safeio.RefusedLogError as exc:  # the worker still runs; its output is discarded
+                logging.getLogger(__name__).warning("worker output discarded: %s", exc)
+            else:
+                os.set_blocking(fd, True)
+                log = os.fdopen(fd, "ab")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         proc = subprocess.Popen(list(spec.argv), env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
                                 stdout=log if log else subprocess.DEVNULL, stderr=subprocess.STDOUT,

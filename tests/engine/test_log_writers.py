@@ -1,10 +1,15 @@
-"""A symlink or FIFO planted at a log path (events, audit, ledger) never redirects or blocks its
-writer: the line is lost and counted with a reason naming the path, and the writer goes on."""
+"""A symlink or FIFO planted at a log path (events, audit, ledger, process logs, a worker's .out)
+never redirects or blocks its writer: the line is lost and counted with a reason naming the
+path (or the log goes to stderr), and the writer goes on. Rotation never truncates a link's target."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import sys
+import time
 
 import pytest
 
@@ -12,7 +17,9 @@ from engine import safeio
 from engine.audit import FileAuditLog
 from engine.event_types import EventType
 from engine.events import EventLog, FileEventStream, tail_events
+from engine.logsetup import EventsRotator, rotate_if_over, rotated_rest, setup_logging
 from engine.queue.fsops import REAL_FS, WriteError
+from engine.supervisor.launcher import LaunchSpec, SubprocessLauncher
 
 
 def _plant_link(path, tmp_path):
@@ -124,3 +131,74 @@ def test_open_append_creates_a_regular_file_and_refuses_a_directory(tmp_path):
     (tmp_path / "dir.log").mkdir()
     with pytest.raises(safeio.RefusedLogError, match=r"dir\.log"):
         safeio.open_append(tmp_path / "dir.log")
+
+
+# ---------------------------------------------------------------- process logs (logsetup, launcher)
+@pytest.fixture
+def _restore_root_logger():  # type: ignore[no-untyped-def]
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+
+
+def test_a_process_log_planted_as_a_symlink_sends_the_log_to_stderr(tmp_path, _restore_root_logger):
+    path = tmp_path / "logs" / "supervisor.log"
+    outside = _plant_link(path, tmp_path)
+    err = io.StringIO()
+    handler = setup_logging(log_file=path, stream=err)
+    logging.getLogger("galaxy.test").warning("hello")
+    assert outside.read_text() == "untouched\n"
+    assert isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+    assert "log file refused" in err.getvalue() and str(path) in err.getvalue() and "hello" in err.getvalue()
+
+
+def test_a_process_log_planted_as_a_fifo_is_refused_without_blocking(tmp_path, _restore_root_logger):
+    path = tmp_path / "w.log"
+    reader = _fifo_with_reader(path)  # with a reader a plain open succeeds; without one it blocks forever
+    try:
+        err = io.StringIO()
+        setup_logging(log_file=path, stream=err)
+        logging.getLogger("galaxy.test").warning("hello")
+        assert _nothing_written(reader)
+        assert "is a FIFO" in err.getvalue() and "hello" in err.getvalue()
+    finally:
+        os.close(reader)
+
+
+def test_rotating_never_truncates_what_a_planted_link_points_at(tmp_path):
+    outside = tmp_path / "outside" / "precious.txt"
+    outside.parent.mkdir()
+    outside.write_text("x" * 5000)
+    link = tmp_path / "worker.out"
+    os.symlink(outside, link)
+    assert rotate_if_over(link, 1000, 0) is False  # 0 backups would truncate in place
+    rotator = EventsRotator(link, 1000, 0)
+    assert rotator.tick(0.0) is False
+    assert outside.read_text() == "x" * 5000
+
+
+def test_rotated_rest_of_a_planted_fifo_is_empty_at_once(tmp_path):
+    events = tmp_path / "events.jsonl"
+    os.mkfifo(tmp_path / "events.jsonl.1")  # no writer: a blocking open would wait forever
+    assert rotated_rest(events, 1, 0) == b""
+
+
+def test_a_worker_log_planted_as_a_symlink_is_not_followed_and_the_worker_runs(tmp_path):
+    path = tmp_path / "logs" / "workers" / "g0.out"
+    outside = _plant_link(path, tmp_path)
+    spec = LaunchSpec(worker_id="g0", argv=(sys.executable, "-c", "print('worker says hi')"),
+                      env=dict(os.environ), log_path=path)
+    handle = SubprocessLauncher().spawn(spec)
+    deadline = time.monotonic() + 60
+    while handle.poll() is None:
+        assert time.monotonic() < deadline, "the worker did not run"
+        time.sleep(0.02)
+    assert handle.poll() == 0 and outside.read_text() == "untouched\n"
