@@ -310,12 +310,21 @@ def _commands(client: redis.Redis) -> int:
     return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
 
 
+def _script_runs(client: redis.Redis) -> int:
+    """Scripts Redis ran (an EVALSHA refused with NOSCRIPT, before the client loads it, is not one)."""
+    stats = client.info("commandstats")["cmdstat_evalsha"]
+    return int(stats["calls"]) - int(stats.get("failed_calls", 0))
+
+
 def _claim_cost(url: str, cluster: str, depth: int) -> int:
     client = redis.Redis.from_url(url, decode_responses=True)  # no health-check PINGs in the count
     q = RedisQueue(client, cluster, clock=QueueClock.CALLER)
     for start in range(0, depth, 2000):
         q.submit([task(f"d{i}") for i in range(start, min(depth, start + 2000))], NOW)
     q.submit([task("llm1", task_class=TaskClass.LLM, model="m")], NOW)
+    warm = q.claim("w", NOW, POLICY, 30)  # scripts loaded, and the heads kept as a worker keeps them
+    assert warm is not None
+    q.complete(warm.task_id, "w", {}, NOW)
     before = _commands(client)
     t = q.claim("w", NOW, POLICY, 30)
     assert t is not None
@@ -335,9 +344,9 @@ def test_reap_works_in_bounded_batches(q: RedisQueue, client: redis.Redis) -> No
     q.submit([task(f"r{i}") for i in range(n)], NOW)
     for _ in range(n):
         assert q.claim("w", NOW, POLICY, 10) is not None
-    before = int(client.info("commandstats")["cmdstat_evalsha"]["calls"])
+    before = _script_runs(client)
     assert len(q.reap_stale(NOW + 11)) == n
-    assert int(client.info("commandstats")["cmdstat_evalsha"]["calls"]) - before == 3  # ceil(n / BATCH)
+    assert _script_runs(client) - before == 3  # ceil(n / BATCH)
 
 
 def test_no_script_scans_the_keyspace() -> None:
@@ -399,3 +408,41 @@ def test_submit_keeps_a_moved_tasks_history_and_refuses_a_task_too_big(q: RedisQ
     with pytest.raises(TaskValidationError, match="larger than"):
         q.submit([task("huge", params={"blob": "x" * (1 << 20)})], NOW)
     assert q.get("huge") is None
+
+
+def test_one_heartbeat_call_extends_every_claim_a_worker_holds(q: RedisQueue, client: redis.Redis) -> None:
+    q.submit([task("h1"), task("h2")], NOW)
+    assert q.claim("w", NOW, POLICY, 10) is not None and q.claim("w", NOW, POLICY, 10) is not None
+    before = _script_runs(client)
+    assert q.heartbeat_many([("h1", "w"), ("h2", "w"), ("h3", "w")], NOW + 5, 60) == {"h3": False, "h1": True,
+                                                                                       "h2": True}
+    assert _script_runs(client) - before == 1
+    assert {c.task_id: c.lease_expires for c in q.claims("w")} == {"h1": NOW + 65, "h2": NOW + 65}
+    assert q.reap_stale(NOW + 20) == []
+
+
+def test_wait_for_change_wakes_on_the_wake_pipe_and_the_watched_control_file(q: RedisQueue, tmp_path: Any) -> None:
+    import os
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b"x")
+        assert q.wait_for_change(30.0, wake_fd=r) is True
+    finally:
+        os.close(r)
+        os.close(w)
+    q.watch(tmp_path, frozenset({"control.json"}))
+    done: list[bool] = []
+    started = threading.Event()
+
+    def wait() -> None:
+        started.set()
+        done.append(q.wait_for_change(30.0))
+
+    th = threading.Thread(target=wait)
+    th.start()
+    started.wait()
+    (tmp_path / "other.json").write_text("{}")  # not the watched name: the wait goes on
+    (tmp_path / "control.json").write_text("{}")
+    th.join(timeout=30)
+    assert done == [True]
