@@ -24,7 +24,7 @@ from engine.scheduling.capability import capabilities_of
 from engine.scheduling.policy import WorkerProfile
 from engine.store.open import open_channels_from_env
 from engine.worker.loop import Worker, WorkerSettings, default_workdir
-from engine.worker.rigview import SnapshotRigView
+from engine.worker.rigview import SnapshotRigView, StoreRigView
 from engine.worker.signals import install_stop_handlers
 
 
@@ -68,7 +68,11 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     residency = make_worker_residency(gpu_ids=gpus, backend_kind=launch.backend, endpoint=launch.endpoint,
                                       handlers=registry.loaded, paths=paths, simulated=None, clock=clock,
                                       events=event_log_sink(events, launch.worker_id))
-    rig_view = SnapshotRigView(paths.snapshot, launch.worker_id, clock.now)  # look-ahead from the snapshot
+    rig_view: SnapshotRigView | StoreRigView  # look-ahead from this rig's snapshot
+    if channels.kind == "file":
+        rig_view = SnapshotRigView(paths.snapshot, launch.worker_id, clock.now)  # one stat per look
+    else:
+        rig_view = StoreRigView(channels.snapshots, channels.rig, launch.worker_id, clock.now)
     worker = Worker(queue, registry, residency, clock, paths, events, launch.worker_id, gpus, profile, settings,
                     rig_view=rig_view)
     install_stop_handlers(worker)

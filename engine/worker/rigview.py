@@ -32,7 +32,8 @@ from pathlib import Path
 from engine.scheduling.costs import DEFAULT_MODEL_COSTS, ModelCost, SwitchCosts
 from engine.scheduling.policy import IdlePeer, RigView
 from engine.schema import SchemaError
-from engine.snapshot import ModelDemandView, Snapshot, WorkerView, read_snapshot
+from engine.snapshot import ModelDemandView, Snapshot, WorkerView, parse_published, read_snapshot
+from engine.store.channels import SnapshotStore
 
 SNAPSHOT_FRESH_S = 10.0
 """An older snapshot means no supervisor is writing: trust nothing in it."""
@@ -144,3 +145,45 @@ class SnapshotRigView:
             self._stamp, self._snap = stamp, None  # read once per change: a bad file is not re-read every claim
             return
         self._stamp, self._snap = stamp, snap
+
+
+class StoreRigView:
+    """The rig view from the configured store's ``SnapshotStore`` (the Redis store): this rig's
+    snapshot, looked up at most every ``min_interval_s`` and parsed only when a new one was
+    published; empty (look-ahead off) while there is none, it is unreadable or the store does not
+    answer. Never raises."""
+
+    def __init__(self, snapshots: SnapshotStore, rig: str, worker_id: str, now: Callable[[], float], *,
+                 costs: SwitchCosts | None = None, min_interval_s: float = 0.5) -> None:
+        self.snapshots, self.rig, self.worker_id, self.now = snapshots, rig, worker_id, now
+        self.costs = costs or default_costs()
+        self.min_interval_s = min_interval_s
+        self.reads = 0
+        self._published_at: float | None = None
+        self._snap: Snapshot | None = None
+        self._checked_at = float("-inf")
+
+    def __call__(self) -> RigView:
+        now = self.now()
+        if now - self._checked_at >= self.min_interval_s:
+            self._checked_at = now
+            self._refresh()
+        return rig_view_from_snapshot(self._snap, self.worker_id, now, costs=self.costs)
+
+    def _refresh(self) -> None:
+        try:
+            published = self.snapshots.latest(self.rig)
+        except OSError:  # the store does not answer: no look-ahead until it does
+            self._published_at, self._snap = None, None
+            return
+        if published is None:
+            self._published_at, self._snap = None, None
+            return
+        if published.published_at == self._published_at:
+            return
+        try:
+            snap = parse_published(published)
+            self.reads += 1
+        except (ValueError, SchemaError):
+            snap = None
+        self._published_at, self._snap = published.published_at, snap
