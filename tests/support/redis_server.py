@@ -35,6 +35,10 @@ def free_port() -> int:
         return port
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
 class RedisServer:
     """One redis-server process owned by a test (or a benchmark)."""
 
@@ -48,7 +52,14 @@ class RedisServer:
         self.log = self.data_dir / "redis.log"
         self._binary = binary
         self._extra = extra
-        self._start()
+        for attempt in range(3):
+            try:
+                self._start()
+                return
+            except PortTaken:
+                if port is not None or attempt == 2:
+                    raise
+                self.port = free_port()  # another process took the free port in between: another one
 
     def _start(self) -> None:
         args = [self._binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
@@ -69,20 +80,37 @@ class RedisServer:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+                if "Address already in use" in err + log:
+                    self.stop()
+                    raise PortTaken(f"port {self.port} is in use")
                 raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}: "
                                    f"{err.strip()} {log.strip()}")
-            if self.ping():
-                return
+            try:
+                if self.ping():
+                    return
+            except PortTaken:
+                self.stop()
+                raise
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"redis-server on port {self.port} did not answer PING within {START_TIMEOUT_S:.0f} s")
 
     def ping(self) -> bool:
+        """Does OUR server answer on the port (not another one that holds it)?"""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
+                s.sendall(b"INFO server\r\n")
+                data = b""
+                while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return False
+                    data += chunk
+                pid = int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
+                if pid != self.proc.pid:
+                    raise PortTaken(f"port {self.port} is served by another redis-server (pid {pid})")
+                return True
+        except (OSError, ValueError):
             return False
 
     def restart(self) -> None:
