@@ -40,12 +40,15 @@ from engine.queue.protocol import (
     Place,
     QueueCounts,
     Refusal,
+    RigQueue,
     Verdict,
     WaitingTask,
 )
+from engine.queue.protocol import StoreUnavailable as StoreUnavailable  # declared there; channels import it here
 from engine.store.redis import codec, views
 from engine.store.redis.client import key_prefix, require_no_eviction
 from engine.store.redis.lua import SCRIPTS
+from engine.store.redis.unavailable import store_call
 from engine.store.redis.waker import RedisWaker
 
 DEFAULT_BACKOFF_BASE_S = 10.0
@@ -93,11 +96,6 @@ class QueueClock(StrEnum):
 
     SERVER = "server"  # Redis's TIME: one clock for every rig (production)
     CALLER = "caller"  # the ``now`` each call passes (simulations, tests with a fake clock)
-
-
-class StoreUnavailable(ConnectionError):
-    """Redis did not answer after the retries; the operation may or may not have applied (a resend
-    with the same token or request id applies it once)."""
 
 
 class EventSink(Protocol):
@@ -179,6 +177,7 @@ class RedisQueue:
     def wakes_on_change(self) -> bool:
         return True
 
+    @store_call
     def next_due(self) -> float | None:
         first = self.r.zrange(self.key("delayed"), 0, 0, withscores=True)
         return float(first[0][1]) / 1e6 if first else None
@@ -444,6 +443,7 @@ class RedisQueue:
                                    f"{task_id} is awaiting approval of its escalation; approve or deny it first")
         return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not in failed/")
 
+    @store_call
     def retry_all_failed(self, now: float) -> list[str]:
         ids = [str(i) for i in self.r.zrange(self.key("failed"), 0, -1)]
         return [i for i in ids if self.retry(i, now)]
@@ -476,23 +476,28 @@ class RedisQueue:
         return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not in failed/")
 
     # ------------------------------------------------------------------ views
+    @store_call
     def _state(self, task_id: str) -> str:
         st = self.r.hget(self.key(f"t:{task_id}"), "st")
         return str(st) if st else "unknown"
 
+    @store_call
     def get(self, task_id: str) -> Task | None:
         return views.get(self, task_id)
 
+    @store_call
     def where(self, task_id: str) -> Place | None:
         if not is_safe_task_id(task_id):
             return None
         return codec.PLACE_OF.get(self._state(task_id))
 
+    @store_call
     def claim_of(self, task_id: str) -> ClaimView | None:
         if not is_safe_task_id(task_id):
             return None
         return _claim_view(task_id, self.r.hmget(self.key(f"t:{task_id}"), list(CLAIM_FIELDS)))
 
+    @store_call
     def claims(self, worker_id: str | None = None) -> list[ClaimView]:
         """Every live claim (expired or not): one entry per running task, so bounded by the workers."""
         ids = [str(i) for i in self.r.zrange(self.key("proc"), 0, -1)]
@@ -502,16 +507,20 @@ class RedisQueue:
         views = [_claim_view(task_id, raw) for task_id, raw in zip(ids, pipe.execute() if ids else [])]
         return [v for v in views if v is not None and (worker_id is None or v.worker_id == worker_id)]
 
+    @store_call
     def failed_stamp(self) -> int | None:
         raw = self.r.get(self.key("fver"))
         return int(raw) if raw else 0
 
+    @store_call
     def counts(self) -> QueueCounts:
         return views.counts(self)
 
+    @store_call
     def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:
         return views.oldest_waiting(self, now, limit)
 
+    @store_call
     def recent(self, state: str, limit: int) -> list[Task]:
         return views.recent(self, state, limit)
 
@@ -532,20 +541,25 @@ class RedisAwaiting:
             self.q.events.emit(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task_id, escalation_id=escalation_id)
         return DONE
 
+    @store_call
     def get(self, task_id: str) -> Task | None:
         task = self.q.get(task_id) if is_safe_task_id(task_id) else None
         return task if task is not None and task.status is TaskStatus.AWAITING_APPROVAL else None
 
+    @store_call
     def ids(self) -> list[str]:
         return [str(i) for i in self.q.r.zrange(self.q.key("awaiting"), 0, -1)]
 
+    @store_call
     def tasks(self) -> list[Task]:
         return [t for t in (self.get(i) for i in self.ids()) if t is not None]
 
+    @store_call
     def counts(self) -> dict[str, int]:
         raw = self.q.r.hgetall(self.q.key("n:awaiting"))
         return {str(k): int(v) for k, v in raw.items() if int(v) > 0}
 
+    @store_call
     def refusal(self, task_id: str) -> str | None:
         if not is_safe_task_id(task_id):
             return None
@@ -582,3 +596,8 @@ class RedisAwaiting:
     def recover(self, now: float) -> list[str]:
         """Nothing to finish: every move is one script, never cut short."""
         return []
+
+
+def _is_a_rig_queue(q: RedisQueue) -> RigQueue:
+    """mypy checks here that RedisQueue has every capability the protocols declare."""
+    return q
