@@ -28,6 +28,17 @@ from engine.event_types import EventType
 from engine.model import Executor, Task, TaskClass, TaskType
 
 
+class StoreUnavailable(ConnectionError):
+    """The store did not answer (Redis down, cut off, or too slow for the client's timeout).
+
+    An ``OSError``, so callers that already survive a full disk survive it the same way. Raised by
+    any queue or channel call; the call may or may not have applied, and a resend of the same
+    transition applies it once (owner tokens and request ids). The file store raises it for
+    nothing: its failures stay ``OSError``s naming the file. The worker keeps a finished task's
+    result while the store is unavailable and records it once it answers (engine/worker/outage.py).
+    """
+
+
 @dataclass(frozen=True)
 class Candidate:
     """What the claim policy sees of a waiting task, known without reading its file.
@@ -44,6 +55,7 @@ class Candidate:
     lane_depth: int = 1  # tasks waiting in this candidate's lane (for batching decisions)
     kind: TaskType | None = None  # its type where the name records it (script types, non-worker executor)
     executor: Executor = Executor.WORKER  # which role of group may run it (scheduling.capability)
+    rig: str | None = None  # the rig it is pinned to (its lane says so); None: any rig's workers
 
     @property
     def affinity(self) -> str:
@@ -66,6 +78,7 @@ class WaitingTask:
     model: str | None = None  # for "no worker serves model M" (scheduling.capability.wait_reason)
     kind: str | None = None  # the task's type where its queue name records it (script types)
     executor: str = "worker"  # worker | brain | any: "no brain worker is running"
+    rig: str | None = None  # pinned to this rig: "pinned to rig X" when no live worker is on it
 
 
 @dataclass(frozen=True)

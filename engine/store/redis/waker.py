@@ -69,6 +69,8 @@ class RedisWaker:
         finally:
             try:
                 ps.unsubscribe()
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass  # Redis went away: closing the connection below is all that is left to do
             finally:
                 ps.close()
 
