@@ -43,6 +43,13 @@ WORKER_STYLE = {
 Part = tuple[str, str] | str
 
 
+def same_look(a: Content | str, b: Content | str) -> bool:
+    """Equal text AND styles (``Content.__eq__`` compares the text only)."""
+    if isinstance(a, Content) and isinstance(b, Content):
+        return a.plain == b.plain and a.spans == b.spans
+    return type(a) is type(b) and a == b
+
+
 def short_gpu_name(name: str) -> str:
     """"NVIDIA GeForce GTX 1060 6GB" -> "GTX 1060 6GB": the vendor words never differ on one rig."""
     for prefix in ("NVIDIA GeForce ", "NVIDIA ", "GeForce "):

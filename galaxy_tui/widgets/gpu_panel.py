@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.snapshot import GpuView, Snapshot, WorkerView
-from galaxy_tui.render import gpu_narrow, gpu_wide
+from galaxy_tui.render import gpu_narrow, gpu_wide, same_look
 
 WIDE_AT = 110  # columns: two-line cards from here up
 
@@ -70,13 +70,25 @@ class GpuCard(Static):
         self.set_class(wide, "-wide")
 
     def render(self) -> Content | str:
-        d = self.data
+        return self._content(self.data)
+
+    def _content(self, d: CardData | None) -> Content | str:
         if d is None:
             return ""
         width = max(self.size.width, 40)
         if self.wide:
             return gpu_wide(d.gpu, d.worker, width, d.taken_at)
         return gpu_narrow(d.gpu, d.worker, width, d.taken_at)
+
+    def show(self, data: CardData) -> None:
+        """New data; the card is redrawn only if its text changes (a heartbeat or a history
+        sample the card does not show is not worth a repaint)."""
+        if data == self.data:
+            return
+        if self.data is not None and same_look(self._content(data), self._content(self.data)):
+            self.set_reactive(GpuCard.data, data)
+        else:
+            self.data = data
 
     def on_click(self) -> None:
         parent = self.parent
@@ -116,7 +128,7 @@ class GpuPanel(Widget, can_focus=True):
         old_keys = [c.key for c in self._cards]
         if [c.key for c in new] == old_keys:
             for widget, data in zip(box.query(GpuCard), new):
-                widget.data = data
+                widget.show(data)
         else:
             box.remove_children()
             wide = self.has_class("-wide")

@@ -37,11 +37,14 @@ SegmentLines = list[list[Segment]]
 _texts: dict[str, Text] = {}
 
 
-def as_cell(value: object) -> object:
+def as_cell(value: object, *, own: bool = False) -> object:
     """A str is shown literally (DataTable would parse it as markup); anything else as is. The
-    same str gives the same Text object, so its drawing is found again (``_render_cell``)."""
+    same str gives the same Text object, so its drawing is found again (``_render_cell``);
+    ``own``: a Text of its own (a row's first cell names its row: ``_reorder``)."""
     if not isinstance(value, str):
         return value
+    if own:
+        return Text(value, end="", no_wrap=True)
     text = _texts.get(value)
     if text is None:
         if len(_texts) >= MEMO:
@@ -146,12 +149,12 @@ class KeyedTable(DataTable[object]):
             self._restore(selected, old_row, scroll_y)
 
     def _add(self, slot: str, cells: Sequence[object]) -> None:
-        shown = [as_cell(c) for c in cells]
+        shown = [as_cell(c, own=i == 0) for i, c in enumerate(cells)]
         self.add_row(*shown, key=slot)
         self._first[slot] = shown[0] if shown else None
 
     def _put(self, slot: str, col: str, value: object) -> None:
-        shown = as_cell(value)
+        shown = as_cell(value, own=col == self.COLUMNS[0][0])
         self.update_cell(slot, col, shown)
         if col == self.COLUMNS[0][0]:
             self._first[slot] = shown

@@ -232,11 +232,13 @@ class TasksTable(KeyedTable):
         self._entries: dict[str, TaskEntry] = {}
         self._taken_at = 0.0
         self._reading = False
+        # (page, offset, filter) read by the periodic refresh, shown with the next snapshot
+        self._waiting_page: tuple[QueuedPage, int, str] | None = None
         self.name_w, self.detail_w = NAME_W, DETAIL_W
 
     def on_mount(self) -> None:  # Textual also runs KeyedTable.on_mount (handlers run per class)
         self.call_after_refresh(self.fit_columns)  # once the columns exist, whatever order Resize comes in
-        self.set_interval(QUEUED_REFRESH_S, self.refresh_queued)
+        self.set_interval(QUEUED_REFRESH_S, self._queued_tick)
         root = getattr(self.app, "root", None)
         if root is not None and self.queued_source is None:
             self._open_lister(Path(root))
@@ -268,32 +270,54 @@ class TasksTable(KeyedTable):
     def show(self, snap: Snapshot) -> None:
         self._taken_at = snap.taken_at
         self._live = live_entries(snap, self._live_memo)
+        self._take_waiting_page()
         self._apply()
 
-    def refresh_queued(self) -> None:
+    def _queued_tick(self) -> None:
+        """Every QUEUED_REFRESH_S: a page read by the last tick that no snapshot took (the rig
+        is quiet or stale) is shown now; then the next page is read, to wait for a snapshot."""
+        if self._take_waiting_page():
+            self._apply()
+        self.refresh_queued(at_once=False)
+
+    def _take_waiting_page(self) -> bool:
+        waiting, self._waiting_page = self._waiting_page, None
+        if waiting is None or waiting[1:] != (self.queued_offset, self.filter_text):
+            return False
+        self.queued_page_data = waiting[0]
+        return True
+
+    def refresh_queued(self, *, at_once: bool = True) -> None:
         """Read the wanted queued page in a thread; one read at a time (the index is not shared
-        between threads), and only while the table is shown."""
+        between threads), and only while the table is shown. ``at_once``: show it as soon as it
+        is read (the operator asked); else it waits for the next snapshot, so that the table is
+        redrawn once a snapshot, not once more for the queue."""
         if self.queued_source is None or self._reading or not self.display:
             return
         self._reading = True
-        self._read_page(self.queued_source, self.queued_offset, self.filter_text)
+        self._read_page(self.queued_source, self.queued_offset, self.filter_text, at_once)
 
     @work(thread=True, group="queued")
-    def _read_page(self, source: QueuedSource, offset: int, text: str) -> None:
+    def _read_page(self, source: QueuedSource, offset: int, text: str, at_once: bool) -> None:
         try:
             page: QueuedPage | None = source.page(offset, QUEUED_PAGE, text)
         except OSError:
             page = None
-        self.app.call_from_thread(self._got_page, page, offset, text)
+        self.app.call_from_thread(self._got_page, page, offset, text, at_once)
 
-    def _got_page(self, page: QueuedPage | None, offset: int, text: str) -> None:
+    def _got_page(self, page: QueuedPage | None, offset: int, text: str, at_once: bool = True) -> None:
         self._reading = False
         if (offset, text) != (self.queued_offset, self.filter_text):
             self.refresh_queued()  # the operator asked something else meanwhile
             return
-        if page is not None and page != self.queued_page_data:
+        if page is None or page == self.queued_page_data:
+            self._waiting_page = None
+        elif at_once or self.queued_page_data is None:
+            self._waiting_page = None
             self.queued_page_data = page
             self._apply()
+        else:
+            self._waiting_page = (page, offset, text)
 
     # ---- view ----
     def _apply(self, *, compact: bool = False) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
+from galaxy_tui.render import same_look
+
 
 class TextPanel(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -18,7 +20,7 @@ class TextPanel(Widget):
 
     def update(self, content: Content | str) -> None:
         content = Content(content) if isinstance(content, str) else content
-        if content == self._content:
+        if same_look(content, self._content):
             return
         lines = content.plain.count("\n") + 1
         self._content = content
