@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.ids import IdKind, is_valid_id
+from engine.store.settings import name_problem
 
 MAX_TASK_FILE_BYTES = 1_000_000
 """Bigger task files are refused unread (a 50 MB task file is an error, not a task)."""
@@ -198,6 +199,9 @@ class Task:
     requires_external: bool = False
     sensitive: bool = False
     plan: str | None = None  # the plan file (and line) this task came from
+    rig: str | None = None
+    """The rig whose workers alone may claim it (its inputs and outputs are paths on that rig's disk);
+    None: any rig's ("rig": "any"). A plan pins its tasks to the submitting rig (docs/cluster.md)."""
 
     # ---- derived ----
     @property
@@ -239,6 +243,7 @@ class Task:
             "requires_external": self.requires_external,
             "sensitive": self.sensitive,
             "plan": self.plan,
+            **({"rig": self.rig} if self.rig is not None else {}),  # absent when any: older readers refuse keys
         }
 
     @classmethod
@@ -278,6 +283,20 @@ def _opt(d: Mapping[str, Any], key: str, typ: type | tuple[type, ...], default: 
         tname = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
         raise TaskValidationError(f"{key} must be {tname}, got {type(v).__name__} {v!r}", field=key)
     return v
+
+
+ANY_RIG = "any"
+
+
+def _rig(d: Mapping[str, Any]) -> str | None:
+    """``rig``: a rig name pins the task to that rig's workers; absent, null or "any": any rig's."""
+    raw = _opt(d, "rig", str, None)
+    if raw is None or raw.strip().lower() == ANY_RIG:
+        return None
+    why = name_problem("rig", raw)
+    if why is not None:
+        raise TaskValidationError(f"{why}; or \"any\" for any rig's workers", field="rig")
+    return str(raw)
 
 
 def _task_from_dict(d: object, *, autofix: bool) -> Task:
@@ -359,6 +378,7 @@ def _task_from_dict(d: object, *, autofix: bool) -> Task:
 
     return Task(
         task_id=task_id,  # type: ignore[arg-type]
+        rig=_rig(d),
         name=name,
         type=ttype,
         command=command,

@@ -234,9 +234,9 @@ def _manager(args: argparse.Namespace) -> EscalationManager:
     paths = RigPaths(args.root).ensure()
 
     def answered(e: Any) -> None:
-        from engine.queue.filequeue import FileQueue
+        from engine.cli.store_queue import open_cli_queue
 
-        queue = FileQueue(paths, use_inotify=False)
+        queue = open_cli_queue(args)  # the store's queue: the task may wait in Redis
         try:
             queue.resolve_failed(e.task_id, {"text": e.answer, "escalation_id": e.escalation_id,
                                              "served_by": f"{e.provider} ({e.model})", "tokens_in": e.tokens_in,
@@ -247,9 +247,9 @@ def _manager(args: argparse.Namespace) -> EscalationManager:
 
     def back_to_failed(reason: Callable[[Any], str], event: EventType) -> Callable[[Any], None]:
         def move(e: Any) -> None:  # the task waited in tasks/awaiting/: failed/, from where retry runs it
-            from engine.queue.filequeue import FileQueue
+            from engine.cli.store_queue import open_cli_queue
 
-            queue = FileQueue(paths, use_inotify=False)
+            queue = open_cli_queue(args)
             try:
                 if queue.awaiting.get(e.task_id) is not None:
                     queue.awaiting.fail(e.task_id, reason(e), time.time(), event=event)

@@ -20,7 +20,7 @@ from engine.paths import RigPaths
 
 if TYPE_CHECKING:
     from engine.model import Task
-    from engine.queue.filequeue import FileQueue
+    from engine.queue.protocol import RigQueue
 
 SNAPSHOT_FRESH_S = 10.0
 
@@ -69,10 +69,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.set_defaults(func=run_cancel)
 
 
-def _queue(args: argparse.Namespace, **kwargs: Any) -> FileQueue:
-    from engine.queue.filequeue import FileQueue
+def _queue(args: argparse.Namespace, *, use_inotify: bool = False) -> RigQueue:
+    """The queue of the store galaxy.toml or $GALAXY_STORE names (the file store by default);
+    exit 2 naming the problem when it cannot be opened."""
+    from engine.cli.store_channels import StoreOpenError
+    from engine.cli.store_queue import open_cli_queue
 
-    return FileQueue(RigPaths(args.root), **kwargs)
+    try:
+        return open_cli_queue(args, use_inotify=use_inotify)
+    except StoreOpenError as exc:
+        print(f"galaxy: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _submitting_rig(args: argparse.Namespace) -> str | None:
+    """The rig a plan's tasks are pinned to by default: this rig, on a store several rigs share
+    (their paths are on its disk); None on the file store (one rig: nothing to pin, files unchanged)."""
+    import os
+
+    from engine.cli.store_channels import StoreOpenError
+    from engine.cli.store_queue import cli_config
+    from engine.store.settings import effective_store
+
+    try:
+        config = cli_config(args)
+        return config.rig if effective_store(config.store, os.environ).url is not None else None
+    except (StoreOpenError, ValueError):
+        return None  # opening the queue says what is wrong
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -115,7 +138,7 @@ class SubmitRefused(Exception):
         self.lines = lines
 
 
-def _load_plan(path: Path, root: Path, now: float, source: str) -> list[Task]:
+def _load_plan(path: Path, root: Path, now: float, source: str, rig: str | None = None) -> list[Task]:
     try:
         from engine.plans import PlanError, load_plan
     except ImportError:
@@ -130,7 +153,7 @@ def _load_plan(path: Path, root: Path, now: float, source: str) -> list[Task]:
     if not path.exists() and not path.is_absolute() and (root / "plans" / path).exists():
         path = root / "plans" / path
     try:
-        return load_plan(path, now=now, source=source)
+        return load_plan(path, now=now, source=source, rig=rig)
     except PlanError as exc:
         raise SubmitRefused(list(exc.errors)) from None
 
@@ -141,11 +164,12 @@ def run_submit(args: argparse.Namespace) -> int:
     now = time.time()
     source = _source(args)
     tasks = []
+    rig = _submitting_rig(args) if any(p.suffix.lower() in (".md", ".markdown") for p in args.files) else None
     try:
         for path in args.files:
             try:
                 if path.suffix.lower() in (".md", ".markdown"):
-                    tasks.extend(_load_plan(path, args.root, now, source))
+                    tasks.extend(_load_plan(path, args.root, now, source, rig))
                 else:
                     if not path.exists():
                         print(f"{path}: no such file", file=sys.stderr)
@@ -153,8 +177,11 @@ def run_submit(args: argparse.Namespace) -> int:
                     tasks.extend(load_task_json(path, now=now, source=source))
             except OSError as exc:  # a directory, no permission: name it instead of a traceback
                 raise SubmitRefused([f"{path}: cannot read it: {exc.strerror or exc}"]) from None
-        q = _queue(args)
-        ids = q.submit(tasks, now)
+        q = _queue(args, use_inotify=True)
+        try:
+            ids = q.submit(tasks, now)
+        finally:
+            q.close()
     except TaskValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -260,11 +287,12 @@ def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:
 
 
 # ------------------------------------------------------------------ status
-def status_data(root: Path, now: float, limit: int = 10) -> dict[str, Any]:
+def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None = None) -> dict[str, Any]:
+    """What ``galaxy status`` shows; ``queue`` (closed here): the store's, default the file queue at ``root``."""
     from engine.queue.filequeue import FileQueue
 
     paths = RigPaths(root)
-    q = FileQueue(paths, use_inotify=False)
+    q: RigQueue = queue if queue is not None else FileQueue(paths, use_inotify=False)
     try:
         counts = q.counts().by_state
         waiting = q.oldest_waiting(now, limit)
@@ -375,7 +403,7 @@ def run_status(args: argparse.Namespace) -> int:
               "`galaxy submit` or `galaxy up` creates it", file=sys.stderr)
         return 2
     now = time.time()
-    data = status_data(args.root, now, args.limit)
+    data = status_data(args.root, now, args.limit, _queue(args))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -440,16 +468,19 @@ def run_retry(args: argparse.Namespace) -> int:
 
     if args.task_id and not args.all_failed and bad_id(IdKind.TASK, args.task_id):
         return BAD_ID_EXIT  # before the queue (and its folders) is even opened
-    q = _queue(args, use_inotify=False)
-    now = time.time()
-    if args.all_failed:
-        ids = q.retry_all_failed(now)
-        print(f"retried {len(ids)} task(s)" + (": " + ", ".join(ids[:20]) if ids else ""))
-        return 0
-    if not args.task_id:
+    if not args.task_id and not args.all_failed:
         print("give a task id or --all-failed", file=sys.stderr)
         return 2
-    verdict = q.retry(args.task_id, now)  # the supervisor's retry command says the same
+    q = _queue(args)
+    now = time.time()
+    try:
+        if args.all_failed:
+            ids = q.retry_all_failed(now)
+            print(f"retried {len(ids)} task(s)" + (": " + ", ".join(ids[:20]) if ids else ""))
+            return 0
+        verdict = q.retry(args.task_id, now)  # the supervisor's retry command says the same
+    finally:
+        q.close()
     if verdict:
         print(f"{args.task_id} is back in the queue")
         return 0
@@ -463,8 +494,11 @@ def run_cancel(args: argparse.Namespace) -> int:
 
     if bad_id(IdKind.TASK, args.task_id):
         return BAD_ID_EXIT
-    q = _queue(args, use_inotify=False)
-    verdict = q.cancel(args.task_id, time.time(), args.reason)
+    q = _queue(args)
+    try:
+        verdict = q.cancel(args.task_id, time.time(), args.reason)
+    finally:
+        q.close()
     if verdict:
         print(f"{args.task_id} cancelled")
         return 0

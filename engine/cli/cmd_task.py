@@ -53,10 +53,15 @@ def run_show(args: argparse.Namespace) -> int:
     if not paths.tasks.is_dir():
         print(f"galaxy: no rig at {args.root} (no tasks/ folder): check --root or $GALAXY_ROOT", file=sys.stderr)
         return 2
-    from engine.queue.filequeue import FileQueue
+    from engine.cli.store_channels import StoreOpenError
+    from engine.cli.store_queue import open_cli_queue
     from engine.task_report import load_report, report_lines
 
-    queue = FileQueue(paths, use_inotify=False)
+    try:
+        queue = open_cli_queue(args)  # the store galaxy.toml or $GALAXY_STORE names
+    except StoreOpenError as exc:
+        print(f"galaxy: {exc}", file=sys.stderr)
+        return 2
     try:
         report = load_report(queue, paths, args.task_id)
         if report is None:

@@ -37,11 +37,12 @@ def task_id_for(batch_id: str, id_part: str) -> str:
 
 
 def parse_plan_text(text: str, *, filename: str, now: float, source: str = "cli",
-                    batch_id: str | None = None, base_dir: Path | None = None) -> list[Task]:
+                    batch_id: str | None = None, base_dir: Path | None = None, rig: str | None = None) -> list[Task]:
     """Validate a plan and build its tasks (in plan order), or raise PlanError with every problem.
 
     ``base_dir`` is where for_each globs are looked up and what ``{plan_dir}`` means
-    (default: the current directory). ``batch_id`` is generated when not given.
+    (default: the current directory). ``batch_id`` is generated when not given. ``rig``, the
+    submitting rig, pins every task without a ``rig`` key: its paths are on that rig's disk.
     """
     errors = ErrorCollector(filename)
     base = (base_dir or Path.cwd()).resolve()
@@ -68,7 +69,7 @@ def parse_plan_text(text: str, *, filename: str, now: float, source: str = "cli"
     tasks: list[Task] = []
     for g in groups:
         for inst in g.instances:
-            task = _build_task(inst, ids, batch_id, filename, now, source, errors)
+            task = _build_task(inst, ids, batch_id, filename, now, source, errors, rig)
             if task is not None:
                 tasks.append(task)
     errors.raise_if_any()
@@ -84,7 +85,7 @@ def _text(value: Any, variables: dict[str, str]) -> Any:
 
 
 def _task_dict(inst: Instance, ids: dict[str, str], batch_id: str, where: str,
-               now: float, source: str) -> dict[str, Any]:
+               now: float, source: str, rig: str | None = None) -> dict[str, Any]:
     draft: Draft = inst.draft
     d: dict[str, Any] = {
         "task_id": ids[inst.name],
@@ -97,6 +98,8 @@ def _task_dict(inst: Instance, ids: dict[str, str], batch_id: str, where: str,
         "plan": where,
         "params": {},
     }
+    if rig is not None:
+        d["rig"] = rig  # a plan's `rig` key (a name, or any) replaces it below
     for key, value in draft.values.items():
         target = SPECS[key].target
         if target.startswith("task.") and key not in ("type", "depends_on"):
@@ -109,10 +112,10 @@ def _task_dict(inst: Instance, ids: dict[str, str], batch_id: str, where: str,
 
 
 def _build_task(inst: Instance, ids: dict[str, str], batch_id: str, filename: str, now: float,
-                source: str, errors: ErrorCollector) -> Task | None:
+                source: str, errors: ErrorCollector, rig: str | None = None) -> Task | None:
     where = f"{filename}:{inst.draft.line}"
     try:
-        return Task.from_dict(_task_dict(inst, ids, batch_id, where, now, source), where=where)
+        return Task.from_dict(_task_dict(inst, ids, batch_id, where, now, source, rig), where=where)
     except TaskValidationError as exc:
         message = str(exc)
         if message.startswith(f"{where}: "):
@@ -122,8 +125,10 @@ def _build_task(inst: Instance, ids: dict[str, str], batch_id: str, filename: st
         return None
 
 
-def load_plan(path: Path, *, now: float, source: str = "cli", batch_id: str | None = None) -> list[Task]:
-    """Read and validate a plan file; for_each globs and {plan_dir} are relative to its folder."""
+def load_plan(path: Path, *, now: float, source: str = "cli", batch_id: str | None = None,
+              rig: str | None = None) -> list[Task]:
+    """Read and validate a plan file; for_each globs and {plan_dir} are relative to its folder.
+    ``rig`` (the submitting rig) pins the tasks that do not say ``rig``."""
     path = Path(path)
     filename = str(path)
     try:  # the bounded reader: a regular file (a link the operator made is followed), size-checked
@@ -138,7 +143,7 @@ def load_plan(path: Path, *, now: float, source: str = "cli", batch_id: str | No
         line = data.count(b"\n", 0, exc.start) + 1
         raise PlanError([f"{filename}:{line}: not UTF-8 text (byte {exc.start})"]) from None
     return parse_plan_text(text, filename=filename, now=now, source=source, batch_id=batch_id,
-                           base_dir=path.parent)
+                           base_dir=path.parent, rig=rig)
 
 
 def resolve_plan_path(path: Path, root: Path) -> Path:

@@ -149,6 +149,8 @@ SPECS: dict[str, KeySpec] = {s.name: s for s in (
             help="yes: needs the external (cloud) tier, with operator approval"),
     KeySpec("sensitive", parse_bool("sensitive"), "task.sensitive", help="yes: never logged in full, never sent out"),
     KeySpec("executor", parse_choice("executor", EXECUTORS), "task.executor", help="worker (default), brain, any"),
+    KeySpec("rig", parse_text("rig"), "task.rig",
+            help="the rig whose workers run it (default: the submitting rig); any: any rig's workers"),
     KeySpec("for_each", parse_list("for_each"), "plan.for_each", in_defaults=False,
             help="items or globs: one task per item"),
     KeySpec("prompt", parse_text("prompt"), "param.prompt", _LLM, in_defaults=False, help="or a ```prompt block"),

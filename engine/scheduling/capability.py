@@ -38,6 +38,8 @@ class WorkerCapabilities:
     """Its group's role (worker or brain): a task's ``executor`` must allow it."""
     script: ScriptSupport | None = field(default=None, compare=False)
     """Which transcribe/embed handlers and models it can load; None means any (simulator, tests)."""
+    rig: str | None = None
+    """The rig it runs on: a task pinned to another rig is not for it; None: judged on no rig (tests)."""
 
 
 def role_of(role: str | None) -> Executor:
@@ -51,7 +53,7 @@ def role_of(role: str | None) -> Executor:
 
 def capabilities_of(backend: str | None, models: Mapping[str, str] | None,
                     classes: Iterable[TaskClass] | None = None, *, role: str | None = None,
-                    script: ScriptSupport | None = None) -> WorkerCapabilities:
+                    script: ScriptSupport | None = None, rig: str | None = None) -> WorkerCapabilities:
     """A group's (or ``galaxy worker``'s flags') capabilities. An OpenAI-compatible server
     serves the model named by ``models.llm``; without one we cannot know, so any. Script
     work is judged on this host (``script``, default: shared per ``models`` table)."""
@@ -60,7 +62,7 @@ def capabilities_of(backend: str | None, models: Mapping[str, str] | None,
     served = frozenset({llm}) if kind in SERVER_MANAGED and llm else None
     return WorkerCapabilities(llm_backend=kind, llm_models=served,
                               classes=frozenset(classes) if classes is not None else frozenset(TaskClass),
-                              role=role_of(role), script=script or support_for(models or {}))
+                              role=role_of(role), script=script or support_for(models or {}), rig=rig)
 
 
 def role_allows(executor: Executor, role: Executor) -> bool:
@@ -69,10 +71,19 @@ def role_allows(executor: Executor, role: Executor) -> bool:
     return executor is not Executor.BRAIN or role is Executor.BRAIN
 
 
+def pinned_elsewhere(rig: str | None, caps: WorkerCapabilities) -> bool:
+    """The task is pinned to a rig this worker is not on (its paths are on that rig's disk)."""
+    return rig is not None and caps.rig is not None and rig != caps.rig
+
+
 def cannot_run(task_class: TaskClass, model: str | None, caps: WorkerCapabilities, *,
-               kind: TaskType | None = None, executor: Executor = Executor.WORKER) -> str | None:
+               kind: TaskType | None = None, executor: Executor = Executor.WORKER,
+               rig: str | None = None) -> str | None:
     """None when a worker with ``caps`` can run this work; else why not, as said of that worker.
-    ``kind`` and ``executor`` are what the task's queue name records (None/worker when it does not)."""
+    ``kind`` and ``executor`` are what the task's queue name records (None/worker when it does not),
+    ``rig`` the rig it is pinned to (None: any)."""
+    if pinned_elsewhere(rig, caps):
+        return f"is on rig {caps.rig}; the task is pinned to rig {rig}"
     if not role_allows(executor, caps.role):
         return f"is a {caps.role.value} worker; the task's executor is {executor.value}"
     if task_class not in caps.classes:
@@ -88,12 +99,17 @@ def cannot_run(task_class: TaskClass, model: str | None, caps: WorkerCapabilitie
 
 
 def wait_reason(task_class: TaskClass, model: str | None, workers: Iterable[WorkerCapabilities], *,
-                kind: TaskType | None = None, executor: Executor = Executor.WORKER) -> str | None:
+                kind: TaskType | None = None, executor: Executor = Executor.WORKER,
+                rig: str | None = None) -> str | None:
     """Why none of ``workers`` can run this work ("no worker serves model M", "no brain worker
-    is running"); None when one can, or when no worker is known (nothing to judge by)."""
+    is running", "pinned to rig X"); None when one can, or when no worker is known (nothing to judge by)."""
     caps = list(workers)
-    if not caps or any(cannot_run(task_class, model, c, kind=kind, executor=executor) is None for c in caps):
+    if not caps or any(cannot_run(task_class, model, c, kind=kind, executor=executor, rig=rig) is None
+                       for c in caps):
         return None
+    if all(pinned_elsewhere(rig, c) for c in caps):
+        return f"pinned to rig {rig} (no live worker there)"
+    caps = [c for c in caps if not pinned_elsewhere(rig, c)]
     allowed = [c for c in caps if role_allows(executor, c.role)]
     if not allowed:
         return "no brain worker is running (the task's executor is brain)"
@@ -123,7 +139,7 @@ def waiting_reason(w: WaitingTask, workers: Sequence[WorkerCapabilities]) -> str
         return None
     try:
         return wait_reason(TaskClass(w.task_class), w.model, workers, kind=TaskType(w.kind) if w.kind else None,
-                           executor=Executor(w.executor))
+                           executor=Executor(w.executor), rig=w.rig)
     except ValueError:  # a class, type or executor this version does not know: keep the queue's reason
         return None
 

@@ -118,14 +118,14 @@ def _fits(c: Candidate, worker: WorkerProfile) -> bool:
     if c.task_class not in worker.allowed_classes:
         return False
     if worker.capabilities is not None and cannot_run(c.task_class, c.model, worker.capabilities, kind=c.kind,
-                                                      executor=c.executor):
+                                                      executor=c.executor, rig=c.rig):
         return False  # claimed, it would fail at once and take its dependents down
     return worker.hostable_models is None or c.model is None or c.model in worker.hostable_models
 
 
 def _unfit_reason(c: Candidate, worker: WorkerProfile) -> str:
     if c.task_class in worker.allowed_classes and worker.capabilities is not None:
-        why = cannot_run(c.task_class, c.model, worker.capabilities, kind=c.kind, executor=c.executor)
+        why = cannot_run(c.task_class, c.model, worker.capabilities, kind=c.kind, executor=c.executor, rig=c.rig)
         if why:
             return why
     return "class or VRAM"

@@ -66,6 +66,18 @@ def _open_channels(config: Any, paths: Any) -> Any:
         raise SupervisorStartError([f"store: {exc}"], 2) from None
 
 
+def _open_queue(config: Any, paths: Any, channels: Any, pidfile: Any) -> Any:
+    """The task queue in the configured store, the one its workers open (engine.store.open_queue)."""
+    from engine.store.open_queue import open_config_queue
+
+    try:
+        return open_config_queue(config, paths)
+    except (ValueError, RuntimeError, OSError) as exc:  # an evicting Redis, no answer (ConnectionError)
+        channels.close()
+        pidfile.release()
+        raise SupervisorStartError([f"store: {exc}"], 2) from None
+
+
 def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any, channels: Any) -> Any:
     """Routing health, breakers and operator-approved escalation (see docs/routing.md)."""
     from engine.escalation.wiring import build_cloud_tier
@@ -113,7 +125,6 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
     """Run until SIGTERM/SIGINT, a ``stop`` or ``--run-for``; raises SupervisorStartError when it cannot start."""
     from engine.clock import SystemClock
     from engine.paths import RigPaths
-    from engine.queue.filequeue import FileQueue
     from engine.service import note_service_run
     from engine.supervisor.launcher import SubprocessLauncher
     from engine.supervisor.pidfile import PidFile, SupervisorAlreadyRunning
@@ -152,7 +163,7 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    queue = FileQueue(paths)
+    queue = _open_queue(config, paths, channels, pidfile)
     try:
         if launch.sim:
             driver = SimRigDriver(probe)

@@ -54,11 +54,12 @@ class WorkerInfo:
     status: WorkerStatus | None
     endpoint: str | None
     backend: str | None = None  # the backend its command line got (sim: the simulated Ollama)
+    rig: str | None = None  # the rig it runs on (a task pinned elsewhere is not for it)
 
     def capabilities(self) -> WorkerCapabilities:
         """What its claims can run (the same rule the worker applies to itself)."""
         backend = effective_backend(self.backend or self.group.backend, self.endpoint)
-        return capabilities_of(backend, self.group.models, role=self.group.role)
+        return capabilities_of(backend, self.group.models, role=self.group.role, rig=self.rig)
 
 
 def gpu_views(samples: Sequence[GpuSample], histories: dict[int, GpuHistory], workers: Sequence[WorkerInfo],
@@ -118,7 +119,7 @@ def worker_views(workers: Sequence[WorkerInfo]) -> tuple[WorkerView, ...]:
 
 
 def can_take(w: WorkerInfo, task_class: str, model: str | None = None, *, kind: str | None = None,
-             executor: str = "worker") -> bool:
+             executor: str = "worker", rig: str | None = None) -> bool:
     """Whether this worker's claims would offer it such a task: the function its own claim
     policy applies (scheduling.capability.cannot_run), from what the queue names record."""
     try:
@@ -127,7 +128,7 @@ def can_take(w: WorkerInfo, task_class: str, model: str | None = None, *, kind: 
         role = Executor(executor)
     except ValueError:  # written by a newer galaxy: no worker of this version takes it
         return False
-    return cannot_run(cls, model, w.capabilities(), kind=task_kind, executor=role) is None
+    return cannot_run(cls, model, w.capabilities(), kind=task_kind, executor=role, rig=rig) is None
 
 
 def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
@@ -138,7 +139,7 @@ def explain_wait(w: WaitingTask, workers: Sequence[WorkerInfo]) -> str:
     generic = (not w.reason) or w.reason in ("waiting", "queued", "ready", "pending")
     if not generic:
         return w.reason
-    able = [x for x in workers if can_take(x, w.task_class, w.model, kind=w.kind, executor=w.executor)]
+    able = [x for x in workers if can_take(x, w.task_class, w.model, kind=w.kind, executor=w.executor, rig=w.rig)]
     if not able:
         return f"no worker for class {w.task_class}"
     live = [x for x in able if x.record.state in (WState.RUNNING, WState.DRAINING)]

@@ -77,6 +77,7 @@ class WorkerSlot:
     status_mtime_ns: tuple[int, int, int] = (0, 0, 0)
     terminate_sent_at: float | None = None
     instance: str | None = None  # the running process's instance, as its claims name it
+    rig: str | None = None  # the rig it runs on: tasks pinned to another rig are not for it
 
     @property
     def worker_id(self) -> str:
@@ -84,7 +85,7 @@ class WorkerSlot:
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(group=self.group, record=self.record, pid=self.proc.pid if self.proc else None,
-                          status=self.status, endpoint=self.endpoint, backend=self.backend)
+                          status=self.status, endpoint=self.endpoint, backend=self.backend, rig=self.rig)
 
 
 def _silent(*_a: Any, **_k: Any) -> None:
@@ -109,7 +110,7 @@ class Supervisor:
         self.slots: dict[str, WorkerSlot] = {}
         for g in config.groups:
             backend, endpoint = (endpoints or {}).get(g.name, (g.backend, g.endpoint or ""))
-            self.slots[g.name] = WorkerSlot(group=g, endpoint=endpoint or None, backend=backend)
+            self.slots[g.name] = WorkerSlot(group=g, endpoint=endpoint or None, backend=backend, rig=config.rig)
         self.groups = groups if groups is not None else TaskGroups(paths)
         self.orphans = OrphanSweeper(queue, self.groups, frozenset(self.slots), log)
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)

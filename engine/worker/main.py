@@ -18,11 +18,11 @@ from engine.handlers.registry import HandlerRegistry
 from engine.logsetup import log_fields
 from engine.model import TaskClass
 from engine.paths import RigPaths
-from engine.queue.filequeue import FileQueue
 from engine.residency.factory import event_log_sink, make_worker_residency
 from engine.scheduling.capability import capabilities_of
 from engine.scheduling.policy import WorkerProfile
 from engine.store.open import open_channels_from_env
+from engine.store.open_queue import open_queue_from_env
 from engine.worker.loop import Worker, WorkerSettings, default_workdir
 from engine.worker.rigview import SnapshotRigView, StoreRigView
 from engine.worker.signals import install_stop_handlers
@@ -55,10 +55,11 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     paths = RigPaths(launch.root).ensure()
     channels = open_channels_from_env(paths)  # the supervisor's store (engine.store.open.store_env)
     events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None}, stream=channels.events)
-    queue = FileQueue(paths, events=events)
+    queue = open_queue_from_env(paths, events=events)  # the same store as the supervisor's
     profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
                             capabilities=capabilities_of(launch.backend, launch.models, launch.allowed,
-                                                         role=launch.executor))  # claims match role too
+                                                         role=launch.executor,  # claims match role too
+                                                         rig=channels.rig))  # and the rig a task is pinned to
     extras = {"endpoint": launch.endpoint, "backend": launch.backend, "executor": launch.executor,
               "models": launch.models, "training_log": str(paths.training_samples), "root": str(paths.root)}
     settings = WorkerSettings(lease_s=launch.lease_s, stop_grace_s=launch.grace_s, workdir=default_workdir(paths),
@@ -80,6 +81,7 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     log.info("worker started", extra=log_fields(worker_id=launch.worker_id, pid=os.getpid(), gpus=list(gpus),
                                                  root=str(paths.root), backend=launch.backend))
     ran = worker.run()
+    queue.close()
     channels.close()
     print(f"worker {launch.worker_id} stopped after {ran} task(s)", flush=True)
     log.info("worker stopped", extra=log_fields(worker_id=launch.worker_id, tasks=ran))

@@ -177,11 +177,13 @@ class TaskDetailScreen(ModalScreen[None]):
         paths = RigPaths(root)
         try:
             if self._queue is None:
-                from engine.queue.filequeue import FileQueue
+                from engine.config import load_config, resolve_config_path
+                from engine.store.open_queue import open_config_queue
 
-                self._queue = FileQueue(paths)
+                # the store galaxy.toml or $GALAXY_STORE names (a Redis cluster's task lives there)
+                self._queue = open_config_queue(load_config(resolve_config_path(None)), paths, use_inotify=True)
             report = load_report(self._queue, paths, self.view.task_id)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             return None, f"reading task {self.view.task_id}: {exc}"
         if report is None:
             return None, "task not found in the queue (showing the snapshot's view)"

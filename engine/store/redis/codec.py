@@ -24,22 +24,31 @@ PLACE_OF = {"queue": Place.QUEUE, "delayed": Place.DELAYED, "held": Place.HELD, 
 
 
 def lane_key(task: Task) -> str:
-    """class|model|priority|needs: one lane per kind of work a claim must match (as the file queue's
-    index groups names); ``|`` never occurs in a class, a percent-quoted model or a needs token."""
+    """class|model|priority|needs[|rig]: one lane per kind of work a claim must match (as the file
+    queue's index groups names), and per rig a task is pinned to, so a head pinned to one rig never
+    hides the lane's other tasks from the others; ``|`` never occurs in a class, a percent-quoted
+    model, a needs token or a rig name."""
     kind, executor = task_needs(task)
-    parts = (task.task_class.value, quote(task.model or "", safe=""), str(task.priority), needs_token(kind, executor))
-    return LANE_SEP.join(parts)
+    parts = [task.task_class.value, quote(task.model or "", safe=""), str(task.priority), needs_token(kind, executor)]
+    return LANE_SEP.join(parts + ([task.rig] if task.rig is not None else []))
 
 
 def parse_lane(lane: str) -> tuple[TaskClass, str | None, int, TaskType | None, Executor]:
-    cls, model_q, prio, needs = lane.split(LANE_SEP)
+    cls, model_q, prio, needs = lane.split(LANE_SEP)[:4]
     kind, executor = parse_needs(needs) if needs else (None, Executor.WORKER)
     return TaskClass(cls), unquote(model_q) or None, int(prio), kind, executor
 
 
+def lane_rig(lane: str) -> str | None:
+    """The rig a lane's tasks are pinned to (None: any rig's workers)."""
+    parts = lane.split(LANE_SEP)
+    return parts[4] if len(parts) > 4 and parts[4] else None
+
+
 def candidate(lane: str, task_id: str, enqueued_us: float, depth: int) -> Candidate:
     cls, model, prio, kind, executor = parse_lane(lane)
-    return Candidate(task_id, cls, model, prio, enqueued_us / 1e6, depth, kind=kind, executor=executor)
+    return Candidate(task_id, cls, model, prio, enqueued_us / 1e6, depth, kind=kind, executor=executor,
+                     rig=lane_rig(lane))
 
 
 def encode_task(task: Task) -> str:

@@ -68,7 +68,7 @@ def counts(q: RedisQueue) -> QueueCounts:
     depths = pipe.execute()
     grouped: dict[tuple[str, str, str], int] = {}
     for lane, depth in zip(lane_list, depths):
-        cls, model_q, _prio, needs = lane.split(codec.LANE_SEP)
+        cls, model_q, _prio, needs = lane.split(codec.LANE_SEP)[:4]
         key = (cls, model_q, needs)
         grouped[key] = grouped.get(key, 0) + int(depth)
     waiting = []
@@ -112,7 +112,8 @@ def oldest_waiting(q: RedisQueue, now: float, limit: int) -> list[WaitingTask]:
         reason = (f"waiting: priority {prio} behind {ahead}" if ahead
                   else "next in line: waiting for a free worker that takes this class")
         out.append(WaitingTask(task_id, task.name if task else task_id, cls.value, prio, score / 1e6, reason,
-                               model=model, kind=kind.value if kind else None, executor=executor.value))
+                               model=model, kind=kind.value if kind else None, executor=executor.value,
+                               rig=codec.lane_rig(lane)))
     delayed: list[Any] = list(q.r.zrange(q.key("delayed"), 0, max(0, limit - 1), withscores=True))
     for (task_id, due), task in zip(delayed, get_many(q, [str(d[0]) for d in delayed])):
         if task is None:

@@ -1,0 +1,60 @@
+"""The task queue of the configured store: the file queue under the rig's shared root (no
+``[store] url``, today's default), or one RedisQueue for every rig of a cluster.
+
+Every process of a rig opens its queue here (supervisor, workers, CLI, dashboard), so they all
+read and write the store the supervisor runs on: a worker from what its supervisor put in its
+environment (``engine.store.open.store_env``), the others from galaxy.toml and ``$GALAXY_STORE``.
+``redis`` is imported only for a Redis store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from engine.config import GalaxyConfig
+from engine.events import EventLog
+from engine.paths import RigPaths
+from engine.queue.protocol import RigQueue
+from engine.store.open import ENV_CLUSTER
+from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store, redact_url
+
+
+def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None = None,
+               use_inotify: bool = True) -> RigQueue:
+    """The queue of ``store``: a ``FileQueue`` on ``paths`` when it names no url, else a ``RedisQueue``
+    on the url's server under the store's cluster name. Raises ``StoreConfigError`` for a Redis that
+    may evict keys and ``ConnectionError`` (an OSError) when it does not answer. The caller closes it."""
+    if store.url is None:
+        from engine.queue.filequeue import FileQueue
+
+        return FileQueue(paths, events=events, use_inotify=use_inotify)
+    import redis
+
+    from engine.store.redis.client import connect, require_no_eviction
+    from engine.store.redis.queue import RedisQueue
+
+    client = connect(store.url)
+    try:
+        require_no_eviction(client, where=redact_url(store.url))
+        return RedisQueue(client, store.cluster, events=events, check_eviction=False)
+    except redis.RedisError as exc:  # no answer, refused auth: an OSError naming the store, like a file error
+        client.close()
+        raise ConnectionError(f"Redis {redact_url(store.url)} (cluster {store.cluster!r}): {exc}") from exc
+    except Exception:
+        client.close()
+        raise
+
+
+def open_config_queue(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, str] = os.environ, *,
+                      events: EventLog | None = None, use_inotify: bool = True) -> RigQueue:
+    """The queue ``config``'s ``[store]`` names (``$GALAXY_STORE`` wins): the supervisor's and the CLI's."""
+    return open_queue(effective_store(config.store, environ), paths, events=events, use_inotify=use_inotify)
+
+
+def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ, *,
+                        events: EventLog | None = None) -> RigQueue:
+    """A worker's queue: its supervisor's store, from the environment it was given; with none of
+    it (a worker started by hand), the file queue under ``paths``."""
+    cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
+    return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events)
