@@ -42,6 +42,9 @@ class EventType(StrEnum):
     WORKER_RESUMED = "worker_resumed"
     WORKER_DRAINING = "worker_draining"
     WORKER_ERROR = "worker_error"
+    # the store (Redis) as a process sees it (engine.worker.outage, the supervisor)
+    STORE_UNREACHABLE = "store_unreachable"
+    STORE_RECOVERED = "store_recovered"
     # models on a card (engine.residency)
     LLM_LOADING = "llm_loading"
     LLM_LOADED = "llm_loaded"

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Self
 
 from engine.clock import Clock
-from engine.queue.protocol import TaskQueue
+from engine.queue.protocol import StoreUnavailable, TaskQueue
 
 
 class LeaseKeeper:
     def __init__(self, queue: TaskQueue, clock: Clock, task_id: str, worker_id: str, lease_s: float,
                  interval_s: float, on_beat: Callable[[], None] = lambda: None,
-                 status_every_s: float | None = None) -> None:
+                 status_every_s: float | None = None,
+                 on_store: Callable[[StoreUnavailable | None], None] = lambda _error: None) -> None:
         self.queue = queue
         self.clock = clock
         self.task_id = task_id
@@ -28,6 +29,7 @@ class LeaseKeeper:
         self.lease_s = lease_s
         self.interval_s = interval_s
         self.on_beat = on_beat
+        self.on_store = on_store  # told when a heartbeat finds the store away (and when it answers again)
         self.status_every_s = min(interval_s, status_every_s or interval_s)
         self.lost = False
         self.beats = 0
@@ -50,6 +52,10 @@ class LeaseKeeper:
                 next_lease = time.monotonic() + self.interval_s
                 try:
                     ok = self.queue.heartbeat(self.task_id, self.worker_id, self.clock.now(), self.lease_s)
+                    self.on_store(None)
+                except StoreUnavailable as exc:  # not lost: the task goes on, its result is kept until recorded
+                    ok = True
+                    self.on_store(exc)
                 except OSError:
                     ok = True  # a transient filesystem error: try again next beat, the lease has slack
                 if not ok:

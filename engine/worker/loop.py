@@ -4,10 +4,14 @@ One worker per GPU group (its own process, CUDA_VISIBLE_DEVICES set before Pytho
 started). Between tasks it waits on inotify (no busy loop); while a task runs a side
 thread keeps the lease. Stopping (SIGTERM, drain) never loses a task: the running one
 finishes within ``stop_grace_s`` or is handed back with ``release`` (no retry charged).
+While the store does not answer (``StoreUnavailable``) the worker keeps a finished task's
+result and records it once the store answers again, and claims nothing meanwhile
+(engine/worker/outage.py: the retry policy, and one log line per change, not per try).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -24,11 +28,12 @@ from engine.handlers.registry import HandlerRegistry
 from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue.protocol import ClaimPolicy, RigQueue
+from engine.queue.protocol import ClaimPolicy, RigQueue, StoreUnavailable
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.taskgroups import TaskGroupRecord, TaskGroups
 from engine.worker.heartbeat import LeaseKeeper
+from engine.worker.outage import Change, PendingRecord, StoreOutage, clock_text, describe
 from engine.worker.status import StatusPublisher
 from engine.workerstate import ControlMode, WorkerActivity, WorkerControl, WorkerStatus, read_control
 
@@ -54,7 +59,8 @@ class Worker:
     def __init__(self, queue: RigQueue, handlers: HandlerRegistry, residency: Residency, clock: Clock,
                  paths: RigPaths, events: EventLog, worker_id: str, gpu_ids: tuple[int, ...],
                  profile: WorkerProfile | None = None, settings: WorkerSettings | None = None, *,
-                 rig_view: Callable[[], RigView] | None = None, groups: TaskGroups | None = None) -> None:
+                 rig_view: Callable[[], RigView] | None = None, groups: TaskGroups | None = None,
+                 outage: StoreOutage | None = None) -> None:
         self.queue = queue
         self.handlers = handlers
         self.residency = residency
@@ -72,6 +78,9 @@ class Worker:
         self.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpu_ids)
         self.tasks_done = 0
         self.tasks_failed = 0
+        self.outage = outage or StoreOutage()
+        self._pending: PendingRecord | None = None  # a finished task's outcome the store has not taken yet
+        self.log = logging.getLogger(f"galaxy.worker.{worker_id}")
         self._stop_reason: str | None = None
         self._stop_deadline = float("inf")
         self._state = WorkerActivity.IDLE
@@ -192,8 +201,13 @@ class Worker:
         ran = 0
         try:
             while not self.stopping:
+                if self.settings.max_tasks is not None and ran >= self.settings.max_tasks and self._pending is None:
+                    break
                 try:
                     step = self._step()
+                except StoreUnavailable as exc:  # claims pause; the next step waits out the retry delay
+                    self._store_failed(exc)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - disk full, NFS hiccup, one bad item: report, wait, go on
                     self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), worker_id=self.worker_id,
                                      error=f"{type(exc).__name__}: {exc}")
@@ -201,10 +215,9 @@ class Worker:
                     continue
                 if step == "ran":
                     ran += 1
-                    if self.settings.max_tasks is not None and ran >= self.settings.max_tasks:
-                        break
                 elif step == "stop":
                     break
+            self._flush_pending()
         finally:
             self._state = WorkerActivity.STOPPING
             publisher, self._publisher = self._publisher, None
@@ -220,11 +233,15 @@ class Worker:
         if ctl.mode == ControlMode.DRAIN:
             self.request_stop("drain")
             return "stop"
+        if self._pending is not None:
+            return self._record_pending()
         if ctl.mode == ControlMode.PAUSE or ctl.thermal_hold:
             self._set_state(WorkerActivity.HOT if ctl.thermal_hold else WorkerActivity.PAUSED)
             self._wait(self.settings.status_every_s)
             self._write_status()
             return "waited"
+        if not self.outage.due(self.clock.now()):
+            return self._wait_for_store()
         self._housekeeping()
         if self.run_one():
             return "ran"
@@ -270,6 +287,7 @@ class Worker:
         """Claim and run one task. False when nothing was claimable."""
         now = self.clock.now()
         task = self.queue.claim(self.worker_id, now, self._policy(), self.settings.lease_s)
+        self._store_answered()
         if task is None:
             return False
         self._execute(task)
@@ -281,7 +299,8 @@ class Worker:
         self._set_state(WorkerActivity.BUSY)
         beat_s = s.heartbeat_s or max(0.05, min(s.lease_s / 3.0, s.status_every_s))
         keeper = LeaseKeeper(self.queue, self.clock, task.task_id, self.worker_id, s.lease_s, beat_s,
-                             on_beat=lambda: self._write_status(force=True), status_every_s=s.status_every_s)
+                             on_beat=lambda: self._write_status(force=True), status_every_s=s.status_every_s,
+                             on_store=self._store_seen)
 
         def should_stop() -> bool:
             return keeper.lost or time.monotonic() >= self._stop_deadline
@@ -323,8 +342,14 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the task's result still counts; the residency trouble is reported
             self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), task_id=task.task_id, worker_id=self.worker_id,
                              error=f"residency after task: {type(exc).__name__}: {exc}")
+        stopped = not keeper.lost and time.monotonic() >= self._stop_deadline
+        finished_at = self.clock.now()
         try:
-            self._record(task, outcome, stopped=not keeper.lost and time.monotonic() >= self._stop_deadline)
+            self._record(task, outcome, stopped=stopped, now=finished_at)
+            self._store_answered()
+        except StoreUnavailable as exc:  # keep the outcome; recorded (once: owner token) when the store answers
+            self._pending = PendingRecord(task, outcome, stopped, finished_at)
+            self._store_failed(exc)
         finally:  # a record that fails (disk full) is reported by run(); the status must not stay on this task
             self._current = None
             self._set_state(WorkerActivity.IDLE)
@@ -338,8 +363,7 @@ class Worker:
                 self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), task_id=rec.task_id, worker_id=self.worker_id,
                                  error=f"ending the task's process group {rec.pgid}: {exc}")
 
-    def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool) -> None:
-        now = self.clock.now()
+    def _record(self, task: Task, outcome: HandlerResult | TaskFailure, *, stopped: bool, now: float) -> None:
         elapsed = now - (self._task_started or now)
         if isinstance(outcome, HandlerResult):
             result = dict(outcome.result)
@@ -359,6 +383,76 @@ class Worker:
             self.queue.fail(task.task_id, self.worker_id, error, now, retryable=outcome.retryable,
                             return_code=outcome.return_code)
             self.tasks_failed += 1
+
+
+    # ------------------------------------------------------------------ store outages
+    def _record_pending(self) -> str:
+        """Try again to record the kept outcome (when the retry is due); the same claim, so once."""
+        pending = self._pending
+        if pending is None or not self.outage.due(self.clock.now()):
+            return self._wait_for_store()
+        self._record(pending.task, pending.outcome, stopped=pending.stopped, now=pending.finished_at)
+        self._pending = None  # raised StoreUnavailable above: still pending, run() notes the failure
+        self._store_answered()
+        return "waited"
+
+    def _wait_for_store(self) -> str:
+        self._wait(min(self.outage.wait_s(self.clock.now()), self.settings.status_every_s))
+        self._write_status()
+        return "waited"
+
+    def _flush_pending(self) -> None:
+        """Stopping with an outcome not recorded: keep trying within the stop grace, then say so (the
+        claim's lease ends and the task runs again; nothing is recorded twice)."""
+        deadline = self._stop_deadline
+        if deadline == float("inf"):
+            deadline = time.monotonic() + self.settings.stop_grace_s
+        while self._pending is not None:
+            if time.monotonic() >= deadline:
+                task_id = self._pending.task.task_id
+                since = clock_text(self.outage.since or self.clock.now())
+                msg = (f"result of {task_id} not recorded: store unreachable since {since}; "
+                       "its lease ends and it runs again")
+                self.log.error(msg)
+                self.events.emit(EventType.WORKER_ERROR, at=self.clock.now(), task_id=task_id,
+                                 worker_id=self.worker_id, error=msg)
+                self._pending = None
+                return
+            try:
+                self._record_pending()
+            except StoreUnavailable as exc:
+                self._store_failed(exc)
+
+    def _store_seen(self, error: StoreUnavailable | None) -> None:
+        """The lease thread's report: a heartbeat that found the store away, or answered."""
+        if error is None:
+            self._store_answered()
+        else:
+            self._store_failed(error)
+
+    def _store_failed(self, exc: OSError) -> None:
+        change = self.outage.failed(self.clock.now(), f"{type(exc).__name__}: {exc}")
+        if change is not None:
+            self._announce(change)
+
+    def _store_answered(self) -> None:
+        if self.outage.down:
+            change = self.outage.answered(self.clock.now())
+            if change is not None:
+                self._announce(change)
+
+    def _announce(self, change: Change) -> None:
+        """One log line and one event per change (the event may be lost while the store is away)."""
+        now = self.clock.now()
+        text = describe(change, now)
+        if change.down:
+            self.log.warning(text)
+            self.events.emit(EventType.STORE_UNREACHABLE, at=now, worker_id=self.worker_id, error=change.error,
+                             since=change.since)
+        else:
+            self.log.info(text)
+            self.events.emit(EventType.STORE_RECOVERED, at=now, worker_id=self.worker_id, since=change.since,
+                             failures=change.failures, down_s=round(now - change.since, 3))
 
 
 def classes_from_text(text: str | None) -> tuple[TaskClass, ...]:
