@@ -7,11 +7,14 @@ the flag/environment variable that chose it (the root and the config path themse
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.config import GalaxyConfig
+from engine.store.settings import StoreEnvError, effective_store, redact_url
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ def effective_values(cfg: GalaxyConfig, *, root: Path, root_how: str, config_how
     out = [ShownValue("config", str(cfg.source) if cfg.source else None, config_how),
            ShownValue("rig.root", str(root), _root_source(cfg, root_how)),
            _one(cfg, "rig.name", cfg.rig)]
+    out += _store_values(cfg, os.environ)
     for section, obj in (("thresholds", cfg.thresholds), ("sim", cfg.sim), ("log", cfg.log)):
         for f in dataclasses.fields(obj):
             out.append(_one(cfg, f"{section}.{f.name}", getattr(obj, f.name)))
@@ -45,6 +49,19 @@ def effective_values(cfg: GalaxyConfig, *, root: Path, root_how: str, config_how
         if f.name != "extra":
             out.append(_one(cfg, f"escalation.{f.name}", getattr(cfg.escalation, f.name)))
     return out
+
+
+def _store_values(cfg: GalaxyConfig, environ: Mapping[str, str]) -> list[ShownValue]:
+    """``[store]`` as the rig runs it: ``$GALAXY_STORE`` over the file; the url without its password."""
+    try:
+        store = effective_store(cfg.store, environ)
+    except StoreEnvError as exc:
+        return [ShownValue("store.url", None, f"{exc}")]
+    if store.origin.startswith("$"):
+        url = ShownValue("store.url", redact_url(store.url) if store.url else None, store.origin)
+    else:
+        url = _one(cfg, "store.url", redact_url(store.url) if store.url else None)
+    return [url, _one(cfg, "store.cluster", store.cluster)]
 
 
 def _root_source(cfg: GalaxyConfig, root_how: str) -> str:

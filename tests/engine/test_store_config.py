@@ -95,3 +95,16 @@ def test_a_redis_that_may_evict_keys_is_refused(tmp_path: Path) -> None:
             open_channels(cfg, RigPaths(tmp_path / "shared"), environ={})
     finally:
         server.stop()
+
+
+def test_config_show_names_the_store_and_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.config_show import effective_values
+
+    cfg = _load(tmp_path, '[store]\nurl = "redis://:pw@h:6379/0"\ncluster = "lab"\n')
+    monkeypatch.delenv("GALAXY_STORE", raising=False)
+    shown = {v.key: v for v in effective_values(cfg, root=tmp_path, root_how="--root", config_how="--config")}
+    assert shown["store.url"].value == "redis://:***@h:6379/0" and shown["store.url"].source.endswith(":2")
+    assert shown["store.cluster"].value == "lab"
+    monkeypatch.setenv("GALAXY_STORE", "file")
+    shown = {v.key: v for v in effective_values(cfg, root=tmp_path, root_how="--root", config_how="--config")}
+    assert shown["store.url"].value is None and shown["store.url"].source == "$GALAXY_STORE=file"
