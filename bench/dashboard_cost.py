@@ -129,8 +129,9 @@ def waiting(root: Path) -> int:
 HEADLESS_CHILD = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from galaxy_tui.launch import make_dashboard
+from galaxy_tui.launch import make_dashboard, tune_gc
 app = make_dashboard(__import__("pathlib").Path({root!r}))
+tune_gc()  # as run_dashboard does
 timer = []
 def check():
     if app.first_frame_at is not None and timer:

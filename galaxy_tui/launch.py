@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from engine.commands import CommandSink, FileCommandSink
@@ -27,6 +28,20 @@ def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | 
     return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
 
 
+GC_YOUNG = 20_000  # container allocations between young collections (CPython's default: 700)
+
+
+def tune_gc() -> None:
+    """Fewer garbage collections in the dashboard process. Each frame allocates thousands of
+    short-lived strips, segments and styles, so the default threshold ran a young collection
+    several times a frame: about a tenth of a busy dashboard's CPU (bench/dashboard_cost.py).
+    What is loaded by now (modules, classes, the stylesheet) is frozen out of collections."""
+    gc.set_threshold(GC_YOUNG, 10, 10)
+    gc.freeze()
+
+
 def run_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> int:
-    make_dashboard(root, read_only=read_only, channels=channels).run()
+    app = make_dashboard(root, read_only=read_only, channels=channels)
+    tune_gc()
+    app.run()
     return 0
