@@ -136,7 +136,10 @@ class EscalationManager:
 
     # ---- operator decisions ----
     def budget_left(self, now: float) -> float:
-        return self.config.daily_budget_usd - self.ledger.spent_on(day_of(now))
+        spent = self.ledger.spent_on(day_of(now))
+        if self.ledger.last_error:  # what was spent is unknown: nothing is sent without an explicit override
+            return 0.0
+        return self.config.daily_budget_usd - spent
 
     def _check_id(self, escalation_id: str) -> None:
         why = id_problem(IdKind.ESCALATION, escalation_id)
@@ -175,8 +178,10 @@ class EscalationManager:
             e = self._pending(escalation_id, now)
             left = self.budget_left(now)
             if e.est_cost_usd > left and not override_budget:
+                unread = f" (the cost ledger cannot be read: {self.ledger.last_error})" if self.ledger.last_error else ""
                 raise BudgetExceeded(f"estimated ${e.est_cost_usd:.4f} exceeds today's budget left "
-                                     f"${left:.4f} of ${self.config.daily_budget_usd:.2f}; approve with override")
+                                     f"${left:.4f}{unread} of ${self.config.daily_budget_usd:.2f}; "
+                                     "approve with override")
             e = self._commit(transition(e, APPROVED, now, f"by {by}", decided_at=now, decided_by=by,
                                         budget_override=override_budget), PENDING)
         self._audit(e, "approved", now, by, "over budget (explicit override)" if override_budget else "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +30,21 @@ def day_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
+MAX_COST_LEDGER_BYTES = 64 * 1024 * 1024
+"""The cost ledger is read whole for each budget check: about 250,000 answered escalations."""
+
+
 class CostLedger:
-    """Append-only JSON lines: one entry per answered escalation."""
+    """Append-only JSON lines: one entry per answered escalation.
+
+    It lives in the shared root: appended through ``safeio.append_bytes`` and read through the
+    bounded reader, so a link, FIFO or device planted at its name is never followed, waited on
+    or read without end. An unreadable ledger reads as no entries with ``last_error`` set, and
+    the escalation manager then counts no budget left (fail closed: nothing is paid blind)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.last_error = ""  # why the last read failed (names the file); "" after a good read
 
     def record(self, *, at: float, escalation_id: str, task_id: str, provider: str, model: str,
                tokens_in: int, tokens_out: int, cost_usd: float) -> None:
@@ -43,17 +52,19 @@ class CostLedger:
         line = json.dumps({"at": at, "day": day_of(at), "escalation_id": escalation_id, "task_id": task_id,
                            "provider": provider, "model": model, "tokens_in": tokens_in,
                            "tokens_out": tokens_out, "cost_usd": round(cost_usd, 6)}) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        safeio.append_bytes(self.path, line.encode())  # one write; never through a planted link or FIFO
 
     def entries(self) -> list[dict[str, object]]:
         try:
-            lines = self.path.read_text().splitlines()
+            raw = safeio.read_bytes(self.path, MAX_COST_LEDGER_BYTES)
         except FileNotFoundError:
+            self.last_error = ""
             return []
+        except (safeio.UnsafeFileError, OSError) as exc:
+            self.last_error = str(exc)
+            return []
+        self.last_error = ""
+        lines = raw.decode("utf-8", errors="replace").splitlines()
         out: list[dict[str, object]] = []
         for line in lines:
             try:

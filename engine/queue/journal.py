@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from engine.queue.filequeue import FileQueue
 
 _seq = 0
+_ANY_SIZE = 1 << 62  # our own files (commit files, ledger, events): their kind is checked, not their size
 
 
 class Then(StrEnum):
@@ -164,10 +165,10 @@ class Journal:
     def committed(self, intent: Intent) -> bool:
         if intent.commit is None:
             return True
-        try:
-            with open(self._abs(intent.commit), "rb") as fh:
+        try:  # a FIFO or link planted at the commit's name is not our commit (and never blocks recovery)
+            with os.fdopen(safeio.open_regular(self._abs(intent.commit), _ANY_SIZE), "rb") as fh:
                 return digest(fh.read()) == intent.commit_digest
-        except OSError:
+        except (OSError, safeio.UnsafeFileError):
             return False
 
     def apply(self, intent: Intent, *, recovering: bool) -> None:
@@ -296,13 +297,13 @@ def _lines_after(path: Path, offset: int, ino: int, salvage: Callable[[bytes], b
     """Lines written at or after ``offset`` of the file with inode ``ino`` (if it was rotated
     since, the rest of ``path.1`` and all of the new file), each also as ``salvage`` reads
     it when a torn fragment is glued in front of it."""
-    try:
-        with open(path, "rb") as fh:
+    try:  # a regular file only: a FIFO planted at the log's name must not block recovery
+        with os.fdopen(safeio.open_regular(path, _ANY_SIZE), "rb") as fh:
             st = os.fstat(fh.fileno())
             rotated = ino != 0 and st.st_ino != ino
             fh.seek(0 if rotated or offset > st.st_size else offset)
             data = fh.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, safeio.UnsafeFileError):
         data, rotated = b"", ino != 0
     if rotated:
         data = rotated_rest(path, ino, offset, limit=1 << 28) + data

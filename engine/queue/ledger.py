@@ -17,10 +17,12 @@ import zlib
 from collections import deque
 from pathlib import Path
 
+from engine import safeio
 from engine.queue.fsops import REAL_FS, FsOps
 from engine.queue.names import us
 
 RECENT_KEEP = 500
+_ANY_SIZE = 1 << 62  # our own append-only file: its kind is checked (never a FIFO or link), not its size
 COMPLETE, FAILED, UNFAILED = "C", "F", "U"
 
 
@@ -94,15 +96,15 @@ class Ledger:
         self.fs.append_line(self._path_s, f"{line}\n".encode())
 
     def refresh(self) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size < self._offset:  # truncated/rotated: start over
-                    self._start_over()
-                fh.seek(self._offset)
-                data = fh.read()
-        except FileNotFoundError:
+        try:  # a regular file only: a FIFO or link planted at the name never blocks or redirects status
+            fd = safeio.open_regular(self.path, _ANY_SIZE)
+        except (FileNotFoundError, safeio.UnsafeFileError):
             return
+        with os.fdopen(fd, "rb") as fh:
+            if os.fstat(fd).st_size < self._offset:  # truncated/rotated: start over
+                self._start_over()
+            fh.seek(self._offset)
+            data = fh.read()
         if not data:
             return
         self._offset += len(data)

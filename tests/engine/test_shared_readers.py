@@ -1,0 +1,87 @@
+"""Files in the shared root that the engine reads by name (the cost ledger, the queue's ledger,
+the intent journal's commit files and logs) are read as regular files only: a FIFO, a device or
+a planted link never blocks a reader, is never followed, and never fills memory."""
+
+from __future__ import annotations
+
+import os
+
+from queue_helpers import T0, make_queue, task
+
+from engine.escalation.manager import EscalationManager
+from engine.escalation.pricing import MAX_COST_LEDGER_BYTES, CostLedger
+from engine.escalation.store import EscalationStore
+from engine.paths import RigPaths
+from engine.queue.journal import Intent, _lines_after
+from engine.routing.nodes import EscalationConfig
+
+
+def _manager(paths: RigPaths, ledger: CostLedger) -> EscalationManager:
+    return EscalationManager(EscalationStore(paths.escalations), {}, {}, ledger,
+                             EscalationConfig(daily_budget_usd=5.0))
+
+
+def test_a_cost_ledger_fifo_is_refused_at_once_and_no_budget_is_left(tmp_path):
+    paths = RigPaths(tmp_path).ensure()
+    path = paths.logs / "cost_ledger.jsonl"
+    os.mkfifo(path)  # no writer: a blocking open would hang every budget check
+    ledger = CostLedger(path)
+    m = _manager(paths, ledger)
+    assert ledger.entries() == [] and str(path) in ledger.last_error and "FIFO" in ledger.last_error
+    assert m.budget_left(T0) == 0.0  # what was spent is unknown: fail closed
+
+
+def test_a_cost_ledger_over_its_limit_fails_closed(tmp_path):
+    paths = RigPaths(tmp_path).ensure()
+    path = paths.logs / "cost_ledger.jsonl"
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_COST_LEDGER_BYTES + 1)  # sparse
+    m = _manager(paths, CostLedger(path))
+    assert m.budget_left(T0) == 0.0
+
+
+def test_a_readable_cost_ledger_still_counts(tmp_path):
+    paths = RigPaths(tmp_path).ensure()
+    ledger = CostLedger(paths.logs / "cost_ledger.jsonl")
+    ledger.record(at=T0, escalation_id="e1", task_id="t1", provider="p", model="m", tokens_in=1, tokens_out=1,
+                  cost_usd=1.25)
+    assert _manager(paths, ledger).budget_left(T0) == 3.75 and ledger.last_error == ""
+
+
+def test_a_cost_ledger_planted_as_a_symlink_is_not_written_through(tmp_path):
+    paths = RigPaths(tmp_path).ensure()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("untouched\n")
+    os.symlink(outside, paths.logs / "cost_ledger.jsonl")
+    ledger = CostLedger(paths.logs / "cost_ledger.jsonl")
+    try:
+        ledger.record(at=T0, escalation_id="e1", task_id="t1", provider="p", model="m", tokens_in=1,
+                      tokens_out=1, cost_usd=1.0)
+    except OSError as exc:
+        assert "symlink" in str(exc)
+    else:
+        raise AssertionError("a cost line was written through a planted link")
+    assert outside.read_text() == "untouched\n"
+
+
+def test_queue_counts_with_a_fifo_at_the_ledger_return_at_once(tmp_path):
+    q = make_queue(tmp_path)
+    q.submit([task("a")], T0)
+    ledger = q.paths.tasks / "ledger.log"
+    if ledger.exists():
+        ledger.unlink()
+    os.mkfifo(ledger)
+    counts = q.counts()
+    assert counts.by_state["queue"] == {"cpu": 1}
+    assert q.recent("complete", 5) == []
+
+
+def test_recovery_never_opens_a_fifo_planted_at_a_commit_or_log_name(tmp_path):
+    q = make_queue(tmp_path)
+    commit = q.paths.complete / "x.json"
+    os.mkfifo(commit)
+    intent = Intent("complete", "x", T0, commit=q.journal.rel(commit), commit_digest="0" * 64)
+    assert q.journal.committed(intent) is False
+    log = tmp_path / "fifo.log"
+    os.mkfifo(log)
+    assert _lines_after(log, 0, 0, lambda raw: None) == set()
