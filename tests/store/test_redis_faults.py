@@ -29,6 +29,7 @@ from engine.paths import RigPaths
 from engine.queue.protocol import Place
 from engine.store.redis.client import connect
 from engine.store.redis.queue import RedisQueue
+from engine.workerstate import read_status
 from tests.support.redis_server import RedisServer, redis_server_binary
 from tests.support.reply_cutter import ReplyCutter
 
@@ -224,3 +225,27 @@ def test_a_worker_stopped_past_its_lease_records_nothing_when_it_resumes(server:
     task = store.get("slow")
     assert task is not None and [a.worker_id for a in task.attempts if a.outcome == "ok"] == ["wb"]
     assert len(events(workers.root, "task_completed")) == 1
+
+
+def test_a_result_finished_while_redis_is_down_is_kept_and_recorded_once(server: RedisServer, store: RedisQueue,
+                                                                         workers: Workers, tmp_path: Path) -> None:
+    mark = tmp_path / "ran"
+    store.submit([Task("kept", "kept", command=f"sleep 0.5; echo x >> {mark}", task_class=TaskClass.CPU)],
+                 time.time())
+    workers.start("wa", server.url, lease_s=60.0)
+    until(lambda: [c.worker_id for c in store.claims()] == ["wa"], "wa holds the task")
+    server.proc.kill()
+    server.proc.wait(timeout=30)
+    status_path = RigPaths(workers.root).worker_status("wa")
+
+    def kept() -> bool:
+        st = read_status(status_path)
+        return mark.exists() and st is not None and st.current_task is None and st.tasks_done == 0
+
+    until(kept, "wa finished the task and keeps its result")
+    server.restart()
+    until(lambda: store.where("kept") is Place.COMPLETE, "the kept result recorded after the restart")
+    until(lambda: (st := read_status(status_path)) is not None and st.tasks_done == 1, "wa counts it done")
+    assert_each_completed_once(store, ["kept"])
+    assert mark.read_text() == "x\n"  # ran once: the result was kept, not the task run again
+    assert len(events(workers.root, "store_unreachable")) == 1 and len(events(workers.root, "store_recovered")) == 1
