@@ -56,6 +56,9 @@ DEFAULT_BACKOFF_CAP_S = 600.0
 BATCH = 200  # tasks one reap or promote script moves at most
 MAX_BATCHES = 50  # per reap_stale / promote_due call
 CLAIM_TRIES = 1000
+CONTENDED_CLAIMS = 64
+"""After a conflict, this many claims ask the policy a second time whether the lane's next task of
+the same age would be the same choice (``_same_enq``); an uncontended worker does not pay for it."""
 MAX_TASK_BYTES = 1 << 20  # as a task file (engine/safeio.py): a submit with a bigger task is refused
 
 
@@ -141,6 +144,7 @@ class RedisQueue:
         them to its policy without reading them again; the claim script refuses a view that is no
         longer true (something became claimable since, or the chosen head was taken)."""
         self.claim_conflicts = 0  # claims that found their lane's head taken by another worker
+        self._contended = 0  # claims left that offer the same-candidate substitution (after a conflict)
         self.waker = RedisWaker(client, self.prefix)
         self.awaiting: AwaitingStore = RedisAwaiting(self)
 
@@ -253,8 +257,10 @@ class RedisQueue:
             top = ranked[0]
             lane = lane_of[top.task_id]
             token = uuid.uuid4().hex
+            same = _same_enq(policy, top, offered, heads[lane], now) if self._contended > 0 else ""
+            self._contended = max(0, self._contended - 1)
             reply = self.run("claim", now, [lane, top.task_id, worker_id, token, lease_us, ver, current_instance(),
-                                            _same_enq(policy, top, offered, heads[lane], now)])
+                                            same])
             if reply.get("ok"):
                 task = self._claimed(reply, worker_id, token, now)
                 if task is not None:
@@ -262,6 +268,7 @@ class RedisQueue:
                 heads, ver = self.heads()
                 continue
             self.claim_conflicts += 1
+            self._contended = CONTENDED_CLAIMS
             heads, ver = _heads(reply)
             self.waker.seen(ver)
         return None
