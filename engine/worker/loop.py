@@ -6,7 +6,7 @@ thread keeps the lease. Stopping (SIGTERM, drain) never loses a task: the runnin
 finishes within ``stop_grace_s`` or is handed back with ``release`` (no retry charged).
 While the store does not answer (``StoreUnavailable``) the worker keeps a finished task's
 result and records it once the store answers again, and claims nothing meanwhile
-(engine/worker/outage.py: the retry policy, and one log line per change, not per try).
+(engine/store/outage.py: the retry policy, and one log line per change, not per try).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from engine.proctable import current_instance
 from engine.queue.protocol import ClaimPolicy, RigQueue, StoreUnavailable
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
+from engine.store.outage import Change, RetryPolicy, StoreOutage, clock_text, describe
 from engine.taskgroups import TaskGroupRecord, TaskGroups
 from engine.worker.heartbeat import LeaseKeeper
-from engine.worker.outage import Change, PendingRecord, StoreOutage, clock_text, describe
+from engine.worker.outage import PendingRecord
 from engine.worker.status import StatusPublisher
 from engine.workerstate import ControlMode, WorkerActivity, WorkerControl, WorkerStatus, read_control
 
@@ -78,7 +79,7 @@ class Worker:
         self.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpu_ids)
         self.tasks_done = 0
         self.tasks_failed = 0
-        self.outage = outage or StoreOutage()
+        self.outage = outage or StoreOutage(RetryPolicy(base_s=0.5, cap_s=5.0))  # soon after it answers again
         self._pending: PendingRecord | None = None  # a finished task's outcome the store has not taken yet
         self.log = logging.getLogger(f"galaxy.worker.{worker_id}")
         self._stop_reason: str | None = None
@@ -444,7 +445,7 @@ class Worker:
     def _announce(self, change: Change) -> None:
         """One log line and one event per change (the event may be lost while the store is away)."""
         now = self.clock.now()
-        text = describe(change, now)
+        text = describe(change, now, effect="; a finished task's result is kept, claims wait")
         if change.down:
             self.log.warning(text)
             self.events.emit(EventType.STORE_UNREACHABLE, at=now, worker_id=self.worker_id, error=change.error,

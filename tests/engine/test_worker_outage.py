@@ -17,9 +17,9 @@ from engine.handlers.registry import HandlerRegistry
 from engine.model import TaskStatus, TaskType
 from engine.queue.protocol import StoreUnavailable
 from engine.scheduling.policy import WorkerProfile
+from engine.store.outage import RetryPolicy, StoreOutage, describe
 from engine.worker.heartbeat import LeaseKeeper
 from engine.worker.loop import Worker, WorkerSettings
-from engine.worker.outage import RetryPolicy, StoreOutage, describe
 
 
 def test_retry_delay_doubles_up_to_its_cap() -> None:

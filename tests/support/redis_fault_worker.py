@@ -17,10 +17,10 @@ from engine.handlers.registry import HandlerRegistry
 from engine.paths import RigPaths
 from engine.residency.protocol import NullResidency
 from engine.scheduling.policy import WorkerProfile
+from engine.store.outage import RetryPolicy, StoreOutage
 from engine.store.redis.client import connect
 from engine.store.redis.queue import RedisQueue
 from engine.worker.loop import Worker, WorkerSettings
-from engine.worker.outage import RetryPolicy, StoreOutage
 from engine.worker.signals import install_stop_handlers
 
 
