@@ -39,6 +39,7 @@ from engine.queue.protocol import (
     ClaimView,
     Place,
     QueueCounts,
+    QueuedSource,
     Refusal,
     RigQueue,
     Verdict,
@@ -522,6 +523,12 @@ class RedisQueue:
     @store_call
     def counts(self) -> QueueCounts:
         return views.counts(self)
+
+    def lister(self) -> QueuedSource:
+        """Pages of the claimable tasks in claim order (the dashboard's Tasks view)."""
+        from engine.store.redis.listing import RedisQueueLister
+
+        return RedisQueueLister(self)
 
     @store_call
     def oldest_waiting(self, now: float, limit: int) -> list[WaitingTask]:
