@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import safeio
+
 CONFIG_ENV = "GALAXY_CONFIG"
 ROOT_ENV = "GALAXY_ROOT"
 SYSTEM_CONFIG = Path("/etc/galaxy/galaxy.toml")
@@ -72,11 +74,8 @@ def resolve_root(explicit: Path | None, env: Mapping[str, str], cwd: Path, confi
 
 def peek_rig_root(config: Path) -> Path | None:
     """``[rig] root`` without validating the rest (a bad file is reported by the command that loads it)."""
-    try:
-        with open(config, "rb") as fh:
-            raw = fh.read(MAX_PEEK_BYTES + 1)
-        if len(raw) > MAX_PEEK_BYTES:
-            return None
+    try:  # bounded, and a FIFO or device at the config's name is refused at once (UnsafeFileError: a ValueError)
+        raw = safeio.read_bytes(config, MAX_PEEK_BYTES, follow_symlinks=True)
         data = tomllib.loads(raw.decode())
     except (OSError, ValueError, RecursionError):
         return None

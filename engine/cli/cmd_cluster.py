@@ -179,10 +179,15 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from engine.routing.nodes import remove_node
+    from engine.routing.nodes import NodeConfigError, remove_node
 
     path = _config_path(args)
-    if not path.exists() or not remove_node(path, args.name):
+    try:
+        removed = path.exists() and remove_node(path, args.name)
+    except NodeConfigError as exc:  # a FIFO, device or oversize file at the config's name
+        print(f"galaxy: {exc}")
+        return 1
+    if not removed:
         print(f"galaxy: no node named {args.name!r} in {path}")
         return 1
     print(f"removed node {args.name} from {path}")

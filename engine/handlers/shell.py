@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+from engine import safeio
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.model import ERROR_SNIPPET_CHARS, OUTPUT_TAIL_CHARS, Task
 
@@ -34,12 +35,13 @@ OUT_PREFIX, OUT_SUFFIX = "galaxy-", ".out"  # engine.taskgroups removes only fil
 
 
 def _tail(path: str, limit: int) -> str:
+    """The end of the task's output file; "" if the task replaced it with a FIFO or a link (never blocks)."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(safeio.open_regular(path, 1 << 62), "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - limit * 4))
             return fh.read().decode(errors="replace")[-limit:]
-    except OSError:
+    except (OSError, safeio.UnsafeFileError):
         return ""
 
 

@@ -165,7 +165,10 @@ def append_node(config_path: Path, node: NodeConfig) -> None:
 
 def remove_node(config_path: Path, name: str) -> bool:
     """Delete the ``[[node]]`` table whose name is ``name``; other text stays as it was."""
-    text = Path(config_path).read_text()
+    try:  # never a FIFO or device, never without bound
+        text = safeio.read_text(config_path, MAX_CONFIG_BYTES, follow_symlinks=True)
+    except safeio.UnsafeFileError as exc:
+        raise NodeConfigError(str(exc)) from None
     blocks = re.split(r"(?m)^(?=\[)", text)
     kept, removed = [], False
     for block in blocks:

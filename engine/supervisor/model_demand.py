@@ -185,7 +185,11 @@ class ModelDemand:
         if st.st_size <= self._offset:
             return
         check = self._offset > 0 and not self._skip_partial
-        with open(self.path, "rb") as fh:
+        try:  # the name may have become a FIFO or link since the stat: never block the supervisor on it
+            fd = safeio.open_regular(self.path, 1 << 62)
+        except (FileNotFoundError, safeio.UnsafeFileError):
+            return
+        with os.fdopen(fd, "rb") as fh:
             fh.seek(self._offset - 1 if check else self._offset)
             data = fh.read(READ_BYTES_PER_UPDATE + (1 if check else 0))
         if check:

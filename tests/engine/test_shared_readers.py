@@ -85,3 +85,27 @@ def test_recovery_never_opens_a_fifo_planted_at_a_commit_or_log_name(tmp_path):
     log = tmp_path / "fifo.log"
     os.mkfifo(log)
     assert _lines_after(log, 0, 0, lambda raw: None) == set()
+
+
+def test_a_shell_tasks_output_replaced_by_a_fifo_tails_as_nothing_at_once(tmp_path):
+    from engine.handlers.shell import _tail
+
+    out = tmp_path / "galaxy-t1.out"
+    os.mkfifo(out)  # the task's own command can do this to its output file
+    assert _tail(str(out), 100) == ""
+
+
+def test_a_config_fifo_is_refused_at_once_by_peek_and_by_cluster_remove(tmp_path, capsys):
+    import pytest
+
+    from engine.cli.main import main
+    from engine.config_locate import peek_rig_root
+    from engine.routing.nodes import NodeConfigError, remove_node
+
+    cfg = tmp_path / "galaxy.toml"
+    os.mkfifo(cfg)
+    assert peek_rig_root(cfg) is None
+    with pytest.raises(NodeConfigError, match="FIFO"):
+        remove_node(cfg, "n1")
+    assert main(["--config", str(cfg), "cluster", "remove", "n1"]) == 1
+    assert "FIFO" in capsys.readouterr().out
