@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.model import TaskClass
 from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedRow
@@ -72,7 +72,7 @@ class RedisQueueLister:
         return [w for w in words if w not in lane_text]
 
     def _search(self, lane: str, words: list[str]) -> list[tuple[float, str]]:
-        raw = self.q.r.zrange(self.q.key(f"lane:{lane}"), 0, SEARCH_CAP - 1, withscores=True)
+        raw: list[Any] = list(self.q.r.zrange(self.q.key(f"lane:{lane}"), 0, SEARCH_CAP - 1, withscores=True))
         return [(float(score), str(task_id)) for task_id, score in raw
                 if all(w in str(task_id).lower() for w in words)]
 
@@ -82,5 +82,6 @@ class RedisQueueLister:
             for enq, task_id in searched[:need]:
                 yield enq, task_id, lane
             return
-        for task_id, score in self.q.r.zrange(self.q.key(f"lane:{lane}"), 0, max(0, need - 1), withscores=True):
+        raw: list[Any] = list(self.q.r.zrange(self.q.key(f"lane:{lane}"), 0, max(0, need - 1), withscores=True))
+        for task_id, score in raw:
             yield float(score), str(task_id), lane
