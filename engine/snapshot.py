@@ -234,6 +234,9 @@ class Snapshot:
     events: tuple[EventView, ...] = ()
     model_demand: dict[str, ModelDemandView] = field(default_factory=dict)
     """model -> learned demand; empty from an older supervisor (readers fall back to their tables)."""
+    store_unreachable_since: float | None = None
+    """When the supervisor's store (Redis) stopped answering; None while it answers (and from an
+    older supervisor). Workers keep their results and claims wait meanwhile (docs/cluster.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain_dict(self)

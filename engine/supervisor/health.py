@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from engine.config import Thresholds
 from engine.model import Task
 from engine.queue.protocol import WaitingLane
+from engine.store.outage import StoreOutage, clock_text
 from engine.supervisor.alerts import Condition
 from engine.supervisor.snapshot_builder import WorkerInfo, can_take, is_fresh
 from engine.supervisor.states import WState
@@ -93,6 +94,16 @@ def failure_conditions(failed: Sequence[Task], th: Thresholds, now: float) -> li
                      f"last error: {last_error[k]}") if active else "",
             subject=k, raise_after_s=0.0, clear_after_s=th.alert_clear_s))
     return out
+
+
+def store_condition(outage: StoreOutage, clear_after_s: float) -> Condition:
+    """Critical at once while the store does not answer: nothing is claimed or recorded meanwhile."""
+    since = outage.since
+    message = "" if since is None else (
+        f"store unreachable since {clock_text(since)}: {outage.last_error} ({outage.failures} failed call(s)); "
+        "workers keep finished results and claim nothing until it answers")
+    return Condition(key="store_unreachable", active=since is not None, severity="critical", message=message,
+                     subject="store", raise_after_s=0.0, clear_after_s=clear_after_s)
 
 
 def could_take_any(w: WorkerInfo, waiting_by_class: dict[str, int], lanes: Sequence[WaitingLane]) -> bool:

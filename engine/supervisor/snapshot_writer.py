@@ -30,6 +30,7 @@ from engine.snapshot import (
     Snapshot,
 )
 from engine.store.channels import SnapshotStore
+from engine.store.outage import StoreOutage
 from engine.supervisor import health
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.history_keeper import HistoryKeeper
@@ -65,12 +66,14 @@ class SnapshotWriter:
                  extras: Callable[[float], dict[str, Any]] | None = None,
                  demand: Callable[[float], dict[str, ModelDemandView]] | None = None,
                  write_bytes: WriteBytes = atomic_write_bytes, log: LogFn = _silent,
-                 history: HistoryKeeper | None = None, snapshots: SnapshotStore | None = None) -> None:
+                 history: HistoryKeeper | None = None, snapshots: SnapshotStore | None = None,
+                 store_outage: StoreOutage | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.write_bytes, self.log = write_bytes, log
         self.snapshots = snapshots if snapshots is not None else FileSnapshotStore(paths.snapshot, config.rig,
                                                                                     write_bytes=write_bytes)
         self.history = history if history is not None else HistoryKeeper(pid=pid)
+        self.store_outage = store_outage if store_outage is not None else StoreOutage()  # the supervisor's view
         self.history_path = paths.history
         self.snapshot_health = WriteHealth("snapshot", paths.snapshot)
         self.history_health = WriteHealth("history", self.history_path, severity="warning")
@@ -174,9 +177,12 @@ class SnapshotWriter:
             running=tuple(task_view(t, claims.get(t.task_id)) for t in self._running),
             recent=tuple(task_view(t) for t in self._recent),
             failed=tuple(task_view(t) for t in self._failed),
-            alerts=self.alert_views, acks=acks, events=events, model_demand=model_demand, **extra)
+            alerts=self.alert_views, acks=acks, events=events, model_demand=model_demand,
+            store_unreachable_since=self.store_outage.since, **extra)
 
     def _refresh_queue(self, now: float) -> None:
+        if self.store_outage.down:
+            return  # the last counts stand; asking a store that does not answer would stall the tick
         try:
             counts = self.queue.counts()
         except Exception as exc:  # noqa: BLE001
@@ -207,6 +213,7 @@ class SnapshotWriter:
                       + health.failure_conditions(self._failed, th, now)
                       + [health.stall_condition(waiting, workers, samples, th, self._counts.lanes),
                          self.snapshot_health.condition(th.alert_clear_s),
+                         health.store_condition(self.store_outage, th.alert_clear_s),
                          self.history_health.condition(th.alert_clear_s)])
         self.alert_views = alerts.evaluate(conditions, now)
         del self.errors[:-20]

@@ -18,9 +18,10 @@ from engine.commands import Command, CommandKind
 from engine.config import GalaxyConfig, GroupConfig
 from engine.logsetup import rotate_if_over, worker_log_env
 from engine.paths import RigPaths
-from engine.queue.protocol import TaskQueue
+from engine.queue.protocol import StoreUnavailable, TaskQueue
 from engine.snapshot import EventView, HostView
 from engine.store.open import Channels, file_channels, store_env
+from engine.store.outage import Change, RetryPolicy, StoreOutage, describe
 from engine.supervisor import states as S
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
@@ -116,12 +117,15 @@ class Supervisor:
         self.thermal = ThermalGuard(th.temp_hot_c, th.temp_resume_c)
         self.alerts = AlertEngine()
         self.commands = CommandProcessor(self.channels.commands, self.channels.audit)
+        self.store_outage = StoreOutage(RetryPolicy(base_s=1.0, cap_s=10.0))
+        """Whether the store answers; while it does not, the tick skips the store's work until a retry is due."""
         self.cloud = cloud
         self.demand = demand if demand is not None else rig_demand(config, paths, queue)
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
                                      pid=pid if pid is not None else os.getpid(),
                                      extras=cloud.snapshot_extras if cloud is not None else None,
-                                     demand=self.demand.view, log=log, snapshots=self.channels.snapshots)
+                                     demand=self.demand.view, log=log, snapshots=self.channels.snapshots,
+                                     store_outage=self.store_outage)
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()
@@ -166,20 +170,28 @@ class Supervisor:
         self._now = now
         for slot in self.slots.values():
             self._guard(slot, "watch", partial(self._watch, slot, now))
-        self._sweep_orphans(now)
-        self._queue_maintenance(now)
-        if self.cloud is not None:
+        store_due = self.store_outage.due(now)  # while the store does not answer: only when a retry is due
+        if store_due:
+            self._queue_maintenance(now)  # first: it tells whether the store answers
+        if store_due and not self.store_outage.down:
+            self._sweep_orphans(now)
+        if self.cloud is not None and not self.store_outage.down:
             try:
                 self.cloud.tick(now)
+            except StoreUnavailable as exc:
+                self._store_failed(now, exc)
             except Exception as exc:  # noqa: BLE001 - routing/escalation trouble never stops the rig
                 self.log("cloud tier tick failed", error=f"{type(exc).__name__}: {exc}")
         self._sample(now)
         self._apply_thermal()
-        try:  # each file is guarded inside; this catches the directory itself going wrong
-            acks = self.commands.process(now)
-        except Exception as exc:  # noqa: BLE001 - the command channel never stops the rig
-            self.log("command processing failed", error=f"{type(exc).__name__}: {exc}")
-            acks = []
+        acks = []
+        if not self.store_outage.down:
+            try:  # each file is guarded inside; this catches the directory itself going wrong
+                acks = self.commands.process(now)
+            except StoreUnavailable as exc:
+                self._store_failed(now, exc)
+            except Exception as exc:  # noqa: BLE001 - the command channel never stops the rig
+                self.log("command processing failed", error=f"{type(exc).__name__}: {exc}")
         for ack in acks:
             self.log("command", kind=ack.kind, target=ack.target, outcome=ack.outcome, message=ack.message,
                      source=ack.source)
@@ -275,11 +287,27 @@ class Supervisor:
         for name, step in steps:
             try:
                 moved = step(now)
+            except StoreUnavailable as exc:  # logged once per change, tried again when due
+                self._store_failed(now, exc)
+                return
             except Exception as exc:  # noqa: BLE001 - a queue hiccup must not stop the supervisor
                 self.log("queue maintenance failed", step=name, error=f"{type(exc).__name__}: {exc}")
                 continue
             if moved:
                 self.log(f"queue {name}", tasks=list(moved)[:20], count=len(moved))
+        change = self.store_outage.answered(now)
+        if change is not None:
+            self._store_changed(change, now)
+
+    def _store_failed(self, now: float, exc: OSError) -> None:
+        change = self.store_outage.failed(now, f"{type(exc).__name__}: {exc}")
+        if change is not None:
+            self._store_changed(change, now)
+
+    def _store_changed(self, change: Change, now: float) -> None:
+        """One log line per change of the store's state, not one per tick."""
+        self.log(describe(change, now, effect="; workers keep their results, the tick goes on"),
+                 store_down=change.down)
 
     def _sample(self, now: float) -> None:
         if self.rig_driver is not None:

@@ -1,4 +1,4 @@
-"""The top bar (rig, freshness, SIMULATED, READ-ONLY, supervisor pid and uptime), the approvals
+"""The top bar (rig, freshness, store unreachable, SIMULATED, READ-ONLY, supervisor pid and uptime), the approvals
 banner and the alert banner. Text from the rig (alert messages, ids) goes in as data, never markup."""
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class TopBar(TextPanel):
                 parts += [" ", (f" STALE since {fmt_clock(stale_since)} ", "bold reverse $error")]
             else:
                 parts += [" ", (f"live {fmt_clock(snap.taken_at)}", "$success")]
+            if snap.store_unreachable_since is not None:  # its workers keep results, claim nothing
+                parts += [" ", (f" store unreachable since {fmt_clock(snap.store_unreachable_since)} ",
+                                "bold reverse $error")]
             if snap.simulated:
                 parts += [" ", (" SIMULATED ", "bold reverse $warning")]
             parts += [" ", (snap.rig, "bold"), " ", supervisor_part(snap), "  ", (f"#{snap.seq}", "$text-muted"),
