@@ -206,12 +206,15 @@ def test_debug_sleep_longer_than_the_socket_timeout(server: RedisServer, store: 
 
 
 def test_a_worker_stopped_past_its_lease_records_nothing_when_it_resumes(server: RedisServer, store: RedisQueue,
-                                                                         workers: Workers) -> None:
-    store.submit([Task("slow", "slow", command="sleep 1", task_class=TaskClass.CPU, max_retries=10)], time.time())
+                                                                         workers: Workers, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    store.submit([Task("slow", "slow", command=f"until [ -e {go} ]; do sleep 0.05; done", task_class=TaskClass.CPU,
+                       max_retries=10)], time.time())
     workers.start("wa", server.url, lease_s=2.0)
     until(lambda: [c.worker_id for c in store.claims()] == ["wa"], "wa holds the task")
     stopped = workers.procs["wa"]
     stopped.send_signal(signal.SIGSTOP)
+    go.touch()  # wa's task can end now, but wa cannot record it: it is stopped
     try:
         workers.start("wb", server.url, lease_s=2.0)
         until(lambda: store.where("slow") is Place.COMPLETE, "wb reaps the lease and runs the task")
@@ -229,13 +232,14 @@ def test_a_worker_stopped_past_its_lease_records_nothing_when_it_resumes(server:
 
 def test_a_result_finished_while_redis_is_down_is_kept_and_recorded_once(server: RedisServer, store: RedisQueue,
                                                                          workers: Workers, tmp_path: Path) -> None:
-    mark = tmp_path / "ran"
-    store.submit([Task("kept", "kept", command=f"sleep 0.5; echo x >> {mark}", task_class=TaskClass.CPU)],
-                 time.time())
+    mark, go = tmp_path / "ran", tmp_path / "go"
+    store.submit([Task("kept", "kept", command=f"until [ -e {go} ]; do sleep 0.05; done; echo x >> {mark}",
+                       task_class=TaskClass.CPU)], time.time())
     workers.start("wa", server.url, lease_s=60.0)
     until(lambda: [c.worker_id for c in store.claims()] == ["wa"], "wa holds the task")
     server.proc.kill()
     server.proc.wait(timeout=30)
+    go.touch()  # the task ends while Redis is down
     status_path = RigPaths(workers.root).worker_status("wa")
 
     def kept() -> bool:
