@@ -287,8 +287,10 @@ def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:
 
 
 # ------------------------------------------------------------------ status
-def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None = None) -> dict[str, Any]:
-    """What ``galaxy status`` shows; ``queue`` (closed here): the store's, default the file queue at ``root``."""
+def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None = None,
+                rigs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What ``galaxy status`` shows; ``queue`` (closed here): the store's, default the file queue at ``root``;
+    ``rigs``: the cluster's rigs on a shared store (``cluster_rigs``), None on the file store."""
     from engine.queue.filequeue import FileQueue
 
     paths = RigPaths(root)
@@ -321,11 +323,52 @@ def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None 
                               for t in awaiting],
         "workers": None,
     }
+    if rigs is not None:
+        data["rigs"] = rigs
+        _explain_pinned(data["waiting"], waiting, {r["rig"] for r in rigs if not r["stale"]})
     data["workers"] = _workers_from_snapshot(paths, now)
     data["supervisor"] = _supervisor_from_snapshot(paths, now)
     _explain_unrunnable(paths, now, data["waiting"], waiting)
     data["model_demand"] = _demand_from_snapshot(paths, now)
     return data
+
+
+RIG_STALE_S = 10.0
+"""A rig whose supervisor published no snapshot for this long is not running (the dashboard's rule)."""
+
+
+def cluster_rigs(args: argparse.Namespace, now: float) -> list[dict[str, Any]] | None:
+    """Every rig that published a snapshot in the shared store, and whether it is live; None on the
+    file store (one rig, the snapshot file tells) or when the store's channels cannot be opened."""
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels
+
+    try:
+        channels = open_cli_channels(args)
+    except StoreOpenError:
+        return None
+    try:
+        if channels.kind == "file":
+            return None
+        out = []
+        for rig in channels.snapshots.rigs():
+            got = channels.snapshots.latest(rig)
+            if got is not None:
+                out.append({"rig": rig, "published_at": got.published_at, "age_s": round(got.age(now), 1),
+                            "stale": got.is_stale(now, RIG_STALE_S)})
+        return out
+    except OSError:  # the store stopped answering: status still shows the queue
+        return None
+    finally:
+        channels.close()
+
+
+def _explain_pinned(rows: list[dict[str, Any]], waiting: list[Any], live: set[str]) -> None:
+    """A task pinned to a rig whose supervisor is not running waits for that rig: say so in its row."""
+    for row, w in zip(rows, waiting):
+        if w.rig is not None and w.rig not in live and not w.reason.startswith(("dependency", "backoff")):
+            row["reason"] = f"pinned to rig {w.rig} (no live supervisor there)"
+        if w.rig is not None:
+            row["rig"] = w.rig
 
 
 def _demand_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
@@ -403,7 +446,7 @@ def run_status(args: argparse.Namespace) -> int:
               "`galaxy submit` or `galaxy up` creates it", file=sys.stderr)
         return 2
     now = time.time()
-    data = status_data(args.root, now, args.limit, _queue(args))
+    data = status_data(args.root, now, args.limit, _queue(args), cluster_rigs(args, now))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -420,6 +463,9 @@ def run_status(args: argparse.Namespace) -> int:
     for state, by in data["counts"].items():
         if by:
             print(f"  {state:<11}" + ", ".join(f"{cls} {n}" for cls, n in sorted(by.items())))
+    if data.get("rigs"):
+        print("rigs: " + ", ".join(f"{r['rig']} ({'STALE ' if r['stale'] else ''}{r['age_s']:.0f}s ago)"
+                                   for r in data["rigs"]))
     if data["workers"] is not None:
         print("workers:")
         for w in data["workers"]:

@@ -23,7 +23,8 @@ from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store,
 def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None = None,
                use_inotify: bool = True) -> RigQueue:
     """The queue of ``store``: a ``FileQueue`` on ``paths`` when it names no url, else a ``RedisQueue``
-    on the url's server under the store's cluster name. Raises ``StoreConfigError`` for a Redis that
+    on the url's server under the store's cluster name (its events, without ``events``, to the
+    cluster's event stream). Raises ``StoreConfigError`` for a Redis that
     may evict keys and ``ConnectionError`` (an OSError) when it does not answer. The caller closes it."""
     if store.url is None:
         from engine.queue.filequeue import FileQueue
@@ -37,6 +38,11 @@ def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None =
     client = connect(store.url)
     try:
         require_no_eviction(client, where=redact_url(store.url))
+        if events is None:  # the queue's events (submitted, lost, promoted ...) go to the cluster's stream
+            from engine.store.redis.channels.events import RedisEventStream
+            from engine.store.redis.client import key_prefix
+
+            events = EventLog(paths.events, stream=RedisEventStream(client, key_prefix(store.cluster)))
         return RedisQueue(client, store.cluster, events=events, check_eviction=False)
     except redis.RedisError as exc:  # no answer, refused auth: an OSError naming the store, like a file error
         client.close()
