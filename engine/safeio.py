@@ -114,6 +114,16 @@ def read_bytes(path: str | Path, limit: int, *, follow_symlinks: bool = False) -
         os.close(fd)
 
 
+def read_tail(path: str | Path, max_bytes: int, *, follow_symlinks: bool = False) -> bytes:
+    """The last ``max_bytes`` (at most) of the regular file ``path``, whatever its size: for logs."""
+    fd = open_regular(path, 1 << 62, follow_symlinks=follow_symlinks)
+    try:
+        size = os.fstat(fd).st_size
+        return os.pread(fd, max_bytes, max(0, size - max_bytes))
+    finally:
+        os.close(fd)
+
+
 def decode_utf8(path: str | Path, raw: bytes) -> str:
     """Strict UTF-8 (a leading BOM is dropped); the error names the line of the bad byte."""
     try:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine import safeio
 from engine.logsetup import LogConfig, rotate_if_over
 from engine.paths import RigPaths
 from engine.service import INSTALLED, RealSystemctl, Systemctl, read_marker
@@ -75,12 +76,18 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
         cmd += ["--log-level", log_level]
     out = paths.logs / "supervisor.out"
     rotate_if_over(out, LogConfig().max_bytes, 1)  # only `galaxy up` opens it, and only here
-    log = open(out, "ab")
+    try:  # never through a symlink or into a FIFO planted at the name (safeio.open_append)
+        log = safeio.open_append(out)
+        os.set_blocking(log, True)
+    except safeio.RefusedLogError as exc:
+        print(f"galaxy up: the supervisor's output is discarded: {exc}", file=sys.stderr)
+        log = subprocess.DEVNULL
     try:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=os.getcwd())
     finally:
-        log.close()
+        if log != subprocess.DEVNULL:
+            os.close(log)
 
 
 def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since: float,
@@ -252,7 +259,9 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, read bounded from a regular file only (never a FIFO, device or link)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
+        raw = safeio.read_tail(path, 64 * 1024)
+    except (OSError, safeio.UnsafeFileError):
         return ""
+    return "\n".join(raw.decode(errors="replace").splitlines()[-lines:])

@@ -137,13 +137,13 @@ class EventFeed:
             if not self._seeded:
                 self._seed()
             self._read()
-        except OSError:
+        except (OSError, safeio.UnsafeFileError):  # a FIFO, device or link at the name: refused, never waited on
             return  # an unreadable log leaves the counts as they were; the next scrape tries again
 
     def _seed(self) -> None:
         self._seeded = True
         begin = max(0, self._start - self.seed_bytes)
-        with open(self.path, "rb") as fh:
+        with os.fdopen(safeio.open_regular(self.path, 1 << 62), "rb") as fh:  # never a FIFO or link
             fh.seek(begin)
             data = fh.read(self._start - begin)
         lines = data.split(b"\n")
@@ -166,7 +166,7 @@ class EventFeed:
             self._inode, self._offset = st.st_ino, 0
         if st.st_size <= self._offset:
             return
-        with open(self.path, "rb") as fh:
+        with os.fdopen(safeio.open_regular(self.path, 1 << 62), "rb") as fh:  # a FIFO swapped in since the stat
             fh.seek(self._offset)
             data = fh.read(self.read_budget)
         end = data.rfind(b"\n")

@@ -109,3 +109,23 @@ def test_a_config_fifo_is_refused_at_once_by_peek_and_by_cluster_remove(tmp_path
         remove_node(cfg, "n1")
     assert main(["--config", str(cfg), "cluster", "remove", "n1"]) == 1
     assert "FIFO" in capsys.readouterr().out
+
+
+def test_the_metrics_feed_never_opens_a_fifo_swapped_in_for_the_event_log(tmp_path):
+    from engine.metrics.feed import EventFeed
+
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"timestamp":"2026-01-01T00:00:00Z","event_type":"task_submitted","task_id":"a"}\n')
+    feed = EventFeed(events)  # remembers where the log ended; seeds from before that on the first update
+    events.unlink()
+    os.mkfifo(events)
+    feed.update()  # returns at once: the FIFO is refused, the counts stay as they were
+
+
+def test_galaxy_up_log_tail_of_a_fifo_is_empty_at_once(tmp_path):
+    from engine.cli.cmd_tui import _log_tail
+
+    os.mkfifo(tmp_path / "supervisor.out")
+    assert _log_tail(tmp_path / "supervisor.out") == ""
+    (tmp_path / "supervisor.log").write_text("".join(f"line {i}\n" for i in range(100)))
+    assert _log_tail(tmp_path / "supervisor.log", 3) == "line 97\nline 98\nline 99"
