@@ -91,6 +91,7 @@ class WaitingLane:
     kind: str | None  # the type where names record it (script types), else None
     executor: str  # worker | brain | any
     count: int
+    rig: str | None = None  # the rig these tasks are pinned to; None: any rig's workers
 
 
 @dataclass(frozen=True)

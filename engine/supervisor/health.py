@@ -110,8 +110,8 @@ def could_take_any(w: WorkerInfo, waiting_by_class: dict[str, int], lanes: Seque
     """Whether ``w``'s claims would offer it some waiting task: judged per lane (class, model,
     type, executor) like the worker's own claim filter; by class alone when the queue gives no lanes."""
     if lanes:
-        return any(ln.count > 0 and can_take(w, ln.task_class, ln.model, kind=ln.kind, executor=ln.executor)
-                   for ln in lanes)
+        return any(ln.count > 0 and can_take(w, ln.task_class, ln.model, kind=ln.kind, executor=ln.executor,
+                                             rig=ln.rig) for ln in lanes)  # work pinned to another rig is not its
     served = sorted(w.capabilities().llm_models or ())  # by class alone: a model it serves stands in
     return any(n > 0 and can_take(w, c, served[0] if served else None, executor="any")
                for c, n in waiting_by_class.items())

@@ -79,6 +79,8 @@ def test_redis_lanes_per_pinned_rig_keep_free_work_claimable(tmp_path: Path, req
     try:
         q.submit([task("b1", "rig-b", created_at=1.0), task("free", created_at=2.0), task("a1", "rig-a", created_at=3.0)],
                  now=10.0)
+        lanes = sorted(((ln.rig or ""), ln.count) for ln in q.counts().lanes)  # the stall alert's view
+        assert lanes == [("", 1), ("rig-a", 1), ("rig-b", 1)]
         on_a = make_claim_policy(WorkerProfile("gpu0", capabilities=capabilities_of("none", {}, rig="rig-a")))
         on_b = make_claim_policy(WorkerProfile("gpu0", capabilities=capabilities_of("none", {}, rig="rig-b")))
         got_a = [q.claim("a-worker", 11.0, on_a, 60.0) for _ in range(3)]

@@ -66,16 +66,16 @@ def counts(q: RedisQueue) -> QueueCounts:
     for lane in lane_list:
         pipe.zcard(q.key(f"lane:{lane}"))
     depths = pipe.execute()
-    grouped: dict[tuple[str, str, str], int] = {}
+    grouped: dict[tuple[str, str, str, str], int] = {}
     for lane, depth in zip(lane_list, depths):
         cls, model_q, _prio, needs = lane.split(codec.LANE_SEP)[:4]
-        key = (cls, model_q, needs)
+        key = (cls, model_q, needs, codec.lane_rig(lane) or "")
         grouped[key] = grouped.get(key, 0) + int(depth)
     waiting = []
-    for (cls, model_q, needs), n in sorted(grouped.items()):
+    for (cls, model_q, needs, rig), n in sorted(grouped.items()):
         kind, executor = parse_needs(needs) if needs else (None, Executor.WORKER)
         _, model, _, _, _ = codec.parse_lane(f"{cls}|{model_q}|0|{needs}")
-        waiting.append(WaitingLane(cls, model, kind.value if kind else None, executor.value, n))
+        waiting.append(WaitingLane(cls, model, kind.value if kind else None, executor.value, n, rig=rig or None))
     return QueueCounts(by_state=by_state, lanes=tuple(waiting))
 
 
