@@ -157,6 +157,24 @@ def test_two_rigs_share_one_redis_and_one_survives_the_other(tmp_path: Path,
         assert data["totals"]["complete"] == TASKS
         assert data["counts"] == {state: by for state, by in counts.items() if state in data["counts"]}
         assert data["running"] == [] and data["failed"] == []
+
+        pinned = tmp_path / "pinned.json"  # work for the dead rig waits for it, saying why
+        pinned.write_text(json.dumps([{"task_id": f"p{i}", "name": f"pinned {i}", "task_class": "cpu",
+                                       "rig": "rig-a", "command": "true"} for i in range(2)]))
+        submit = subprocess.run(galaxy("rig-b", "submit", str(pinned)), cwd=REPO, env=env, capture_output=True,
+                                text=True, timeout=120, check=False)
+        assert submit.returncode == 0, submit.stdout + submit.stderr
+
+        def pinned_reasons() -> dict[str, str] | None:
+            got = subprocess.run(galaxy("rig-b", "status", "--json"), cwd=REPO, env=env, capture_output=True,
+                                 text=True, timeout=120, check=False)
+            rows = {w["task_id"]: w["reason"] for w in json.loads(got.stdout)["waiting"]} if got.returncode == 0 else {}
+            return rows if all(r.startswith("pinned to rig rig-a") for r in rows.values()) and len(rows) == 2 else None
+
+        reasons = wait_for(pinned_reasons, "the pinned tasks waiting for rig-a", 120, exited)
+        assert set(reasons) == {"p0", "p1"}
+        assert queue.claims() == [] and all(queue.get(f"p{i}").status is TaskStatus.PENDING  # type: ignore[union-attr]
+                                            for i in range(2))
         print(f"cluster: {TASKS} tasks, {done_at_kill} done when rig-a was killed holding {len(held_by_dead)} "
               f"claim(s); rig-b finished the rest")
     finally:
