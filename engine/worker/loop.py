@@ -385,7 +385,6 @@ class Worker:
                             return_code=outcome.return_code)
             self.tasks_failed += 1
 
-
     # ------------------------------------------------------------------ store outages
     def _record_pending(self) -> str:
         """Try again to record the kept outcome (when the retry is due); the same claim, so once."""
