@@ -4,9 +4,9 @@ fine-tuning, with secrets redacted and ``sensitive`` tasks kept out entirely."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from engine import safeio
 from engine.escalation.redact import redact
 from engine.model import Task, iso
 
@@ -26,8 +26,4 @@ class TrainingSampleLog:
             entry["prompt"] = redact(prompt)
             entry["response"] = redact(response)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(entry) + "\n").encode())
-        finally:
-            os.close(fd)
+        safeio.append_bytes(self.path, (json.dumps(entry) + "\n").encode())  # never through a planted link/FIFO

@@ -139,7 +139,8 @@ class RealFs:
 
     def touch(self, path: PathLike) -> None:
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            # a marker: never created through a planted link (out of the root), never blocked by a FIFO
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644))
         except OSError as exc:
             raise as_write_error(exc, path) from None
 

@@ -127,7 +127,7 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
     from engine.paths import RigPaths
     from engine.service import note_service_run
     from engine.supervisor.launcher import SubprocessLauncher
-    from engine.supervisor.pidfile import PidFile, SupervisorAlreadyRunning
+    from engine.supervisor.pidfile import PidFile, SupervisorAlreadyRunning, UnsafePidFile
     from engine.supervisor.sim_driver import SimRigDriver
     from engine.supervisor.supervisor import Supervisor
     from engine.telemetry.host import HostProbe
@@ -145,7 +145,7 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
     pidfile = PidFile(paths.supervisor_pid)
     try:
         pidfile.acquire()
-    except SupervisorAlreadyRunning as exc:
+    except (SupervisorAlreadyRunning, UnsafePidFile) as exc:
         channels.close()
         raise SupervisorStartError([str(exc)], 1) from None
     service = note_service_run(paths.state, os.environ, os.getpid())  # `galaxy up` then just attaches

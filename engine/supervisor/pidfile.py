@@ -7,12 +7,18 @@ while the first runs is refused with the first one's pid. ``galaxy up/down`` rea
 The file is unlinked on release, so a start that opened it just before is left holding a
 lock on a file no longer at the path: ``acquire`` checks, after locking, that its file is
 still the one at the path (same device and inode) and otherwise opens it again.
+
+``state/`` is in the shared root: the pid file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and
+must be a regular file, so a link planted at its name never makes the supervisor truncate and
+overwrite the file it points at, and a FIFO never blocks the start (``UnsafePidFile``).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +33,14 @@ class SupervisorAlreadyRunning(RuntimeError):
                          "stop it first ('galaxy down' or kill -TERM it)")
 
 
+class UnsafePidFile(RuntimeError):
+    """Something other than a regular file sits at the pid file's name: nothing is written."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"the supervisor's pid file {path} {what}; it is left untouched: "
+                         "remove it and start again")
+
+
 class PidFile:
     def __init__(self, path: Path, *, on_opened: Callable[[], None] | None = None) -> None:
         self.path = Path(path)
@@ -36,7 +50,7 @@ class PidFile:
     def acquire(self, pid: int | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_pid_file(self.path)
             self._on_opened()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,10 +83,26 @@ class PidFile:
             self._fd = None
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    """Is the open file ``fd`` still the one at ``path``?"""
+def _open_pid_file(path: Path) -> int:
+    """The pid file for writing: never through a link, never a FIFO or device (``UnsafePidFile``)."""
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePidFile(path, "is a symlink") from None
+        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR, errno.EOPNOTSUPP):
+            raise UnsafePidFile(path, f"is not a regular file ({exc.strerror})") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePidFile(path, "is not a regular file")
+    return fd
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Is the open file ``fd`` still the one at ``path`` (the name itself: ``lstat``)?"""
+    try:
+        st = os.lstat(path)
     except FileNotFoundError:
         return False
     mine = os.fstat(fd)

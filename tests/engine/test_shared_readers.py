@@ -129,3 +129,41 @@ def test_galaxy_up_log_tail_of_a_fifo_is_empty_at_once(tmp_path):
     assert _log_tail(tmp_path / "supervisor.out") == ""
     (tmp_path / "supervisor.log").write_text("".join(f"line {i}\n" for i in range(100)))
     assert _log_tail(tmp_path / "supervisor.log", 3) == "line 97\nline 98\nline 99"
+
+
+def test_a_pid_file_planted_as_a_link_is_never_truncated_through(tmp_path):
+    import pytest
+
+    from engine.supervisor.pidfile import PidFile, UnsafePidFile
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    pid_path = tmp_path / "state" / "supervisor.pid"
+    pid_path.parent.mkdir()
+    os.symlink(outside, pid_path)
+    with pytest.raises(UnsafePidFile, match="is a symlink"):
+        PidFile(pid_path).acquire(pid=4242)
+    assert outside.read_text() == "keep me\n"
+    pid_path.unlink()
+    os.mkfifo(pid_path)
+    with pytest.raises(UnsafePidFile, match="not a regular file"):
+        PidFile(pid_path).acquire(pid=4242)
+
+
+def test_the_training_log_and_queue_markers_never_write_through_a_planted_link(tmp_path):
+    import pytest
+
+    from engine.escalation.training_log import TrainingSampleLog
+    from engine.queue.fsops import REAL_FS, WriteError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    log = tmp_path / "training.jsonl"
+    os.symlink(outside / "stolen.jsonl", log)  # dangling: a plain O_CREAT would create it outside
+    with pytest.raises(OSError, match="symlink"):
+        TrainingSampleLog(log).record(task("t1"), prompt="p", response="r", outcome="ok", at=T0)
+    marker = tmp_path / "marker"
+    os.symlink(outside / "made.txt", marker)
+    with pytest.raises(WriteError):
+        REAL_FS.touch(marker)
+    assert os.listdir(outside) == []
