@@ -14,9 +14,26 @@ the cost of one claim+complete at depth 100 and 100,000 (and the commands Redis 
 Targets (issue 14): >= 8,000 claims+completions/s with 4 workers, >= 2x RQ in the same run,
 p99 < 5 ms, flat cost with depth.
 
-Figures (2026-12-07, a shared 2-core machine: redis-server, the workers and the other helpers'
-jobs all on the same 2 cores; run with nice -n 10): see the report in /work/helper-notes.md (R2);
-filled in below after the run.
+Figures, 2026-12-07, ``nice -n 10 bench/redis_queue_bench.py --compare-n 5000``, on a SHARED 2-core
+machine whose load average was 12-19 throughout (redis-server, the workers and several other
+engineers' test runs on the same 2 cores, ours at nice 10): every round trip waited for a CPU
+(a PING took ~0.5 ms, one claim+complete ~4-13 ms of wall time), so these say little about the
+targets; rerun on an idle machine with several cores for absolute figures.
+
+    enqueue: 2,030 tasks/s (batches of 1,000)
+    redis claim+complete, 1 worker(s): 134/s (0 claim conflicts)          depth 20,000
+    redis claim+complete, 2 worker(s): 81/s (110 claim conflicts)
+    redis claim+complete, 4 worker(s): 80/s (304 claim conflicts)
+    rq (SimpleWorker, burst), 1 / 2 / 4 worker(s), depth 5,000: 60 / 30 / 45 jobs/s
+    file store claim+complete, 1 / 2 / 4 worker(s), depth 5,000: 49 / 92 / 104 /s
+    submit-to-claim (pub/sub wake, idle worker): p50 13.11 ms, p99 66.55 ms
+    claim+complete at depth 100: 12,889 us each, 33 Redis commands each
+    claim+complete at depth 100,000: 4,335 us each, 33 Redis commands each
+
+Targets: 8,000/s with 4 workers and p99 < 5 ms were NOT shown here (the machine could not run
+anything at that rate); Redis was 2.2x RQ with 1 worker and 1.8x with 4 in the same run; the cost
+per claim is flat with depth (33 commands at depth 100 and at 100,000; the times differ by the
+machine's load, not by depth).
 """
 
 from __future__ import annotations
@@ -220,7 +237,9 @@ def _commands(q: RedisQueue) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="depth 2,000 and 10,000")
+    ap.add_argument("--compare-n", type=int, default=0,
+                    help="tasks for the RQ and file-store drains (default: the same depth as Redis's)")
     ap.add_argument("--child", nargs=5)
     args = ap.parse_args()
     if args.child:
@@ -229,6 +248,7 @@ def main() -> int:
 
     n = 2_000 if args.quick else 20_000
     deep = 10_000 if args.quick else 100_000
+    m = args.compare_n or n
     base = Path(tempfile.mkdtemp(prefix="galaxy-redis-bench-"))
     server = start_redis(base / "redis")
     events_dir = base / "events"
@@ -240,11 +260,11 @@ def main() -> int:
             rate, conflicts = bench_drain(server.url, n, workers, events_dir)
             print(f"redis claim+complete, {workers} worker(s): {rate:,.0f}/s ({conflicts} claim conflicts)")
         for workers in (1, 2, 4):
-            rq_rate = bench_rq(server.url, n, workers, events_dir)
-            print(f"rq (SimpleWorker, burst), {workers} worker(s): "
+            rq_rate = bench_rq(server.url, m, workers, events_dir)
+            print(f"rq (SimpleWorker, burst), {workers} worker(s), depth {m:,}: "
                   + (f"{rq_rate:,.0f} jobs/s" if rq_rate else "rq not installed"))
         for workers in (1, 2, 4):
-            print(f"file store claim+complete, {workers} worker(s): {bench_file(n, workers, base):,.0f}/s")
+            print(f"file store claim+complete, {workers} worker(s), depth {m:,}: {bench_file(m, workers, base):,.0f}/s")
         p50, p99 = bench_latency(server.url, 100 if args.quick else 300, events_dir)
         print(f"submit-to-claim (pub/sub wake, idle worker): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         for depth in (100, deep):
