@@ -83,16 +83,19 @@ def test_two_rigs_share_one_redis_and_one_survives_the_other(tmp_path: Path,
                 *args]
 
     env = {k: v for k, v in os.environ.items() if k not in ("GALAXY_STORE", "GALAXY_ROOT", "GALAXY_CONFIG")}
-    procs = {rig: subprocess.Popen(galaxy(rig, "supervise", "--sim", "--gpus", "2", "--tick", "0.2"), cwd=REPO,
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for rig in configs}
+    logs = {rig: tmp_path / f"{rig}.log" for rig in configs}  # a file, not a pipe nobody drains while it runs
+    procs = {}
+    for rig in configs:
+        with logs[rig].open("wb") as log:
+            procs[rig] = subprocess.Popen(galaxy(rig, "supervise", "--sim", "--gpus", "2", "--tick", "0.2"),
+                                          cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def exited() -> str | None:
         for rig, p in procs.items():
             if rig == "rig-a" and killed:
                 continue
             if p.poll() is not None:
-                return f"{rig}'s supervisor exited ({p.returncode}): {(p.stderr.read() if p.stderr else '')[-2000:]}"
+                return f"{rig}'s supervisor exited ({p.returncode}): {logs[rig].read_text()[-2000:]}"
         return None
 
     killed: list[int] = []
@@ -188,11 +191,11 @@ def test_two_rigs_share_one_redis_and_one_survives_the_other(tmp_path: Path,
                 pass
         for p in procs.values():
             try:
-                p.communicate(timeout=120)
+                p.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 p.kill()
-                p.communicate()
+                p.wait()
         queue.close()
         channels.close()
         client.close()
-    assert procs["rig-b"].returncode == 0
+    assert procs["rig-b"].returncode == 0, logs["rig-b"].read_text()[-3000:]
