@@ -446,3 +446,14 @@ def test_wait_for_change_wakes_on_the_wake_pipe_and_the_watched_control_file(q: 
     (tmp_path / "control.json").write_text("{}")
     th.join(timeout=30)
     assert done == [True]
+
+
+def test_a_damaged_task_record_is_failed_with_the_reason_never_run(q: RedisQueue, client: redis.Redis,
+                                                                    cluster: str) -> None:
+    q.submit([task("bad"), task("good")], NOW)
+    client.hset(f"galaxy:{{{cluster}}}:t:bad", "j", '{"task_id": "bad", "name": 7}')  # written by someone else
+    got = q.claim("w", NOW, POLICY, 30)
+    assert got is not None and got.task_id == "good"
+    assert q.where("bad") is Place.FAILED
+    assert "invalid task record" in (client.hget(f"galaxy:{{{cluster}}}:t:bad", "err") or "")
+    assert q.counts().total("failed") == 1 and q.counts().total("processing") == 1
