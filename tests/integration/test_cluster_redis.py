@@ -2,7 +2,7 @@
 own ``[rig] name``, share one cluster's queue on a real redis-server. Tasks with dependencies, free to
 run on any rig (``rig: any``), are submitted with ``galaxy submit``; mid-run one rig's supervisor and
 workers are SIGKILLed (stopped first, so none of them hands anything back). The other rig finishes the
-work once the dead rig's leases end: no task lost, none completed twice, and ``galaxy status --json``
+work once the dead rig's leases end (reaped, as from another host): no task lost, none completed twice, and ``galaxy status --json``
 agrees with the store's counts.
 
 The size is ``$GALAXY_CLUSTER_TASKS`` (default 120: a couple of minutes on two loaded cores; the issue's
@@ -52,9 +52,12 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float, alive: Callable
 
 
 def rig_config(tmp: Path, rig: str, url: str, cluster: str) -> Path:
+    """Worker names differ per rig (rig-a-gpu0 ...), so the survivor takes the dead rig's claims back as on
+    another host: when their leases end (reaped by Redis's clock), not through its own orphan sweep."""
     path = tmp / f"{rig}.toml"
+    groups = "".join(f'[[group]]\nname = "{rig}-gpu{i}"\ngpus = [{i}]\n' for i in range(2))
     path.write_text(f'[rig]\nname = "{rig}"\n[store]\nurl = "{url}"\ncluster = "{cluster}"\n'
-                    f"[thresholds]\nlease_s = {LEASE_S}\n")
+                    f"[thresholds]\nlease_s = {LEASE_S}\n{groups}")
     return path
 
 
