@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from engine.atomic import atomic_write_bytes
 from engine.ids import check_command_target
-from engine.safeio import UnsafeFileError, read_json
+from engine.safeio import UnsafeFileError, ensure_real_dir, read_json
 from engine.schema import SchemaError, from_plain, to_plain_dict
 from engine.store.channels import IncomingCommand
 
@@ -178,7 +178,7 @@ class FileCommandChannel:
     def _move_aside(self, path: Path, reason: str) -> None:
         """Move a bad command file to ``rejected/`` once, with its reason."""
         try:
-            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+            ensure_real_dir(self.rejected_dir)  # never a link out of the root
             os.replace(path, self.rejected_dir / path.name)  # a symlink moves as the link itself
         except FileNotFoundError:
             return
@@ -186,7 +186,8 @@ class FileCommandChannel:
             self._stuck.add(path.name)
             return
         try:
-            (self.rejected_dir / (path.name + ".reason.txt")).write_text(reason + "\n", encoding="utf-8")
+            # a new file renamed over the name: a link planted there is replaced, never written through
+            atomic_write_bytes(self.rejected_dir / (path.name + ".reason.txt"), (reason + "\n").encode())
         except OSError:
             pass  # the refusal is still acked and audited
 

@@ -224,6 +224,16 @@ def append_bytes(path: str | Path, data: bytes) -> None:
         os.close(fd)
 
 
+def ensure_real_dir(path: str | Path) -> None:
+    """Create the folder ``path`` if needed; it must be a real folder, not a link to one elsewhere.
+
+    For the folders bad files are moved into (``rejected/``): a link planted there would move
+    the file, and the reason written beside it, out of the root. Raises ``OSError`` (ENOTDIR)."""
+    os.makedirs(path, exist_ok=True)
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        raise OSError(errno.ENOTDIR, "is a symlink, not a real folder; nothing is moved there", str(path))
+
+
 def excerpt(path: str | Path, chars: int) -> str | None:
     """The first ``chars`` bytes as text, only from a regular file (never a FIFO, device or
     symlink: ``O_NOFOLLOW``); None when it is anything else."""

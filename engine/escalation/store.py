@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from engine.atomic import atomic_write_bytes
 from engine.ids import IdKind, InvalidId, check_escalation_id, id_problem, is_valid_id
-from engine.safeio import UnsafeFileError, read_json
+from engine.safeio import UnsafeFileError, ensure_real_dir, read_json
 from engine.schema import SchemaError, from_plain, to_plain
 
 MAX_RECORD_BYTES = 4_000_000  # a record holds one request payload (prompt and context)
@@ -180,9 +180,10 @@ class EscalationStore:
         """Move a bad record to ``rejected/`` once, with its reason (never re-read every tick)."""
         rejected = self.dir / "rejected"
         try:
-            rejected.mkdir(exist_ok=True)
+            ensure_real_dir(rejected)  # never a link out of the root
             os.replace(path, rejected / path.name)  # a symlink moves as the link itself
-            (rejected / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+            # a new file renamed over the name: a link planted there is replaced, never written through
+            atomic_write_bytes(rejected / f"{path.name}.reason.txt", (reason + "\n").encode())
         except OSError:
             pass  # vanished, or the disk refuses: it is still refused, and reported below
         if self.on_reject is not None:

@@ -167,3 +167,48 @@ def test_the_training_log_and_queue_markers_never_write_through_a_planted_link(t
     with pytest.raises(WriteError):
         REAL_FS.touch(marker)
     assert os.listdir(outside) == []
+
+
+def _bad_command_dir(tmp_path):
+    commands = tmp_path / "commands"
+    commands.mkdir()
+    (commands / "000-bad.json").write_text("{not json")
+    return commands
+
+
+def test_a_rejected_commands_reason_is_never_written_through_a_planted_link(tmp_path):
+    from engine.audit import FileAuditLog
+    from engine.commands import FileCommandChannel
+    from engine.supervisor.command_processor import CommandProcessor
+
+    commands = _bad_command_dir(tmp_path)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    (commands / "rejected").mkdir()
+    os.symlink(outside, commands / "rejected" / "000-bad.json.reason.txt")
+    proc = CommandProcessor(FileCommandChannel(commands), FileAuditLog(tmp_path / "audit.jsonl"))
+    [ack] = proc.process(now=10.0)
+    assert ack.outcome == "refused" and outside.read_text() == "keep me\n"
+    assert "JSON" in (commands / "rejected" / "000-bad.json.reason.txt").read_text()  # a file of its own now
+
+
+def test_a_rejected_folder_that_is_a_link_out_of_the_root_receives_nothing(tmp_path):
+    from engine.audit import FileAuditLog
+    from engine.commands import FileCommandChannel
+    from engine.escalation.store import EscalationStore
+    from engine.supervisor.command_processor import CommandProcessor
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    commands = _bad_command_dir(tmp_path)
+    os.symlink(elsewhere, commands / "rejected")
+    proc = CommandProcessor(FileCommandChannel(commands), FileAuditLog(tmp_path / "audit.jsonl"))
+    [ack] = proc.process(now=10.0)
+    assert ack.outcome == "refused" and proc.process(now=11.0) == []  # refused once, not re-read
+    esc = tmp_path / "esc"
+    esc.mkdir()
+    (esc / "e1.json").write_text("{not json")
+    os.symlink(elsewhere, esc / "rejected")
+    store = EscalationStore(esc)
+    assert store.get("e1") is None
+    assert os.listdir(elsewhere) == []
