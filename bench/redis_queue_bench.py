@@ -92,7 +92,7 @@ def _child(args: list[str]) -> int:
                 break
             q.complete(t.task_id, worker_id, {}, now)
             n += 1
-        print(f"{q.claim_conflicts} {n}", flush=True)
+        print(f"{q.claim_conflicts} {n} {time.process_time()}", flush=True)
         return 0
     if mode == "rq":
         from rq import Queue, SimpleWorker
@@ -157,18 +157,27 @@ def bench_enqueue(url: str, n: int, events_dir: Path) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_drain(url: str, n: int, workers: int, events_dir: Path) -> tuple[float, int]:
+def bench_drain(url: str, n: int, workers: int, events_dir: Path) -> tuple[float, int, float, float]:
+    """(claims+completions per second, conflicts, worker CPU us per task, redis-server CPU us per task)."""
     cluster = f"drain{workers}"
     q = _queue(url, cluster, events_dir)
     tasks = _tasks(n)
     for i in range(0, n, 1000):
         q.submit(tasks[i:i + 1000], time.time())
+    server_cpu = _server_cpu(q)
     elapsed, outs = _run_children("drain", url, cluster, workers, events_dir)
+    server_cpu = _server_cpu(q) - server_cpu
     conflicts = sum(int(o.split()[0]) for o in outs)
     done = sum(int(o.split()[1]) for o in outs)
+    client_cpu = sum(float(o.split()[2]) for o in outs)  # (includes each worker's start-up)
     counts = q.counts()
     assert done == n and counts.total("complete") == n and counts.total("queue") == 0, (done, counts)
-    return n / elapsed, conflicts
+    return n / elapsed, conflicts, client_cpu / n * 1e6, server_cpu / n * 1e6
+
+
+def _server_cpu(q: RedisQueue) -> float:
+    info = q.r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def bench_rq(url: str, n: int, workers: int, events_dir: Path) -> float | None:
@@ -240,6 +249,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="depth 2,000 and 10,000")
     ap.add_argument("--compare-n", type=int, default=0,
                     help="tasks for the RQ and file-store drains (default: the same depth as Redis's)")
+    ap.add_argument("--redis-only", action="store_true", help="enqueue and the Redis drains only")
     ap.add_argument("--child", nargs=5)
     args = ap.parse_args()
     if args.child:
@@ -257,8 +267,11 @@ def main() -> int:
         print(f"redis-server {server.url} (appendonly yes, appendfsync everysec); {os.cpu_count()} CPUs; depth {n}")
         print(f"enqueue: {bench_enqueue(server.url, n, events_dir):,.0f} tasks/s (batches of 1,000)")
         for workers in (1, 2, 4):
-            rate, conflicts = bench_drain(server.url, n, workers, events_dir)
-            print(f"redis claim+complete, {workers} worker(s): {rate:,.0f}/s ({conflicts} claim conflicts)")
+            rate, conflicts, client_us, server_us = bench_drain(server.url, n, workers, events_dir)
+            print(f"redis claim+complete, {workers} worker(s): {rate:,.0f}/s ({conflicts} claim conflicts; CPU per "
+                  f"task: workers {client_us:,.0f} us, redis-server {server_us:,.0f} us)")
+        if args.redis_only:
+            return 0
         for workers in (1, 2, 4):
             rq_rate = bench_rq(server.url, m, workers, events_dir)
             print(f"rq (SimpleWorker, burst), {workers} worker(s), depth {m:,}: "
