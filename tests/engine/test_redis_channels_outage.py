@@ -6,6 +6,7 @@ the server is back, with what was written before the stop still there."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from engine.store.redis.channels import redis_channels
 from engine.store.redis.client import connect
 from engine.store.redis.queue import StoreUnavailable
 from tests.support.redis_server import RedisServer, redis_server_binary
+
+
+def _wait_loaded(url: str, timeout_s: float = 30.0) -> None:
+    """Until the restarted server has replayed its AOF (it answers INFO while still loading)."""
+    probe = connect(url, socket_timeout_s=2.0)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while int(probe.info("persistence").get("loading", 1)) != 0:
+            if time.monotonic() > deadline:
+                pytest.fail(f"redis at {url} still loading its data after {timeout_s:g} s")
+            time.sleep(0.05)
+    finally:
+        probe.close()
 
 
 def test_channels_survive_a_redis_restart(tmp_path: Path) -> None:
@@ -40,6 +54,7 @@ def test_channels_survive_a_redis_restart(tmp_path: Path) -> None:
             ch.escalations.all()
 
         server.restart()
+        _wait_loaded(server.url)
         got = ch.snapshots.latest("rig-a")
         assert got is not None and got.data == b'{"seq": 1}' and got.published_at == 100.0
         assert [r["kind"] for r in ch.audit.read(10)] == ["pause"]
