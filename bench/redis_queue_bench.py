@@ -30,6 +30,11 @@ targets; rerun on an idle machine with several cores for absolute figures.
     claim+complete at depth 100: 12,889 us each, 33 Redis commands each
     claim+complete at depth 100,000: 4,335 us each, 33 Redis commands each
 
+CPU per task (``--quick --redis-only``, same machine): workers ~1.7 ms (start-up included),
+redis-server ~0.6 ms; a Lua loop of INCRs ran at ~2.4-3.5 us per command here, about 6-8x what an
+idle current machine does, so one Redis core would do roughly 9,000-12,000 claims+completions/s
+there: an extrapolation, not a measurement.
+
 Targets: 8,000/s with 4 workers and p99 < 5 ms were NOT shown here (the machine could not run
 anything at that rate); Redis was 2.2x RQ with 1 worker and 1.8x with 4 in the same run; the cost
 per claim is flat with depth (33 commands at depth 100 and at 100,000; the times differ by the
