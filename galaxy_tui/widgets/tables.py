@@ -169,16 +169,20 @@ class KeyedTable(DataTable[object]):
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> SegmentLines:
-        """DataTable's drawing of a body cell, remembered by the cell object (module docstring)."""
-        if row_index < 0 or column_index < 0:  # the header and row labels: as DataTable draws them
+        """DataTable's drawing of a cell, remembered by the cell object (module docstring)."""
+        if column_index < 0 or row_index < -1:  # row labels: as DataTable draws them
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        value = self._data[row_key].get(column_key)
-        key = (id(value), column_index, base_style, width, cursor, hover, self.show_cursor, self._show_hover_cursor,
-               self._pseudo_class_state, row_index < self.fixed_rows, self.rows[row_key].height)
+        value: object
+        if row_index == -1:  # the header: drawn again after every update, its labels never change
+            value, height = self.ordered_columns[column_index].label, self.header_height
+        else:
+            row_key = self._row_locations.get_key(row_index)
+            column_key = self._column_locations.get_key(column_index)
+            if row_key is None or column_key is None:
+                return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            value, height = self._data[row_key].get(column_key), self.rows[row_key].height
+        key = (id(value), row_index == -1, column_index, base_style, width, cursor, hover, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state, row_index < self.fixed_rows, height)
         hit = self._drawn.get(key)
         if hit is not None and hit[0] is value:
             return hit[2] if hit[1] == row_index else with_meta(hit[2], row_index, column_index)
