@@ -457,3 +457,13 @@ def test_a_damaged_task_record_is_failed_with_the_reason_never_run(q: RedisQueue
     assert q.where("bad") is Place.FAILED
     assert "invalid task record" in (client.hget(f"galaxy:{{{cluster}}}:t:bad", "err") or "")
     assert q.counts().total("failed") == 1 and q.counts().total("processing") == 1
+
+
+def test_a_completion_that_releases_dependents_hands_back_a_view_the_next_claim_can_use(q: RedisQueue) -> None:
+    q.submit([task("parent"), task("child", "parent")], NOW)
+    assert q.claim("w", NOW, POLICY, 30) is not None
+    q.complete("parent", "w", {}, NOW)
+    before = q.claim_conflicts
+    got = q.claim("w", NOW, POLICY, 30)
+    assert got is not None and got.task_id == "child"
+    assert q.claim_conflicts == before  # the released child was in the view: no conflict, no second read

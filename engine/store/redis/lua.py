@@ -348,6 +348,11 @@ redis.call('RPUSH', P .. 'a:' .. id, arg(4))
 move(redis.call('HGET', h, 'cls'), 'processing', 'complete')
 remember('complete', id)
 local released = release_dependents(id)
+if woke then  -- wake the others now, so the counter handed back below already counts this change
+  redis.call('INCR', P .. 'ver')
+  redis.call('PUBLISH', P .. 'wake', '1')
+  woke = false
+end
 -- the lane heads as they are now: the worker's next claim offers them to its policy without a read
 return finish({ok = 1, released = released, heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """
