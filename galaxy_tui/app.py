@@ -106,8 +106,9 @@ class GalaxyApp(EscalationKeys):
         self.first_frame_at: float | None = None
         self._polling = False
         self._last_inputs: dict[str, object] = {}
-        self._themes = [t.name for t in load_themes()]
-        for t in load_themes():
+        themes = load_themes()
+        self._themes = [t.name for t in themes]
+        for t in themes:
             self.register_theme(t)
         self.prefs_path = prefs_path  # None: nothing remembered (tests, screenshots)
         wanted = theme or prefs.load_theme(prefs_path) or DEFAULT_THEME
