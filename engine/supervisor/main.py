@@ -85,6 +85,8 @@ def _cloud_tier(config: Any, paths: Any, queue: Any, endpoints: Any, channels: A
     from engine.supervisor.command_processor import Outcome
 
     events = EventLog(paths.events, stream=channels.events).bind(worker_id="supervisor")
+    if channels.kind != "file":  # one event stream for the cluster: say which rig each line is from
+        events = events.bind(rig=channels.rig)
 
     def on_event(kind: EventType, data: dict[str, Any]) -> None:
         json_log(kind, **data)

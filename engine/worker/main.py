@@ -54,7 +54,10 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))  # handlers' CUDA libraries see only ours
     paths = RigPaths(launch.root).ensure()
     channels = open_channels_from_env(paths)  # the supervisor's store (engine.store.open.store_env)
-    events = EventLog(paths.events, {"gpu_id": gpus[0] if gpus else None}, stream=channels.events)
+    stamp: dict[str, object] = {"gpu_id": gpus[0] if gpus else None}
+    if channels.kind != "file":  # one event stream for the cluster: say which rig each line is from
+        stamp["rig"] = channels.rig
+    events = EventLog(paths.events, stamp, stream=channels.events)
     queue = open_queue_from_env(paths, events=events)  # the same store as the supervisor's
     profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
                             capabilities=capabilities_of(launch.backend, launch.models, launch.allowed,

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import load_config
+from engine.model import Task, TaskClass
+from engine.paths import RigPaths
 from engine.snapshot import parse_published
+from engine.store.open_queue import open_config_queue
 from engine.store.redis.channels import redis_channels
 from engine.store.redis.client import connect
 from tests.support.redis_server import redis_server  # noqa: F401
@@ -63,6 +67,20 @@ def test_a_supervisor_on_the_redis_store_publishes_and_obeys_through_redis(tmp_p
         assert [(a["kind"], a["outcome"]) for a in audit] == [("restart", "ok"), ("pause", "refused")]
         assert all(str(a["source"]).startswith("cli ") for a in audit)
         assert not (root / "logs" / "audit.jsonl").exists()
+
+        queue = open_config_queue(load_config(config), RigPaths(root), environ={})
+        try:
+            queue.submit([Task(task_id="e2e.t1", name="t1", command="true", task_class=TaskClass.SCRIPT)],
+                         time.time())
+        finally:
+            queue.close()
+
+        def finished() -> list[dict[str, object]]:
+            return [e for e in other_rig.events.tail(200)
+                    if e.get("task_id") == "e2e.t1" and e.get("event_type") == "task_completed"]
+
+        (done,) = wait_for(finished, "e2e.t1 completed, its event in the cluster's stream")
+        assert done["rig"] == "rig-a"  # a shared stream says which rig each line comes from
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=90)
