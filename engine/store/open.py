@@ -15,7 +15,14 @@ from engine.events import FileEventStream
 from engine.paths import RigPaths
 from engine.snapshot import FileSnapshotStore, rig_name_problem
 from engine.store.channels import AuditLog, CommandChannel, EscalationRecords, EventStream, SnapshotStore
-from engine.store.settings import DEFAULT_CLUSTER, ENV_STORE, StoreConfig, effective_store, redact_url
+from engine.store.settings import (
+    DEFAULT_CLUSTER,
+    ENV_STORE,
+    StoreConfig,
+    effective_store,
+    name_problem,
+    redact_url,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ def open_store_channels(store: StoreConfig, rig: str, paths: RigPaths) -> Channe
     """The channels of ``store`` for ``rig``."""
     if store.url is None:
         return file_channels(paths, rig)
+    why = name_problem("rig", rig)
+    if why is not None:  # the default is the host name, which may not fit a key
+        raise ValueError(f"{why}; set [rig] name in galaxy.toml")
     from engine.store.redis.channels import redis_channels
     from engine.store.redis.client import connect, require_no_eviction
 

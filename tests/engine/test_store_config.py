@@ -108,3 +108,11 @@ def test_config_show_names_the_store_and_where_it_came_from(tmp_path: Path, monk
     monkeypatch.setenv("GALAXY_STORE", "file")
     shown = {v.key: v for v in effective_values(cfg, root=tmp_path, root_how="--root", config_how="--config")}
     assert shown["store.url"].value is None and shown["store.url"].source == "$GALAXY_STORE=file"
+
+
+def test_a_host_name_that_cannot_name_a_rig_asks_for_rig_name_before_connecting(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    cfg = replace(_load(tmp_path, '[store]\nurl = "redis://127.0.0.1:1/0"\n'), rig="my laptop")
+    with pytest.raises(ValueError, match=r"rig name 'my laptop'.*set \[rig\] name"):
+        open_channels(cfg, RigPaths(tmp_path / "shared"), environ={})
