@@ -19,6 +19,7 @@ from engine.store.settings import (
     DEFAULT_CLUSTER,
     ENV_STORE,
     StoreConfig,
+    StoreKind,
     effective_store,
     name_problem,
     redact_url,
@@ -37,7 +38,7 @@ class Channels:
     commands_for: Callable[[str], CommandChannel]
     """The command channel of a rig, the same object on every call (this rig's supervisor takes from
     its own; senders pick the rig)."""
-    kind: str = "file"  # file | redis
+    kind: StoreKind = StoreKind.FILE
     close: Callable[[], None] = field(default=lambda: None)
 
     @property

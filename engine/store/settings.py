@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,13 @@ def url_problem(url: object) -> str | None:
     return None
 
 
+class StoreKind(StrEnum):
+    """Which store holds the cluster's state."""
+
+    FILE = "file"  # the shared root's files: one rig
+    REDIS = "redis"  # a Redis server: a cluster of rigs
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """``[store]``: ``url`` None is the file store."""
@@ -63,8 +71,8 @@ class StoreConfig:
     origin: str = "no [store] url: the file store"
 
     @property
-    def kind(self) -> str:
-        return "file" if self.url is None else "redis"
+    def kind(self) -> StoreKind:
+        return StoreKind.FILE if self.url is None else StoreKind.REDIS
 
     def describe(self) -> str:
         """For people (``galaxy config show``, doctor): where the state is, without a password."""

@@ -13,6 +13,7 @@ from engine.store.redis.channels.escalations import RedisEscalationStore
 from engine.store.redis.channels.events import RedisEventStream
 from engine.store.redis.channels.snapshots import RedisSnapshotStore
 from engine.store.redis.client import key_prefix
+from engine.store.settings import StoreKind
 
 
 def redis_channels(client: redis.Redis, cluster: str, rig: str) -> Channels:
@@ -28,7 +29,8 @@ def redis_channels(client: redis.Redis, cluster: str, rig: str) -> Channels:
 
     return Channels(rig=rig, events=RedisEventStream(client, prefix), snapshots=RedisSnapshotStore(client, prefix),
                     audit=RedisAuditLog(client, prefix), escalations=RedisEscalationStore(client, prefix),
-                    commands_for=commands_for, kind="redis", close=client.close)
+                    commands_for=commands_for, kind=StoreKind.REDIS,
+                    close=client.close)
 
 
 __all__ = ["RedisAuditLog", "RedisCommandChannel", "RedisEscalationStore", "RedisEventStream", "RedisSnapshotStore",
