@@ -11,42 +11,49 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from engine.config import GalaxyConfig
 from engine.events import EventLog
 from engine.paths import RigPaths
-from engine.queue.protocol import RigQueue
+from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedSource, RigQueue
 from engine.store.open import ENV_CLUSTER
 from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store, redact_url
+
+if TYPE_CHECKING:
+    from engine.store.redis.queue import RedisQueue
 
 
 def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None = None,
                use_inotify: bool = True) -> RigQueue:
     """The queue of ``store``: a ``FileQueue`` on ``paths`` when it names no url, else a ``RedisQueue``
     on the url's server under the store's cluster name (its events, without ``events``, to the
-    cluster's event stream). Raises ``StoreConfigError`` for a Redis that
-    may evict keys and ``ConnectionError`` (an OSError) when it does not answer. The caller closes it."""
+    cluster's event stream). Raises ``StoreConfigError`` for a Redis that may evict keys and
+    ``ConnectionError`` (an OSError) when it does not answer. The caller closes it."""
     if store.url is None:
         from engine.queue.filequeue import FileQueue
 
         return FileQueue(paths, events=events, use_inotify=use_inotify)
+    return _redis_queue(store, paths, events)
+
+
+def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None) -> RedisQueue:
     import redis
 
-    from engine.store.redis.client import connect, require_no_eviction
+    from engine.store.redis.channels.events import RedisEventStream
+    from engine.store.redis.client import connect, key_prefix, require_no_eviction
     from engine.store.redis.queue import RedisQueue
 
-    client = connect(store.url)
+    url = store.url or ""
+    client = connect(url)
     try:
-        require_no_eviction(client, where=redact_url(store.url))
+        require_no_eviction(client, where=redact_url(url))
         if events is None:  # the queue's events (submitted, lost, promoted ...) go to the cluster's stream
-            from engine.store.redis.channels.events import RedisEventStream
-            from engine.store.redis.client import key_prefix
-
             events = EventLog(paths.events, stream=RedisEventStream(client, key_prefix(store.cluster)))
         return RedisQueue(client, store.cluster, events=events, check_eviction=False)
     except redis.RedisError as exc:  # no answer, refused auth: an OSError naming the store, like a file error
         client.close()
-        raise ConnectionError(f"Redis {redact_url(store.url)} (cluster {store.cluster!r}): {exc}") from exc
+        raise ConnectionError(f"Redis {redact_url(url)} (cluster {store.cluster!r}): {exc}") from exc
     except Exception:
         client.close()
         raise
@@ -64,3 +71,31 @@ def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ
     it (a worker started by hand), the file queue under ``paths``."""
     cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
     return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events)
+
+
+class _QueueListing:
+    """A Redis queue's pages for the dashboard; closing it closes the queue and its connection."""
+
+    def __init__(self, queue: RedisQueue) -> None:
+        self.queue = queue
+        self.source = queue.lister()
+
+    def page(self, offset: int = 0, limit: int = DEFAULT_PAGE, text: str = "") -> QueuedPage:
+        return self.source.page(offset, limit, text)
+
+    def close(self) -> None:
+        self.source.close()
+        self.queue.close()
+        self.queue.r.close()
+
+
+def open_queued_source(store: StoreConfig, paths: RigPaths) -> QueuedSource | None:
+    """The claimable tasks in claim order, page by page (the dashboard's Tasks view): the file
+    queue's ``queue/`` listing (None while the root has none), or the Redis queue's lanes."""
+    if store.url is None:
+        if not paths.queue.is_dir():
+            return None
+        from engine.queue.listing import QueueLister
+
+        return QueueLister(paths.queue)
+    return _QueueListing(_redis_queue(store, paths, None))

@@ -245,15 +245,22 @@ class TasksTable(KeyedTable):
 
     @work(thread=True, exclusive=True, group="queued-open")
     def _open_lister(self, root: Path) -> None:
-        """The first listing of queue/ (one listdir, then inotify) off the UI thread."""
-        from engine.paths import RigPaths
-        from engine.queue.listing import QueueLister
+        """The first listing of the configured store's queue (files: one listdir, then inotify; Redis:
+        the cluster's lanes) off the UI thread."""
+        import os
 
-        queue_dir = RigPaths(root).queue
-        if not queue_dir.is_dir():
+        from engine.config import load_config, resolve_config_path
+        from engine.paths import RigPaths
+        from engine.store.open_queue import open_queued_source
+        from engine.store.settings import effective_store
+
+        try:
+            store = effective_store(load_config(resolve_config_path(None)).store, os.environ)
+            lister = open_queued_source(store, RigPaths(root))
+        except (OSError, ValueError, RuntimeError):  # a bad config or a store that does not answer: no pages
             return
-        lister = QueueLister(queue_dir)
-        self.app.call_from_thread(self._lister_ready, lister)
+        if lister is not None:
+            self.app.call_from_thread(self._lister_ready, lister)
 
     def _lister_ready(self, lister: QueuedSource) -> None:
         if self.queued_source is None:
