@@ -22,14 +22,18 @@ process, which leaves out the terminal output):
 Usage: .venv/bin/python bench/dashboard_cost.py [--seconds 20] [--gpus 8] [--rate 6] [--headless]
 Targets (issue 12): busy < 3% of one core, first frame < 1 s.
 
-Measured on the shared 2-core development VM at load average ~22 (so every figure is high):
-busy 7.9% (supervisor 11.1%, 6.3 tasks finished/s), settled 2.75% (supervisor 6.3%); first
-frame 1.05-1.26 s of the dashboard's CPU (wall 5 s: the wait for a core). Before the source
-took at most one snapshot a second and the schema converter was rebuilt: busy 17-21%,
-settled 8%. With Tasks rows rebuilt only when their task changed and the screens off the first
-frame imported when opened (back to back, load ~21-25): busy 7.7% -> 5.9%, settled 2.3% -> 2.4%,
-first frame 1.03-1.10 -> 0.84-0.91 s CPU. What is left is Textual repainting lines whose content
-changed (Tasks rows, GPU cards, events): docs/operator-guide.md, "What it costs".
+Measured on the shared 2-core development VM (every figure is high there and moves by a
+point or two between runs; docs/operator-guide.md, "What it costs"). Back to back, each version
+in its own copy of the tree (``nice -n 10 .venv/bin/python bench/dashboard_cost.py --seconds 20``):
+before this session's work (7268fcc less it), load 15.8-17.5: busy 8.9% (supervisor 12.7%,
+6.2 tasks finished/s), settled 2.8%, first frame 1.70 / 1.34 s of the dashboard's CPU; after
+(7268fcc), load 18.0-14.9: busy 6.7% (supervisor 13.1%, 6.4 tasks/s), settled 1.6%, first
+frame 1.44 / 1.10 s CPU (wall 3-8 s: the wait for a core). An earlier pair at load 18-22 gave
+busy 9.2% -> 7.0%, settled 3.4% -> 1.7%. What changed: table cells drawn once per content (not
+again at every DataTable update), the periodic queued page shown with the next snapshot, GPU
+cards redrawn only when their text or styles change, fewer garbage collections. What is left
+is Textual drawing the lines that did change each second (GPU cards, Tasks rows, queue panel,
+events) and, for the first frame, imports (Textual, the CLI's parser, the store).
 """
 
 from __future__ import annotations
