@@ -120,7 +120,8 @@ class Supervisor:
         self.store_outage = StoreOutage(RetryPolicy(base_s=1.0, cap_s=10.0))
         """Whether the store answers; while it does not, the tick skips the store's work until a retry is due."""
         self.cloud = cloud
-        self.demand = demand if demand is not None else rig_demand(config, paths, queue)
+        shared = self.channels.events if self.channels.kind != "file" else None  # the file: read by name, rotations too
+        self.demand = demand if demand is not None else rig_demand(config, paths, queue, stream=shared)
         self.writer = SnapshotWriter(config, paths, queue, probe, simulated=simulated, events_tail=events_tail,
                                      pid=pid if pid is not None else os.getpid(),
                                      extras=cloud.snapshot_extras if cloud is not None else None,
@@ -269,9 +270,12 @@ class Supervisor:
 
     def _held_by(self, slot: WorkerSlot, instance: str) -> bool:
         """Was a claim with this instance the exited process's? (Another live process of the same
-        worker id, say one still stopping after a supervisor restart, keeps its claims.)"""
-        if not slot.instance or not instance or instance == slot.instance:
+        worker id, say one still stopping after a supervisor restart, keeps its claims; so does a
+        worker of the same name on another rig of a shared store: this host cannot see it die.)"""
+        if not instance or instance == slot.instance:
             return True
+        if not slot.instance:  # its instance unknown: any claim of its name (on a shared store: made on this host)
+            return self.channels.kind == "file" or self.groups.procs.is_local(instance)
         return self.groups.procs.instance_alive(instance) is False
 
     def _sweep_orphans(self, now: float, *, force: bool = False) -> None:
