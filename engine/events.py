@@ -92,6 +92,45 @@ class FileEventStream:
         return tail_events(self.path, n, max_bytes=limit)
 
 
+    def read_after(self, cursor: str | None, limit: int, *, max_bytes: int = 1 << 20) -> tuple[list[str], str | None]:
+        """Cursor ``INODE:OFFSET`` in the current file; a rotated or truncated file is read from its start."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return [], cursor
+        ino, offset = _parse_cursor(cursor)
+        if ino != st.st_ino or st.st_size < offset:
+            offset = 0
+        if st.st_size <= offset or limit <= 0:
+            return [], f"{st.st_ino}:{offset}"
+        try:
+            fd = safeio.open_regular(self.path, 1 << 62)
+        except (FileNotFoundError, safeio.UnsafeFileError):
+            return [], cursor
+        with os.fdopen(fd, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(max_bytes)
+        lines: list[str] = []
+        used = 0
+        while len(lines) < limit:
+            end = data.find(b"\n", used)
+            if end < 0:
+                break  # an unfinished line: wait for its newline
+            raw = data[used:end]
+            used = end + 1
+            if raw.strip():
+                lines.append(raw.decode("utf-8", "replace"))
+        return lines, f"{st.st_ino}:{offset + used}"
+
+
+def _parse_cursor(cursor: str | None) -> tuple[int | None, int]:
+    try:
+        ino, offset = (cursor or "").split(":", 1)
+        return int(ino), int(offset)
+    except ValueError:
+        return None, 0
+
+
 @dataclass
 class EventLog:
     """Renders events and appends them to an ``EventStream`` (the file at ``path`` unless one is given)."""

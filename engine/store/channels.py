@@ -29,6 +29,12 @@ class EventStream(Protocol):
         """The last ``n`` events, oldest first; after trimming or rotation, the newest that are kept."""
         ...
 
+    def read_after(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        """For a follower: up to ``limit`` whole lines appended after ``cursor`` (None: from the oldest kept),
+        oldest first, and the cursor to pass next. Lines trimmed or rotated away before they were read are
+        skipped, never repeated."""
+        ...
+
     @property
     def write_errors(self) -> int: ...
 

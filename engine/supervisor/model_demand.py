@@ -45,11 +45,13 @@ from engine.queue.protocol import TaskQueue
 from engine.scheduling.costs import SwitchCosts
 from engine.scheduling.demand import DemandWindow
 from engine.snapshot import ModelDemandView
+from engine.store.channels import EventStream
 
 WINDOW_S = 3600.0
 SAMPLES = 25
 MIN_SAMPLES = 3
 READ_BYTES_PER_UPDATE = 1 << 20  # a backlog (the seed, a burst) is read over several ticks
+STREAM_LINES_PER_UPDATE = 5_000  # the same for the store's stream (a line is a few hundred bytes)
 SEED_MAX_BYTES = 8 << 20
 LOOKUPS_PER_UPDATE = 500
 LISTING_FROM = 16  # this many unknown ids: one listing of queue/ names most of them at once
@@ -113,8 +115,12 @@ class _Pending:
 
 class ModelDemand:
     def __init__(self, events_path: Path, lookup: ModelLookup, *, n_groups: int, priors: SwitchCosts,
-                 window_s: float = WINDOW_S, seed_max_bytes: int = SEED_MAX_BYTES) -> None:
+                 window_s: float = WINDOW_S, seed_max_bytes: int = SEED_MAX_BYTES,
+                 stream: EventStream | None = None, rig: str | None = None) -> None:
         self.path = Path(events_path)
+        self.stream = stream  # the store's event stream (Redis), followed instead of the file
+        self.rig = rig  # a shared stream: other rigs' lines are left out (lines naming no rig count)
+        self._cursor: str | None = None
         self.seed_max_bytes = seed_max_bytes
         self.lookup = lookup
         self.priors = priors
@@ -165,6 +171,11 @@ class ModelDemand:
 
     # ------------------------------------------------------------ reading
     def _read(self, now: float) -> None:
+        if self.stream is not None:
+            new, self._cursor = self.stream.read_after(self._cursor, STREAM_LINES_PER_UPDATE)
+            for line in new:
+                self._parse(line.encode())
+            return
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -229,6 +240,8 @@ class ModelDemand:
             return
         if kind not in CLAIMABLE_EVENTS and kind != COMPLETED:
             return
+        if self.rig is not None and rec.get("rig") not in (None, self.rig):
+            return  # another rig's work on the cluster's stream
         if not isinstance(task_id, str) or at is None:
             self.bad_lines += 1
             return
@@ -287,11 +300,13 @@ class ModelDemand:
             self._models.popitem(last=False)
 
 
-def rig_demand(config: GalaxyConfig, paths: RigPaths, queue: TaskQueue) -> ModelDemand:
-    """The supervisor's learner: the rig's event log, models looked up in its queue, capped at its
-    GPU groups, priced (until it has history) with the workers' own cost table."""
+def rig_demand(config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, *,
+               stream: EventStream | None = None) -> ModelDemand:
+    """The supervisor's learner: the rig's event log (``stream``: the store's shared stream, this rig's
+    lines), models looked up in its queue, capped at its GPU groups, priced (until it has history) with
+    the workers' own cost table."""
     from engine.worker.rigview import default_costs
 
     gpu_groups = sum(1 for g in config.groups if g.gpus) or len(config.groups)
     return ModelDemand(paths.events, QueueModelLookup(queue, paths.queue), n_groups=gpu_groups,
-                       priors=default_costs())
+                       priors=default_costs(), stream=stream, rig=config.rig if stream is not None else None)

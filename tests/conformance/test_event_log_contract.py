@@ -86,3 +86,17 @@ def test_tail_after_trim_gives_the_newest_kept_and_the_log_stays_bounded(channel
     assert [e["task_id"] for e in kept[-40:]] == [f"t{i}" for i in range(cut, total)]
     assert [e["task_id"] for e in reader.tail(3)] == [f"t{total - 3}", f"t{total - 2}", f"t{total - 1}"]
     assert first.write_errors == second.write_errors == 0
+
+
+def test_a_follower_reads_each_line_once_in_order_across_handles(channel_store: ChannelStore) -> None:
+    writer, follower = _log(channel_store), channel_store.open().events
+    assert follower.read_after(None, 10)[0] == []  # nothing yet
+    for i in range(5):
+        writer.emit(EventType.TASK_SUBMITTED, at=T0 + i, task_id=f"t{i}")
+    first, cursor = follower.read_after(None, 3)
+    second, cursor = follower.read_after(cursor, 100)
+    assert [json.loads(x)["task_id"] for x in first + second] == ["t0", "t1", "t2", "t3", "t4"]
+    assert follower.read_after(cursor, 100)[0] == []
+    writer.emit(EventType.TASK_COMPLETED, at=T0 + 9, task_id="t5")
+    more, cursor = channel_store.open().events.read_after(cursor, 100)  # the cursor means the same to any handle
+    assert [json.loads(x)["task_id"] for x in more] == ["t5"]

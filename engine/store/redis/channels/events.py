@@ -47,6 +47,15 @@ class RedisEventStream:
                 out.append(rec)
         return out
 
+    def read_after(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        """Cursor: the last entry id read; an entry trimmed away before it was read is skipped."""
+        if limit <= 0:
+            return [], cursor
+        with answering("an event follow"):
+            entries = self.client.xrange(self.key, min=f"({cursor}" if cursor else "-", count=limit)
+        got = stream_entries(entries)
+        return [fields.get("line", "") for _id, fields in got], (got[-1][0] if got else cursor)
+
     def length(self) -> int:
         """How many events the stream holds now (trimming keeps it near ``keep``)."""
         with answering("an event count"):
