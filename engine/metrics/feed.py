@@ -23,9 +23,12 @@ from typing import Any
 from engine import safeio
 from engine.event_types import EventType
 from engine.logsetup import rotated_rest
+from engine.store.channels import EventStream
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 READ_BUDGET = 4 << 20
+FOLLOW_BATCH = 5_000  # lines per read of the store's stream
+MAX_FOLLOW_BATCHES = 10  # per scrape: a backlog is caught up over a few scrapes
 SEED_BYTES = 4 << 20
 MODEL_MEMO = 50_000
 NO_MODEL = "none"  # a task that needs no model (shell, cpu work)
@@ -99,8 +102,13 @@ def _number(v: Any) -> float | None:
 
 
 class EventFeed:
-    def __init__(self, path: Path, *, read_budget: int = READ_BUDGET, seed_bytes: int = SEED_BYTES) -> None:
+    def __init__(self, path: Path, *, read_budget: int = READ_BUDGET, seed_bytes: int = SEED_BYTES,
+                 stream: EventStream | None = None, rig: str | None = None) -> None:
         self.path = Path(path)
+        self.stream = stream  # the store's event stream (Redis), followed instead of the file
+        self.rig = rig  # a shared stream: this rig's lines only (lines naming no rig count)
+        self._cursor: str | None = None
+        self._catching_up = stream is not None  # what the stream held before we started: models only, no counts
         self.read_budget, self.seed_bytes = read_budget, seed_bytes
         self.tallies = Tallies()
         self.generation = 0  # bumped whenever the tallies change: the collector's cue to write them again
@@ -134,11 +142,34 @@ class EventFeed:
     def update(self) -> None:
         """Fold in what the log gained since the last call (bounded); never raises OSError."""
         try:
+            if self.stream is not None:
+                self._follow(self.stream)
+                return
             if not self._seeded:
                 self._seed()
             self._read()
         except (OSError, safeio.UnsafeFileError):  # a FIFO, device or link at the name: refused, never waited on
             return  # an unreadable log leaves the counts as they were; the next scrape tries again
+
+    def _follow(self, stream: EventStream) -> None:
+        """The store's stream from its oldest kept line: until caught up, lines teach models only (the
+        counters start at zero with this process, as they do on the file)."""
+        for _ in range(MAX_FOLLOW_BATCHES):
+            lines, self._cursor = stream.read_after(self._cursor, FOLLOW_BATCH)
+            for line in lines:
+                raw = line.encode()
+                if self.rig is None or b'"rig":' not in raw or self._ours(raw):
+                    self.fold(raw, count=not self._catching_up)
+            if len(lines) < FOLLOW_BATCH:
+                self._catching_up = False
+                return
+
+    def _ours(self, raw: bytes) -> bool:
+        try:
+            rec = safeio.parse_json(self.path, raw)
+        except ValueError:
+            return True  # fold() counts it as skipped
+        return not isinstance(rec, dict) or rec.get("rig") in (None, self.rig)
 
     def _seed(self) -> None:
         self._seeded = True

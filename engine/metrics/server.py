@@ -29,6 +29,7 @@ from engine.escalation.pricing import CostLedger, day_of
 from engine.metrics.collector import GalaxyCollector, SnapshotFn
 from engine.metrics.exposition import render
 from engine.metrics.feed import EventFeed
+from engine.store.channels import EventStream
 
 LogFn = Callable[..., None]
 
@@ -109,13 +110,16 @@ class MetricsServer:
             self._thread = None
 
 
-def start_metrics(config: Any, paths: Any, snapshot: SnapshotFn, log: LogFn) -> MetricsServer | None:
-    """The endpoint ``[metrics] listen`` asks for, serving; None when off or the address cannot be bound."""
+def start_metrics(config: Any, paths: Any, snapshot: SnapshotFn, log: LogFn,
+                  stream: EventStream | None = None) -> MetricsServer | None:
+    """The endpoint ``[metrics] listen`` asks for, serving; None when off or the address cannot be bound.
+    ``stream``: the store's shared event stream (Redis) to count from, instead of the root's events.jsonl."""
     address = config.metrics.address
     if address is None:
         log("metrics off ([metrics] listen = \"\")")
         return None
-    collector = GalaxyCollector(snapshot, EventFeed(paths.events),
+    feed = EventFeed(paths.events, stream=stream, rig=config.rig if stream is not None else None)
+    collector = GalaxyCollector(snapshot, feed,
                                 spent_today=CachedSpend(paths.logs / "cost_ledger.jsonl"),
                                 budget_usd=config.escalation.daily_budget_usd)
     server = MetricsServer(collector)

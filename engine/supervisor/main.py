@@ -183,7 +183,8 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
                          events_tail=_events_tail(channels), log=json_log, cloud=cloud, channels=channels)
         from engine.metrics.server import start_metrics  # [metrics] listen (docs/metrics.md)
 
-        metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, json_log)
+        metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, json_log,
+                                stream=channels.events if channels.kind != "file" else None)
         interval = launch.tick_s or config.thresholds.snapshot_interval_s
         started = clock.now()
         sup.start(started)
