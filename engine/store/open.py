@@ -100,11 +100,13 @@ def open_store_channels(store: StoreConfig, rig: str, paths: RigPaths) -> Channe
     if why is not None:  # the default is the host name, which may not fit a key
         raise ValueError(f"{why}; set [rig] name in galaxy.toml")
     from engine.store.redis.channels import redis_channels
+    from engine.store.redis.channels.base import answering
     from engine.store.redis.client import connect, require_no_eviction
 
     client = connect(store.url)
     try:
-        require_no_eviction(client, where=redact_url(store.url))
+        with answering(f"at {redact_url(store.url)}"):  # not answering: StoreUnavailable (an OSError)
+            require_no_eviction(client, where=redact_url(store.url))
     except Exception:
         client.close()
         raise

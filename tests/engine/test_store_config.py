@@ -116,3 +116,11 @@ def test_a_host_name_that_cannot_name_a_rig_asks_for_rig_name_before_connecting(
     cfg = replace(_load(tmp_path, '[store]\nurl = "redis://127.0.0.1:1/0"\n'), rig="my laptop")
     with pytest.raises(ValueError, match=r"rig name 'my laptop'.*set \[rig\] name"):
         open_channels(cfg, RigPaths(tmp_path / "shared"), environ={})
+
+
+def test_a_redis_that_does_not_answer_is_an_oserror_naming_it(tmp_path: Path) -> None:
+    from tests.support.redis_server import free_port
+
+    cfg = _load(tmp_path, f'[store]\nurl = "redis://127.0.0.1:{free_port()}/0"\n')
+    with pytest.raises(OSError, match=r"Redis did not answer at redis://127\.0\.0\.1:\d+/0"):
+        open_channels(cfg, RigPaths(tmp_path / "shared"), environ={})
