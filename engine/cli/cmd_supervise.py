@@ -95,6 +95,9 @@ def run_worker_verb(args: argparse.Namespace) -> int:
                   "it applies when one starts")
             return 3
         ack = wait_ack(channels, cmd.command_id, args.wait)
+    except OSError as exc:  # StoreUnavailable: the store stopped answering
+        print(f"galaxy {args.verb}: {exc}", file=sys.stderr)
+        return 2
     finally:
         channels.close()
     if ack is not None:
