@@ -43,7 +43,7 @@ from engine.supervisor.snapshot_builder import (
     waiting_views,
     worker_views,
 )
-from engine.supervisor.write_health import WriteHealth
+from engine.supervisor.write_health import LostLines, WriteHealth
 from engine.telemetry.protocol import GpuProbe, GpuSample
 
 DETAIL_REFRESH_S = 5.0
@@ -67,7 +67,7 @@ class SnapshotWriter:
                  demand: Callable[[float], dict[str, ModelDemandView]] | None = None,
                  write_bytes: WriteBytes = atomic_write_bytes, log: LogFn = _silent,
                  history: HistoryKeeper | None = None, snapshots: SnapshotStore | None = None,
-                 store_outage: StoreOutage | None = None) -> None:
+                 store_outage: StoreOutage | None = None, lost_lines: Sequence[LostLines] = ()) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.write_bytes, self.log = write_bytes, log
         self.snapshots = snapshots if snapshots is not None else FileSnapshotStore(paths.snapshot, config.rig,
@@ -77,6 +77,7 @@ class SnapshotWriter:
         self.history_path = paths.history
         self.snapshot_health = WriteHealth("snapshot", paths.snapshot)
         self.history_health = WriteHealth("history", self.history_path, severity="warning")
+        self.lost_lines = tuple(lost_lines)  # the shared logs' lost-line counts, as alerts
         self.simulated, self.events_tail, self.pid = simulated, events_tail, pid
         self.extras = extras  # nodes, escalations, extra waiting reasons (the cloud tier)
         self.demand = demand  # per-model demand learned from the event log (model_demand.py)
@@ -215,5 +216,8 @@ class SnapshotWriter:
                          self.snapshot_health.condition(th.alert_clear_s),
                          health.store_condition(self.store_outage, th.alert_clear_s),
                          self.history_health.condition(th.alert_clear_s)])
+        for lost in self.lost_lines:
+            lost.observe()
+            conditions.append(lost.condition(th.alert_clear_s))
         self.alert_views = alerts.evaluate(conditions, now)
         del self.errors[:-20]

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 from engine.commands import Command, CommandKind
@@ -31,6 +32,7 @@ from engine.supervisor.orphans import OrphanSweeper
 from engine.supervisor.snapshot_builder import WorkerInfo
 from engine.supervisor.snapshot_writer import SnapshotWriter
 from engine.supervisor.thermal import ThermalGuard
+from engine.supervisor.write_health import LostLines
 from engine.taskgroups import TaskGroups
 from engine.telemetry.protocol import GpuProbe, GpuSample
 from engine.workerstate import ControlMode, WorkerControl, WorkerStatus, read_status, write_json_dataclass
@@ -93,6 +95,11 @@ def _silent(*_a: Any, **_k: Any) -> None:
     return None
 
 
+def _log_name(store_kind: str, path: Path) -> str:
+    """What a lost-lines alert names: the file, or the store's stream."""
+    return str(path) if store_kind == "file" else f"{path.stem} stream of the {store_kind} store"
+
+
 class Supervisor:
     def __init__(self, config: GalaxyConfig, paths: RigPaths, queue: TaskQueue, probe: GpuProbe,
                  launcher: ProcessLauncher, *, host: HostSampler | None = None, simulated: bool = False,
@@ -126,7 +133,11 @@ class Supervisor:
                                      pid=pid if pid is not None else os.getpid(),
                                      extras=cloud.snapshot_extras if cloud is not None else None,
                                      demand=self.demand.view, log=log, snapshots=self.channels.snapshots,
-                                     store_outage=self.store_outage)
+                                     store_outage=self.store_outage, lost_lines=(
+                                         LostLines("events", _log_name(self.channels.kind, paths.events),
+                                                   lambda: self.channels.events.write_errors),
+                                         LostLines("audit", _log_name(self.channels.kind, paths.audit),
+                                                   lambda: self.channels.audit.errors)))
         self.stop_requested = False
         self.samples: list[GpuSample] = []
         self.host_view = HostView()

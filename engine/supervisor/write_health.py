@@ -9,7 +9,8 @@ into log lines that are not repeated every tick.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.supervisor.alerts import Condition
@@ -57,3 +58,35 @@ class WriteHealth:
         return Condition(key=f"{self.what}_write", active=failing, severity=self.severity,
                          message=self.message() if failing else "", subject=str(self.path),
                          raise_after_s=0.0, clear_after_s=clear_after_s)
+
+
+@dataclass
+class LostLines:
+    """Lines a shared log could not write (the event log, the audit log), as an alert.
+
+    Why: those writers never stop the rig for a lost line (disk full, a link or FIFO planted
+    at the name is refused: ``safeio.open_append``); they count it. The supervisor reads the
+    count every tick and raises this alert while it grows, so the loss is seen, not silent."""
+
+    what: str  # "events" | "audit": names the alert key
+    subject: str  # the log's path (or stream), shown in the alert
+    count: Callable[[], int] = field(repr=False)
+    severity: str = "warning"
+    lost: int = 0
+    _seen: int = 0  # the count at the last tick (a stream counts from 0 when the process starts)
+    _growing: bool = False
+
+    def observe(self) -> None:
+        try:
+            now_count = int(self.count())
+        except Exception:  # noqa: BLE001 - a counter must never stop the tick
+            return
+        self._growing = now_count > self._seen
+        self.lost += max(0, now_count - self._seen)
+        self._seen = now_count
+
+    def condition(self, clear_after_s: float) -> Condition:
+        message = (f"lines lost writing the {self.what} log {self.subject} ({self.lost} so far): "
+                   "disk full, or not a regular file at that name (a link or FIFO is refused)") if self._growing else ""
+        return Condition(key=f"{self.what}_write", active=self._growing, severity=self.severity, message=message,
+                         subject=self.subject, raise_after_s=0.0, clear_after_s=clear_after_s)

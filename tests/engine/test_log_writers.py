@@ -202,3 +202,36 @@ def test_a_worker_log_planted_as_a_symlink_is_not_followed_and_the_worker_runs(t
         assert time.monotonic() < deadline, "the worker did not run"
         time.sleep(0.02)
     assert handle.poll() == 0 and outside.read_text() == "untouched\n"
+
+
+def test_the_supervisor_alerts_while_event_or_audit_lines_are_lost_and_goes_on(tmp_path):
+    from engine.clock import FakeClock
+    from engine.config import GalaxyConfig, GroupConfig, Thresholds
+    from engine.paths import RigPaths
+    from engine.queue.filequeue import FileQueue
+    from engine.snapshot import read_snapshot
+    from engine.supervisor.launcher import FakeLauncher
+    from engine.supervisor.supervisor import Supervisor
+    from engine.telemetry.sim_rig import SimulatedRig
+
+    clock = FakeClock(1_000.0)
+    paths = RigPaths(tmp_path / "shared").ensure()
+    outside = _plant_link(paths.events, tmp_path)
+    cfg = GalaxyConfig(rig="t", groups=(GroupConfig("w1", gpus=(0,)),), source=None, origin="test",
+                       thresholds=Thresholds(snapshot_interval_s=0.5, alert_clear_s=30.0))
+    queue = FileQueue(paths, use_inotify=False)
+    sup = Supervisor(cfg, paths, queue, SimulatedRig.with_count(1, clock=clock), FakeLauncher(), simulated=True,
+                     pid=4242)
+    try:
+        sup.start(clock.now())
+        for _ in range(3):
+            sup.channels.events.append('{"timestamp":"2026-01-01T00:00:00Z","event_type":"x"}')
+            clock.advance(0.5)
+            sup.tick(clock.now())
+        snap = read_snapshot(paths.snapshot)
+        assert snap is not None
+        [alert] = [a for a in snap.alerts if a.key == "events_write"]
+        assert str(paths.events) in alert.message and "lines lost" in alert.message
+        assert outside.read_text() == "untouched\n"
+    finally:
+        queue.close()
