@@ -57,10 +57,10 @@ def test_a_supervisor_on_the_redis_store_publishes_and_obeys_through_redis(tmp_p
         assert other_rig.snapshots.rigs() == ["rig-a"]
         assert not (root / "state" / "snapshot.json").exists()  # nothing of it in the shared root
 
-        restart = subprocess.run([*base, "restart", "gpu1"], cwd=REPO, capture_output=True, text=True,
+        restart = subprocess.run([*base, "restart", "gpu1", "--wait", "30"], cwd=REPO, capture_output=True, text=True,
                                  timeout=60, check=False)
         assert restart.returncode == 0 and "restart gpu1: ok" in restart.stdout, restart.stdout + restart.stderr
-        refused = subprocess.run([*base, "pause", "nosuch"], cwd=REPO, capture_output=True, text=True,
+        refused = subprocess.run([*base, "pause", "nosuch", "--wait", "30"], cwd=REPO, capture_output=True, text=True,
                                  timeout=60, check=False)
         assert refused.returncode == 1 and "no worker named 'nosuch'" in refused.stdout
         audit = other_rig.audit.read(50)
