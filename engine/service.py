@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.atomic import atomic_write_bytes
+
 UNIT_NAME = "galaxy.service"
 STOP_MARGIN_S = 30.0  # TimeoutStopSec = shutdown_grace_s + this
 SERVICE_ENV = "GALAXY_SERVICE"
@@ -152,9 +154,9 @@ class FakeSystemctl:
 
 def write_marker(state_dir: Path, name: str, data: dict[str, Any]) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{name}.tmp"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, state_dir / name)
+    # a temp file of a fresh random name (O_EXCL), renamed over the marker: a link planted at a
+    # fixed temp name in the shared state/ would have been written through
+    atomic_write_bytes(state_dir / name, json.dumps(data, indent=1).encode())
 
 
 def read_marker(state_dir: Path, name: str) -> dict[str, Any] | None:

@@ -212,3 +212,16 @@ def test_a_rejected_folder_that_is_a_link_out_of_the_root_receives_nothing(tmp_p
     store = EscalationStore(esc)
     assert store.get("e1") is None
     assert os.listdir(elsewhere) == []
+
+
+def test_a_state_marker_is_never_written_through_a_link_planted_at_a_temp_name(tmp_path):
+    from engine.service import MARKER, read_marker, write_marker
+
+    state = tmp_path / "state"
+    state.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    os.symlink(outside, state / f".{MARKER}.tmp")  # the fixed temp name the marker was once written through
+    write_marker(state, MARKER, {"unit": "galaxy.service"})
+    assert outside.read_text() == "keep me\n"
+    assert read_marker(state, MARKER) == {"unit": "galaxy.service"}
