@@ -109,7 +109,10 @@ class RedisServer:
                 pid = int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
                 if pid != self.proc.pid:
                     raise PortTaken(f"port {self.port} is served by another redis-server (pid {pid})")
-                return True
+            # ours; ready once it serves commands: INFO answers while the AOF is replayed, PING says -LOADING
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
         except (OSError, ValueError):
             return False
 
