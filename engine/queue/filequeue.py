@@ -28,7 +28,7 @@ from engine.events import EventLog
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue import recovery
+from engine.queue import place_ids, recovery
 from engine.queue.awaiting import AwaitingTasks
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import REAL_FS, FsOps
@@ -513,6 +513,9 @@ class FileQueue:
                 continue  # finished or reaped meanwhile
             out.append(ClaimView(pn.task_id, pn.worker_id, pn.claimed_at, expires, pn.instance))
         return out
+
+    def ids_in(self, place: Place) -> list[str]:
+        return place_ids.ids_in(self.paths, self.awaiting.ids() if place is Place.AWAITING else [], place)
 
     def failed_stamp(self) -> int | None:
         """failed/'s mtime: every file in or out of it changes it (one stat)."""

@@ -365,6 +365,16 @@ class FailedTaskSource(Protocol):
     def failed_stamp(self) -> int | None: ...
 
 
+class TaskLister(Protocol):
+    """Every task id in one place, for an operator's whole-store read (``galaxy store migrate``);
+    it walks the place, so nothing on a hot path calls it."""
+
+    def ids_in(self, place: Place) -> list[str]:
+        """The ids now in ``place`` (held, delayed, queue, processing, awaiting or failed; complete is
+        refused with ``ValueError``: read those one by one with ``get``), in no promised order."""
+        ...
+
+
 class EscalationQueue(TaskQueue, Protocol):
     """What the cloud tier needs: failed tasks, resolve, and the awaiting store."""
 
@@ -372,5 +382,5 @@ class EscalationQueue(TaskQueue, Protocol):
     def awaiting(self) -> AwaitingStore: ...
 
 
-class RigQueue(EscalationQueue, QueueWaker, Protocol):
+class RigQueue(EscalationQueue, QueueWaker, TaskLister, Protocol):
     """Everything together: what a store hands the worker, the supervisor and the CLI."""

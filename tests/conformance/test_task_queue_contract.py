@@ -649,3 +649,26 @@ def test_nothing_changes_nothing_wakes(q: RigQueue) -> None:
     _settle(q)
     assert q.wait_for_change(0.2) is False
     assert q.next_due() is None
+
+
+# ---------------------------------------------------------------- listing a place (galaxy store migrate)
+def test_ids_in_lists_every_task_of_a_place(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("run", priority=9), task("later", max_retries=2, priority=8), task("bad", priority=7),
+              task("parked", priority=6), task("w1", priority=1),
+              task("w2", task_class=TaskClass.LLM, model="m"), task("kid", depends_on=("w1",))], now)
+    for tid in ("run", "later", "bad", "parked"):  # each its own lane: the Recording policy sees it
+        got = q.claim("w1", now, Recording(pick=tid), LEASE_S)
+        assert got is not None and got.task_id == tid
+    q.fail("later", "w1", "transient", now)
+    q.fail("bad", "w1", "boom", now, retryable=False)
+    q.fail("parked", "w1", "boom", now, retryable=False)
+    assert q.awaiting.park("parked", "esc-1", now)
+    assert sorted(q.ids_in(Place.QUEUE)) == ["w1", "w2"]  # every lane
+    assert q.ids_in(Place.HELD) == ["kid"]
+    assert q.ids_in(Place.DELAYED) == ["later"]
+    assert q.ids_in(Place.PROCESSING) == ["run"]
+    assert q.ids_in(Place.FAILED) == ["bad"]
+    assert q.ids_in(Place.AWAITING) == ["parked"]
+    with pytest.raises(ValueError, match="complete"):
+        q.ids_in(Place.COMPLETE)
