@@ -33,8 +33,8 @@ def register(sub: Any) -> None:
     m.add_argument("--cluster", default=None,
                    help="the target's cluster name on Redis (default: this config's [store] cluster)")
     m.add_argument("--keep-source", action="store_true",
-                   help="leave the moved tasks waiting in the source too (default: cancel them there, "
-                        "'moved to TARGET')")
+                   help="leave the moved tasks in the source too (default: remove them there once the "
+                        "target holds them all)")
     m.add_argument("--json", action="store_true", help="one JSON object on stdout")
     m.set_defaults(func=run_migrate)
     verbs.required = True
@@ -139,12 +139,12 @@ def _migrate(args: argparse.Namespace, source: RigQueue, target: RigQueue, sourc
     if problems:
         msg = f"the target does not hold everything, the source is untouched: {'; '.join(problems[:20])}"
         return _answer(args, {**out, "ok": False, "error": msg}, f"galaxy: migrate: {msg}", 3)
-    out["source_cancelled"] = [] if args.keep_source else migrate.retire(m, source, time.time(), target_name)
+    out["source_removed"] = [] if args.keep_source else migrate.retire(m, source, time.time(), target_name)
     out["ok"] = True
     moved = ", ".join(f"{n} {k}" for k, n in out["moved"].items())
     text = (f"moved to {target_name}: {moved}"
             + ("; the source keeps them (--keep-source)" if args.keep_source
-               else f"; {len(out['source_cancelled'])} waiting task(s) cancelled in the source ('moved to ...')"))
+               else f"; {len(out['source_removed'])} task(s) removed from the source"))
     return _answer(args, out, text, 0)
 
 

@@ -28,7 +28,7 @@ from engine.events import EventLog
 from engine.model import ERROR_SNIPPET_CHARS, Attempt, Task, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue import place_ids, recovery
+from engine.queue import forget, place_ids, recovery
 from engine.queue.awaiting import AwaitingTasks
 from engine.queue.deps import Dependencies
 from engine.queue.fsops import REAL_FS, FsOps
@@ -516,6 +516,9 @@ class FileQueue:
 
     def ids_in(self, place: Place) -> list[str]:
         return place_ids.ids_in(self.paths, self.awaiting.ids() if place is Place.AWAITING else [], place)
+
+    def forget_failed(self, task_id: str, now: float) -> Verdict:
+        return forget.forget_failed(self, task_id, now)
 
     def failed_stamp(self) -> int | None:
         """failed/'s mtime: every file in or out of it changes it (one stat)."""

@@ -366,12 +366,18 @@ class FailedTaskSource(Protocol):
 
 
 class TaskLister(Protocol):
-    """Every task id in one place, for an operator's whole-store read (``galaxy store migrate``);
-    it walks the place, so nothing on a hot path calls it."""
+    """Every task id in one place, for an operator's whole-store read, and forgetting a failed task
+    (``galaxy store migrate``); listing walks the place, so nothing on a hot path calls it."""
 
     def ids_in(self, place: Place) -> list[str]:
         """The ids now in ``place`` (held, delayed, queue, processing, awaiting or failed; complete is
         refused with ``ValueError``: read those one by one with ``get``), in no promised order."""
+        ...
+
+    def forget_failed(self, task_id: str, now: float) -> Verdict:
+        """Remove a failed task for good (its record, attempts, its place in the failed count and
+        list): the store no longer knows its id. ``galaxy store migrate`` uses it once the target
+        holds the task. Refused (NOT_FOUND) for a task that is not failed."""
         ...
 
 

@@ -15,8 +15,8 @@ How the target is written, since a store takes new tasks only through ``submit``
 2. One submit (all-or-nothing) of the queue, held and delayed tasks with their own dependencies:
    held ones stay held until their parents complete. Delayed tasks arrive claimable (the rest of
    their backoff is not carried; their retry count is).
-Only then, unless ``keep_source``, each moved task is cancelled in the source with "moved to
-<target>": the source keeps them as failed records, so nothing there runs again.
+Only then, unless ``keep_source``, each moved task is removed from the source: cancelled ("moved to
+<target>") if it was waiting, then forgotten (``TaskLister.forget_failed``), so its id is free there.
 
 Refused before anything is written: a claim in the source (a worker runs), a live supervisor on
 it (the caller says), a task awaiting an operator's approval (its escalation does not move), an id
@@ -139,11 +139,14 @@ def check(m: Migration, target: RigQueue) -> list[str]:
 
 
 def retire(m: Migration, source: RigQueue, now: float, target_name: str) -> list[str]:
-    """Cancel every moved waiting task in the source ("moved to <target>"); failed ones stay failed.
-    The ids cancelled."""
+    """Remove every moved task from the source: a waiting one is cancelled first ("moved to
+    <target>", so it leaves the waiting work at once), then each is forgotten (``forget_failed``).
+    The ids removed; one that changed state meanwhile stays (and is not returned)."""
     out = []
     for place in (Place.HELD, Place.DELAYED, Place.QUEUE):  # dependents first: no cascade noise
         for t in m.tasks.get(place, []):
-            if source.cancel(t.task_id, now, f"moved to {target_name} by galaxy store migrate"):
-                out.append(t.task_id)
+            source.cancel(t.task_id, now, f"moved to {target_name} by galaxy store migrate")
+    for t in m.moved():
+        if source.forget_failed(t.task_id, now):
+            out.append(t.task_id)
     return out

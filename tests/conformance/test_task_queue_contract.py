@@ -672,3 +672,20 @@ def test_ids_in_lists_every_task_of_a_place(q: RigQueue, clock: FakeClock) -> No
     assert q.ids_in(Place.AWAITING) == ["parked"]
     with pytest.raises(ValueError, match="complete"):
         q.ids_in(Place.COMPLETE)
+
+
+def test_a_forgotten_failed_task_is_unknown_and_uncounted(q: RigQueue, clock: FakeClock) -> None:
+    now = clock.now()
+    q.submit([task("bad", priority=9), task("kid", depends_on=("bad",)), task("wait")], now)
+    fail_for_good(q, "bad", now)
+    assert q.where("kid") is Place.FAILED  # in cascade
+    assert q.forget_failed("kid", now)
+    assert q.forget_failed("bad", now)
+    assert q.where("bad") is None and q.get("bad") is None and q.where("kid") is None
+    assert q.counts().total(Place.FAILED) == 0
+    assert q.ids_in(Place.FAILED) == [] and q.recent("failed", 10) == []
+    refused = q.forget_failed("wait", now)
+    assert not refused and refused.refusal is Refusal.NOT_FOUND and "wait" in refused.message
+    assert q.where("wait") is Place.QUEUE
+    q.submit([task("bad")], now)  # the id is free again
+    assert q.where("bad") is Place.QUEUE

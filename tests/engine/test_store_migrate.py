@@ -98,7 +98,7 @@ def test_file_to_redis_to_file_keeps_every_task_and_its_dependencies(
         tmp_path: Path, cli_env: tuple[Path, str], redis_server: RedisServer,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
     config, cluster = cli_env
-    a, b = tmp_path / "rig-a", tmp_path / "rig-b"
+    a = tmp_path / "rig-a"
     source = FileQueue(RigPaths(a), use_inotify=False)
     fill(source)
     source.close()
@@ -114,17 +114,19 @@ def test_file_to_redis_to_file_keeps_every_task_and_its_dependencies(
     finally:
         red.close()
     left = FileQueue(RigPaths(a), use_inotify=False)
-    try:  # the source no longer offers the moved tasks; its completed task stays
-        assert left.ids_in(Place.QUEUE) == [] and left.ids_in(Place.HELD) == [] and left.ids_in(Place.DELAYED) == []
-        assert "moved to" in (left.get("wait") or task("x")).error  # type: ignore[operator]
-        assert left.where("done") is Place.COMPLETE
+    try:  # the moved tasks are gone from the source; its completed task stays
+        for place in (Place.QUEUE, Place.HELD, Place.DELAYED, Place.FAILED):
+            assert left.ids_in(place) == []
+        assert left.where("wait") is None and left.where("bad") is None
+        assert left.where("done") is Place.COMPLETE and left.counts().total(Place.FAILED) == 0
     finally:
         left.close()
 
     monkeypatch.delenv("GALAXY_STORE")  # now the source is the Redis the config names
-    rc, out = migrate(a, config, "--to", f"file:{b}")
+    rc, out = migrate(a, config, "--to", f"file:{a}")  # back into the root they came from
     assert rc == 0, out
-    back = FileQueue(RigPaths(b), use_inotify=False)
+    assert out["complete_parents_already_there"] == 1  # "done" never left
+    back = FileQueue(RigPaths(a), use_inotify=False)
     try:
         assert_carried(back)
         for tid in ("wait", "kid", "grand"):  # the dependencies resolve in the new store
@@ -137,7 +139,9 @@ def test_file_to_redis_to_file_keeps_every_task_and_its_dependencies(
         back.close()
     red = RedisQueue(client, cluster)
     try:
-        assert red.ids_in(Place.QUEUE) == [] and red.ids_in(Place.HELD) == []
+        for place in (Place.QUEUE, Place.HELD, Place.DELAYED, Place.FAILED):
+            assert red.ids_in(place) == []
+        assert red.where("done") is Place.COMPLETE  # the copied parent stays, as complete tasks do
     finally:
         red.close()
         client.close()

@@ -442,6 +442,20 @@ fail_final(id, 'cancelled: ' .. reason, nil, nil, nil)
 return finish({ok = 1, state = st, worker = r[2] or ''})
 """
 
+FORGET = PRELUDE + r"""
+-- arg: id: a failed task removed for good (galaxy store migrate moved it): record, attempts, count
+local id = arg(1)
+local h = tk(id)
+local r = redis.call('HMGET', h, 'st', 'cls', 'root')
+if r[1] ~= 'failed' then return finish({ok = 0, state = r[1] or 'unknown'}) end
+leave(id, 'failed')
+count('failed', r[2], -1)
+redis.call('LREM', P .. 'recent:failed', 0, id)
+if r[3] then redis.call('SREM', P .. 'cascade:' .. r[3], id) end
+redis.call('DEL', h, P .. 'a:' .. id, P .. 'cascade:' .. id, P .. 'deps:' .. id)
+return finish({ok = 1})
+"""
+
 RETRY = PRELUDE + r"""
 -- arg: id: a failed task back (fresh: retries reset), and the dependents its failure took down
 local id = arg(1)
@@ -515,5 +529,5 @@ return finish({ok = 1, state = now_st})
 SCRIPTS: dict[str, str] = {
     "submit": SUBMIT, "heads": HEADS, "claim": CLAIM, "heartbeat": HEARTBEAT, "complete": COMPLETE,
     "fail": FAIL, "release": RELEASE, "reap": REAP, "promote": PROMOTE, "cancel": CANCEL, "retry": RETRY,
-    "resolve": RESOLVE, "park": PARK, "unpark": UNPARK,
+    "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET,
 }
