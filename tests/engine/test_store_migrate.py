@@ -172,3 +172,36 @@ def test_a_claim_in_the_source_refuses_and_writes_nothing(
         assert kept.where("other") is Place.QUEUE and kept.where("run") is Place.PROCESSING
     finally:
         kept.close()
+
+
+def test_a_live_supervisor_or_a_task_awaiting_approval_refuses(
+        tmp_path: Path, cli_env: tuple[Path, str], redis_server: RedisServer,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.supervisor.pidfile import PidFile
+
+    config, cluster = cli_env
+    a = tmp_path / "rig-a"
+    paths = RigPaths(a)
+    source = FileQueue(paths, use_inotify=False)
+    source.submit([task("parked", priority=9), task("other")], NOW)
+    monkeypatch.setenv("GALAXY_STORE", "file")
+    pid = PidFile(paths.supervisor_pid)
+    pid.acquire()
+    try:
+        rc, out = migrate(a, config, "--to", redis_server.url)
+    finally:
+        pid.release()
+    assert rc == 1 and "a supervisor runs on the source" in str(out["refused"])
+    take(source, "parked", NOW)
+    source.fail("parked", "w1", "boom", NOW, retryable=False)
+    assert source.awaiting.park("parked", "esc-1", NOW)
+    source.close()
+    rc, out = migrate(a, config, "--to", redis_server.url)
+    assert rc == 1 and "parked" in str(out["refused"]) and "approve or deny" in str(out["refused"])
+    client = connect(redis_server.url)
+    red = RedisQueue(client, cluster)
+    try:
+        assert red.where("other") is None
+    finally:
+        red.close()
+        client.close()
