@@ -98,12 +98,12 @@ def run_migrate(args: argparse.Namespace) -> int:
         live = _live_supervisors(args, now)
         source = open_cli_queue(args)
     except (StoreOpenError, ValueError, OSError) as exc:
-        return report_store_error(exc if isinstance(exc, StoreOpenError) else StoreOpenError(f"store: {exc}"))
+        return _store_error(args, exc if isinstance(exc, StoreOpenError) else StoreOpenError(f"store: {exc}"))
     try:
         try:
             target = open_queue(target_store, target_paths, use_inotify=False)
         except (ValueError, RuntimeError, OSError) as exc:
-            return report_store_error(StoreOpenError(f"target {target_name}: {exc}"))
+            return _store_error(args, StoreOpenError(f"target {target_name}: {exc}"))
         try:
             return _migrate(args, source, target, source_name, target_name, live, now)
         finally:
@@ -126,7 +126,7 @@ def _migrate(args: argparse.Namespace, source: RigQueue, target: RigQueue, sourc
     except migrate.MigrationRefused as exc:
         return _answer(args, {**out, "ok": False, "refused": str(exc)}, f"galaxy: migrate refused: {exc}", 1)
     except OSError as exc:
-        return report_store_error(StoreOpenError(f"store: {exc}"))
+        return _store_error(args, StoreOpenError(f"store: {exc}"))
     out["moved"] = m.summary()
     out["complete_parents_already_there"] = len(m.parents_known)
     try:
@@ -146,6 +146,13 @@ def _migrate(args: argparse.Namespace, source: RigQueue, target: RigQueue, sourc
             + ("; the source keeps them (--keep-source)" if args.keep_source
                else f"; {len(out['source_removed'])} task(s) removed from the source"))
     return _answer(args, out, text, 0)
+
+
+def _store_error(args: argparse.Namespace, exc: StoreOpenError) -> int:
+    """Exit 2 naming the store; with --json also ``{"ok": false, "error": ...}`` on stdout."""
+    if args.json:
+        print(json.dumps({"ok": False, "error": str(exc)}, indent=2, sort_keys=True))
+    return report_store_error(exc)
 
 
 def _answer(args: argparse.Namespace, data: dict[str, Any], text: str, code: int) -> int:
