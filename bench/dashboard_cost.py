@@ -23,17 +23,18 @@ Usage: .venv/bin/python bench/dashboard_cost.py [--seconds 20] [--gpus 8] [--rat
 Targets (issue 12): busy < 3% of one core, first frame < 1 s.
 
 Measured on the shared 2-core development VM (every figure is high there and moves by a
-point or two between runs; docs/operator-guide.md, "What it costs"). Back to back, each version
-in its own copy of the tree (``nice -n 10 .venv/bin/python bench/dashboard_cost.py --seconds 20``):
-before this session's work (7268fcc less it), load 15.8-17.5: busy 8.9% (supervisor 12.7%,
-6.2 tasks finished/s), settled 2.8%, first frame 1.70 / 1.34 s of the dashboard's CPU; after
-(7268fcc), load 18.0-14.9: busy 6.7% (supervisor 13.1%, 6.4 tasks/s), settled 1.6%, first
-frame 1.44 / 1.10 s CPU (wall 3-8 s: the wait for a core). An earlier pair at load 18-22 gave
-busy 9.2% -> 7.0%, settled 3.4% -> 1.7%. What changed: table cells drawn once per content (not
-again at every DataTable update), the periodic queued page shown with the next snapshot, GPU
-cards redrawn only when their text or styles change, fewer garbage collections. What is left
-is Textual drawing the lines that did change each second (GPU cards, Tasks rows, queue panel,
-events) and, for the first frame, imports (Textual, the CLI's parser, the store).
+point or two between runs; docs/operator-guide.md, "What it costs"): five busy and three
+settled runs of each version between 13:37 and 14:23 UTC, load average 9-22, each version in
+its own copy of the tree (``nice -n 10 .venv/bin/python bench/dashboard_cost.py --seconds 20``):
+before this session's work (cca6341 with it reverse-applied) busy median 8.9% (6.5-10.3),
+settled 2.6-3.4%, first frame 1.34-1.75 s of the dashboard's CPU; after (cca6341) busy median
+6.5% (5.9-7.0), settled 1.6-1.9%, first frame 1.10-1.59 s CPU (wall 3-9 s: the wait for a
+core); the supervisor 11-14% beside it, ~6.2 tasks finished a second. What changed: table
+cells drawn once per content (not again at every DataTable update) and refreshed once per
+update, the periodic queued page shown with the next snapshot, GPU cards redrawn only when
+their text or styles change, fewer garbage collections. What is left is Textual drawing the
+lines that did change each second (GPU cards, Tasks rows, queue panel, events) and, for the
+first frame, imports (Textual, the CLI's parser, the store).
 """
 
 from __future__ import annotations
