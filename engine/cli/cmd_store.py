@@ -141,6 +141,13 @@ def _migrate(args: argparse.Namespace, source: RigQueue, target: RigQueue, sourc
         return _answer(args, {**out, "ok": False, "error": msg}, f"galaxy: migrate: {msg}", 3)
     out["source_removed"] = [] if args.keep_source else migrate.retire(m, source, time.time(), target_name)
     out["ok"] = True
+    out["source_left"] = [] if args.keep_source else migrate.left_behind(m, out["source_removed"])
+    if out["source_left"]:  # a supervisor started on the source meanwhile: these are in both stores now
+        out["ok"] = False
+        msg = (f"moved to {target_name}, but {len(out['source_left'])} task(s) changed in the source meanwhile "
+               f"(a worker claimed them?) and are in both stores: {', '.join(out['source_left'][:20])}; "
+               "cancel them in one of the two")
+        return _answer(args, {**out, "error": msg}, f"galaxy: migrate: {msg}", 3)
     moved = ", ".join(f"{n} {k}" for k, n in out["moved"].items())
     text = (f"moved to {target_name}: {moved}"
             + ("; the source keeps them (--keep-source)" if args.keep_source

@@ -33,6 +33,7 @@ from engine.model import Task, TaskClass, TaskStatus
 from engine.queue.protocol import Place, RigQueue, Verdict
 
 MOVED = (Place.QUEUE, Place.HELD, Place.DELAYED, Place.FAILED)
+WAITING = (Place.QUEUE, Place.HELD, Place.DELAYED)
 PLACEHOLDER_RIG = "galaxy-migrate"
 
 
@@ -145,8 +146,15 @@ def retire(m: Migration, source: RigQueue, now: float, target_name: str) -> list
     out = []
     for place in (Place.HELD, Place.DELAYED, Place.QUEUE):  # dependents first: no cascade noise
         for t in m.tasks.get(place, []):
-            source.cancel(t.task_id, now, f"moved to {target_name} by galaxy store migrate")
+            if source.where(t.task_id) in WAITING:  # a worker that claimed it since keeps it (and is reported)
+                source.cancel(t.task_id, now, f"moved to {target_name} by galaxy store migrate")
     for t in m.moved():
         if source.forget_failed(t.task_id, now):
             out.append(t.task_id)
     return out
+
+
+def left_behind(m: Migration, removed: Sequence[str]) -> list[str]:
+    """Moved tasks still in the source after ``retire``: claimed there meanwhile (now in both stores)."""
+    gone = set(removed)
+    return [t.task_id for t in m.moved() if t.task_id not in gone]
