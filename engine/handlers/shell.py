@@ -16,7 +16,6 @@ them to ``ctx.report_progress``: the dashboard and ``galaxy task show`` stream t
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -25,6 +24,7 @@ import tempfile
 import time
 
 from engine import safeio
+from engine.fdwait import readable
 from engine.handlers.base import HandlerResult, TaskContext, TaskFailure
 from engine.model import ERROR_SNIPPET_CHARS, OUTPUT_TAIL_CHARS, Task
 
@@ -77,7 +77,7 @@ class _Exit:
 
     def wait(self, timeout_s: float) -> bool:
         if self.fd is not None:
-            return bool(select.select([self.fd], [], [], max(0.0, timeout_s))[0])
+            return bool(readable([self.fd], timeout_s))
         deadline = time.monotonic() + timeout_s
         delay = 0.0005
         while True:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import heapq
 import os
-import select
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from engine.fdwait import readable
 from engine.queue.names import SUFFIX, QueueName, parse_queue_name
 
 try:  # Linux only; the index falls back to polling without it
@@ -130,7 +130,7 @@ class QueueIndex:
         deadline = time.monotonic() + max(0.0, timeout_s)
         while True:
             try:
-                ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+                ready = readable(fds, deadline - time.monotonic())
             except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
                 return True
             if not ready:

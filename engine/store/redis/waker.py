@@ -9,12 +9,13 @@ sends three commands per wait. Local files (the worker's control file) are watch
 from __future__ import annotations
 
 import os
-import select
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
+
+from engine.fdwait import readable
 
 
 class RedisWaker:
@@ -91,7 +92,7 @@ class RedisWaker:
                 if self._message(ps, left):
                     return True
                 continue
-            ready, _, _ = select.select([sock.fileno(), *fds], [], [], left)
+            ready = readable([sock.fileno(), *fds], left)
             if wake_fd is not None and wake_fd in ready:
                 return True
             if self._inotify is not None and self._inotify.fileno() in ready and self._watched_change():
