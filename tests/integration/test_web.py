@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from web_browser import chromium, screenshot
+
+from engine.fdwait import readable
 
 REPO = Path(__file__).resolve().parents[2]
 GALAXY = [sys.executable, "-m", "engine.cli.main"]
@@ -63,7 +64,7 @@ def web_server(root: Path, tmp: Path, *args: str) -> Iterator[Web]:
                                 stdout=subprocess.PIPE, stderr=err, cwd=REPO)
     try:
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        ready = readable([proc.stdout.fileno()], 60)  # poll: the test process may hold fds > 1024
         line = proc.stdout.readline().decode() if ready else ""
         found = re.search(r"(http://\S+?)/(\?token=(\S+))?\s", line)
         assert found, f"no URL from galaxy web: {line!r} {log.read_text()}"

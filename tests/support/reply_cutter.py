@@ -9,10 +9,10 @@ a lost reply and resends. Everything else is relayed untouched.
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import threading
 
+from engine.fdwait import readable
 from engine.store.redis.lua import SCRIPTS
 
 
@@ -65,14 +65,14 @@ class ReplyCutter:
         armed = False
         try:
             while not self._closed:
-                ready, _, _ = select.select([client, server], [], [], 0.2)
-                if client in ready:
+                ready = readable([client.fileno(), server.fileno()], 0.2)  # poll: a test process may hold fds > 1024
+                if client.fileno() in ready:
                     data = client.recv(65536)
                     if not data:
                         return
                     armed = armed or self._arm(data)
                     server.sendall(data)
-                if server in ready:
+                if server.fileno() in ready:
                     data = server.recv(65536)
                     if not data or armed:
                         return  # armed: the script ran; its answer is dropped with the connection
