@@ -105,7 +105,29 @@ def _claiming(w: WorkerView, now: float, heartbeat_fresh_s: float, held_back: se
     return not any(g in held_back for g in w.gpus)
 
 
-class SnapshotRigView:
+class _ThrottledRigView:
+    """The rig view from the latest snapshot, looked up at most every ``min_interval_s``;
+    subclasses say where the snapshot comes from (``_refresh`` sets ``_snap``)."""
+
+    worker_id: str
+    now: Callable[[], float]
+    costs: SwitchCosts
+    min_interval_s: float
+    _snap: Snapshot | None
+    _checked_at: float
+
+    def __call__(self) -> RigView:
+        now = self.now()
+        if now - self._checked_at >= self.min_interval_s:
+            self._checked_at = now
+            self._refresh()
+        return rig_view_from_snapshot(self._snap, self.worker_id, now, costs=self.costs)
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+
+class SnapshotRigView(_ThrottledRigView):
     """``Worker(rig_view=SnapshotRigView(paths.snapshot, worker_id, clock.now))``: called before
     every claim; returns an empty view (look-ahead off) whenever the snapshot is missing,
     stale or unreadable, and never raises."""
@@ -122,12 +144,6 @@ class SnapshotRigView:
         self._snap: Snapshot | None = None
         self._checked_at = float("-inf")
 
-    def __call__(self) -> RigView:
-        now = self.now()
-        if now - self._checked_at >= self.min_interval_s:
-            self._checked_at = now
-            self._refresh()
-        return rig_view_from_snapshot(self._snap, self.worker_id, now, costs=self.costs)
 
     def _refresh(self) -> None:
         try:
@@ -147,7 +163,7 @@ class SnapshotRigView:
         self._stamp, self._snap = stamp, snap
 
 
-class StoreRigView:
+class StoreRigView(_ThrottledRigView):
     """The rig view from the configured store's ``SnapshotStore`` (the Redis store): this rig's
     snapshot, looked up at most every ``min_interval_s`` and parsed only when a new one was
     published; empty (look-ahead off) while there is none, it is unreadable or the store does not
@@ -163,12 +179,6 @@ class StoreRigView:
         self._snap: Snapshot | None = None
         self._checked_at = float("-inf")
 
-    def __call__(self) -> RigView:
-        now = self.now()
-        if now - self._checked_at >= self.min_interval_s:
-            self._checked_at = now
-            self._refresh()
-        return rig_view_from_snapshot(self._snap, self.worker_id, now, costs=self.costs)
 
     def _refresh(self) -> None:
         try:
