@@ -5,6 +5,7 @@ checked like a task file)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, unquote
 
@@ -86,3 +87,8 @@ def decode_task(task_id: str, fields: Mapping[str, str], attempts: Sequence[str]
     if task.task_id != task_id:
         raise TaskValidationError(f"task_id {task.task_id!r} does not match its key", field="task_id", where=where)
     return task
+
+
+def new_request_id() -> str:
+    """A request id: a resent script with the same id applies once."""
+    return uuid.uuid4().hex
