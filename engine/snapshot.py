@@ -66,6 +66,7 @@ class GpuView:
     resident_model: str | None = None
     degraded: str | None = None  # reason, when the card is marked degraded
     thermal_hold: bool = False
+    rig: str | None = None  # set in a cluster view (engine.store.rigs_view): the rig this card is on
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class WorkerView:
     endpoint: str | None = None
     llm_backend: str | None = None  # ollama | openai | router | none; None: not published (older supervisor)
     llm_models: tuple[str, ...] | None = None  # models its LLM server serves; None: any
+    rig: str | None = None  # set in a cluster view (engine.store.rigs_view): the rig it runs on
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,19 @@ class ModelDemandView:
 
 
 @dataclass(frozen=True)
+class RigView:
+    """One rig of a cluster view: when its supervisor last published, and whether it is STALE."""
+
+    rig: str
+    published_at: float | None
+    stale: bool
+    supervisor_pid: int | None = None
+    gpus: int = 0
+    workers: int = 0
+    problem: str | None = None  # its snapshot could not be read (then it has no cards)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     seq: int
@@ -237,6 +252,8 @@ class Snapshot:
     store_unreachable_since: float | None = None
     """When the supervisor's store (Redis) stopped answering; None while it answers (and from an
     older supervisor). Workers keep their results and claims wait meanwhile (docs/cluster.md)."""
+    rigs: tuple[RigView, ...] = ()
+    """Every rig of the cluster, in a merged view (engine.store.rigs_view); a supervisor publishes none."""
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain_dict(self)

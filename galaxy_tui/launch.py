@@ -11,7 +11,7 @@ from engine.paths import RigPaths
 from engine.store.open import Channels
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.prefs import default_prefs_path
-from galaxy_tui.source import READ_EVERY_S, FileSnapshotSource, SnapshotSource, StoreSnapshotSource
+from galaxy_tui.source import READ_EVERY_S, ClusterSnapshotSource, FileSnapshotSource, SnapshotSource
 
 
 def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> GalaxyApp:
@@ -23,7 +23,7 @@ def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | 
         source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
         sink = channels.commands if channels is not None else FileCommandSink(paths.commands)
     else:
-        source = StoreSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
+        source = ClusterSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
         sink = channels.commands
     return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
 

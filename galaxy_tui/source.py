@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.schema import SchemaError
-from engine.snapshot import Snapshot, parse_published, read_snapshot
+from engine.snapshot import Snapshot, read_snapshot
 from engine.store.channels import SnapshotStore
+from engine.store.rigs_view import RIG_STALE_S, RigsReader, base_reading, merge_rigs
 from engine.supervisor.pidfile import pid_alive
 
 STALE_AFTER_S = 3.0
@@ -101,22 +102,21 @@ class FileSnapshotSource:
         return pid_alive(self._last_pid)
 
 
-SUPERVISOR_SILENT_S = 10.0
-"""A rig (on another host) whose snapshot is older than this has no live supervisor."""
+class ClusterSnapshotSource:
+    """The cluster view of a shared store (Redis): every rig's snapshot merged into one
+    (``engine.store.rigs_view``), the queue, tasks and events from ``home`` while it is live, the
+    GPU cards of every rig. Read at most once every ``min_interval_s``; a rig may be another host, so
+    liveness is the publish time, not a pid. While the store does not answer, says so with the time
+    it stopped answering."""
 
-
-class StoreSnapshotSource:
-    """Reads one rig's snapshot from a ``SnapshotStore`` (the Redis store: the rig may be another
-    host, so liveness is the publish time, not a pid), at most once every ``min_interval_s``. While
-    the store does not answer, says so with the time it stopped answering."""
-
-    def __init__(self, store: SnapshotStore, rig: str, *, min_interval_s: float = 0.0,
+    def __init__(self, store: SnapshotStore, home: str, *, min_interval_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
-        self.store, self.rig = store, rig
+        self.reader = RigsReader(store, RIG_STALE_S)
+        self.home = home
         self.min_interval_s = min_interval_s
         self.clock, self.wall = clock, wall
         self._read_at: float | None = None
-        self._published_at: float | None = None
+        self._seen: object = None
         self._alive: bool | None = None
         self._error: str | None = None
         self._down_since: float | None = None
@@ -126,34 +126,30 @@ class StoreSnapshotSource:
             return None
         self._read_at = self.clock()
         try:
-            published = self.store.latest(self.rig)
+            readings = self.reader.read(self.wall())
         except OSError as exc:  # StoreUnavailable: Redis does not answer
             if self._down_since is None:
                 self._down_since = self.wall()
             since = time.strftime("%H:%M:%S", time.localtime(self._down_since))
-            return self._report(None, f"store unreachable since {since}: {exc}", None)
+            return self._report(f"store unreachable since {since}: {exc}", None)
         self._down_since = None
-        if published is None:
-            return self._report(None, f"no snapshot yet for rig {self.rig}", None)
-        alive = False if published.is_stale(self.wall(), SUPERVISOR_SILENT_S) else None
-        if published.published_at == self._published_at and self._error is None:
-            if alive != self._alive:
-                self._alive = alive
-                return SnapshotReading(None, None, alive)
+        base = base_reading(readings, self.home)
+        if base is None or base.snapshot is None:
+            problem = next((f"snapshot of rig {r.rig}: {r.problem}" for r in readings if r.problem), None)
+            return self._report(problem or f"no snapshot yet for rig {self.home}", None)
+        alive = False if base.stale else None
+        seen = tuple((r.rig, r.published_at, r.stale, r.problem) for r in readings)
+        if seen == self._seen and self._error is None:
             return None
-        try:
-            snap = parse_published(published)
-        except (SchemaError, ValueError) as exc:
-            return self._report(None, f"snapshot of rig {self.rig}: {exc}", alive)
-        self._published_at, self._error, self._alive = published.published_at, None, alive
-        return SnapshotReading(snap, None, alive)
+        self._seen, self._error, self._alive = seen, None, alive
+        return SnapshotReading(merge_rigs(readings, self.home), None, alive)
 
-    def _report(self, snap: Snapshot | None, error: str, alive: bool | None) -> SnapshotReading | None:
+    def _report(self, error: str, alive: bool | None) -> SnapshotReading | None:
         """An error reading, once per distinct error (the screen keeps showing it)."""
         if error == self._error and alive == self._alive:
             return None
-        self._published_at, self._error, self._alive = None, error, alive
-        return SnapshotReading(snap, error, alive)
+        self._seen, self._error, self._alive = None, error, alive
+        return SnapshotReading(None, error, alive)
 
 
 class CannedSnapshotSource:

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from engine.model import Task
     from engine.queue.protocol import RigQueue
 
-SNAPSHOT_FRESH_S = 10.0
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("submit", help="queue a Markdown plan or a task .json file",
@@ -287,166 +285,15 @@ def _worker_logging(args: argparse.Namespace, worker_id: str) -> logging.Logger:
 
 
 # ------------------------------------------------------------------ status
-def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None = None,
-                rigs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What ``galaxy status`` shows; ``queue`` (closed here): the store's, default the file queue at ``root``;
-    ``rigs``: the cluster's rigs on a shared store (``cluster_rigs``), None on the file store."""
-    from engine.queue.filequeue import FileQueue
-
-    paths = RigPaths(root)
-    q: RigQueue = queue if queue is not None else FileQueue(paths, use_inotify=False)
-    try:
-        counts = q.counts().by_state
-        waiting = q.oldest_waiting(now, limit)
-        failed = q.recent("failed", limit)
-        running = q.recent("processing", limit)
-        awaiting = q.awaiting.tasks()[:limit]
-        from engine.supervisor.orphans import gone_claims
-
-        gone = gone_claims(q)  # claims of a worker process that is gone (a rig crash): not running
-    finally:
-        q.close()
-    data: dict[str, Any] = {
-        "root": str(root),
-        "counts": counts,
-        "totals": {state: sum(by.values()) for state, by in counts.items()},
-        "waiting": [{"task_id": w.task_id, "name": w.name, "task_class": w.task_class, "priority": w.priority,
-                     "waiting_s": round(now - w.waiting_since, 1), "reason": w.reason} for w in waiting],
-        "running": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
-                     "task_class": t.task_class.value} for t in running if t.task_id not in gone],
-        "orphaned": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
-                      "task_class": t.task_class.value} for t in running if t.task_id in gone],
-        "failed": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value, "error": t.error,
-                    "retry_count": t.retry_count} for t in failed],
-        "awaiting_approval": [{"task_id": t.task_id, "name": t.name, "task_class": t.task_class.value,
-                               "escalation_id": (t.result or {}).get("awaiting_escalation"), "error": t.error}
-                              for t in awaiting],
-        "workers": None,
-    }
-    if rigs is not None:
-        data["rigs"] = rigs
-        _explain_pinned(data["waiting"], waiting, {r["rig"] for r in rigs if not r["stale"]})
-    data["workers"] = _workers_from_snapshot(paths, now)
-    data["supervisor"] = _supervisor_from_snapshot(paths, now)
-    _explain_unrunnable(paths, now, data["waiting"], waiting)
-    data["model_demand"] = _demand_from_snapshot(paths, now)
-    return data
-
-
-RIG_STALE_S = 10.0
-"""A rig whose supervisor published no snapshot for this long is not running (the dashboard's rule)."""
-
-
-def cluster_rigs(args: argparse.Namespace, now: float) -> list[dict[str, Any]] | None:
-    """Every rig that published a snapshot in the shared store, and whether it is live; None on the
-    file store (one rig, the snapshot file tells) or when the store's channels cannot be opened."""
-    from engine.cli.store_channels import StoreOpenError, open_cli_channels
-
-    try:
-        channels = open_cli_channels(args)
-    except StoreOpenError:
-        return None
-    try:
-        if channels.kind == "file":
-            return None
-        out = []
-        for rig in channels.snapshots.rigs():
-            got = channels.snapshots.latest(rig)
-            if got is not None:
-                out.append({"rig": rig, "published_at": got.published_at, "age_s": round(got.age(now), 1),
-                            "stale": got.is_stale(now, RIG_STALE_S)})
-        return out
-    except OSError:  # the store stopped answering: status still shows the queue
-        return None
-    finally:
-        channels.close()
-
-
-def _explain_pinned(rows: list[dict[str, Any]], waiting: list[Any], live: set[str]) -> None:
-    """A task pinned to a rig whose supervisor is not running waits for that rig: say so in its row."""
-    for row, w in zip(rows, waiting):
-        if w.rig is not None and w.rig not in live and not w.reason.startswith(("dependency", "backoff")):
-            row["reason"] = f"pinned to rig {w.rig} (no live supervisor there)"
-        if w.rig is not None:
-            row["rig"] = w.rig
-
-
-def _demand_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
-    """What the supervisor learned per model (workers its last hour of work keeps busy, typical run)."""
-    try:
-        from engine.schema import to_plain
-        from engine.snapshot import read_snapshot
-
-        snap = read_snapshot(paths.snapshot)
-    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
-        return None
-    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
-        return None
-    return {model: to_plain(d) for model, d in snap.model_demand.items()}
-
-
-def _explain_unrunnable(paths: RigPaths, now: float, rows: list[dict[str, Any]], waiting: list[Any]) -> None:
-    """Where no live worker of a fresh snapshot can run a waiting task, say so in its row
-    ("no worker serves model M"): it waits for such a worker, no claim will fail it."""
-    try:
-        from engine.scheduling.capability import WorkerCapabilities, explain_unrunnable, role_of
-        from engine.snapshot import read_snapshot
-
-        snap = read_snapshot(paths.snapshot)
-    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
-        return
-    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
-        return
-    live = [w for w in snap.workers if w.state not in ("stopped", "fatal")]
-    if any(w.llm_backend is None for w in live):
-        return  # a supervisor that does not publish capabilities: nothing to judge by
-    caps = [WorkerCapabilities(llm_backend=w.llm_backend or "none",
-                               llm_models=frozenset(w.llm_models) if w.llm_models is not None else None,
-                               role=role_of(w.role))
-            for w in live]
-    judged = {v.task_id: v.reason for v in snap.queue.waiting if v.reason.startswith("no worker can run")}
-    for row, w in zip(rows, explain_unrunnable(waiting, caps)):
-        # script handlers and models are judged where the workers run: the supervisor's reason
-        row["reason"] = judged.get(w.task_id, w.reason) if w.reason == row["reason"] else w.reason
-
-
-def _supervisor_from_snapshot(paths: RigPaths, now: float) -> dict[str, Any] | None:
-    """The supervisor's pid, start time and uptime, from its latest snapshot (None: none has written one).
-    ``fresh`` is false when that snapshot is older than SNAPSHOT_FRESH_S (it may have stopped)."""
-    try:
-        from engine.snapshot import read_snapshot
-
-        snap = read_snapshot(paths.snapshot)
-    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
-        return None
-    if snap is None:
-        return None
-    started = snap.started_at
-    return {"pid": snap.supervisor_pid, "started_at": started, "snapshot_at": snap.taken_at,
-            "uptime_s": round(snap.taken_at - started, 1) if started is not None else None,
-            "fresh": now - snap.taken_at <= SNAPSHOT_FRESH_S}
-
-
-def _workers_from_snapshot(paths: RigPaths, now: float) -> list[dict[str, Any]] | None:
-    try:
-        from engine.snapshot import read_snapshot
-
-        snap = read_snapshot(paths.snapshot)
-    except Exception:  # noqa: BLE001 - a malformed snapshot must not break status
-        return None
-    if snap is None or now - snap.taken_at > SNAPSHOT_FRESH_S:
-        return None
-    return [{"worker_id": w.worker_id, "gpus": list(w.gpus), "state": w.state, "current_task": w.current_task,
-             "residency": w.residency, "resident_model": w.resident_model} for w in snap.workers]
-
-
 def run_status(args: argparse.Namespace) -> int:
     if not RigPaths(args.root).tasks.is_dir():
         print(f"galaxy: no rig at {args.root} (no tasks/ folder): check --root or $GALAXY_ROOT; "
               "`galaxy submit` or `galaxy up` creates it", file=sys.stderr)
         return 2
     now = time.time()
-    data = status_data(args.root, now, args.limit, _queue(args), cluster_rigs(args, now))
+    from engine.cli.status_data import read_cluster, status_data
+
+    data = status_data(args.root, now, args.limit, _queue(args), read_cluster(args, now))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -464,9 +311,8 @@ def run_status(args: argparse.Namespace) -> int:
         if by:
             print(f"  {state:<11}" + ", ".join(f"{cls} {n}" for cls, n in sorted(by.items())))
     if data.get("rigs"):
-        print("rigs: " + ", ".join(f"{r['rig']} ({'STALE ' if r['stale'] else ''}{r['age_s']:.0f}s ago)"
-                                   for r in data["rigs"]))
-    if data["workers"] is not None:
+        _print_rigs(data["rigs"])
+    elif data["workers"] is not None:
         print("workers:")
         for w in data["workers"]:
             print(f"  {w['worker_id']:<12} gpus {w['gpus']}  {w['state']:<9} {w['current_task'] or ''}")
@@ -499,6 +345,22 @@ def run_status(args: argparse.Namespace) -> int:
         for a in data["awaiting_approval"]:
             print(f"  {a['task_id']:<{width}}  {a['escalation_id'] or '?'}  after: {a['error']}")
     return 0
+
+
+def _print_rigs(rigs: list[dict[str, Any]]) -> None:
+    """Each rig of a shared store: live or STALE, its supervisor, then its workers."""
+    print(f"rigs ({len(rigs)}):")
+    for r in rigs:
+        sup = r["supervisor"]
+        who = f"supervisor pid {sup['pid']}" if sup is not None else "no supervisor snapshot"
+        if sup is not None and sup["uptime_s"] is not None and not r["stale"]:
+            who += f", up {_uptime(sup['uptime_s'])}"
+        age = f"{r['age_s']:.0f}s ago" if r["age_s"] is not None else "never"
+        state = f"STALE (last snapshot {age}: its claims are reaped by the others when their leases end)" \
+            if r["stale"] else f"live, {r['gpus']} GPU(s)"
+        print(f"  {r['rig']}: {state}; {who}" + (f"; {r['problem']}" if r["problem"] else ""))
+        for w in r["workers"] or []:
+            print(f"    {w['worker_id']:<12} gpus {w['gpus']}  {w['state']:<9} {w['current_task'] or ''}")
 
 
 def _uptime(seconds: float) -> str:

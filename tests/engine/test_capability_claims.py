@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine.cli.cmd_queue import status_data
+from engine.cli.status_data import status_data
 from engine.config import GroupConfig
 from engine.model import Task, TaskClass, TaskType
 from engine.paths import RigPaths

@@ -275,7 +275,7 @@ def test_the_supervisors_retry_of_a_parked_task_names_its_escalation(tmp_path: P
 
 
 def test_galaxy_status_gives_the_role_reason_and_the_supervisors_script_reason(tmp_path: Path) -> None:
-    from engine.cli.cmd_queue import status_data
+    from engine.cli.status_data import status_data
     from engine.snapshot import SNAPSHOT_VERSION, QueueView, Snapshot, WaitingView, WorkerView, write_snapshot
 
     paths = RigPaths(tmp_path / "shared").ensure()

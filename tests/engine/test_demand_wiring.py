@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.cmd_queue import status_data
+from engine.cli.status_data import status_data
 from engine.clock import FakeClock
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
 from engine.model import Task, TaskClass

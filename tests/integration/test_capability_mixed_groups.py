@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine.cli.cmd_queue import status_data
+from engine.cli.status_data import status_data
 from engine.config import GalaxyConfig, GroupConfig, Thresholds
 from engine.model import Task, TaskClass, TaskType
 from engine.paths import RigPaths

@@ -163,6 +163,10 @@ def test_two_rigs_share_one_redis_and_one_survives_the_other(tmp_path: Path,
         assert data["totals"]["complete"] == TASKS
         assert data["counts"] == {state: by for state, by in counts.items() if state in data["counts"]}
         assert data["running"] == [] and data["failed"] == []
+        rigs = {r["rig"]: r for r in data["rigs"]}  # status covers every rig: the dead one is STALE
+        assert rigs["rig-a"]["stale"] and rigs["rig-a"]["workers"] is None
+        assert not rigs["rig-b"]["stale"] and rigs["rig-b"]["supervisor"]["fresh"] and rigs["rig-b"]["workers"]
+        assert data["workers"] and {w["rig"] for w in data["workers"]} == {"rig-b"}
 
         pinned = tmp_path / "pinned.json"  # work for the dead rig waits for it, saying why
         pinned.write_text(json.dumps([{"task_id": f"p{i}", "name": f"pinned {i}", "task_class": "cpu",

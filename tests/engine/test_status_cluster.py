@@ -1,0 +1,74 @@
+"""``galaxy status`` on a shared store (a real redis-server) covers every rig: each rig live or
+STALE with its supervisor and its workers, the workers of the live rigs (each naming its rig), and
+this rig's supervisor on top."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from engine.paths import RigPaths
+from engine.store.redis.channels import redis_channels
+from engine.store.redis.client import connect
+from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.support.rig_snapshots import publish, rig_snapshot
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> tuple[Path, Path]:  # noqa: F811
+    """Three rigs on one Redis: ``lab`` (this host, live, 2 GPUs), ``gaming`` (live, 1 GPU, busy) and
+    ``mac`` (its supervisor stopped publishing a minute ago)."""
+    name = "st" + uuid.uuid4().hex[:8]
+    config = tmp_path / "galaxy.toml"
+    config.write_text(f'[store]\nurl = "{redis_server.url}"\ncluster = "{name}"\n\n[rig]\nname = "lab"\n')
+    root = tmp_path / "root"
+    RigPaths(root).tasks.mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for var in ("GALAXY_STORE", "GALAXY_ROOT", "GALAXY_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    channels = redis_channels(connect(redis_server.url), name, "lab")
+    now = time.time()
+    publish(channels.snapshots, rig_snapshot("lab", now, gpus=2, pid=100), now)
+    publish(channels.snapshots, rig_snapshot("gaming", now, gpus=1, pid=200, busy="t-7"), now)
+    publish(channels.snapshots, rig_snapshot("mac", now - 60, gpus=1, pid=300), now - 60)
+    channels.close()
+    return root, config
+
+
+def status(root: Path, config: Path, *flags: str) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["--root", str(root), "--config", str(config), "status", *flags]) == 0
+    return buf.getvalue()
+
+
+def test_status_json_covers_every_rig(cluster: tuple[Path, Path]) -> None:
+    data = json.loads(status(*cluster, "--json"))
+    rigs = {r["rig"]: r for r in data["rigs"]}
+    assert sorted(rigs) == ["gaming", "lab", "mac"]
+    assert not rigs["lab"]["stale"] and rigs["lab"]["supervisor"]["pid"] == 100 and rigs["lab"]["gpus"] == 2
+    assert [w["worker_id"] for w in rigs["lab"]["workers"]] == ["gpu0", "gpu1"]
+    assert rigs["gaming"]["workers"][0]["current_task"] == "t-7"
+    assert rigs["mac"]["stale"] and rigs["mac"]["workers"] is None and rigs["mac"]["supervisor"]["pid"] == 300
+    # every live rig's workers, each naming its rig (names repeat across rigs); this rig's supervisor on top
+    assert sorted((w["rig"], w["worker_id"]) for w in data["workers"]) == [
+        ("gaming", "gpu0"), ("lab", "gpu0"), ("lab", "gpu1")]
+    assert data["supervisor"]["pid"] == 100 and data["supervisor"]["fresh"]
+
+
+def test_status_text_lists_each_rig_with_its_workers(cluster: tuple[Path, Path]) -> None:
+    text = status(*cluster)
+    assert "supervisor pid 100, up 1h02m05s" in text
+    lines = text.splitlines()
+    at = {line.strip().split(":")[0]: i for i, line in enumerate(lines) if line.startswith("  ") and ": " in line}
+    assert lines[at["gaming"]].strip().startswith("gaming: live, 1 GPU(s); supervisor pid 200")
+    assert lines[at["gaming"] + 1].split() == ["gpu0", "gpus", "[0]", "running", "t-7"]
+    assert lines[at["mac"]].strip().startswith("mac: STALE (last snapshot 60s ago")
+    assert lines[at["lab"] + 2].split()[0] == "gpu1"
