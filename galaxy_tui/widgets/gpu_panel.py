@@ -29,22 +29,29 @@ class CardData:
 
 
 def cards_from(snap: Snapshot) -> list[CardData]:
-    by_gpu: dict[int, WorkerView] = {}
+    """One card per GPU, then one per CPU-only worker. In a cluster view (several rigs) worker names
+    repeat from rig to rig, so a card's worker is looked up within its own rig and its key names it."""
+    by_gpu: dict[tuple[str | None, int], WorkerView] = {}
     gpu_less: list[WorkerView] = []
     for w in snap.workers:
         if w.gpus:
             for i in w.gpus:
-                by_gpu.setdefault(i, w)
+                by_gpu.setdefault((w.rig, i), w)
         else:
             gpu_less.append(w)
-    named = {w.worker_id: w for w in snap.workers}
+    named = {(w.rig, w.worker_id): w for w in snap.workers}
     cards = []
     for g in snap.gpus:
-        worker = named.get(g.worker_id) if g.worker_id else None
-        card_worker = worker or by_gpu.get(g.index)
-        cards.append(CardData(f"gpu-{g.index}", g, card_worker, _clock_for(card_worker, snap.taken_at)))
-    cards += [CardData(f"cpu-{w.worker_id}", None, w, _clock_for(w, snap.taken_at)) for w in gpu_less]
+        worker = named.get((g.rig, g.worker_id)) if g.worker_id else None
+        card_worker = worker or by_gpu.get((g.rig, g.index))
+        cards.append(CardData(_key("gpu", g.rig, str(g.index)), g, card_worker,
+                              _clock_for(card_worker, snap.taken_at)))
+    cards += [CardData(_key("cpu", w.rig, w.worker_id), None, w, _clock_for(w, snap.taken_at)) for w in gpu_less]
     return cards
+
+
+def _key(kind: str, rig: str | None, name: str) -> str:
+    return f"{kind}-{name}" if rig is None else f"{kind}-{rig}-{name}"
 
 
 def _clock_for(worker: WorkerView | None, taken_at: float) -> float:
