@@ -69,8 +69,9 @@ def file_channels(paths: RigPaths, rig: str) -> Channels:
 def open_channels(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, str] = os.environ) -> Channels:
     """The channels of the store ``config`` (and ``$GALAXY_STORE``) name, for this rig (``[rig] name``).
 
-    Redis: connects and refuses a server that may evict keys (``StoreConfigError``); raises
-    ``StoreEnvError`` for a bad ``$GALAXY_STORE``. The caller closes them (``Channels.close``)."""
+    Redis: connects and refuses a server that may evict keys or refuses the password
+    (``StoreConfigError``), raises ``StoreUnavailable`` when it does not answer (engine/store/startup.py
+    waits for it) and ``StoreEnvError`` for a bad ``$GALAXY_STORE``. The caller closes them (``Channels.close``)."""
     return open_store_channels(effective_store(config.store, environ), config.rig, paths)
 
 
@@ -100,13 +101,11 @@ def open_store_channels(store: StoreConfig, rig: str, paths: RigPaths) -> Channe
     if why is not None:  # the default is the host name, which may not fit a key
         raise ValueError(f"{why}; set [rig] name in galaxy.toml")
     from engine.store.redis.channels import redis_channels
-    from engine.store.redis.channels.base import answering
-    from engine.store.redis.client import connect, require_no_eviction
+    from engine.store.redis.client import check_server, connect
 
     client = connect(store.url)
-    try:
-        with answering(f"at {redact_url(store.url)}"):  # not answering: StoreUnavailable (an OSError)
-            require_no_eviction(client, where=redact_url(store.url))
+    try:  # not answering: StoreUnavailable (an OSError, worth waiting for); wrong: StoreConfigError
+        check_server(client, where=redact_url(store.url))
     except Exception:
         client.close()
         raise

@@ -28,8 +28,9 @@ def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None =
                use_inotify: bool = True) -> RigQueue:
     """The queue of ``store``: a ``FileQueue`` on ``paths`` when it names no url, else a ``RedisQueue``
     on the url's server under the store's cluster name (its events, without ``events``, to the
-    cluster's event stream). Raises ``StoreConfigError`` for a Redis that may evict keys and
-    ``ConnectionError`` (an OSError) when it does not answer. The caller closes it."""
+    cluster's event stream). Raises ``StoreConfigError`` for a Redis that may evict keys or refuses
+    the password, and ``StoreUnavailable`` (a ``ConnectionError``) when it does not answer. The
+    caller closes it."""
     if store.url is None:
         from engine.queue.filequeue import FileQueue
 
@@ -38,22 +39,21 @@ def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None =
 
 
 def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None) -> RedisQueue:
-    import redis
-
+    from engine.queue.protocol import StoreUnavailable
     from engine.store.redis.channels.events import RedisEventStream
-    from engine.store.redis.client import connect, key_prefix, require_no_eviction
+    from engine.store.redis.client import check_server, connect, key_prefix
     from engine.store.redis.queue import RedisQueue
 
     url = store.url or ""
     client = connect(url)
     try:
-        require_no_eviction(client, where=redact_url(url))
+        check_server(client, where=redact_url(url))  # wrong password, may evict: StoreConfigError
         if events is None:  # the queue's events (submitted, lost, promoted ...) go to the cluster's stream
             events = EventLog(paths.events, stream=RedisEventStream(client, key_prefix(store.cluster)))
         return RedisQueue(client, store.cluster, events=events, check_eviction=False)
-    except redis.RedisError as exc:  # no answer, refused auth: an OSError naming the store, like a file error
+    except StoreUnavailable as exc:  # no answer: an OSError naming the store (engine/store/startup.py waits)
         client.close()
-        raise ConnectionError(f"Redis {redact_url(url)} (cluster {store.cluster!r}): {exc}") from exc
+        raise StoreUnavailable(f"Redis {redact_url(url)} (cluster {store.cluster!r}): {exc}") from None
     except Exception:
         client.close()
         raise

@@ -56,25 +56,33 @@ def _events_tail(channels: Any) -> Callable[[int], Any]:
     return lambda n: stream_event_views(channels.events, n)
 
 
-def _open_channels(config: Any, paths: Any) -> Any:
-    """Snapshots, commands, events, escalations and audit in the configured store (docs/cluster.md)."""
+def _open_store_once(config: Any, paths: Any) -> tuple[Any, Any]:
+    """Snapshots, commands, events, escalations and audit, and the task queue (the one its workers
+    open), in the configured store (docs/cluster.md). StoreUnavailable while it does not answer."""
     from engine.store.open import open_channels
-
-    try:
-        return open_channels(config, paths)
-    except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, no answer
-        raise SupervisorStartError([f"store: {exc}"], 2) from None
-
-
-def _open_queue(config: Any, paths: Any, channels: Any, pidfile: Any) -> Any:
-    """The task queue in the configured store, the one its workers open (engine.store.open_queue)."""
     from engine.store.open_queue import open_config_queue
 
+    channels = open_channels(config, paths)
     try:
-        return open_config_queue(config, paths)
-    except (ValueError, RuntimeError, OSError) as exc:  # an evicting Redis, no answer (ConnectionError)
+        return channels, open_config_queue(config, paths)
+    except BaseException:
         channels.close()
-        pidfile.release()
+        raise
+
+
+def _open_store(config: Any, paths: Any, clock: Any, stop: Callable[[], bool]) -> tuple[Any, Any] | None:
+    """The store's channels and queue once it answers (engine/store/startup.py: a Redis that is down
+    is waited for, with backoff); None when stopped while waiting. A store that is wrong (a bad
+    $GALAXY_STORE, an evicting Redis, a refused password) refuses to start."""
+    from engine.store.settings import effective_store, redact_url
+    from engine.store.startup import open_when_answering
+
+    try:
+        store = effective_store(config.store, os.environ)
+        where = redact_url(store.url) if store.url else "file"
+        return open_when_answering(lambda: _open_store_once(config, paths), where=where, clock=clock,
+                                   say=lambda line: _LOG.warning(line), stop=stop)
+    except (ValueError, RuntimeError, OSError) as exc:
         raise SupervisorStartError([f"store: {exc}"], 2) from None
 
 
@@ -143,13 +151,28 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
         config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=launch.log_level))
     setup_logging(level=config.log.level, log_file=launch.log_file, config=config.log)
     rotator = EventsRotator(paths.events, config.log.events_max_bytes, config.log.events_backups)
-    channels = _open_channels(config, paths)
-    pidfile = PidFile(paths.supervisor_pid)
+    pidfile = PidFile(paths.supervisor_pid)  # first: a second supervisor is refused, not left waiting too
     try:
         pidfile.acquire()
     except (SupervisorAlreadyRunning, UnsafePidFile) as exc:
-        channels.close()
         raise SupervisorStartError([str(exc)], 1) from None
+    stop: dict[str, str | None] = {"signal": None}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["signal"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        opened = _open_store(config, paths, clock, lambda: stop["signal"] is not None)
+    except BaseException:
+        pidfile.release()
+        raise
+    if opened is None:
+        pidfile.release()
+        json_log("supervisor stopped before its store answered", signal=stop["signal"])
+        return 0
+    channels, queue = opened
     service = note_service_run(paths.state, os.environ, os.getpid())  # `galaxy up` then just attaches
     if service:
         json_log("supervisor runs as a systemd service", unit=service["unit"])
@@ -158,14 +181,6 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
     endpoints = None
     demo_cloud = None
     feeder = None
-    stop: dict[str, str | None] = {"signal": None}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["signal"] = signal.Signals(signum).name
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    queue = _open_queue(config, paths, channels, pidfile)
     try:
         if launch.sim:
             driver = SimRigDriver(probe)

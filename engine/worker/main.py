@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +19,17 @@ from engine.handlers.registry import HandlerRegistry
 from engine.logsetup import log_fields
 from engine.model import TaskClass
 from engine.paths import RigPaths
+from engine.queue.protocol import RigQueue
 from engine.residency.factory import event_log_sink, make_worker_residency
 from engine.scheduling.capability import capabilities_of
 from engine.scheduling.policy import WorkerProfile
-from engine.store.open import open_channels_from_env
+from engine.store.open import Channels, open_channels_from_env
 from engine.store.open_queue import open_queue_from_env
+from engine.store.settings import DEFAULT_CLUSTER, ENV_STORE, StoreConfig, effective_store, redact_url
+from engine.store.startup import open_when_answering
 from engine.worker.loop import Worker, WorkerSettings, default_workdir
 from engine.worker.rigview import SnapshotRigView, StoreRigView
-from engine.worker.signals import install_stop_handlers
+from engine.worker.signals import EarlyStop, install_stop_handlers
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,19 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     gpus = launch.gpus
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))  # handlers' CUDA libraries see only ours
     paths = RigPaths(launch.root).ensure()
-    channels = open_channels_from_env(paths)  # the supervisor's store (engine.store.open.store_env)
-    stamp: dict[str, object] = {"gpu_id": gpus[0] if gpus else None}
-    if channels.kind != "file":  # one event stream for the cluster: say which rig each line is from
-        stamp["rig"] = channels.rig
-    events = EventLog(paths.events, stamp, stream=channels.events)
-    queue = open_queue_from_env(paths, events=events)  # the same store as the supervisor's
+    clock = SystemClock()
+    early = EarlyStop()  # SIGTERM while the store does not answer yet: exit, nothing claimed
+    try:
+        opened = open_when_answering(lambda: _open_store(paths, gpus), where=_store_where(), clock=clock,
+                                     say=log.warning, stop=early.requested)
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad url, an evicting Redis, a wrong password
+        print(f"galaxy worker {launch.worker_id}: store: {exc}", file=sys.stderr, flush=True)
+        log.error("worker cannot open its store", extra=log_fields(worker_id=launch.worker_id, error=str(exc)))
+        return 2
+    if opened is None:
+        print(f"worker {launch.worker_id} stopped ({early.reason}) before its store answered", flush=True)
+        return 0
+    channels, events, queue = opened
     profile = WorkerProfile(launch.worker_id, preferred_classes=launch.preferred, allowed_classes=launch.allowed,
                             capabilities=capabilities_of(launch.backend, launch.models, launch.allowed,
                                                          role=launch.executor,  # claims match role too
@@ -68,7 +79,6 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     settings = WorkerSettings(lease_s=launch.lease_s, stop_grace_s=launch.grace_s, workdir=default_workdir(paths),
                               extras=extras, max_tasks=launch.max_tasks, exit_when_idle=launch.exit_when_idle)
     registry = HandlerRegistry()
-    clock = SystemClock()
     residency = make_worker_residency(gpu_ids=gpus, backend_kind=launch.backend, endpoint=launch.endpoint,
                                       handlers=registry.loaded, paths=paths, simulated=None, clock=clock,
                                       events=event_log_sink(events, launch.worker_id))
@@ -80,6 +90,8 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     worker = Worker(queue, registry, residency, clock, paths, events, launch.worker_id, gpus, profile, settings,
                     rig_view=rig_view)
     install_stop_handlers(worker)
+    if early.reason is not None:  # the signal came while the store was being opened
+        worker.request_stop(early.reason)
     print(f"worker {launch.worker_id} (pid {os.getpid()}, gpus {list(gpus) or 'none'}) on {paths.root}", flush=True)
     log.info("worker started", extra=log_fields(worker_id=launch.worker_id, pid=os.getpid(), gpus=list(gpus),
                                                  root=str(paths.root), backend=launch.backend))
@@ -89,3 +101,25 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     print(f"worker {launch.worker_id} stopped after {ran} task(s)", flush=True)
     log.info("worker stopped", extra=log_fields(worker_id=launch.worker_id, tasks=ran))
     return 0
+
+
+def _store_where() -> str:
+    """The store this worker was told to use, for its log (no password)."""
+    store = effective_store(StoreConfig(None, DEFAULT_CLUSTER), {ENV_STORE: os.environ.get(ENV_STORE, "")})
+    return redact_url(store.url) if store.url else "file"
+
+
+def _open_store(paths: RigPaths, gpus: tuple[int, ...]) -> tuple[Channels, EventLog, RigQueue]:
+    """The supervisor's store (engine.store.open.store_env): channels, the event log on them, the queue.
+    Raises StoreUnavailable while it does not answer (nothing is left open then)."""
+    channels = open_channels_from_env(paths)
+    stamp: dict[str, object] = {"gpu_id": gpus[0] if gpus else None}
+    if channels.kind != "file":  # one event stream for the cluster: say which rig each line is from
+        stamp["rig"] = channels.rig
+    events = EventLog(paths.events, stamp, stream=channels.events)
+    try:
+        queue = open_queue_from_env(paths, events=events)  # the same store as the supervisor's
+    except BaseException:
+        channels.close()
+        raise
+    return channels, events, queue

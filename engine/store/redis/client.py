@@ -7,6 +7,8 @@ import re
 
 import redis
 
+from engine.queue.protocol import StoreUnavailable
+
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SOCKET_TIMEOUT_S = 10.0
 
@@ -56,3 +58,19 @@ def require_no_eviction(client: redis.Redis, *, where: str = "") -> None:
             f"Redis{at} has maxmemory-policy {policy!r}: it may evict keys and lose tasks; galaxy needs "
             "'noeviction' (set 'maxmemory-policy noeviction' in redis.conf or run "
             "CONFIG SET maxmemory-policy noeviction)")
+
+
+def check_server(client: redis.Redis, *, where: str) -> None:
+    """At start-up, tell a Redis worth waiting for from one that is wrong: ``StoreUnavailable`` when it
+    does not answer (down, cut off, still loading its AOF: engine/store/startup.py waits and tries
+    again), ``StoreConfigError`` when it answers but cannot be used (it refused the password, may
+    evict keys, or refused the check itself): waiting would not fix those."""
+    try:
+        require_no_eviction(client, where=where)
+    except redis.AuthenticationError as exc:  # a ConnectionError to redis-py, but no wait fixes it
+        raise StoreConfigError(f"Redis at {where} refused galaxy's credentials: {exc} "
+                               "(check the user and password in the store url)") from None
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(f"Redis did not answer at {where}: {exc}") from None
+    except redis.RedisError as exc:  # NOPERM, a database number it does not have ...
+        raise StoreConfigError(f"Redis at {where} refused galaxy: {exc}") from None
