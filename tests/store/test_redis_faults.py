@@ -185,6 +185,8 @@ def test_killed_connections_and_lost_replies_after_claim_and_complete(server: Re
         until(lambda: completed(store) == len(ids), "every task done")
         assert cutter.cut == {"claim": 6, "complete": 6}  # each one's reply was lost after the script ran
         assert_each_completed_once(store, ids)
+        logged = sorted(str(e["task_id"]) for e in events(workers.root, "task_completed"))
+        assert logged == sorted(ids)  # one task_completed each, also where the completion's reply was lost
     finally:
         stop.set()
         workers.stop_all()

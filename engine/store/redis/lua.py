@@ -12,7 +12,9 @@ Keys (P = prefix):
   t:ID        hash: j (task JSON as submitted), st (queue|processing|delayed|held|awaiting|complete|failed),
               cls, lane, maxr, retry, deps (JSON list), enq (claimable since, us), own, tok (current
               owner token), ltok (token of the last claim), clm, exp (lease deadline, us), due, waits,
-              err, res (JSON), root (cascade root), esc (escalation id), sreq (submit request id)
+              err, res (JSON), root (cascade root), esc (escalation id), sreq (submit request id),
+              fin (token of the claim that finished it), frel (JSON list: the dependents its completion
+              released, answered again to a resent completion so its events are still written once)
   a:ID        list of attempt JSON objects
   lane:L      zset of claimable ids by enqueue time; lanes: set of non-empty lane keys L
   proc        zset id -> lease deadline (us); delayed: id -> due (us); held: id -> since (us);
@@ -339,6 +341,10 @@ COMPLETE = PRELUDE + _OWNED + r"""
 -- arg: id, token, result JSON, attempt JSON
 local id, token = arg(1), arg(2)
 local o = owned(id, token)
+if o == 'done' then  -- this very completion, resent after its reply was lost: what it did, once more
+  local rel = redis.call('HGET', tk(id), 'frel')
+  return finish({ok = 0, state = o, released = rel and cjson.decode(rel) or nil})
+end
 if o ~= 'ok' then return finish({ok = 0, state = o}) end
 local h = tk(id)
 leave(id, 'processing')
@@ -348,6 +354,7 @@ redis.call('RPUSH', P .. 'a:' .. id, arg(4))
 move(redis.call('HGET', h, 'cls'), 'processing', 'complete')
 remember('complete', id)
 local released = release_dependents(id)
+if #released > 0 then redis.call('HSET', h, 'frel', cjson.encode(released)) end
 if woke then  -- wake the others now, so the counter handed back below already counts this change
   redis.call('INCR', P .. 'ver')
   redis.call('PUBLISH', P .. 'wake', '1')
@@ -361,6 +368,9 @@ FAIL = PRELUDE + _OWNED + r"""
 -- arg: id, token, mode ('delay' | 'final'), error text, attempt JSON, backoff us (delay), final reason
 local id, token, mode = arg(1), arg(2), arg(3)
 local o = owned(id, token)
+if o == 'done' then  -- this very failure, resent after its reply was lost: when its retry is due, if still
+  return finish({ok = 0, state = o, due = redis.call('HGET', tk(id), 'due') or nil})
+end
 if o ~= 'ok' then return finish({ok = 0, state = o}) end
 local h = tk(id)
 redis.call('RPUSH', P .. 'a:' .. id, arg(5))

@@ -88,6 +88,15 @@ def _same_enq(policy: ClaimPolicy, top: Candidate, offered: Sequence[Candidate],
     return str(int(head[1])) if again and again[0].task_id == top.task_id else ""
 
 
+def _applied_earlier(reply: dict[str, Any]) -> bool:
+    """A finish (complete, fail, release) answered "done": this very claim's finish, applied by an
+    earlier try whose reply was lost (``run``'s resend, or a kept result recorded again after
+    ``StoreUnavailable``). Only the token's holder can get it, and it has written no event for that
+    finish yet (a finish whose reply arrived drops the claim, so it is never sent again): the caller
+    writes the events now, once, from what the script answers the finish did."""
+    return reply.get("state") == "done"
+
+
 def _heads(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
     out = {str(h[0]): (str(h[1]), float(h[2]), int(h[3])) for h in reply.get("heads") or []}
     return out, str(reply.get("ver", "0"))
@@ -346,9 +355,8 @@ class RedisQueue:
         reply = self.run("complete", now, [task_id, c.token, json.dumps(result),
                                            self._attempt(c, now, "ok", return_code=rc)])
         self._claims.pop(task_id, None)
-        if not reply.get("ok"):
-            if reply.get("state") != "done":  # "done": this very completion, resent after a lost reply
-                self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
+        if not reply.get("ok") and not _applied_earlier(reply):
+            self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
             return
         if "heads" in reply:
             self._heads = _heads(reply)
@@ -384,10 +392,11 @@ class RedisQueue:
             reply = self.run("fail", now, [task_id, c.token, "final", snippet, attempt, "0", why])
             event, extra = EventType.TASK_FAILED, {"retry_count": task.retry_count}
         self._claims.pop(task_id, None)
-        if not reply.get("ok"):
-            if reply.get("state") != "done":
-                self._refused(task_id, worker_id, now, "failed", str(reply.get("state")), error)
+        if not reply.get("ok") and not _applied_earlier(reply):
+            self._refused(task_id, worker_id, now, "failed", str(reply.get("state")), error)
             return
+        if event is EventType.TASK_RETRY_SCHEDULED and not reply.get("ok") and reply.get("due"):
+            extra["not_before"] = int(reply["due"]) / 1e6  # the due time the earlier try set
         self.events.emit(event, at=now, task_id=task_id, worker_id=worker_id, error=snippet,
                          duration_ms=(now - c.claimed_at) * 1000.0, return_code=return_code,
                          task_class=task.task_class.value, **extra)
@@ -402,7 +411,7 @@ class RedisQueue:
             reply = self.run("release", now, [task_id, c.token, self._attempt(c, now, "released", error=reason),
                                               worker_id, reason])
         self._claims.pop(task_id, None)
-        if reply.get("ok"):
+        if reply.get("ok") or _applied_earlier(reply):
             self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
     # ------------------------------------------------------------------ housekeeping
