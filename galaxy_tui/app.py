@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, TextArea
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
-from engine.snapshot import GpuView, Snapshot, TaskView, WorkerView
+from engine.snapshot import Snapshot, TaskView, WorkerView
 from galaxy_tui import prefs
 from galaxy_tui.actions import CANCELLABLE, STOPPED_STATES, unload_plan
 from galaxy_tui.escalation_keys import EscalationKeys
@@ -89,10 +89,15 @@ class GalaxyApp(EscalationKeys):
     def __init__(self, source: SnapshotSource, sink: CommandSink, *, read_only: bool = False,
                  clock: Callable[[], float] = time.time, root: Path | None = None,
                  poll_interval: float = POLL_INTERVAL_S, theme: str | None = None,
-                 prefs_path: Path | None = None) -> None:
+                 prefs_path: Path | None = None, route: Callable[[str], CommandSink] | None = None,
+                 home_rig: str | None = None) -> None:
+        """``route``: the command channel of a named rig, in a cluster view (a worker's commands go to
+        its own rig's supervisor); ``home_rig``: this host's rig there (its history is on this disk)."""
         super().__init__()
         self.source = source
         self.sink = sink
+        self.route = route
+        self.home_rig = home_rig
         self.read_only = read_only
         self.clock = clock
         self.root = root
@@ -236,11 +241,10 @@ class GalaxyApp(EscalationKeys):
     def _show_worker_reason(self) -> None:
         """The selected card's worker state reason (why it is fatal, paused, backing off) on the
         GPU panel's bottom edge: one line narrow enough for 80 columns, never cut sideways."""
-        wid = self.selected_worker_id()
-        view = self._worker_view(wid) if wid else None
+        view = self.selected_worker()
         text = ""
         if view is not None and view.state_reason:
-            reason = view.state_reason
+            wid, reason = view.worker_id, view.state_reason
             text = f"{wid}: {reason}" if reason.startswith(view.state) else f"{wid} {view.state}: {reason}"
         panel = self.query_one(GpuPanel)
         if self._changed("worker-reason", text):
@@ -277,9 +281,14 @@ class GalaxyApp(EscalationKeys):
                             markup=False)
 
     # ---------- selection ----------
-    def selected_worker_id(self) -> str | None:
+    def selected_worker(self) -> WorkerView | None:
+        """The selected card's worker (in a cluster view, ``rig`` says which rig it runs on)."""
         card = self.query_one(GpuPanel).current
-        return card.worker.worker_id if card and card.worker else None
+        return card.worker if card else None
+
+    def selected_worker_id(self) -> str | None:
+        view = self.selected_worker()
+        return view.worker_id if view else None
 
     def selected_task(self) -> TaskView | None:
         key = self.query_one(TasksTable).selected_key
@@ -290,39 +299,49 @@ class GalaxyApp(EscalationKeys):
                 return t
         return self.query_one(TasksTable).selected_view()  # a queued row (listed from the queue)
 
-    def _worker_view(self, worker_id: str) -> WorkerView | None:
-        return next((w for w in self.snapshot.workers if w.worker_id == worker_id), None) if self.snapshot else None
-
     # ---------- commands out ----------
-    def supervisor_absent(self) -> bool:
-        """STALE (or never heard from): a command would wait in the folder for a future supervisor."""
+    def supervisor_absent(self, rig: str | None = None) -> bool:
+        """STALE (or never heard from): a command would wait for a future supervisor. ``rig``: another
+        rig of a cluster view, STALE when its supervisor stopped publishing."""
+        if rig is not None and self.snapshot is not None and rig != self.snapshot.rig:
+            return next((r.stale for r in self.snapshot.rigs if r.rig == rig), True)
         return self.snapshot is None or self.stale_since is not None or self.supervisor_alive is False
 
+    def command_rig(self, rig: str | None = None) -> str | None:
+        """The rig a command goes to in a cluster view (None: the one rig's channel): a worker's own
+        rig, else the rig whose snapshot the view shows (any live supervisor applies queue commands
+        and escalation decisions: they act on the shared store)."""
+        if self.route is None or self.snapshot is None or len(self.snapshot.rigs) < 2:
+            return None
+        return rig or self.snapshot.rig
+
     def send(self, kind: CommandKind, target: str | None = None, *, on_sent: Callable[[], None] | None = None,
-             **args: object) -> None:
-        """Send one command. Read-only says what it would send; with no live supervisor it asks
-        first (Cancel focused), as the CLI warns: the command would apply to the next supervisor."""
-        label = f"{kind.value} {target or ''}".strip()
+             rig: str | None = None, **args: object) -> None:
+        """Send one command (to ``rig``'s supervisor in a cluster view, see ``command_rig``). Read-only
+        says what it would send; with no live supervisor it asks first (Cancel focused), as the CLI
+        warns: the command would apply to the next supervisor."""
+        rig = self.command_rig(rig)
+        label = f"{kind.value} {target or ''}".strip() + (f" on rig {rig}" if rig else "")
         if self.read_only:
             self.notify(f"read-only: would send {label}", severity="warning", markup=False)
             return
-        if self.supervisor_absent():
+        if self.supervisor_absent(rig):
             def done(ok: bool | None) -> None:
                 if ok:
-                    self._send_now(kind, target, label, args, on_sent)
+                    self._send_now(kind, target, label, args, on_sent, rig)
                 else:
                     self.notify(f"not sent: {label}", severity="information", markup=False)
             self.push_screen(ConfirmScreen(f"No supervisor is running; send anyway?\n{label} would wait in the "
                                            "commands folder and apply when a supervisor starts.", "Send anyway"),
                              done)
             return
-        self._send_now(kind, target, label, args, on_sent)
+        self._send_now(kind, target, label, args, on_sent, rig)
 
     def _send_now(self, kind: CommandKind, target: str | None, label: str, args: dict[str, object],
-                  on_sent: Callable[[], None] | None = None) -> None:
+                  on_sent: Callable[[], None] | None = None, rig: str | None = None) -> None:
         cmd = make_command(kind, target, source=self.origin, now=self.clock(), **args)
         try:
-            self.sink.send(cmd)
+            (self.route(rig) if rig is not None and self.route is not None else self.sink).send(cmd)
         except (OSError, ValueError) as exc:  # ValueError: engine.ids.InvalidId, a target that is not a valid id
             self.notify(f"could not send {label}: {exc}", severity="error", markup=False)
             return
@@ -338,78 +357,76 @@ class GalaxyApp(EscalationKeys):
                 then()
         self.push_screen(ConfirmScreen(question, label), done)
 
-    def _need_worker(self) -> str | None:
-        wid = self.selected_worker_id()
-        if wid is None:
+    def _need_worker(self) -> WorkerView | None:
+        view = self.selected_worker()
+        if view is None:
             self.notify("select a GPU card with a worker first", severity="warning")
-        return wid
+        return view
 
     def action_pause_resume(self) -> None:
-        wid = self._need_worker()
-        if wid is None:
+        view = self._need_worker()
+        if view is None:
             return
-        view = self._worker_view(wid)
-        if view is not None and view.state in STOPPED_STATES:
+        wid = view.worker_id
+        if view.state in STOPPED_STATES:
             self.notify(f"{wid} is {view.state}: press s to start it", severity="warning", markup=False)
             return
-        paused = view is not None and view.state == "paused"
-        self.send(CommandKind.RESUME if paused else CommandKind.PAUSE, wid)
+        self.send(CommandKind.RESUME if view.state == "paused" else CommandKind.PAUSE, wid, rig=view.rig)
 
     def action_drain(self) -> None:
-        wid = self._need_worker()
-        if wid is not None:
-            self.send(CommandKind.DRAIN, wid)
+        view = self._need_worker()
+        if view is not None:
+            self.send(CommandKind.DRAIN, view.worker_id, rig=view.rig)
 
     def action_start_restart(self) -> None:
         """A stopped (drained) or fatal worker starts again (``resume`` spawns it: states.py);
         a live one is restarted after asking, saying what happens to its task."""
-        wid = self._need_worker()
-        if wid is None:
+        view = self._need_worker()
+        if view is None:
             return
-        view = self._worker_view(wid)
-        if view is None or view.state in STOPPED_STATES:
-            self.send(CommandKind.RESUME, wid)
+        wid = view.worker_id
+        if view.state in STOPPED_STATES:
+            self.send(CommandKind.RESUME, wid, rig=view.rig)
             return
         task = view.task_name or view.current_task
         what = (f"Its running task {task} is interrupted and handed back to the queue." if task
                 else "It runs no task now.")
         self.confirm(f"Restart worker {wid} ({view.state})? Its process is stopped and started again.\n{what}",
-                     "Restart", lambda: self.send(CommandKind.RESTART, wid))
+                     "Restart", lambda: self.send(CommandKind.RESTART, wid, rig=view.rig))
 
     def action_unload(self) -> None:
-        wid = self._need_worker()
-        if wid is None:
+        view = self._need_worker()
+        if view is None:
             return
-        view = self._worker_view(wid)
-        plan = unload_plan(view, self._gpu_of(wid))
+        wid = view.worker_id
+        card = self.query_one(GpuPanel).current
+        plan = unload_plan(view, card.gpu if card else None)
         if plan.nothing:
             self.notify(f"{wid}: {plan.text}; nothing sent", severity="information", markup=False)
             return
         if plan.question is None:
-            self.send(CommandKind.UNLOAD, wid)
+            self.send(CommandKind.UNLOAD, wid, rig=view.rig)
             return
-        self.confirm(plan.question, "Unload", lambda: self.send(CommandKind.UNLOAD, wid))
-
-    def _gpu_of(self, wid: str) -> GpuView | None:
-        if self.snapshot is None:
-            return None
-        return next((g for g in self.snapshot.gpus if g.worker_id == wid), None)
+        self.confirm(plan.question, "Unload", lambda: self.send(CommandKind.UNLOAD, wid, rig=view.rig))
 
     def action_cancel_task(self) -> None:
         task = self.selected_task()
         if isinstance(self.focused, GpuPanel) or task is None:
-            wid = self.selected_worker_id()
-            view = self._worker_view(wid) if wid else None
+            view = self.selected_worker()
             if view is not None and view.current_task:
                 task = TaskView(task_id=view.current_task, name=view.task_name or view.current_task,
-                                task_class=view.task_class or "?", status="running", worker_id=wid)
+                                task_class=view.task_class or "?", status="running", worker_id=view.worker_id)
         if task is None or task.status not in CANCELLABLE:
             self.notify("select a running or waiting task (Tasks, or a busy GPU) first", severity="warning")
             return
         where = f" on {task.worker_id}: it is stopped mid-run" if task.worker_id and task.status in (
             "running", "processing") else ""
+        # a running task is stopped by the supervisor of the rig whose worker runs it
+        runner = next((w for w in self.snapshot.workers if w.current_task == task.task_id), None) \
+            if self.snapshot else None
         self.confirm(f"Cancel task {task.name} ({task.task_id}){where}?\nIt will not run again unless retried.",
-                     "Cancel task", lambda: self.send(CommandKind.CANCEL, task.task_id))
+                     "Cancel task", lambda: self.send(CommandKind.CANCEL, task.task_id,
+                                                      rig=runner.rig if runner else None))
 
     def action_retry(self) -> None:
         task = self.selected_task()
@@ -436,12 +453,14 @@ class GalaxyApp(EscalationKeys):
         if card is not None and card.gpu is not None:  # Enter on a GPU card: its charts and processes (H8)
             from galaxy_tui.screens.gpu_detail import GpuDetailScreen
 
-            self.push_screen(GpuDetailScreen(card.gpu.index, self.root))
+            rig = card.gpu.rig
+            here = rig is None or rig == self.home_rig  # another host's history file is on its disk
+            self.push_screen(GpuDetailScreen(card.gpu.index, self.root if here else None, rig=rig))
             return
         task = self.selected_task()
         if isinstance(self.focused, GpuPanel) or task is None:
-            wid = self.selected_worker_id()
-            view = self._worker_view(wid) if wid else None
+            view = self.selected_worker()
+            wid = view.worker_id if view else None
             if view is not None and view.current_task and self.snapshot is not None:
                 task = next((t for t in self.snapshot.running if t.task_id == view.current_task), None) or TaskView(
                     task_id=view.current_task, name=view.task_name or view.current_task,

@@ -26,7 +26,7 @@ class EscalationKeys(App[None]):
     decided: dict[str, str]  # escalation id -> "approve"/"deny" sent from here, until refused
 
     def send(self, kind: CommandKind, target: str | None = None, *, on_sent: Callable[[], None] | None = None,
-             **args: object) -> None:
+             rig: str | None = None, **args: object) -> None:
         raise NotImplementedError  # GalaxyApp.send
 
     def confirm(self, question: str, label: str, then: Callable[[], None]) -> None:

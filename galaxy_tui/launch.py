@@ -22,10 +22,11 @@ def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | 
     if channels is None or channels.kind == "file":
         source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
         sink = channels.commands if channels is not None else FileCommandSink(paths.commands)
-    else:
-        source = ClusterSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
-        sink = channels.commands
-    return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
+        return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
+    # a shared store: every rig in one view, a worker's commands to its own rig's supervisor
+    source = ClusterSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
+    return GalaxyApp(source, channels.commands, read_only=read_only, root=root, prefs_path=default_prefs_path(),
+                     route=channels.commands_for, home_rig=channels.rig)
 
 
 GC_YOUNG = 20_000  # container allocations between young collections (CPython's default: 700)

@@ -100,13 +100,16 @@ def rig_views(readings: list[RigReading], home: str) -> tuple[RigView, ...]:
 
 def merge_rigs(readings: list[RigReading], home: str) -> Snapshot | None:
     """One snapshot for the whole cluster (None: no rig has a readable snapshot): the base rig's,
-    with every rig's GPUs and workers, each marked with its rig, and the list of rigs."""
+    with every rig's GPUs and workers, each marked with its rig, every rig's command acks, and the
+    list of rigs."""
     base = base_reading(readings, home)
     if base is None or base.snapshot is None:
         return None
-    gpus, workers = [], []
+    gpus, workers, acks = [], [], []
     for r in in_view_order(readings, home):
         if r.snapshot is not None:
             gpus += [replace(g, rig=r.rig) for g in r.snapshot.gpus]
             workers += [replace(w, rig=r.rig) for w in r.snapshot.workers]
-    return replace(base.snapshot, gpus=tuple(gpus), workers=tuple(workers), rigs=rig_views(readings, home))
+            acks += r.snapshot.acks  # a command sent to any rig is acknowledged by that rig's supervisor
+    return replace(base.snapshot, gpus=tuple(gpus), workers=tuple(workers), acks=tuple(acks),
+                   rigs=rig_views(readings, home))

@@ -155,15 +155,16 @@ def header(index: int, gpu: GpuView | None, worker: WorkerView | None) -> Conten
     return Content.assemble(*bits)
 
 
-def find_gpu(snap: Snapshot | None, index: int) -> tuple[GpuView | None, WorkerView | None]:
+def find_gpu(snap: Snapshot | None, index: int, rig: str | None = None) -> tuple[GpuView | None, WorkerView | None]:
+    """GPU ``index`` of ``rig`` (None: the one rig of a single-rig view) and the worker it serves."""
     if snap is None:
         return None, None
-    gpu = next((g for g in snap.gpus if g.index == index), None)
+    gpu = next((g for g in snap.gpus if g.index == index and g.rig == rig), None)
     worker = None
     if gpu is not None and gpu.worker_id:
-        worker = next((w for w in snap.workers if w.worker_id == gpu.worker_id), None)
+        worker = next((w for w in snap.workers if w.worker_id == gpu.worker_id and w.rig == rig), None)
     if worker is None:
-        worker = next((w for w in snap.workers if index in w.gpus), None)
+        worker = next((w for w in snap.workers if index in w.gpus and w.rig == rig), None)
     return gpu, worker
 
 
@@ -195,9 +196,13 @@ class GpuDetailScreen(ModalScreen[None]):
         Binding("right,l", "step(1)", "Next GPU"),
     ]
 
-    def __init__(self, index: int, root: Path | None, history: HistorySource | None = None) -> None:
+    def __init__(self, index: int, root: Path | None, history: HistorySource | None = None, *,
+                 rig: str | None = None) -> None:
+        """``rig``: the card's rig in a cluster view; ``root``: None for another host's rig (its history
+        file is on its own disk: the charts show the snapshot's last minute)."""
         super().__init__()
         self.index = index
+        self.rig = rig
         self.root = root
         self.history_source = history if history is not None else (file_history(root) if root else None)
         self.history: RigHistory | None = None
@@ -261,9 +266,9 @@ class GpuDetailScreen(ModalScreen[None]):
     def _render_all(self) -> None:
         snap = self._snapshot()
         self._seen = snap
-        gpu, worker = find_gpu(snap, self.index)
+        gpu, worker = find_gpu(snap, self.index, self.rig)
         body = self.query_one("#gpu-detail-body")
-        body.border_title = f"GPU {self.index}" + ("  SIMULATED" if gpu is not None and gpu.simulated else "")
+        body.border_title = f"GPU {self.index}" + (f" on rig {self.rig}" if self.rig else "") + ("  SIMULATED" if gpu is not None and gpu.simulated else "")
         body.border_subtitle = "esc close · ←/→ other GPU · enter task"
         self.query_one("#gpu-detail-head", Static).update(header(self.index, gpu, worker))
         charts, span = charts_for(self.index, gpu, self.history)
@@ -290,7 +295,7 @@ class GpuDetailScreen(ModalScreen[None]):
 
     def action_step(self, delta: int) -> None:
         snap = self._snapshot()
-        indexes = sorted(g.index for g in snap.gpus) if snap else []
+        indexes = sorted(g.index for g in snap.gpus if g.rig == self.rig) if snap else []  # this rig's
         if not indexes:
             return
         pos = indexes.index(self.index) if self.index in indexes else 0
@@ -299,7 +304,7 @@ class GpuDetailScreen(ModalScreen[None]):
 
     def action_task(self) -> None:
         snap = self._snapshot()
-        _gpu, worker = find_gpu(snap, self.index)
+        _gpu, worker = find_gpu(snap, self.index, self.rig)
         if worker is None or not worker.current_task or snap is None:
             self.notify("no task is running on this GPU", severity="information")
             return
