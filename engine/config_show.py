@@ -61,7 +61,7 @@ def _store_values(cfg: GalaxyConfig, environ: Mapping[str, str]) -> list[ShownVa
         url = ShownValue("store.url", redact_url(store.url) if store.url else None, store.origin)
     else:
         url = _one(cfg, "store.url", redact_url(store.url) if store.url else None)
-    return [url, _one(cfg, "store.cluster", store.cluster)]
+    return [url, _one(cfg, "store.cluster", store.cluster), _one(cfg, "store.keep_completed_s", store.keep_completed_s)]
 
 
 def _root_source(cfg: GalaxyConfig, root_how: str) -> str:

@@ -18,6 +18,7 @@ from engine.events import EventLog
 from engine.paths import RigPaths
 from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedSource, RigQueue
 from engine.store.open import ENV_CLUSTER
+from engine.store.retention import CompletedRetention
 from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store, redact_url
 
 if TYPE_CHECKING:
@@ -71,6 +72,18 @@ def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ
     it (a worker started by hand), the file queue under ``paths``."""
     cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
     return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events)
+
+
+def completed_retention(store: StoreConfig, queue: RigQueue) -> CompletedRetention | None:
+    """The supervisor's pruning of old completed records (engine/store/retention.py): for a Redis queue
+    with ``[store] keep_completed_s`` above 0; None for the file store (complete/ is kept on disk)."""
+    if store.url is None or store.keep_completed_s <= 0:
+        return None
+    from engine.store.redis.queue import RedisQueue
+
+    if not isinstance(queue, RedisQueue):  # the queue open_queue gave for this store: always a RedisQueue
+        raise TypeError(f"store {redact_url(store.url)} opened as {type(queue).__name__}, not a RedisQueue")
+    return CompletedRetention(queue, store.keep_completed_s)
 
 
 class _QueueListing:

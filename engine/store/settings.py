@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +62,10 @@ class StoreKind(StrEnum):
     REDIS = "redis"  # a Redis server: a cluster of rigs
 
 
+DEFAULT_KEEP_COMPLETED_S = 7 * 24 * 3600.0
+"""How long the Redis store keeps a completed task's record (``[store] keep_completed_s``; 0: for ever)."""
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """``[store]``: ``url`` None is the file store."""
@@ -69,6 +73,9 @@ class StoreConfig:
     url: str | None = None
     cluster: str = DEFAULT_CLUSTER
     origin: str = "no [store] url: the file store"
+    keep_completed_s: float = DEFAULT_KEEP_COMPLETED_S
+    """Redis only: a completed task's record (task, result, attempts) is removed this long after its
+    completion by the supervisors' tick (engine/store/retention.py); the file store keeps complete/."""
 
     @property
     def kind(self) -> StoreKind:
@@ -104,8 +111,11 @@ def store_config_problems(table: Mapping[str, Any]) -> list[tuple[str, str]]:
             why = name_problem("cluster", value)
             if why is not None:
                 out.append((key, why))
+        elif key == "keep_completed_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                out.append((key, f"must be a number of seconds >= 0 (0: keep for ever), got {value!r}"))
         else:
-            out.append((key, "unknown key (known: cluster, url)"))
+            out.append((key, "unknown key (known: cluster, keep_completed_s, url)"))
     return out
 
 
@@ -113,9 +123,10 @@ def parse_store_config(table: Mapping[str, Any], where: str = "galaxy.toml") -> 
     """``[store]`` once ``store_config_problems`` found nothing."""
     url = table.get("url")
     cluster = str(table.get("cluster", DEFAULT_CLUSTER))
+    keep = float(table.get("keep_completed_s", DEFAULT_KEEP_COMPLETED_S))
     if not url:
-        return StoreConfig(None, cluster)
-    return StoreConfig(str(url), cluster, f"{where} [store] url")
+        return StoreConfig(None, cluster, keep_completed_s=keep)
+    return StoreConfig(str(url), cluster, f"{where} [store] url", keep)
 
 
 class StoreEnvError(ValueError):
@@ -128,8 +139,8 @@ def effective_store(config: StoreConfig, environ: Mapping[str, str]) -> StoreCon
     if not raw:
         return config
     if raw == "file":
-        return StoreConfig(None, config.cluster, f"${ENV_STORE}=file")
+        return replace(config, url=None, origin=f"${ENV_STORE}=file")
     why = url_problem(raw)
     if why is not None:
         raise StoreEnvError(f"${ENV_STORE}: {why} (or set it to \"file\" for the file store)")
-    return StoreConfig(raw, config.cluster, f"${ENV_STORE}")
+    return replace(config, url=raw, origin=f"${ENV_STORE}")

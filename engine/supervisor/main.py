@@ -70,6 +70,14 @@ def _open_store_once(config: Any, paths: Any) -> tuple[Any, Any]:
         raise
 
 
+def _retention(config: Any, queue: Any) -> Any:
+    """Old completed records pruned by the tick (Redis: [store] keep_completed_s; none on the file store)."""
+    from engine.store.open_queue import completed_retention
+    from engine.store.settings import effective_store
+
+    return completed_retention(effective_store(config.store, os.environ), queue)
+
+
 def _open_store(config: Any, paths: Any, clock: Any, stop: Callable[[], bool]) -> tuple[Any, Any] | None:
     """The store's channels and queue once it answers (engine/store/startup.py: a Redis that is down
     is waited for, with backoff); None when stopped while waiting. A store that is wrong (a bad
@@ -195,7 +203,8 @@ def run_supervisor(launch: SupervisorLaunch) -> int:
         cloud = _cloud_tier(config, paths, queue, endpoints, channels)
         sup = Supervisor(config, paths, queue, probe, SubprocessLauncher(), host=HostProbe(paths.root),
                          simulated=launch.sim, endpoints=endpoints, rig_driver=driver,
-                         events_tail=_events_tail(channels), log=json_log, cloud=cloud, channels=channels)
+                         events_tail=_events_tail(channels), log=json_log, cloud=cloud, channels=channels,
+                         retention=_retention(config, queue))
         from engine.metrics.server import start_metrics  # [metrics] listen (docs/metrics.md)
 
         metrics = start_metrics(config, paths, lambda: sup.writer.last_snapshot, json_log,

@@ -23,6 +23,7 @@ from engine.queue.protocol import StoreUnavailable, TaskQueue
 from engine.snapshot import EventView, HostView
 from engine.store.open import Channels, file_channels, store_env
 from engine.store.outage import Change, RetryPolicy, StoreOutage, describe
+from engine.store.retention import CompletedRetention
 from engine.supervisor import states as S
 from engine.supervisor.alerts import AlertEngine
 from engine.supervisor.command_processor import CommandProcessor, Outcome
@@ -107,7 +108,8 @@ class Supervisor:
                  events_tail: Callable[[int], Sequence[EventView]] | None = None, log: LogFn = _silent,
                  pid: int | None = None, argv_for: ArgvBuilder | None = None,
                  cloud: CloudTierLike | None = None, demand: ModelDemand | None = None,
-                 groups: TaskGroups | None = None, channels: Channels | None = None) -> None:
+                 groups: TaskGroups | None = None, channels: Channels | None = None,
+                 retention: CompletedRetention | None = None) -> None:
         self.config, self.paths, self.queue, self.probe = config, paths, queue, probe
         self.channels = channels if channels is not None else file_channels(paths, config.rig)
         self.launcher, self.host, self.rig_driver, self.log = launcher, host, rig_driver, log
@@ -126,6 +128,8 @@ class Supervisor:
         self.commands = CommandProcessor(self.channels.commands, self.channels.audit)
         self.store_outage = StoreOutage(RetryPolicy(base_s=1.0, cap_s=10.0))
         """Whether the store answers; while it does not, the tick skips the store's work until a retry is due."""
+        self.retention = retention
+        """Old completed records pruned with the store's work (a Redis store; None: kept)."""
         self.cloud = cloud
         shared = self.channels.events if self.channels.kind != "file" else None  # the file: read by name, rotations too
         self.demand = demand if demand is not None else rig_demand(config, paths, queue, stream=shared)
@@ -299,6 +303,8 @@ class Supervisor:
     def _queue_maintenance(self, now: float) -> None:
         steps: tuple[tuple[str, Callable[[float], list[str]]], ...] = (
             ("reap_stale", self.queue.reap_stale), ("promote_due", self.queue.promote_due))
+        if self.retention is not None:
+            steps += (("prune_completed", self.retention.tick),)
         for name, step in steps:
             try:
                 moved = step(now)

@@ -20,7 +20,11 @@ Keys (P = prefix):
   proc        zset id -> lease deadline (us); delayed: id -> due (us); held: id -> since (us);
               failed / awaiting: id -> since (us)
   deps:ID     set of held ids that wait on ID; cascade:ROOT: set of ids failed because ROOT failed
-  n:STATE     hash class -> number of tasks in STATE; recent:complete / recent:failed: capped lists
+  n:STATE     hash class -> number of tasks in STATE (complete: completions ever, pruned ones too);
+              recent:complete / recent:failed: capped lists
+  done        zset id -> completion time (us): the completed records, oldest first, for PRUNE
+  pruned      zset id -> completion time (us) of the newest pruned ids (capped): a dependency on one is
+              met, as on a complete task, though its record is gone
   ver         counter bumped (and ``wake`` published) whenever something becomes claimable;
   fver        counter bumped whenever tasks enter or leave failed
 No script scans: each touches its own task, one lane, its dependents, or a bounded batch.
@@ -146,7 +150,9 @@ local function settle(id, from)
       fail_final(id, reason, root, d, why)
       return 'failed'
     end
-    if s ~= 'complete' then table.insert(waiting, d) end
+    if s ~= 'complete' and not (not s and redis.call('ZSCORE', P .. 'pruned', d)) then
+      table.insert(waiting, d)  -- neither complete nor completed and pruned since
+    end
   end
   if #waiting == 0 then
     redis.call('HSET', h, 'st', from)
@@ -239,7 +245,7 @@ for _, m in ipairs(meta) do
   local st = redis.call('HGET', tk(m.id), 'st')
   if st then table.insert(problems, 'task ' .. m.id .. ': id already exists (' .. st .. ')') end
   for _, d in ipairs(m.deps) do
-    if not batch[d] and redis.call('EXISTS', tk(d)) == 0 then
+    if not batch[d] and redis.call('EXISTS', tk(d)) == 0 and not redis.call('ZSCORE', P .. 'pruned', d) then
       table.insert(problems, 'task ' .. m.id .. ": unknown dependency '" .. d .. "'")
     end
   end
@@ -248,6 +254,7 @@ if #problems > 0 then return cjson.encode({ok = 0, problems = problems}) end
 for i, m in ipairs(meta) do
   redis.call('HSET', tk(m.id), 'j', arg(2 + i), 'st', 'new', 'cls', m.cls, 'lane', m.lane, 'maxr', m.maxr,
              'retry', m.retry, 'deps', cjson.encode(m.deps), 'sreq', sreq)
+  redis.call('ZREM', P .. 'pruned', m.id)  -- an id pruned before names this new task now
   for _, a in ipairs(m.att or {}) do redis.call('RPUSH', P .. 'a:' .. m.id, a) end
 end
 local states = {}
@@ -353,6 +360,7 @@ redis.call('HDEL', h, 'own', 'tok', 'exp', 'err')
 redis.call('RPUSH', P .. 'a:' .. id, arg(4))
 move(redis.call('HGET', h, 'cls'), 'processing', 'complete')
 remember('complete', id)
+redis.call('ZADD', P .. 'done', f(NOW), id)
 local released = release_dependents(id)
 if #released > 0 then redis.call('HSET', h, 'frel', cjson.encode(released)) end
 if woke then  -- wake the others now, so the counter handed back below already counts this change
@@ -497,6 +505,7 @@ redis.call('HDEL', h, 'err', 'root', 'esc', 'own', 'tok', 'exp', 'due')
 if arg(3) ~= '' then redis.call('RPUSH', P .. 'a:' .. id, arg(3)) end
 move(redis.call('HGET', h, 'cls'), st, 'complete')
 remember('complete', id)
+redis.call('ZADD', P .. 'done', f(NOW), id)
 local back = restore_cascade(id)
 local released = release_dependents(id)
 return finish({ok = 1, restored = back, released = released})
@@ -536,8 +545,28 @@ local now_st = settle(id, 'awaiting')
 return finish({ok = 1, state = now_st})
 """
 
+PRUNE = PRELUDE + r"""
+-- arg: keep us, batch size, pruned ids kept: the records of tasks completed more than keep ago
+-- ([store] keep_completed_s), oldest first, at most a batch: task, result, attempts removed for good.
+-- Their ids go to 'pruned' (the newest arg(3) kept), so a dependency on one still counts as met.
+local cutoff = NOW - tonumber(arg(1))
+local ids = redis.call('ZRANGEBYSCORE', P .. 'done', '-inf', '(' .. f(cutoff), 'LIMIT', 0, tonumber(arg(2)))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', P .. 'done', id)
+  local r = redis.call('HMGET', tk(id), 'st', 'since')
+  if r[1] == 'complete' then
+    redis.call('DEL', tk(id), P .. 'a:' .. id, P .. 'deps:' .. id, P .. 'cascade:' .. id)
+    redis.call('ZADD', P .. 'pruned', r[2] or f(NOW), id)
+    table.insert(out, id)
+  end
+end
+if #out > 0 then redis.call('ZREMRANGEBYRANK', P .. 'pruned', 0, -(tonumber(arg(3)) + 1)) end
+return finish({ok = 1, pruned = out, more = #ids == tonumber(arg(2)) and 1 or 0})
+"""
+
 SCRIPTS: dict[str, str] = {
     "submit": SUBMIT, "heads": HEADS, "claim": CLAIM, "heartbeat": HEARTBEAT, "complete": COMPLETE,
     "fail": FAIL, "release": RELEASE, "reap": REAP, "promote": PROMOTE, "cancel": CANCEL, "retry": RETRY,
-    "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET,
+    "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET, "prune": PRUNE,
 }

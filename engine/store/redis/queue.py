@@ -62,6 +62,9 @@ CLAIM_TRIES = 1000
 CONTENDED_CLAIMS = 64
 """After a conflict, this many claims ask the policy a second time whether the lane's next task of
 the same age would be the same choice (``_same_enq``); an uncontended worker does not pay for it."""
+PRUNED_KEPT = 1_000_000
+"""Ids of pruned completed tasks remembered (about 80 bytes each): a dependency on one of them is met;
+one pruned longer ago than the newest million is an unknown id, as one never submitted."""
 MAX_TASK_BYTES = 1 << 20  # as a task file (engine/safeio.py): a submit with a bigger task is refused
 
 
@@ -439,6 +442,19 @@ class RedisQueue:
                 self.events.emit(EventType.TASK_PROMOTED, at=now, task_id=task_id)
             out += ids
             if len(ids) < BATCH:
+                break
+        return out
+
+    def prune_completed(self, now: float, keep_s: float, *, pruned_kept: int = PRUNED_KEPT) -> list[str]:
+        """Remove the records of tasks completed more than ``keep_s`` ago (by the queue's clock), oldest
+        first, in batches of ``BATCH`` (at most ``MAX_BATCHES`` a call): no scan, an index by completion
+        time. A dependency on a pruned task still counts as met while its id is among the newest
+        ``pruned_kept`` pruned ones. The ids pruned."""
+        out: list[str] = []
+        for _ in range(MAX_BATCHES):
+            reply = self.run("prune", now, [str(max(0, codec.us(keep_s))), BATCH, max(0, pruned_kept)])
+            out += [str(i) for i in reply.get("pruned") or []]
+            if not reply.get("more"):
                 break
         return out
 
