@@ -169,7 +169,7 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
 
 
 def start(args: list[str], log: Path, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GALAXY_STORE", "GALAXY_ROOT", "GALAXY_CONFIG")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALAXY_")}  # only what the test says
     env.update(extra_env, PYTHONPATH=str(REPO))
     with log.open("wb") as out:  # a file, not a pipe nobody drains while it runs
         return subprocess.Popen([sys.executable, "-m", "engine.cli.main", *args], cwd=REPO, env=env, stdout=out,
