@@ -82,6 +82,7 @@ class GalaxyApp(EscalationKeys):
         Binding("slash", "filter_tasks", "Filter tasks", show=False),
         Binding("l", "events", "Events", show=False),
         Binding("t", "next_theme", "Theme", show=False),
+        Binding("g", "next_rig", "Rig filter", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -489,6 +490,17 @@ class GalaxyApp(EscalationKeys):
         self.notify(problem or f"theme: {self.theme}", severity="warning" if problem else "information",
                     markup=False)
 
+    def action_next_rig(self) -> None:
+        """`g`: in a cluster view, only one rig's GPU cards, the next rig, then every rig again."""
+        rigs = [r.rig for r in self.snapshot.rigs] if self.snapshot is not None else []
+        if len(rigs) < 2:
+            self.notify("one rig: nothing to filter (several rigs share a Redis store)", severity="information")
+            return
+        panel = self.query_one(GpuPanel)
+        at = rigs.index(panel.rig_filter) + 1 if panel.rig_filter in rigs else 0
+        panel.rig_filter = rigs[at] if at < len(rigs) else None
+        self.notify(f"GPUs of rig {panel.rig_filter}" if panel.rig_filter else "GPUs of every rig", markup=False)
+
     def action_filter_tasks(self) -> None:
         """`/`: filter the Tasks view by name, class, state, worker or model."""
         if len(self.screen_stack) == 1:
@@ -528,6 +540,7 @@ class GalaxyApp(EscalationKeys):
             ("Approve escalation", "Let the selected escalation leave the rig (a)", self.action_approve),
             ("Deny escalation", "Refuse the selected escalation, with a reason (d)", self.action_deny),
             ("Task detail", "All fields, attempts and output of a task (enter)", self.action_detail),
+            ("Rig filter", "Cluster: one rig's GPU cards, the next, then every rig (g)", self.action_next_rig),
             ("Next galaxy theme", "Cycle galaxy-dark / high-contrast / light (t)", self.action_next_theme),
             ("Filter tasks", "Tasks by name, class, state, worker or model (/)", self.action_filter_tasks),
             ("Events full-screen", "Every recent event, one line each (l)", self.action_events),

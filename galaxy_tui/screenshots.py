@@ -43,6 +43,8 @@ CANNED: tuple[tuple[str, str, tuple[int, int], tuple[str, ...], str, bool], ...]
     ("review-over-budget", "escalation", (80, 24), ("e", "o"), "galaxy-dark", False),
     ("markup-80x24", "markup", (80, 24), (), "galaxy-dark", False),
     ("eight-gpus", "eight", (120, 40), (), "galaxy-dark", False),
+    ("cluster-120x40", "cluster", (120, 40), (), "galaxy-dark", False),
+    ("cluster-80x24", "cluster", (80, 24), ("g",), "galaxy-dark", False),
     ("high-contrast", "hot", (120, 40), (), "galaxy-high-contrast", False),
     ("read-only", "busy5", (80, 24), (), "galaxy-dark", True),
     ("confirm-unload", "busy5", (80, 24), ("u",), "galaxy-dark", False),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from engine.schema import SchemaError
-from engine.snapshot import RigView, Snapshot, parse_published
+from engine.snapshot import CommandAck, GpuView, RigView, Snapshot, WorkerView, parse_published
 from engine.store.channels import SnapshotStore
 
 RIG_STALE_S = 10.0
@@ -105,7 +105,9 @@ def merge_rigs(readings: list[RigReading], home: str) -> Snapshot | None:
     base = base_reading(readings, home)
     if base is None or base.snapshot is None:
         return None
-    gpus, workers, acks = [], [], []
+    gpus: list[GpuView] = []
+    workers: list[WorkerView] = []
+    acks: list[CommandAck] = []
     for r in in_view_order(readings, home):
         if r.snapshot is not None:
             gpus += [replace(g, rig=r.rig) for g in r.snapshot.gpus]

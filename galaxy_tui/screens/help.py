@@ -32,6 +32,7 @@ HELP = """\
 | [ / ] | Tasks: previous / next page of queued tasks | - |
 | Home / End, PgUp / PgDn | first / last row, a page up / down (the view stays put as rows arrive) | - |
 | l | events full-screen (`f` there or on the Events panel: show/hide claims and starts) | - |
+| g | cluster (Redis store): show one rig's GPU cards, the next rig, then every rig again | - |
 | t | next theme (remembered in ~/.config/galaxy/dashboard.toml) | - |
 | ctrl+p | command palette (all of the above by name) | - |
 | ? | this help | - |
@@ -46,6 +47,9 @@ VRAM bars: `█` galaxy's models, `▒` other processes, `·` free.
 `STALE since HH:MM:SS`: no fresh snapshot for 3 s or the supervisor's pid is gone;
 the screen picks up again by itself when the supervisor is back. While stale, keys that send
 ask "No supervisor is running; send anyway?" (Cancel focused).
+On a shared (Redis) store the GPU panel shows every rig, each under a header (`rig lab · live`,
+`rig mac · STALE 1m05s`); a worker's keys go to its own rig's supervisor, queue keys and
+decisions to any live one.
 `READ-ONLY`: started with `--read-only`; keys only say what they would send.
 """
 

@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
-from engine.snapshot import GpuView, Snapshot, WorkerView
+from engine.snapshot import GpuView, RigView, Snapshot, WorkerView
 from galaxy_tui.render import gpu_narrow, gpu_wide, same_look
 
 WIDE_AT = 110  # columns: two-line cards from here up
@@ -47,7 +47,31 @@ def cards_from(snap: Snapshot) -> list[CardData]:
         cards.append(CardData(_key("gpu", g.rig, str(g.index)), g, card_worker,
                               _clock_for(card_worker, snap.taken_at)))
     cards += [CardData(_key("cpu", w.rig, w.worker_id), None, w, _clock_for(w, snap.taken_at)) for w in gpu_less]
+    if snap.rigs:  # a cluster view: each rig's cards together, in the view's rig order
+        order = {r.rig: i for i, r in enumerate(snap.rigs)}
+        cards.sort(key=lambda c: order.get(card_rig(c) or "", len(order)))
     return cards
+
+
+def card_rig(card: CardData) -> str | None:
+    """The rig a card is on (None outside a cluster view)."""
+    if card.gpu is not None:
+        return card.gpu.rig
+    return card.worker.rig if card.worker is not None else None
+
+
+def rig_header(rig: RigView, now: float) -> Content:
+    """``lab · live · 2 GPU(s) · supervisor 4242`` or ``mac · STALE 1m05s`` above a rig's cards."""
+    if rig.problem:
+        state: tuple[str, str] = (f"unreadable: {rig.problem}", "$error")
+    elif rig.stale:
+        age = int(now - rig.published_at) if rig.published_at is not None else None
+        state = (f"STALE {age // 60}m{age % 60:02d}s" if age is not None else "STALE", "$warning bold")
+    else:
+        state = ("live", "$success")
+    pid = f" · supervisor {rig.supervisor_pid}" if rig.supervisor_pid is not None and not rig.stale else ""
+    return Content.assemble(("rig ", "$text-muted"), (rig.rig, "bold"), " · ", state,
+                            (f" · {rig.gpus} GPU(s){pid}", "$text-muted"))
 
 
 def _key(kind: str, rig: str | None, name: str) -> str:
@@ -61,6 +85,10 @@ def _clock_for(worker: WorkerView | None, taken_at: float) -> float:
 
 class CardList(VerticalScroll, can_focus=False):
     """Scrolls when the cards outgrow the panel; focus stays on the panel."""
+
+
+class RigHeader(Static):
+    """The line above one rig's cards in a cluster view: the rig, live or STALE, its supervisor."""
 
 
 class GpuCard(Static):
@@ -115,6 +143,8 @@ class GpuPanel(Widget, can_focus=True):
     ]
 
     selected: reactive[int] = reactive(0)
+    rig_filter: reactive[str | None] = reactive(None, init=False)
+    """Only this rig's cards (a cluster view); None: every rig's."""
 
     class Selected(Message):
         def __init__(self, card: CardData | None) -> None:
@@ -124,24 +154,36 @@ class GpuPanel(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._cards: list[CardData] = []
+        self._layout: list[str] = []  # "rig:<name>" header or card key, in screen order
+        self._snap: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
         yield CardList(id="gpu-cards")
 
     def show(self, snap: Snapshot) -> None:
+        self._snap = snap
         new = cards_from(snap)
+        if self.rig_filter is not None:
+            new = [c for c in new if card_rig(c) == self.rig_filter]
         was = self.current.key if self.current else None
         box = self.query_one("#gpu-cards", CardList)
         old_keys = [c.key for c in self._cards]
-        if [c.key for c in new] == old_keys:
+        layout = self._layout_of(snap, new)
+        headers = {r.rig: rig_header(r, snap.taken_at) for r in snap.rigs} if len(snap.rigs) > 1 else {}
+        if layout == self._layout:
             for widget, data in zip(box.query(GpuCard), new):
                 widget.show(data)
+            for header in box.query(RigHeader):
+                header.update(headers[header.name or ""])
         else:
             box.remove_children()
             wide = self.has_class("-wide")
-            box.mount_all(GpuCard(c, wide=wide) for c in new)
-        self._cards = new
-        title = f"GPUs ({len(snap.gpus)})" + ("  SIMULATED" if snap.simulated else "")
+            box.mount_all(RigHeader(headers[item[4:]], name=item[4:]) if item.startswith("rig:")
+                          else GpuCard(next(c for c in new if c.key == item), wide=wide) for item in layout)
+        self._cards, self._layout = new, layout
+        count = len(new) if self.rig_filter is not None else len(snap.gpus)
+        title = f"GPUs ({count})" + (f" · rig {self.rig_filter}" if self.rig_filter else "") + (
+            "  SIMULATED" if snap.simulated else "")
         if self.border_title != title:
             self.border_title = title
         keys = [c.key for c in new]
@@ -150,6 +192,21 @@ class GpuPanel(Widget, can_focus=True):
         self.selected = keys.index(was) if was in keys else min(self.selected, max(len(new) - 1, 0))
         if keys != old_keys:
             self._mark_selected()
+
+    def _layout_of(self, snap: Snapshot, cards: list[CardData]) -> list[str]:
+        """Card keys in order; with several rigs, each rig's header then its cards (a rig with no
+        readable snapshot still has its header, saying why)."""
+        if len(snap.rigs) < 2:
+            return [c.key for c in cards]
+        layout: list[str] = []
+        for rig in snap.rigs:
+            if self.rig_filter in (None, rig.rig):
+                layout += [f"rig:{rig.rig}"] + [c.key for c in cards if card_rig(c) == rig.rig]
+        return layout + [c.key for c in cards if card_rig(c) is None]
+
+    def watch_rig_filter(self) -> None:
+        if self._snap is not None:
+            self.show(self._snap)
 
     @property
     def current(self) -> CardData | None:

@@ -1,0 +1,94 @@
+"""The dashboard over several rigs (a shared Redis store): each rig's GPU cards under its header
+(live or STALE), a worker's keys sent to its own rig's supervisor, a STALE rig's keys asking first,
+queue keys to the rig the view shows, and ``g`` filtering the cards by rig. The view is what
+``ClusterSnapshotSource`` hands the app (``engine.store.rigs_view.merge_rigs``, in
+tests/tui/fixtures/make_fixtures.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tuikit import canned, notes, screen_text, wait_ready
+
+from engine.commands import CommandKind, RecordingCommandSink
+from galaxy_tui.app import GalaxyApp
+from galaxy_tui.screens.confirm import ConfirmScreen
+from galaxy_tui.source import CannedSnapshotSource
+
+
+def app_and_sinks() -> tuple[GalaxyApp, RecordingCommandSink, dict[str, RecordingCommandSink]]:
+    snap = canned("cluster")  # lab (this host, 5 GPUs), gaming (2), mac (1, silent for 65 s): make_fixtures.py
+    home, routed = RecordingCommandSink(), {}
+
+    def route(rig: str) -> RecordingCommandSink:
+        return routed.setdefault(rig, RecordingCommandSink())
+
+    app = GalaxyApp(CannedSnapshotSource([snap]), home, clock=lambda: snap.taken_at, route=route, home_rig="lab")
+    return app, home, routed
+
+
+def sent(sinks: dict[str, RecordingCommandSink]) -> dict[str, list[tuple[CommandKind, str | None]]]:
+    return {rig: [(c.kind, c.target) for c in sink.sent] for rig, sink in sinks.items() if sink.sent}
+
+
+async def press(app: GalaxyApp, keys: list[str], size: tuple[int, int]) -> tuple[str, str]:
+    async with app.run_test(size=size) as pilot:
+        await wait_ready(pilot)
+        for k in keys:
+            await pilot.press(k)
+            await pilot.pause()
+        said = app.screen.question if isinstance(app.screen, ConfirmScreen) else \
+            screen_text(app) + "\n".join(notes(app))
+        return said, type(app.screen).__name__
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_each_rigs_cards_under_its_header(size: tuple[int, int]) -> None:
+    app, _, _ = app_and_sinks()
+    text, _ = asyncio.run(press(app, [], size))
+    assert "3 rigs 1 STALE" in text.splitlines()[0]  # the top bar
+    assert "rig lab · live · 5 GPU(s)" in text
+    assert "rig gaming · live · 2 GPU(s) · supervisor 777" in text
+    if size[1] >= 40:  # at 80x24 the panel scrolls: mac's header is below the fold
+        assert "rig mac · STALE 1m05s" in text
+
+
+def test_a_workers_keys_go_to_its_own_rig() -> None:
+    app, home, routed = app_and_sinks()
+    # the first card of gaming: after lab's five
+    asyncio.run(press(app, ["down"] * 5 + ["p", "x"], (120, 40)))
+    assert sent(routed) == {"gaming": [(CommandKind.PAUSE, "w0"), (CommandKind.DRAIN, "w0")]}
+    assert home.sent == []
+
+
+def test_a_stale_rigs_worker_keys_ask_first() -> None:
+    app, _, routed = app_and_sinks()
+    said, screen = asyncio.run(press(app, ["down"] * 7 + ["p"], (120, 40)))  # mac's card
+    assert screen == "ConfirmScreen" and said.startswith("No supervisor is running; send anyway?")
+    assert "on rig mac" in said and sent(routed) == {}
+
+
+def test_this_rigs_keys_go_to_this_rig() -> None:
+    app, _, routed = app_and_sinks()
+    asyncio.run(press(app, ["p"], (120, 40)))  # the first card: lab's w0
+    assert sent(routed) == {"lab": [(CommandKind.PAUSE, "w0")]}
+
+
+def test_g_shows_one_rig_then_the_next_then_every_rig() -> None:
+    async def steps() -> list[str]:
+        app, _, _ = app_and_sinks()
+        seen = []
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_ready(pilot)
+            for _ in range(4):
+                await pilot.press("g")
+                await pilot.pause()
+                seen.append(screen_text(app))
+        return seen
+
+    lab_only, gaming_only, mac_only, every = asyncio.run(steps())
+    assert "rig lab" in lab_only and "rig gaming" not in lab_only and "GPUs (5) · rig lab" in lab_only
+    assert "rig gaming" in gaming_only and "rig lab" not in gaming_only and "GPUs (2) · rig gaming" in gaming_only
+    assert "rig mac · STALE" in mac_only and "rig gaming" not in mac_only
+    assert all(f"rig {r}" in every for r in ("lab", "gaming", "mac")) and "GPUs (8)" in every
