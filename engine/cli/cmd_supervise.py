@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         v = sub.add_parser(verb, help=f"worker: {what}", description=f"{verb} a worker: {what}.")
         v.add_argument("worker", help="worker id (the group name in galaxy.toml)")
         v.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the supervisor's ack")
+        v.add_argument("--rig", default=None, help="the worker's rig, on a shared (Redis) store (default: this "
+                                                   "rig, [rig] name); `galaxy status` lists the rigs and workers")
         v.set_defaults(func=run_worker_verb, verb=verb)
 
 
@@ -86,15 +88,23 @@ def run_worker_verb(args: argparse.Namespace) -> int:
         channels = open_cli_channels(args)
     except StoreOpenError as exc:
         return report_store_error(exc)
+    rig = args.rig or channels.rig
     try:
+        if rig != channels.rig and channels.kind == "file":
+            print(f"galaxy {args.verb}: --rig {rig}: the file store holds one rig ({channels.rig}); "
+                  "other rigs share a Redis store (docs/cluster.md)", file=sys.stderr)
+            return 2
         cmd = make_command(CommandKind(args.verb), args.worker, source=default_source("cli"))
-        channels.commands.send(cmd)
-        if not supervisor_running(channels, paths, time.time()):
-            where = paths.root if channels.kind == "file" else f"rig {channels.rig}"
+        channels.commands_for(rig).send(cmd)  # ValueError: not a rig name
+        if not supervisor_running(channels, paths, time.time(), rig):
+            where = paths.root if channels.kind == "file" else f"rig {rig}"
             print(f"{args.verb} {args.worker}: sent, but no supervisor is running on {where}; "
                   "it applies when one starts")
             return 3
-        ack = wait_ack(channels, cmd.command_id, args.wait)
+        ack = wait_ack(channels, cmd.command_id, args.wait, rig=rig)
+    except ValueError as exc:
+        print(f"galaxy {args.verb}: --rig: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # StoreUnavailable: the store stopped answering
         print(f"galaxy {args.verb}: {exc}", file=sys.stderr)
         return 2

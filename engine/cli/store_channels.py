@@ -15,8 +15,9 @@ import time
 from engine.paths import RigPaths
 from engine.snapshot import CommandAck, Snapshot, parse_published
 from engine.store.open import Channels
+from engine.store.rigs_view import RIG_STALE_S
 
-SUPERVISOR_SILENT_S = 10.0
+SUPERVISOR_SILENT_S = RIG_STALE_S
 """A Redis rig whose snapshot is older than this has no live supervisor (it publishes twice a second)."""
 
 
@@ -42,30 +43,33 @@ def report_store_error(exc: StoreOpenError) -> int:
     return 2
 
 
-def latest_snapshot(channels: Channels) -> Snapshot | None:
-    """This rig's latest snapshot; None while there is none or it cannot be read (being replaced)."""
+def latest_snapshot(channels: Channels, rig: str | None = None) -> Snapshot | None:
+    """``rig``'s (default this rig's) latest snapshot; None while there is none or it cannot be read
+    (being replaced)."""
     try:
-        published = channels.snapshots.latest(channels.rig)
+        published = channels.snapshots.latest(rig or channels.rig)
         return parse_published(published) if published is not None else None
     except (ValueError, OSError):
         return None
 
 
-def supervisor_running(channels: Channels, paths: RigPaths, now: float) -> bool:
-    """The file store: the pid file's supervisor lives. Redis: the rig published a snapshot lately."""
+def supervisor_running(channels: Channels, paths: RigPaths, now: float, rig: str | None = None) -> bool:
+    """The file store: the pid file's supervisor lives. Redis: ``rig`` (default this rig) published a
+    snapshot lately."""
     if channels.kind == "file":
         from engine.supervisor.pidfile import running_supervisor_pid
 
         return running_supervisor_pid(paths.supervisor_pid) is not None
-    published = channels.snapshots.latest(channels.rig)
+    published = channels.snapshots.latest(rig or channels.rig)
     return published is not None and not published.is_stale(now, SUPERVISOR_SILENT_S)
 
 
-def wait_ack(channels: Channels, command_id: str, seconds: float, poll_s: float = 0.1) -> CommandAck | None:
-    """The supervisor's ack of ``command_id`` from the rig's snapshots, waiting up to ``seconds``."""
+def wait_ack(channels: Channels, command_id: str, seconds: float, poll_s: float = 0.1, *,
+             rig: str | None = None) -> CommandAck | None:
+    """The ack of ``command_id`` from ``rig``'s (default this rig's) snapshots, waiting up to ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
-        snap = latest_snapshot(channels)
+        snap = latest_snapshot(channels, rig)
         ack = next((a for a in snap.acks if a.command_id == command_id), None) if snap else None
         if ack is not None or time.monotonic() >= deadline:
             return ack

@@ -33,8 +33,9 @@ class TopBar(TextPanel):
             parts += [" ", (snap.rig, "bold"), " ", supervisor_part(snap)]
             if len(snap.rigs) > 1:  # a cluster view: the queue is the store's; the cards are every rig's
                 stale = sum(r.stale for r in snap.rigs)
-                parts += ["  ", (f"{len(snap.rigs)} rigs", "bold")] + (
-                    [" ", (f"{stale} STALE", "bold $warning")] if stale else [])
+                parts += ["  ", (f"{len(snap.rigs)} rigs", "bold")]
+                if stale:
+                    parts += [" ", (f"{stale} STALE", "bold $warning")]
             parts += ["  ", (f"#{snap.seq}", "$text-muted"), "  ", (snap.telemetry_status, "$text-muted")]
             if error:
                 parts += ["  ", (error, "$error")]

@@ -72,3 +72,27 @@ def test_status_text_lists_each_rig_with_its_workers(cluster: tuple[Path, Path])
     assert lines[at["gaming"] + 1].split() == ["gpu0", "gpus", "[0]", "running", "t-7"]
     assert lines[at["mac"]].strip().startswith("mac: STALE (last snapshot 60s ago")
     assert lines[at["lab"] + 2].split()[0] == "gpu1"
+
+
+def test_a_worker_verb_goes_to_the_named_rigs_supervisor(cluster: tuple[Path, Path], redis_server: RedisServer,  # noqa: F811
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    root, config = cluster
+    rc = main(["--root", str(root), "--config", str(config), "pause", "gpu0", "--rig", "gaming", "--wait", "0.3"])
+    assert rc == 3 and "no ack within" in capsys.readouterr().out  # live by its snapshot; nobody answers here
+    name = config.read_text().split('cluster = "')[1].split('"')[0]
+    channels = redis_channels(connect(redis_server.url), name, "lab")
+    try:
+        taken = {rig: [(i.command.kind.value, i.command.target) for i in channels.commands_for(rig).take(10)
+                       if i.command is not None] for rig in ("gaming", "lab")}
+    finally:
+        channels.close()
+    assert taken == {"gaming": [("pause", "gpu0")], "lab": []}
+
+
+def test_a_worker_verb_for_another_rig_on_the_file_store_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    for var in ("GALAXY_STORE", "GALAXY_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    RigPaths(tmp_path).tasks.mkdir(parents=True)
+    assert main(["--root", str(tmp_path), "pause", "w0", "--rig", "elsewhere", "--wait", "0"]) == 2
+    assert "the file store holds one rig" in capsys.readouterr().err
