@@ -91,14 +91,17 @@ class GalaxyApp(EscalationKeys):
                  clock: Callable[[], float] = time.time, root: Path | None = None,
                  poll_interval: float = POLL_INTERVAL_S, theme: str | None = None,
                  prefs_path: Path | None = None, route: Callable[[str], CommandSink] | None = None,
-                 home_rig: str | None = None) -> None:
+                 home_rig: str | None = None, config_path: Path | None = None) -> None:
         """``route``: the command channel of a named rig, in a cluster view (a worker's commands go to
-        its own rig's supervisor); ``home_rig``: this host's rig there (its history is on this disk)."""
+        its own rig's supervisor); ``home_rig``: this host's rig there (its history is on this disk);
+        ``config_path``: the galaxy.toml the dashboard was started with (``--config``): the Tasks view
+        and the task detail open the queue of the store it names (None: located as every command does)."""
         super().__init__()
         self.source = source
         self.sink = sink
         self.route = route
         self.home_rig = home_rig
+        self.config_path = config_path
         self.read_only = read_only
         self.clock = clock
         self.root = root

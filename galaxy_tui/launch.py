@@ -14,19 +14,22 @@ from galaxy_tui.prefs import default_prefs_path
 from galaxy_tui.source import READ_EVERY_S, ClusterSnapshotSource, FileSnapshotSource, SnapshotSource
 
 
-def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> GalaxyApp:
-    """``channels``: the configured store's (None, or the file store: the root's files, read with a stat)."""
+def make_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None,
+                   config_path: Path | None = None) -> GalaxyApp:
+    """``channels``: the configured store's (None, or the file store: the root's files, read with a stat);
+    ``config_path``: the galaxy.toml they came from (the Tasks view and task detail open its store)."""
     paths = RigPaths(root)
     source: SnapshotSource
     sink: CommandSink
     if channels is None or channels.kind == "file":
         source = FileSnapshotSource(paths.snapshot, paths.supervisor_pid, min_interval_s=READ_EVERY_S)
         sink = channels.commands if channels is not None else FileCommandSink(paths.commands)
-        return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path())
+        return GalaxyApp(source, sink, read_only=read_only, root=root, prefs_path=default_prefs_path(),
+                         config_path=config_path)
     # a shared store: every rig in one view, a worker's commands to its own rig's supervisor
     source = ClusterSnapshotSource(channels.snapshots, channels.rig, min_interval_s=READ_EVERY_S)
     return GalaxyApp(source, channels.commands, read_only=read_only, root=root, prefs_path=default_prefs_path(),
-                     route=channels.commands_for, home_rig=channels.rig)
+                     route=channels.commands_for, home_rig=channels.rig, config_path=config_path)
 
 
 GC_YOUNG = 20_000  # container allocations between young collections (CPython's default: 700)
@@ -41,8 +44,9 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def run_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None) -> int:
-    app = make_dashboard(root, read_only=read_only, channels=channels)
+def run_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None,
+                  config_path: Path | None = None) -> int:
+    app = make_dashboard(root, read_only=read_only, channels=channels, config_path=config_path)
     tune_gc()
     app.run()
     return 0

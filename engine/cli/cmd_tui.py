@@ -205,7 +205,7 @@ def _dashboard(args: argparse.Namespace, root: Path) -> int:
     except StoreOpenError as exc:
         return report_store_error(exc)
     try:
-        return run_dashboard(root, read_only=args.read_only, channels=channels)
+        return run_dashboard(root, read_only=args.read_only, channels=channels, config_path=args.config)
     finally:
         channels.close()
 

@@ -181,7 +181,8 @@ class TaskDetailScreen(ModalScreen[None]):
                 from engine.store.open_queue import open_config_queue
 
                 # the store galaxy.toml or $GALAXY_STORE names (a Redis cluster's task lives there)
-                self._queue = open_config_queue(load_config(resolve_config_path(None)), paths, use_inotify=True)
+                config = resolve_config_path(getattr(self.app, "config_path", None))  # attach --config
+                self._queue = open_config_queue(load_config(config), paths, use_inotify=True)
             report = load_report(self._queue, paths, self.view.task_id)
         except (OSError, ValueError, RuntimeError) as exc:
             return None, f"reading task {self.view.task_id}: {exc}"

@@ -241,10 +241,10 @@ class TasksTable(KeyedTable):
         self.set_interval(QUEUED_REFRESH_S, self._queued_tick)
         root = getattr(self.app, "root", None)
         if root is not None and self.queued_source is None:
-            self._open_lister(Path(root))
+            self._open_lister(Path(root), getattr(self.app, "config_path", None))
 
     @work(thread=True, exclusive=True, group="queued-open")
-    def _open_lister(self, root: Path) -> None:
+    def _open_lister(self, root: Path, config_path: Path | None) -> None:
         """The first listing of the configured store's queue (files: one listdir, then inotify; Redis:
         the cluster's lanes) off the UI thread."""
         import os
@@ -255,7 +255,7 @@ class TasksTable(KeyedTable):
         from engine.store.settings import effective_store
 
         try:
-            store = effective_store(load_config(resolve_config_path(None)).store, os.environ)
+            store = effective_store(load_config(resolve_config_path(config_path)).store, os.environ)
             lister = open_queued_source(store, RigPaths(root))
         except (OSError, ValueError, RuntimeError):  # a bad config or a store that does not answer: no pages
             return
