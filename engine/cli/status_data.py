@@ -64,12 +64,13 @@ def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None 
         from engine.store.rigs_view import merge_rigs
 
         data["rigs"] = [_rig_row(r, now) for r in cluster.readings]
-        _explain_pinned(data["waiting"], waiting, {r.rig for r in cluster.readings if not r.stale})
         mine = next((r.snapshot for r in cluster.readings if r.rig == cluster.home), None)
         live = merge_rigs([r for r in cluster.readings if not r.stale], cluster.home)
     data["workers"] = _workers_of(live)
     data["supervisor"] = _supervisor_of(mine, now)
     _explain_unrunnable(live, data["waiting"], waiting)
+    if cluster is not None:  # last: a task pinned to a rig that is not running waits for that rig first
+        _explain_pinned(data["waiting"], waiting, {r.rig for r in cluster.readings if not r.stale})
     data["model_demand"] = {model: to_plain(d) for model, d in live.model_demand.items()} if live else None
     return data
 

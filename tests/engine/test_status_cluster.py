@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
+from engine.model import Task, TaskClass
 from engine.paths import RigPaths
 from engine.store.redis.channels import redis_channels
 from engine.store.redis.client import connect
+from engine.store.redis.queue import RedisQueue
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.support.rig_snapshots import publish, rig_snapshot
 
@@ -39,6 +41,9 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: Redis
     publish(channels.snapshots, rig_snapshot("gaming", now, gpus=1, pid=200, busy="t-7"), now)
     publish(channels.snapshots, rig_snapshot("mac", now - 60, gpus=1, pid=300), now - 60)
     channels.close()
+    queue = RedisQueue(connect(redis_server.url), name)  # work pinned to the silent rig waits for it
+    queue.submit([Task(task_id="for-mac", name="for mac", command="true", task_class=TaskClass.CPU, rig="mac")], now)
+    queue.close()
     return root, config
 
 
@@ -61,6 +66,8 @@ def test_status_json_covers_every_rig(cluster: tuple[Path, Path]) -> None:
     assert sorted((w["rig"], w["worker_id"]) for w in data["workers"]) == [
         ("gaming", "gpu0"), ("lab", "gpu0"), ("lab", "gpu1")]
     assert data["supervisor"]["pid"] == 100 and data["supervisor"]["fresh"]
+    (waiting,) = data["waiting"]
+    assert waiting["task_id"] == "for-mac" and waiting["reason"] == "pinned to rig mac (no live supervisor there)"
 
 
 def test_status_text_lists_each_rig_with_its_workers(cluster: tuple[Path, Path]) -> None:
