@@ -20,8 +20,13 @@ import engine.cli as cli_pkg
 from engine import __version__
 from engine.config_locate import locate_config, resolve_root
 
+FAST_COMMANDS = {"attach": "cmd_tui", "up": "cmd_tui", "down": "cmd_tui"}
+"""Commands parsed with their own module only: ``galaxy attach`` is the dashboard, whose first frame
+waits for every import, and the other command modules (~0.1 s of imports) would only build help text."""
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; ``only``: just the commands of that module (``cmd_tui``)."""
     parser = argparse.ArgumentParser(prog="galaxy", description="Supervisor and dashboard for GPU rigs.")
     parser.add_argument("--version", action="version", version=f"galaxy {__version__}")
     parser.add_argument("--root", type=Path, default=None,
@@ -32,13 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
                              "$XDG_CONFIG_HOME/galaxy/galaxy.toml, /etc/galaxy/galaxy.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
-        if mod.name.startswith("cmd_"):
+        if mod.name.startswith("cmd_") and only in (None, mod.name):
             try:
                 importlib.import_module(f"engine.cli.{mod.name}").register(sub)
             except Exception as exc:  # noqa: BLE001 - one broken module must not take the whole CLI down
                 print(f"galaxy: commands from {mod.name} are unavailable: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
     return parser
+
+
+def command_module(argv: list[str]) -> str | None:
+    """The module of the command ``argv`` names, when it is one of ``FAST_COMMANDS``; None (every
+    module) for anything else, or an option before it other than ``--root X`` / ``--config X``."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ("--root", "--config"):
+            i += 2
+        elif word.startswith(("--root=", "--config=")):
+            i += 1
+        else:
+            return None if word.startswith("-") else FAST_COMMANDS.get(word)
+    return None
 
 
 def locate_paths(args: argparse.Namespace, env: Mapping[str, str], cwd: Path) -> None:
@@ -65,7 +85,8 @@ def _complete(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(None if completing else command_module(sys.argv[1:] if argv is None else argv))
     _complete(parser)
     args = parser.parse_args(argv)
     locate_paths(args, os.environ, Path.cwd())
