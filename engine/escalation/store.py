@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
+if TYPE_CHECKING:  # filelock is imported where a lock is taken: the dashboard reads states only
+    from filelock import FileLock
 
 from engine.atomic import atomic_write_bytes
 from engine.ids import IdKind, InvalidId, check_escalation_id, id_problem, is_valid_id
@@ -121,6 +122,8 @@ class EscalationStore:
         self.lock_dir = self.dir / ".locks"
 
     def _lock(self, escalation_id: str, suffix: str, timeout: float) -> FileLock:
+        from filelock import FileLock
+
         self.lock_dir.mkdir(exist_ok=True)
         path = str(self.lock_dir / f"{check_escalation_id(escalation_id)}{suffix}")
         try:  # filelock 4 would unlink the file on release unless told not to (3.x always keeps it)
@@ -146,6 +149,8 @@ class EscalationStore:
 
     def hold_sending(self, escalation_id: str, hold_s: float) -> _FileHold | None:
         """The sending lock, held until ``release`` (or this process's death); None if another holds it."""
+        from filelock import Timeout
+
         lock = self.sending_lock(escalation_id)
         try:
             lock.acquire()
