@@ -171,6 +171,11 @@ def task_text(worker: WorkerView | None, taken_at: float) -> tuple[str, str, str
 
 def gpu_narrow(gpu: GpuView | None, worker: WorkerView | None, width: int, taken_at: float) -> Content:
     """One line per card, for 80 columns: state, model, VRAM, temp, util+spark, power, worker, task."""
+    return Content.assemble(*gpu_narrow_parts(gpu, worker, width, taken_at))
+
+
+def gpu_narrow_parts(gpu: GpuView | None, worker: WorkerView | None, width: int, taken_at: float) -> list[Part]:
+    """``gpu_narrow`` as (text, style) parts (the card draws parts: ``widgets/line_strips.py``)."""
     label = f"{gpu.index}" if gpu else "c"
     parts: list[Part] = [(clip(label, 2), "bold")]
     if gpu is not None:
@@ -189,11 +194,18 @@ def gpu_narrow(gpu: GpuView | None, worker: WorkerView | None, width: int, taken
     if task and rest > 4:
         tail = f" {elapsed} {rate}" if rest > 24 else f" {elapsed}"
         parts += [" ", (clip(task, max(rest - len(tail), 1)), "$foreground"), (tail, "$text-muted")]
-    return Content.assemble(*parts)
+    return parts
 
 
 def gpu_wide(gpu: GpuView | None, worker: WorkerView | None, width: int, taken_at: float) -> Content:
     """Two lines per card (the 120-column layout): identity and memory above, activity below."""
+    line1, line2 = gpu_wide_parts(gpu, worker, width, taken_at)
+    return Content.assemble(*line1, "\n", *line2)
+
+
+def gpu_wide_parts(gpu: GpuView | None, worker: WorkerView | None, width: int,
+                   taken_at: float) -> tuple[list[Part], list[Part]]:
+    """``gpu_wide``'s two lines as (text, style) parts."""
     if gpu is None:
         line1: list[Part] = [("c ", "bold"), (clip("CPU worker", 20), "$text-muted")]
         line2: list[Part] = ["  "]
@@ -220,4 +232,4 @@ def gpu_wide(gpu: GpuView | None, worker: WorkerView | None, width: int, taken_a
         used = sum(len(p if isinstance(p, str) else p[0]) for p in line2)
         tail = f" {elapsed}  {rate}"
         line2 += [(clip(task, max(width - used - len(tail) - 1, 4)), "$foreground"), (tail, "$text-muted")]
-    return Content.assemble(*line1, "\n", *line2)
+    return line1, line2

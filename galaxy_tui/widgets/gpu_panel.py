@@ -9,13 +9,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.style import Style
 from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.snapshot import GpuView, RigView, Snapshot, WorkerView
-from galaxy_tui.render import gpu_narrow, gpu_wide, same_look
+from galaxy_tui.render import Part, gpu_narrow_parts, gpu_wide_parts
+from galaxy_tui.widgets.line_strips import LineStrips
 
 WIDE_AT = 110  # columns: two-line cards from here up
 
@@ -91,39 +95,89 @@ class RigHeader(Static):
     """The line above one rig's cards in a cluster view: the rig, live or STALE, its supervisor."""
 
 
-class GpuCard(Static):
-    """One GPU's line (narrow) or two lines (wide); re-renders only when its data changes."""
-
-    data: reactive[CardData | None] = reactive(None, layout=False)
-    wide: reactive[bool] = reactive(False)
+class GpuCard(Widget):
+    """One GPU's line (narrow) or two lines (wide), drawn line by line (the Line API): a snapshot
+    redraws only the lines whose text or styles changed (most often the sparkline's), and a line
+    is drawn from its parts with the pieces it shares with the last drawing kept (``LineStrips``)."""
 
     def __init__(self, data: CardData, wide: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.set_reactive(GpuCard.data, data)
-        self.set_reactive(GpuCard.wide, wide)
+        self.data = data
+        self._wide = wide
+        self._lines: list[list[Part]] | None = None  # the parts of each line, made at _width
+        self._width = 0
+        self._strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
+        self._drawn = LineStrips()
         self.set_class(wide, "-wide")
 
-    def render(self) -> Content | str:
-        return self._content(self.data)
+    @property
+    def wide(self) -> bool:
+        return self._wide
 
-    def _content(self, d: CardData | None) -> Content | str:
-        if d is None:
-            return ""
-        width = max(self.size.width, 40)
-        if self.wide:
-            return gpu_wide(d.gpu, d.worker, width, d.taken_at)
-        return gpu_narrow(d.gpu, d.worker, width, d.taken_at)
+    @wide.setter
+    def wide(self, wide: bool) -> None:
+        if wide != self._wide:
+            self._wide = wide
+            self._lines = None
+            self.refresh()
+
+    def _parts(self, d: CardData, width: int) -> list[list[Part]]:
+        width = max(width, 40)
+        if self._wide:
+            return list(gpu_wide_parts(d.gpu, d.worker, width, d.taken_at))
+        return [gpu_narrow_parts(d.gpu, d.worker, width, d.taken_at)]
+
+    def lines(self) -> list[list[Part]]:
+        """The card's lines at its current width."""
+        width = self.size.width
+        if self._lines is None or width != self._width:
+            self._lines, self._width = self._parts(self.data, width), width
+            self._strips.clear()
+        return self._lines
+
+    def render(self) -> Content:  # the whole card as one text (text selection reads it)
+        lines = self.lines()
+        return Content.assemble(*[part for i, line in enumerate(lines)
+                                  for part in ([*line, "\n"] if i < len(lines) - 1 else line)])
+
+    def render_line(self, y: int) -> Strip:
+        lines = self.lines()
+        width = self.size.width
+        if y >= len(lines):
+            return Strip.blank(width, self.visual_style.rich_style)
+        base = self.visual_style
+        kept = self._strips.get(y)
+        if kept is not None and kept[0] == base:
+            return kept[1]
+        strip = self._drawn.strip(self, lines[y], y, width)
+        self._strips[y] = (base, strip)
+        return strip
+
+    def notify_style_update(self) -> None:  # a theme or CSS change: "$accent" may be another colour
+        self._drawn.clear()
+        self._strips.clear()
+        super().notify_style_update()
 
     def show(self, data: CardData) -> None:
-        """New data; the card is redrawn only if its text changes (a heartbeat or a history
+        """New data; only the lines whose parts change are redrawn (a heartbeat or a history
         sample the card does not show is not worth a repaint)."""
         if data == self.data:
             return
-        if self.data is not None and same_look(self._content(data), self._content(self.data)):
-            self.set_reactive(GpuCard.data, data)
-        else:
-            self.data = data
+        self.data = data
+        old = self._lines
+        if old is None:
+            self.refresh()
+            return
+        self._lines = new = self._parts(data, self._width)
+        if len(new) != len(old):
+            self._strips.clear()
+            self.refresh()
+            return
+        for y, (now, before) in enumerate(zip(new, old)):
+            if now != before:
+                self._strips.pop(y, None)
+                self.refresh(Region(0, y, self._width, 1))
 
     def on_click(self) -> None:
         parent = self.parent
