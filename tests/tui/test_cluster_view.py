@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tuikit import canned, notes, screen_text, wait_ready
+from tuikit import canned, press_and_read, screen_text, wait_ready
 
 from engine.commands import CommandKind, RecordingCommandSink
 from galaxy_tui.app import GalaxyApp
-from galaxy_tui.screens.confirm import ConfirmScreen
 from galaxy_tui.source import CannedSnapshotSource
 
 
@@ -32,21 +31,10 @@ def sent(sinks: dict[str, RecordingCommandSink]) -> dict[str, list[tuple[Command
     return {rig: [(c.kind, c.target) for c in sink.sent] for rig, sink in sinks.items() if sink.sent}
 
 
-async def press(app: GalaxyApp, keys: list[str], size: tuple[int, int]) -> tuple[str, str]:
-    async with app.run_test(size=size) as pilot:
-        await wait_ready(pilot)
-        for k in keys:
-            await pilot.press(k)
-            await pilot.pause()
-        said = app.screen.question if isinstance(app.screen, ConfirmScreen) else \
-            screen_text(app) + "\n".join(notes(app))
-        return said, type(app.screen).__name__
-
-
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_each_rigs_cards_under_its_header(size: tuple[int, int]) -> None:
     app, _, _ = app_and_sinks()
-    text, _ = asyncio.run(press(app, [], size))
+    text, _, _ = asyncio.run(press_and_read(app, [], size))
     assert "3 rigs 1 STALE" in text.splitlines()[0]  # the top bar
     assert "rig lab · live · 5 GPU(s)" in text
     assert "rig gaming · live · 2 GPU(s) · supervisor 777" in text
@@ -57,21 +45,21 @@ def test_each_rigs_cards_under_its_header(size: tuple[int, int]) -> None:
 def test_a_workers_keys_go_to_its_own_rig() -> None:
     app, home, routed = app_and_sinks()
     # the first card of gaming: after lab's five
-    asyncio.run(press(app, ["down"] * 5 + ["p", "x"], (120, 40)))
+    asyncio.run(press_and_read(app, ["down"] * 5 + ["p", "x"], (120, 40)))
     assert sent(routed) == {"gaming": [(CommandKind.PAUSE, "w0"), (CommandKind.DRAIN, "w0")]}
     assert home.sent == []
 
 
 def test_a_stale_rigs_worker_keys_ask_first() -> None:
     app, _, routed = app_and_sinks()
-    said, screen = asyncio.run(press(app, ["down"] * 7 + ["p"], (120, 40)))  # mac's card
+    said, screen, _ = asyncio.run(press_and_read(app, ["down"] * 7 + ["p"], (120, 40)))  # mac's card
     assert screen == "ConfirmScreen" and said.startswith("No supervisor is running; send anyway?")
     assert "on rig mac" in said and sent(routed) == {}
 
 
 def test_this_rigs_keys_go_to_this_rig() -> None:
     app, _, routed = app_and_sinks()
-    asyncio.run(press(app, ["p"], (120, 40)))  # the first card: lab's w0
+    asyncio.run(press_and_read(app, ["p"], (120, 40)))  # the first card: lab's w0
     assert sent(routed) == {"lab": [(CommandKind.PAUSE, "w0")]}
 
 

@@ -8,12 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tuikit import app_for, canned, make_app, notes, screen_text, wait_ready
+from tuikit import app_for, canned, make_app, press_and_read, screen_text, wait_ready
 
 from engine.commands import CommandKind
 from galaxy_tui.actions import unload_plan
 from galaxy_tui.prefs import load_theme
-from galaxy_tui.screens.confirm import ConfirmScreen
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -24,51 +23,38 @@ def sent(sink):  # type: ignore[no-untyped-def]
     return [(c.kind, c.target) for c in sink.sent]
 
 
-async def _keys(app, keys, size=(80, 24)):  # type: ignore[no-untyped-def]
-    """(what the screen says: a dialog's question, or the screen text and the notifications; the
-    screen's class name; the focused widget's id) after pressing ``keys``."""
-    async with app.run_test(size=size) as pilot:
-        await wait_ready(pilot)
-        for k in keys:
-            await pilot.press(k)
-            await pilot.pause()
-        said = app.screen.question if isinstance(app.screen, ConfirmScreen) else \
-            screen_text(app) + "\n".join(notes(app))
-        return said, type(app.screen).__name__, app.focused.id if app.focused else None
-
-
 # ---- stale ----
 @pytest.mark.parametrize("how", ["old snapshot", "pid gone"])
 def test_stale_keys_ask_and_enter_cancels(how: str) -> None:
     snap = canned("busy5")
     kw = {"clock_offset": 42.0} if how == "old snapshot" else {"supervisor_alive": False}
     app, sink = app_for(snap, **kw)  # type: ignore[arg-type]
-    text, screen, focused = run(_keys(app, ["down", "p"]))
+    text, screen, focused = run(press_and_read(app, ["down", "p"]))
     assert screen == "ConfirmScreen" and focused == "cancel" and sink.sent == []
     assert "No supervisor is running; send anyway?" in text
     app, sink = app_for(snap, **kw)  # type: ignore[arg-type]
-    run(_keys(app, ["down", "p", "enter"]))
+    run(press_and_read(app, ["down", "p", "enter"]))
     assert sink.sent == []
 
 
 def test_stale_send_anyway_sends() -> None:
     app, sink = app_for(canned("busy5"), clock_offset=42.0)
-    run(_keys(app, ["down", "p", "tab", "enter"]))
+    run(press_and_read(app, ["down", "p", "tab", "enter"]))
     assert sent(sink) == [(CommandKind.PAUSE, "w1")]
 
 
 def test_stale_after_a_confirmed_question_asks_again_then_sends() -> None:
     app, sink = app_for(canned("busy5"), clock_offset=42.0)
-    said, screen, _ = run(_keys(app, ["u", "tab", "enter"]))  # yes to the unload question
+    said, screen, _ = run(press_and_read(app, ["u", "tab", "enter"]))  # yes to the unload question
     assert screen == "ConfirmScreen" and said.startswith("No supervisor is running") and sink.sent == []
     app, sink = app_for(canned("busy5"), clock_offset=42.0)
-    run(_keys(app, ["u", "tab", "enter", "tab", "enter"]))
+    run(press_and_read(app, ["u", "tab", "enter", "tab", "enter"]))
     assert sent(sink) == [(CommandKind.UNLOAD, "w0")]
 
 
 def test_stale_approval_also_asks() -> None:
     app, sink = app_for(canned("escalation"), clock_offset=42.0)
-    _, screen, _ = run(_keys(app, ["e", "a"]))
+    _, screen, _ = run(press_and_read(app, ["e", "a"]))
     assert screen == "ConfirmScreen" and sink.sent == []
 
 
@@ -84,61 +70,61 @@ def fatal_and_stopped():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("downs,worker", [(4, "w4"), (2, "w2")])
 def test_s_starts_a_fatal_or_stopped_worker_with_resume(downs: int, worker: str) -> None:
     app, sink = app_for(fatal_and_stopped())
-    run(_keys(app, ["down"] * downs + ["s"]))
+    run(press_and_read(app, ["down"] * downs + ["s"]))
     assert sent(sink) == [(CommandKind.RESUME, worker)]
 
 
 def test_p_on_a_fatal_worker_sends_nothing_and_points_at_s() -> None:
     app, sink = app_for(fatal_and_stopped())
-    text, _, _ = run(_keys(app, ["down"] * 4 + ["p"]))
+    text, _, _ = run(press_and_read(app, ["down"] * 4 + ["p"]))
     assert sink.sent == [] and "press s to start it" in text
 
 
 def test_s_on_a_busy_worker_asks_says_the_task_is_interrupted_then_restarts() -> None:
     app, sink = make_app("busy5")
-    text, screen, focused = run(_keys(app, ["s"]))
+    text, screen, focused = run(press_and_read(app, ["s"]))
     assert screen == "ConfirmScreen" and focused == "cancel" and sink.sent == []
     assert "summarize-report-0412 is interrupted" in text
     app, sink = make_app("busy5")
-    run(_keys(app, ["s", "tab", "enter"]))
+    run(press_and_read(app, ["s", "tab", "enter"]))
     assert sent(sink) == [(CommandKind.RESTART, "w0")]
 
 
 # ---- cancel ----
 def test_c_cancels_the_selected_gpus_task_after_asking() -> None:
     app, sink = make_app("busy5")
-    text, screen, focused = run(_keys(app, ["c"]))
+    text, screen, focused = run(press_and_read(app, ["c"]))
     assert screen == "ConfirmScreen" and focused == "cancel" and "Cancel task summarize-report-0412" in text
     app, sink = make_app("busy5")
-    run(_keys(app, ["c", "enter"]))
+    run(press_and_read(app, ["c", "enter"]))
     assert sink.sent == []
     app, sink = make_app("busy5")
-    run(_keys(app, ["c", "tab", "enter"]))
+    run(press_and_read(app, ["c", "tab", "enter"]))
     assert sent(sink) == [(CommandKind.CANCEL, "t-summarize-report-0412")]
 
 
 def test_c_on_a_finished_task_sends_nothing() -> None:
     app, sink = make_app("busy5")
-    _, screen, _ = run(_keys(app, ["tab", "down", "down", "down", "c"], size=(120, 40)))  # a done row
+    _, screen, _ = run(press_and_read(app, ["tab", "down", "down", "down", "c"], size=(120, 40)))  # a done row
     assert screen != "ConfirmScreen" and sink.sent == []
 
 
 # ---- unload says exactly what happens ----
 def test_unload_with_no_model_sends_nothing() -> None:
     app, sink = make_app("busy5")
-    text, screen, _ = run(_keys(app, ["down"] * 4 + ["u"]))  # GPU 4: idle, no model
+    text, screen, _ = run(press_and_read(app, ["down"] * 4 + ["u"]))  # GPU 4: idle, no model
     assert screen != "ConfirmScreen" and sink.sent == [] and "nothing to unload" in text
 
 
 def test_unload_on_a_generating_card_says_the_task_is_interrupted() -> None:
     app, _ = make_app("busy5")
-    text, screen, _ = run(_keys(app, ["u"]))
+    text, screen, _ = run(press_and_read(app, ["u"]))
     assert screen == "ConfirmScreen" and "summarize-report-0412 is generating on it: it is interrupted" in text
 
 
 def test_unload_on_a_script_card_says_nothing_is_interrupted() -> None:
     app, sink = make_app("busy5")
-    text, screen, _ = run(_keys(app, ["down"] * 3 + ["u"]))  # GPU 3: script_busy, transcribe-standup
+    text, screen, _ = run(press_and_read(app, ["down"] * 3 + ["u"]))  # GPU 3: script_busy, transcribe-standup
     assert screen == "ConfirmScreen" and "Task transcribe-standup keeps running" in text
     assert "Nothing is interrupted" in text and sink.sent == []
 
@@ -159,7 +145,7 @@ def test_unload_plan_rules() -> None:
 def test_theme_is_remembered_across_runs(tmp_path: Path) -> None:
     prefs = tmp_path / "config" / "galaxy" / "dashboard.toml"
     app, _ = app_for(canned("busy5"), prefs_path=prefs)
-    run(_keys(app, ["t"]))
+    run(press_and_read(app, ["t"]))
     assert load_theme(prefs) == "galaxy-high-contrast"
     app, _ = app_for(canned("busy5"), prefs_path=prefs)
 
@@ -180,7 +166,7 @@ def test_a_broken_prefs_file_means_the_default(tmp_path: Path) -> None:
 
 def test_top_bar_has_pid_and_uptime_and_footer_keeps_help_and_quit_at_80() -> None:
     app, _ = make_app("busy5")
-    text, _, _ = run(_keys(app, []))
+    text, _, _ = run(press_and_read(app, []))
     lines = text.splitlines()
     assert "pid 4242 up 2h00" in lines[0]
     assert "? Help" in lines[-1] and "q Quit" in lines[-1]

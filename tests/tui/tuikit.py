@@ -62,3 +62,18 @@ def screen_text(app: GalaxyApp) -> str:
 def notes(app: GalaxyApp) -> list[str]:
     """The messages of the notifications on screen (toasts wrap, so their text is read here)."""
     return [n.message for n in app._notifications]
+
+
+async def press_and_read(app: GalaxyApp, keys: list[str], size: tuple[int, int] = (80, 24)) -> tuple[str, str, str | None]:
+    """(what the screen says: a dialog's question, or the screen text and the notifications; the
+    screen's class name; the focused widget's id) after pressing ``keys``."""
+    from galaxy_tui.screens.confirm import ConfirmScreen
+
+    async with app.run_test(size=size) as pilot:
+        await wait_ready(pilot)
+        for k in keys:
+            await pilot.press(k)
+            await pilot.pause()
+        said = app.screen.question if isinstance(app.screen, ConfirmScreen) else \
+            screen_text(app) + "\n".join(notes(app))
+        return said, type(app.screen).__name__, app.focused.id if app.focused else None
