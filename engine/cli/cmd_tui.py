@@ -163,6 +163,9 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
                                 log_level=getattr(args, "log_level", None))
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
+        waiting = _store_unreachable(args)
+        if waiting is not None:  # the supervisor waits for its store; nothing to attach to until it answers
+            return _report_waiting(root, proc, waiting)
         problem = wait_first_snapshot(root, proc, since, published_at=_store_published_at(args))
         if problem:
             log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
@@ -174,6 +177,38 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
     if args.no_dashboard:
         return 0
     return _dashboard(args, root)
+
+
+def _store_unreachable(args: argparse.Namespace) -> str | None:
+    """Why the configured store does not answer now (None: it answers, or it is the file store, or it
+    is wrong: the supervisor says that itself)."""
+    from engine.cli.store_channels import StoreOpenError, open_cli_channels
+
+    try:
+        open_cli_channels(args).close()
+    except StoreOpenError as exc:
+        return str(exc) if exc.unreachable else None
+    return None
+
+
+STORE_WAIT_CHECK_S = 3.0
+"""How long ``galaxy up`` watches a supervisor that waits for its store: a wrong store exits it by then."""
+
+
+def _report_waiting(root: Path, proc: subprocess.Popen[bytes], why: str) -> int:
+    """The store does not answer: the supervisor started waits for it (logging each try) and starts
+    its workers when it answers. Say so (0: it is up); if it exited instead, why (1)."""
+    try:
+        proc.wait(STORE_WAIT_CHECK_S)
+    except subprocess.TimeoutExpired:
+        print(f"galaxy up: the supervisor (pid {proc.pid}) is up and waits for its store ({why}); it starts its "
+              f"workers when the store answers (log {root / 'logs' / 'supervisor.log'}). `galaxy attach` shows "
+              "the rig then; `galaxy down` or SIGTERM stops it.", file=sys.stderr)
+        return 0
+    print(f"galaxy up: the supervisor exited with status {proc.returncode}\n"
+          f"{_log_tail(root / 'logs' / 'supervisor.log')}\n{_log_tail(root / 'logs' / 'supervisor.out')}",
+          file=sys.stderr)
+    return 1
 
 
 def _store_published_at(args: argparse.Namespace) -> Callable[[], float | None] | None:

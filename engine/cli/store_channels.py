@@ -22,11 +22,17 @@ SUPERVISOR_SILENT_S = RIG_STALE_S
 
 
 class StoreOpenError(Exception):
-    """galaxy.toml or $GALAXY_STORE is wrong, or the store does not answer: the message says which."""
+    """galaxy.toml or $GALAXY_STORE is wrong, or the store does not answer (``unreachable``): the
+    message says which."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def open_cli_channels(args: argparse.Namespace) -> Channels:
     from engine.config import ConfigError, load_config, resolve_config_path
+    from engine.queue.protocol import StoreUnavailable
     from engine.store.open import open_channels
 
     try:
@@ -34,7 +40,9 @@ def open_cli_channels(args: argparse.Namespace) -> Channels:
         return open_channels(config, RigPaths(args.root))
     except ConfigError as exc:
         raise StoreOpenError(str(exc)) from None
-    except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, no answer
+    except StoreUnavailable as exc:  # no answer (yet): a supervisor waits for it (engine/store/startup.py)
+        raise StoreOpenError(f"store: {exc}", unreachable=True) from None
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, a wrong password
         raise StoreOpenError(f"store: {exc}") from None
 
 

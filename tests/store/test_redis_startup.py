@@ -302,3 +302,25 @@ def test_a_supervisor_on_a_redis_that_refuses_its_password_exits_at_once(tmp_pat
         assert "unreachable" not in done.stdout + done.stderr
     finally:
         server.stop()
+
+
+def test_galaxy_up_while_the_store_is_down_says_the_supervisor_waits_and_down_stops_it(tmp_path: Path,
+                                                                                      sock_dir: Path) -> None:
+    config = supervisor_config(tmp_path, f"unix://{sock_dir / 'none.sock'}", CLUSTER)
+    root = tmp_path / "shared"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALAXY_")} | {"PYTHONPATH": str(REPO)}
+    galaxy = [sys.executable, "-m", "engine.cli.main", "--root", str(root), "--config", str(config)]
+    up = subprocess.run([*galaxy, "up", "--sim", "--gpus", "1", "--no-dashboard"], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=DEADLINE_S, check=False)
+    pid_file = RigPaths(root).supervisor_pid
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "is up and waits for its store" in up.stderr and "none.sock" in up.stderr
+        assert pid_file.exists()
+        down = subprocess.run([*galaxy, "down", "--wait", "20"], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=DEADLINE_S, check=False)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "stopped" in down.stdout and not pid_file.exists()
+    finally:
+        if pid_file.exists():  # never leave a supervisor behind
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
