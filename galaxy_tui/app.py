@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, TextArea
+from textual.widgets import DataTable, Footer, Input
 
 from engine.commands import CommandKind, CommandSink, default_source, make_command
 from engine.snapshot import Snapshot, TaskView, WorkerView
@@ -163,7 +163,8 @@ class GalaxyApp(EscalationKeys):
         # in a text field e is a letter.
         return not (isinstance(self.screen, (ConfirmScreen, ReasonScreen))
                     or _is_open(self.screen, "galaxy_tui.screens.review", "ReviewScreen")
-                    or isinstance(self.focused, (Input, TextArea)))
+                    or isinstance(self.focused, Input)
+                    or _is_open(self.focused, "textual.widgets._text_area", "TextArea"))  # not imported to start
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 30, "-short")
