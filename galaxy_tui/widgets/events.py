@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.visual import Visual
 
 from engine.snapshot import EventView
-from galaxy_tui.render import clip, fmt_clock
+from galaxy_tui.render import clip, fmt_clock, same_look
 
 QUIET_TYPES = frozenset({"task_claimed", "task_started"})
 ALARM_WORDS = ("fail", "error", "alert", "hot", "lost", "denied", "unreachable")
@@ -64,6 +64,10 @@ def events_content(events: Sequence[EventView], show_all: bool = False, limit: i
                           "$text-muted")
 
 
+def _line_key(line: Content) -> tuple[str, tuple[object, ...]]:
+    return (line.plain, tuple(line.spans))
+
+
 class EventsPanel(ScrollView, can_focus=True):
     """Focusable, scrollable event tail drawn line by line (the Line API).
 
@@ -89,7 +93,10 @@ class EventsPanel(ScrollView, can_focus=True):
         self.title = title
         self.lines: list[Content] = []
         self._height = 0
-        self._strips: dict[tuple[int, int], Strip] = {}
+        # A line's drawing by its text and styles and the width: a new event shifts every line down,
+        # and each line is drawn alone (as line 0 of its own text), so its drawing does not depend
+        # on its place. Kept for the lines shown now; the rest are dropped at the next change.
+        self._strips: dict[tuple[str, tuple[object, ...], int], Strip] = {}
 
     @property
     def content(self) -> Content:
@@ -111,9 +118,10 @@ class EventsPanel(ScrollView, can_focus=True):
         lines = [event_line(e) for e in visible_events(self.events, self.show_all)]
         if not lines:
             lines = [events_content(self.events, self.show_all)]
-        if lines != self.lines:
+        if lines != self.lines or any(not same_look(a, b) for a, b in zip(lines, self.lines)):
             self.lines = lines
-            self._strips.clear()
+            shown = {_line_key(line) for line in lines}
+            self._strips = {k: v for k, v in self._strips.items() if k[:2] in shown}
             self._size_to_content()
             self.refresh()
         self._retitle()
@@ -128,7 +136,6 @@ class EventsPanel(ScrollView, can_focus=True):
             self.virtual_size = size
 
     def on_resize(self) -> None:
-        self._strips.clear()
         self._size_to_content()
 
     def render_line(self, y: int) -> Strip:
@@ -136,12 +143,18 @@ class EventsPanel(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if index >= len(self.lines) or width <= 0:
             return Strip.blank(width, self.rich_style)
-        strip = self._strips.get((index, width))
+        line = self.lines[index]
+        key = (*_line_key(line), width)
+        strip = self._strips.get(key)
         if strip is None:
-            strips = Visual.to_strips(self, self.lines[index], width, 1, self.visual_style, pad=True)
+            strips = Visual.to_strips(self, line, width, 1, self.visual_style, pad=True)
             strip = strips[0] if strips else Strip.blank(width, self.rich_style)
-            self._strips[(index, width)] = strip
+            self._strips[key] = strip
         return strip
+
+    def notify_style_update(self) -> None:  # a theme or CSS change: every line in its new colours
+        self._strips.clear()
+        super().notify_style_update()
 
     def _retitle(self) -> None:
         hidden = sum(1 for e in self.events if e.event_type in QUIET_TYPES)

@@ -14,7 +14,9 @@ A cell is drawn once per content, not once per row and update: DataTable forgets
 cell whenever any cell changes or the rows are reordered, and drawing a cell (Rich padding
 and styling) was most of a busy dashboard's CPU. ``_render_cell`` keeps the drawn lines by
 the cell's object and how it is drawn; a cell met again in another row (the recent tasks
-shift down as tasks finish) only gets that row's click metadata.
+shift down as tasks finish) only gets that row's click metadata. Whole lines are kept the same
+way (``_render_line``): by the cell objects their row shows, so a row that only moved is not
+assembled again either.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -83,6 +87,11 @@ class KeyedTable(DataTable[object]):
         self._cells_changed = False
         # (id(cell), how it is drawn) -> (the cell, the row it was drawn for, its lines): see _render_cell
         self._drawn: dict[tuple[object, ...], tuple[object, int, SegmentLines]] = {}
+        # (cell ids, cursor/hover on the row, widths...) -> (the cells, the row drawn at, its strip): _render_line
+        self._lines: dict[tuple[object, ...], tuple[tuple[object, ...], int, Strip]] = {}
+        self._restyled: dict[tuple[Style, int], Style] = {}  # (segment style, row) -> with that row's metadata
+        self._line_style: Style | None = None  # the widget's style during a drawing (render_lines)
+        self._pass: tuple[int, int, int, tuple[object, ...]] | None = None  # what a drawing's lines share
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -171,10 +180,91 @@ class KeyedTable(DataTable[object]):
     def _clear_caches(self) -> None:  # DataTable forgets its drawings (cursor, focus, hover changes): so do we
         super()._clear_caches()
         self._drawn.clear()
+        self._lines.clear()
+        self._restyled.clear()
 
     def notify_style_update(self) -> None:  # a theme or CSS change
         self._drawn.clear()
+        self._lines.clear()
+        self._restyled.clear()
         super().notify_style_update()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass, self._line_style = None, self.rich_style  # once a drawing, not once a line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass, self._line_style = None, None
+
+    def render_line(self, y: int) -> Strip:
+        """``DataTable.render_line`` with the widget's style worked out once a drawing (it walks
+        every ancestor's styles: a tenth of a Tasks line's drawing)."""
+        style = self._line_style
+        if style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.get_row_height(self._header_row_key) if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's line y, kept by the cell objects its row shows and how it is drawn, not by
+        its place: DataTable forgets every line whenever any cell changes or the rows move, and
+        on a busy rig the recent tasks shift down at every snapshot. A row drawn before at
+        another place gets that place's click metadata (``_moved``), nothing else changes."""
+        if self.cursor_type != "row" or self.fixed_columns or self.fixed_rows or self._labelled_row_exists:
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        columns = self.ordered_columns
+        row_index = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
+        data = self._data.get(row_key)
+        if row_index == -1:
+            cells: tuple[object, ...] = tuple(column.label for column in columns)
+        elif row_index is None or data is None:
+            return super()._render_line(y, x1, x2, base_style)
+        else:
+            cells = tuple(data.get(column.key) for column in columns)
+        drawing = self._pass
+        if drawing is None:  # what every line of this drawing shares
+            drawing = (self.size.width, self.cursor_coordinate.row, self.hover_coordinate.row,
+                       (self.show_cursor, self._show_hover_cursor, self._pseudo_class_state,
+                        self.zebra_stripes, tuple(column.get_render_width(self) for column in columns)))
+            if self._line_style is not None:  # within render_lines: nothing changes until it returns
+                self._pass = drawing
+        width, cursor_row, hover_row, how = drawing
+        key = (tuple(map(id, cells)), row_index == -1, line_no, x1, x2, width, base_style, cursor_row == row_index,
+               hover_row == row_index, how)
+        hit = self._lines.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], cells)):
+            return hit[2] if hit[1] == row_index else self._moved(hit[2], row_index)
+        strip = super()._render_line(y, x1, x2, base_style)
+        if len(self._lines) >= MEMO:
+            self._lines.clear()
+        self._lines[key] = (cells, row_index, strip)
+        return strip
+
+    def _moved(self, strip: Strip, row: int) -> Strip:
+        """``strip`` (a row's line drawn at another place) with ``row`` in its segments' click
+        metadata, as DataTable draws it there."""
+        restyled = self._restyled
+        if len(restyled) >= MEMO:
+            restyled.clear()
+        segments = []
+        for text, style, control in strip:
+            if style is not None and style._meta is not None:
+                new = restyled.get((style, row))
+                if new is None:
+                    meta = style.meta
+                    new = style
+                    if "row" in meta and not style.link:
+                        new = style.clear_meta_and_links() + Style.from_meta({**meta, "row": row})
+                    restyled[(style, row)] = new
+                style = new
+            segments.append(Segment(text, style, control))
+        return Strip(segments, strip.cell_length)
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> SegmentLines:
