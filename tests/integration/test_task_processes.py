@@ -146,11 +146,15 @@ def test_after_a_rig_crash_a_new_supervisor_hands_the_claims_back_at_once_with_n
         cfg = GalaxyConfig(rig="it", groups=(GroupConfig("gpu0", gpus=(0,)), GroupConfig("gpu1", gpus=(1,))),
                            thresholds=TH, source=None, origin="test")
         sup = Supervisor(cfg, paths, queue, SimulatedRig.with_count(2), SubprocessLauncher(), simulated=True)
-        sup.start(time.time())  # at once: before its new workers could claim anything
+        sup.start(time.time())  # the sweep runs in start(), long before any lease could end
         for tid, rec in recs.items():
             t = queue.get(tid)
-            assert t.status.value == "pending" and t.retry_count == 0, (tid, t.status, t.retry_count)
-            assert t.attempts[-1].outcome == "released"
+            # handed back at once, no retry charged; a new worker it spawned may already have claimed it
+            # again (on a loaded machine this test's process can be off the CPU for a second), but the
+            # crashed worker's attempt is "released", not "lost" after a lease
+            assert t.retry_count == 0 and t.attempts[0].outcome == "released", (tid, t.attempts)
+            assert t.status.value == "pending" or (t.status.value == "processing" and len(t.attempts) == 2), \
+                (tid, t.status, t.attempts)
             assert TABLE.group_members(rec.pgid) == [], f"{tid}: the old task's processes still run"
         assert status_data(root, time.time())["orphaned"] == []
     finally:
