@@ -14,31 +14,24 @@ the cost of one claim+complete at depth 100 and 100,000 (and the commands Redis 
 Targets (issue 14): >= 8,000 claims+completions/s with 4 workers, >= 2x RQ in the same run,
 p99 < 5 ms, flat cost with depth.
 
-Figures, 2026-12-07, ``nice -n 10 bench/redis_queue_bench.py --compare-n 5000``, on a SHARED 2-core
-machine whose load average was 12-19 throughout (redis-server, the workers and several other
-engineers' test runs on the same 2 cores, ours at nice 10): every round trip waited for a CPU
-(a PING took ~0.5 ms, one claim+complete ~4-13 ms of wall time), so these say little about the
-targets; rerun on an idle machine with several cores for absolute figures.
+Figures, 2026-12-07 17:48 UTC, ``.venv/bin/python bench/redis_queue_bench.py --compare-n 5000`` on a
+quiet 2-core machine (load average 2.7 falling; nothing else running), real redis-server 7.0:
 
-    enqueue: 2,030 tasks/s (batches of 1,000)
-    redis claim+complete, 1 worker(s): 134/s (0 claim conflicts)          depth 20,000
-    redis claim+complete, 2 worker(s): 81/s (110 claim conflicts)
-    redis claim+complete, 4 worker(s): 80/s (304 claim conflicts)
-    rq (SimpleWorker, burst), 1 / 2 / 4 worker(s), depth 5,000: 60 / 30 / 45 jobs/s
-    file store claim+complete, 1 / 2 / 4 worker(s), depth 5,000: 49 / 92 / 104 /s
-    submit-to-claim (pub/sub wake, idle worker): p50 13.11 ms, p99 66.55 ms
-    claim+complete at depth 100: 12,889 us each, 33 Redis commands each
-    claim+complete at depth 100,000: 4,335 us each, 33 Redis commands each
+    enqueue: 5,660 tasks/s (batches of 1,000)
+    redis claim+complete, 1 / 2 / 4 worker(s): 581 / 958 / 1,042 per s      depth 20,000
+        (CPU per task: workers 1,090 / 1,160 / 1,404 us, redis-server 557 / 424 / 417 us)
+    rq (SimpleWorker, burst), 1 / 2 / 4 worker(s), depth 5,000: 151 / 215 / 239 jobs/s
+    file store claim+complete, 1 / 2 / 4 worker(s), depth 5,000: 831 / 1,600 / 1,297 per s
+    submit-to-claim (pub/sub wake, idle worker): p50 5.68 ms, p99 10.90 ms
+    claim+complete at depth 100: 1,945 us, 34 Redis commands; at depth 100,000: 1,662 us, 34 commands
 
-CPU per task (``--quick --redis-only``, same machine): workers ~1.7 ms (start-up included),
-redis-server ~0.6 ms; a Lua loop of INCRs ran at ~2.4-3.5 us per command here, about 6-8x what an
-idle current machine does, so one Redis core would do roughly 9,000-12,000 claims+completions/s
-there: an extrapolation, not a measurement.
-
-Targets: 8,000/s with 4 workers and p99 < 5 ms were NOT shown here (the machine could not run
-anything at that rate); Redis was 2.2x RQ with 1 worker and 1.8x with 4 in the same run; the cost
-per claim is flat with depth (33 commands at depth 100 and at 100,000; the times differ by the
-machine's load, not by depth).
+Against the targets: Redis is 3.8x / 4.5x / 4.4x RQ (target >= 2x: met); the cost is flat with
+depth (34 commands at 100 and at 100,000: met); 8,000 claims+completions/s with 4 workers is NOT
+met here: 1,042/s is what 2 cores give when a task costs ~1.4 ms of worker CPU and ~0.4 ms of
+redis-server CPU (both cores busy), so the figure needs a machine with more cores to be shown;
+p99 < 5 ms is NOT met (10.9 ms; p50 5.7 ms, on 2 cores shared by the submitter, the worker and
+redis-server). The earlier run of the afternoon (load 12-19) gave 134 / 81 / 80 per s and RQ
+60 / 30 / 45.
 """
 
 from __future__ import annotations
