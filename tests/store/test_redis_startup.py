@@ -194,6 +194,18 @@ def completed(q: RedisQueue, task_id: str) -> bool:
     return task is not None and task.status is TaskStatus.COMPLETE
 
 
+def tear_down(proc: subprocess.Popen[bytes], q: RedisQueue | None, server: RedisServer | None) -> None:
+    """Whatever a test left: the process killed, the queue's connection and the server closed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+    if q is not None:
+        q.close()
+        q.r.close()
+    if server is not None:
+        server.stop()
+
+
 @needs_redis
 def test_a_worker_started_while_redis_is_down_waits_then_claims(tmp_path: Path, sock_dir: Path) -> None:
     sock, log, marker = sock_dir / "redis.sock", tmp_path / "worker.log", tmp_path / "ran"
@@ -212,14 +224,7 @@ def test_a_worker_started_while_redis_is_down_waits_then_claims(tmp_path: Path, 
         assert "store answers again" in log.read_text()
         assert stop(proc, log) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if q is not None:
-            q.close()
-            q.r.close()
-        if server is not None:
-            server.stop()
+        tear_down(proc, q, server)
 
 
 def test_sigterm_while_a_worker_waits_for_its_store_exits_cleanly(tmp_path: Path, sock_dir: Path) -> None:
@@ -261,14 +266,7 @@ def test_a_supervisor_started_while_redis_is_down_waits_then_its_workers_claim(t
         assert marker.exists()
         assert stop(proc, log) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if q is not None:
-            q.close()
-            q.r.close()
-        if server is not None:
-            server.stop()
+        tear_down(proc, q, server)
 
 
 def test_sigterm_while_a_supervisor_waits_exits_cleanly_and_frees_its_pid_file(tmp_path: Path,
