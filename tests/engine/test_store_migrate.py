@@ -13,22 +13,16 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.model import Task, TaskClass, TaskStatus
+from engine.model import TaskStatus
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.queue.protocol import Candidate, ClaimPolicy, Place, RigQueue
 from engine.store.redis.client import connect
 from engine.store.redis.queue import RedisQueue
+from tests.conformance.queue_contract_helpers import task
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 NOW = 1_800_000_000.0
-
-
-def task(task_id: str, **kw: object) -> Task:
-    kw.setdefault("name", task_id)
-    kw.setdefault("command", "true")
-    kw.setdefault("task_class", TaskClass.CPU)
-    return Task(task_id=task_id, **kw)  # type: ignore[arg-type]
 
 
 def pick(task_id: str) -> ClaimPolicy:

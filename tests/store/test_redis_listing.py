@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from engine.model import Task, TaskClass
 from engine.paths import RigPaths
 from engine.queue.filequeue import FileQueue
 from engine.queue.listing import QueueLister
-from engine.store.redis.client import connect
 from engine.store.redis.listing import RedisQueueLister
 from engine.store.redis.queue import QueueClock, RedisQueue
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 _names = itertools.count()
 NOW = 1_700_000_000.0
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:  # noqa: F811
-    c = connect(redis_server.url)
-    yield c
-    c.close()
 
 
 def _tasks() -> list[tuple[float, Task]]:

@@ -30,13 +30,6 @@ NOW = 1_000_000.0
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:  # noqa: F811
-    c = connect(redis_server.url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def cluster() -> str:
     return f"t{next(_names)}"
 

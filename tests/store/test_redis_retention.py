@@ -23,7 +23,6 @@ from engine.paths import RigPaths
 from engine.queue.protocol import Place
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.open_queue import completed_retention, open_queue
-from engine.store.redis.client import connect
 from engine.store.redis.queue import BATCH, QueueClock, RedisQueue
 from engine.store.retention import PRUNE_EVERY_S, CompletedRetention
 from engine.store.settings import DEFAULT_KEEP_COMPLETED_S, StoreConfig
@@ -36,13 +35,6 @@ POLICY = make_claim_policy(WorkerProfile("w1"))
 NOW = 1_000_000.0
 DAY = 86_400.0
 _names = itertools.count()
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:  # noqa: F811
-    c = connect(redis_server.url)
-    yield c
-    c.close()
 
 
 @pytest.fixture
