@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.cli.store_channels import SUPERVISOR_SILENT_S, StoreOpenError, report_store_error
+from engine.cli.store_channels import StoreOpenError, report_store_error
 from engine.paths import RigPaths
 from engine.queue.protocol import RigQueue
+from engine.store.rigs_view import RIG_STALE_S
 from engine.store.settings import StoreConfig, name_problem, redact_url, url_problem
 
 
@@ -75,7 +76,7 @@ def _live_supervisors(args: argparse.Namespace, now: float) -> list[str]:
         live = []
         for rig in channels.snapshots.rigs():
             snap = channels.snapshots.latest(rig)
-            if snap is not None and not snap.is_stale(now, SUPERVISOR_SILENT_S):
+            if snap is not None and not snap.is_stale(now, RIG_STALE_S):
                 live.append(f"rig {rig}")
         return live
     finally:

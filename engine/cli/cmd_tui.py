@@ -163,10 +163,9 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
                                 log_level=getattr(args, "log_level", None))
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
-        waiting = _store_unreachable(args)
-        if waiting is not None:  # the supervisor waits for its store; nothing to attach to until it answers
-            return _report_waiting(root, proc, waiting)
-        problem = wait_first_snapshot(root, proc, since, published_at=_store_published_at(args))
+        problem = _wait_started(args, root, proc, since)
+        if isinstance(problem, int):  # the store did not answer: what _report_waiting said and returned
+            return problem
         if problem:
             log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
             print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
@@ -179,16 +178,31 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
     return _dashboard(args, root)
 
 
-def _store_unreachable(args: argparse.Namespace) -> str | None:
-    """Why the configured store does not answer now (None: it answers, or it is the file store, or it
-    is wrong: the supervisor says that itself)."""
+def _wait_started(args: argparse.Namespace, root: Path, proc: subprocess.Popen[bytes],
+                  since: float) -> str | int | None:
+    """None once the supervisor started published its first snapshot; else why not. The configured
+    store is opened once: when it does not answer, the supervisor waits for it and this returns
+    ``_report_waiting``'s exit status (it said why); a store that is wrong is the supervisor's to
+    report (it exits: the snapshot wait says so)."""
     from engine.cli.store_channels import StoreOpenError, open_cli_channels
 
     try:
-        open_cli_channels(args).close()
+        channels = open_cli_channels(args)
     except StoreOpenError as exc:
-        return str(exc) if exc.unreachable else None
-    return None
+        if exc.unreachable:
+            return _report_waiting(root, proc, str(exc))
+        return wait_first_snapshot(root, proc, since)
+    try:
+        if channels.kind == "file":
+            return wait_first_snapshot(root, proc, since)
+
+        def published_at() -> float | None:
+            got = channels.snapshots.latest(channels.rig)
+            return got.published_at if got is not None else None
+
+        return wait_first_snapshot(root, proc, since, published_at=published_at)
+    finally:
+        channels.close()
 
 
 STORE_WAIT_CHECK_S = 3.0
@@ -209,25 +223,6 @@ def _report_waiting(root: Path, proc: subprocess.Popen[bytes], why: str) -> int:
           f"{_log_tail(root / 'logs' / 'supervisor.log')}\n{_log_tail(root / 'logs' / 'supervisor.out')}",
           file=sys.stderr)
     return 1
-
-
-def _store_published_at(args: argparse.Namespace) -> Callable[[], float | None] | None:
-    """When this rig last published its snapshot in the configured store; None for the file store
-    (or a store that cannot be opened: the supervisor reports that itself)."""
-    from engine.cli.store_channels import StoreOpenError, open_cli_channels
-
-    try:
-        channels = open_cli_channels(args)
-    except StoreOpenError:
-        return None
-    if channels.kind == "file":
-        return None
-
-    def published_at() -> float | None:
-        got = channels.snapshots.latest(channels.rig)
-        return got.published_at if got is not None else None
-
-    return published_at
 
 
 def _dashboard(args: argparse.Namespace, root: Path) -> int:

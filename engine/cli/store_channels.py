@@ -17,9 +17,6 @@ from engine.snapshot import CommandAck, Snapshot, parse_published
 from engine.store.open import Channels
 from engine.store.rigs_view import RIG_STALE_S
 
-SUPERVISOR_SILENT_S = RIG_STALE_S
-"""A Redis rig whose snapshot is older than this has no live supervisor (it publishes twice a second)."""
-
 
 class StoreOpenError(Exception):
     """galaxy.toml or $GALAXY_STORE is wrong, or the store does not answer (``unreachable``): the
@@ -69,7 +66,7 @@ def supervisor_running(channels: Channels, paths: RigPaths, now: float, rig: str
 
         return running_supervisor_pid(paths.supervisor_pid) is not None
     published = channels.snapshots.latest(rig or channels.rig)
-    return published is not None and not published.is_stale(now, SUPERVISOR_SILENT_S)
+    return published is not None and not published.is_stale(now, RIG_STALE_S)
 
 
 def wait_ack(channels: Channels, command_id: str, seconds: float, poll_s: float = 0.1, *,
