@@ -164,7 +164,9 @@ def test_up_pause_agree_down(rig) -> None:  # type: ignore[no-untyped-def]
         if not has_subcommand(needed):
             pytest.skip(f"'galaxy {needed}' is not in this tree yet (another issue); this test needs it")
     tmux.start(f"{sys.executable} -m engine.cli.main --root {root} up --sim")
-    screen = until("the GPU panel with 5 GPUs", lambda: screen_if(tmux, lambda s: "GPUs (5)" in s))
+    # the panel's title can be painted a frame before its newly mounted cards: wait for both
+    screen = until("the GPU panel with 5 GPUs and their cards",
+                   lambda: screen_if(tmux, lambda s: "GPUs (5)" in s and all(card_line(s, i) for i in range(5))))
     for i in range(5):
         assert card_line(screen, i), f"no card for GPU {i}:\n{screen}"
     worker_id = until("a worker on GPU 0", lambda: worker_of_first_card(tmux.screen()))
