@@ -77,6 +77,10 @@ class FileEventStream:
         self._open_fd = safeio.open_append(self.path)  # never through a symlink, never blocked by a FIFO
         return self._open_fd
 
+    def close(self) -> None:
+        """Close the kept-open descriptor (the next append opens it again)."""
+        self._close()
+
     def _close(self) -> None:
         if self._open_fd is not None:
             try:
@@ -194,6 +198,10 @@ class EventLog:
     def write_line(self, line: str) -> None:
         if line:
             self._stream.append(line)
+
+    def close(self) -> None:
+        """Release the stream's descriptor; logs bound from this one share it, and reopen on their next line."""
+        self._stream.close()
 
     def tail(self, n: int = 50) -> list[dict[str, Any]]:
         """The last ``n`` events (oldest first)."""

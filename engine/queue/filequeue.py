@@ -86,6 +86,7 @@ class FileQueue:
         self._q, self._p, self._c = str(paths.queue), str(paths.processing), str(paths.complete)
         self._t = str(self.tmp)
         self.events = events if events is not None else EventLog(paths.events)
+        self._owns_events = events is None  # close() releases only a log it opened itself
         self.rng = rng or random.Random()
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -113,9 +114,12 @@ class FileQueue:
         return self._index
 
     def close(self) -> None:
+        """Release the index's watch and, when this queue opened its own event log, that log's descriptor."""
         if self._index is not None:
             self._index.close()
             self._index = None
+        if self._owns_events:
+            self.events.close()
 
     def watch(self, path: Path, names: frozenset[str] | None = None) -> None:
         """Also wake ``wait_for_change`` on changes in directory ``path`` (only to ``names``

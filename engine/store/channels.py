@@ -35,6 +35,11 @@ class EventStream(Protocol):
         skipped, never repeated."""
         ...
 
+    def close(self) -> None:
+        """Release what the stream holds open for its writes (the file store's descriptor). Safe to
+        repeat; a later ``append`` opens it again, so closing never loses a line."""
+        ...
+
     @property
     def write_errors(self) -> int: ...
 

@@ -100,3 +100,13 @@ def test_a_follower_reads_each_line_once_in_order_across_handles(channel_store: 
     writer.emit(EventType.TASK_COMPLETED, at=T0 + 9, task_id="t5")
     more, cursor = channel_store.open().events.read_after(cursor, 100)  # the cursor means the same to any handle
     assert [json.loads(x)["task_id"] for x in more] == ["t5"]
+
+
+def test_close_loses_nothing_and_a_later_append_reopens(channel_store: ChannelStore) -> None:
+    log = _log(channel_store)
+    log.emit(EventType.TASK_SUBMITTED, at=T0, task_id="before")
+    log.close()
+    log.close()  # safe to repeat
+    log.emit(EventType.TASK_SUBMITTED, at=T0 + 1, task_id="after")
+    assert [e["task_id"] for e in channel_store.open().events.tail(10)] == ["before", "after"]
+    assert log.write_errors == 0

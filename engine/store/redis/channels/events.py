@@ -32,6 +32,9 @@ class RedisEventStream:
             self.write_errors += 1
             self.last_error = str(exc)
 
+    def close(self) -> None:
+        """Nothing of its own to release: the connection belongs to the store's client."""
+
     def tail(self, n: int = 50) -> list[dict[str, Any]]:
         if n <= 0:
             return []
