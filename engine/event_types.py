@@ -32,6 +32,7 @@ class EventType(StrEnum):
     TASK_AWAITING_APPROVAL = "task_awaiting_approval"
     TASK_ESCALATION_DENIED = "task_escalation_denied"
     TASK_ESCALATION_FAILED = "task_escalation_failed"
+    TASK_MIGRATED = "task_migrated"  # arrived from another store (galaxy store migrate); ``place`` says where
     DUPLICATE_COMPLETION = "duplicate_completion"
     DUPLICATE_CLAIM_DROPPED = "duplicate_claim_dropped"
     LATE_RESULT_DISCARDED = "late_result_discarded"

@@ -3,8 +3,8 @@
 The source is the configured store (galaxy.toml's ``[store]`` or ``$GALAXY_STORE``: the file root,
 or the configured Redis cluster). Refused while a supervisor or a worker runs on it. What moves and
 how: engine/store/migrate.py. Exit 0 when moved, 1 when refused (nothing written), 2 when a store
-is misconfigured or does not answer, 3 when the target refused a step part-way (the message says
-what is there).
+is misconfigured or does not answer, 3 when the target did not take the tasks (it takes them all
+or none; the source is then untouched) or tasks changed in the source meanwhile.
 """
 
 from __future__ import annotations
@@ -131,11 +131,11 @@ def _migrate(args: argparse.Namespace, source: RigQueue, target: RigQueue, sourc
     out["moved"] = m.summary()
     out["complete_parents_already_there"] = len(m.parents_known)
     try:
-        out["placeholder"] = migrate.write(m, target, now)
+        migrate.write(m, target, now)
         problems = migrate.check(m, target)
     except (RuntimeError, ValueError, OSError) as exc:
-        msg = (f"the target {target_name} stopped part-way: {exc}. The source is untouched; "
-               "see `galaxy status` on the target for what arrived")
+        msg = (f"the target {target_name} did not take the tasks: {exc}. The source is untouched; the target "
+               "takes them in one step (all or none): see `galaxy status` on it")
         return _answer(args, {**out, "ok": False, "error": msg}, f"galaxy: migrate: {msg}", 3)
     if problems:
         msg = f"the target does not hold everything, the source is untouched: {'; '.join(problems[:20])}"

@@ -57,6 +57,7 @@ from engine.queue.protocol import (
     WaitingTask,
 )
 from engine.queue.rejects import reject_file
+from engine.queue.restore import restore_batch
 from engine.queue.submit import write_batch
 from engine.queue.taskfile import Grabbed, encode, read_task_file
 from engine.taskgroups import TaskGroups
@@ -520,6 +521,9 @@ class FileQueue:
 
     def ids_in(self, place: Place) -> list[str]:
         return place_ids.ids_in(self.paths, self.awaiting.ids() if place is Place.AWAITING else [], place)
+
+    def restore(self, tasks: Sequence[Task], now: float) -> list[str]:
+        return restore_batch(self, tasks, now)
 
     def forget_failed(self, task_id: str, now: float) -> Verdict:
         return forget.forget_failed(self, task_id, now)

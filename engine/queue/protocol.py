@@ -374,6 +374,14 @@ class TaskLister(Protocol):
         refused with ``ValueError``: read those one by one with ``get``), in no promised order."""
         ...
 
+    def restore(self, tasks: Sequence[Task], now: float) -> list[str]:
+        """Take tasks moved from another store (``galaxy store migrate``), each where its record says
+        (engine/queue/restoring.py): failed with its error, complete with its result, delayed until its
+        ``not_before``, else queued or held on its dependencies; attempts and retry counts kept. All or
+        none: ``TaskValidationError`` naming every problem (a known id, an unknown dependency, a running
+        or awaiting task) before anything is written. One ``task_migrated`` event each. Not for new work."""
+        ...
+
     def forget_failed(self, task_id: str, now: float) -> Verdict:
         """Remove a failed task for good (its record, attempts, its place in the failed count and
         list): the store no longer knows its id. ``galaxy store migrate`` uses it once the target

@@ -10,7 +10,9 @@ recovery, a crash before it leaves only staged files, which the orphan janitor r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.event_types import EventType
@@ -29,47 +31,79 @@ STAGED = "staged"
 def write_batch(fq: FileQueue, tasks: Sequence[Task], now: float) -> None:
     if not tasks:
         return
-    fs, j = fq.fs, fq.journal
-    staged: list[tuple[str, str]] = []  # (temp file, destination): held ones first, claimable ones last
-    markers: list[str] = []
-    events: list[str] = []
-    settle: list[list[str]] = []
-    try:
+    batch = StagedBatch(fq, now)
+    with batch.staging():
         for t in sorted(tasks, key=lambda t: not t.depends_on):
             if t.depends_on:
-                body = t.with_changes(status=TaskStatus.HELD, lease_owner=None, lease_expires=None)
-                name = HeldName(us(now), t.task_class, t.task_id).render()
-                dest = str(fq.paths.held / name)
-                for dep in t.depends_on:
-                    if not (fq.paths.complete / f"{dep}.json").exists():
-                        marker = fq.paths.held / "_deps" / dep / name
-                        fs.mkdir(marker.parent)
-                        fs.touch(marker)
-                        markers.append(str(marker))
-                settle.append([t.task_id, name])
+                batch.stage_held(t)
             else:
-                body = t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None)
-                qn = QueueName.for_task(t, us(now))
-                dest = str(fq.paths.queue / qn.render())
-            tmp = tmp_name(fq.tmp, t.task_id, STAGED)
-            staged.append((tmp, dest))
-            fs.create(tmp, encode(body), fsync=fq.fsync)
-            events.extend(_events(fq, t, now))
-        intent = Intent("submit", tasks[0].task_id, now, events=events, then=Then.SETTLE,
-                        moves=[[j.rel(a), j.rel(b)] for a, b in staged], settle=settle)
-        handle = j.begin(intent)
-    except OSError:
-        _undo(fq, staged, markers, moved=False)
-        raise
-    with handle:
+                batch.stage(t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None),
+                            fq.paths.queue / QueueName.for_task(t, us(now)).render())
+            batch.events.extend(_events(fq, t, now))
+    batch.commit("submit", tasks[0].task_id)
+
+
+class StagedBatch:
+    """Task files staged in ``tasks/.tmp``, then committed by one intent record (the renames, the
+    ledger and event lines, the held tasks to settle): shared by submit and restore."""
+
+    def __init__(self, fq: FileQueue, now: float) -> None:
+        self.fq, self.now = fq, now
+        self.staged: list[tuple[str, str]] = []  # (temp file, destination)
+        self.markers: list[str] = []
+        self.events: list[str] = []
+        self.ledger: list[str] = []
+        self.settle: list[list[str]] = []
+
+    def stage(self, body: Task, dest: Path) -> None:
+        tmp = tmp_name(self.fq.tmp, body.task_id, STAGED)
+        self.staged.append((tmp, str(dest)))
+        self.fq.fs.create(tmp, encode(body), fsync=self.fq.fsync)
+
+    def stage_held(self, t: Task, done: frozenset[str] = frozenset()) -> None:
+        """Held on its dependencies: a marker for each one not complete (nor in ``done``, completed
+        by this batch), settled after the commit (released at once when none is left)."""
+        fq = self.fq
+        name = HeldName(us(self.now), t.task_class, t.task_id).render()
+        for dep in t.depends_on:
+            if dep not in done and not (fq.paths.complete / f"{dep}.json").exists():
+                marker = fq.paths.held / "_deps" / dep / name
+                fq.fs.mkdir(marker.parent)
+                fq.fs.touch(marker)
+                self.markers.append(str(marker))
+        self.settle.append([t.task_id, name])
+        self.stage(t.with_changes(status=TaskStatus.HELD, lease_owner=None, lease_expires=None), fq.paths.held / name)
+
+    @contextmanager
+    def staging(self) -> Iterator[None]:
+        """Stage, then write the intent record (the commit); a write that fails removes what was staged."""
         try:
-            for tmp, dest in staged:
-                fs.rename(tmp, dest)
+            yield
         except OSError:
-            _undo(fq, staged, markers, moved=True)
-            handle.drop()
+            self._undo(moved=False)
             raise
-        handle.finish()  # index, events, settle (a crash from here on: recovery finishes it)
+
+    def commit(self, op: str, first_id: str) -> None:
+        fq, j = self.fq, self.fq.journal
+        intent = Intent(op, first_id, self.now, events=self.events, ledger=self.ledger, then=Then.SETTLE,
+                        moves=[[j.rel(a), j.rel(b)] for a, b in self.staged], settle=self.settle)
+        try:
+            handle = j.begin(intent)
+        except OSError:
+            self._undo(moved=False)
+            raise
+        with handle:
+            try:
+                for tmp, dest in self.staged:
+                    fq.fs.rename(tmp, dest)
+            except OSError:
+                self._undo(moved=True)
+                handle.drop()
+                raise
+            handle.finish()  # index, ledger, events, settle (a crash from here on: recovery finishes it)
+
+    def _undo(self, *, moved: bool) -> None:
+        _undo(self.fq, self.staged, self.markers, moved=moved)
 
 
 def _undo(fq: FileQueue, staged: list[tuple[str, str]], markers: list[str], *, moved: bool) -> None:

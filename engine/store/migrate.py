@@ -1,22 +1,18 @@
 """Moving a rig's tasks from one store to another (``galaxy store migrate``): file root -> Redis and back.
 
 Only the declared protocols are used (engine/queue/protocol.py: ``TaskLister.ids_in`` to list, ``get``
-to read, ``submit``/``cancel``/``resolve_failed`` to write), so any pair of stores works. What moves:
-waiting (queue), held and delayed tasks, and failed ones, with their ids, priorities, retry counts,
-attempts and dependencies. Completed tasks stay where they are, except the completed parents of moved
-tasks, which are COPIED (their result too) so dependencies resolve in the target.
+to read, ``TaskLister.restore`` to write), so any pair of stores works. What moves: waiting (queue),
+held and delayed tasks, and failed ones, with their ids, priorities, retry counts, attempts, errors
+and dependencies. Completed tasks stay where they are, except the completed parents of moved tasks,
+which are COPIED (their result too, not their own dependency list) so dependencies resolve in the
+target.
 
-How the target is written, since a store takes new tasks only through ``submit``:
-1. When failed tasks or completed parents must be carried: one submit of a placeholder task
-   (``migrate-<hex>``, pinned to the rig ``galaxy-migrate`` that no worker serves) with those tasks held
-   on it, so none of them is ever claimable; each failed one is then cancelled with its old error
-   ("cancelled: <error>"), each parent cancelled and resolved with its result (complete, recorded
-   once), and the placeholder cancelled and resolved (it stays in the target as one complete task).
-2. One submit (all-or-nothing) of the queue, held and delayed tasks with their own dependencies:
-   held ones stay held until their parents complete. Delayed tasks arrive claimable (the rest of
-   their backoff is not carried; their retry count is).
-Only then, unless ``keep_source``, each moved task is removed from the source: cancelled ("moved to
-<target>") if it was waiting, then forgotten (``TaskLister.forget_failed``), so its id is free there.
+The target takes everything in one ``restore`` (all or nothing): each task lands where its record
+says (engine/queue/restoring.py): a failed one failed with its error (``galaxy retry`` runs it
+again), a copied parent complete with its result, a delayed one delayed until the rest of its
+backoff, a held one held until its parents complete there. Only then, unless ``keep_source``, each
+moved task is removed from the source: cancelled ("moved to <target>") if it was waiting, then
+forgotten (``TaskLister.forget_failed``), so its id is free there.
 
 Refused before anything is written: a claim in the source (a worker runs), a live supervisor on
 it (the caller says), a task awaiting an operator's approval (its escalation does not move), an id
@@ -25,16 +21,14 @@ the target already knows (other than a completed parent that is complete there t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.model import Task, TaskClass, TaskStatus
-from engine.queue.protocol import Place, RigQueue, Verdict
+from engine.model import Task, TaskStatus
+from engine.queue.protocol import Place, RigQueue
 
 MOVED = (Place.QUEUE, Place.HELD, Place.DELAYED, Place.FAILED)
 WAITING = (Place.QUEUE, Place.HELD, Place.DELAYED)
-PLACEHOLDER_RIG = "galaxy-migrate"
 
 
 class MigrationRefused(RuntimeError):
@@ -98,31 +92,10 @@ def plan(source: RigQueue, target: RigQueue, live_supervisors: Sequence[str] = (
     return m
 
 
-def write(m: Migration, target: RigQueue, now: float) -> str | None:
-    """Put ``m`` into the target (steps 1 and 2 above); the placeholder's id, None when none was needed."""
-    failed, parents = m.tasks.get(Place.FAILED, []), m.parents
-    placeholder: str | None = None
-    if failed or parents:
-        placeholder = f"migrate-{uuid.uuid4().hex[:12]}"
-        hold = Task(task_id=placeholder, name="galaxy store migrate (placeholder)", command="true",
-                    task_class=TaskClass.CPU, rig=PLACEHOLDER_RIG)
-        target.submit([hold, *(t.with_changes(depends_on=(placeholder,)) for t in [*failed, *parents])], now)
-        for t in failed:
-            _done(target.cancel(t.task_id, now, t.error or "failed"), t.task_id)
-        for p in parents:
-            _done(target.cancel(p.task_id, now, "completed parent being copied"), p.task_id)
-            _done(target.resolve_failed(p.task_id, dict(p.result or {}), now, note="migrated"), p.task_id)
-        _done(target.cancel(placeholder, now, "placeholder of galaxy store migrate"), placeholder)
-        _done(target.resolve_failed(placeholder, {"migration": True}, now, note="migrated"), placeholder)
-    waiting = [t for place in (Place.QUEUE, Place.HELD, Place.DELAYED) for t in m.tasks.get(place, [])]
-    if waiting:
-        target.submit([t.with_changes(not_before=None) for t in waiting], now)
-    return placeholder
-
-
-def _done(verdict: Verdict, task_id: str) -> None:
-    if not verdict:
-        raise RuntimeError(f"the target refused a step for {task_id}: {verdict.message}")
+def write(m: Migration, target: RigQueue, now: float) -> list[str]:
+    """Put ``m`` into the target in one ``restore``; the ids written (none when it raises)."""
+    parents = [p.with_changes(depends_on=()) for p in m.parents]  # complete: what they waited on is history
+    return target.restore([*parents, *m.moved()], now)
 
 
 def check(m: Migration, target: RigQueue) -> list[str]:

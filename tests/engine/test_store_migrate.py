@@ -78,12 +78,15 @@ def assert_carried(q: RigQueue) -> None:
     done = q.get("done")
     assert done is not None and done.result is not None and done.result.get("answer") == 42
     assert q.where("kid") is Place.HELD and q.where("grand") is Place.HELD
-    assert q.where("wait") is Place.QUEUE and q.where("later") is Place.QUEUE  # backoff not carried
+    assert q.where("wait") is Place.QUEUE and q.where("later") is Place.DELAYED  # the rest of its backoff
     later = q.get("later")
     assert later is not None and later.retry_count == 1 and later.priority == 8 and later.max_retries == 3
+    assert later.not_before is not None and later.not_before > NOW + 3
+    assert q.next_due() == pytest.approx(later.not_before, abs=0.01)
     assert [a.error for a in later.attempts] == ["transient"]
     bad = q.get("bad")
-    assert bad is not None and bad.status is TaskStatus.FAILED and "boom" in (bad.error or "")
+    assert bad is not None and bad.status is TaskStatus.FAILED and bad.error == "boom"  # as it failed
+    assert [a.error for a in bad.attempts] == ["boom"] and bad.depends_on == ()
     kid = q.get("kid")
     assert kid is not None and kid.depends_on == ("done", "wait")
 

@@ -132,7 +132,8 @@ def check_invariants(root: Path, sc: Scenario, q: FileQueue) -> None:
     where = states(paths)
     known = set(where)
     submitted = set(sc.ids)
-    assert known in (submitted, set()) if sc.name == "submit" else known == submitted, f"tasks: {sorted(known)}"
+    all_or_none = sc.name in ("submit", "restore")  # a batch: every task or none of them
+    assert known in (submitted, set()) if all_or_none else known == submitted, f"tasks: {sorted(known)}"
     for task_id, found in where.items():
         assert len(found) == 1, f"{task_id} is in {found}"
         assert found[0] in ("complete", "failed"), f"{task_id} still {found[0]} after the drain"
@@ -153,7 +154,8 @@ def check_invariants(root: Path, sc: Scenario, q: FileQueue) -> None:
     c_lines = collections.Counter(f[3] for f in ledger_lines(paths) if f[1] == "C")
     assert {i: c_lines[i] for i in complete} == dict.fromkeys(complete, 1), f"ledger C lines: {c_lines}"
     events = tail_events(paths.events, 100_000)
-    done = collections.Counter(e["task_id"] for e in events if e["event_type"] == "task_completed")
+    done = collections.Counter(e["task_id"] for e in events if e["event_type"] == "task_completed"
+                               or (e["event_type"] == "task_migrated" and e.get("place") == "complete"))
     assert {i: done[i] for i in complete} == dict.fromkeys(complete, 1), f"task_completed events: {done}"
     assert not done.keys() - set(complete), f"completion events for tasks not complete: {done}"
     assert not os.listdir(q.tmp), f"left in tasks/.tmp: {os.listdir(q.tmp)}"

@@ -16,6 +16,7 @@ import os
 import pytest
 
 from engine.events import tail_events
+from engine.model import TaskStatus
 from engine.queue.filequeue import FileQueue
 from tests.reliability.crash_harness import (
     LEASE_S,
@@ -65,6 +66,15 @@ def _nothing(q: FileQueue) -> None:
     return None
 
 
+def _restore(q: FileQueue) -> None:
+    """galaxy store migrate's write: a complete parent, a failed task, a held one on the parent and a
+    waiting one, a delayed one, a waiting one."""
+    moved = [task("p").with_changes(status=TaskStatus.COMPLETE, result={"x": 1}),
+             task("bad").with_changes(status=TaskStatus.FAILED, error="exit 3"),
+             task("kid", "p", "w"), task("later").with_changes(not_before=T0 + 60, retry_count=1), task("w")]
+    q.restore(moved, T0)
+
+
 SCENARIOS = [
     Scenario("submit", _nothing, lambda q: q.submit([task("a"), task("b", "a"), task("c")], T0), ("a", "b", "c")),
     Scenario("claim", _submit(task("a")), lambda q: q.claim("w1", T0, policy("w1"), LEASE_S), ("a",)),
@@ -85,6 +95,7 @@ SCENARIOS = [
     Scenario("promote", _backed_off, lambda q: q.promote_due(T0 + 5_000), ("a",)),
     Scenario("cancel_cascade", _submit(task("a"), task("b", "a")), lambda q: q.cancel("a", T0 + 1, "no"),
              ("a", "b")),
+    Scenario("restore", _nothing, _restore, ("p", "bad", "kid", "later", "w")),
     Scenario("resolve", _failed_with_cascade, lambda q: q.resolve_failed("a", {"answer": 42}, T0 + 2),
              ("a", "b", "c")),
 ]

@@ -564,9 +564,64 @@ end
 if #out > 0 then redis.call('ZREMRANGEBYRANK', P .. 'pruned', 0, -(tonumber(arg(3)) + 1)) end
 return finish({ok = 1, pruned = out, more = #ids == tonumber(arg(2)) and 1 or 0})
 """
+RESTORE = PRELUDE + r"""
+-- arg(1): JSON list of {id, cls, lane, maxr, retry, deps, att (attempt JSONs), st (queue|held|delayed|failed|
+-- complete: where it lands), due (us, delayed), err, res (result JSON or '')}; arg(1 + i): task i's JSON.
+-- Tasks moved from another store (galaxy store migrate), all or none; an id already known is refused.
+local meta = cjson.decode(arg(1))
+local batch = {}
+for _, m in ipairs(meta) do batch[m.id] = true end
+local problems = {}
+for _, m in ipairs(meta) do
+  local st = redis.call('HGET', tk(m.id), 'st')
+  if st then table.insert(problems, 'task ' .. m.id .. ': id already exists (' .. st .. ')') end
+  for _, d in ipairs(m.deps) do
+    if not batch[d] and redis.call('EXISTS', tk(d)) == 0 and not redis.call('ZSCORE', P .. 'pruned', d) then
+      table.insert(problems, 'task ' .. m.id .. ": unknown dependency '" .. d .. "'")
+    end
+  end
+end
+if #problems > 0 then return cjson.encode({ok = 0, problems = problems}) end
+for i, m in ipairs(meta) do
+  local h = tk(m.id)
+  redis.call('HSET', h, 'j', arg(1 + i), 'st', 'new', 'cls', m.cls, 'lane', m.lane, 'maxr', m.maxr,
+             'retry', m.retry, 'deps', cjson.encode(m.deps))
+  if m.err ~= '' then redis.call('HSET', h, 'err', m.err) end
+  if m.res ~= '' then redis.call('HSET', h, 'res', m.res) end
+  redis.call('ZREM', P .. 'pruned', m.id)
+  for _, a in ipairs(m.att) do redis.call('RPUSH', P .. 'a:' .. m.id, a) end
+end
+-- finished ones first: a held task is then judged on the parents restored with it
+for _, m in ipairs(meta) do
+  if m.st == 'complete' or m.st == 'failed' then
+    redis.call('HSET', tk(m.id), 'st', m.st, 'since', f(NOW))
+    redis.call('ZADD', P .. (m.st == 'complete' and 'done' or 'failed'), f(NOW), m.id)
+    if m.st == 'failed' then failed_changed = true end
+    count(m.st, m.cls, 1)
+    remember(m.st, m.id)
+  end
+end
+local states = {}
+for _, m in ipairs(meta) do
+  if m.st == 'delayed' then
+    redis.call('HSET', tk(m.id), 'st', 'delayed', 'due', m.due)
+    redis.call('ZADD', P .. 'delayed', m.due, m.id)
+    count('delayed', m.cls, 1)
+    woke = true  -- an idle worker's next_due changed
+    states[m.id] = 'delayed'
+  elseif m.st == 'queue' or m.st == 'held' then
+    states[m.id] = settle(m.id, 'new')
+  else
+    states[m.id] = m.st
+  end
+end
+return finish({ok = 1, states = states}, {ok = 1, replayed = 1})
+"""
+
 
 SCRIPTS: dict[str, str] = {
     "submit": SUBMIT, "heads": HEADS, "claim": CLAIM, "heartbeat": HEARTBEAT, "complete": COMPLETE,
     "fail": FAIL, "release": RELEASE, "reap": REAP, "promote": PROMOTE, "cancel": CANCEL, "retry": RETRY,
+    "restore": RESTORE,
     "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET, "prune": PRUNE,
 }

@@ -51,6 +51,7 @@ from engine.store.redis.awaiting import RedisAwaiting
 from engine.store.redis.client import key_prefix, require_no_eviction
 from engine.store.redis.codec import new_request_id as new_request_id  # one place; tests import it here
 from engine.store.redis.lua import SCRIPTS
+from engine.store.redis.restore import restore_batch
 from engine.store.redis.unavailable import store_call
 from engine.store.redis.waker import RedisWaker
 
@@ -494,6 +495,9 @@ class RedisQueue:
         return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not waiting or running (already finished, or unknown)")
 
     def forget_failed(self, task_id: str, now: float) -> Verdict:
+    def restore(self, tasks: Sequence[Task], now: float) -> list[str]:
+        return restore_batch(self, tasks, now)
+
         if not is_safe_task_id(task_id):
             return Verdict.refused(Refusal.INVALID_ID, f"task id {task_id!r} is not valid")
         reply = self.run("forget", now, [task_id], request_id=new_request_id())
