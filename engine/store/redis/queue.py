@@ -494,10 +494,10 @@ class RedisQueue:
                                    "`galaxy deny ESCALATION --reason ...` fails it instead")
         return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not waiting or running (already finished, or unknown)")
 
-    def forget_failed(self, task_id: str, now: float) -> Verdict:
     def restore(self, tasks: Sequence[Task], now: float) -> list[str]:
         return restore_batch(self, tasks, now)
 
+    def forget_failed(self, task_id: str, now: float) -> Verdict:
         if not is_safe_task_id(task_id):
             return Verdict.refused(Refusal.INVALID_ID, f"task id {task_id!r} is not valid")
         reply = self.run("forget", now, [task_id], request_id=new_request_id())
