@@ -25,7 +25,8 @@ Keys (P = prefix):
   done        zset id -> completion time (us): the completed records, oldest first, for PRUNE
   pruned      zset id -> completion time (us) of the newest pruned ids (capped): a dependency on one is
               met, as on a complete task, though its record is gone
-  ver         counter bumped (and ``wake`` published) whenever something becomes claimable;
+  ver         counter bumped whenever something becomes claimable, its new value published on ``wake``
+              as ``v<ver>`` (engine/store/redis/waker.py);
   fver        counter bumped whenever tasks enter or leave failed
 No script scans: each touches its own task, one lane, its dependents, or a bounded batch.
 """
@@ -222,8 +223,7 @@ local function finish(out, keep)
   local s = cjson.encode(out)
   if REQ ~= '' then redis.call('SET', P .. 'req:' .. REQ, keep and cjson.encode(keep) or s, 'PX', ARGV[4]) end
   if woke then
-    redis.call('INCR', P .. 'ver')
-    redis.call('PUBLISH', P .. 'wake', '1')
+    redis.call('PUBLISH', P .. 'wake', 'v' .. f(redis.call('INCR', P .. 'ver')))
   end
   if failed_changed then redis.call('INCR', P .. 'fver') end
   return s
@@ -364,8 +364,7 @@ redis.call('ZADD', P .. 'done', f(NOW), id)
 local released = release_dependents(id)
 if #released > 0 then redis.call('HSET', h, 'frel', cjson.encode(released)) end
 if woke then  -- wake the others now, so the counter handed back below already counts this change
-  redis.call('INCR', P .. 'ver')
-  redis.call('PUBLISH', P .. 'wake', '1')
+  redis.call('PUBLISH', P .. 'wake', 'v' .. f(redis.call('INCR', P .. 'ver')))
   woke = false
 end
 -- the lane heads as they are now: the worker's next claim offers them to its policy without a read
@@ -564,6 +563,7 @@ end
 if #out > 0 then redis.call('ZREMRANGEBYRANK', P .. 'pruned', 0, -(tonumber(arg(3)) + 1)) end
 return finish({ok = 1, pruned = out, more = #ids == tonumber(arg(2)) and 1 or 0})
 """
+
 RESTORE = PRELUDE + r"""
 -- arg(1): JSON list of {id, cls, lane, maxr, retry, deps, att (attempt JSONs), st (queue|held|delayed|failed|
 -- complete: where it lands), due (us, delayed), err, res (result JSON or '')}; arg(1 + i): task i's JSON.
@@ -618,10 +618,9 @@ end
 return finish({ok = 1, states = states}, {ok = 1, replayed = 1})
 """
 
-
 SCRIPTS: dict[str, str] = {
     "submit": SUBMIT, "heads": HEADS, "claim": CLAIM, "heartbeat": HEARTBEAT, "complete": COMPLETE,
     "fail": FAIL, "release": RELEASE, "reap": REAP, "promote": PROMOTE, "cancel": CANCEL, "retry": RETRY,
-    "restore": RESTORE,
     "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET, "prune": PRUNE,
+    "restore": RESTORE,
 }

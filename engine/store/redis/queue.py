@@ -179,6 +179,7 @@ class RedisQueue:
                 return out
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 last = exc
+                self.waker.lost()  # its connection may be as dead as this one: the next wait opens another
                 if attempt < self.retries:
                     time.sleep(min(2.0, 0.05 * (2 ** attempt)))
         raise StoreUnavailable(f"Redis did not answer {script} for cluster {self.cluster!r}: {last}")

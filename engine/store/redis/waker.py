@@ -1,9 +1,22 @@
-"""Waking an idle worker without polling Redis: pub/sub on ``PREFIX wake``, published by every script
-that makes work claimable, plus a version counter (``ver``) that closes the race between a claim
-that found nothing and the subscription (a change in between is seen by the counter at once).
+"""Waking an idle worker without polling Redis: one subscription to ``PREFIX wake``, kept open for
+the worker's life, on which every script that makes work claimable publishes the new value of the
+version counter ``ver`` (``v123``). A wake is one message read away from the claim: no SUBSCRIBE,
+GET or new connection per wait (an idle wait costs no command at all; redis-py pings the
+subscription every ``health_check_interval`` seconds).
 
-A wait costs SUBSCRIBE, GET and UNSUBSCRIBE: nothing is buffered for a busy worker, and an idle one
-sends three commands per wait. Local files (the worker's control file) are watched with inotify.
+No wake is missed between a claim and the wait. The claim reads ``ver`` (``seen``); every change
+after that read is published with a higher value, and the subscription was open before the read,
+so the message is already on the socket or on its way. A message whose value is not above ``seen``
+was published before the claim looked (a busy worker's backlog) and is skipped. When the
+subscription is new (the first wait, or redis-py reconnected it after a lost connection: the server
+confirms each SUBSCRIBE with a ``subscribe`` message), ``ver`` is read once after the confirmation,
+which covers whatever changed while no subscription was open.
+
+A busy worker's subscription buffers the wakes published meanwhile (a message is ~60 bytes; the
+next wait skips them unread by value). Should a long run of them fill Redis's output buffer limit
+for pub/sub clients (``client-output-buffer-limit pubsub``, 8 MB for 60 s by default), Redis
+closes that connection and the next wait subscribes again and reads ``ver``: nothing is missed.
+Local files (the worker's control file) are watched with inotify.
 """
 
 from __future__ import annotations
@@ -17,19 +30,36 @@ import redis
 
 from engine.fdwait import readable
 
+WAKE_PREFIX = "v"  # a wake message is 'v' + the new value of ver; anything else counts as a change
+
+
+def _value(raw: object) -> int | None:
+    """The counter a wake message or a read of ``ver`` carries; None for one that carries none."""
+    text = str(raw) if raw is not None else "0"
+    if text.startswith(WAKE_PREFIX):
+        text = text[len(WAKE_PREFIX):]
+    return int(text) if text.isdigit() else None
+
 
 class RedisWaker:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.r = client
         self.channel = prefix + "wake"
         self.ver_key = prefix + "ver"
-        self._seen: str | None = None
+        self._seen: int | None = None
+        self._ps: Any = None  # the subscription, open from the first wait on
+        self._lost = False  # another call found Redis away: subscribe again before the next wait
         self._inotify: Any = None
         self._watch_names: dict[int, frozenset[str] | None] = {}
 
     def seen(self, ver: str) -> None:
         """The wake counter as the last claim read it."""
-        self._seen = ver
+        self._seen = _value(ver)
+
+    def lost(self) -> None:
+        """Redis did not answer a call of this process: the subscription's connection may be dead
+        without having noticed (a cut network), so the next wait opens a new one. Any thread."""
+        self._lost = True
 
     def watch(self, path: Path, names: frozenset[str] | None = None) -> None:
         try:
@@ -53,58 +83,92 @@ class RedisWaker:
         return relevant
 
     def wait(self, timeout_s: float, *, wake_fd: int | None = None) -> bool:
+        """True when something may have become claimable since the last claim looked (or the wake
+        pipe or a watched file woke it); False after ``timeout_s`` without a change."""
         deadline = time.monotonic() + max(0.0, timeout_s)
-        ps: Any = self.r.pubsub(ignore_subscribe_messages=True)
-        try:
-            ps.subscribe(self.channel)
-            ver = self.r.get(self.ver_key)
-            now_ver = str(ver) if ver is not None else "0"
-            if self._seen is not None and now_ver != self._seen:
-                self._seen = now_ver
-                return True  # changed since the last claim looked
-            self._seen = now_ver
-            return self._wait_message(ps, deadline, wake_fd)
-        except (redis.ConnectionError, redis.TimeoutError):
-            time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))  # Redis away: wait a little, claim again
-            return False
-        finally:
+        for tries_left in (1, 0):
             try:
-                ps.unsubscribe()
-            except (redis.ConnectionError, redis.TimeoutError):
-                pass  # Redis went away: closing the connection below is all that is left to do
-            finally:
-                ps.close()
+                return self._wait(deadline, wake_fd)
+            except redis.ConnectionError:
+                self._drop()  # its connection was closed (CLIENT KILL, a restart): a new one, once, at once
+                if tries_left:
+                    continue
+            except redis.TimeoutError:
+                self._drop()
+            break
+        time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))  # Redis away: wait a little, claim again
+        return False
 
-    def _wait_message(self, ps: Any, deadline: float, wake_fd: int | None) -> bool:
+    def _wait(self, deadline: float, wake_fd: int | None) -> bool:
+        ps = self._subscription()
         while True:
+            if self._pending(ps):
+                return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            conn = ps.connection
-            if conn is not None and conn.can_read(timeout=0):
-                if self._message(ps):
-                    return True
-                continue
-            fds = [fd for fd in (wake_fd, self._inotify.fileno() if self._inotify is not None else None)
-                   if fd is not None]
-            sock = conn._sock if conn is not None else None  # redis-py keeps the socket there
-            if sock is None or not fds:
-                if self._message(ps, left):
-                    return True
-                continue
-            ready = readable([sock.fileno(), *fds], left)
+            sock = ps.connection._sock if ps.connection is not None else None  # redis-py keeps it there
+            inotify_fd = self._inotify.fileno() if self._inotify is not None else None
+            fds = [fd for fd in (wake_fd, inotify_fd) if fd is not None]
+            if sock is not None:
+                ready = readable([sock.fileno(), *fds], left)
+            else:  # not connected: redis-py connects again on the next read
+                ready = readable(fds, min(left, 0.05)) if fds else set()
+                if not fds:
+                    time.sleep(min(left, 0.05))
             if wake_fd is not None and wake_fd in ready:
                 return True
-            if self._inotify is not None and self._inotify.fileno() in ready and self._watched_change():
-                return True
-            if sock.fileno() in ready and self._message(ps):
+            if inotify_fd is not None and inotify_fd in ready and self._watched_change():
                 return True
 
-    def _message(self, ps: Any, timeout: float = 0.0) -> bool:
-        msg = ps.get_message(timeout=timeout)
-        return msg is not None and msg.get("type") == "message"  # the next claim reads the counter anew
+    def _subscription(self) -> Any:
+        if self._lost:
+            self._lost = False
+            self._drop()
+        if self._ps is None:
+            ps = self.r.pubsub(ignore_subscribe_messages=False)
+            ps.subscribe(self.channel)  # confirmed by a 'subscribe' message: ver is read then (_pending)
+            self._ps = ps
+        return self._ps
+
+    def _pending(self, ps: Any) -> bool:
+        """Read every message already here: True when one says the counter moved past ``seen``."""
+        changed = False
+        subscribed = False
+        while True:
+            msg = ps.get_message(timeout=0)
+            if msg is None:
+                break
+            kind = msg.get("type")
+            if kind == "subscribe":
+                subscribed = True  # a new subscription: what changed before it is read from ver below
+            elif kind == "message":
+                changed = self._moved(_value(msg.get("data"))) or changed
+        if subscribed:
+            changed = self._moved(_value(self.r.get(self.ver_key)), first=True) or changed
+        return changed
+
+    def _moved(self, value: int | None, *, first: bool = False) -> bool:
+        if value is None:
+            return True  # a wake published without the counter (an older galaxy's scripts)
+        if self._seen is None:
+            self._seen = value
+            return not first  # no claim has looked yet: a wake is a change, the first read is not
+        if value > self._seen or (first and value != self._seen):  # (a counter that went back: Redis lost it)
+            self._seen = value
+            return True
+        return False
+
+    def _drop(self) -> None:
+        ps, self._ps = self._ps, None
+        if ps is not None:
+            try:
+                ps.close()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass  # the connection is gone already
 
     def close(self) -> None:
+        self._drop()
         if self._inotify is not None:
             try:
                 os.close(self._inotify.fileno())

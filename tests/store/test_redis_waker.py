@@ -1,0 +1,108 @@
+"""The idle worker's wake-up on a real redis-server: one subscription kept for the worker's life
+(engine/store/redis/waker.py), no wake missed between a claim and the wait, none taken twice, and a
+lost subscription connection made good by reading the counter again."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from engine.model import Task
+from engine.scheduling.policy import WorkerProfile, make_claim_policy
+from engine.store.redis.client import connect
+from engine.store.redis.queue import QueueClock, RedisQueue
+from tests.support.redis_server import RedisServer
+
+POLICY = make_claim_policy(WorkerProfile("w"))
+NOW = 1_000_000.0
+_names = itertools.count()
+
+
+@pytest.fixture
+def cluster() -> str:
+    return f"wk{next(_names)}"
+
+
+@pytest.fixture
+def idle(client: redis.Redis, cluster: str) -> Iterator[RedisQueue]:
+    """A worker's queue with nothing to claim, its subscription open (a first wait ran)."""
+    q = RedisQueue(client, cluster, clock=QueueClock.CALLER)
+    assert q.claim("w", NOW, POLICY, 30) is None
+    assert q.wait_for_change(0.01) is False
+    yield q
+    q.close()
+
+
+@pytest.fixture
+def other(redis_server: RedisServer, cluster: str) -> Iterator[RedisQueue]:
+    q = RedisQueue(connect(redis_server.url), cluster, clock=QueueClock.CALLER)
+    yield q
+    q.close()
+    q.r.close()
+
+
+def _task(task_id: str) -> Task:
+    return Task(task_id, task_id, command="true")
+
+
+def _stat(client: redis.Redis, name: str) -> int:
+    return int(client.info("stats")[name])
+
+
+def test_waits_share_one_subscription_and_cost_no_command(idle: RedisQueue, other: RedisQueue,
+                                                          client: redis.Redis) -> None:
+    connections = _stat(client, "total_connections_received")
+    calls = _stat(client, "total_commands_processed")
+    for _ in range(3):
+        assert idle.wait_for_change(0.05) is False
+    assert _stat(client, "total_commands_processed") - calls <= 2  # the INFO above; at most a health-check PING
+    for k in range(3):
+        other.submit([_task(f"t{k}")], NOW)
+        assert idle.wait_for_change(60.0) is True
+        assert idle.claim("w", NOW, POLICY, 30) is not None
+    assert _stat(client, "total_connections_received") == connections  # no connection per wait
+
+
+def test_a_change_between_the_claim_and_the_wait_is_not_missed(idle: RedisQueue, other: RedisQueue) -> None:
+    other.submit([_task("a")], NOW)  # after the claim looked, before this wait: its wake is already here
+    assert idle.wait_for_change(60.0) is True
+    assert idle.claim("w", NOW, POLICY, 30) is not None
+
+
+def test_a_change_before_the_first_subscription_is_read_from_the_counter(client: redis.Redis, cluster: str,
+                                                                         other: RedisQueue) -> None:
+    q = RedisQueue(client, cluster, clock=QueueClock.CALLER)
+    try:
+        assert q.claim("w", NOW, POLICY, 30) is None
+        other.submit([_task("a")], NOW)  # published while nobody listened
+        assert q.wait_for_change(60.0) is True
+    finally:
+        q.close()
+
+
+def test_wakes_published_before_the_claim_looked_do_not_wake_it_again(idle: RedisQueue, other: RedisQueue) -> None:
+    other.submit([_task("a"), _task("b")], NOW)
+    other.submit([_task("c")], NOW)  # two wakes buffered on the subscription while the worker is busy
+    for _ in range(3):
+        assert idle.claim("w", NOW, POLICY, 30) is not None
+    assert idle.claim("w", NOW, POLICY, 30) is None  # this claim's view counts both changes
+    assert idle.wait_for_change(0.2) is False  # the buffered wakes are older than that view: read and skipped
+
+
+def test_a_killed_subscription_misses_nothing_that_changed_while_it_was_down(idle: RedisQueue, other: RedisQueue,
+                                                                            client: redis.Redis) -> None:
+    assert client.client_kill_filter(_type="pubsub") >= 1
+    other.submit([_task("a")], NOW)  # published while the subscription was gone
+    assert idle.wait_for_change(60.0) is True  # reconnected, subscribed again, read the counter
+    assert idle.claim("w", NOW, POLICY, 30) is not None
+    assert idle.wait_for_change(0.05) is False
+    other.submit([_task("b")], NOW)
+    assert idle.wait_for_change(60.0) is True  # and the new subscription carries the wakes after it
+
+
+def test_a_wake_without_the_counter_counts_as_a_change(idle: RedisQueue, client: redis.Redis) -> None:
+    client.publish(idle.waker.channel, "1")  # as an older galaxy's scripts publish it
+    assert idle.wait_for_change(60.0) is True
