@@ -218,6 +218,22 @@ local function heads_now()
   end
   return out
 end
+local function batch_problems(meta)
+  -- a new batch (submit, restore): every id unknown here, every dependency in it or known (or pruned)
+  local batch = {}
+  for _, m in ipairs(meta) do batch[m.id] = true end
+  local problems = {}
+  for _, m in ipairs(meta) do
+    local st = redis.call('HGET', tk(m.id), 'st')
+    if st then table.insert(problems, 'task ' .. m.id .. ': id already exists (' .. st .. ')') end
+    for _, d in ipairs(m.deps) do
+      if not batch[d] and redis.call('EXISTS', tk(d)) == 0 and not redis.call('ZSCORE', P .. 'pruned', d) then
+        table.insert(problems, 'task ' .. m.id .. ": unknown dependency '" .. d .. "'")
+      end
+    end
+  end
+  return problems
+end
 local function finish(out, keep)
   -- keep: the small reply stored under the request id (defaults to out)
   local s = cjson.encode(out)
@@ -238,18 +254,7 @@ local sreq = arg(2)
 if #meta > 0 and redis.call('HGET', tk(meta[1].id), 'sreq') == sreq then
   return finish({ok = 1, replayed = 1})
 end
-local batch = {}
-for _, m in ipairs(meta) do batch[m.id] = true end
-local problems = {}
-for _, m in ipairs(meta) do
-  local st = redis.call('HGET', tk(m.id), 'st')
-  if st then table.insert(problems, 'task ' .. m.id .. ': id already exists (' .. st .. ')') end
-  for _, d in ipairs(m.deps) do
-    if not batch[d] and redis.call('EXISTS', tk(d)) == 0 and not redis.call('ZSCORE', P .. 'pruned', d) then
-      table.insert(problems, 'task ' .. m.id .. ": unknown dependency '" .. d .. "'")
-    end
-  end
-end
+local problems = batch_problems(meta)
 if #problems > 0 then return cjson.encode({ok = 0, problems = problems}) end
 for i, m in ipairs(meta) do
   redis.call('HSET', tk(m.id), 'j', arg(2 + i), 'st', 'new', 'cls', m.cls, 'lane', m.lane, 'maxr', m.maxr,
@@ -569,18 +574,7 @@ RESTORE = PRELUDE + r"""
 -- complete: where it lands), due (us, delayed), err, res (result JSON or '')}; arg(1 + i): task i's JSON.
 -- Tasks moved from another store (galaxy store migrate), all or none; an id already known is refused.
 local meta = cjson.decode(arg(1))
-local batch = {}
-for _, m in ipairs(meta) do batch[m.id] = true end
-local problems = {}
-for _, m in ipairs(meta) do
-  local st = redis.call('HGET', tk(m.id), 'st')
-  if st then table.insert(problems, 'task ' .. m.id .. ': id already exists (' .. st .. ')') end
-  for _, d in ipairs(m.deps) do
-    if not batch[d] and redis.call('EXISTS', tk(d)) == 0 and not redis.call('ZSCORE', P .. 'pruned', d) then
-      table.insert(problems, 'task ' .. m.id .. ": unknown dependency '" .. d .. "'")
-    end
-  end
-end
+local problems = batch_problems(meta)
 if #problems > 0 then return cjson.encode({ok = 0, problems = problems}) end
 for i, m in ipairs(meta) do
   local h = tk(m.id)
