@@ -34,7 +34,8 @@ from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
 from galaxy_tui.widgets.escalations import EscalationsTable, panel_title, pending_rows
 from galaxy_tui.widgets.events import EventsPanel
 from galaxy_tui.widgets.gpu_panel import GpuPanel
-from galaxy_tui.widgets.panels import TasksTable, nodes_content, queue_content
+from galaxy_tui.widgets.panels import TasksTable, nodes_content
+from galaxy_tui.widgets.queue_panel import QueuePanel
 from galaxy_tui.widgets.status import AlertBanner, ApprovalBanner, TopBar
 from galaxy_tui.widgets.text_panel import TextPanel
 
@@ -133,7 +134,7 @@ class GalaxyApp(EscalationKeys):
         with Horizontal(id="lower"):
             yield TasksTable(id="tasks")
             with Vertical(id="side"):
-                yield TextPanel(id="queue")
+                yield QueuePanel(id="queue")
                 yield EscalationsTable(id="escalations")
                 yield TextPanel(id="nodes")
         yield TextPanel(id="task-reason")
@@ -220,7 +221,7 @@ class GalaxyApp(EscalationKeys):
         self.query_one(GpuPanel).show(snap)
         self.query_one(TasksTable).show(snap)
         if self._changed("queue", (snap.queue, int(snap.taken_at))):
-            self.query_one("#queue", TextPanel).update(queue_content(snap))
+            self.query_one(QueuePanel).show(snap)
         if self._changed("escalations", (snap.escalations, int(snap.taken_at))):
             self.query_one(ApprovalBanner).show(snap)
             esc = self.query_one(EscalationsTable)

@@ -57,6 +57,24 @@ def runs(parts: Sequence[Part]) -> list[tuple[str, str]]:
     return out
 
 
+def cut(pieces: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
+    """``pieces`` cut to ``width`` characters, the last one an ellipsis in the style of the piece it
+    replaces: what ``Content.truncate(width, ellipsis=True)`` makes of a line too wide for a
+    ``text-wrap: nowrap; text-overflow: ellipsis`` widget (one cell per character: ``_simple``
+    checks that after)."""
+    out: list[tuple[str, str]] = []
+    left = width
+    for text, style in pieces:
+        if left <= 0:
+            break
+        if len(text) >= left:
+            out.append((text[:left - 1] + "…", style))
+            break
+        out.append((text, style))
+        left -= len(text)
+    return out
+
+
 class LineStrips:
     """The drawing of one widget's lines; ``clear`` it when the theme or the CSS changes."""
 
@@ -73,6 +91,8 @@ class LineStrips:
         padded: the widget's styles pad it, as for any rendered content)."""
         pieces = runs(parts)
         base = widget.visual_style
+        if sum(len(t) for t, _ in pieces) > width and self._cuts_with_ellipsis(widget):
+            pieces = cut(pieces, width)
         if not self._simple(widget, pieces, width):
             return self._slow(widget, parts, y, width, base)
         memo = self._pieces.get(base)
@@ -98,6 +118,11 @@ class LineStrips:
             text_style = Style.combine([base, widget._get_style(style)]) if style else Style.combine([base])
             found = self._styles[(base, style)] = base + text_style
         return found
+
+    @staticmethod
+    def _cuts_with_ellipsis(widget: Widget) -> bool:
+        rules = widget.styles
+        return rules.text_wrap == "nowrap" and rules.text_overflow == "ellipsis"
 
     @staticmethod
     def _slow(widget: Widget, parts: Sequence[Part], y: int, width: int, base: Style) -> Strip:

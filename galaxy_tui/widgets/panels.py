@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.content import Content
 
 from engine.snapshot import Snapshot
-from galaxy_tui.render import clip, fmt_duration
+from galaxy_tui.render import Part, clip, fmt_duration
 from galaxy_tui.widgets.events import EventsPanel
 from galaxy_tui.widgets.events import events_content as _events_content
 from galaxy_tui.widgets.tables import KeyedTable, Row
@@ -28,24 +28,29 @@ def escalation_rows(snap: Snapshot) -> list[Row]:
                                f"${e.est_cost_usd:.4f}", clip(e.reason, 40).rstrip())) for e in order]
 
 
-def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
-    """Depth per state and class, then the oldest waiting tasks and why they wait."""
+def queue_parts(snap: Snapshot, max_waiting: int = 4) -> list[list[Part]]:
+    """Depth per state and class, then the oldest waiting tasks and why they wait: each line as
+    (text, style) parts (``QueuePanel`` draws them line by line)."""
     counts = snap.queue.counts
-    lines: list[Content] = []
+    lines: list[list[Part]] = []
     if not counts:
-        lines.append(Content.styled("queue empty", "$text-muted"))
+        lines.append([("queue empty", "$text-muted")])
     for state, per in counts.items():
         total = sum(per.values())
         style = "$error bold" if state in ("failed", "dead") and total else "bold"
         split = "  ".join(f"{c} {n}" for c, n in sorted(per.items()) if n)
-        lines.append(Content.assemble((f"{state:<10}", style), (f"{total:>4} ", style), (split, "$text-muted")))
+        lines.append([(f"{state:<10}", style), (f"{total:>4} ", style), (split, "$text-muted")])
     if snap.queue.waiting:
-        lines.append(Content.styled("oldest waiting:", "$text-muted"))
+        lines.append([("oldest waiting:", "$text-muted")])
         for w in sorted(snap.queue.waiting, key=lambda w: w.waiting_since)[:max_waiting]:
             age = fmt_duration(snap.taken_at - w.waiting_since)
-            lines.append(Content.assemble((f" {clip(w.name, 14)}", "bold"), (f"{age:>6} ", "$text-muted"),
-                                          (w.reason, "$warning")))
-    return Content("\n").join(lines)
+            lines.append([(f" {clip(w.name, 14)}", "bold"), (f"{age:>6} ", "$text-muted"), (w.reason, "$warning")])
+    return lines
+
+
+def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
+    """``queue_parts`` as one text."""
+    return Content("\n").join([Content.assemble(*line) for line in queue_parts(snap, max_waiting)])
 
 
 def events_content(snap: Snapshot, limit: int) -> Content:

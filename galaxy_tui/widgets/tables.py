@@ -37,6 +37,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 Row = tuple[str, Sequence[object]]  # (row key, cells)
 MIN_SPARE = 8  # blank rows a table may keep at its bottom whatever its length
+SHRINK_AFTER_S = 30.0  # a busy table gives back blank rows only after this long with more than it keeps
 MEMO = 4096  # cell texts and drawn cells kept; a table is cleared of them past this
 SegmentLines = list[list[Segment]]
 _texts: dict[str, Text] = {}
@@ -92,14 +93,18 @@ class KeyedTable(DataTable[object]):
         self._restyled: dict[tuple[Style, int], Style] = {}  # (segment style, row) -> with that row's metadata
         self._line_style: Style | None = None  # the widget's style during a drawing (render_lines)
         self._pass: tuple[int, int, int, tuple[object, ...]] | None = None  # what a drawing's lines share
+        self._roomy_since: float | None = None  # since when it has held more blank rows than it keeps
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width)
 
-    def set_rows(self, rows: Sequence[Row], *, compact: bool = False) -> None:
+    def set_rows(self, rows: Sequence[Row], *, compact: bool = False, now: float | None = None) -> None:
         """Show ``rows`` in this order. ``compact``: drop the blank rows kept for rows to come
-        (after the operator filtered or sorted: the table shrinks to what it shows)."""
+        (after the operator filtered or sorted: the table shrinks to what it shows). ``now`` (the
+        snapshot's time): a KEEP_SPARE_ROWS table gives back blank rows only once it has had more
+        than it keeps for SHRINK_AFTER_S; a busy queue's length goes up and down every second,
+        and each row added or removed is a layout pass of the whole screen. None: at once."""
         order = [k for k, _ in rows]
         wanted = {k: tuple(c) for k, c in rows}
         if len(wanted) != len(order):
@@ -127,7 +132,7 @@ class KeyedTable(DataTable[object]):
                 self._add(slot, wanted[key])
                 self._rows[key] = wanted[key]
             self._slot[key], self._owner[slot] = slot, key
-        keep = 0 if compact or not self.KEEP_SPARE_ROWS else max(MIN_SPARE, len(order))
+        keep = self._keep(len(order), len(gone), compact, now)
         for key in gone:  # rows that leave for good: blanked and kept (the table's height holds)
             slot = self._slot.pop(key)
             del self._owner[slot]
@@ -162,6 +167,26 @@ class KeyedTable(DataTable[object]):
         self._order = order
         if moved or reordered:
             self._restore(selected, old_row, scroll_y)
+
+    def _keep(self, rows: int, freed: int, compact: bool, now: float | None) -> int:
+        """How many blank rows stay at the bottom after this update (``freed``: the rows that leave
+        and whose slots no arriving row took: they turn blank)."""
+        if compact or not self.KEEP_SPARE_ROWS:
+            self._roomy_since = None
+            return 0
+        keep = max(MIN_SPARE, rows)
+        blank = len(self._spare) + freed
+        if blank <= keep:
+            self._roomy_since = None
+            return keep
+        if now is None:
+            return keep
+        if self._roomy_since is None:
+            self._roomy_since = now
+        if now - self._roomy_since >= SHRINK_AFTER_S:
+            self._roomy_since = None
+            return keep
+        return blank
 
     def _add(self, slot: str, cells: Sequence[object]) -> None:
         shown = [as_cell(c, own=i == 0) for i, c in enumerate(cells)]
