@@ -22,6 +22,7 @@ from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.redis.client import StoreConfigError, connect, key_prefix, require_no_eviction
 from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.queue import BATCH, QueueClock, RedisQueue, new_request_id
+from engine.store.redis.scripts import DirectScripts
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 POLICY = make_claim_policy(WorkerProfile("w"))
@@ -118,30 +119,30 @@ def test_an_expired_lease_is_reaped_by_the_server_clock(client: redis.Redis, clu
 
 
 # ---------------------------------------------------------------- resends after a lost reply
-class LosesClaimReply(redis.Redis):
-    """A real client whose connection is killed (CLIENT KILL) right after a claim script ran: the
+class LosesClaimReply(DirectScripts):
+    """The queue's real script connection, killed (CLIENT KILL) right after a claim script ran: the
     caller never sees the reply, as when a network drops it, and resends."""
 
-    claim_sha = ""
-    kills = 0
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self.killer = client
+        self.claim_sha = ""
+        self.kills = 0
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:  # type: ignore[override]
-        reply = super().evalsha(sha, numkeys, *keys_and_args)
-        if sha == self.claim_sha and self.kills == 0:
-            self.kills += 1
-            own_id = self.client_id()
-            killer = redis.Redis(connection_pool=redis.ConnectionPool.from_url(self._url))
-            killer.client_kill_filter(_id=own_id)
-            killer.close()
-            raise redis.ConnectionError("connection killed after the claim script ran (reply lost)")
-        return reply
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> Any:
+        if sha != self.claim_sha or self.kills:
+            return super().evalsha(sha, numkeys, *keys_and_args)
+        own_id = self.call("CLIENT", "ID")
+        super().evalsha(sha, numkeys, *keys_and_args)  # it ran; its reply is what the kill loses
+        self.kills += 1
+        self.killer.client_kill_filter(_id=own_id)
+        self.close()
+        raise redis.ConnectionError("connection killed after the claim script ran (reply lost)")
 
 
-def test_claim_resent_after_client_kill_claims_once(redis_server: RedisServer, cluster: str) -> None:  # noqa: F811
-    lossy = LosesClaimReply(host="127.0.0.1", port=redis_server.port, decode_responses=True,
-                            single_connection_client=True)
-    lossy._url = redis_server.url  # type: ignore[attr-defined]
-    q = RedisQueue(lossy, cluster, clock=QueueClock.CALLER)
+def test_claim_resent_after_client_kill_claims_once(client: redis.Redis, cluster: str) -> None:
+    lossy = LosesClaimReply(client)
+    q = RedisQueue(client, cluster, clock=QueueClock.CALLER, scripts=lossy)
     lossy.claim_sha = q._scripts["claim"].sha
     q.submit([task("t1"), task("t2")], NOW)
     claimed = q.claim("w1", NOW, POLICY, 30)
@@ -149,13 +150,14 @@ def test_claim_resent_after_client_kill_claims_once(redis_server: RedisServer, c
     assert claimed is not None and claimed.task_id == "t1"
     counts = q.counts()
     assert counts.total("processing") == 1 and counts.total("queue") == 1
-    other = RedisQueue(connect(redis_server.url), cluster, clock=QueueClock.CALLER)
+    other = RedisQueue(client, cluster, clock=QueueClock.CALLER)
     nxt = other.claim("w2", NOW, POLICY, 30)
     assert nxt is not None and nxt.task_id == "t2"  # t1 was neither lost nor offered twice
     assert other.claim("w2", NOW, POLICY, 30) is None
     q.complete("t1", "w1", {}, NOW + 1)  # the resent claim's token is the live one
     assert q.where("t1") is Place.COMPLETE
-    lossy.close()
+    other.close()
+    q.close()
 
 
 def test_completion_resent_after_a_lost_reply_is_recorded_once(q: RedisQueue) -> None:

@@ -5,7 +5,8 @@ kept result recorded again after ``StoreUnavailable``) is answered "done" by the
 events of that finish (``task_completed`` and a ``task_released`` per dependent it released,
 ``task_retry_scheduled``, ``task_handed_back``) are written then, once: the first try wrote none.
 On a real redis-server; the reply is lost by killing the client's own connection right after the
-script ran (``CLIENT KILL``), as a network that drops it would.
+script ran (``CLIENT KILL``), as a network that drops it would; the queue's real script connection
+(engine/store/redis/scripts.py) does the losing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from engine.event_types import EventType
 from engine.model import Task
 from engine.queue.protocol import Place, StoreUnavailable
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
+from engine.store.redis.client import connect
 from engine.store.redis.queue import QueueClock, RedisQueue
+from engine.store.redis.scripts import DirectScripts
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 POLICY = make_claim_policy(WorkerProfile("w1"))
@@ -43,35 +46,36 @@ class Recorder:
         return [task_id for k, task_id, _ in self.seen if k is kind]
 
 
-class LosesReplies(redis.Redis):
-    """A real client that loses the reply of the scripts named in ``lose`` (their next ``times`` runs):
-    the script runs, then its own connection is killed before the reply is read."""
+class LosesReplies(DirectScripts):
+    """The queue's real script connection, losing the reply of the scripts named in ``lose`` (their
+    next ``times`` runs): the script runs, then its connection is killed before the reply is read."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(host="127.0.0.1", port=int(url.rsplit(":", 1)[1].split("/")[0]), decode_responses=True,
-                         single_connection_client=True)
-        self.url = url
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self.killer = client
         self.lose: dict[str, int] = {}
         self.lost = 0
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:  # type: ignore[override]
-        reply = super().evalsha(sha, numkeys, *keys_and_args)
-        if self.lose.get(sha, 0) > 0:
-            self.lose[sha] -= 1
-            self.lost += 1
-            killer = redis.Redis.from_url(self.url)
-            killer.client_kill_filter(_id=self.client_id())
-            killer.close()
-            raise redis.ConnectionError("connection killed after the script ran (reply lost)")
-        return reply
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> Any:
+        if self.lose.get(sha, 0) <= 0:
+            return super().evalsha(sha, numkeys, *keys_and_args)
+        own_id = self.call("CLIENT", "ID")
+        super().evalsha(sha, numkeys, *keys_and_args)  # it ran; its reply is what the kill loses
+        self.lose[sha] -= 1
+        self.lost += 1
+        self.killer.client_kill_filter(_id=own_id)
+        self.close()
+        raise redis.ConnectionError("connection killed after the script ran (reply lost)")
 
 
 @pytest.fixture
 def lossy(redis_server: RedisServer) -> Iterator[tuple[LosesReplies, RedisQueue, Recorder]]:  # noqa: F811
-    client = LosesReplies(redis_server.url)
+    client = connect(redis_server.url)
+    scripts = LosesReplies(client)
     events = Recorder()
-    q = RedisQueue(client, f"resend{next(_names)}", clock=QueueClock.CALLER, events=events, retries=1)
-    yield client, q, events
+    q = RedisQueue(client, f"resend{next(_names)}", clock=QueueClock.CALLER, events=events, retries=1,
+                   scripts=scripts)
+    yield scripts, q, events
     q.close()
     client.close()
 

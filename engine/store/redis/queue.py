@@ -52,6 +52,7 @@ from engine.store.redis.client import key_prefix, require_no_eviction
 from engine.store.redis.codec import new_request_id as new_request_id  # one place; tests import it here
 from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.restore import restore_batch
+from engine.store.redis.scripts import DirectScripts, ScriptCalls
 from engine.store.redis.unavailable import store_call
 from engine.store.redis.waker import RedisWaker
 
@@ -136,8 +137,12 @@ class RedisQueue:
     def __init__(self, client: redis.Redis, cluster: str = "main", *, events: EventSink | None = None,
                  clock: QueueClock = QueueClock.SERVER, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
-                 request_ttl_s: float = 600.0, retries: int = 6, check_eviction: bool = True) -> None:
+                 request_ttl_s: float = 600.0, retries: int = 6, check_eviction: bool = True,
+                 scripts: ScriptCalls | None = None) -> None:
         self.r = client
+        self._direct = DirectScripts(client)  # connects on its first call only
+        self.calls: ScriptCalls = scripts if scripts is not None else self._direct
+        """Where the transition scripts go (one kept connection, engine/store/redis/scripts.py)."""
         self.cluster = cluster
         self.prefix = key_prefix(cluster)
         if check_eviction:
@@ -149,7 +154,8 @@ class RedisQueue:
         self.backoff_cap_s = backoff_cap_s
         self.request_ttl_ms = str(int(request_ttl_s * 1000))
         self.retries = retries
-        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}  # (for their sha)
+        self._ver_key = self.key("ver")
         self._claims: dict[str, _Claim] = {}
         self._heads: tuple[dict[str, tuple[str, float, int]], str] | None = None
         """Lane heads and wake counter from this process's last completion: the next claim offers
@@ -172,7 +178,7 @@ class RedisQueue:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                raw = self._scripts[script](keys=[self.key("ver")], args=argv)
+                raw = self._eval(script, argv)
                 out = json.loads(raw)
                 if not isinstance(out, dict):
                     raise TypeError(f"script {script} answered {raw!r}")
@@ -184,8 +190,17 @@ class RedisQueue:
                     time.sleep(min(2.0, 0.05 * (2 ** attempt)))
         raise StoreUnavailable(f"Redis did not answer {script} for cluster {self.cluster!r}: {last}")
 
+    def _eval(self, script: str, argv: Sequence[str | int]) -> Any:
+        sha = self._scripts[script].sha
+        try:
+            return self.calls.evalsha(sha, 1, self._ver_key, *argv)
+        except redis.exceptions.NoScriptError:  # a restarted or another Redis: load it, same sha
+            self.calls.script_load(SCRIPTS[script])
+            return self.calls.evalsha(sha, 1, self._ver_key, *argv)
+
     def close(self) -> None:
         self.waker.close()
+        self._direct.close()
 
     # ---- QueueWaker ----
     def wait_for_change(self, timeout_s: float, *, wake_fd: int | None = None) -> bool:
