@@ -17,10 +17,11 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.visual import Visual
+from textual.style import Style
 
 from engine.snapshot import EventView
-from galaxy_tui.render import clip, fmt_clock, same_look
+from galaxy_tui.render import Part, clip, fmt_clock
+from galaxy_tui.widgets.line_strips import LineStrips
 
 QUIET_TYPES = frozenset({"task_claimed", "task_started"})
 ALARM_WORDS = ("fail", "error", "alert", "hot", "lost", "denied", "unreachable")
@@ -43,11 +44,15 @@ def event_message(e: EventView) -> str:
     return "" if msg in ("-", " on ".join(where)) else msg
 
 
-def event_line(e: EventView) -> Content:
+def event_parts(e: EventView) -> list[Part]:
+    """One event's line as (text, style) parts (the panel draws them with ``LineStrips``)."""
     style = "$error" if any(w in e.event_type for w in ALARM_WORDS) else ""
-    return Content.assemble((fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 15), "$accent"), " ",
-                            (e.task_id or "-", "bold"), " ", (f"@{e.worker_id or '-'}", "$secondary"), " ",
-                            (event_message(e), style))
+    return [(fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 15), "$accent"), " ",
+            (e.task_id or "-", "bold"), " ", (f"@{e.worker_id or '-'}", "$secondary"), " ", (event_message(e), style)]
+
+
+def event_line(e: EventView) -> Content:
+    return Content.assemble(*event_parts(e))
 
 
 def visible_events(events: Iterable[EventView], show_all: bool) -> list[EventView]:
@@ -60,12 +65,11 @@ def events_content(events: Sequence[EventView], show_all: bool = False, limit: i
     lines = [event_line(e) for e in visible_events(events, show_all)[:limit]]
     if lines:
         return Content("\n").join(lines)
-    return Content.styled("no events yet" if show_all or not events else "only claims and starts (f shows them)",
-                          "$text-muted")
+    return Content.assemble(*no_events_parts(events, show_all))
 
 
-def _line_key(line: Content) -> tuple[str, tuple[object, ...]]:
-    return (line.plain, tuple(line.spans))
+def no_events_parts(events: Sequence[EventView], show_all: bool) -> list[Part]:
+    return [("no events yet" if show_all or not events else "only claims and starts (f shows them)", "$text-muted")]
 
 
 class EventsPanel(ScrollView, can_focus=True):
@@ -91,12 +95,18 @@ class EventsPanel(ScrollView, can_focus=True):
         self._shown = False
         self.events: tuple[EventView, ...] = ()
         self.title = title
-        self.lines: list[Content] = []
+        self.parts: list[tuple[Part, ...]] = []  # each line's (text, style) parts
         self._height = 0
-        # A line's drawing by its text and styles and the width: a new event shifts every line down,
-        # and each line is drawn alone (as line 0 of its own text), so its drawing does not depend
-        # on its place. Kept for the lines shown now; the rest are dropped at the next change.
-        self._strips: dict[tuple[str, tuple[object, ...], int], Strip] = {}
+        # A line's drawing by its parts and the width: a new event shifts every line down, and each
+        # line is drawn alone (as line 0 of its own text, from its parts with LineStrips), so its
+        # drawing does not depend on its place. Kept for the lines shown now; the rest are dropped
+        # at the next change.
+        self._strips: dict[tuple[tuple[Part, ...], int], Strip] = {}
+        self._drawn = LineStrips()
+
+    @property
+    def lines(self) -> list[Content]:
+        return [Content.assemble(*line) for line in self.parts]
 
     @property
     def content(self) -> Content:
@@ -115,13 +125,13 @@ class EventsPanel(ScrollView, can_focus=True):
         self._render_lines()
 
     def _render_lines(self) -> None:
-        lines = [event_line(e) for e in visible_events(self.events, self.show_all)]
-        if not lines:
-            lines = [events_content(self.events, self.show_all)]
-        if lines != self.lines or any(not same_look(a, b) for a, b in zip(lines, self.lines)):
-            self.lines = lines
-            shown = {_line_key(line) for line in lines}
-            self._strips = {k: v for k, v in self._strips.items() if k[:2] in shown}
+        parts = [tuple(event_parts(e)) for e in visible_events(self.events, self.show_all)]
+        if not parts:
+            parts = [tuple(no_events_parts(self.events, self.show_all))]
+        if parts != self.parts:
+            self.parts = parts
+            shown = set(parts)
+            self._strips = {k: v for k, v in self._strips.items() if k[0] in shown}
             self._size_to_content()
             self.refresh()
         self._retitle()
@@ -129,7 +139,7 @@ class EventsPanel(ScrollView, can_focus=True):
     def _size_to_content(self) -> None:
         """Virtual height: the most lines or events seen (it only grows, so a snapshot with
         fewer events repaints without a layout pass; the blank lines cost nothing)."""
-        self._height = max(self._height, len(self.lines), len(self.events))
+        self._height = max(self._height, len(self.parts), len(self.events))
         # never wider than the panel less its vertical scrollbar: lines are cut, not scrolled sideways
         size = Size(max(0, self.size.width - self.styles.scrollbar_size_vertical), self._height)
         if size != self.virtual_size:
@@ -141,19 +151,21 @@ class EventsPanel(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
         width = self.scrollable_content_region.width
-        if index >= len(self.lines) or width <= 0:
+        if index >= len(self.parts) or width <= 0:
             return Strip.blank(width, self.rich_style)
-        line = self.lines[index]
-        key = (*_line_key(line), width)
+        line = self.parts[index]
+        key = (line, width)
         strip = self._strips.get(key)
         if strip is None:
-            strips = Visual.to_strips(self, line, width, 1, self.visual_style, pad=True)
-            strip = strips[0] if strips else Strip.blank(width, self.rich_style)
+            base = self.visual_style
+            strip = self._drawn.strip(self, line, 0, width).extend_cell_length(
+                width, (base + Style(reverse=False)).rich_style)  # padded, as Visual.to_strips(pad=True)
             self._strips[key] = strip
         return strip
 
     def notify_style_update(self) -> None:  # a theme or CSS change: every line in its new colours
         self._strips.clear()
+        self._drawn.clear()
         super().notify_style_update()
 
     def _retitle(self) -> None:
