@@ -39,9 +39,11 @@ def tune_gc() -> None:
     """Fewer garbage collections in the dashboard process. Each frame allocates thousands of
     short-lived strips, segments and styles, so the default threshold ran a young collection
     several times a frame: about a tenth of a busy dashboard's CPU (bench/dashboard_cost.py).
-    What is loaded by now (modules, classes, the stylesheet) is frozen out of collections."""
+    What is loaded by now (modules, classes, the stylesheet) is frozen out of collections, and
+    collections are on (``galaxy attach`` starts with them off: engine/cli/cmd_tui.py)."""
     gc.set_threshold(GC_YOUNG, 10, 10)
     gc.freeze()
+    gc.enable()
 
 
 def run_dashboard(root: Path, *, read_only: bool = False, channels: Channels | None = None,

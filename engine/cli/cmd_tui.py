@@ -8,6 +8,7 @@ Textual is imported only inside the handlers, so the rest of the CLI stays light
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -15,14 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import safeio
-from engine.logsetup import LogConfig, rotate_if_over
 from engine.paths import RigPaths
-from engine.service import INSTALLED, RealSystemctl, Systemctl, read_marker
-from engine.service import MARKER as SERVICE_MARKER
 from engine.supervisor.pidfile import pid_alive
+
+if TYPE_CHECKING:  # up and down read the service markers; attach (the dashboard's first frame) does not
+    from engine.service import Systemctl
 
 FIRST_SNAPSHOT_TIMEOUT_S = 30.0
 NOT_INSTALLED = -1  # _start_service: the unit is gone, start the supervisor the usual way
@@ -58,6 +59,7 @@ def start_supervisor(root: Path, config: Path | None, *, sim: bool, gpus: int | 
                      demo: bool = False, log_level: str | None = None) -> subprocess.Popen[bytes]:
     """Detached: a new session, no tie to this terminal. It logs to logs/supervisor.log (JSON lines,
     rotated by the supervisor itself); what else it prints (a traceback) goes to logs/supervisor.out."""
+    from engine.logsetup import LogConfig, rotate_if_over
     from engine.paths import RigPaths
 
     paths = RigPaths(root).ensure()
@@ -122,6 +124,8 @@ def wait_first_snapshot(root: Path, proc: subprocess.Popen[bytes] | None, since:
 
 def _start_service(root: Path, installed: dict[str, Any], systemctl: Systemctl) -> int:
     """A rig installed as a service is started by systemd, never beside it (two supervisors)."""
+    from engine.service import INSTALLED
+
     unit, user = str(installed["unit"]), bool(installed.get("user"))
     scope = "systemctl --user" if user else "systemctl"
     print(f"galaxy up: this root runs as systemd service {unit}; starting it ({scope} start {unit})", file=sys.stderr)
@@ -143,6 +147,9 @@ def _start_service(root: Path, installed: dict[str, Any], systemctl: Systemctl) 
 
 
 def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
+    from engine.service import INSTALLED, RealSystemctl, read_marker
+    from engine.service import MARKER as SERVICE_MARKER
+
     root: Path = args.root
     if args.demo and not args.sim:
         print("galaxy up: --demo needs --sim (it submits made-up work)", file=sys.stderr)
@@ -226,18 +233,28 @@ def _report_waiting(root: Path, proc: subprocess.Popen[bytes], why: str) -> int:
 
 
 def _dashboard(args: argparse.Namespace, root: Path) -> int:
-    """The dashboard on this rig's channels in the configured store ([store], $GALAXY_STORE)."""
-    from engine.cli.store_channels import StoreOpenError, open_cli_channels, report_store_error
-    from galaxy_tui.launch import run_dashboard
+    """The dashboard on this rig's channels in the configured store ([store], $GALAXY_STORE).
 
+    Its start-up runs without the cycle collector (``galaxy_tui.launch.tune_gc`` turns it back on
+    before the app runs): the imports allocate ~100k objects that live as long as the dashboard,
+    and collecting them as they came cost ~0.04 s of the first frame's CPU (~90 collections)."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        channels = open_cli_channels(args)
-    except StoreOpenError as exc:
-        return report_store_error(exc)
-    try:
-        return run_dashboard(root, read_only=args.read_only, channels=channels, config_path=args.config)
+        from engine.cli.store_channels import StoreOpenError, open_cli_channels, report_store_error
+        from galaxy_tui.launch import run_dashboard
+
+        try:
+            channels = open_cli_channels(args)
+        except StoreOpenError as exc:
+            return report_store_error(exc)
+        try:
+            return run_dashboard(root, read_only=args.read_only, channels=channels, config_path=args.config)
+        finally:
+            channels.close()
     finally:
-        channels.close()
+        if collecting:
+            gc.enable()
 
 
 def run_attach(args: argparse.Namespace) -> int:
@@ -251,6 +268,8 @@ def run_down(args: argparse.Namespace) -> int:
     from engine.cli.store_channels import StoreOpenError, open_cli_channels
     from engine.commands import CommandKind, FileCommandSink, default_source, make_command
     from engine.paths import RigPaths
+    from engine.service import MARKER as SERVICE_MARKER
+    from engine.service import read_marker
 
     pid = _pid(args.root)
     if pid is None:

@@ -29,7 +29,6 @@ class StoreOpenError(Exception):
 
 def open_cli_channels(args: argparse.Namespace) -> Channels:
     from engine.config import ConfigError, load_config, resolve_config_path
-    from engine.queue.protocol import StoreUnavailable
     from engine.store.open import open_channels
 
     try:
@@ -37,10 +36,12 @@ def open_cli_channels(args: argparse.Namespace) -> Channels:
         return open_channels(config, RigPaths(args.root))
     except ConfigError as exc:
         raise StoreOpenError(str(exc)) from None
-    except StoreUnavailable as exc:  # no answer (yet): a supervisor waits for it (engine/store/startup.py)
-        raise StoreOpenError(f"store: {exc}", unreachable=True) from None
     except (ValueError, RuntimeError, OSError) as exc:  # a bad $GALAXY_STORE, an evicting Redis, a wrong password
-        raise StoreOpenError(f"store: {exc}") from None
+        # imported only now: the queue protocol is not on `galaxy attach`'s path to its first frame
+        from engine.queue.protocol import StoreUnavailable
+
+        # no answer (yet): a supervisor waits for it (engine/store/startup.py)
+        raise StoreOpenError(f"store: {exc}", unreachable=isinstance(exc, StoreUnavailable)) from None
 
 
 def report_store_error(exc: StoreOpenError) -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from engine.audit import FileAuditLog
 from engine.commands import FileCommandChannel
 from engine.config import GalaxyConfig
 from engine.escalation.store import EscalationStore
-from engine.events import FileEventStream
 from engine.paths import RigPaths
 from engine.snapshot import FileSnapshotStore, rig_name_problem
 from engine.store.channels import AuditLog, CommandChannel, EscalationRecords, EventStream, SnapshotStore
@@ -24,6 +24,10 @@ from engine.store.settings import (
     name_problem,
     redact_url,
 )
+
+if TYPE_CHECKING:
+    from engine.audit import FileAuditLog
+    from engine.events import FileEventStream
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,79 @@ class Channels:
         return self.commands_for(self.rig)
 
 
+class FileEventsOnUse:
+    """The file store's event stream, opened on first use: a process that never writes or reads
+    events (``galaxy attach``) does not import engine.events (the event model, the queue's write
+    step), which its first frame would wait for."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stream: FileEventStream | None = None
+
+    @property
+    def stream(self) -> FileEventStream:
+        if self._stream is None:
+            from engine.events import FileEventStream
+
+            self._stream = FileEventStream(self.path)
+        return self._stream
+
+    def append(self, line: str) -> None:
+        self.stream.append(line)
+
+    def tail(self, n: int = 50) -> list[dict[str, Any]]:
+        return self.stream.tail(n)
+
+    def read_after(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        return self.stream.read_after(cursor, limit)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+    @property
+    def write_errors(self) -> int:
+        return self._stream.write_errors if self._stream is not None else 0
+
+    @property
+    def last_error(self) -> str:
+        return self._stream.last_error if self._stream is not None else ""
+
+
+class FileAuditOnUse:
+    """The file store's audit log, opened on first use (as ``FileEventsOnUse``: engine.audit reads
+    with engine.events)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._log: FileAuditLog | None = None
+
+    @property
+    def log(self) -> FileAuditLog:
+        if self._log is None:
+            from engine.audit import FileAuditLog
+
+            self._log = FileAuditLog(self.path)
+        return self._log
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.log.append(record)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.log.append(record)
+
+    def read(self, n: int = 100) -> list[dict[str, Any]]:
+        return self.log.read(n)
+
+    @property
+    def errors(self) -> int:
+        return self._log.errors if self._log is not None else 0
+
+    @property
+    def last_error(self) -> str:
+        return self._log.last_error if self._log is not None else ""
+
+
 def file_channels(paths: RigPaths, rig: str) -> Channels:
     """The file store: everything under the rig's shared root, as galaxy has always kept it.
     Another rig's commands land in ``state/commands/rigs/<rig>/`` (nobody takes them: one rig per root)."""
@@ -61,8 +138,8 @@ def file_channels(paths: RigPaths, rig: str) -> Channels:
             opened[name] = FileCommandChannel(paths.commands if name == rig else paths.commands / "rigs" / name)
         return opened[name]
 
-    return Channels(rig=rig, events=FileEventStream(paths.events),
-                    snapshots=FileSnapshotStore(paths.snapshot, rig), audit=FileAuditLog(paths.audit),
+    return Channels(rig=rig, events=FileEventsOnUse(paths.events),
+                    snapshots=FileSnapshotStore(paths.snapshot, rig), audit=FileAuditOnUse(paths.audit),
                     escalations=EscalationStore(paths.escalations), commands_for=commands_for)
 
 
