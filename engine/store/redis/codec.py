@@ -4,6 +4,7 @@ checked like a task file)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,12 +35,15 @@ def lane_key(task: Task) -> str:
     return LANE_SEP.join(parts + ([task.rig] if task.rig is not None else []))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_lane(lane: str) -> tuple[TaskClass, str | None, int, TaskType | None, Executor]:
+    """(Cached: a claim parses every lane head it offers, and lanes are few and never change meaning.)"""
     cls, model_q, prio, needs = lane.split(LANE_SEP)[:4]
     kind, executor = parse_needs(needs) if needs else (None, Executor.WORKER)
     return TaskClass(cls), unquote(model_q) or None, int(prio), kind, executor
 
 
+@functools.lru_cache(maxsize=4096)
 def lane_rig(lane: str) -> str | None:
     """The rig a lane's tasks are pinned to (None: any rig's workers)."""
     parts = lane.split(LANE_SEP)

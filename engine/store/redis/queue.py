@@ -318,8 +318,7 @@ class RedisQueue:
         self._claims[task_id] = _Claim(token, worker_id, task, claimed_at)
         self.events.emit(EventType.TASK_CLAIMED, at=now, task_id=task_id, worker_id=worker_id,
                          task_class=task.task_class.value, retry_count=task.retry_count)
-        return task.with_changes(status=TaskStatus.PROCESSING, lease_owner=worker_id,
-                                 lease_expires=int(reply["exp"]) / 1e6)
+        return task  # read after the claim's own write: processing, owned by worker_id, its lease's deadline
 
     def owner_token(self, task_id: str) -> str | None:
         """This process's owner token for a claim it holds (None: it holds none)."""
