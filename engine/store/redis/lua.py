@@ -173,7 +173,7 @@ local function release_dependents(id)
   -- id is complete: each held task waiting on it has one dependency fewer; at none it is queued
   local dk = P .. 'deps:' .. id
   local ds = redis.call('SMEMBERS', dk)
-  redis.call('DEL', dk)
+  if #ds > 0 then redis.call('DEL', dk) end
   local released = {}
   for _, d in ipairs(ds) do
     local h = tk(d)
@@ -310,7 +310,7 @@ redis.call('HSET', h, 'st', 'processing', 'own', worker, 'tok', token, 'ltok', t
            'inst', inst)
 redis.call('ZADD', P .. 'proc', f(exp), want)
 redis.call('SET', wk, token .. ' ' .. want)
-move(redis.call('HGET', h, 'cls'), 'queue', 'processing')
+move(string.match(lane, '^[^|]*'), 'queue', 'processing')  -- a lane key starts with its tasks' class
 return finish({ok = 1, id = want, exp = f(exp), clm = f(NOW),
                f = redis.call('HGETALL', h), a = redis.call('LRANGE', P .. 'a:' .. want, 0, -1)})
 """
@@ -340,9 +340,10 @@ _OWNED = r"""
 local function owned(id, token, worker)
   -- 'ok' when token holds the claim (or, with no token, when worker owns it: a release on behalf of a
   -- dead owner); 'done' when this token's claim was finished already (a resend); else the state
-  local r = redis.call('HMGET', tk(id), 'st', 'tok', 'fin', 'own')
+  -- (and the task's class, read with them)
+  local r = redis.call('HMGET', tk(id), 'st', 'tok', 'fin', 'own', 'cls')
   if not r[1] then return 'unknown' end
-  if r[1] == 'processing' and r[2] == token then return 'ok' end
+  if r[1] == 'processing' and r[2] == token then return 'ok', r[5] end
   if token == '' and worker and r[1] == 'processing' and r[4] == worker then return 'ok' end
   if r[3] == token then return 'done' end
   return r[1]
@@ -352,7 +353,7 @@ end
 COMPLETE = PRELUDE + _OWNED + r"""
 -- arg: id, token, result JSON, attempt JSON
 local id, token = arg(1), arg(2)
-local o = owned(id, token)
+local o, cls = owned(id, token)
 if o == 'done' then  -- this very completion, resent after its reply was lost: what it did, once more
   local rel = redis.call('HGET', tk(id), 'frel')
   return finish({ok = 0, state = o, released = rel and cjson.decode(rel) or nil})
@@ -363,7 +364,7 @@ leave(id, 'processing')
 redis.call('HSET', h, 'st', 'complete', 'res', arg(3), 'fin', token, 'since', f(NOW))
 redis.call('HDEL', h, 'own', 'tok', 'exp', 'err')
 redis.call('RPUSH', P .. 'a:' .. id, arg(4))
-move(redis.call('HGET', h, 'cls'), 'processing', 'complete')
+move(cls, 'processing', 'complete')
 remember('complete', id)
 redis.call('ZADD', P .. 'done', f(NOW), id)
 local released = release_dependents(id)
