@@ -68,7 +68,15 @@ def _tasks(n: int, prefix: str = "t") -> list[Task]:
     return [Task(task_id=f"{prefix}{i:06d}", name="noop", command="true", priority=1 + i % 10) for i in range(n)]
 
 
-def _queue(url: str, cluster: str, events_dir: Path | None = None) -> RedisQueue:
+def _queue(url: str, cluster: str, events_dir: Path | None = None, *, redis_events: bool = False) -> RedisQueue:
+    """The queue a worker uses; its events to a file under ``events_dir``, or with ``redis_events`` to the
+    cluster's event stream in Redis, as a rig on the Redis store writes them (engine/store/open_queue.py)."""
+    if redis_events:
+        from engine.store.redis.channels.events import RedisEventStream
+        from engine.store.redis.client import key_prefix
+
+        stream = RedisEventStream(connect(url), key_prefix(cluster))
+        return RedisQueue(connect(url), cluster, events=EventLog(Path(os.devnull), stream=stream))
     events = EventLog(events_dir / "events.jsonl") if events_dir is not None else None
     return RedisQueue(connect(url), cluster, events=events)
 
@@ -76,12 +84,13 @@ def _queue(url: str, cluster: str, events_dir: Path | None = None) -> RedisQueue
 # ---------------------------------------------------------------- child processes
 def _child(args: list[str]) -> int:
     mode, url, cluster, worker_id, events_dir = args
-    if mode == "drain":
-        q = _queue(url, cluster, Path(events_dir))
+    if mode in ("drain", "drain-redis-events"):
+        q = _queue(url, cluster, Path(events_dir), redis_events=mode == "drain-redis-events")
         policy = make_claim_policy(WorkerProfile(worker_id))
         q.heads()  # connect and load the scripts before the start signal
         print("ready", flush=True)
         sys.stdin.readline()
+        cpu0 = time.process_time()  # (the start-up before it is not the tasks' cost)
         n = 0
         while True:
             now = time.time()
@@ -90,7 +99,7 @@ def _child(args: list[str]) -> int:
                 break
             q.complete(t.task_id, worker_id, {}, now)
             n += 1
-        print(f"{q.claim_conflicts} {n} {time.process_time()}", flush=True)
+        print(f"{q.claim_conflicts} {n} {time.process_time() - cpu0}", flush=True)
         return 0
     if mode == "rq":
         from rq import Queue, SimpleWorker
@@ -155,19 +164,21 @@ def bench_enqueue(url: str, n: int, events_dir: Path) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_drain(url: str, n: int, workers: int, events_dir: Path) -> tuple[float, int, float, float]:
+def bench_drain(url: str, n: int, workers: int, events_dir: Path, *,
+                redis_events: bool = False) -> tuple[float, int, float, float]:
     """(claims+completions per second, conflicts, worker CPU us per task, redis-server CPU us per task)."""
-    cluster = f"drain{workers}"
+    cluster = f"drain{workers}{'r' if redis_events else ''}"
     q = _queue(url, cluster, events_dir)
     tasks = _tasks(n)
     for i in range(0, n, 1000):
         q.submit(tasks[i:i + 1000], time.time())
     server_cpu = _server_cpu(q)
-    elapsed, outs = _run_children("drain", url, cluster, workers, events_dir)
+    elapsed, outs = _run_children("drain-redis-events" if redis_events else "drain", url, cluster, workers,
+                                  events_dir)
     server_cpu = _server_cpu(q) - server_cpu
     conflicts = sum(int(o.split()[0]) for o in outs)
     done = sum(int(o.split()[1]) for o in outs)
-    client_cpu = sum(float(o.split()[2]) for o in outs)  # (includes each worker's start-up)
+    client_cpu = sum(float(o.split()[2]) for o in outs)  # from the start signal on
     counts = q.counts()
     assert done == n and counts.total("complete") == n and counts.total("queue") == 0, (done, counts)
     return n / elapsed, conflicts, client_cpu / n * 1e6, server_cpu / n * 1e6
@@ -268,6 +279,9 @@ def main() -> int:
             rate, conflicts, client_us, server_us = bench_drain(server.url, n, workers, events_dir)
             print(f"redis claim+complete, {workers} worker(s): {rate:,.0f}/s ({conflicts} claim conflicts; CPU per "
                   f"task: workers {client_us:,.0f} us, redis-server {server_us:,.0f} us)")
+        rate, _, client_us, server_us = bench_drain(server.url, n, 4, events_dir, redis_events=True)
+        print(f"redis claim+complete, 4 workers, events to Redis's stream as a rig writes them: {rate:,.0f}/s "
+              f"(CPU per task: workers {client_us:,.0f} us, redis-server {server_us:,.0f} us)")
         if args.redis_only:
             return 0
         for workers in (1, 2, 4):
