@@ -39,7 +39,7 @@ class TopBar(TextPanel):
             parts += ["  ", (f"#{snap.seq}", "$text-muted"), "  ", (snap.telemetry_status, "$text-muted")]
             if error:
                 parts += ["  ", (error, "$error")]
-        self.update(Content.assemble(*parts))
+        self.update_lines([parts])
 
 
 def supervisor_part(snap: Snapshot) -> tuple[str, str]:

@@ -1,15 +1,23 @@
 """A text widget that redraws without a layout pass unless its line count changed.
 
 ``Static.update`` always asks for a full layout; at two snapshots a second on a busy screen
-that layout pass is most of the dashboard's CPU. Same text size: just repaint.
+that layout pass is most of the dashboard's CPU. Same text size: just repaint. Text given as
+lines of (text, style) parts (``update_lines``: the top bar, new at every snapshot) is drawn line
+by line with ``LineStrips``: only the lines that changed, only their new pieces styled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.content import Content
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.style import Style
 from textual.widget import Widget
 
-from galaxy_tui.render import same_look
+from galaxy_tui.render import Part, same_look
+from galaxy_tui.widgets.line_strips import LineStrips
 
 
 class TextPanel(Widget):
@@ -17,15 +25,58 @@ class TextPanel(Widget):
         super().__init__(id=id, classes=classes)
         self._content: Content = Content("")
         self._lines = 1
+        self._parts: list[tuple[Part, ...]] | None = None  # update_lines: each line's parts
+        self._strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
+        self._drawn: LineStrips | None = None
 
     def update(self, content: Content | str) -> None:
         content = Content(content) if isinstance(content, str) else content
-        if same_look(content, self._content):
+        if self._parts is None and same_look(content, self._content):
             return
         lines = content.plain.count("\n") + 1
-        self._content = content
+        self._content, self._parts = content, None
+        self._strips.clear()
         self.refresh(layout=lines != self._lines)
         self._lines = lines
 
+    def update_lines(self, lines: Sequence[Sequence[Part]]) -> None:
+        """The text as lines of parts (no line breaks in them): drawn line by line."""
+        new = [tuple(line) for line in lines] or [()]
+        old = self._parts
+        if new == old:
+            return
+        self._parts = new
+        self._content = Content("\n").join([Content.assemble(*line) for line in new])
+        if old is None or len(new) != len(old):
+            self._strips.clear()
+            self.refresh(layout=len(new) != self._lines)
+            self._lines = len(new)
+            return
+        width = self.size.width
+        for y, (now, before) in enumerate(zip(new, old)):
+            if now != before:
+                self._strips.pop(y, None)
+                self.refresh(Region(0, y, width, 1))
+
     def render(self) -> Content:
         return self._content
+
+    def render_line(self, y: int) -> Strip:
+        parts = self._parts
+        if parts is None or y >= len(parts):
+            return super().render_line(y)
+        base = self.visual_style
+        kept = self._strips.get(y)
+        if kept is not None and kept[0] == base:
+            return kept[1]
+        if self._drawn is None:
+            self._drawn = LineStrips()
+        strip = self._drawn.strip(self, parts[y], y, self.content_size.width)
+        self._strips[y] = (base, strip)
+        return strip
+
+    def notify_style_update(self) -> None:  # a theme or CSS change: "$primary" may be another colour
+        self._strips.clear()
+        if self._drawn is not None:
+            self._drawn.clear()
+        super().notify_style_update()
