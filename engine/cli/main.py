@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,14 +35,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         help="galaxy.toml (default: $GALAXY_CONFIG, ./galaxy.toml, "
                              "$XDG_CONFIG_HOME/galaxy/galaxy.toml, /etc/galaxy/galaxy.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
-        if mod.name.startswith("cmd_") and only in (None, mod.name):
-            try:
-                importlib.import_module(f"engine.cli.{mod.name}").register(sub)
-            except Exception as exc:  # noqa: BLE001 - one broken module must not take the whole CLI down
-                print(f"galaxy: commands from {mod.name} are unavailable: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
+    for name in [only] if only is not None else command_modules():
+        try:
+            importlib.import_module(f"engine.cli.{name}").register(sub)
+        except Exception as exc:  # noqa: BLE001 - one broken module must not take the whole CLI down
+            print(f"galaxy: commands from {name} are unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
     return parser
+
+
+def command_modules() -> list[str]:
+    """Every ``cmd_*`` module of the CLI, by name (pkgutil is imported only for this: not by ``galaxy attach``)."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(cli_pkg.__path__) if m.name.startswith("cmd_"))
 
 
 def command_module(argv: list[str]) -> str | None:

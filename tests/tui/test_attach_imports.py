@@ -1,8 +1,9 @@
 """``galaxy attach`` loads only what its first frame needs (issue 12: first frame under 1 s, most of
 it imports). Pinned here, so that a module-level import added on the way cannot silently undo it:
 the file store's event and audit channels are opened on first use (engine/store/open.py), the queue
-protocol is imported by the CLI only on a store error, the service markers only by up/down, and the
-Tasks view's queue lister (the file queue, inotify) opens after the first snapshot is drawn."""
+protocol is imported by the CLI only on a store error, the service markers only by up/down, pkgutil
+only to list every command, and the Tasks view's queue lister (the file queue, inotify) opens after
+the first snapshot is drawn."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 NOT_BEFORE_FIRST_FRAME = (
     "engine.events", "engine.audit", "engine.queue", "engine.queue.filequeue", "engine.store.open_queue",
-    "engine.service", "engine.cli.cmd_status",
+    "engine.service", "engine.cli.cmd_status", "pkgutil",
     "galaxy_tui.screens.help", "galaxy_tui.screens.review", "galaxy_tui.screens.task_detail",
     "textual.widgets._text_area", "textual.widgets._markdown",
     "httpx", "psutil", "pynvml", "redis", "filelock", "inotify_simple", "markdown_it",
