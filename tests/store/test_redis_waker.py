@@ -5,11 +5,13 @@ lost subscription connection made good by reading the counter again."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 
+from engine.fdwait import readable
 from engine.model import Task
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.redis.client import connect
@@ -106,3 +108,17 @@ def test_a_killed_subscription_misses_nothing_that_changed_while_it_was_down(idl
 def test_a_wake_without_the_counter_counts_as_a_change(idle: RedisQueue, client: redis.Redis) -> None:
     client.publish(idle.waker.channel, "1")  # as an older galaxy's scripts publish it
     assert idle.wait_for_change(60.0) is True
+
+
+def test_a_wake_read_together_with_a_health_check_reply_is_not_left_unread(idle: RedisQueue, other: RedisQueue,
+                                                                          client: redis.Redis) -> None:
+    ps = idle.waker._ps
+    ps.connection.next_health_check = 0
+    ps.check_health()  # redis-py's PING on the subscription, as every 30 s
+    ps.connection.next_health_check = time.monotonic() + 3600  # (and no second one during this test)
+    assert readable([ps.connection._sock.fileno()], 60.0)  # its PONG is on the socket
+    other.submit([_task("a")], NOW)
+    client.ping()  # a round trip after the PUBLISH: Redis has written the wake behind the PONG by now
+    # One read takes both; the wake must not be left in redis-py's buffer, where polling the socket never
+    # sees it: it is already here, so even a wait of no time finds it.
+    assert idle.wait_for_change(0.0) is True

@@ -135,10 +135,18 @@ class RedisWaker:
         """Read every message already here: True when one says the counter moved past ``seen``."""
         changed = False
         subscribed = False
+        empty = 0
         while True:
             msg = ps.get_message(timeout=0)
             if msg is None:
-                break
+                # Nothing, a health-check PONG (read and dropped: messages read with it into redis-py's
+                # buffer are not on the socket any more, so poll would not see them) or part of a message
+                # (its rest is still to come on the socket): look again while the buffer holds bytes.
+                empty += 1
+                if empty > 3 or ps.connection is None or not ps.connection.can_read(timeout=0):
+                    break
+                continue
+            empty = 0
             kind = msg.get("type")
             if kind == "subscribe":
                 subscribed = True  # a new subscription: what changed before it is read from ver below
