@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Region
@@ -59,6 +60,10 @@ def as_cell(value: object, *, own: bool = False) -> object:
     return text
 
 
+def _same_cells(a: object, b: object) -> bool:
+    return isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
 def with_meta(lines: SegmentLines, row: int, column: int) -> SegmentLines:
     """A drawn cell moved to another row: DataTable finds a click's cell in the segments' meta."""
     meta = Style.from_meta({"row": row, "column": column})
@@ -84,7 +89,6 @@ class KeyedTable(DataTable[object]):
         self._owner: dict[str, str] = {}  # DataTable row key -> our key
         self._slots = count()
         self._spare: list[str] = []  # blank rows kept at the bottom for rows to come
-        self._first: dict[str, object] = {}  # slot -> its first cell as the DataTable holds it
         self._cells_changed = False
         # (id(cell), how it is drawn) -> (the cell, the row it was drawn for, its lines): see _render_cell
         self._drawn: dict[tuple[object, ...], tuple[object, int, SegmentLines]] = {}
@@ -111,6 +115,7 @@ class KeyedTable(DataTable[object]):
             raise ValueError(f"{type(self).__name__}: duplicate row keys")
         selected, old_row = self.selected_key, self.cursor_row
         scroll_y = self.scroll_y
+        shown, rows_before = self._on_screen(), self.row_count
         self._cells_changed = False
         gone = [k for k in self._order if k not in wanted]
         added = [k for k in order if k not in self._rows]
@@ -139,7 +144,6 @@ class KeyedTable(DataTable[object]):
             cells = self._rows.pop(key)
             if len(self._spare) >= keep:
                 self.remove_row(slot)
-                del self._first[slot]
                 continue
             for (col, _, _), prev in zip(self.COLUMNS, cells):
                 if prev != "":
@@ -148,7 +152,6 @@ class KeyedTable(DataTable[object]):
         while len(self._spare) > keep:  # a table that shrank a lot (or was filtered): give back
             slot = self._spare.pop(0)
             self.remove_row(slot)
-            del self._first[slot]
         for key, cells in wanted.items():
             before = self._rows[key]
             if before != cells:
@@ -157,9 +160,8 @@ class KeyedTable(DataTable[object]):
                     if new != prev:
                         self._put(slot, col, new)
                 self._rows[key] = cells
-        if self._cells_changed:  # what update_cell does, once
+        if self._cells_changed:  # what update_cell does, once (its refresh: below)
             self._update_count += 1
-            self.refresh()
         slots = [self._slot[k] for k in order] + self._spare
         reordered = [str(r.key.value) for r in self.ordered_rows] != slots
         if reordered:
@@ -167,6 +169,8 @@ class KeyedTable(DataTable[object]):
         self._order = order
         if moved or reordered:
             self._restore(selected, old_row, scroll_y)
+        if self._cells_changed or moved or reordered:
+            self._refresh_lines(shown, self.row_count != rows_before)
 
     def _keep(self, rows: int, freed: int, compact: bool, now: float | None) -> int:
         """How many blank rows stay at the bottom after this update (``freed``: the rows that leave
@@ -189,18 +193,54 @@ class KeyedTable(DataTable[object]):
         return blank
 
     def _add(self, slot: str, cells: Sequence[object]) -> None:
-        shown = [as_cell(c, own=i == 0) for i, c in enumerate(cells)]
-        self.add_row(*shown, key=slot)
-        self._first[slot] = shown[0] if shown else None
+        self.add_row(*[as_cell(c, own=i == 0) for i, c in enumerate(cells)], key=slot)
+
+    def _on_screen(self) -> list[tuple[object, ...]] | None:
+        """What each line of the view shows: (the cell objects of its row, cursor on it, hover on
+        it), the header as ``()``, then ``("top", first row shown)``; None where lines are not one
+        row each (fixed rows, labels)."""
+        if self.cursor_type != "row" or self.fixed_rows or self._labelled_row_exists:
+            return None
+        header = self.header_height if self.show_header else 0
+        top = int(self.scroll_y)
+        cursor, hover = self.cursor_coordinate.row, self.hover_coordinate.row
+        columns = [column.key for column in self.ordered_columns]
+        lines: list[tuple[object, ...]] = []
+        for y in range(self.size.height):
+            if y < header:
+                lines.append(())
+                continue
+            row = y - header + top
+            key = self._row_locations.get_key(row)
+            if key is None or key not in self._data:
+                lines.append((None,))
+                continue
+            if self.rows[key].height != 1:
+                return None
+            data = self._data[key]
+            lines.append((tuple(data.get(c) for c in columns), row == cursor, row == hover))
+        lines.append(("top", top))
+        return lines
+
+    def _refresh_lines(self, before: list[tuple[object, ...]] | None, resized: bool) -> None:
+        """Redraw the lines of the view whose row cells (compared as objects), cursor or hover
+        changed: a busy snapshot changes a few rows, and a whole-table refresh redrew every line
+        (through the styles cache, the compositor and the terminal). Rows added or removed, or a
+        view that moved: the whole table."""
+        after = self._on_screen()
+        if resized or before is None or after is None or len(before) != len(after) or before[-1] != after[-1]:
+            self.refresh()
+            return
+        width = self.size.width
+        for y, (a, b) in enumerate(zip(before[:-1], after[:-1])):
+            if a[1:] != b[1:] or len(a) != len(b) or (a and not _same_cells(a[0], b[0])):
+                self.refresh(Region(0, y, width, 1))
 
     def _put(self, slot: str, col: str, value: object) -> None:
-        """``update_cell`` without its refresh: ``set_rows`` refreshes once for all its cells
-        (a refresh per cell was a third of a busy snapshot's work in the app)."""
-        shown = as_cell(value, own=col == self.COLUMNS[0][0])
-        self._data[RowKey(slot)][ColumnKey(col)] = shown
+        """``update_cell`` without its refresh: ``set_rows`` refreshes the lines that changed once
+        for all its cells (a refresh per cell was a third of a busy snapshot's work in the app)."""
+        self._data[RowKey(slot)][ColumnKey(col)] = as_cell(value, own=col == self.COLUMNS[0][0])
         self._cells_changed = True
-        if col == self.COLUMNS[0][0]:
-            self._first[slot] = shown
 
     def _clear_caches(self) -> None:  # DataTable forgets its drawings (cursor, focus, hover changes): so do we
         super()._clear_caches()
@@ -323,17 +363,11 @@ class KeyedTable(DataTable[object]):
         return value if value.row <= last else Coordinate(last, value.column)
 
     def _reorder(self, rank: dict[str, int]) -> None:
-        """Put rows in ``rank`` order (slot -> place). DataTable.sort sees only cell values, so a
-        row is known by the identity of its first stored cell (each row's own object, tracked in
-        ``_first``); a clash rebuilds the table instead."""
-        first = {id(self._first[slot]): slot for slot in rank}
-        if len(first) == len(rank):
-            self.sort(key=lambda cells: rank[first[id(cells[0])]])
-            return
-        self.clear()
-        for slot in sorted(rank, key=rank.__getitem__):
-            owner = self._owner.get(slot)
-            self._add(slot, self._rows[owner] if owner is not None else ("",) * len(self.COLUMNS))
+        """Put rows in ``rank`` order (slot -> place): what ``DataTable.sort`` does, without its
+        whole-table refresh (``set_rows`` redraws the lines that changed)."""
+        keys = {str(key.value): key for key in self.rows}
+        self._row_locations = TwoWayDict({keys[slot]: place for slot, place in rank.items()})
+        self._update_count += 1
 
     def _restore(self, selected: str | None, old_row: int, scroll_y: float) -> None:
         """The cursor back on its row (or, its row gone, at the same place), the view unmoved."""
@@ -342,7 +376,6 @@ class KeyedTable(DataTable[object]):
         else:
             row = min(max(0, old_row), max(0, len(self._order) - 1))
         self.set_reactive(DataTable.cursor_coordinate, Coordinate(row, self.cursor_column))
-        self.refresh()
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
         key = self.selected_key
         if key is not None and key != selected:  # its row is gone: say what is selected now
