@@ -31,6 +31,7 @@ from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
+from textual.css.styles import RenderStyles
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -97,6 +98,7 @@ class KeyedTable(DataTable[object]):
         self._restyled: dict[tuple[Style, int], Style] = {}  # (segment style, row) -> with that row's metadata
         self._line_style: Style | None = None  # the widget's style during a drawing (render_lines)
         self._pass: tuple[int, int, int, tuple[object, ...]] | None = None  # what a drawing's lines share
+        self._components: dict[tuple[str, ...], RenderStyles] | None = None  # during a drawing
         self._roomy_since: float | None = None  # since when it has held more blank rows than it keeps
 
     def on_mount(self) -> None:
@@ -256,10 +258,22 @@ class KeyedTable(DataTable[object]):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._pass, self._line_style = None, self.rich_style  # once a drawing, not once a line
+        self._components = {}
         try:
             return super().render_lines(crop)
         finally:
-            self._pass, self._line_style = None, None
+            self._pass, self._line_style, self._components = None, None, None
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        """Once a drawing, not once a line: DataTable asks for its header style at every line it
+        draws, and each answer is a new styles object merged from the stylesheet's."""
+        memo = self._components
+        if memo is None:
+            return super().get_component_styles(*names)
+        found = memo.get(names)
+        if found is None:
+            found = memo[names] = super().get_component_styles(*names)
+        return found
 
     def render_line(self, y: int) -> Strip:
         """``DataTable.render_line`` with the widget's style worked out once a drawing (it walks
