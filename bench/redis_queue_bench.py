@@ -6,16 +6,18 @@
 
 Measures, in one run: enqueue/s (batches of 1,000); claim+complete/s with 1, 2 and 4 worker
 processes at depth 20,000 (the real ``RedisQueue.claim`` with the real claim policy, no-op tasks,
-10 priority lanes as bench/queue_bench.py uses, the real event log on local disk); the same for RQ
-(``rq`` SimpleWorker, burst mode, no-op jobs) and for the file store (bench/queue_bench.py's
-drain); submit-to-claim latency p50/p99 through ``wait_for_change`` (pub/sub wake) at low load;
-the cost of one claim+complete at depth 100 and 100,000 (and the commands Redis ran for it).
+10 priority lanes as bench/queue_bench.py uses, the real event log on local disk), with each
+process's CPU from the start signal on; once more with 4 workers writing their events to Redis's
+stream, as a rig on the Redis store does; the same for RQ (``rq`` SimpleWorker, burst mode, no-op
+jobs) and for the file store (bench/queue_bench.py's drain); submit-to-claim latency p50/p99
+through ``wait_for_change`` (pub/sub wake) at low load; the cost of one claim+complete at depth 100
+and 100,000 (and the commands Redis ran for it).
 
 Targets (issue 14): >= 8,000 claims+completions/s with 4 workers, >= 2x RQ in the same run,
 p99 < 5 ms, flat cost with depth.
 
-Figures, 2026-12-07 17:48 UTC, ``.venv/bin/python bench/redis_queue_bench.py --compare-n 5000`` on a
-quiet 2-core machine (load average 2.7 falling; nothing else running), real redis-server 7.0:
+Figures before the night's work, 2026-12-07 17:48 UTC, ``--compare-n 5000`` on a quiet 2-core
+machine (load average 2.7 falling), real redis-server 7.0 (worker CPU then included start-up):
 
     enqueue: 5,660 tasks/s (batches of 1,000)
     redis claim+complete, 1 / 2 / 4 worker(s): 581 / 958 / 1,042 per s      depth 20,000
@@ -25,13 +27,30 @@ quiet 2-core machine (load average 2.7 falling; nothing else running), real redi
     submit-to-claim (pub/sub wake, idle worker): p50 5.68 ms, p99 10.90 ms
     claim+complete at depth 100: 1,945 us, 34 Redis commands; at depth 100,000: 1,662 us, 34 commands
 
-Against the targets: Redis is 3.8x / 4.5x / 4.4x RQ (target >= 2x: met); the cost is flat with
-depth (34 commands at 100 and at 100,000: met); 8,000 claims+completions/s with 4 workers is NOT
-met here: 1,042/s is what 2 cores give when a task costs ~1.4 ms of worker CPU and ~0.4 ms of
-redis-server CPU (both cores busy), so the figure needs a machine with more cores to be shown;
-p99 < 5 ms is NOT met (10.9 ms; p50 5.7 ms, on 2 cores shared by the submitter, the worker and
-redis-server). The earlier run of the afternoon (load 12-19) gave 134 / 81 / 80 per s and RQ
-60 / 30 / 45.
+The night's changes (one kept subscription per idle worker; the scripts on one kept connection,
+engine/store/redis/scripts.py; 31 commands instead of 34), this script run on the code before and
+after them alternately, twice, 18:56-19:33 UTC, the 2 cores shared with other helpers' runs (load
+average 4.5-6.3), so the rates follow the load; CPU per task follows it less:
+
+                                   before (2 runs)              after (2 runs)
+    claim+complete 1 / 2 / 4 w     424/323/349, 488/364/373     578/678/618, 275/396/550 per s
+    CPU per task, 4 workers        workers 1,559 / 1,664 us     workers 1,028 / 1,157 us
+                                   redis-server 502 / 513 us    redis-server 410 / 455 us
+    4 w, events to Redis's stream  304 / 452 per s              589 / 472 per s
+    submit-to-claim p50            4.68 / 7.99 ms               2.75 / 4.79 ms
+    submit-to-claim p99            8.02 / 23.70 ms              8.36 / 28.75 ms (the load's)
+    commands per claim+complete    34 at depth 100 and 100,000  31 at both
+
+Against the targets: >= 2x RQ met (RQ ran at 46-204 jobs/s in the same runs); flat with depth
+met (31 commands at 100 and at 100,000); p99 < 5 ms not shown (on 2 loaded cores the submitter,
+the worker and redis-server wait for each other's turn; a wake is now one message read, then the
+heads read and the claim: two round trips); 8,000/s with 4 workers NOT reachable on 2 cores:
+claims/s <= cores / (worker + server CPU per task) and <= 1 / (server CPU per task), so with
+1.0-1.2 ms + 0.4-0.46 ms per task two cores give at most ~1,400-1,600/s and one Redis core
+~2,200-2,400/s on this VM, where an empty EVALSHA alone costs redis-server ~45 us and the client
+~60 us of CPU. 8,000/s needs under 250 us of CPU per task in all: a machine with cheap round trips
+(bare metal) and 4+ fast cores (docs/cluster.md, "Speed", has the arithmetic; an estimate, not
+measured). The lead's quiet-machine run after 20:20 replaces these figures.
 """
 
 from __future__ import annotations
