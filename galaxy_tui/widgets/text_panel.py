@@ -9,8 +9,10 @@ by line with ``LineStrips``: only the lines that changed, only their new pieces 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from textual.content import Content
+from textual.css.styles import RulesMap
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style
@@ -33,11 +35,19 @@ class TextPanel(Widget):
         content = Content(content) if isinstance(content, str) else content
         if self._parts is None and same_look(content, self._content):
             return
-        lines = content.plain.count("\n") + 1
+        lines = self._height_of(content)
         self._content, self._parts = content, None
         self._strips.clear()
         self.refresh(layout=lines != self._lines)
         self._lines = lines
+
+    def _height_of(self, content: Content) -> int:
+        """Its lines as shown: wrapped at the panel's width where the panel wraps (a failure reason
+        three lines long after one of one line must get its three lines)."""
+        width = self.content_size.width
+        if self.styles.text_wrap == "nowrap" or width <= 0:
+            return content.plain.count("\n") + 1
+        return content.get_height(cast("RulesMap", self.styles), width)  # as Widget does: its styles read as rules
 
     def update_lines(self, lines: Sequence[Sequence[Part]]) -> None:
         """The text as lines of parts (no line breaks in them): drawn line by line."""
