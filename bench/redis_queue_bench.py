@@ -41,6 +41,12 @@ average 4.5-6.3), so the rates follow the load; CPU per task follows it less:
     submit-to-claim p99            8.02 / 23.70 ms              8.36 / 28.75 ms (the load's)
     commands per claim+complete    34 at depth 100 and 100,000  31 at both
 
+At load 1.7-1.9 (19:33-19:36), the submit-to-claim part alone (``bench_latency``, 300 samples),
+before and after alternately 4 times: p50 5.57 / 4.83 / 4.66 / 4.08 -> 3.18 / 2.99 / 2.47 / 2.67 ms,
+p99 12.9 / 6.3 / 9.5 / 15.8 -> 15.8 / 5.1 / 6.1 / 9.3 ms (from the wake to the claimed task, p50
+2.3-3.1 -> 1.1-1.3 ms); one worker in-process at 10 lanes, CPU per claim+complete (least of 3):
+client 761 / 838 -> 551 / 676 us, redis-server 337 / 394 -> 330 / 432 us (the same within noise).
+
 Against the targets: >= 2x RQ met (RQ ran at 46-204 jobs/s in the same runs); flat with depth
 met (31 commands at 100 and at 100,000); p99 < 5 ms not shown (on 2 loaded cores the submitter,
 the worker and redis-server wait for each other's turn; a wake is now one message read, then the
