@@ -64,6 +64,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -322,6 +323,7 @@ def main() -> int:
             print(f"claim+complete at depth {depth:,}: {us_per:,.0f} us each, {cmds} Redis commands each")
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)  # its AOF and event logs: hundreds of MB after a full run
     return 0
 
 
