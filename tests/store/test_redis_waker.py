@@ -56,6 +56,10 @@ def _stat(client: redis.Redis, name: str) -> int:
 
 def test_waits_share_one_subscription_and_cost_no_command(idle: RedisQueue, other: RedisQueue,
                                                           client: redis.Redis) -> None:
+    other.submit([_task("first")], NOW)  # every connection the test uses is open from here on
+    assert idle.wait_for_change(60.0) is True
+    assert idle.claim("w", NOW, POLICY, 30) is not None
+    assert idle.claim("w", NOW, POLICY, 30) is None
     connections = _stat(client, "total_connections_received")
     calls = _stat(client, "total_commands_processed")
     for _ in range(3):
