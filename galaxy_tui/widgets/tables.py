@@ -30,6 +30,7 @@ from rich.style import Style
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
+from textual.color import Color
 from textual.coordinate import Coordinate
 from textual.css.styles import RenderStyles
 from textual.geometry import Region
@@ -99,6 +100,7 @@ class KeyedTable(DataTable[object]):
         self._line_style: Style | None = None  # the widget's style during a drawing (render_lines)
         self._pass: tuple[int, int, int, tuple[object, ...]] | None = None  # what a drawing's lines share
         self._components: dict[tuple[str, ...], RenderStyles] | None = None  # during a drawing
+        self._backgrounds: tuple[Color, Color] | None = None  # during a drawing
         self._roomy_since: float | None = None  # since when it has held more blank rows than it keeps
 
     def on_mount(self) -> None:
@@ -263,6 +265,17 @@ class KeyedTable(DataTable[object]):
             return super().render_lines(crop)
         finally:
             self._pass, self._line_style, self._components = None, None, None
+            self._backgrounds = None
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        """Once a drawing, not once a line (DataTable reads it for every line it draws: a walk up
+        every ancestor's styles)."""
+        if self._components is None:
+            return super().background_colors
+        if self._backgrounds is None:
+            self._backgrounds = super().background_colors
+        return self._backgrounds
 
     def get_component_styles(self, *names: str) -> RenderStyles:
         """Once a drawing, not once a line: DataTable asks for its header style at every line it
