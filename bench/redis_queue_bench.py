@@ -56,7 +56,26 @@ claims/s <= cores / (worker + server CPU per task) and <= 1 / (server CPU per ta
 ~2,200-2,400/s on this VM, where an empty EVALSHA alone costs redis-server ~45 us and the client
 ~60 us of CPU. 8,000/s needs under 250 us of CPU per task in all: a machine with cheap round trips
 (bare metal) and 4+ fast cores (docs/cluster.md, "Speed", has the arithmetic; an estimate, not
-measured). The lead's quiet-machine run after 20:20 replaces these figures.
+measured).
+
+After the night's work, 2026-12-07 19:50 UTC, ``--compare-n 5000`` at eb92699
+on the quiet 2-core machine (load average 0.8 falling, nothing else running):
+
+    enqueue: 5,721 tasks/s (batches of 1,000)
+    redis claim+complete, 1 / 2 / 4 worker(s): 800 / 1,253 / 1,611 per s    depth 20,000
+        (CPU per task: workers 730 / 771 / 766 us, redis-server 469 / 372 / 302 us)
+    redis claim+complete, 4 workers, events to Redis's stream: 923 per s
+        (CPU per task: workers 1,412 us, redis-server 479 us)
+    rq (SimpleWorker, burst), 1 / 2 / 4 worker(s), depth 5,000: 107 / 60 / 283 jobs/s
+    file store claim+complete, 1 / 2 / 4 worker(s), depth 5,000: 1,038 / 1,985 / 1,684 per s
+    submit-to-claim (pub/sub wake, idle worker): p50 3.05 ms, p99 4.98 ms
+    claim+complete at depth 100: 1,049 us, 31 Redis commands; at depth 100,000: 1,297 us, 31 commands
+
+The submit-to-claim part alone (``bench_latency``, 300 samples, a fresh redis-server each), five
+times right after (20:12, load 0.9): p50 3.41 / 3.28 / 3.18 / 3.33 / 3.59 ms, p99 6.52 / 6.99 /
+5.29 / 5.83 / 6.25 ms. So: >= 2x RQ met (5.7-21x; RQ's own figures jump between runs), flat with
+depth met, p99 < 5 ms NOT met (4.98 once, 5.3-7.0 in the five runs after), 8,000/s with 4 workers
+NOT met (1,611/s; at 766 + 302 us of CPU per task two cores top out near 1,900/s).
 """
 
 from __future__ import annotations
