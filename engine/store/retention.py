@@ -4,7 +4,7 @@ Why: the Redis store keeps every task in memory; completed ones would pile up fo
 store keeps ``complete/`` on disk, where that costs little). Each supervisor's tick asks
 ``CompletedRetention.tick(now)``; at most once a minute (sooner while a backlog remains) it has the
 store remove the records of tasks completed more than ``[store] keep_completed_s`` ago, in bounded
-batches (engine/store/redis/lua.py: PRUNE). Several rigs' supervisors may prune the same cluster:
+batches (engine/store/redis/lua_operator.py: PRUNE). Several rigs' supervisors may prune the same cluster:
 each batch is one script, so they never remove a record twice. Time is the ``now`` passed in.
 """
 
