@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +34,6 @@ from engine.proctable import current_instance
 from engine.queue.protocol import (
     DONE,
     AwaitingStore,
-    Candidate,
     ClaimPolicy,
     ClaimView,
     Place,
@@ -46,7 +45,7 @@ from engine.queue.protocol import (
     WaitingTask,
 )
 from engine.queue.protocol import StoreUnavailable as StoreUnavailable  # declared there; channels import it here
-from engine.store.redis import codec, views
+from engine.store.redis import codec, replies, views
 from engine.store.redis.awaiting import RedisAwaiting
 from engine.store.redis.client import key_prefix, require_no_eviction
 from engine.store.redis.codec import new_request_id as new_request_id  # one place; tests import it here
@@ -63,48 +62,11 @@ MAX_BATCHES = 50  # per reap_stale / promote_due call
 CLAIM_TRIES = 1000
 CONTENDED_CLAIMS = 64
 """After a conflict, this many claims ask the policy a second time whether the lane's next task of
-the same age would be the same choice (``_same_enq``); an uncontended worker does not pay for it."""
+the same age would be the same choice (``replies.same_enq``); an uncontended worker does not pay for it."""
 PRUNED_KEPT = 1_000_000
 """Ids of pruned completed tasks remembered (about 80 bytes each): a dependency on one of them is met;
 one pruned longer ago than the newest million is an unknown id, as one never submitted."""
 MAX_TASK_BYTES = 1 << 20  # as a task file (engine/safeio.py): a submit with a bigger task is refused
-
-
-CLAIM_FIELDS = ("st", "own", "clm", "exp", "inst")
-
-
-def _claim_view(task_id: str, raw: Sequence[Any]) -> ClaimView | None:
-    st, own, clm, exp, inst = raw
-    if st != "processing" or not own or not clm or not exp:
-        return None
-    return ClaimView(task_id, str(own), int(clm) / 1e6, int(exp) / 1e6, str(inst or ""))
-
-
-def _same_enq(policy: ClaimPolicy, top: Candidate, offered: Sequence[Candidate], head: tuple[str, float, int],
-              now: float) -> str:
-    """The enqueue time (us) at which another task of ``top``'s lane is the same choice: when the policy
-    still puts ``top`` first with its lane at depth 1 (the policy only ever prefers a deeper lane more:
-    depth weighs in the look-ahead alone), a worker that finds the head taken by another takes the
-    next one enqueued at that very time instead of answering a conflict. "" when depth matters."""
-    if head[2] <= 1:
-        return ""
-    others = [c for c in offered if c.task_id != top.task_id]
-    again = policy([replace(top, lane_depth=1), *others], now)
-    return str(int(head[1])) if again and again[0].task_id == top.task_id else ""
-
-
-def _applied_earlier(reply: dict[str, Any]) -> bool:
-    """A finish (complete, fail, release) answered "done": this very claim's finish, applied by an
-    earlier try whose reply was lost (``run``'s resend, or a kept result recorded again after
-    ``StoreUnavailable``). Only the token's holder can get it, and it has written no event for that
-    finish yet (a finish whose reply arrived drops the claim, so it is never sent again): the caller
-    writes the events now, once, from what the script answers the finish did."""
-    return reply.get("state") == "done"
-
-
-def _heads(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
-    out = {str(h[0]): (str(h[1]), float(h[2]), int(h[3])) for h in reply.get("heads") or []}
-    return out, str(reply.get("ver", "0"))
 
 
 class QueueClock(StrEnum):
@@ -264,7 +226,7 @@ class RedisQueue:
     # ------------------------------------------------------------------ claim
     def heads(self) -> tuple[dict[str, tuple[str, float, int]], str]:
         """lane -> (head id, enqueue us, depth), and the wake counter, in one read."""
-        return _heads(self.run("heads", 0.0, []))
+        return replies.heads_of(self.run("heads", 0.0, []))
 
     def claim(self, worker_id: str, now: float, policy: ClaimPolicy, lease_s: float) -> Task | None:
         kept, self._heads = self._heads, None
@@ -285,7 +247,7 @@ class RedisQueue:
             top = ranked[0]
             lane = lane_of[top.task_id]
             token = uuid.uuid4().hex
-            same = _same_enq(policy, top, offered, heads[lane], now) if self._contended > 0 else ""
+            same = replies.same_enq(policy, top, offered, heads[lane], now) if self._contended > 0 else ""
             self._contended = max(0, self._contended - 1)
             reply = self.run("claim", now, [lane, top.task_id, worker_id, token, lease_us, ver, current_instance(),
                                             same])
@@ -297,7 +259,7 @@ class RedisQueue:
                 continue
             self.claim_conflicts += 1
             self._contended = CONTENDED_CLAIMS
-            heads, ver = _heads(reply)
+            heads, ver = replies.heads_of(reply)
             self.waker.seen(ver)
         return None
 
@@ -374,11 +336,11 @@ class RedisQueue:
         reply = self.run("complete", now, [task_id, c.token, json.dumps(result),
                                            self._attempt(c, now, "ok", return_code=rc)])
         self._claims.pop(task_id, None)
-        if not reply.get("ok") and not _applied_earlier(reply):
+        if not reply.get("ok") and not replies.applied_earlier(reply):
             self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
             return
         if "heads" in reply:
-            self._heads = _heads(reply)
+            self._heads = replies.heads_of(reply)
         tokens = result.get("tokens_generated")
         self.events.emit(EventType.TASK_COMPLETED, at=now, task_id=task_id, worker_id=worker_id,
                          duration_ms=(now - c.claimed_at) * 1000.0,
@@ -411,7 +373,7 @@ class RedisQueue:
             reply = self.run("fail", now, [task_id, c.token, "final", snippet, attempt, "0", why])
             event, extra = EventType.TASK_FAILED, {"retry_count": task.retry_count}
         self._claims.pop(task_id, None)
-        if not reply.get("ok") and not _applied_earlier(reply):
+        if not reply.get("ok") and not replies.applied_earlier(reply):
             self._refused(task_id, worker_id, now, "failed", str(reply.get("state")), error)
             return
         if event is EventType.TASK_RETRY_SCHEDULED and not reply.get("ok") and reply.get("due"):
@@ -430,7 +392,7 @@ class RedisQueue:
             reply = self.run("release", now, [task_id, c.token, self._attempt(c, now, "released", error=reason),
                                               worker_id, reason])
         self._claims.pop(task_id, None)
-        if reply.get("ok") or _applied_earlier(reply):
+        if reply.get("ok") or replies.applied_earlier(reply):
             self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
 
     # ------------------------------------------------------------------ housekeeping
@@ -554,30 +516,17 @@ class RedisQueue:
     def claim_of(self, task_id: str) -> ClaimView | None:
         if not is_safe_task_id(task_id):
             return None
-        return _claim_view(task_id, self.r.hmget(self.key(f"t:{task_id}"), list(CLAIM_FIELDS)))
+        return views.claim_of(self, task_id)
 
     @store_call
     def claims(self, worker_id: str | None = None) -> list[ClaimView]:
         """Every live claim (expired or not): one entry per running task, so bounded by the workers."""
-        ids = [str(i) for i in self.r.zrange(self.key("proc"), 0, -1)]
-        pipe = self.r.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.hmget(self.key(f"t:{task_id}"), list(CLAIM_FIELDS))
-        views = [_claim_view(task_id, raw) for task_id, raw in zip(ids, pipe.execute() if ids else [])]
-        return [v for v in views if v is not None and (worker_id is None or v.worker_id == worker_id)]
+        return views.claims(self, worker_id)
 
     @store_call
     def ids_in(self, place: Place) -> list[str]:
         """From the place's own set (every lane's zset for the queue): a walk, for operators only."""
-        if place is Place.QUEUE:
-            lanes = sorted(str(lane) for lane in self.r.smembers(self.key("lanes")))
-            return [str(i) for lane in lanes for i in self.r.zrange(self.key("lane:" + lane), 0, -1)]
-        zsets = {Place.HELD: "held", Place.DELAYED: "delayed", Place.PROCESSING: "proc", Place.FAILED: "failed",
-                 Place.AWAITING: "awaiting"}
-        if place not in zsets:
-            raise ValueError(f"ids_in() lists held, delayed, queue, processing, awaiting or failed, not "
-                             f"{place.value!r}: complete tasks are read one by one with get()")
-        return [str(i) for i in self.r.zrange(self.key(zsets[place]), 0, -1)]
+        return views.ids_in(self, place)
 
     @store_call
     def failed_stamp(self) -> int | None:

@@ -1,4 +1,4 @@
-"""Read side of the RedisQueue: one task, counts, "why does this wait", recent results.
+"""Read side of the RedisQueue: one task, counts, "why does this wait", recent results, live claims, the ids in a place.
 
 Counts come from per-state counters the transition scripts keep (``n:STATE``), so nothing here
 scans a state's members; the lists read at most ``limit`` entries per lane or state.
@@ -6,12 +6,13 @@ scans a state's members; the lists read at most ``limit`` entries per lane or st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.model import Attempt, Executor, Task, TaskClass, TaskStatus, TaskValidationError, is_safe_task_id
 from engine.queue.names import parse_needs
-from engine.queue.protocol import QueueCounts, WaitingLane, WaitingTask
+from engine.queue.protocol import ClaimView, Place, QueueCounts, WaitingLane, WaitingTask
 from engine.store.redis import codec
 
 if TYPE_CHECKING:
@@ -172,3 +173,38 @@ def recent(q: RedisQueue, state: str, limit: int) -> list[Task]:
                 out.append(task)
         start += page
     return out
+
+
+CLAIM_FIELDS = ("st", "own", "clm", "exp", "inst")
+
+
+def _claim_view(task_id: str, raw: Sequence[Any]) -> ClaimView | None:
+    st, own, clm, exp, inst = raw
+    if st != "processing" or not own or not clm or not exp:
+        return None
+    return ClaimView(task_id, str(own), int(clm) / 1e6, int(exp) / 1e6, str(inst or ""))
+
+
+def claim_of(q: RedisQueue, task_id: str) -> ClaimView | None:
+    return _claim_view(task_id, q.r.hmget(q.key(f"t:{task_id}"), list(CLAIM_FIELDS)))
+
+
+def claims(q: RedisQueue, worker_id: str | None) -> list[ClaimView]:
+    ids = [str(i) for i in q.r.zrange(q.key("proc"), 0, -1)]
+    pipe = q.r.pipeline(transaction=False)
+    for task_id in ids:
+        pipe.hmget(q.key(f"t:{task_id}"), list(CLAIM_FIELDS))
+    found = [_claim_view(task_id, raw) for task_id, raw in zip(ids, pipe.execute() if ids else [])]
+    return [v for v in found if v is not None and (worker_id is None or v.worker_id == worker_id)]
+
+
+def ids_in(q: RedisQueue, place: Place) -> list[str]:
+    if place is Place.QUEUE:
+        lanes = sorted(str(lane) for lane in q.r.smembers(q.key("lanes")))
+        return [str(i) for lane in lanes for i in q.r.zrange(q.key("lane:" + lane), 0, -1)]
+    zsets = {Place.HELD: "held", Place.DELAYED: "delayed", Place.PROCESSING: "proc", Place.FAILED: "failed",
+             Place.AWAITING: "awaiting"}
+    if place not in zsets:
+        raise ValueError(f"ids_in() lists held, delayed, queue, processing, awaiting or failed, not "
+                         f"{place.value!r}: complete tasks are read one by one with get()")
+    return [str(i) for i in q.r.zrange(q.key(zsets[place]), 0, -1)]
