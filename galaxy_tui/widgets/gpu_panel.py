@@ -13,13 +13,12 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.style import Style
 from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.snapshot import GpuView, RigView, Snapshot, WorkerView
 from galaxy_tui.render import Part, gpu_narrow_parts, gpu_wide_parts
-from galaxy_tui.widgets.line_strips import LineStrips
+from galaxy_tui.widgets.line_strips import KeptLines
 
 WIDE_AT = 110  # columns: two-line cards from here up
 
@@ -107,8 +106,7 @@ class GpuCard(Widget):
         self._wide = wide
         self._lines: list[list[Part]] | None = None  # the parts of each line, made at _width
         self._width = 0
-        self._strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
-        self._drawn = LineStrips()
+        self._kept = KeptLines()
         self.set_class(wide, "-wide")
 
     @property
@@ -133,7 +131,7 @@ class GpuCard(Widget):
         width = self.size.width
         if self._lines is None or width != self._width:
             self._lines, self._width = self._parts(self.data, width), width
-            self._strips.clear()
+            self._kept.forget()
         return self._lines
 
     def render(self) -> Content:  # the whole card as one text (text selection reads it)
@@ -146,17 +144,10 @@ class GpuCard(Widget):
         width = self.size.width
         if y >= len(lines):
             return Strip.blank(width, self.visual_style.rich_style)
-        base = self.visual_style
-        kept = self._strips.get(y)
-        if kept is not None and kept[0] == base:
-            return kept[1]
-        strip = self._drawn.strip(self, lines[y], y, width)
-        self._strips[y] = (base, strip)
-        return strip
+        return self._kept.line(self, y, lines[y], width)
 
     def notify_style_update(self) -> None:  # a theme or CSS change: "$accent" may be another colour
-        self._drawn.clear()
-        self._strips.clear()
+        self._kept.clear()
         super().notify_style_update()
 
     def show(self, data: CardData) -> None:
@@ -171,12 +162,12 @@ class GpuCard(Widget):
             return
         self._lines = new = self._parts(data, self._width)
         if len(new) != len(old):
-            self._strips.clear()
+            self._kept.forget()
             self.refresh()
             return
         for y, (now, before) in enumerate(zip(new, old)):
             if now != before:
-                self._strips.pop(y, None)
+                self._kept.forget(y)
                 self.refresh(Region(0, y, self._width, 1))
 
     def on_click(self) -> None:

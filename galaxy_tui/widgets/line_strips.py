@@ -145,3 +145,34 @@ class LineStrips:
         if rules.text_align not in ("left", "start") or rules.line_pad:
             return False
         return not any("link" in s or "@" in s for _, s in pieces)
+
+
+class KeptLines:
+    """A line-drawn widget's lines as last drawn: line y is drawn from its parts (``LineStrips``) and
+    kept until ``forget(y)`` (its parts changed) or until the widget's base style changes; ``clear``
+    on a theme or CSS change. The GPU cards, the Queue panel and the text panels share it."""
+
+    def __init__(self) -> None:
+        self.drawn = LineStrips()
+        self.strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
+
+    def line(self, widget: Widget, y: int, parts: Sequence[Part], width: int) -> Strip:
+        base = widget.visual_style
+        kept = self.strips.get(y)
+        if kept is not None and kept[0] == base:
+            return kept[1]
+        strip = self.drawn.strip(widget, parts, y, width)
+        self.strips[y] = (base, strip)
+        return strip
+
+    def forget(self, y: int | None = None) -> None:
+        """Line y drawn again at its next ``line`` (None: every line)."""
+        if y is None:
+            self.strips.clear()
+        else:
+            self.strips.pop(y, None)
+
+    def clear(self) -> None:
+        self.strips.clear()
+        self.drawn.clear()
+

@@ -15,12 +15,11 @@ from __future__ import annotations
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
-from textual.style import Style
 from textual.widget import Widget
 
 from engine.snapshot import Snapshot
 from galaxy_tui.render import Part
-from galaxy_tui.widgets.line_strips import LineStrips
+from galaxy_tui.widgets.line_strips import KeptLines
 from galaxy_tui.widgets.panels import queue_parts
 from galaxy_tui.widgets.tables import SHRINK_AFTER_S
 
@@ -31,8 +30,7 @@ class QueuePanel(Widget):
         self._lines: list[list[Part]] = []
         self._height = 1
         self._short_since: float | None = None  # since when the content has had fewer lines than shown
-        self._strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
-        self._drawn = LineStrips()
+        self._kept = KeptLines()
 
     def show(self, snap: Snapshot) -> None:
         lines = queue_parts(snap)
@@ -40,13 +38,13 @@ class QueuePanel(Widget):
         old, self._lines = self._lines, lines
         if height != self._height:
             self._height = height
-            self._strips.clear()
+            self._kept.forget()
             self.refresh(layout=True)
             return
         width = self.content_size.width
         for y in range(height):
             if (lines[y] if y < len(lines) else None) != (old[y] if y < len(old) else None):
-                self._strips.pop(y, None)
+                self._kept.forget(y)
                 self.refresh(Region(0, y, width, 1))
 
     def _held(self, lines: int, now: float) -> int:
@@ -70,17 +68,10 @@ class QueuePanel(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
-        base = self.visual_style
         if y >= len(self._lines):
-            return Strip.blank(width, base.rich_style)
-        kept = self._strips.get(y)
-        if kept is not None and kept[0] == base:
-            return kept[1]
-        strip = self._drawn.strip(self, self._lines[y], y, width)
-        self._strips[y] = (base, strip)
-        return strip
+            return Strip.blank(width, self.visual_style.rich_style)
+        return self._kept.line(self, y, self._lines[y], width)
 
     def notify_style_update(self) -> None:  # a theme or CSS change: "$warning" may be another colour
-        self._drawn.clear()
-        self._strips.clear()
+        self._kept.clear()
         super().notify_style_update()

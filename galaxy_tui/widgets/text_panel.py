@@ -15,11 +15,10 @@ from textual.content import Content
 from textual.css.styles import RulesMap
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.style import Style
 from textual.widget import Widget
 
 from galaxy_tui.render import Part, same_look
-from galaxy_tui.widgets.line_strips import LineStrips
+from galaxy_tui.widgets.line_strips import KeptLines
 
 
 class TextPanel(Widget):
@@ -28,8 +27,7 @@ class TextPanel(Widget):
         self._content: Content = Content("")
         self._lines = 1
         self._parts: list[tuple[Part, ...]] | None = None  # update_lines: each line's parts
-        self._strips: dict[int, tuple[Style, Strip]] = {}  # line -> (base style, its drawing)
-        self._drawn: LineStrips | None = None
+        self._kept: KeptLines | None = None  # update_lines: each line's drawing
 
     def update(self, content: Content | str) -> None:
         content = Content(content) if isinstance(content, str) else content
@@ -37,7 +35,8 @@ class TextPanel(Widget):
             return
         lines = self._height_of(content)
         self._content, self._parts = content, None
-        self._strips.clear()
+        if self._kept is not None:
+            self._kept.forget()
         self.refresh(layout=lines != self._lines)
         self._lines = lines
 
@@ -57,15 +56,17 @@ class TextPanel(Widget):
             return
         self._parts = new
         self._content = Content("\n").join([Content.assemble(*line) for line in new])
+        if self._kept is None:
+            self._kept = KeptLines()
         if old is None or len(new) != len(old):
-            self._strips.clear()
+            self._kept.forget()
             self.refresh(layout=len(new) != self._lines)
             self._lines = len(new)
             return
         width = self.size.width
         for y, (now, before) in enumerate(zip(new, old)):
             if now != before:
-                self._strips.pop(y, None)
+                self._kept.forget(y)
                 self.refresh(Region(0, y, width, 1))
 
     def render(self) -> Content:
@@ -73,20 +74,11 @@ class TextPanel(Widget):
 
     def render_line(self, y: int) -> Strip:
         parts = self._parts
-        if parts is None or y >= len(parts):
+        if parts is None or self._kept is None or y >= len(parts):
             return super().render_line(y)
-        base = self.visual_style
-        kept = self._strips.get(y)
-        if kept is not None and kept[0] == base:
-            return kept[1]
-        if self._drawn is None:
-            self._drawn = LineStrips()
-        strip = self._drawn.strip(self, parts[y], y, self.content_size.width)
-        self._strips[y] = (base, strip)
-        return strip
+        return self._kept.line(self, y, parts[y], self.content_size.width)
 
     def notify_style_update(self) -> None:  # a theme or CSS change: "$primary" may be another colour
-        self._strips.clear()
-        if self._drawn is not None:
-            self._drawn.clear()
+        if self._kept is not None:
+            self._kept.clear()
         super().notify_style_update()

@@ -72,15 +72,15 @@ def test_a_new_snapshot_redraws_only_changed_lines() -> None:
             cards = list(app.query(GpuCard))
             for card in cards:
                 card.render_line(0), card.render_line(1)
-            kept = [dict(card._strips) for card in cards]
+            kept = [dict(card._kept.strips) for card in cards]
             snap = app.snapshot
             assert snap is not None
             gpu0 = snap.gpus[0]
             moved = replace(gpu0, util_history=(*gpu0.util_history[1:], 3.0), util_pct=3.0)
             panel.show(replace(snap, gpus=(moved, *snap.gpus[1:])))
-            assert 1 not in cards[0]._strips and cards[0]._strips[0] is kept[0][0]  # the sparkline line only
+            assert 1 not in cards[0]._kept.strips and cards[0]._kept.strips[0] is kept[0][0]  # the sparkline line only
             for card, before in zip(cards[1:], kept[1:]):
-                assert card._strips == before
+                assert card._kept.strips == before
             await pilot.pause()
             assert [list(cards[0].render_line(y)) for y in (0, 1)] == _textual_lines(cards[0])
             assert "  3%" in cards[0].render().plain

@@ -94,14 +94,14 @@ def test_a_new_snapshot_redraws_only_changed_lines() -> None:
             lines = queue_parts(snap)
             for y in range(len(lines)):
                 panel.render_line(y)
-            kept = dict(panel._strips)
+            kept = dict(panel._kept.strips)
             counts = dict(snap.queue.counts)
             first = next(iter(counts))
             counts[first] = {**counts[first], "llm": counts[first].get("llm", 0) + 1}
             more = replace(snap, queue=replace(snap.queue, counts=counts))
             panel.show(more)
-            assert 0 not in panel._strips
-            assert all(panel._strips[y] is kept[y] for y in range(1, len(lines)))
+            assert 0 not in panel._kept.strips
+            assert all(panel._kept.strips[y] is kept[y] for y in range(1, len(lines)))
             await pilot.pause()
             assert list(panel.render_line(0)) == _textual_lines(panel, more)[0]
 
