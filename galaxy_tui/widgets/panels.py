@@ -13,7 +13,7 @@ from galaxy_tui.widgets.tables import KeyedTable, Row
 from galaxy_tui.widgets.tasks import TasksTable, task_rows
 
 __all__ = ["EscalationsTable", "EventsPanel", "TasksTable", "escalation_rows", "events_content", "nodes_content",
-           "queue_content", "task_rows"]
+           "task_rows"]
 
 
 class EscalationsTable(KeyedTable):
@@ -46,11 +46,6 @@ def queue_parts(snap: Snapshot, max_waiting: int = 4) -> list[list[Part]]:
             age = fmt_duration(snap.taken_at - w.waiting_since)
             lines.append([(f" {clip(w.name, 14)}", "bold"), (f"{age:>6} ", "$text-muted"), (w.reason, "$warning")])
     return lines
-
-
-def queue_content(snap: Snapshot, max_waiting: int = 4) -> Content:
-    """``queue_parts`` as one text."""
-    return Content("\n").join([Content.assemble(*line) for line in queue_parts(snap, max_waiting)])
 
 
 def events_content(snap: Snapshot, limit: int) -> Content:

@@ -14,9 +14,14 @@ from tuikit import canned, make_app, wait_ready
 
 from engine.snapshot import Snapshot
 from galaxy_tui.widgets.line_strips import cut
-from galaxy_tui.widgets.panels import queue_content, queue_parts
+from galaxy_tui.widgets.panels import queue_parts
 from galaxy_tui.widgets.queue_panel import QueuePanel
 from galaxy_tui.widgets.tables import SHRINK_AFTER_S
+
+
+def queue_content(snap: Snapshot) -> Content:
+    """The Queue panel's text as one Content: what Textual's own drawing is given."""
+    return Content("\n").join([Content.assemble(*line) for line in queue_parts(snap)])
 
 
 def _textual_lines(panel: QueuePanel, snap: Snapshot) -> list[list[object]]:
