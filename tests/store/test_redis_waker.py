@@ -14,6 +14,7 @@ import redis
 from engine.fdwait import readable
 from engine.model import Task
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
+from engine.store.redis import codec
 from engine.store.redis.client import connect
 from engine.store.redis.queue import QueueClock, RedisQueue
 from tests.support.redis_server import RedisServer
@@ -126,3 +127,91 @@ def test_a_wake_read_together_with_a_health_check_reply_is_not_left_unread(idle:
     # One read takes both; the wake must not be left in redis-py's buffer, where polling the socket never
     # sees it: it is already here, so even a wait of no time finds it.
     assert idle.wait_for_change(0.0) is True
+
+
+class _Counted:
+    """The queue's own script calls, counted by script (the lane heads read, the claim)."""
+
+    def __init__(self, q: RedisQueue) -> None:
+        self.inner = q.calls
+        self.names = {q._scripts[name].sha: name for name in q._scripts}
+        self.ran: list[str] = []
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> object:
+        out = self.inner.evalsha(sha, numkeys, *keys_and_args)
+        self.ran.append(self.names[sha])  # (answered: a NOSCRIPT refusal, then loaded and sent again, counts once)
+        return out
+
+    def script_load(self, script: str) -> object:
+        return self.inner.script_load(script)
+
+
+@pytest.fixture
+def counted(idle: RedisQueue) -> _Counted:
+    calls = _Counted(idle)
+    idle.calls = calls
+    return calls
+
+
+def test_the_claim_after_a_wake_is_one_script(idle: RedisQueue, other: RedisQueue, counted: _Counted) -> None:
+    other.submit([_task("a")], NOW)
+    assert idle.wait_for_change(60.0) is True
+    task = idle.claim("w", NOW, POLICY, 30)
+    assert task is not None and task.task_id == "a"
+    assert counted.ran == ["claim"]  # the wake carried the head of the lane it queued "a" in: no heads read
+
+
+def test_wakes_in_a_row_are_applied_in_turn(idle: RedisQueue, other: RedisQueue, counted: _Counted) -> None:
+    other.submit([Task("low", "low", command="true", priority=1)], NOW)
+    other.submit([Task("high", "high", command="true", priority=9)], NOW)  # another lane, the next change
+    assert idle.wait_for_change(60.0) is True  # reads both wakes
+    claimed = idle.claim("w", NOW, POLICY, 30)
+    assert claimed is not None and claimed.task_id == "high"  # both lanes in the view: the policy's choice
+    assert counted.ran == ["claim"]
+
+
+def test_a_view_whose_head_was_taken_claims_the_next_after_one_refusal(idle: RedisQueue, other: RedisQueue,
+                                                                       counted: _Counted) -> None:
+    other.submit([_task("a"), _task("b")], NOW)
+    assert idle.wait_for_change(60.0) is True
+    taken = other.claim("x", NOW, POLICY, 30)  # another worker takes the head the wake named
+    assert taken is not None and taken.task_id == "a"
+    claimed = idle.claim("w", NOW, POLICY, 30)
+    assert claimed is not None and claimed.task_id == "b"  # the script refused "a" and answered the heads
+    assert counted.ran == ["claim", "claim"]
+
+
+def test_a_missed_wake_makes_the_claim_read_the_heads(idle: RedisQueue, other: RedisQueue, counted: _Counted,
+                                                      client: redis.Redis) -> None:
+    client.incr(idle.waker.ver_key)  # a change whose wake this worker never read
+    other.submit([_task("a")], NOW)
+    assert idle.wait_for_change(60.0) is True
+    claimed = idle.claim("w", NOW, POLICY, 30)
+    assert claimed is not None and claimed.task_id == "a"
+    assert counted.ran == ["heads", "claim"]  # its wake does not follow the view's counter: heads read
+
+
+def test_a_wake_past_the_lane_limit_carries_the_counter_alone(idle: RedisQueue, other: RedisQueue,
+                                                              counted: _Counted) -> None:
+    other.submit([Task(f"m{k}", f"m{k}", command="true", model=f"model-{k}") for k in range(17)], NOW)
+    assert idle.wait_for_change(60.0) is True
+    assert idle.claim("w", NOW, POLICY, 30) is not None
+    assert counted.ran == ["heads", "claim"]
+
+
+def test_a_false_view_never_claims_what_is_not_the_head(idle: RedisQueue, other: RedisQueue, counted: _Counted,
+                                                        client: redis.Redis) -> None:
+    other.submit([_task("real")], NOW)
+    assert idle.claim("w", NOW, POLICY, 30) is not None  # its view now: nothing left, at the counter after "real"
+    assert idle.claim("w", NOW, POLICY, 30) is None
+    ver = int(client.get(idle.waker.ver_key) or 0)
+    lane = codec.lane_key(_task("ghost"))
+    client.publish(idle.waker.channel, f'v{ver + 1} [["{lane}", "ghost", "1", 1]]')  # not a script's: no ver bump
+    assert idle.wait_for_change(60.0) is True
+    counted.ran.clear()
+    assert idle.claim("w", NOW, POLICY, 30) is None
+    assert counted.ran == ["claim"]  # refused by the claim script, whose answer (the heads as they are) is final
+    other.submit([_task("next")], NOW)
+    assert idle.wait_for_change(60.0) is True
+    claimed = idle.claim("w", NOW, POLICY, 30)
+    assert claimed is not None and claimed.task_id == "next"

@@ -133,10 +133,7 @@ remember('complete', id)
 redis.call('ZADD', P .. 'done', f(NOW), id)
 local released = release_dependents(id)
 if #released > 0 then redis.call('HSET', h, 'frel', cjson.encode(released)) end
-if woke then  -- wake the others now, so the counter handed back below already counts this change
-  redis.call('PUBLISH', P .. 'wake', 'v' .. f(redis.call('INCR', P .. 'ver')))
-  woke = false
-end
+if woke then publish_wake() end  -- now, so the counter handed back below already counts this change
 -- the lane heads as they are now: the worker's next claim offers them to its policy without a read
 return finish({ok = 1, released = released, heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """

@@ -28,7 +28,8 @@ Keys (P = prefix):
   pruned      zset id -> completion time (us) of the newest pruned ids (capped): a dependency on one is
               met, as on a complete task, though its record is gone
   ver         counter bumped whenever something becomes claimable, its new value published on ``wake``
-              as ``v<ver>`` (engine/store/redis/waker.py);
+              as ``v<ver> HEADS``, HEADS the JSON list of the heads of the lanes the script queued
+              tasks in (omitted past 16 lanes; engine/store/redis/waker.py);
   fver        counter bumped whenever tasks enter or leave failed
 No script scans: each touches its own task, one lane, its dependents, or a bounded batch.
 """
@@ -50,6 +51,8 @@ if ARGV[2] ~= '' then NOW = tonumber(ARGV[2]) else
   local t = redis.call('TIME'); NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local woke = false
+local touched, touched_list = {}, {}  -- the lanes this script queued tasks in: their heads go with the wake
+local WAKE_HEADS_MAX = 16
 local failed_changed = false
 local RECENT_CAP = 1000
 local function tk(id) return P .. 't:' .. id end
@@ -85,6 +88,7 @@ local function enqueue(id, enq, from)
   redis.call('HDEL', h, 'own', 'tok', 'exp', 'due', 'waits', 'since')
   move(cls, from, 'queue')
   woke = true
+  if not touched[lane] then touched[lane] = true; table.insert(touched_list, lane) end
 end
 local function attempt(id, worker, started_us, outcome, err)
   local k = P .. 'a:' .. id
@@ -237,13 +241,29 @@ local function batch_problems(meta)
   end
   return problems
 end
+local function publish_wake()
+  -- 'v' .. the new ver, then the heads of the lanes this script queued tasks in ({lane, id, enqueue us,
+  -- depth}, or {lane} for one empty again): a worker whose view is the previous ver applies them and
+  -- claims without reading the heads (waker.py). Past WAKE_HEADS_MAX lanes, the counter alone.
+  local msg = 'v' .. f(redis.call('INCR', P .. 'ver'))
+  if #touched_list <= WAKE_HEADS_MAX then
+    local hs = {}
+    for i, lane in ipairs(touched_list) do
+      local lk = P .. 'lane:' .. lane
+      local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
+      if head[1] then hs[i] = {lane, head[1], head[2], redis.call('ZCARD', lk)} else hs[i] = {lane} end
+    end
+    msg = msg .. ' ' .. (#hs > 0 and cjson.encode(hs) or '[]')
+  end
+  redis.call('PUBLISH', P .. 'wake', msg)
+  woke = false
+  touched, touched_list = {}, {}
+end
 local function finish(out, keep)
   -- keep: the small reply stored under the request id (defaults to out)
   local s = cjson.encode(out)
   if REQ ~= '' then redis.call('SET', P .. 'req:' .. REQ, keep and cjson.encode(keep) or s, 'PX', ARGV[4]) end
-  if woke then
-    redis.call('PUBLISH', P .. 'wake', 'v' .. f(redis.call('INCR', P .. 'ver')))
-  end
+  if woke then publish_wake() end
   if failed_changed then redis.call('INCR', P .. 'fver') end
   return s
 end

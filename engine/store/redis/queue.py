@@ -230,8 +230,10 @@ class RedisQueue:
 
     def claim(self, worker_id: str, now: float, policy: ClaimPolicy, lease_s: float) -> Task | None:
         kept, self._heads = self._heads, None
+        if kept is None:
+            kept = self.waker.view()  # the heads the wakes since the last claim's read carried
         heads, ver = kept if kept is not None else self.heads()
-        self.waker.seen(ver)
+        self.waker.seen(ver, heads)
         lease_us = str(max(1, codec.us(lease_s)))
         for _ in range(CLAIM_TRIES):
             lane_of = {head[0]: lane for lane, head in heads.items()}
@@ -242,7 +244,7 @@ class RedisQueue:
                     return None
                 kept = None  # nothing fit the kept view: read the heads as they are now before saying so
                 heads, ver = self.heads()
-                self.waker.seen(ver)
+                self.waker.seen(ver, heads)
                 continue
             top = ranked[0]
             lane = lane_of[top.task_id]
@@ -256,11 +258,13 @@ class RedisQueue:
                 if task is not None:
                     return task
                 heads, ver = self.heads()
+                self.waker.seen(ver, heads)
                 continue
             self.claim_conflicts += 1
             self._contended = CONTENDED_CLAIMS
+            kept = None  # the script answered the heads as they are now: nothing fitting them is final
             heads, ver = replies.heads_of(reply)
-            self.waker.seen(ver)
+            self.waker.seen(ver, heads)
         return None
 
     def _claimed(self, reply: dict[str, Any], worker_id: str, token: str, now: float) -> Task | None:

@@ -12,6 +12,13 @@ subscription is new (the first wait, or redis-py reconnected it after a lost con
 confirms each SUBSCRIBE with a ``subscribe`` message), ``ver`` is read once after the confirmation,
 which covers whatever changed while no subscription was open.
 
+A wake also carries the heads of the lanes its script queued tasks in. The claim that found nothing
+left the heads it read (``seen``); applying each following wake's heads in turn gives the heads as
+of the newest wake (``view``), so the claim after a wake is one script, not a read of the heads and
+then the claim. Heads taken meanwhile are never published, but the claim script refuses a chosen
+head that is gone (and a ``ver`` that moved on) and answers the heads as they are: a view never
+claims what it should not, at worst it costs the read it saved.
+
 A busy worker's subscription buffers the wakes published meanwhile (a message is ~60 bytes; the
 next wait skips them unread by value). Should a long run of them fill Redis's output buffer limit
 for pub/sub clients (``client-output-buffer-limit pubsub``, 8 MB for 60 s by default), Redis
@@ -21,6 +28,7 @@ Local files (the worker's control file) are watched with inotify.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -32,13 +40,46 @@ from engine.fdwait import readable
 
 WAKE_PREFIX = "v"  # a wake message is 'v' + the new value of ver; anything else counts as a change
 
+Heads = dict[str, tuple[str, float, int]]
+"""lane -> (head id, enqueue us, depth), as RedisQueue.heads answers them."""
+
 
 def _value(raw: object) -> int | None:
     """The counter a wake message or a read of ``ver`` carries; None for one that carries none."""
+    return _message(raw)[0]
+
+
+def _message(raw: object) -> tuple[int | None, list[Any] | None]:
+    """(the counter, the heads of the lanes the script queued tasks in) of a wake message; None for
+    what it does not carry (an older galaxy's ``1``, a counter alone past the lane limit)."""
     text = str(raw) if raw is not None else "0"
     if text.startswith(WAKE_PREFIX):
         text = text[len(WAKE_PREFIX):]
-    return int(text) if text.isdigit() else None
+    number, _, rest = text.partition(" ")
+    if not number.isdigit():
+        return None, None
+    if not rest:
+        return int(number), None
+    try:
+        heads = json.loads(rest)
+    except ValueError:
+        return int(number), None
+    return int(number), heads if isinstance(heads, list) else None
+
+
+def _applied(view: Heads, changes: list[Any]) -> Heads | None:
+    """``view`` with the lanes a wake names set to their heads (removed when empty); None for a
+    payload that is not what the scripts publish."""
+    out = dict(view)
+    try:
+        for entry in changes:
+            if len(entry) >= 4:
+                out[str(entry[0])] = (str(entry[1]), float(entry[2]), int(entry[3]))
+            else:
+                out.pop(str(entry[0]), None)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return out
 
 
 class RedisWaker:
@@ -47,14 +88,29 @@ class RedisWaker:
         self.channel = prefix + "wake"
         self.ver_key = prefix + "ver"
         self._seen: int | None = None
+        self._view: Heads | None = None  # every lane's head as of ver == _seen, when known
+        self._fresh = False  # _view was brought up to date by wakes since the last claim looked
         self._ps: Any = None  # the subscription, open from the first wait on
         self._lost = False  # another call found Redis away: subscribe again before the next wait
         self._inotify: Any = None
         self._watch_names: dict[int, frozenset[str] | None] = {}
 
-    def seen(self, ver: str) -> None:
-        """The wake counter as the last claim read it."""
+    def seen(self, ver: str, heads: Heads | None = None) -> None:
+        """The wake counter as the last claim read it, and the heads it read with it (every lane's)."""
         self._seen = _value(ver)
+        self._view = heads if self._seen is not None else None
+        self._fresh = False
+
+    def view(self) -> tuple[Heads, str] | None:
+        """The lane heads as of the newest wake, when every wake since the last claim's read carried
+        the heads of the lanes it queued tasks in: that read's heads with each wake's applied in turn.
+        A claim may offer them to its policy without reading them: the claim script refuses a view
+        that is not the current ``ver`` or whose chosen head is gone (taken heads are never
+        published), and answers the heads as they are. None when a wake was missed or carried none."""
+        if not self._fresh or self._view is None:
+            return None
+        self._fresh = False
+        return self._view, str(self._seen)
 
     def lost(self) -> None:
         """Redis did not answer a call of this process: the subscription's connection may be dead
@@ -151,18 +207,24 @@ class RedisWaker:
             if kind == "subscribe":
                 subscribed = True  # a new subscription: what changed before it is read from ver below
             elif kind == "message":
-                changed = self._moved(_value(msg.get("data"))) or changed
+                changed = self._moved(*_message(msg.get("data"))) or changed
         if subscribed:
-            changed = self._moved(_value(self.r.get(self.ver_key)), first=True) or changed
+            changed = self._moved(_value(self.r.get(self.ver_key)), None, first=True) or changed
         return changed
 
-    def _moved(self, value: int | None, *, first: bool = False) -> bool:
+    def _moved(self, value: int | None, heads: list[Any] | None, *, first: bool = False) -> bool:
         if value is None:
+            self._view = None
             return True  # a wake published without the counter (an older galaxy's scripts)
         if self._seen is None:
             self._seen = value
             return not first  # no claim has looked yet: a wake is a change, the first read is not
         if value > self._seen or (first and value != self._seen):  # (a counter that went back: Redis lost it)
+            if value == self._seen + 1 and heads is not None and self._view is not None:
+                self._view = _applied(self._view, heads)  # the very next change, and what it queued
+            else:
+                self._view = None  # a change missed, or one that said not what: the next claim reads the heads
+            self._fresh = self._view is not None
             self._seen = value
             return True
         return False
