@@ -128,6 +128,14 @@ def infer_task_class(command: str) -> TaskClass:
     return TaskClass.CPU
 
 
+def worker_at(worker_id: str | None, rig: str | None) -> str:
+    """How a worker is named to the operator: ``gpu0``, or ``gpu0@lab`` on a store several rigs
+    share (worker names repeat across rigs); ``-`` for none."""
+    if not worker_id:
+        return "-"
+    return f"{worker_id}@{rig}" if rig else worker_id
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One try at running a task; the history explains every retry."""
@@ -139,9 +147,11 @@ class Attempt:
     outcome: str = "running"  # running | ok | error | timeout | lost | released | cancelled
     return_code: int | None = None
     error: str | None = None  # last ERROR_SNIPPET_CHARS of the error output
+    rig: str | None = None
+    """The rig the worker ran on, on a store shared by several rigs (worker names repeat across rigs)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "number": self.number,
             "worker_id": self.worker_id,
             "started_at": iso(self.started_at),
@@ -150,6 +160,9 @@ class Attempt:
             "return_code": self.return_code,
             "error": self.error,
         }
+        if self.rig is not None:  # a single rig's files stay as they were
+            out["rig"] = self.rig
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
@@ -164,6 +177,7 @@ class Attempt:
             outcome=str(d.get("outcome", "running")),
             return_code=d.get("return_code") if isinstance(d.get("return_code"), int) else None,
             error=d.get("error") if isinstance(d.get("error"), str) else None,
+            rig=d.get("rig") if isinstance(d.get("rig"), str) and d.get("rig") else None,
         )
 
 

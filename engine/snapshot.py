@@ -126,6 +126,9 @@ class TaskView:
     error: str | None = None
     retry_count: int = 0
     model: str | None = None  # the model it needs resident (the dashboard filters by it)
+    rig: str | None = None
+    """The rig of its worker, on a store shared by several rigs: from the attempt once it ended, from
+    the rig whose worker holds it while it runs (engine.store.rigs_view)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from engine.model import OUTPUT_TAIL_CHARS, Attempt, Task, is_safe_task_id, iso
+from engine.model import OUTPUT_TAIL_CHARS, Attempt, Task, is_safe_task_id, iso, worker_at
 from engine.queue.names import is_safe_worker_id
 from engine.queue.protocol import Place, TaskQueue
 from engine.textsafe import terminal_safe
@@ -51,6 +51,8 @@ class TaskReport:
     tokens_per_s: float | None
     output_tail: str
     output_live: bool  # the tail is the running task's partial output, from its worker
+    rig: str | None = None  # the worker's rig, on a store several rigs share (worker names repeat)
+
 
     @property
     def duration_s(self) -> float | None:
@@ -60,7 +62,7 @@ class TaskReport:
         t = self.task
         return {"task_id": t.task_id, "name": t.name, "state": self.state.value, "type": t.type.value,
                 "task_class": t.task_class.value, "model": t.model, "priority": t.priority,
-                "worker_id": self.worker_id, "started_at": iso(self.started_at), "ended_at": iso(self.ended_at),
+                "worker_id": self.worker_id, "rig": self.rig, "started_at": iso(self.started_at), "ended_at": iso(self.ended_at),
                 "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
                 "tokens_per_s": self.tokens_per_s, "retry_count": t.retry_count, "max_retries": t.max_retries,
                 "error": t.error, "created_at": iso(t.created_at), "depends_on": list(t.depends_on),
@@ -118,6 +120,7 @@ def build_report(task: Task, state: TaskState, status: WorkerStatus | None) -> T
     last: Attempt | None = task.attempts[-1] if task.attempts else None
     running = state is TaskState.RUNNING
     worker = task.lease_owner if running else (last.worker_id if last else None)
+    rig = last.rig if last is not None and not running else None
     started = last.started_at if last and (not running or last.outcome == "running") else None
     ended = last.ended_at if last and not running else None
     result = task.result or {}
@@ -134,7 +137,7 @@ def build_report(task: Task, state: TaskState, status: WorkerStatus | None) -> T
     else:
         tail = finished_tail(task)
     return TaskReport(task=task, state=state, worker_id=worker, started_at=started, ended_at=ended,
-                      tokens_per_s=tokens_per_s, output_tail=tail, output_live=live)
+                      tokens_per_s=tokens_per_s, output_tail=tail, output_live=live, rig=rig)
 
 
 def load_report(queue: TaskQueue, paths: RigPaths, task_id: str) -> TaskReport | None:
@@ -183,7 +186,7 @@ def report_lines(r: TaskReport, now: float, *, with_tail: bool = True) -> list[s
                                                          and r.state is TaskState.RUNNING else None)
     rows = [("task", t.task_id), ("name", t.name), ("state", r.state.value),
             ("class", f"{t.task_class.value} ({t.type.value})"), ("model", t.model or "-"),
-            ("priority", str(t.priority)), ("worker", r.worker_id or "-"), ("runs", what_it_runs(t)),
+            ("priority", str(t.priority)), ("worker", worker_at(r.worker_id, r.rig)), ("runs", what_it_runs(t)),
             ("created", _clock(t.created_at)), ("started", _clock(r.started_at)), ("ended", _clock(r.ended_at)),
             ("duration", _dur(dur)),
             ("tokens/s", "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"),
@@ -194,7 +197,7 @@ def report_lines(r: TaskReport, now: float, *, with_tail: bool = True) -> list[s
     for a in t.attempts:
         rc = f" rc={a.return_code}" if a.return_code is not None else ""
         err = f"  {one_line(a.error)}" if a.error else ""
-        out.append(f"  #{a.number} {a.worker_id} {_clock(a.started_at)} {a.outcome}{rc}{err}")
+        out.append(f"  #{a.number} {worker_at(a.worker_id, a.rig)} {_clock(a.started_at)} {a.outcome}{rc}{err}")
     if not t.attempts:
         out.append("  none yet")
     if not with_tail:

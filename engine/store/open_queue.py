@@ -17,7 +17,7 @@ from engine.config import GalaxyConfig
 from engine.events import EventLog
 from engine.paths import RigPaths
 from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedSource, RigQueue
-from engine.store.open import ENV_CLUSTER
+from engine.store.open import ENV_CLUSTER, ENV_RIG
 from engine.store.retention import CompletedRetention
 from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store, redact_url
 
@@ -26,20 +26,21 @@ if TYPE_CHECKING:
 
 
 def open_queue(store: StoreConfig, paths: RigPaths, *, events: EventLog | None = None,
-               use_inotify: bool = True) -> RigQueue:
+               use_inotify: bool = True, rig: str | None = None) -> RigQueue:
     """The queue of ``store``: a ``FileQueue`` on ``paths`` when it names no url, else a ``RedisQueue``
     on the url's server under the store's cluster name (its events, without ``events``, to the
     cluster's event stream). Raises ``StoreConfigError`` for a Redis that may evict keys or refuses
     the password, and ``StoreUnavailable`` (a ``ConnectionError``) when it does not answer. The
-    caller closes it."""
+    caller closes it. ``rig``: this process's rig, recorded in the attempts a Redis queue writes
+    (one rig per file root: there it says nothing)."""
     if store.url is None:
         from engine.queue.filequeue import FileQueue
 
         return FileQueue(paths, events=events, use_inotify=use_inotify)
-    return _redis_queue(store, paths, events)
+    return _redis_queue(store, paths, events, rig)
 
 
-def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None) -> RedisQueue:
+def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None, rig: str | None) -> RedisQueue:
     from engine.queue.protocol import StoreUnavailable
     from engine.store.redis.channels.events import RedisEventStream
     from engine.store.redis.client import check_server, connect, key_prefix
@@ -51,7 +52,7 @@ def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None) -
         check_server(client, where=redact_url(url))  # wrong password, may evict: StoreConfigError
         if events is None:  # the queue's events (submitted, lost, promoted ...) go to the cluster's stream
             events = EventLog(paths.events, stream=RedisEventStream(client, key_prefix(store.cluster)))
-        return RedisQueue(client, store.cluster, events=events, check_eviction=False)
+        return RedisQueue(client, store.cluster, events=events, check_eviction=False, rig=rig)
     except StoreUnavailable as exc:  # no answer: an OSError naming the store (engine/store/startup.py waits)
         client.close()
         raise StoreUnavailable(f"Redis {redact_url(url)} (cluster {store.cluster!r}): {exc}") from None
@@ -63,7 +64,8 @@ def _redis_queue(store: StoreConfig, paths: RigPaths, events: EventLog | None) -
 def open_config_queue(config: GalaxyConfig, paths: RigPaths, environ: Mapping[str, str] = os.environ, *,
                       events: EventLog | None = None, use_inotify: bool = True) -> RigQueue:
     """The queue ``config``'s ``[store]`` names (``$GALAXY_STORE`` wins): the supervisor's and the CLI's."""
-    return open_queue(effective_store(config.store, environ), paths, events=events, use_inotify=use_inotify)
+    return open_queue(effective_store(config.store, environ), paths, events=events, use_inotify=use_inotify,
+                      rig=config.rig)
 
 
 def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ, *,
@@ -71,7 +73,8 @@ def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ
     """A worker's queue: its supervisor's store, from the environment it was given; with none of
     it (a worker started by hand), the file queue under ``paths``."""
     cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
-    return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events)
+    return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events,
+                      rig=environ.get(ENV_RIG) or os.uname().nodename)
 
 
 def completed_retention(store: StoreConfig, queue: RigQueue) -> CompletedRetention | None:
@@ -111,4 +114,4 @@ def open_queued_source(store: StoreConfig, paths: RigPaths) -> QueuedSource | No
         from engine.queue.listing import QueueLister
 
         return QueueLister(paths.queue)
-    return _QueueListing(_redis_queue(store, paths, None))
+    return _QueueListing(_redis_queue(store, paths, None, None))  # reads only: records no attempt

@@ -100,8 +100,9 @@ def rig_views(readings: list[RigReading], home: str) -> tuple[RigView, ...]:
 
 def merge_rigs(readings: list[RigReading], home: str) -> Snapshot | None:
     """One snapshot for the whole cluster (None: no rig has a readable snapshot): the base rig's,
-    with every rig's GPUs and workers, each marked with its rig, every rig's command acks, and the
-    list of rigs."""
+    with every rig's GPUs and workers, each marked with its rig, every rig's command acks, the list
+    of rigs, and each running task marked with the rig whose worker holds it (worker names repeat
+    across rigs; a finished task's rig is in its last attempt)."""
     base = base_reading(readings, home)
     if base is None or base.snapshot is None:
         return None
@@ -113,5 +114,7 @@ def merge_rigs(readings: list[RigReading], home: str) -> Snapshot | None:
             gpus += [replace(g, rig=r.rig) for g in r.snapshot.gpus]
             workers += [replace(w, rig=r.rig) for w in r.snapshot.workers]
             acks += r.snapshot.acks  # a command sent to any rig is acknowledged by that rig's supervisor
-    return replace(base.snapshot, gpus=tuple(gpus), workers=tuple(workers), acks=tuple(acks),
+    holder = {w.current_task: w.rig for w in workers if w.current_task}
+    running = tuple(replace(t, rig=holder.get(t.task_id, t.rig)) for t in base.snapshot.running)
+    return replace(base.snapshot, gpus=tuple(gpus), workers=tuple(workers), acks=tuple(acks), running=running,
                    rigs=rig_views(readings, home))

@@ -180,11 +180,13 @@ def task_view(t: Task, claim: tuple[str, float] | None = None) -> TaskView:
     last = t.attempts[-1] if t.attempts else None
     started = last.started_at if last else None
     ended = last.ended_at if last else None
+    rig = None
     if t.status.value == "processing" and (last is None or last.outcome != "running"):  # an older attempt's times
         started, ended = (claim[1] if claim else None), None
         worker = t.lease_owner or (claim[0] if claim else None)
     else:
         worker = (last.worker_id if last else None) or t.lease_owner
+        rig = last.rig if last else None
     result = t.result or {}
     tps = result.get("tokens_per_s")
     rtf = result.get("realtime_factor")
@@ -195,4 +197,4 @@ def task_view(t: Task, claim: tuple[str, float] | None = None) -> TaskView:
         tokens_per_s=float(tps) if isinstance(tps, (int, float)) and not isinstance(tps, bool) else None,
         realtime_factor=float(rtf) if isinstance(rtf, (int, float)) and not isinstance(rtf, bool) else None,
         error=t.error or (last.error if last and last.outcome != "running" else None), retry_count=t.retry_count,
-        model=t.model)
+        model=t.model, rig=rig)

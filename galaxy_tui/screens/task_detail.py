@@ -23,6 +23,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from engine.model import worker_at
 from engine.snapshot import Snapshot, TaskView
 from engine.task_report import TaskReport, TaskState, one_line, what_it_runs
 from engine.textsafe import terminal_safe
@@ -49,7 +50,7 @@ def view_content(view: TaskView, progress: str | None = None, now: float | None 
         dur = (view.ended_at or now or 0.0) - view.started_at
     state = Content.styled(view.status, STATE_STYLE.get(view.status, "bold"))
     lines = _rows([("task", view.task_id), ("name", view.name), ("class", view.task_class), ("state", state),
-                   ("model", view.model or "-"), ("worker", view.worker_id or "-"),
+                   ("model", view.model or "-"), ("worker", worker_at(view.worker_id, view.rig)),
                    ("started", fmt_clock(view.started_at)), ("ended", fmt_clock(view.ended_at)),
                    ("duration", fmt_duration(dur)),
                    ("tokens/s", "-" if view.tokens_per_s is None else f"{view.tokens_per_s:.1f}"),
@@ -68,7 +69,7 @@ def report_summary(r: TaskReport, now: float) -> Content:
                            STATE_STYLE.get(r.state.value, "bold"))
     return Content("\n").join(_rows([
         ("task", t.task_id), ("name", t.name), ("state", state), ("class", f"{t.task_class.value} ({t.type.value})"),
-        ("model", t.model or "-"), ("worker", r.worker_id or "-"), ("started", fmt_clock(r.started_at)),
+        ("model", t.model or "-"), ("worker", worker_at(r.worker_id, r.rig)), ("started", fmt_clock(r.started_at)),
         ("ended", fmt_clock(r.ended_at)), ("duration", fmt_duration(dur)),
         ("tokens/s", "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"),
         ("retries", f"{t.retry_count} of {t.max_retries}"), ("error", one_line(t.error) or "-")]))
@@ -81,7 +82,7 @@ def report_details(r: TaskReport) -> Content:
                    ("plan", t.plan or "-")])
     lines.append(Content.styled("attempts", "bold"))
     for a in t.attempts:
-        lines.append(Content.assemble(f"  #{a.number} {a.worker_id} {fmt_clock(a.started_at)} ",
+        lines.append(Content.assemble(f"  #{a.number} {worker_at(a.worker_id, a.rig)} {fmt_clock(a.started_at)} ",
                                       (a.outcome, "$success" if a.outcome in OUTCOME_OK else "$error"),
                                       f" rc={a.return_code}" if a.return_code is not None else "",
                                       (f"  {one_line(a.error)}" if a.error else "", "$error")))

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import ColumnKey
 
+from engine.model import worker_at
 from engine.snapshot import Snapshot, TaskView
 from engine.textsafe import terminal_safe
 from galaxy_tui.render import clip, fmt_duration, fmt_rate
@@ -38,6 +39,7 @@ STATUS_SHORT = {"processing": "running", "complete": "done", "cancelled": "cance
 GROUP_ORDER = {"running": 0, "failed": 1, "recent": 2, "queued": 3}
 SORTABLE = ("status", "name", "class", "worker", "dur", "tps")
 NAME_W, MIN_NAME_W = 20, 12  # the task column; it gives way down to MIN_NAME_W on a narrow screen
+WORKER_W, MAX_WORKER_W, WORKER_CELL = 6, 14, 3  # the worker column: gpu0; wider for gpu0@lab in a cluster
 DETAIL_W, MIN_DETAIL_W = 60, 8  # the detail column takes what is left
 WANT_DETAIL_W = 24  # below this much room for the detail, the task column gives way
 
@@ -95,11 +97,12 @@ def _entry(t: TaskView, taken_at: float, kind: str, progress: str | None = None,
         detail = f"{detail} (try {t.retry_count + 1})" if detail else f"try {t.retry_count + 1}"
     detail = " ".join((detail or "").split())  # one line, whatever the error held
     style = "$error" if kind == "failed" else "$text-muted"
-    cells = (status, clip(t.name, NAME_W).rstrip(), t.task_class, t.worker_id or "-", fmt_duration(dur),
+    worker = worker_at(t.worker_id, t.rig)  # gpu0, or gpu0@lab in a cluster (worker names repeat across rigs)
+    cells = (status, clip(t.name, NAME_W).rstrip(), t.task_class, worker, fmt_duration(dur),
              fmt_rate(t.tokens_per_s), Content.styled(clip(detail, DETAIL_W).rstrip(), style))
-    haystack = " ".join((t.name, t.task_id, t.task_class, shown, t.status, t.worker_id or "", t.model or "")).lower()
+    haystack = " ".join((t.name, t.task_id, t.task_class, shown, t.status, worker, t.model or "")).lower()
     sort = {"status": (GROUP_ORDER[kind], shown), "name": t.name.lower(), "class": t.task_class,
-            "worker": t.worker_id or "~", "dur": -1.0 if dur is None else dur,
+            "worker": worker if t.worker_id else "~", "dur": -1.0 if dur is None else dur,
             "tps": -1.0 if t.tokens_per_s is None else t.tokens_per_s, "detail": detail}
     return TaskEntry(t.task_id, cells, GROUP_ORDER[kind], sort, haystack, t, detail, style)
 
@@ -206,7 +209,7 @@ class TasksTable(KeyedTable):
 
     KEEP_SPARE_ROWS = True  # a busy table keeps its size: no layout pass per snapshot
 
-    COLUMNS = (("status", "state", 7), ("name", "task", 20), ("class", "class", 6), ("worker", "worker", 6),
+    COLUMNS = (("status", "state", 7), ("name", "task", 20), ("class", "class", 6), ("worker", "worker", WORKER_W),
                ("dur", "time", 5), ("tps", "tok/s", 6), ("detail", "detail / reason", None))
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "sort_next", "Sort", show=False),
@@ -235,6 +238,7 @@ class TasksTable(KeyedTable):
         # (page, offset, filter) read by the periodic refresh, shown with the next snapshot
         self._waiting_page: tuple[QueuedPage, int, str] | None = None
         self.name_w, self.detail_w = NAME_W, DETAIL_W
+        self.worker_w = WORKER_W  # grows (never shrinks) to the longest worker shown: gpu0@lab in a cluster
         self._lister_for: tuple[Path, Path | None] | None = None  # opened after the first frame (start_lister)
 
     def on_mount(self) -> None:  # Textual also runs KeyedTable.on_mount (handlers run per class)
@@ -286,6 +290,7 @@ class TasksTable(KeyedTable):
     def show(self, snap: Snapshot) -> None:
         self._taken_at = snap.taken_at
         self._live = live_entries(snap, self._live_memo)
+        self._widen_worker(self._live)
         self._take_waiting_page()
         self._apply()
         if self._lister_for is not None:
@@ -366,6 +371,18 @@ class TasksTable(KeyedTable):
         self._fit_memo[e.key] = (e, widths, cells)
         return cells
 
+    def _widen_worker(self, entries: list[TaskEntry]) -> None:
+        """A cluster's workers are named with their rig (gpu0@lab): the worker column grows to the
+        longest, up to MAX_WORKER_W, once; the task and detail columns give it the room."""
+        want = min(MAX_WORKER_W, max((len(str(e.cells[WORKER_CELL])) for e in entries), default=0))
+        if want > self.worker_w:
+            self.worker_w = want
+            if self.columns:
+                col = self.columns[ColumnKey("worker")]
+                col.width, col.auto_width = want, False
+                self.name_w = -1  # fit_columns sets every width again
+                self.fit_columns()
+
     def on_resize(self) -> None:
         self.fit_columns()
 
@@ -376,7 +393,8 @@ class TasksTable(KeyedTable):
         if width <= 0 or not self.columns:
             return
         pad = 2 * self.cell_padding
-        fixed = sum(w + pad for k, _, w in self.COLUMNS if w is not None and k != "name")
+        fixed = sum((self.worker_w if k == "worker" else w) + pad for k, _, w in self.COLUMNS
+                    if w is not None and k != "name")
         left = width - fixed - 2 * pad
         name_w = NAME_W if left - NAME_W >= WANT_DETAIL_W else max(MIN_NAME_W, left - WANT_DETAIL_W)
         detail_w = max(MIN_DETAIL_W, left - name_w)

@@ -80,3 +80,15 @@ def test_g_shows_one_rig_then_the_next_then_every_rig() -> None:
     assert "rig gaming" in gaming_only and "rig lab" not in gaming_only and "GPUs (2) · rig gaming" in gaming_only
     assert "rig mac · STALE" in mac_only and "rig gaming" not in mac_only
     assert all(f"rig {r}" in every for r in ("lab", "gaming", "mac")) and "GPUs (8)" in every
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_the_tasks_view_names_each_worker_with_its_rig(size: tuple[int, int]) -> None:
+    """Every rig has a w0: a running task shows the rig whose worker holds it, a finished one the rig
+    of its last attempt; the worker column grows to fit them."""
+    app, _, _ = app_and_sinks()
+    text, _, _ = asyncio.run(press_and_read(app, [], size))
+    rows = [line for line in text.splitlines() if line.startswith(("│ running ", "│ done "))]  # the Tasks rows
+    assert any("w0@lab" in r for r in rows) and not any(" w0 " in r for r in rows)
+    if size[1] >= 40:  # at 80x24 the recent rows are below the fold
+        assert any("embed-docs-3" in r and "w0@gaming" in r for r in rows)

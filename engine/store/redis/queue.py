@@ -100,8 +100,10 @@ class RedisQueue:
                  clock: QueueClock = QueueClock.SERVER, rng: random.Random | None = None,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  request_ttl_s: float = 600.0, retries: int = 6, check_eviction: bool = True,
-                 scripts: ScriptCalls | None = None) -> None:
+                 scripts: ScriptCalls | None = None, rig: str | None = None) -> None:
         self.r = client
+        self.rig = rig
+        """This process's rig: written into the attempts it records (worker names repeat across rigs)."""
         self._direct = DirectScripts(client)  # connects on its first call only
         self.calls: ScriptCalls = scripts if scripts is not None else self._direct
         """Where the transition scripts go (one kept connection, engine/store/redis/scripts.py)."""
@@ -276,7 +278,7 @@ class RedisQueue:
             task = codec.decode_task(task_id, fields, attempts, where=f"redis {self.key('t:' + task_id)}")
         except TaskValidationError as exc:  # a record someone else wrote: failed with the reason, once
             self.run("fail", now, [task_id, token, "final", str(exc), json.dumps(
-                Attempt(1, worker_id, now, now, "error", None, str(exc)[-ERROR_SNIPPET_CHARS:]).to_dict()),
+                Attempt(1, worker_id, now, now, "error", None, str(exc)[-ERROR_SNIPPET_CHARS:], self.rig).to_dict()),
                 "0", f"invalid task record: {exc}"])
             self.events.emit(EventType.TASK_INVALID, at=now, task_id=task_id, error=str(exc))
             return None
@@ -321,7 +323,7 @@ class RedisQueue:
                  return_code: int | None = None) -> str:
         a = Attempt(number=len(c.task.attempts) + 1, worker_id=c.worker_id, started_at=c.claimed_at, ended_at=now,
                     outcome=outcome, return_code=return_code,
-                    error=error[-ERROR_SNIPPET_CHARS:] if error else None)
+                    error=error[-ERROR_SNIPPET_CHARS:] if error else None, rig=self.rig)
         return json.dumps(a.to_dict())
 
     def _refused(self, task_id: str, worker_id: str, now: float, what: str, state: str,
@@ -343,7 +345,7 @@ class RedisQueue:
         if not reply.get("ok") and not replies.applied_earlier(reply):
             self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
             return
-        if "heads" in reply:
+        if "hd" in reply:
             self._heads = replies.heads_of(reply)
         tokens = result.get("tokens_generated")
         self.events.emit(EventType.TASK_COMPLETED, at=now, task_id=task_id, worker_id=worker_id,
