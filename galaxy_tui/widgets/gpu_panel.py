@@ -276,7 +276,17 @@ class GpuPanel(Widget, can_focus=True):
         for i, card in enumerate(self.query(GpuCard)):
             card.set_class(i == self.selected, "-selected")
             if i == self.selected:
-                card.scroll_visible(animate=False)
+                self._bring_into_view(card)
+
+    def _bring_into_view(self, card: GpuCard) -> None:
+        """The selected card into view by scrolling the card list only: ``scroll_visible`` scrolls
+        every scrollable ancestor, the screen too, and a screen scrolled while the cards were still
+        being laid out stayed scrolled, the top bar off the top (a cluster view at 80x24)."""
+        box = self.query_one("#gpu-cards", CardList)
+        if card.size:
+            box.scroll_to_widget(card, animate=False)
+        else:  # not laid out yet
+            box.call_after_refresh(box.scroll_to_widget, card, animate=False)
 
     def on_resize(self) -> None:
         wide = self.size.width >= WIDE_AT

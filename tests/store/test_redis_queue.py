@@ -22,6 +22,7 @@ from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.redis.client import StoreConfigError, connect, key_prefix, require_no_eviction
 from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.queue import BATCH, QueueClock, RedisQueue, new_request_id
+from engine.store.redis.replies import heads_of
 from engine.store.redis.scripts import DirectScripts
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -385,11 +386,11 @@ def test_a_taken_head_is_replaced_only_by_the_same_candidate(q: RedisQueue) -> N
     assert q.claim("w1", NOW, POLICY, 30) is not None  # another worker takes a1
     base = [lane, "a1", "w2", "tok-1", "30000000", ver, "inst"]
     strict = q.run("claim", NOW, [*base, ""])
-    assert strict["ok"] == 0 and strict["heads"][0][1] == "a2"
+    assert strict["ok"] == 0 and heads_of(strict)[0][lane][0] == "a2"
     same = q.run("claim", NOW, [*base[:3], "tok-2", *base[4:], str(int(enq))])
     assert same["ok"] == 1 and same["id"] == "a2"
     later = q.run("claim", NOW, [*base[:3], "tok-3", *base[4:], str(int(enq))])  # a3 came a second later
-    assert later["ok"] == 0 and later["heads"][0][1] == "a3"
+    assert later["ok"] == 0 and heads_of(later)[0][lane][0] == "a3"
     assert q.where("a3") is Place.QUEUE
 
 

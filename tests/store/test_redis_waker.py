@@ -206,7 +206,7 @@ def test_a_false_view_never_claims_what_is_not_the_head(idle: RedisQueue, other:
     assert idle.claim("w", NOW, POLICY, 30) is None
     ver = int(client.get(idle.waker.ver_key) or 0)
     lane = codec.lane_key(_task("ghost"))
-    client.publish(idle.waker.channel, f'v{ver + 1} [["{lane}", "ghost", "1", 1]]')  # not a script's: no ver bump
+    client.publish(idle.waker.channel, f'v{ver + 1} ["{lane}", "ghost 1 1"]')  # not a script's: no ver bump
     assert idle.wait_for_change(60.0) is True
     counted.ran.clear()
     assert idle.claim("w", NOW, POLICY, 30) is None

@@ -36,7 +36,7 @@ return finish({ok = 1, states = states}, {ok = 1, replayed = 1})
 
 HEADS = PRELUDE + r"""
 -- the head of every non-empty lane, and the wake counter
-return cjson.encode({heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
+return cjson.encode({hd = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """
 
 CLAIM = PRELUDE + r"""
@@ -63,12 +63,14 @@ local lk = P .. 'lane:' .. lane
 local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
 local ver = redis.call('GET', P .. 'ver') or '0'
 if ver ~= seen or not head[1] or (head[1] ~= want and (same_enq == '' or tonumber(head[2]) ~= tonumber(same_enq))) then
-  return finish({ok = 0, heads = heads_now(), ver = ver})
+  lane_changed(lane)  -- (a stale entry in hd, as a cluster's older galaxy leaves it, is mended here)
+  return finish({ok = 0, hd = heads_now(), ver = ver})
 end
 want = head[1]
 local h = tk(want)
 redis.call('ZREM', lk, want)
 if redis.call('ZCARD', lk) == 0 then redis.call('SREM', P .. 'lanes', lane) end
+lane_changed(lane)
 local exp = NOW + lease
 redis.call('HSET', h, 'st', 'processing', 'own', worker, 'tok', token, 'ltok', token, 'clm', f(NOW), 'exp', f(exp),
            'inst', inst)
@@ -135,7 +137,7 @@ local released = release_dependents(id)
 if #released > 0 then redis.call('HSET', h, 'frel', cjson.encode(released)) end
 if woke then publish_wake() end  -- now, so the counter handed back below already counts this change
 -- the lane heads as they are now: the worker's next claim offers them to its policy without a read
-return finish({ok = 1, released = released, heads = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
+return finish({ok = 1, released = released, hd = heads_now(), ver = redis.call('GET', P .. 'ver') or '0'})
 """
 
 FAIL = PRELUDE + _OWNED + r"""

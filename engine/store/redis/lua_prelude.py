@@ -19,6 +19,9 @@ Keys (P = prefix):
               released, answered again to a resent completion so its events are still written once)
   a:ID        list of attempt JSON objects
   lane:L      zset of claimable ids by enqueue time; lanes: set of non-empty lane keys L
+  hd          hash L -> 'HEAD_ID ENQ_US DEPTH' of every non-empty lane, kept by each script that changes a
+              lane (so every head is one HGETALL), and '' -> '1': its mark that it is whole (without it,
+              data written before it was kept, the next read rebuilds it from lanes)
   proc        zset id -> lease deadline (us); delayed: id -> due (us); held: id -> since (us);
               failed / awaiting: id -> since (us)
   deps:ID     set of held ids that wait on ID; cascade:ROOT: set of ids failed because ROOT failed
@@ -28,8 +31,8 @@ Keys (P = prefix):
   pruned      zset id -> completion time (us) of the newest pruned ids (capped): a dependency on one is
               met, as on a complete task, though its record is gone
   ver         counter bumped whenever something becomes claimable, its new value published on ``wake``
-              as ``v<ver> HEADS``, HEADS the JSON list of the heads of the lanes the script queued
-              tasks in (omitted past 16 lanes; engine/store/redis/waker.py);
+              as ``v<ver> HEADS``, HEADS the lanes the script queued tasks in with their entries in hd,
+              as a flat JSON list (omitted past 16 lanes; engine/store/redis/waker.py);
   fver        counter bumped whenever tasks enter or leave failed
 No script scans: each touches its own task, one lane, its dependents, or a bounded batch.
 """
@@ -53,6 +56,26 @@ end
 local woke = false
 local touched, touched_list = {}, {}  -- the lanes this script queued tasks in: their heads go with the wake
 local WAKE_HEADS_MAX = 16
+local changed, changed_list = {}, {}  -- the lanes whose head or depth this script changed: kept in hd at the end
+local head_of = {}  -- lane -> its entry in hd ('ID ENQ DEPTH', '' when empty) as this script last wrote it
+local function lane_changed(lane)
+  if not changed[lane] then changed[lane] = true; table.insert(changed_list, lane) end
+end
+local function refresh_heads()
+  -- hd: lane -> 'ID ENQ DEPTH' of every non-empty lane, so reading every head is one HGETALL
+  for _, lane in ipairs(changed_list) do
+    local lk = P .. 'lane:' .. lane
+    local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
+    if head[1] then
+      head_of[lane] = head[1] .. ' ' .. head[2] .. ' ' .. redis.call('ZCARD', lk)
+      redis.call('HSET', P .. 'hd', lane, head_of[lane])
+    else
+      head_of[lane] = ''
+      redis.call('HDEL', P .. 'hd', lane)
+    end
+  end
+  changed, changed_list = {}, {}
+end
 local failed_changed = false
 local RECENT_CAP = 1000
 local function tk(id) return P .. 't:' .. id end
@@ -71,6 +94,7 @@ local function leave(id, st)
     local lk = P .. 'lane:' .. lane
     redis.call('ZREM', lk, id)
     if redis.call('ZCARD', lk) == 0 then redis.call('SREM', P .. 'lanes', lane) end
+    lane_changed(lane)
   elseif st == 'processing' then redis.call('ZREM', P .. 'proc', id)
   elseif st == 'delayed' then redis.call('ZREM', P .. 'delayed', id)
   elseif st == 'held' then redis.call('ZREM', P .. 'held', id)
@@ -89,6 +113,7 @@ local function enqueue(id, enq, from)
   move(cls, from, 'queue')
   woke = true
   if not touched[lane] then touched[lane] = true; table.insert(touched_list, lane) end
+  lane_changed(lane)
 end
 local function attempt(id, worker, started_us, outcome, err)
   local k = P .. 'a:' .. id
@@ -216,14 +241,19 @@ local function restore_cascade(root)
   return back
 end
 local function heads_now()
-  -- the head of every non-empty lane: {lane, id, enqueue us, depth} (bounded by the kinds of work)
-  local out = {}
-  for _, lane in ipairs(redis.call('SMEMBERS', P .. 'lanes')) do
-    local lk = P .. 'lane:' .. lane
-    local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
-    if head[1] then table.insert(out, {lane, head[1], head[2], redis.call('ZCARD', lk)}) end
+  -- the head of every non-empty lane, flat: lane, 'ID ENQ DEPTH', ... (hd, plus its mark: '' -> '1').
+  -- Without the mark (data written before hd was kept) it is rebuilt from the lanes, once: bounded by
+  -- the kinds of work waiting, as every read of the heads was before.
+  refresh_heads()
+  local flat = redis.call('HGETALL', P .. 'hd')
+  for i = 1, #flat, 2 do
+    if flat[i] == '' then return flat end
   end
-  return out
+  redis.call('DEL', P .. 'hd')
+  for _, lane in ipairs(redis.call('SMEMBERS', P .. 'lanes')) do lane_changed(lane) end
+  refresh_heads()
+  redis.call('HSET', P .. 'hd', '', '1')
+  return redis.call('HGETALL', P .. 'hd')
 end
 local function batch_problems(meta)
   -- a new batch (submit, restore): every id unknown here, every dependency in it or known (or pruned)
@@ -242,16 +272,15 @@ local function batch_problems(meta)
   return problems
 end
 local function publish_wake()
-  -- 'v' .. the new ver, then the heads of the lanes this script queued tasks in ({lane, id, enqueue us,
-  -- depth}, or {lane} for one empty again): a worker whose view is the previous ver applies them and
-  -- claims without reading the heads (waker.py). Past WAKE_HEADS_MAX lanes, the counter alone.
+  -- 'v' .. the new ver, then the heads of the lanes this script queued tasks in, as heads_now gives them
+  -- (lane, 'ID ENQ DEPTH' or '' for one empty again): a worker whose view is the previous ver applies
+  -- them and claims without reading the heads (waker.py). Past WAKE_HEADS_MAX lanes, the counter alone.
+  refresh_heads()
   local msg = 'v' .. f(redis.call('INCR', P .. 'ver'))
   if #touched_list <= WAKE_HEADS_MAX then
     local hs = {}
-    for i, lane in ipairs(touched_list) do
-      local lk = P .. 'lane:' .. lane
-      local head = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
-      if head[1] then hs[i] = {lane, head[1], head[2], redis.call('ZCARD', lk)} else hs[i] = {lane} end
+    for _, lane in ipairs(touched_list) do
+      table.insert(hs, lane); table.insert(hs, head_of[lane] or '')
     end
     msg = msg .. ' ' .. (#hs > 0 and cjson.encode(hs) or '[]')
   end
@@ -261,6 +290,7 @@ local function publish_wake()
 end
 local function finish(out, keep)
   -- keep: the small reply stored under the request id (defaults to out)
+  refresh_heads()
   local s = cjson.encode(out)
   if REQ ~= '' then redis.call('SET', P .. 'req:' .. REQ, keep and cjson.encode(keep) or s, 'PX', ARGV[4]) end
   if woke then publish_wake() end

@@ -32,6 +32,27 @@ def applied_earlier(reply: dict[str, Any]) -> bool:
     return reply.get("state") == "done"
 
 
-def heads_of(reply: dict[str, Any]) -> tuple[dict[str, tuple[str, float, int]], str]:
-    out = {str(h[0]): (str(h[1]), float(h[2]), int(h[3])) for h in reply.get("heads") or []}
-    return out, str(reply.get("ver", "0"))
+Heads = dict[str, tuple[str, float, int]]
+"""lane -> (head id, enqueue us, depth)."""
+
+
+def heads_of(reply: dict[str, Any]) -> tuple[Heads, str]:
+    """The lane heads a script answered (``hd``) and the wake counter they are as of."""
+    return apply_heads({}, reply.get("hd") or []), str(reply.get("ver", "0"))
+
+
+def apply_heads(heads: Heads, flat: Sequence[Any]) -> Heads:
+    """``heads`` with the lanes of a flat list as the scripts give it (lane, 'ID ENQ DEPTH', ...: the
+    hash ``hd``, or a wake's lanes) set to their heads; a lane given as '' is empty (removed); the
+    hash's mark (lane '') is skipped. Raises ValueError for a list that is not that."""
+    out = dict(heads)
+    for i in range(0, len(flat) - 1, 2):
+        lane, entry = str(flat[i]), str(flat[i + 1])
+        if not lane:
+            continue
+        if not entry:
+            out.pop(lane, None)
+            continue
+        task_id, enq, depth = entry.rsplit(" ", 2)
+        out[lane] = (task_id, float(enq), int(depth))
+    return out

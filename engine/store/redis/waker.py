@@ -37,11 +37,10 @@ from typing import Any
 import redis
 
 from engine.fdwait import readable
+from engine.store.redis.replies import Heads, apply_heads
 
 WAKE_PREFIX = "v"  # a wake message is 'v' + the new value of ver; anything else counts as a change
 
-Heads = dict[str, tuple[str, float, int]]
-"""lane -> (head id, enqueue us, depth), as RedisQueue.heads answers them."""
 
 
 def _value(raw: object) -> int | None:
@@ -70,16 +69,10 @@ def _message(raw: object) -> tuple[int | None, list[Any] | None]:
 def _applied(view: Heads, changes: list[Any]) -> Heads | None:
     """``view`` with the lanes a wake names set to their heads (removed when empty); None for a
     payload that is not what the scripts publish."""
-    out = dict(view)
     try:
-        for entry in changes:
-            if len(entry) >= 4:
-                out[str(entry[0])] = (str(entry[1]), float(entry[2]), int(entry[3]))
-            else:
-                out.pop(str(entry[0]), None)
-    except (TypeError, ValueError, IndexError):
+        return apply_heads(view, changes)
+    except (TypeError, ValueError):
         return None
-    return out
 
 
 class RedisWaker:
