@@ -316,7 +316,7 @@ class GalaxyCollector(Collector):
         if self.feed is not None:
             if snap is not None:
                 self.feed.remember_all((t.task_id, t.model) for t in snap.running + snap.recent)
-            self.feed.update()
+            self.feed.update(self.clock())
             tallies = self.feed.tallies
         spent = None
         if self.spent_today is not None:

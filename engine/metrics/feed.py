@@ -8,6 +8,11 @@ was made (the supervisor's start): counters are per process, as Prometheus expec
 bytes before that are read once, for task models only (``task_completed`` does not name
 its model; ``task_submitted`` and friends do). A new inode or a shorter file is a rotated
 log: read from its start. A torn or foreign line is counted and skipped.
+
+A task the cloud tier escalates is no failure (issue 12: awaiting approval is its own state), but
+its worker records a failure first and the supervisor parks it at its next tick
+(``task_awaiting_approval``): an LLM task's failure counts only once it has stayed a failure for
+``SETTLE_S`` of the scrape's ``now``. A denied escalation is counted by ``galaxy_escalations``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from engine import safeio
 from engine.event_types import EventType
 from engine.logsetup import rotated_rest
+from engine.model import TaskClass, TaskValidationError, parse_time
 from engine.store.channels import EventStream
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -31,6 +37,8 @@ FOLLOW_BATCH = 5_000  # lines per read of the store's stream
 MAX_FOLLOW_BATCHES = 10  # per scrape: a backlog is caught up over a few scrapes
 SEED_BYTES = 4 << 20
 MODEL_MEMO = 50_000
+SETTLE_S = 15.0
+"""How long an LLM task's failure waits to count: the supervisor parks an escalated one within a tick or two."""
 NO_MODEL = "none"  # a task that needs no model (shell, cpu work)
 UNKNOWN = "unknown"  # a model or node the log did not say
 
@@ -38,7 +46,7 @@ _TYPE = re.compile(rb'"event_type":"([a-z_]+)"')
 E = EventType
 COUNTED = frozenset({E.TASK_COMPLETED, E.TASK_FAILED, E.LLM_LOADED, E.LLM_LOAD_FAILED, E.LLM_UNLOADING,
                      E.SCRIPT_RELEASED, E.ESCALATION_REQUESTED, E.ESCALATION_APPROVED, E.ESCALATION_DENIED,
-                     E.ESCALATION_EXPIRED, E.ESCALATION_ANSWERED, E.ESCALATION_FAILED})
+                     E.ESCALATION_EXPIRED, E.ESCALATION_ANSWERED, E.ESCALATION_FAILED, E.TASK_AWAITING_APPROVAL})
 ESCALATION_EVENTS = ("requested", "approved", "denied", "expired", "answered", "failed")
 
 
@@ -113,6 +121,7 @@ class EventFeed:
         self.tallies = Tallies()
         self.generation = 0  # bumped whenever the tallies change: the collector's cue to write them again
         self._models: OrderedDict[str, str | None] = OrderedDict()
+        self._unsettled: OrderedDict[str, tuple[str, float]] = OrderedDict()  # task -> (class, failed at)
         try:
             st = os.stat(self.path)
             self._inode: int | None = st.st_ino
@@ -139,17 +148,28 @@ class EventFeed:
         return self._models[task_id] or NO_MODEL
 
     # ------------------------------------------------------------ reading
-    def update(self) -> None:
-        """Fold in what the log gained since the last call (bounded); never raises OSError."""
+    def update(self, now: float) -> None:
+        """Fold in what the log gained since the last call (bounded), then count the LLM failures
+        that stayed failures for ``SETTLE_S``; never raises OSError."""
         try:
             if self.stream is not None:
                 self._follow(self.stream)
-                return
-            if not self._seeded:
-                self._seed()
-            self._read()
+            else:
+                if not self._seeded:
+                    self._seed()
+                self._read()
         except (OSError, safeio.UnsafeFileError):  # a FIFO, device or link at the name: refused, never waited on
-            return  # an unreadable log leaves the counts as they were; the next scrape tries again
+            pass  # an unreadable log leaves the counts as they were; the next scrape tries again
+        self._settle(now)
+
+    def _settle(self, now: float) -> None:
+        while self._unsettled:
+            task_id, (cls, at) = next(iter(self._unsettled.items()))
+            if at > now - SETTLE_S:
+                return
+            del self._unsettled[task_id]
+            _bump(self.tallies.failed, cls)
+            self.generation += 1
 
     def _follow(self, stream: EventStream) -> None:
         """The store's stream from its oldest kept line: until caught up, lines teach models only (the
@@ -211,6 +231,21 @@ class EventFeed:
             if raw.strip():
                 self.fold(raw)
 
+    def _failed(self, rec: dict[str, Any]) -> None:
+        """A failure counts at once, but an LLM task's waits: the supervisor may escalate it."""
+        cls, task_id = _label(rec.get("task_class")), rec.get("task_id")
+        try:
+            at = parse_time(rec.get("timestamp"), "timestamp")
+        except TaskValidationError:
+            at = None
+        if cls != TaskClass.LLM.value or not isinstance(task_id, str) or at is None:
+            _bump(self.tallies.failed, cls)
+            return
+        self._unsettled.pop(task_id, None)
+        self._unsettled[task_id] = (cls, at)  # in failure order (the log's): settled from the front
+        while len(self._unsettled) > MODEL_MEMO:  # a flood of failures: count the oldest now
+            _bump(self.tallies.failed, self._unsettled.popitem(last=False)[1][0])
+
     def fold(self, raw: bytes, *, count: bool = True) -> None:
         """One log line into the tallies (``count=False``: learn its task's model only)."""
         m = _TYPE.search(raw)
@@ -248,7 +283,9 @@ class EventFeed:
             if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
                 _bump(t.tokens, (model, node), tokens)
         elif kind == E.TASK_FAILED:
-            _bump(t.failed, _label(rec.get("task_class")))
+            self._failed(rec)
+        elif kind == E.TASK_AWAITING_APPROVAL:
+            self._unsettled.pop(str(rec.get("task_id")), None)  # escalated: it was no failure
         elif kind == E.LLM_LOADED:
             key = (_label(rec.get("model")), node)
             _bump(t.loads, key)

@@ -178,9 +178,9 @@ def test_metrics_feed_counts_lines_left_in_the_rotated_file(tmp_path: Path) -> N
     writer = EventLog(path)
     feed = EventFeed(path)
     writer.emit("task_failed", at=T0, task_id="a", task_class="llm")
-    feed.update()
+    feed.update(T0 + 60)
     writer.emit("task_failed", at=T0, task_id="b", task_class="cpu")  # not scraped yet when the rotation comes
     EventsRotator(path, max_bytes=1, backups=2, check_every_s=0).tick(T0)
     EventLog(path).emit("task_failed", at=T0, task_id="c", task_class="script")
-    feed.update()
+    feed.update(T0 + 60)
     assert feed.tallies.failed == {"llm": 1, "cpu": 1, "script": 1}

@@ -58,7 +58,7 @@ def scrape(snap: Snapshot | None, tallies: Tallies | None = None, **kw) -> dict[
         def remember_all(self, pairs) -> None:
             self.remembered += list(pairs)
 
-        def update(self) -> None:
+        def update(self, now: float) -> None:
             return None
 
     registry.register(GalaxyCollector(lambda: snap, Feed(tallies) if tallies is not None else None, **kw))  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ def test_promtool_check_metrics_passes() -> None:
         def remember_all(self, pairs) -> None:
             list(pairs)
 
-        def update(self) -> None:
+        def update(self, now: float) -> None:
             return None
 
     registry.register(GalaxyCollector(canned, Feed(), spent_today=lambda now: 0.5, budget_usd=5.0))  # type: ignore[arg-type]

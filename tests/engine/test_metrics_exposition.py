@@ -26,7 +26,7 @@ class Feed:  # the collector's use of a feed, with the generation the endpoint k
     def remember_all(self, pairs) -> None:
         list(pairs)
 
-    def update(self) -> None:
+    def update(self, now: float) -> None:
         return None
 
 

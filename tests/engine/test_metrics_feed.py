@@ -12,10 +12,12 @@ import pytest
 
 from engine.config import ConfigError, GalaxyConfig, parse_config
 from engine.events import EventLog
-from engine.metrics.feed import NO_MODEL, UNKNOWN, EventFeed
+from engine.metrics.feed import NO_MODEL, SETTLE_S, UNKNOWN, EventFeed
 from engine.metrics.server import start_metrics
 from engine.metrics.settings import MetricsConfig
 from engine.paths import RigPaths
+
+LATER = 1_800_000_060.0  # a scrape a minute after the events: every failure has settled
 
 
 def write(log: EventLog, kind: str, **fields) -> None:
@@ -38,7 +40,7 @@ def test_counts_what_the_log_gained_after_start(tmp_path: Path) -> None:
     write(log, "llm_unloading", worker_id="gpu0", model="qwen2.5:7b")
     write(log, "escalation_requested", task_id="b.x")
     write(log, "task_claimed", task_id="b.sh", worker_id="cpu0")  # not counted
-    feed.update()
+    feed.update(LATER)
     t = feed.tallies
     assert {k: (h.n, h.total) for k, h in t.durations.items()} == {
         ("llm", "qwen2.5:7b"): (1, 2.0), ("cpu", NO_MODEL): (1, 0.5), ("llm", UNKNOWN): (1, 1.0)}
@@ -48,7 +50,7 @@ def test_counts_what_the_log_gained_after_start(tmp_path: Path) -> None:
     assert t.load_failures == {("llama3:8b", "gpu1"): 1}
     assert t.unloads == {("qwen2.5:7b", "gpu0"): 1}
     assert t.escalations["requested"] == 1 and t.escalations["approved"] == 0
-    feed.update()  # nothing new: nothing counted twice
+    feed.update(LATER)  # nothing new: nothing counted twice
     assert t.durations[("llm", "qwen2.5:7b")].n == 1
 
 
@@ -60,16 +62,16 @@ def test_torn_unfinished_and_rotated_logs(tmp_path: Path) -> None:
     with open(path, "ab") as fh:
         fh.write(b'{"timestamp":"x","event_type":"task_failed","task_cl\n')  # torn
         fh.write(b'{"timestamp":"2026-01-01T00:00:00Z","event_type":"task_failed","task_class":"cpu"')  # unfinished
-    feed.update()
+    feed.update(LATER)
     assert feed.tallies.failed == {"llm": 1} and feed.tallies.skipped_lines == 1
     with open(path, "ab") as fh:
         fh.write(b"}\n")  # its newline arrives
-    feed.update()
+    feed.update(LATER)
     assert feed.tallies.failed == {"llm": 1, "cpu": 1}
     path.rename(tmp_path / "events.jsonl.1")  # rotated: a new, shorter log is read from its start
     log2 = EventLog(path)
     write(log2, "task_failed", task_id="b", task_class="script")
-    feed.update()
+    feed.update(LATER)
     assert feed.tallies.failed == {"llm": 1, "cpu": 1, "script": 1}
 
 
@@ -78,11 +80,11 @@ def test_a_backlog_is_read_over_several_scrapes(tmp_path: Path) -> None:
     feed = EventFeed(log.path, read_budget=600)
     for i in range(20):
         write(log, "task_failed", task_id=f"t{i}", task_class="cpu")
-    feed.update()
+    feed.update(LATER)
     first = feed.tallies.failed["cpu"]
     assert 0 < first < 20
     for _ in range(20):
-        feed.update()
+        feed.update(LATER)
     assert feed.tallies.failed["cpu"] == 20
 
 
@@ -119,3 +121,24 @@ def test_endpoint_serves_and_a_busy_port_is_logged_not_fatal(tmp_path: Path) -> 
     finally:
         server.stop()
     assert start_metrics(GalaxyConfig(metrics=MetricsConfig("")), paths, lambda: None, lambda *a, **k: None) is None
+
+
+def test_an_escalated_llm_task_is_no_failure(tmp_path: Path) -> None:
+    """Its worker records a failure, then the supervisor parks it (awaiting approval) at its next
+    tick: ``galaxy_tasks_failed`` never counts it. An LLM failure that stays one counts once it has
+    been one for SETTLE_S; any other class's counts at once."""
+    log = EventLog(tmp_path / "events.jsonl")
+    feed = EventFeed(log.path)
+    at = 1_800_000_000.0
+    log.emit("task_failed", at=at, task_id="esc", task_class="llm", error="requires an external model")
+    log.emit("task_failed", at=at, task_id="bad", task_class="llm", error="CUDA out of memory")
+    log.emit("task_failed", at=at, task_id="sh", task_class="script", error="exit 1")
+    feed.update(at + 1)  # the scrape came between the failure and the park
+    assert feed.tallies.failed == {"script": 1}
+    log.emit("task_awaiting_approval", at=at + 1.5, task_id="esc", task_class="llm", escalation_id="esc-1")
+    feed.update(at + 2)
+    assert feed.tallies.failed == {"script": 1}
+    feed.update(at + SETTLE_S)
+    assert feed.tallies.failed == {"script": 1, "llm": 1}  # "bad" only
+    feed.update(at + 10 * SETTLE_S)
+    assert feed.tallies.failed == {"script": 1, "llm": 1}

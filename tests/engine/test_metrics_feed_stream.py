@@ -16,6 +16,7 @@ from engine.store.redis.client import connect
 from tests.support.redis_server import redis_server  # noqa: F401
 
 T0 = 1_700_000_000.0
+LATER = T0 + 60  # a scrape a minute after the events: every failure has settled
 
 
 def test_the_feed_counts_this_rigs_new_lines_from_the_stream(tmp_path: Path, request: pytest.FixtureRequest) -> None:
@@ -28,11 +29,11 @@ def test_the_feed_counts_this_rigs_new_lines_from_the_stream(tmp_path: Path, req
         cli.emit("task_submitted", at=T0, task_id="old", task_class="llm", model="m1")
         a.emit("task_completed", at=T0 + 1, task_id="old", task_class="llm", worker_id="gpu0", duration_ms=5000.0)
         feed = EventFeed(tmp_path / "x.jsonl", stream=ch.events, rig="rig-a")
-        feed.update()
+        feed.update(LATER)
         assert feed.generation == 0 and feed.model_of("old") == "m1"  # history: models only, no counts
         a.emit("task_completed", at=T0 + 2, task_id="old", task_class="llm", worker_id="gpu0", duration_ms=7000.0)
         b.emit("task_completed", at=T0 + 3, task_id="old", task_class="llm", worker_id="gpu0", duration_ms=9000.0)
-        feed.update()
+        feed.update(LATER)
         assert feed.generation == 1  # rig-a's new completion; rig-b's line left out
         assert not (tmp_path / "x.jsonl").exists()
     finally:
