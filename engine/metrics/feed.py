@@ -11,8 +11,9 @@ log: read from its start. A torn or foreign line is counted and skipped.
 
 A task the cloud tier escalates is no failure (issue 12: awaiting approval is its own state), but
 its worker records a failure first and the supervisor parks it at its next tick
-(``task_awaiting_approval``): an LLM task's failure counts only once it has stayed a failure for
-``SETTLE_S`` of the scrape's ``now``. A denied escalation is counted by ``galaxy_escalations``.
+(``task_awaiting_approval``), holding its dependents again (``task_retried``: the file store had
+failed them in cascade). So a failure counts only once it has stayed one for ``SETTLE_S`` of the
+scrape's ``now``; what becomes of an escalation is counted by ``galaxy_escalation_events``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from engine import safeio
 from engine.event_types import EventType
 from engine.logsetup import rotated_rest
-from engine.model import TaskClass, TaskValidationError, parse_time
+from engine.model import TaskValidationError, parse_time
 from engine.store.channels import EventStream
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -38,7 +39,7 @@ MAX_FOLLOW_BATCHES = 10  # per scrape: a backlog is caught up over a few scrapes
 SEED_BYTES = 4 << 20
 MODEL_MEMO = 50_000
 SETTLE_S = 15.0
-"""How long an LLM task's failure waits to count: the supervisor parks an escalated one within a tick or two."""
+"""How long a failure waits to count: the supervisor parks an escalated task within a tick or two."""
 NO_MODEL = "none"  # a task that needs no model (shell, cpu work)
 UNKNOWN = "unknown"  # a model or node the log did not say
 
@@ -46,7 +47,8 @@ _TYPE = re.compile(rb'"event_type":"([a-z_]+)"')
 E = EventType
 COUNTED = frozenset({E.TASK_COMPLETED, E.TASK_FAILED, E.LLM_LOADED, E.LLM_LOAD_FAILED, E.LLM_UNLOADING,
                      E.SCRIPT_RELEASED, E.ESCALATION_REQUESTED, E.ESCALATION_APPROVED, E.ESCALATION_DENIED,
-                     E.ESCALATION_EXPIRED, E.ESCALATION_ANSWERED, E.ESCALATION_FAILED, E.TASK_AWAITING_APPROVAL})
+                     E.ESCALATION_EXPIRED, E.ESCALATION_ANSWERED, E.ESCALATION_FAILED, E.TASK_AWAITING_APPROVAL,
+                     E.TASK_RETRIED})
 ESCALATION_EVENTS = ("requested", "approved", "denied", "expired", "answered", "failed")
 
 
@@ -149,8 +151,8 @@ class EventFeed:
 
     # ------------------------------------------------------------ reading
     def update(self, now: float) -> None:
-        """Fold in what the log gained since the last call (bounded), then count the LLM failures
-        that stayed failures for ``SETTLE_S``; never raises OSError."""
+        """Fold in what the log gained since the last call (bounded), then count the failures that
+        stayed failures for ``SETTLE_S``; never raises OSError."""
         try:
             if self.stream is not None:
                 self._follow(self.stream)
@@ -232,13 +234,13 @@ class EventFeed:
                 self.fold(raw)
 
     def _failed(self, rec: dict[str, Any]) -> None:
-        """A failure counts at once, but an LLM task's waits: the supervisor may escalate it."""
+        """A failure waits SETTLE_S to count: the supervisor may escalate it (or its dependency)."""
         cls, task_id = _label(rec.get("task_class")), rec.get("task_id")
         try:
             at = parse_time(rec.get("timestamp"), "timestamp")
         except TaskValidationError:
             at = None
-        if cls != TaskClass.LLM.value or not isinstance(task_id, str) or at is None:
+        if not isinstance(task_id, str) or at is None:  # nothing could settle it: count it now
             _bump(self.tallies.failed, cls)
             return
         self._unsettled.pop(task_id, None)
@@ -284,8 +286,8 @@ class EventFeed:
                 _bump(t.tokens, (model, node), tokens)
         elif kind == E.TASK_FAILED:
             self._failed(rec)
-        elif kind == E.TASK_AWAITING_APPROVAL:
-            self._unsettled.pop(str(rec.get("task_id")), None)  # escalated: it was no failure
+        elif kind in (E.TASK_AWAITING_APPROVAL, E.TASK_RETRIED):
+            self._unsettled.pop(str(rec.get("task_id")), None)  # escalated, or held again: it was no failure
         elif kind == E.LLM_LOADED:
             key = (_label(rec.get("model")), node)
             _bump(t.loads, key)

@@ -123,22 +123,25 @@ def test_endpoint_serves_and_a_busy_port_is_logged_not_fatal(tmp_path: Path) -> 
     assert start_metrics(GalaxyConfig(metrics=MetricsConfig("")), paths, lambda: None, lambda *a, **k: None) is None
 
 
-def test_an_escalated_llm_task_is_no_failure(tmp_path: Path) -> None:
-    """Its worker records a failure, then the supervisor parks it (awaiting approval) at its next
-    tick: ``galaxy_tasks_failed`` never counts it. An LLM failure that stays one counts once it has
-    been one for SETTLE_S; any other class's counts at once."""
+def test_an_escalated_task_and_its_held_dependents_are_no_failures(tmp_path: Path) -> None:
+    """Its worker records a failure (the file store fails its dependents in cascade), then the
+    supervisor parks it (awaiting approval) at its next tick and holds the dependents again
+    (``task_retried``): ``galaxy_tasks_failed`` counts none of them. A failure that stays one
+    counts once it has been one for SETTLE_S."""
     log = EventLog(tmp_path / "events.jsonl")
     feed = EventFeed(log.path)
     at = 1_800_000_000.0
     log.emit("task_failed", at=at, task_id="esc", task_class="llm", error="requires an external model")
+    log.emit("task_failed", at=at, task_id="esc-child", task_class="script", error="dependency esc failed: ...")
     log.emit("task_failed", at=at, task_id="bad", task_class="llm", error="CUDA out of memory")
-    log.emit("task_failed", at=at, task_id="sh", task_class="script", error="exit 1")
+    log.emit("task_failed", at=at + 1, task_id="sh", task_class="script", error="exit 1")
     feed.update(at + 1)  # the scrape came between the failure and the park
-    assert feed.tallies.failed == {"script": 1}
+    assert feed.tallies.failed == {}
     log.emit("task_awaiting_approval", at=at + 1.5, task_id="esc", task_class="llm", escalation_id="esc-1")
+    log.emit("task_retried", at=at + 1.5, task_id="esc-child", task_class="script")
     feed.update(at + 2)
-    assert feed.tallies.failed == {"script": 1}
+    assert feed.tallies.failed == {}
     feed.update(at + SETTLE_S)
-    assert feed.tallies.failed == {"script": 1, "llm": 1}  # "bad" only
+    assert feed.tallies.failed == {"llm": 1}  # "bad"; "sh" failed a second later
     feed.update(at + 10 * SETTLE_S)
-    assert feed.tallies.failed == {"script": 1, "llm": 1}
+    assert feed.tallies.failed == {"llm": 1, "script": 1}
