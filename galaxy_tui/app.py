@@ -7,6 +7,7 @@ Quitting the dashboard leaves the rig running.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from engine.snapshot import Snapshot, TaskView, WorkerView
 from galaxy_tui import prefs
 from galaxy_tui.actions import CANCELLABLE, STOPPED_STATES, unload_plan
 from galaxy_tui.escalation_keys import EscalationKeys
+from galaxy_tui.reader import SourceReader
 from galaxy_tui.screens.confirm import ConfirmScreen, ReasonScreen
 from galaxy_tui.source import SnapshotReading, SnapshotSource, staleness
 from galaxy_tui.theming import DEFAULT_THEME, STYLESHEET, load_themes
@@ -114,7 +116,7 @@ class GalaxyApp(EscalationKeys):
         self.sent_ids: set[str] = set()
         self.decided: dict[str, str] = {}  # escalation id -> "approve"/"deny" sent from here, until refused
         self.first_frame_at: float | None = None
-        self._polling = False
+        self._reader: SourceReader | None = None  # polls the source in its thread: poll_source
         self._last_inputs: dict[str, object] = {}
         themes = load_themes()
         self._themes = [t.name for t in themes]
@@ -172,23 +174,19 @@ class GalaxyApp(EscalationKeys):
 
     # ---------- data in ----------
     def poll_source(self) -> None:
-        """Kick a background read unless one is in flight; re-check staleness either way."""
+        """Ask the reader thread for a poll (one in flight at most); re-check staleness either way."""
         self._refresh_staleness()
-        if self._polling:
-            return
-        self._polling = True
-        self.run_worker(self._read_source, thread=True, group="poll", exit_on_error=False)
+        if self._reader is None:
+            loop = asyncio.get_running_loop()
+            self._reader = SourceReader(self.source, lambda r: loop.call_soon_threadsafe(self._after_read, r))
+        self._reader.kick()
 
-    def _read_source(self) -> None:
-        try:
-            reading = self.source.poll()
-        except Exception as exc:  # noqa: BLE001 - a bad read must never kill the dashboard
-            reading = SnapshotReading(None, f"snapshot source failed: {exc}", None)
-        self.call_from_thread(self._after_read, reading)
+    def on_unmount(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
 
-    def _after_read(self, reading: SnapshotReading | None) -> None:
-        self._polling = False
-        if reading is not None:
+    def _after_read(self, reading: SnapshotReading) -> None:
+        if self._reader is not None and not self._reader.stopped:
             self.apply_reading(reading)
 
     def apply_reading(self, reading: SnapshotReading) -> None:

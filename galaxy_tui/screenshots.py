@@ -61,11 +61,11 @@ def _clock_of(snap: Snapshot) -> Callable[[], float]:
 
 
 async def _settle(app: GalaxyApp, pilot: Pilot[None], keys: Sequence[str]) -> None:
-    for _ in range(200):
+    for _ in range(3000):  # up to 30 s: the first reading comes from the app's reader thread
         await app.workers.wait_for_complete()
-        await pilot.pause()
         if app.snapshot is not None:
             break
+        await pilot.pause(0.01)
     for key in keys:
         await pilot.press(key)
         await pilot.pause()

@@ -113,9 +113,9 @@ def test_ack_for_our_command_is_reported() -> None:
             ack = CommandAck(cmd.command_id, "pause", "w0", "ok", "w0 paused", snap.taken_at + 1, cmd.source)
             source.push(replace(snap, seq=snap.seq + 1, acks=(ack,)))
             app.poll_source()
-            for _ in range(50):
+            for _ in range(1000):  # up to 20 s: the reading comes from the app's reader thread
                 await app.workers.wait_for_complete()
-                await pilot.pause()
+                await pilot.pause(0.02)
                 if app.snapshot is not None and app.snapshot.seq == snap.seq + 1:
                     break
             return [n.message for n in app._notifications]

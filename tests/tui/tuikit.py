@@ -34,14 +34,19 @@ def app_for(snap: Snapshot, *, clock_offset: float = 0.0, root: Path | None = No
     return app, sink
 
 
+READY_S = 30.0  # how long a test waits for the reader thread's first reading (a loaded CI machine)
+
+
 async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Until the first snapshot is on screen (the poll runs in a worker thread)."""
+    """Until the first snapshot is on screen (the source is polled in the app's reader thread)."""
     app = pilot.app
-    for _ in range(200):
+    for _ in range(int(READY_S / 0.01)):
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        if app.snapshot is not None:
+        if app.snapshot is not None:  # then the GPU cards it mounted, and the layout they ask for
+            await pilot.pause()
+            await pilot.pause()
             return
+        await pilot.pause(0.01)
     raise AssertionError("the dashboard never rendered its first snapshot")
 
 
