@@ -17,7 +17,7 @@ from engine.snapshot import EventView
 from engine.store.channels import EventStream
 
 FIRST = ("error", "reason", "duration_ms", "tokens_generated", "model")
-NOT_MESSAGE = frozenset({"timestamp", "event_type", "task_id", "worker_id"})
+NOT_MESSAGE = frozenset({"timestamp", "event_type", "task_id", "worker_id", "rig"})  # rig: with the worker
 
 
 def _says_nothing(rec: dict[str, Any], key: str) -> bool:
@@ -43,10 +43,11 @@ def event_view(rec: dict[str, Any]) -> EventView | None:
         at = parse_time(rec.get("timestamp"), "timestamp") or 0.0
     except ValueError:
         return None
-    task_id, worker_id = rec.get("task_id"), rec.get("worker_id")
+    task_id, worker_id, rig = rec.get("task_id"), rec.get("worker_id"), rec.get("rig")
     return EventView(at=at, event_type=str(rec.get("event_type", "?")), message=event_message(rec),
                      task_id=task_id if isinstance(task_id, str) else None,
-                     worker_id=worker_id if isinstance(worker_id, str) else None)
+                     worker_id=worker_id if isinstance(worker_id, str) else None,
+                     rig=rig if isinstance(rig, str) and rig else None)
 
 
 def stream_event_views(stream: EventStream, n: int) -> list[EventView]:

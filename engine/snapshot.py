@@ -201,6 +201,7 @@ class EventView:
     message: str
     task_id: str | None = None
     worker_id: str | None = None
+    rig: str | None = None  # the rig that wrote it, on a store several rigs share (worker names repeat)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style
 
+from engine.model import worker_at
 from engine.snapshot import EventView
 from galaxy_tui.render import Part, clip, fmt_clock
 from galaxy_tui.widgets.line_strips import LineStrips
@@ -48,7 +49,7 @@ def event_parts(e: EventView) -> list[Part]:
     """One event's line as (text, style) parts (the panel draws them with ``LineStrips``)."""
     style = "$error" if any(w in e.event_type for w in ALARM_WORDS) else ""
     return [(fmt_clock(e.at), "$text-muted"), " ", (clip(e.event_type, 15), "$accent"), " ",
-            (e.task_id or "-", "bold"), " ", (f"@{e.worker_id or '-'}", "$secondary"), " ", (event_message(e), style)]
+            (e.task_id or "-", "bold"), " ", (f"@{worker_at(e.worker_id, e.rig)}", "$secondary"), " ", (event_message(e), style)]
 
 
 def event_line(e: EventView) -> Content:

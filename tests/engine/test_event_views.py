@@ -31,3 +31,16 @@ def test_message_skips_fields_that_say_nothing() -> None:
                           "retry_count": 0}) == "n=0"
     assert event_message({"event_type": "gpu_hot", "worker_id": "supervisor", "gpu_id": 2, "retry_count": 1}) == \
         "gpu_id=2 retry_count=1"
+
+
+def test_a_clusters_event_names_its_workers_rig_with_the_worker(tmp_path: Path) -> None:
+    """On a shared store every rig's lines carry ``rig`` (worker names repeat): it goes with the
+    worker (the Events view shows ``@gpu0@lab``), not into the message."""
+    from engine.model import worker_at
+
+    log = EventLog(tmp_path / "events.jsonl", {"rig": "lab"})
+    log.emit("task_completed", at=T0, task_id="t1", worker_id="gpu0", duration_ms=10.0)
+    EventLog(tmp_path / "events.jsonl").emit("task_completed", at=T0 + 1, task_id="t2", worker_id="gpu0")
+    on_lab, single = tail_event_views(tmp_path / "events.jsonl", 10)
+    assert (on_lab.rig, on_lab.message) == ("lab", "duration_ms=10.0")
+    assert worker_at(on_lab.worker_id, on_lab.rig) == "gpu0@lab" and single.rig is None

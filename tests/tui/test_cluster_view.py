@@ -92,3 +92,4 @@ def test_the_tasks_view_names_each_worker_with_its_rig(size: tuple[int, int]) ->
     assert any("w0@lab" in r for r in rows) and not any(" w0 " in r for r in rows)
     if size[1] >= 40:  # at 80x24 the recent rows are below the fold
         assert any("embed-docs-3" in r and "w0@gaming" in r for r in rows)
+        assert "@w0@lab" in text  # an event's worker, with the rig its line came from
