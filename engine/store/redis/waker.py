@@ -43,6 +43,10 @@ WAKE_PREFIX = "v"  # a wake message is 'v' + the new value of ver; anything else
 
 
 
+def _text(raw: object) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 def _value(raw: object) -> int | None:
     """The counter a wake message or a read of ``ver`` carries; None for one that carries none."""
     return _message(raw)[0]
@@ -181,26 +185,26 @@ class RedisWaker:
         return self._ps
 
     def _pending(self, ps: Any) -> bool:
-        """Read every message already here: True when one says the counter moved past ``seen``."""
+        """Read every message already here: True when one says the counter moved past ``seen``.
+
+        Read from the subscription's connection itself (what ``PubSub.get_message`` does beneath its
+        retry, health-check and message-dict layers, a few hundred microseconds of a just-woken
+        worker's CPU per wake): ``can_read`` looks in redis-py's buffer first, then on the socket, so
+        a wake read into the buffer together with a health-check PONG is not left there, where
+        polling the socket never sees it. A lost connection raises here and ``wait`` subscribes anew."""
+        ps.check_health()  # redis-py's PING on the subscription when one is due (every 30 s)
+        conn = ps.connection
         changed = False
         subscribed = False
-        empty = 0
-        while True:
-            msg = ps.get_message(timeout=0)
-            if msg is None:
-                # Nothing, a health-check PONG (read and dropped: messages read with it into redis-py's
-                # buffer are not on the socket any more, so poll would not see them) or part of a message
-                # (its rest is still to come on the socket): look again while the buffer holds bytes.
-                empty += 1
-                if empty > 3 or ps.connection is None or not ps.connection.can_read(timeout=0):
-                    break
-                continue
-            empty = 0
-            kind = msg.get("type")
-            if kind == "subscribe":
+        while conn is not None and conn.can_read(timeout=0):
+            reply = conn.read_response(disconnect_on_error=False, push_request=True)
+            kind = _text(reply[0]) if isinstance(reply, list) and reply else ""
+            if kind == "message" and len(reply) >= 3:
+                changed = self._moved(*_message(_text(reply[2]))) or changed
+            elif kind == "subscribe":
                 subscribed = True  # a new subscription: what changed before it is read from ver below
-            elif kind == "message":
-                changed = self._moved(*_message(msg.get("data"))) or changed
+            elif ps.is_health_check_response(reply):
+                ps.health_check_response_counter = max(0, ps.health_check_response_counter - 1)
         if subscribed:
             changed = self._moved(_value(self.r.get(self.ver_key)), None, first=True) or changed
         return changed
