@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.logsetup import add_log_level_arg
+from engine.model import worker_at
 from engine.paths import RigPaths
 
 if TYPE_CHECKING:
@@ -327,7 +328,7 @@ def run_status(args: argparse.Namespace) -> int:
     if data["running"]:
         print("running:")
         for r in data["running"]:
-            print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {r['name']}")
+            print(f"  {r['task_id']:<{width}}  {worker_at(r['worker_id'], r.get('rig')):<12} {r['name']}")
     if data["orphaned"]:
         print("claimed by a worker process that is gone (handed back when the supervisor runs):")
         for r in data["orphaned"]:

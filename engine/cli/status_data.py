@@ -46,7 +46,7 @@ def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None 
         "totals": {state: sum(by.values()) for state, by in counts.items()},
         "waiting": [{"task_id": w.task_id, "name": w.name, "task_class": w.task_class, "priority": w.priority,
                      "waiting_s": round(now - w.waiting_since, 1), "reason": w.reason} for w in waiting],
-        "running": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
+        "running": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner, "rig": None,
                      "task_class": t.task_class.value} for t in running if t.task_id not in gone],
         "orphaned": [{"task_id": t.task_id, "name": t.name, "worker_id": t.lease_owner,
                       "task_class": t.task_class.value} for t in running if t.task_id in gone],
@@ -67,6 +67,10 @@ def status_data(root: Path, now: float, limit: int = 10, queue: RigQueue | None 
         mine = next((r.snapshot for r in cluster.readings if r.rig == cluster.home), None)
         live = merge_rigs([r for r in cluster.readings if not r.stale], cluster.home)
     data["workers"] = _workers_of(live)
+    if cluster is not None and live is not None:  # worker names repeat across rigs: whose gpu0 runs it
+        holder = {w.current_task: w.rig for w in live.workers if w.current_task}
+        for r in data["running"]:
+            r["rig"] = holder.get(r["task_id"])
     data["supervisor"] = _supervisor_of(mine, now)
     _explain_unrunnable(live, data["waiting"], waiting)
     if cluster is not None:  # last: a task pinned to a rig that is not running waits for that rig first

@@ -103,3 +103,21 @@ def test_a_worker_verb_for_another_rig_on_the_file_store_is_refused(tmp_path: Pa
     RigPaths(tmp_path).tasks.mkdir(parents=True)
     assert main(["--root", str(tmp_path), "pause", "w0", "--rig", "elsewhere", "--wait", "0"]) == 2
     assert "the file store holds one rig" in capsys.readouterr().err
+
+
+def test_a_running_task_names_the_rig_whose_worker_holds_it(cluster: tuple[Path, Path],
+                                                             redis_server: RedisServer) -> None:  # noqa: F811
+    """Every rig has a gpu0: ``status`` says whose (gaming's snapshot shows its gpu0 on t-7)."""
+    from engine.scheduling.policy import WorkerProfile, make_claim_policy
+
+    root, config = cluster
+    name = config.read_text().split('cluster = "')[1].split('"')[0]
+    queue = RedisQueue(connect(redis_server.url), name)
+    queue.submit([Task(task_id="t-7", name="seven", command="true", task_class=TaskClass.CPU, priority=9)], time.time())
+    claimed = queue.claim("gpu0", time.time(), make_claim_policy(WorkerProfile("gpu0")), 60.0)
+    queue.close()
+    assert claimed is not None and claimed.task_id == "t-7"
+    (running,) = json.loads(status(root, config, "--json"))["running"]
+    assert (running["task_id"], running["worker_id"], running["rig"]) == ("t-7", "gpu0", "gaming")
+    text = status(root, config)
+    assert text.split("running:\n")[1].splitlines()[0].split()[:2] == ["t-7", "gpu0@gaming"]
