@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import count
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.color import Color
@@ -101,6 +102,7 @@ class KeyedTable(DataTable[object]):
         self._pass: tuple[int, int, int, tuple[object, ...]] | None = None  # what a drawing's lines share
         self._components: dict[tuple[str, ...], RenderStyles] | None = None  # during a drawing
         self._backgrounds: tuple[Color, Color] | None = None  # during a drawing
+        self._header_rich: Style | None = None  # during a drawing
         self._roomy_since: float | None = None  # since when it has held more blank rows than it keeps
 
     def on_mount(self) -> None:
@@ -265,7 +267,7 @@ class KeyedTable(DataTable[object]):
             return super().render_lines(crop)
         finally:
             self._pass, self._line_style, self._components = None, None, None
-            self._backgrounds = None
+            self._backgrounds, self._header_rich = None, None
 
     @property
     def background_colors(self) -> tuple[Color, Color]:
@@ -304,7 +306,8 @@ class KeyedTable(DataTable[object]):
         its place: DataTable forgets every line whenever any cell changes or the rows move, and
         on a busy rig the recent tasks shift down at every snapshot. A row drawn before at
         another place gets that place's click metadata (``_moved``), nothing else changes."""
-        if self.cursor_type != "row" or self.fixed_columns or self.fixed_rows or self._labelled_row_exists:
+        if (self.cursor_type != "row" or self.fixed_columns or self.fixed_rows or self._labelled_row_exists
+                or self.zebra_stripes):
             return super()._render_line(y, x1, x2, base_style)
         try:
             row_key, line_no = self._get_offsets(y)
@@ -332,11 +335,41 @@ class KeyedTable(DataTable[object]):
         hit = self._lines.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], cells)):
             return hit[2] if hit[1] == row_index else self._moved(hit[2], row_index)
-        strip = super()._render_line(y, x1, x2, base_style)
+        strip = self._draw_line(row_index, line_no, x1, x2, base_style, drawing)
         if len(self._lines) >= MEMO:
             self._lines.clear()
         self._lines[key] = (cells, row_index, strip)
         return strip
+
+    def _draw_line(self, row_index: int, line_no: int, x1: int, x2: int, base_style: Style,
+                   drawing: tuple[int, int, int, tuple[object, ...]]) -> Strip:
+        """What ``DataTable._render_line`` draws for a line of a row-cursor table without fixed
+        rows, fixed columns, labels or zebra stripes (``_render_line`` checks that), from the same cells
+        (``_render_cell``) and styles, without what it works out again for every line it draws:
+        the header's style from the stylesheet (a walk up the ancestors), the columns' widths,
+        a Coordinate per cell. A test compares both drawings."""
+        width, cursor_row, hover_row, how = drawing
+        widths = cast("tuple[int, ...]", how[-1])
+        header = row_index == -1
+        row_style = self._header_style() if header else base_style
+        cursor, hover = row_index == cursor_row, row_index == hover_row
+        segments: list[Segment] = []
+        for column_index, cell_width in enumerate(widths):
+            segments += self._render_cell(row_index, column_index, row_style, cell_width, cursor, hover)[line_no]
+        extend, _ = self._get_styles_to_render_cell(header, False, False, hover, cursor, self.show_cursor,
+                                                    self._show_hover_cursor, False, False)
+        extend = row_style + extend + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        segments.append(Segment(" " * max(0, width - sum(widths) - self._row_label_column_width), extend))
+        return Strip(line_crop(segments, x1, x2, width)).adjust_cell_length(width, base_style).simplify()
+
+    def _header_style(self) -> Style:
+        """The header row's style, once a drawing (within ``render_lines``)."""
+        if self._components is None:
+            return self.get_component_styles("datatable--header").rich_style
+        found = self._header_rich
+        if found is None:
+            found = self._header_rich = self.get_component_styles("datatable--header").rich_style
+        return found
 
     def _moved(self, strip: Strip, row: int) -> Strip:
         """``strip`` (a row's line drawn at another place) with ``row`` in its segments' click
