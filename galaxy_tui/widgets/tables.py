@@ -21,10 +21,12 @@ assembled again either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from itertools import count
 from typing import Any, ClassVar, cast
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -32,10 +34,12 @@ from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.color import Color
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.css.styles import RenderStyles
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -45,6 +49,7 @@ SHRINK_AFTER_S = 30.0  # a busy table gives back blank rows only after this long
 MEMO = 4096  # cell texts and drawn cells kept; a table is cleared of them past this
 SegmentLines = list[list[Segment]]
 _texts: dict[str, Text] = {}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def as_cell(value: object, *, own: bool = False) -> object:
@@ -72,6 +77,27 @@ def with_meta(lines: SegmentLines, row: int, column: int) -> SegmentLines:
     meta = Style.from_meta({"row": row, "column": column})
     return [[Segment(text, style + meta if style else meta, control) for text, style, control in line]
             for line in lines]
+
+
+def _pieces(value: object) -> list[tuple[str, Style | None]] | None:
+    """A cell's text pieces and their Rich styles where it is one line of one-cell characters: a
+    Text without styles, or a Content (as DataTable draws it: its ``__rich__`` segments). None:
+    anything else (wide characters, control codes, styled Text, other renderables)."""
+    if isinstance(value, Text):
+        if value.spans or value.style or value.justify or value.overflow or not value.no_wrap:
+            return None
+        pieces: list[tuple[str, Style | None]] = [(value.plain, None)]
+    elif isinstance(value, Content):
+        segments = value.render_segments(VisualStyle(), "\n")  # what its __rich__ hands Rich
+        if not segments or segments[-1].text != "\n":
+            return None
+        pieces = [(text, style) for text, style, _ in segments[:-1]]
+    else:
+        return None
+    text = "".join(t for t, _ in pieces)
+    if _CONTROL.search(text) or cell_len(text) != len(text):
+        return None
+    return pieces
 
 
 class KeyedTable(DataTable[object]):
@@ -410,11 +436,44 @@ class KeyedTable(DataTable[object]):
         hit = self._drawn.get(key)
         if hit is not None and hit[0] is value:
             return hit[2] if hit[1] == row_index else with_meta(hit[2], row_index, column_index)
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        lines = self._draw_cell(value, row_index, column_index, base_style, width, cursor, hover) if height == 1 \
+            else None
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         if len(self._drawn) >= MEMO:
             self._drawn.clear()
         self._drawn[key] = (value, row_index, lines)
         return lines
+
+    def _draw_cell(self, value: object, row_index: int, column_index: int, base_style: Style, width: int,
+                   cursor: bool, hover: bool) -> SegmentLines | None:
+        """What ``DataTable._render_cell`` draws for a one-line cell of plain text (a Text without
+        styles, or a Content) that fits its column: its pieces between the padding, styled as
+        Rich's ``Styled(Padding(cell))`` styles them (pre + piece + post), without Rich's
+        rendering (a third of a busy Tasks drawing: running times and waits are new cells every
+        second). None: a cell it does not draw (DataTable draws it). A test compares both."""
+        if row_index < 0 or row_index < self.fixed_rows or column_index < self.fixed_columns:
+            return None
+        pieces = _pieces(value)
+        inner = width - 2 * self.cell_padding
+        if pieces is None or sum(len(text) for text, _ in pieces) > inner:
+            return None
+        component, post = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component
+
+        def styled(style: Style | None) -> Style | None:  # Segment.apply_style(pre, post), as Styled does
+            out = pre + style if pre else style
+            return (out + post if out else post) if post else out
+
+        pad = Segment(" " * self.cell_padding, styled(None))
+        line = [pad, *[Segment(text, styled(style)) for text, style in pieces]]
+        used = sum(len(text) for text, _ in pieces)
+        if inner > used:
+            line.append(Segment(" " * (inner - used), styled(None)))
+        line.append(pad)
+        return [line]
 
     def validate_cursor_coordinate(self, value: Coordinate) -> Coordinate:
         """The cursor never rests on a blank (spare) row below the last real one."""
