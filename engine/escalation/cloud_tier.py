@@ -18,6 +18,7 @@ from typing import Any
 from engine.commands import Command, CommandKind
 from engine.escalation.manager import DAY_S, BudgetExceeded, EscalationManager, EscalationStateError
 from engine.escalation.providers import ProviderError
+from engine.escalation.rule import escalation_env
 from engine.escalation.service import build_manager, escalation_views, should_escalate
 from engine.escalation.store import OPEN_STATES, Escalation, EscalationState
 from engine.event_types import EventType, OnEvent
@@ -82,6 +83,11 @@ class CloudTier:
         self._failed_stamp: int | None = None
         self._now = 0.0
 
+    def worker_env(self) -> dict[str, str]:
+        """What workers need to park a task that qualifies at its failure (engine/escalation/rule.py):
+        nothing when no provider is configured (nothing could be escalated)."""
+        return escalation_env(self.manager.config.after_local_failures if self.manager.providers else None)
+
     # ---- the tick ----
     def tick(self, now: float) -> None:
         self._now = now
@@ -111,6 +117,7 @@ class CloudTier:
         if not self._swept:
             self._swept = True
             self._sweep(now)
+        self._raise_for_parked(now)
         for task in self.queue.recent("failed", 50):
             if task.task_id in self._seen_failed:
                 continue
@@ -127,6 +134,30 @@ class CloudTier:
                 continue
             self._park(task.task_id, e.escalation_id, now)
             self._reconcile(now, only=task.task_id)
+
+    def _raise_for_parked(self, now: float) -> None:
+        """Tasks their workers parked at their failure (``TaskQueue.fail(escalate=...)``) wait with
+        no escalation yet: raise one and attach it. One this task had already (a retry after a
+        deny) or a request the providers refuse sends it to failed/ with its own error."""
+        awaiting = self._awaiting()
+        if awaiting is None:
+            return
+        for task in awaiting.tasks():
+            if (task.result or {}).get("awaiting_escalation"):
+                continue
+            why = should_escalate(task, self.manager.config) or "its worker asked for an escalation"
+            if self.manager.store.for_task(task.task_id):
+                awaiting.fail(task.task_id, task.error or "failed", now, event=EventType.TASK_FAILED)
+                continue
+            try:
+                e = self.manager.request(task, why, now)
+            except ProviderError as exc:
+                self.on_event(EventType.ESCALATION_UNAVAILABLE, {"task_id": task.task_id, "error": str(exc)})
+                awaiting.fail(task.task_id, f"{task.error or 'failed'} (escalation not possible: {exc})", now,
+                              event=EventType.TASK_FAILED)
+                continue
+            awaiting.attach(task.task_id, e.escalation_id, now)
+            self._seen_failed.add(task.task_id)
 
     # ---- the task's side: awaiting approval (engine/queue/awaiting.py) ----
     def _awaiting(self) -> AwaitingStore | None:
@@ -160,7 +191,9 @@ class CloudTier:
             if only is not None and task.task_id != only:
                 continue
             esc_id = str((task.result or {}).get("awaiting_escalation") or "")
-            e = self.manager.store.get(esc_id) if esc_id else None
+            if not esc_id:
+                continue  # parked by its worker, its escalation not raised yet (_raise_for_parked)
+            e = self.manager.store.get(esc_id)
             if e is None:
                 awaiting.fail(task.task_id, f"its escalation {esc_id or '?'} is gone (pruned or rejected)", now,
                               event=EventType.TASK_ESCALATION_FAILED)

@@ -1,8 +1,11 @@
 """Tasks waiting for an operator's decision on their escalation: ``tasks/awaiting/<id>.json``.
 
-A task whose local attempts failed and that the cloud tier escalates is not a failure yet:
-it leaves failed/ (a ``U`` ledger line, so failure counts and alerts drop it, and "retry
-all" never sees it) and waits here, with its dependents held again. Then exactly one of:
+A task whose local attempts failed and that qualifies for escalation is not a failure: its
+worker puts it here at its failure (``FileQueue.write_awaiting``: never in failed/, its
+dependents stay held) and the cloud tier raises its escalation and ``attach``es it. A task
+that reached failed/ another way (a lease given up by the reaper, an older version) is parked
+by the cloud tier: it leaves failed/ (a ``U`` ledger line, so failure counts and alerts drop
+it, and "retry all" never sees it) with its dependents held again. Then exactly one of:
 
 - an answer: complete/ with the answer as result; its dependents are released once;
 - a deny (or an expiry whose default is deny): failed/ with "escalation denied by X:
@@ -112,6 +115,27 @@ class AwaitingTasks:
 
             fq.fs.write_replace(fq.tmp, self._path(task_id), encode(parked), fsync=fq.fsync)
             self._unfail_parked(task, escalation_id, now)
+        return DONE
+
+    def attach(self, task_id: str, escalation_id: str, now: float) -> Verdict:
+        """A task its worker parked at its failure (``FileQueue.write_awaiting``: no escalation yet)
+        gets the one the cloud tier raised."""
+        fq = self.fq
+        if not is_safe_task_id(task_id):
+            return Verdict.refused(Refusal.INVALID_ID, f"task id {task_id!r} is not valid")
+        with fq.deps_lock():
+            task = self.get(task_id)
+            if task is None:
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not awaiting approval")
+            have = (task.result or {}).get("awaiting_escalation")
+            if have == escalation_id:
+                return DONE
+            if have:
+                return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} awaits escalation {have} already")
+            from engine.queue.taskfile import encode
+
+            raised = task.with_changes(result={**(task.result or {}), "awaiting_escalation": escalation_id})
+            fq.fs.write_replace(fq.tmp, self._path(task_id), encode(raised), fsync=fq.fsync)
         return DONE
 
     def _unfail_parked(self, task: Task, escalation_id: str, now: float) -> None:

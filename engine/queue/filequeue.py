@@ -50,6 +50,7 @@ from engine.queue.protocol import (
     Candidate,
     ClaimPolicy,
     ClaimView,
+    EscalationRule,
     Place,
     QueueCounts,
     Refusal,
@@ -189,6 +190,27 @@ class FileQueue:
                               reason=cascade_reason if cascade_reason is not None else reason)
         intent.cascade_root = cascade_root
         with self.journal.begin(intent) as h:
+            try:
+                self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
+            except OSError:
+                h.drop()
+                raise
+            h.finish()
+
+    def write_awaiting(self, task: Task, error: str, why: str, now: float, *, worker_id: str,
+                       unlink: Sequence[str | Path], requeue: str | Path) -> None:
+        """A task that failed for good and qualifies for escalation (``why``) waits for an operator
+        from its failure on: awaiting/ with no escalation yet (the cloud tier raises one), never
+        failed/ (no ledger line, no failure event, its dependents stay held). Through the journal,
+        like ``write_failed``."""
+        parked = task.with_changes(status=TaskStatus.AWAITING_APPROVAL, error=error, lease_owner=None,
+                                   lease_expires=None, result={**(task.result or {}), "awaiting_escalation": ""})
+        data = encode(parked)
+        dest = self.paths.awaiting / f"{task.task_id}.json"
+        ev = self.events.render(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task.task_id, worker_id=worker_id,
+                                error=error, reason=why, task_class=task.task_class.value)
+        with self.journal.begin(self._intent("await", task, now, dest, data, None, [ev], unlink=unlink,
+                                             requeue=requeue)) as h:
             try:
                 self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
             except OSError:
@@ -407,7 +429,7 @@ class FileQueue:
                          error="already complete; this result was not recorded")
 
     def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
-             return_code: int | None = None) -> None:
+             return_code: int | None = None, escalate: EscalationRule | None = None) -> None:
         g = self._grab(task_id, worker_id, "finishing")
         if g is None:
             recovery.late_result(self, task_id, worker_id, now, "failed", error=error)
@@ -440,9 +462,13 @@ class FileQueue:
                 raise
             return
         why = snippet if not retryable else f"{snippet} (gave up after {task.retry_count + 1} attempts)"
+        last = task.with_changes(attempts=attempts)
+        escalation = escalate(last.with_changes(error=why)) if escalate is not None else None
         try:
-            self.write_failed(task.with_changes(attempts=attempts), why, now, worker_id=worker_id, unlink=[g.path],
-                              requeue=g.path)
+            if escalation is not None:
+                self.write_awaiting(last, why, escalation, now, worker_id=worker_id, unlink=[g.path], requeue=g.path)
+            else:
+                self.write_failed(last, why, now, worker_id=worker_id, unlink=[g.path], requeue=g.path)
         except OSError:
             self._ungrab(g)
             raise

@@ -218,8 +218,11 @@ class TaskQueue(Protocol):
     def complete(self, task_id: str, worker_id: str, result: dict[str, Any], now: float) -> None: ...
 
     def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
-             return_code: int | None = None) -> None:
-        """Record a failed attempt: retry with backoff while retries remain, else failed/."""
+             return_code: int | None = None, escalate: EscalationRule | None = None) -> None:
+        """Record a failed attempt: retry with backoff while retries remain, else failed/; or, when
+        ``escalate`` gives a reason for the task as it failed for good, straight to awaiting
+        approval (never counted as failed, its dependents held) with no escalation yet: the cloud
+        tier raises one and ``attach``es it."""
         ...
 
     def release(self, task_id: str, worker_id: str, now: float, reason: str) -> None:
@@ -315,12 +318,22 @@ class QueueWaker(Protocol):
         ...
 
 
+EscalationRule = Callable[[Task], str | None]
+"""For a task that failed for good (its last attempt and error recorded): why an operator should
+be asked to send it to the cloud tier, or None (``engine.escalation.rule``)."""
+
+
 class AwaitingStore(Protocol):
     """Tasks whose escalation awaits an operator: out of failed (not counted as failures, not
     retried by "retry all"), their dependents held; then exactly one of resolve, fail, retry_local."""
 
     def park(self, task_id: str, escalation_id: str, now: float) -> Verdict:
         """A failed task moves here while ``escalation_id`` is decided (idempotent)."""
+        ...
+
+    def attach(self, task_id: str, escalation_id: str, now: float) -> Verdict:
+        """A task parked by its worker's failure (no escalation yet) gets the one the cloud tier
+        raised; refused when it is not awaiting or has another one (idempotent for the same)."""
         ...
 
     def get(self, task_id: str) -> Task | None: ...

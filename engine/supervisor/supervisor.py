@@ -53,6 +53,10 @@ class CloudTierLike(Protocol):
 
     def snapshot_extras(self, now: float) -> dict[str, Any]: ...
 
+    def worker_env(self) -> dict[str, str]:
+        """The environment workers need to park a task that qualifies for escalation at its failure."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -385,6 +389,8 @@ class Supervisor:
         argv = self.argv_for(g, self.paths.root, endpoint=slot.endpoint, backend=slot.backend,
                              lease_s=th.lease_s, grace_s=round(th.shutdown_grace_s * 0.8, 1))
         env = worker_env(g, lease_s=self.config.thresholds.lease_s, store=store_env(self.config))
+        if self.cloud is not None:
+            env.update(self.cloud.worker_env())  # awaiting approval from the failure on (engine/escalation/rule.py)
         out = self.paths.logs / "workers" / f"{g.name}.out"  # the child's stdout/stderr (tracebacks, prints)
         env.update(worker_log_env(self.paths.logs / "workers" / f"{g.name}.log", self.config.log))
         rotate_if_over(out, self.config.log.max_bytes, self.config.log.backups)  # only we open .out, at spawn

@@ -28,7 +28,7 @@ from engine.handlers.registry import HandlerRegistry
 from engine.model import ERROR_SNIPPET_CHARS, Task, TaskClass
 from engine.paths import RigPaths
 from engine.proctable import current_instance
-from engine.queue.protocol import ClaimPolicy, RigQueue, StoreUnavailable
+from engine.queue.protocol import ClaimPolicy, EscalationRule, RigQueue, StoreUnavailable
 from engine.residency.protocol import Residency
 from engine.scheduling.policy import RigView, WorkerProfile, make_claim_policy
 from engine.store.outage import Change, RetryPolicy, StoreOutage, clock_text, describe
@@ -61,8 +61,9 @@ class Worker:
                  paths: RigPaths, events: EventLog, worker_id: str, gpu_ids: tuple[int, ...],
                  profile: WorkerProfile | None = None, settings: WorkerSettings | None = None, *,
                  rig_view: Callable[[], RigView] | None = None, groups: TaskGroups | None = None,
-                 outage: StoreOutage | None = None) -> None:
+                 outage: StoreOutage | None = None, escalate: EscalationRule | None = None) -> None:
         self.queue = queue
+        self.escalate = escalate  # a task that qualifies waits for an operator from its failure on
         self.handlers = handlers
         self.residency = residency
         self.clock = clock
@@ -382,7 +383,7 @@ class Worker:
             if outcome.output_tail and outcome.output_tail[-ERROR_SNIPPET_CHARS:] not in error:
                 error = f"{error} | {outcome.output_tail[-ERROR_SNIPPET_CHARS:]}"
             self.queue.fail(task.task_id, self.worker_id, error, now, retryable=outcome.retryable,
-                            return_code=outcome.return_code)
+                            return_code=outcome.return_code, escalate=self.escalate)
             self.tasks_failed += 1
 
     # ------------------------------------------------------------------ store outages

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.clock import SystemClock
+from engine.escalation.rule import rule_from_env
 from engine.events import EventLog
 from engine.handlers.registry import HandlerRegistry
 from engine.logsetup import log_fields
@@ -88,7 +89,7 @@ def run_worker(launch: WorkerLaunch, log: logging.Logger | None = None) -> int:
     else:
         rig_view = StoreRigView(channels.snapshots, channels.rig, launch.worker_id, clock.now)
     worker = Worker(queue, registry, residency, clock, paths, events, launch.worker_id, gpus, profile, settings,
-                    rig_view=rig_view)
+                    rig_view=rig_view, escalate=rule_from_env(os.environ))
     install_stop_handlers(worker)
     if early.reason is not None:  # the signal came while the store was being opened
         worker.request_stop(early.reason)

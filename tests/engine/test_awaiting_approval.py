@@ -20,6 +20,7 @@ from engine.commands import CommandKind, make_command
 from engine.config import Thresholds
 from engine.escalation.cloud_tier import CloudTier
 from engine.escalation.providers import AnthropicProvider
+from engine.escalation.rule import rule_from_env
 from engine.escalation.service import build_manager
 from engine.events import tail_events
 from engine.model import TaskClass, TaskStatus, TaskType
@@ -39,7 +40,9 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderApiDouble]:
 
 
 def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = None,  # type: ignore[no-untyped-def]
-         t0: float = T0):
+         t0: float = T0, *, by_worker: bool = False):
+    """``by_worker``: the worker was given the rule (engine/escalation/rule.py, from the supervisor's
+    environment) and parks the task at its failure; else it fails it and the cloud tier parks it."""
     paths = RigPaths(tmp_path / "rig").ensure()
     q = make_queue(paths.root)
     node = NodeConfig("cloud", api.url, "anthropic", "claude-x", 2, external=True, auth_env="AW_KEY",
@@ -56,8 +59,13 @@ def _rig(tmp_path: Path, api: ProviderApiDouble, cfg: EscalationConfig | None = 
               task("after", depends_on=("ask",))], t0)
     t = q.claim("w1", t0, policy(), 30.0)
     assert t is not None and t.task_id == "ask"
-    q.fail("ask", "w1", "no local tier can take it", t0 + 1, retryable=False)
-    assert q.get("after").status is TaskStatus.FAILED  # the worker's failure cascades at once
+    if by_worker:
+        q.fail("ask", "w1", "no local tier can take it", t0 + 1, retryable=False,
+               escalate=rule_from_env(tier.worker_env()))
+        assert q.get("after").status is TaskStatus.HELD  # never failed, not even for a tick
+    else:
+        q.fail("ask", "w1", "no local tier can take it", t0 + 1, retryable=False)
+        assert q.get("after").status is TaskStatus.FAILED  # the worker's failure cascades at once
     tier.tick(t0 + 2)
     return paths, q, tier
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from engine.events import tail_events
 from engine.paths import RigPaths
 from tests.doubles.provider_api import ProviderApiDouble
 
@@ -68,6 +69,9 @@ def test_escalation_needs_approval_on_a_live_rig(tmp_path: Path) -> None:
         parked = wait_for(lambda: sorted(p.name for p in RigPaths(root).awaiting.glob("*.json")) or None,
                           "both tasks awaiting approval")
         assert parked == ["ask1.json", "ask2.json"] and not list(RigPaths(root).failed.glob("ask*.json"))
+        kinds = {(e.get("task_id"), e.get("event_type")) for e in tail_events(RigPaths(root).events, 10_000)}
+        assert ("ask1", "task_awaiting_approval") in kinds and ("ask1", "task_failed") not in kinds, \
+            "its worker parked it at its failure (the supervisor's rule, GALAXY_ESCALATE_AFTER): never failed"
         assert api.requests == [], "nothing leaves the rig before approval"
         by_task = {e["task_id"]: e for e in esc}
         payload = json.dumps(by_task["ask1"]["payload"])

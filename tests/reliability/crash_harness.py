@@ -100,7 +100,7 @@ def states(paths: RigPaths) -> dict[str, list[str]]:
         hn = parse_held_name(name)
         if hn is not None:
             where[hn.task_id].append("held")
-    for state in ("complete", "failed"):
+    for state in ("complete", "failed", "awaiting"):
         for name in os.listdir(getattr(paths, state)):
             if name.endswith(".json"):
                 where[name[:-5]].append(state)
@@ -136,7 +136,10 @@ def check_invariants(root: Path, sc: Scenario, q: FileQueue) -> None:
     assert known in (submitted, set()) if all_or_none else known == submitted, f"tasks: {sorted(known)}"
     for task_id, found in where.items():
         assert len(found) == 1, f"{task_id} is in {found}"
-        assert found[0] in ("complete", "failed"), f"{task_id} still {found[0]} after the drain"
+        t = q.get(task_id)
+        waits_on_operator = t is not None and any(where[d] == ["awaiting"] for d in t.depends_on)
+        ended = ("complete", "failed", "awaiting") + (("held",) if waits_on_operator else ())
+        assert found[0] in ended, f"{task_id} still {found[0]} after the drain"
     for task_id in known:  # dependents released or failed in cascade, as their dependencies went
         t = q.get(task_id)
         assert t is not None
@@ -158,6 +161,11 @@ def check_invariants(root: Path, sc: Scenario, q: FileQueue) -> None:
                                or (e["event_type"] == "task_migrated" and e.get("place") == "complete"))
     assert {i: done[i] for i in complete} == dict.fromkeys(complete, 1), f"task_completed events: {done}"
     assert not done.keys() - set(complete), f"completion events for tasks not complete: {done}"
+    awaiting = [i for i, s in where.items() if s == ["awaiting"]]
+    parked = collections.Counter(e["task_id"] for e in events if e["event_type"] == "task_awaiting_approval")
+    assert {i: parked[i] for i in awaiting} == dict.fromkeys(awaiting, 1), f"task_awaiting_approval events: {parked}"
+    failed_events = collections.Counter(e["task_id"] for e in events if e["event_type"] == "task_failed")
+    assert not failed_events.keys() & set(awaiting), f"failure events for tasks awaiting approval: {failed_events}"
     assert not os.listdir(q.tmp), f"left in tasks/.tmp: {os.listdir(q.tmp)}"
     assert not os.listdir(q.journal.dir), f"left in tasks/.journal: {os.listdir(q.journal.dir)}"
     # a second recovery is a no-op

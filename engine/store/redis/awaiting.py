@@ -34,6 +34,16 @@ class RedisAwaiting:
             self.q.events.emit(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task_id, escalation_id=escalation_id)
         return DONE
 
+    def attach(self, task_id: str, escalation_id: str, now: float) -> Verdict:
+        if not is_safe_task_id(task_id):
+            return Verdict.refused(Refusal.INVALID_ID, f"task id {task_id!r} is not valid")
+        reply = self.q.run("attach", now, [task_id, escalation_id], request_id=new_request_id())
+        if reply.get("ok"):
+            return DONE
+        if reply.get("esc"):
+            return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} awaits escalation {reply['esc']} already")
+        return Verdict.refused(Refusal.NOT_FOUND, f"{task_id} is not awaiting approval")
+
     @store_call
     def get(self, task_id: str) -> Task | None:
         task = self.q.get(task_id) if is_safe_task_id(task_id) else None

@@ -141,7 +141,9 @@ return finish({ok = 1, released = released, hd = heads_now(), ver = redis.call('
 """
 
 FAIL = PRELUDE + _OWNED + r"""
--- arg: id, token, mode ('delay' | 'final'), error text, attempt JSON, backoff us (delay), final reason
+-- arg: id, token, mode ('delay' | 'final' | 'await'), error text, attempt JSON, backoff us (delay), final
+-- reason; 'await': failed for good but it qualifies for escalation: awaiting approval with no escalation
+-- yet (the cloud tier raises one and attaches it), never failed, its dependents still held
 local id, token, mode = arg(1), arg(2), arg(3)
 local o = owned(id, token)
 if o == 'done' then  -- this very failure, resent after its reply was lost: when its retry is due, if still
@@ -160,6 +162,14 @@ if mode == 'delay' then
   move(redis.call('HGET', h, 'cls'), 'processing', 'delayed')
   woke = true  -- an idle worker's next_due changed
   return finish({ok = 1, due = f(due)})
+end
+if mode == 'await' then
+  leave(id, 'processing')
+  redis.call('HSET', h, 'st', 'awaiting', 'esc', '', 'err', arg(7), 'since', f(NOW))
+  redis.call('HDEL', h, 'own', 'tok', 'exp')
+  redis.call('ZADD', P .. 'awaiting', f(NOW), id)
+  move(redis.call('HGET', h, 'cls'), 'processing', 'awaiting')
+  return finish({ok = 1, awaiting = 1})
 end
 fail_final(id, arg(7), nil, nil, nil)
 return finish({ok = 1, failed = 1})

@@ -90,6 +90,19 @@ local back = restore_cascade(id)
 return finish({ok = 1, restored = back})
 """
 
+ATTACH = PRELUDE + r"""
+-- arg: id, escalation id: a task its worker parked at its failure (no escalation yet) gets the one the
+-- cloud tier raised; the same one again is a no-op, another one is refused
+local id, esc = arg(1), arg(2)
+local h = tk(id)
+local r = redis.call('HMGET', h, 'st', 'esc')
+if r[1] ~= 'awaiting' then return finish({ok = 0, state = r[1] or 'unknown'}) end
+if r[2] == esc then return finish({ok = 1, already = 1}) end
+if r[2] and r[2] ~= '' then return finish({ok = 0, state = 'awaiting', esc = r[2]}) end
+redis.call('HSET', h, 'esc', esc)
+return finish({ok = 1})
+"""
+
 UNPARK = PRELUDE + r"""
 -- arg: id, mode ('fail' | 'local'), reason: an awaiting task back to failed (dependents cascade) or
 -- to the queue with its retries reset (its dependents keep waiting on it)
@@ -174,5 +187,5 @@ return finish({ok = 1, states = states}, {ok = 1, replayed = 1})
 
 OPERATOR_SCRIPTS: dict[str, str] = {
     "cancel": CANCEL, "retry": RETRY, "resolve": RESOLVE, "park": PARK, "unpark": UNPARK, "forget": FORGET,
-    "prune": PRUNE, "restore": RESTORE,
+    "prune": PRUNE, "restore": RESTORE, "attach": ATTACH,
 }

@@ -36,6 +36,7 @@ from engine.queue.protocol import (
     AwaitingStore,
     ClaimPolicy,
     ClaimView,
+    EscalationRule,
     Place,
     QueueCounts,
     QueuedSource,
@@ -360,7 +361,7 @@ class RedisQueue:
             self.events.emit(EventType.TASK_RELEASED, at=now, task_id=str(dep))
 
     def fail(self, task_id: str, worker_id: str, error: str, now: float, *, retryable: bool = True,
-             return_code: int | None = None) -> None:
+             return_code: int | None = None, escalate: EscalationRule | None = None) -> None:
         c = self._take_claim(task_id, worker_id)
         if c is None:
             self._refused(task_id, worker_id, now, "failed", self._state(task_id), error)
@@ -369,6 +370,7 @@ class RedisQueue:
         attempt = self._attempt(c, now, outcome, error=error, return_code=return_code)
         snippet = error[-ERROR_SNIPPET_CHARS:]
         task = c.task
+        extra: dict[str, Any]
         if retryable and task.retry_count < task.max_retries:
             n = task.retry_count + 1
             backoff = self.backoff_s(n)
@@ -376,8 +378,13 @@ class RedisQueue:
             event, extra = EventType.TASK_RETRY_SCHEDULED, {"retry_count": n, "not_before": now + backoff}
         else:
             why = snippet if not retryable else f"{snippet} (gave up after {task.retry_count + 1} attempts)"
-            reply = self.run("fail", now, [task_id, c.token, "final", snippet, attempt, "0", why])
+            last = task.with_changes(attempts=task.attempts + (Attempt.from_dict(json.loads(attempt)),), error=why)
+            escalation = escalate(last) if escalate is not None else None
+            mode = "final" if escalation is None else "await"
+            reply = self.run("fail", now, [task_id, c.token, mode, snippet, attempt, "0", why])
             event, extra = EventType.TASK_FAILED, {"retry_count": task.retry_count}
+            if escalation is not None:  # waits for an operator from its failure on: no failure event
+                event, extra = EventType.TASK_AWAITING_APPROVAL, {"reason": escalation}
         self._claims.pop(task_id, None)
         if not reply.get("ok") and not replies.applied_earlier(reply):
             self._refused(task_id, worker_id, now, "failed", str(reply.get("state")), error)
