@@ -165,10 +165,11 @@ class GpuCard(Widget):
             self._kept.forget()
             self.refresh()
             return
-        for y, (now, before) in enumerate(zip(new, old)):
-            if now != before:
-                self._kept.forget(y)
-                self.refresh(Region(0, y, self._width, 1))
+        changed = [y for y, (now, before) in enumerate(zip(new, old)) if now != before]
+        for y in changed:
+            self._kept.forget(y)
+        if changed:  # one refresh for the lines (each call posts to the message queue)
+            self.refresh(*[Region(0, y, self._width, 1) for y in changed])
 
     def on_click(self) -> None:
         parent = self.parent

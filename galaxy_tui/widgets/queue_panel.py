@@ -42,10 +42,11 @@ class QueuePanel(Widget):
             self.refresh(layout=True)
             return
         width = self.content_size.width
-        for y in range(height):
-            if (lines[y] if y < len(lines) else None) != (old[y] if y < len(old) else None):
-                self._kept.forget(y)
-                self.refresh(Region(0, y, width, 1))
+        changed = [y for y in range(height) if (lines[y] if y < len(lines) else None) != (old[y] if y < len(old) else None)]
+        for y in changed:
+            self._kept.forget(y)
+        if changed:  # one refresh for the lines (each call posts to the message queue)
+            self.refresh(*[Region(0, y, width, 1) for y in changed])
 
     def _held(self, lines: int, now: float) -> int:
         """The height to show: the content's, or the current one while the content has been

@@ -264,9 +264,10 @@ class KeyedTable(DataTable[object]):
             self.refresh()
             return
         width = self.size.width
-        for y, (a, b) in enumerate(zip(before[:-1], after[:-1])):
-            if a[1:] != b[1:] or len(a) != len(b) or (a and not _same_cells(a[0], b[0])):
-                self.refresh(Region(0, y, width, 1))
+        changed = [Region(0, y, width, 1) for y, (a, b) in enumerate(zip(before[:-1], after[:-1]))
+                   if a[1:] != b[1:] or len(a) != len(b) or (a and not _same_cells(a[0], b[0]))]
+        if changed:  # one refresh for the lines (each call posts to the message queue)
+            self.refresh(*changed)
 
     def _put(self, slot: str, col: str, value: object) -> None:
         """``update_cell`` without its refresh: ``set_rows`` refreshes the lines that changed once

@@ -64,10 +64,11 @@ class TextPanel(Widget):
             self._lines = len(new)
             return
         width = self.size.width
-        for y, (now, before) in enumerate(zip(new, old)):
-            if now != before:
-                self._kept.forget(y)
-                self.refresh(Region(0, y, width, 1))
+        changed = [y for y, (now, before) in enumerate(zip(new, old)) if now != before]
+        for y in changed:
+            self._kept.forget(y)
+        if changed:  # one refresh for the lines (each call posts to the message queue)
+            self.refresh(*[Region(0, y, width, 1) for y in changed])
 
     def render(self) -> Content:
         return self._content
