@@ -170,13 +170,9 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
                                 log_level=getattr(args, "log_level", None))
         print(f"galaxy up: started the supervisor (pid {proc.pid}, log {root / 'logs' / 'supervisor.log'})",
               file=sys.stderr)
-        problem = _wait_started(args, root, proc, since)
-        if isinstance(problem, int):  # the store did not answer: what _report_waiting said and returned
-            return problem
-        if problem:
-            log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
-            print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
-            return 1
+        ended = _wait_started(args, root, proc, since)
+        if ended is not None:  # it did not start (1), or it waits for its store (0): said why
+            return ended
     else:
         print(f"galaxy up: a supervisor already runs on this root (pid {pid}); using it"
               + (" (--demo applies only to a supervisor it starts)" if args.demo else ""), file=sys.stderr)
@@ -186,11 +182,11 @@ def run_up(args: argparse.Namespace, systemctl: Systemctl | None = None) -> int:
 
 
 def _wait_started(args: argparse.Namespace, root: Path, proc: subprocess.Popen[bytes],
-                  since: float) -> str | int | None:
-    """None once the supervisor started published its first snapshot; else why not. The configured
-    store is opened once: when it does not answer, the supervisor waits for it and this returns
-    ``_report_waiting``'s exit status (it said why); a store that is wrong is the supervisor's to
-    report (it exits: the snapshot wait says so)."""
+                  since: float) -> int | None:
+    """None once the supervisor started published its first snapshot; else ``up``'s exit status,
+    after saying why. The configured store is opened once: when it does not answer, the supervisor
+    waits for it (``_report_waiting``: 0 while it waits, 1 if it exited); a store that is wrong is
+    the supervisor's to report (it exits: the snapshot wait says so, 1)."""
     from engine.cli.store_channels import StoreOpenError, open_cli_channels
 
     try:
@@ -198,18 +194,27 @@ def _wait_started(args: argparse.Namespace, root: Path, proc: subprocess.Popen[b
     except StoreOpenError as exc:
         if exc.unreachable:
             return _report_waiting(root, proc, str(exc))
-        return wait_first_snapshot(root, proc, since)
+        return _not_started(root, wait_first_snapshot(root, proc, since))
     try:
         if channels.kind == "file":
-            return wait_first_snapshot(root, proc, since)
+            return _not_started(root, wait_first_snapshot(root, proc, since))
 
         def published_at() -> float | None:
             got = channels.snapshots.latest(channels.rig)
             return got.published_at if got is not None else None
 
-        return wait_first_snapshot(root, proc, since, published_at=published_at)
+        return _not_started(root, wait_first_snapshot(root, proc, since, published_at=published_at))
     finally:
         channels.close()
+
+
+def _not_started(root: Path, problem: str | None) -> int | None:
+    """None when the snapshot wait found no problem; else 1, after printing it with the logs' tails."""
+    if problem is None:
+        return None
+    log_tail = _log_tail(root / "logs" / "supervisor.log") + "\n" + _log_tail(root / "logs" / "supervisor.out")
+    print(f"galaxy up: {problem}\n{log_tail}", file=sys.stderr)
+    return 1
 
 
 STORE_WAIT_CHECK_S = 3.0
