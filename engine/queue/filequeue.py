@@ -189,13 +189,7 @@ class FileQueue:
                               then=Then.CASCADE if cascade else Then.NOTHING, requeue=requeue,
                               reason=cascade_reason if cascade_reason is not None else reason)
         intent.cascade_root = cascade_root
-        with self.journal.begin(intent) as h:
-            try:
-                self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
-            except OSError:
-                h.drop()
-                raise
-            h.finish()
+        self._journaled_write(intent, dest, data)
 
     def write_awaiting(self, task: Task, error: str, why: str, now: float, *, worker_id: str,
                        unlink: Sequence[str | Path], requeue: str | Path) -> None:
@@ -209,8 +203,13 @@ class FileQueue:
         dest = self.paths.awaiting / f"{task.task_id}.json"
         ev = self.events.render(EventType.TASK_AWAITING_APPROVAL, at=now, task_id=task.task_id, worker_id=worker_id,
                                 error=error, reason=why, task_class=task.task_class.value)
-        with self.journal.begin(self._intent("await", task, now, dest, data, None, [ev], unlink=unlink,
-                                             requeue=requeue)) as h:
+        self._journaled_write(self._intent("await", task, now, dest, data, None, [ev], unlink=unlink,
+                                           requeue=requeue), dest, data)
+
+    def _journaled_write(self, intent: Intent, dest: Path, data: bytes) -> None:
+        """``dest`` is ``intent``'s commit: once written, the rest of the intent happens exactly once, even
+        across a crash; a write error drops the intent (nothing happened) and is raised."""
+        with self.journal.begin(intent) as h:
             try:
                 self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
             except OSError:
@@ -449,14 +448,8 @@ class FileQueue:
                                     error=snippet, duration_ms=(now - g.info.claimed_at) * 1000.0, retry_count=n,
                                     not_before=due, return_code=return_code)
             try:
-                with self.journal.begin(self._intent("retry_later", task, now, dest, data, None, [ev],
-                                                     unlink=[g.path], requeue=g.path)) as h:
-                    try:
-                        self.fs.write_replace(self.tmp, dest, data, fsync=self.fsync)
-                    except OSError:
-                        h.drop()
-                        raise
-                    h.finish()
+                self._journaled_write(self._intent("retry_later", task, now, dest, data, None, [ev],
+                                                   unlink=[g.path], requeue=g.path), dest, data)
             except OSError:
                 self._ungrab(g)
                 raise

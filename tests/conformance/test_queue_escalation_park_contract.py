@@ -44,11 +44,16 @@ def test_a_task_that_qualifies_waits_from_its_failure_on(q: RigQueue, clock: Fak
     assert not retried and retried.refusal is Refusal.AWAITING_APPROVAL
 
 
+def parked_by_its_worker(q: RigQueue, now: float) -> None:
+    """"ask" (with "after" depending on it) failed for good and qualified: awaiting, none raised yet."""
+    q.submit([task("ask"), task("after", depends_on=("ask",))], now)
+    assert claim(q, now).task_id == "ask"
+    q.fail("ask", "w1", "needs cloud", now + 1, retryable=False, escalate=asks)
+
+
 def test_the_escalation_is_attached_once_then_decides_as_a_parked_ones(q: RigQueue, clock: FakeClock) -> None:
     now = clock.now()
-    q.submit([task("ask"), task("after", depends_on=("ask",))], now)
-    claim(q, now)
-    q.fail("ask", "w1", "needs cloud", now + 1, retryable=False, escalate=asks)
+    parked_by_its_worker(q, now)
     assert q.awaiting.attach("ask", "esc-1", now + 2)
     assert q.awaiting.attach("ask", "esc-1", now + 3)  # the same again: nothing changes
     other = q.awaiting.attach("ask", "esc-2", now + 3)
@@ -63,9 +68,7 @@ def test_the_escalation_is_attached_once_then_decides_as_a_parked_ones(q: RigQue
 
 def test_an_answer_completes_it_and_releases_its_dependents(q: RigQueue, clock: FakeClock) -> None:
     now = clock.now()
-    q.submit([task("ask"), task("after", depends_on=("ask",))], now)
-    claim(q, now)
-    q.fail("ask", "w1", "needs cloud", now + 1, retryable=False, escalate=asks)
+    parked_by_its_worker(q, now)
     assert q.awaiting.attach("ask", "esc-1", now + 2)
     assert q.awaiting.resolve("ask", {"text": "cloud answer"}, now + 3)
     assert q.where("ask") is Place.COMPLETE and q.where("after") is Place.QUEUE
