@@ -146,17 +146,21 @@ class CloudTier:
             if (task.result or {}).get("awaiting_escalation"):
                 continue
             why = should_escalate(task, self.manager.config) or "its worker asked for an escalation"
-            if self.manager.store.for_task(task.task_id):
+            earlier = self.manager.store.for_task(task.task_id)
+            if earlier and not any(e.state in OPEN_STATES for e in earlier):  # decided before: a local retry
                 awaiting.fail(task.task_id, task.error or "failed", now, event=EventType.TASK_FAILED)
                 continue
             try:
-                e = self.manager.request(task, why, now)
+                e = self.manager.request(task, why, now)  # an open one (raised before a crash) is reused
             except ProviderError as exc:
                 self.on_event(EventType.ESCALATION_UNAVAILABLE, {"task_id": task.task_id, "error": str(exc)})
                 awaiting.fail(task.task_id, f"{task.error or 'failed'} (escalation not possible: {exc})", now,
                               event=EventType.TASK_FAILED)
                 continue
-            awaiting.attach(task.task_id, e.escalation_id, now)
+            attached = awaiting.attach(task.task_id, e.escalation_id, now)
+            if not attached and awaiting.get(task.task_id) is not None:  # another rig's tier raised one too
+                self.manager.deny(e.escalation_id, now, by="supervisor",
+                                  reason=f"a duplicate: {attached.message} (raised by another supervisor)")
             self._seen_failed.add(task.task_id)
 
     # ---- the task's side: awaiting approval (engine/queue/awaiting.py) ----
@@ -208,9 +212,15 @@ class CloudTier:
             elif e.state == EscalationState.FAILED:
                 self._send_failed(e)
 
+    def _awaits_another(self, e: Escalation) -> bool:
+        """The task waits for another escalation than ``e`` (``e`` was a duplicate): ``e``'s end is not its."""
+        awaiting = self._awaiting()
+        parked = awaiting.get(e.task_id) if awaiting is not None else None
+        return parked is not None and (parked.result or {}).get("awaiting_escalation") not in (e.escalation_id, "", None)
+
     def _back_to_failed(self, e: Escalation, reason: str, event: EventType) -> None:
         awaiting = self._awaiting()
-        if awaiting is not None and awaiting.get(e.task_id) is not None:
+        if awaiting is not None and awaiting.get(e.task_id) is not None and not self._awaits_another(e):
             awaiting.fail(e.task_id, reason, self._now, event=event)
 
     # ---- outcomes ----
@@ -221,6 +231,8 @@ class CloudTier:
         self.resolve(e.task_id, result, self._now)
 
     def _denied(self, e: Escalation) -> None:
+        if self._awaits_another(e):
+            return  # a duplicate raised by two supervisors at once, denied by the one that lost
         self._back_to_failed(e, denial_reason(e.decided_by, e.deny_reason), EventType.TASK_ESCALATION_DENIED)
         self.on_event(EventType.TASK_ESCALATION_DENIED, {"task_id": e.task_id, "reason": e.deny_reason})
 

@@ -67,3 +67,49 @@ def test_workers_get_the_rule_only_when_a_provider_could_take_the_escalation(tmp
         assert tier.worker_env() == {}
     finally:
         tier.close()
+
+
+def _detach(paths, task_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The parked file as its worker wrote it: no escalation attached (a tier that died before attaching)."""
+    import json
+
+    path = paths.awaiting / f"{task_id}.json"
+    data = json.loads(path.read_text())
+    data["result"]["awaiting_escalation"] = ""
+    path.write_text(json.dumps(data))
+
+
+def test_a_tier_that_died_between_raising_and_attaching_attaches_the_same_one(tmp_path, api: ProviderApiDouble):  # noqa: F811
+    paths, q, tier = _rig(tmp_path, api, by_worker=True)
+    try:
+        (esc,) = tier.manager.pending()
+        _detach(paths, "ask")
+        tier.tick(T0 + 10)
+        assert q.get("ask").result["awaiting_escalation"] == esc.escalation_id  # not failed, not raised twice
+        assert [e.escalation_id for e in tier.manager.store.for_task("ask")] == [esc.escalation_id]
+    finally:
+        tier.close()
+
+
+def test_a_duplicate_raised_by_another_supervisor_is_denied_and_the_task_keeps_waiting(tmp_path,
+                                                                                      api: ProviderApiDouble):  # noqa: F811
+    """Two rigs' tiers raised one each for the same parked task at once; the other attached first.
+    Denying ours (what the loser of the attach does) must leave the task waiting for the other's."""
+    from dataclasses import replace
+
+    paths, q, tier = _rig(tmp_path, api, by_worker=True)
+    try:
+        (mine,) = tier.manager.pending()
+        theirs = replace(mine, escalation_id="esc-other00001")
+        tier.manager.store.save(theirs)
+        _detach(paths, "ask")
+        assert q.awaiting.attach("ask", theirs.escalation_id, T0 + 9)
+        lost = q.awaiting.attach("ask", mine.escalation_id, T0 + 10)
+        assert not lost and theirs.escalation_id in lost.message
+        tier.manager.deny(mine.escalation_id, T0 + 11, by="supervisor", reason=f"a duplicate: {lost.message}")
+        parked = q.get("ask")
+        assert parked.status is TaskStatus.AWAITING_APPROVAL
+        assert parked.result["awaiting_escalation"] == theirs.escalation_id and q.get("after").status is TaskStatus.HELD
+        assert _events(paths, "task_escalation_denied", "ask") == 0
+    finally:
+        tier.close()
