@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/redis_queue_bench.py            # depth 20,000 and 100,000 (a few minutes)
     .venv/bin/python bench/redis_queue_bench.py --quick    # small depths, a few seconds
+    .venv/bin/python bench/redis_queue_bench.py --latency 5   # submit-to-claim only, 5 runs of 300
 
 Measures, in one run: enqueue/s (batches of 1,000); claim+complete/s with 1, 2 and 4 worker
 processes at depth 20,000 (the real ``RedisQueue.claim`` with the real claim policy, no-op tasks,
@@ -10,8 +11,9 @@ processes at depth 20,000 (the real ``RedisQueue.claim`` with the real claim pol
 process's CPU from the start signal on; once more with 4 workers writing their events to Redis's
 stream, as a rig on the Redis store does; the same for RQ (``rq`` SimpleWorker, burst mode, no-op
 jobs) and for the file store (bench/queue_bench.py's drain); submit-to-claim latency p50/p99
-through ``wait_for_change`` (pub/sub wake) at low load; the cost of one claim+complete at depth 100
-and 100,000 (and the commands Redis ran for it).
+through ``wait_for_change`` (pub/sub wake) at low load, and of it the part from the wake (the idle
+worker's wait returning) to the claimed task; the cost of one claim+complete at depth 100 and
+100,000 (and the commands Redis ran for it).
 
 Targets (issue 14): >= 8,000 claims+completions/s with 4 workers, >= 2x RQ in the same run,
 p99 < 5 ms, flat cost with depth.
@@ -76,6 +78,33 @@ times right after (20:12, load 0.9): p50 3.41 / 3.28 / 3.18 / 3.33 / 3.59 ms, p9
 5.29 / 5.83 / 6.25 ms. So: >= 2x RQ met (5.7-21x; RQ's own figures jump between runs), flat with
 depth met, p99 < 5 ms NOT met (4.98 once, 5.3-7.0 in the five runs after), 8,000/s with 4 workers
 NOT met (1,611/s; at 766 + 302 us of CPU per task two cores top out near 1,900/s).
+
+Late night (21:05-23:10 UTC): submit to claim was six process wake-ups (submitter -> Redis -> the
+idle worker's wake -> heads read -> Redis -> claim -> Redis -> worker); it is four: a wake carries
+the lane heads of the lanes its script queued tasks in, and the worker claims with one script
+(644f564). Every head is kept in one hash, ``hd``, so a completion, a heads read or a conflict reads
+them with one HGETALL, not SMEMBERS + 2 calls a lane (ae82a2b, committed with another helper's
+change by a shared index): 32 commands per claim+complete at any number of lanes (was 31 at one
+lane, ~48 at the drains' 10). The waker reads its connection directly (309fc81: poll to the
+wait's return p50 0.44 -> 0.33 ms in a step probe) and a claim's candidates are cached (f5f028c:
+~100 -> ~18 us for 10 lanes, hot). Measured by alternating ``git archive`` copies of 6c655b9
+(before) and the new code on the 2 cores shared with other helpers' benchmarks (load in brackets):
+
+    --redis-only, before/after/before/after, 21:40-21:50 (load 1.5-8; the after copy without f5f028c):
+    claim+complete 1 / 2 / 4 w      886/864/758, 633/715/614 -> 913/839/568, 729/709/563 per s
+    CPU per task, 1 / 2 / 4 w       workers 632/823/1,034, 704/904/1,205 -> 654/800/1,184, 639/804/1,132 us
+                                    redis-server 411/403/404, 466/442/475 -> 403/382/454, 395/374/424 us
+    4 w, events to Redis's stream   532, 441 -> 508, 531 per s
+    one worker in-process, 3,000 tasks, 10 lanes, 3 alternations (load 2.4-3.5): client user CPU
+    630/603/607 -> 587/580/693 us, redis-server 434/410/416 -> 404/388/469 us per claim+complete
+    redis-server time inside EVALSHA for a heads read at 10 lanes (least of 7 rounds): ~100 -> ~35 us
+
+    submit-to-claim, 1,000 submissions, before/after twice, 22:00 (load 3.2-3.9):
+    p50 3.75 / 3.99 -> 3.62 / 3.59 ms, p99 22.7 / 23.0 -> 21.5 / 21.1 ms (the load's; from the wake to
+    the claimed task p50 1.24-1.28 ms)
+The rates and p99 follow the other helpers' load more than the code; the counted figures do not:
+two process wake-ups fewer per idle claim, commands per claim+complete flat in lanes, and the
+arithmetic of docs/cluster.md "Speed" unchanged (cores / (worker + server CPU per task)).
 """
 
 from __future__ import annotations
@@ -161,17 +190,20 @@ def _child(args: list[str]) -> int:
         q = _queue(url, cluster, Path(events_dir))
         policy = make_claim_policy(WorkerProfile(worker_id))
         print("ready", flush=True)
-        delays: list[float] = []
+        delays: list[tuple[float, float]] = []  # (submit to claimed, submit to the wait's return)
+        woke = 0.0
         while True:
             t = q.claim(worker_id, time.time(), policy, LEASE_S)
             if t is None:
                 q.wait_for_change(1.0)
+                woke = time.time()
                 continue
             got = time.time()
             q.complete(t.task_id, worker_id, {}, got)
             if t.task_id == "stop":
                 break
-            delays.append(got - float(t.params["sent"]))
+            sent = float(t.params["sent"])
+            delays.append((got - sent, woke - sent if woke > sent else got - sent))
         print(json.dumps(delays), flush=True)
         return 0
     raise SystemExit(f"unknown child mode {mode}")
@@ -258,7 +290,9 @@ def bench_file(n: int, workers: int, base: Path) -> float:
     return rate
 
 
-def bench_latency(url: str, samples: int, events_dir: Path) -> tuple[float, float]:
+def bench_latency(url: str, samples: int, events_dir: Path) -> tuple[float, float, float, float]:
+    """Submit-to-claim p50 and p99, and of it from the wake (the idle worker's wait returning) to the
+    claimed task p50 and p99, in ms."""
     q = _queue(url, "latency", events_dir)
     proc = _spawn("latency", url, "latency", "wl", events_dir)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
@@ -267,11 +301,21 @@ def bench_latency(url: str, samples: int, events_dir: Path) -> tuple[float, floa
         q.submit([Task(task_id=f"l{i:05d}", name="noop", command="true", params={"sent": time.time()})], time.time())
         time.sleep(0.02)
     q.submit([Task(task_id="stop", name="stop", command="true", params={"sent": time.time()})], time.time())
-    delays = sorted(json.loads(proc.stdout.read().strip().splitlines()[-1]))
+    rows = json.loads(proc.stdout.read().strip().splitlines()[-1])
     proc.wait()
-    p50 = statistics.median(delays)
-    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
-    return p50 * 1000, p99 * 1000
+    total = sorted(r[0] for r in rows)
+    after_wake = sorted(r[0] - r[1] for r in rows)
+
+    def p(xs: list[float], q: float) -> float:
+        return xs[min(len(xs) - 1, int(len(xs) * q))] * 1000
+
+    return statistics.median(total) * 1000, p(total, 0.99), statistics.median(after_wake) * 1000, p(after_wake, 0.99)
+
+
+def _print_latency(url: str, samples: int, events_dir: Path) -> None:
+    p50, p99, wake50, wake99 = bench_latency(url, samples, events_dir)
+    print(f"submit-to-claim (pub/sub wake, idle worker): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+          f"(from the wake to the claimed task: p50 {wake50:.2f} ms, p99 {wake99:.2f} ms; {samples} submissions)")
 
 
 def bench_depth(url: str, depth: int, events_dir: Path) -> tuple[float, int]:
@@ -304,12 +348,25 @@ def main() -> int:
     ap.add_argument("--compare-n", type=int, default=0,
                     help="tasks for the RQ and file-store drains (default: the same depth as Redis's)")
     ap.add_argument("--redis-only", action="store_true", help="enqueue and the Redis drains only")
+    ap.add_argument("--latency", type=int, default=0, metavar="RUNS",
+                    help="only submit-to-claim, RUNS times (300 submissions each, a fresh redis-server each)")
     ap.add_argument("--child", nargs=5)
     args = ap.parse_args()
     if args.child:
         return _child(args.child)
     from tests.support.redis_server import start_redis
 
+    if args.latency:
+        for _ in range(args.latency):
+            base = Path(tempfile.mkdtemp(prefix="galaxy-redis-bench-"))
+            server = start_redis(base / "redis")
+            try:
+                (base / "events").mkdir()
+                _print_latency(server.url, 300, base / "events")
+            finally:
+                server.stop()
+                shutil.rmtree(base, ignore_errors=True)
+        return 0
     n = 2_000 if args.quick else 20_000
     deep = 10_000 if args.quick else 100_000
     m = args.compare_n or n
@@ -335,8 +392,7 @@ def main() -> int:
                   + (f"{rq_rate:,.0f} jobs/s" if rq_rate else "rq not installed"))
         for workers in (1, 2, 4):
             print(f"file store claim+complete, {workers} worker(s), depth {m:,}: {bench_file(m, workers, base):,.0f}/s")
-        p50, p99 = bench_latency(server.url, 100 if args.quick else 300, events_dir)
-        print(f"submit-to-claim (pub/sub wake, idle worker): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        _print_latency(server.url, 100 if args.quick else 300, events_dir)
         for depth in (100, deep):
             us_per, cmds = bench_depth(server.url, depth, events_dir)
             print(f"claim+complete at depth {depth:,}: {us_per:,.0f} us each, {cmds} Redis commands each")
