@@ -22,9 +22,9 @@ assembled again either.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import count
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Self, cast
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -105,6 +105,10 @@ class KeyedTable(DataTable[object]):
 
     COLUMNS: tuple[tuple[str, str, int | None], ...] = ()  # (key, label, width)
     KEEP_SPARE_ROWS = False  # True: rows that leave stay blank at the bottom (a fixed-height, busy table)
+    # class defaults: DataTable.__init__ may refresh before KeyedTable.__init__ has run
+    _sizing = False  # within DataTable._update_dimensions (it sets the virtual size): see refresh
+    _in_scroll_update = False
+    sized_without_layout = 0  # virtual size changes taken without a layout (see refresh)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "first_row", "First", show=False),
         Binding("end", "last_row", "Last", show=False),
@@ -223,6 +227,31 @@ class KeyedTable(DataTable[object]):
             self._roomy_since = None
             return keep
         return blank
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        self._sizing = True  # the virtual size it sets: see refresh
+        try:
+            super()._update_dimensions(new_rows)
+        finally:
+            self._sizing = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """A table that scrolls and gets more rows (or fewer) has a new virtual size, and Textual
+        lays out the whole screen for it: ~27 ms, a few times a minute while a busy rig's queue
+        grows. Where its scrollbars stay as they are (shown or not), its place and size on screen
+        do not change: the scrollbars take the new size and the table is redrawn, no layout."""
+        if layout and self._sizing and not self._in_scroll_update and self._is_mounted:
+            shown = (self.show_horizontal_scrollbar, self.show_vertical_scrollbar)
+            self._in_scroll_update = True
+            try:
+                self._scroll_update(self.virtual_size)  # a scrollbar shown or hidden asks for its layout
+            finally:
+                self._in_scroll_update = False
+            if (self.show_horizontal_scrollbar, self.show_vertical_scrollbar) == shown:
+                self.sized_without_layout += 1
+                return super().refresh(*regions, repaint=repaint, layout=False, recompose=recompose)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _add(self, slot: str, cells: Sequence[object]) -> None:
         self.add_row(*[as_cell(c, own=i == 0) for i, c in enumerate(cells)], key=slot)
