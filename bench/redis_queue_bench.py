@@ -84,8 +84,8 @@ idle worker's wake -> heads read -> Redis -> claim -> Redis -> worker); it is fo
 the lane heads of the lanes its script queued tasks in, and the worker claims with one script
 (644f564). Every head is kept in one hash, ``hd``, so a completion, a heads read or a conflict reads
 them with one HGETALL, not SMEMBERS + 2 calls a lane (ae82a2b, committed with another helper's
-change by a shared index): 32 commands per claim+complete at any number of lanes (was 31 at one
-lane, ~48 at the drains' 10). The waker reads its connection directly (309fc81: poll to the
+change by a shared index; checked against SMEMBERS lanes since 2026-12-07 22:20): 33 commands
+per claim+complete at any number of lanes (was 31 at one lane, ~48 at the drains' 10). The waker reads its connection directly (309fc81: poll to the
 wait's return p50 0.44 -> 0.33 ms in a step probe) and a claim's candidates are cached (f5f028c:
 ~100 -> ~18 us for 10 lanes, hot). Measured by alternating ``git archive`` copies of 6c655b9
 (before) and the new code on the 2 cores shared with other helpers' benchmarks (load in brackets):

@@ -20,8 +20,8 @@ Keys (P = prefix):
   a:ID        list of attempt JSON objects
   lane:L      zset of claimable ids by enqueue time; lanes: set of non-empty lane keys L
   hd          hash L -> 'HEAD_ID ENQ_US DEPTH' of every non-empty lane, kept by each script that changes a
-              lane (so every head is one HGETALL), and '' -> '1': its mark that it is whole (without it,
-              data written before it was kept, the next read rebuilds it from lanes)
+              lane (so every head is one HGETALL); a read that finds it naming other lanes than lanes
+              (data written before it was kept) rebuilds it from them
   proc        zset id -> lease deadline (us); delayed: id -> due (us); held: id -> since (us);
               failed / awaiting: id -> since (us)
   deps:ID     set of held ids that wait on ID; cascade:ROOT: set of ids failed because ROOT failed
@@ -72,6 +72,7 @@ local function refresh_heads()
     else
       head_of[lane] = ''
       redis.call('HDEL', P .. 'hd', lane)
+      redis.call('SREM', P .. 'lanes', lane)
     end
   end
   changed, changed_list = {}, {}
@@ -241,18 +242,25 @@ local function restore_cascade(root)
   return back
 end
 local function heads_now()
-  -- the head of every non-empty lane, flat: lane, 'ID ENQ DEPTH', ... (hd, plus its mark: '' -> '1').
-  -- Without the mark (data written before hd was kept) it is rebuilt from the lanes, once: bounded by
-  -- the kinds of work waiting, as every read of the heads was before.
+  -- the head of every non-empty lane, flat: lane, 'ID ENQ DEPTH', ... (hd). When hd does not name
+  -- exactly the lanes in lanes (data written before hd was kept, or by a galaxy that does not keep it)
+  -- it is rebuilt from them: bounded by the kinds of work waiting, as every read of the heads was
+  -- before. A stale entry of a lane it names is mended by the claim it misleads (CLAIM).
   refresh_heads()
   local flat = redis.call('HGETALL', P .. 'hd')
-  for i = 1, #flat, 2 do
-    if flat[i] == '' then return flat end
+  local lanes = redis.call('SMEMBERS', P .. 'lanes')
+  if #flat == 2 * #lanes then
+    local named = {}
+    for i = 1, #flat, 2 do named[flat[i]] = true end
+    local whole = true
+    for _, lane in ipairs(lanes) do
+      if not named[lane] then whole = false; break end
+    end
+    if whole then return flat end
   end
   redis.call('DEL', P .. 'hd')
-  for _, lane in ipairs(redis.call('SMEMBERS', P .. 'lanes')) do lane_changed(lane) end
+  for _, lane in ipairs(lanes) do lane_changed(lane) end
   refresh_heads()
-  redis.call('HSET', P .. 'hd', '', '1')
   return redis.call('HGETALL', P .. 'hd')
 end
 local function batch_problems(meta)
