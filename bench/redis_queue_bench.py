@@ -99,9 +99,13 @@ wait's return p50 0.44 -> 0.33 ms in a step probe) and a claim's candidates are 
     630/603/607 -> 587/580/693 us, redis-server 434/410/416 -> 404/388/469 us per claim+complete
     redis-server time inside EVALSHA for a heads read at 10 lanes (least of 7 rounds): ~100 -> ~35 us
 
-    submit-to-claim, 1,000 submissions, before/after twice, 22:00 (load 3.2-3.9):
+    submit-to-claim, 1,000 submissions, before/after twice, 22:00 (load 3.2-3.9, before bdfa5cb):
     p50 3.75 / 3.99 -> 3.62 / 3.59 ms, p99 22.7 / 23.0 -> 21.5 / 21.1 ms (the load's; from the wake to
-    the claimed task p50 1.24-1.28 ms)
+    the claimed task p50 1.24-1.28 ms); again at bdfa5cb, 22:13 (load 3.8 falling to 2.2):
+    p50 3.68 / 3.65 -> 3.11 / 2.90 ms, p99 14.9 / 17.6 -> 55.1 / 14.8 ms (wake to claimed p50 1.04-1.09)
+    redis-server time inside EVALSHA per claim+complete, one worker, 10 lanes, 500 tasks, three
+    alternations at bdfa5cb (load 2.7-3.0): 365 / 284 / 258 -> 293 / 264 / 208 us
+    (a heads read 81 / 94 / 71 -> 36 / 47 / 33 us)
 The rates and p99 follow the other helpers' load more than the code; the counted figures do not:
 two process wake-ups fewer per idle claim, commands per claim+complete flat in lanes, and the
 arithmetic of docs/cluster.md "Speed" unchanged (cores / (worker + server CPU per task)).
