@@ -37,7 +37,7 @@ from textual.color import Color
 from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.css.styles import RenderStyles
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.widgets import DataTable
@@ -106,7 +106,7 @@ class KeyedTable(DataTable[object]):
     COLUMNS: tuple[tuple[str, str, int | None], ...] = ()  # (key, label, width)
     KEEP_SPARE_ROWS = False  # True: rows that leave stay blank at the bottom (a fixed-height, busy table)
     # class defaults: DataTable.__init__ may refresh before KeyedTable.__init__ has run
-    _sizing = False  # within DataTable._update_dimensions (it sets the virtual size): see refresh
+    _sizing_from: Size | None = None  # within DataTable._update_dimensions: the virtual size before (refresh)
     _in_scroll_update = False
     sized_without_layout = 0  # virtual size changes taken without a layout (see refresh)
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -229,19 +229,25 @@ class KeyedTable(DataTable[object]):
         return blank
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        self._sizing = True  # the virtual size it sets: see refresh
+        self._sizing_from = self.virtual_size  # the virtual size it sets: see refresh
         try:
             super()._update_dimensions(new_rows)
         finally:
-            self._sizing = False
+            self._sizing_from = None
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False) -> Self:
         """A table that scrolls and gets more rows (or fewer) has a new virtual size, and Textual
         lays out the whole screen for it: ~27 ms, a few times a minute while a busy rig's queue
-        grows. Where its scrollbars stay as they are (shown or not), its place and size on screen
-        do not change: the scrollbars take the new size and the table is redrawn, no layout."""
-        if layout and self._sizing and not self._in_scroll_update and self._is_mounted:
+        grows. Where it scrolled before and still does, with columns as wide as before, its place
+        and size on screen do not change: the scrollbars take the new size and the table is
+        redrawn, no layout. Otherwise (a scrollbar appears or goes, a table as tall as its rows,
+        wider columns) the layout happens as before."""
+        was = self._sizing_from
+        if (layout and was is not None and not self._in_scroll_update and self._is_mounted
+                and self.show_vertical_scrollbar and was.width == self.virtual_size.width):
+            # it scrolled (so its height is not its rows', even where its height is auto) and its
+            # columns are as wide as before: only the number of rows changed
             shown = (self.show_horizontal_scrollbar, self.show_vertical_scrollbar)
             self._in_scroll_update = True
             try:

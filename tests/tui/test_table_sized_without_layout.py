@@ -11,11 +11,13 @@ from dataclasses import replace
 
 from rich.console import Console
 from taskkit import T0, busy
+from textual.app import App, ComposeResult
 from tuikit import wait_ready
 
 from engine.commands import RecordingCommandSink
 from galaxy_tui.app import GalaxyApp
 from galaxy_tui.source import CannedSnapshotSource
+from galaxy_tui.widgets.tables import KeyedTable
 from galaxy_tui.widgets.tasks import TasksTable
 
 
@@ -71,3 +73,34 @@ def test_a_table_whose_scrollbar_appears_is_laid_out() -> None:
     assert taken == 0
     assert after == laid_out
     assert end_shows_last and bar
+
+
+class Short(KeyedTable):
+    """A table as tall as its rows, up to 6 lines (as the Escalations panel)."""
+
+    DEFAULT_CSS = "Short { height: auto; max-height: 6; }"
+    COLUMNS = (("name", "name", 10),)
+
+
+class Bench(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Short()
+
+
+def test_a_table_as_tall_as_its_rows_still_grows() -> None:
+    app = Bench()
+
+    async def go() -> list[tuple[int, int]]:
+        async with app.run_test(size=(40, 20)) as pilot:
+            table = app.query_one(Short)
+            seen = []
+            for n in (2, 4, 12, 14, 3):  # taller, at its max (it scrolls), still more, back down
+                table.set_rows([(f"r{i}", (f"task {i}",)) for i in range(n)])
+                for _ in range(3):
+                    await pilot.pause()
+                seen.append((table.size.height, table.sized_without_layout))
+            return seen
+
+    seen = asyncio.run(go())
+    assert [height for height, _ in seen] == [3, 5, 6, 6, 4]  # the header and its rows, at most 6
+    assert [taken for _, taken in seen] == [0, 0, 0, 1, 1]  # only 12 -> 14 rows, while it scrolls
