@@ -191,7 +191,6 @@ class RedisQueue:
     def submit(self, tasks: Sequence[Task], now: float) -> list[str]:
         """All-or-nothing: every id, dependency and duplicate is checked (in Python, then in the
         script against Redis) before anything is written; one script writes the whole batch."""
-        tasks = [t if t.created_at else t.with_changes(created_at=now) for t in tasks]
         ids = [t.task_id for t in tasks]
         problems: list[str] = []
         if len(set(ids)) != len(ids):
@@ -203,7 +202,7 @@ class RedisQueue:
             if t.task_id in t.depends_on:
                 problems.append(f"task {t.task_id}: depends on itself")
         pending = [t.with_changes(status=TaskStatus.PENDING, lease_owner=None, lease_expires=None, result=None,
-                                  attempts=(), error=None) for t in tasks]
+                                  attempts=(), error=None, created_at=t.created_at or now) for t in tasks]
         encoded = [codec.encode_task(t) for t in pending]
         problems += [f"task {t.task_id}: larger than {MAX_TASK_BYTES:,} bytes as JSON"
                      for t, raw in zip(tasks, encoded) if len(raw) > MAX_TASK_BYTES]
