@@ -17,6 +17,7 @@ from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.redis import codec
 from engine.store.redis.queue import QueueClock, RedisQueue
 from engine.store.redis.replies import Heads
+from tests.store.claim_cost import claim_cost
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 POLICY = make_claim_policy(WorkerProfile("w"))
@@ -100,25 +101,8 @@ def test_a_stale_entry_is_mended_by_the_claim_it_misled(q: RedisQueue) -> None:
     assert q.heads()[0] == from_lanes(q) == {}
 
 
-def _commands(client: redis.Redis) -> int:
-    stats = client.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
-
-
 def _claim_cost(url: str, lanes: int) -> int:
-    client = redis.Redis.from_url(url, decode_responses=True)  # no health-check PINGs in the count
-    q = RedisQueue(client, f"hdc{next(_names)}", clock=QueueClock.CALLER)
-    q.submit([task(f"t{i}", priority=1 + i % lanes) for i in range(4 * lanes)], NOW)
-    warm = q.claim("w", NOW, POLICY, 30)  # scripts loaded, and the heads kept as a worker keeps them
-    assert warm is not None
-    q.complete(warm.task_id, "w", {}, NOW)
-    before = _commands(client)
-    t = q.claim("w", NOW, POLICY, 30)
-    assert t is not None
-    q.complete(t.task_id, "w", {}, NOW)
-    cost = _commands(client) - before
-    client.close()
-    return cost
+    return claim_cost(url, f"hdc{next(_names)}", [[task(f"t{i}", priority=1 + i % lanes) for i in range(4 * lanes)]])
 
 
 def test_claim_and_complete_work_does_not_grow_with_the_lanes(redis_server: RedisServer) -> None:  # noqa: F811

@@ -24,6 +24,7 @@ from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.queue import BATCH, QueueClock, RedisQueue, new_request_id
 from engine.store.redis.replies import heads_of
 from engine.store.redis.scripts import DirectScripts
+from tests.store.claim_cost import claim_cost, commands_run
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 POLICY = make_claim_policy(WorkerProfile("w"))
@@ -300,12 +301,6 @@ def test_wait_for_change_times_out_when_nothing_changes(q: RedisQueue) -> None:
 
 
 # ---------------------------------------------------------------- bounded work
-def _commands(client: redis.Redis) -> int:
-    """Commands Redis has executed, scripts' own calls included (INFO commandstats)."""
-    stats = client.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
-
-
 def _script_runs(client: redis.Redis) -> int:
     """Scripts Redis ran (an EVALSHA refused with NOSCRIPT, before the client loads it, is not one)."""
     stats = client.info("commandstats")["cmdstat_evalsha"]
@@ -313,21 +308,8 @@ def _script_runs(client: redis.Redis) -> int:
 
 
 def _claim_cost(url: str, cluster: str, depth: int) -> int:
-    client = redis.Redis.from_url(url, decode_responses=True)  # no health-check PINGs in the count
-    q = RedisQueue(client, cluster, clock=QueueClock.CALLER)
-    for start in range(0, depth, 2000):
-        q.submit([task(f"d{i}") for i in range(start, min(depth, start + 2000))], NOW)
-    q.submit([task("llm1", task_class=TaskClass.LLM, model="m")], NOW)
-    warm = q.claim("w", NOW, POLICY, 30)  # scripts loaded, and the heads kept as a worker keeps them
-    assert warm is not None
-    q.complete(warm.task_id, "w", {}, NOW)
-    before = _commands(client)
-    t = q.claim("w", NOW, POLICY, 30)
-    assert t is not None
-    q.complete(t.task_id, "w", {}, NOW)
-    cost = _commands(client) - before
-    client.close()
-    return cost
+    batches = [[task(f"d{i}") for i in range(start, min(depth, start + 2000))] for start in range(0, depth, 2000)]
+    return claim_cost(url, cluster, [*batches, [task("llm1", task_class=TaskClass.LLM, model="m")]])
 
 
 def test_claim_and_complete_work_does_not_grow_with_depth(redis_server: RedisServer, cluster: str) -> None:  # noqa: F811
@@ -468,7 +450,7 @@ def test_a_completion_that_releases_dependents_hands_back_a_view_the_next_claim_
 def test_an_idle_wait_costs_no_command_not_a_poll(q: RedisQueue, client: redis.Redis) -> None:
     assert q.claim("w", NOW, POLICY, 30) is None
     q.wait_for_change(0.01)  # the first wait subscribes (SUBSCRIBE, GET): the subscription is kept
-    before = _commands(client)
+    before = commands_run(client)
     assert q.wait_for_change(0.3) is False
-    spent = _commands(client) - before - 1  # the INFO above
+    spent = commands_run(client) - before - 1  # the INFO above
     assert spent <= 1, f"an idle wait ran {spent} commands"  # at most redis-py's health-check PING
