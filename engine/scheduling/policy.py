@@ -26,8 +26,9 @@ Aging: a task gains one priority level per ``aging_step_s`` waited, capped at 10
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from engine.model import TaskClass
 from engine.queue.protocol import Candidate, ClaimPolicy
@@ -90,14 +91,21 @@ class SwitchTuning:
 
 @dataclass(frozen=True)
 class Decision:
-    """One candidate's place in a worker's order, with the reason (for "why does this wait")."""
+    """One candidate's place in a worker's order, with the reason (for "why does this wait").
+
+    The reason is worded only when read (``explain``, the dashboard's "why"): a claim ranks every
+    lane head and reads none of them, and formatting them was half of its policy's time."""
 
     candidate: Candidate
     tier: int  # 0 resource, 1 overdue, 2 preferred class, 3 other
     score: float  # effective priority minus switch levels (higher first)
     switch_s: float
     deferred: bool
-    reason: str
+    words: Callable[[], str]
+
+    @property
+    def reason(self) -> str:
+        return self.words()
 
 
 def effective_priority(c: Candidate, now: float, aging_step_s: float = DEFAULT_AGING_STEP_S) -> float:
@@ -137,6 +145,7 @@ def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView,
     """Every fitting candidate with its tier, score and reason, best first (deferred ones last)."""
     costs = rig.costs
     resident = worker.resident_model
+    covered = _still_covered(resident, rig)  # the same for every candidate
     out: list[Decision] = []
     for c in candidates:
         if not _fits(c, worker):
@@ -144,27 +153,21 @@ def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView,
         eff = effective_priority(c, now, aging_step_s)
         switch = costs.switch_s(resident, c.model)
         if c.task_class is TaskClass.RESOURCE:
-            out.append(Decision(c, 0, eff, switch, False, "resource task: always first"))
+            out.append(Decision(c, 0, eff, switch, False, lambda: "resource task: always first"))
             continue
         if is_overdue(c, now, aging_step_s):
             waited = now - c.created_at
-            weighed = switch_weight_s(resident, c.model, rig, leaving_covered=_still_covered(resident, rig))
+            weighed = switch_weight_s(resident, c.model, rig, leaving_covered=covered, switch=switch)
             handicap = min(tuning.overdue_age_cap_steps * aging_step_s, tuning.overdue_age_per_switch_s * weighed)
-            out.append(Decision(c, 1, -handicap, switch, False,
-                                f"overdue: waited {waited:.0f} s >= (10 - {c.priority}) x {aging_step_s:.0f} s; "
-                                "taken before residency and batching"))
+            out.append(Decision(c, 1, -handicap, switch, False, partial(_overdue_words, waited, c.priority, aging_step_s)))
             continue
         tier = 2 if c.task_class in worker.preferred_classes else 3
-        weighed = switch_weight_s(resident, c.model, rig, leaving_covered=_still_covered(resident, rig))
+        weighed = switch_weight_s(resident, c.model, rig, leaving_covered=covered, switch=switch)
         levels = tuning.max_levels * min(1.0, weighed / tuning.full_weight_s) if weighed > 0 else 0.0
         score = eff - levels
         deferred, why = _leave_to_others(c, resident, weighed, rig)
-        if switch == 0:
-            reason = f"warm here ({c.model or 'no model needed'}): priority {eff:.1f}, no switch"
-        else:
-            reason = (f"needs {c.model}: priority {eff:.1f} minus {levels:.1f} for a "
-                      f"{switch:.0f} s switch ({weighed:.0f} s counting the reload it leaves behind)")
-        out.append(Decision(c, tier, score, switch, deferred, why or reason))
+        words = partial(str, why) if why else partial(_ranked_words, c.model, eff, levels, switch, weighed)
+        out.append(Decision(c, tier, score, switch, deferred, words))
 
     def key(d: Decision) -> tuple[int, int, float, int, float]:
         covered = rig.holders(d.candidate.model)
@@ -178,6 +181,18 @@ def decide(candidates: Sequence[Candidate], worker: WorkerProfile, rig: RigView,
     return sorted(out, key=key)
 
 
+def _overdue_words(waited: float, priority: int, aging_step_s: float) -> str:
+    return (f"overdue: waited {waited:.0f} s >= (10 - {priority}) x {aging_step_s:.0f} s; "
+            "taken before residency and batching")
+
+
+def _ranked_words(model: str | None, eff: float, levels: float, switch: float, weighed: float) -> str:
+    if switch == 0:
+        return f"warm here ({model or 'no model needed'}): priority {eff:.1f}, no switch"
+    return (f"needs {model}: priority {eff:.1f} minus {levels:.1f} for a "
+            f"{switch:.0f} s switch ({weighed:.0f} s counting the reload it leaves behind)")
+
+
 def _still_covered(resident: str | None, rig: RigView, other_holders: int | None = None) -> bool:
     """Would ``resident`` stay warm on enough other workers for its steady work if this worker
     left it? (One holder is enough for a model whose demand is unknown.)"""
@@ -187,11 +202,14 @@ def _still_covered(resident: str | None, rig: RigView, other_holders: int | None
     return held >= rig.costs.holders_needed(resident)
 
 
-def switch_weight_s(resident: str | None, wanted: str | None, rig: RigView, *, leaving_covered: bool) -> float:
+def switch_weight_s(resident: str | None, wanted: str | None, rig: RigView, *, leaving_covered: bool,
+                    switch: float | None = None) -> float:
     """Seconds a switch really costs: unload + load now, plus, when no other worker holds the
-    model we leave, its reload later (the next task for it will need one)."""
+    model we leave, its reload later (the next task for it will need one). ``switch``: the
+    unload + load already worked out by the caller."""
     costs = rig.costs
-    switch = costs.switch_s(resident, wanted)
+    if switch is None:
+        switch = costs.switch_s(resident, wanted)
     if switch == 0 or resident is None or leaving_covered:
         return switch
     return switch + costs.load_s(resident) + costs.unload_s(wanted)
