@@ -8,18 +8,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tuikit import canned, screen_text, wait_ready
-
-from engine.commands import RecordingCommandSink
-from galaxy_tui.app import GalaxyApp
-from galaxy_tui.source import CannedSnapshotSource
+from tuikit import app_for, canned, screen_text, wait_ready
 
 
 @pytest.mark.parametrize("fixture", ["cluster", "eight", "busy5"])
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_the_screen_fits_and_the_top_bar_is_first(fixture: str, size: tuple[int, int]) -> None:
     snap = canned(fixture)
-    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    app, _ = app_for(snap)
 
     async def go() -> tuple[int, float, str]:
         async with app.run_test(size=size) as pilot:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from tuikit import canned, wait_ready
+from tuikit import app_for, canned, wait_ready
 
-from engine.commands import RecordingCommandSink
-from galaxy_tui.app import GalaxyApp
 from galaxy_tui.reader import SourceReader
-from galaxy_tui.source import CannedSnapshotSource, SnapshotReading
+from galaxy_tui.source import SnapshotReading
 
 WAIT_S = 30.0  # bounds for events that come at once on an idle machine
 
@@ -78,7 +76,7 @@ def test_a_failed_poll_is_a_reading_and_nothing_new_is_none() -> None:
 
 def test_the_app_polls_without_a_worker_per_poll_and_stops_its_reader() -> None:
     snap = canned("busy5")
-    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    app, _ = app_for(snap)
 
     async def go() -> tuple[int, SourceReader | None]:
         async with app.run_test(size=(120, 40)) as pilot:

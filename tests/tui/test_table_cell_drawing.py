@@ -16,11 +16,8 @@ from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.strip import Strip
 from textual.widgets import DataTable
-from tuikit import wait_ready
+from tuikit import app_for, wait_ready
 
-from engine.commands import RecordingCommandSink
-from galaxy_tui.app import GalaxyApp
-from galaxy_tui.source import CannedSnapshotSource
 from galaxy_tui.widgets.tables import _pieces
 from galaxy_tui.widgets.tasks import TasksTable
 
@@ -31,7 +28,7 @@ def shown(lines: list[list[Segment]]) -> list[list[Segment]]:
 
 def test_cells_drawn_as_datatable_draws_them() -> None:
     snap = hostile_names(busy(12))
-    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    app, _ = app_for(snap)
 
     async def go() -> tuple[int, int]:
         async with app.run_test(size=(120, 40)) as pilot:

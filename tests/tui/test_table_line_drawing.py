@@ -12,11 +12,8 @@ from taskkit import busy, hostile_names
 from textual.coordinate import Coordinate
 from textual.strip import Strip
 from textual.widgets import DataTable
-from tuikit import wait_ready
+from tuikit import app_for, wait_ready
 
-from engine.commands import RecordingCommandSink
-from galaxy_tui.app import GalaxyApp
-from galaxy_tui.source import CannedSnapshotSource
 from galaxy_tui.widgets.tables import KeyedTable
 from galaxy_tui.widgets.tasks import TasksTable
 
@@ -34,7 +31,7 @@ def both(table: TasksTable, y: int, x1: int, x2: int) -> tuple[list[object], lis
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 def test_lines_drawn_as_datatable_draws_them(size: tuple[int, int]) -> None:
     snap = hostile_names(busy(30))
-    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    app, _ = app_for(snap)
 
     async def go() -> int:
         async with app.run_test(size=size) as pilot:
@@ -62,7 +59,7 @@ def test_lines_drawn_as_datatable_draws_them(size: tuple[int, int]) -> None:
 
 def test_a_drawing_does_not_use_datatables_line_assembly() -> None:
     snap = busy(30)
-    app = GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    app, _ = app_for(snap)
 
     async def go() -> tuple[int, int]:
         async with app.run_test(size=(120, 40)) as pilot:

@@ -8,17 +8,16 @@ import asyncio
 from dataclasses import replace
 
 from taskkit import busy, many_recent
-from tuikit import wait_ready
+from tuikit import app_for, wait_ready
 
-from engine.commands import RecordingCommandSink
 from engine.snapshot import Snapshot
 from galaxy_tui.app import GalaxyApp
-from galaxy_tui.source import CannedSnapshotSource, SnapshotReading
+from galaxy_tui.source import SnapshotReading
 from galaxy_tui.widgets.tasks import TasksTable
 
 
 def _app(snap: Snapshot) -> GalaxyApp:
-    return GalaxyApp(CannedSnapshotSource([snap]), RecordingCommandSink(), clock=lambda: snap.taken_at)
+    return app_for(snap)[0]
 
 
 async def _same_as_fresh(app: GalaxyApp, table: TasksTable, pilot, step: object) -> None:  # type: ignore[no-untyped-def]
