@@ -320,11 +320,10 @@ class RedisQueue:
         return c if c is not None and c.worker_id == worker_id else None
 
     def _attempt(self, c: _Claim, now: float, outcome: str, *, error: str | None = None,
-                 return_code: int | None = None) -> str:
-        a = Attempt(number=len(c.task.attempts) + 1, worker_id=c.worker_id, started_at=c.claimed_at, ended_at=now,
-                    outcome=outcome, return_code=return_code,
-                    error=error[-ERROR_SNIPPET_CHARS:] if error else None, rig=self.rig)
-        return json.dumps(a.to_dict())
+                 return_code: int | None = None) -> Attempt:
+        return Attempt(number=len(c.task.attempts) + 1, worker_id=c.worker_id, started_at=c.claimed_at, ended_at=now,
+                       outcome=outcome, return_code=return_code,
+                       error=error[-ERROR_SNIPPET_CHARS:] if error else None, rig=self.rig)
 
     def _refused(self, task_id: str, worker_id: str, now: float, what: str, state: str,
                  error: str | None = None) -> None:
@@ -340,7 +339,7 @@ class RedisQueue:
             return
         rc = result.get("return_code") if isinstance(result.get("return_code"), int) else None
         reply = self.run("complete", now, [task_id, c.token, json.dumps(result),
-                                           self._attempt(c, now, "ok", return_code=rc)])
+                                           json.dumps(self._attempt(c, now, "ok", return_code=rc).to_dict())])
         self._claims.pop(task_id, None)
         if not reply.get("ok") and not replies.applied_earlier(reply):
             self._refused(task_id, worker_id, now, "completed", str(reply.get("state")))
@@ -366,7 +365,8 @@ class RedisQueue:
             self._refused(task_id, worker_id, now, "failed", self._state(task_id), error)
             return
         outcome = "timeout" if "timed out" in error else "error"
-        attempt = self._attempt(c, now, outcome, error=error, return_code=return_code)
+        tried = self._attempt(c, now, outcome, error=error, return_code=return_code)
+        attempt = json.dumps(tried.to_dict())
         snippet = error[-ERROR_SNIPPET_CHARS:]
         task = c.task
         extra: dict[str, Any]
@@ -377,7 +377,7 @@ class RedisQueue:
             event, extra = EventType.TASK_RETRY_SCHEDULED, {"retry_count": n, "not_before": now + backoff}
         else:
             why = snippet if not retryable else f"{snippet} (gave up after {task.retry_count + 1} attempts)"
-            last = task.with_changes(attempts=task.attempts + (Attempt.from_dict(json.loads(attempt)),), error=why)
+            last = task.with_changes(attempts=task.attempts + (tried,), error=why)
             escalation = escalate(last) if escalate is not None else None
             mode = "final" if escalation is None else "await"
             reply = self.run("fail", now, [task_id, c.token, mode, snippet, attempt, "0", why])
@@ -401,8 +401,8 @@ class RedisQueue:
         if c is None:
             reply = self.run("release", now, [task_id, "", "", worker_id, reason])
         else:
-            reply = self.run("release", now, [task_id, c.token, self._attempt(c, now, "released", error=reason),
-                                              worker_id, reason])
+            handed_back = json.dumps(self._attempt(c, now, "released", error=reason).to_dict())
+            reply = self.run("release", now, [task_id, c.token, handed_back, worker_id, reason])
         self._claims.pop(task_id, None)
         if reply.get("ok") or replies.applied_earlier(reply):
             self.events.emit(EventType.TASK_HANDED_BACK, at=now, task_id=task_id, worker_id=worker_id, reason=reason)
