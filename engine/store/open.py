@@ -162,12 +162,16 @@ def store_env(config: GalaxyConfig, environ: Mapping[str, str] = os.environ) -> 
     return {ENV_STORE: store.url or "file", ENV_CLUSTER: store.cluster, ENV_RIG: config.rig}
 
 
+def rig_from_env(environ: Mapping[str, str]) -> str:
+    """A worker's rig: its supervisor's ``[rig] name`` (``store_env``), else this host's name."""
+    return environ.get(ENV_RIG) or os.uname().nodename
+
+
 def open_channels_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ) -> Channels:
     """A worker's channels, from what its supervisor put in its environment (``store_env``); with none of
     it (a worker started by hand), the file store under ``paths``."""
     cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
-    rig = environ.get(ENV_RIG) or os.uname().nodename
-    return open_store_channels(effective_store(StoreConfig(None, cluster), environ), rig, paths)
+    return open_store_channels(effective_store(StoreConfig(None, cluster), environ), rig_from_env(environ), paths)
 
 
 def open_store_channels(store: StoreConfig, rig: str, paths: RigPaths) -> Channels:

@@ -17,7 +17,7 @@ from engine.config import GalaxyConfig
 from engine.events import EventLog
 from engine.paths import RigPaths
 from engine.queue.protocol import DEFAULT_PAGE, QueuedPage, QueuedSource, RigQueue
-from engine.store.open import ENV_CLUSTER, ENV_RIG
+from engine.store.open import ENV_CLUSTER, rig_from_env
 from engine.store.retention import CompletedRetention
 from engine.store.settings import DEFAULT_CLUSTER, StoreConfig, effective_store, redact_url
 
@@ -74,7 +74,7 @@ def open_queue_from_env(paths: RigPaths, environ: Mapping[str, str] = os.environ
     it (a worker started by hand), the file queue under ``paths``."""
     cluster = environ.get(ENV_CLUSTER) or DEFAULT_CLUSTER
     return open_queue(effective_store(StoreConfig(None, cluster), environ), paths, events=events,
-                      rig=environ.get(ENV_RIG) or os.uname().nodename)
+                      rig=rig_from_env(environ))
 
 
 def completed_retention(store: StoreConfig, queue: RigQueue) -> CompletedRetention | None:
