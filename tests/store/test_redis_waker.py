@@ -161,9 +161,14 @@ def test_the_claim_after_a_wake_is_one_script(idle: RedisQueue, other: RedisQueu
     assert counted.ran == ["claim"]  # the wake carried the head of the lane it queued "a" in: no heads read
 
 
-def test_wakes_in_a_row_are_applied_in_turn(idle: RedisQueue, other: RedisQueue, counted: _Counted) -> None:
+def test_wakes_in_a_row_are_applied_in_turn(idle: RedisQueue, other: RedisQueue, counted: _Counted,
+                                           client: redis.Redis) -> None:
     other.submit([Task("low", "low", command="true", priority=1)], NOW)
     other.submit([Task("high", "high", command="true", priority=9)], NOW)  # another lane, the next change
+    # Redis writes a PUBLISH's message to the subscriber after the submitter's reply, in the same pass of
+    # its event loop: on a loaded machine the second wake may not be on the socket yet when the wait reads.
+    # A round trip of another connection ends after that pass, so both wakes are there to be read at once.
+    client.ping()
     assert idle.wait_for_change(60.0) is True  # reads both wakes
     claimed = idle.claim("w", NOW, POLICY, 30)
     assert claimed is not None and claimed.task_id == "high"  # both lanes in the view: the policy's choice
