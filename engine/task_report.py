@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine.model import OUTPUT_TAIL_CHARS, Attempt, Task, is_safe_task_id, iso, worker_at
 from engine.queue.names import is_safe_worker_id
 from engine.queue.protocol import Place, TaskQueue
-from engine.textsafe import terminal_safe
+from engine.textsafe import one_line, terminal_safe
 from engine.workerstate import WorkerStatus, read_status
 
 if TYPE_CHECKING:
@@ -69,11 +69,6 @@ class TaskReport:
                 "plan": t.plan, "runs": what_it_runs(t),
                 "attempts": [a.to_dict() for a in t.attempts], "output_tail": self.output_tail,
                 "output_live": self.output_live}
-
-
-def one_line(text: str | None) -> str:
-    """A multi-line error as one line (its lines joined by " | "): a field row never breaks."""
-    return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
 MIN_OVERLAP = 32
@@ -184,14 +179,14 @@ def report_lines(r: TaskReport, now: float, *, with_tail: bool = True) -> list[s
     t = r.task
     dur = r.duration_s if r.duration_s is not None else (now - r.started_at if r.started_at is not None
                                                          and r.state is TaskState.RUNNING else None)
-    rows = [("task", t.task_id), ("name", t.name), ("state", r.state.value),
-            ("class", f"{t.task_class.value} ({t.type.value})"), ("model", t.model or "-"),
+    rows = [("task", t.task_id), ("name", terminal_safe(t.name)), ("state", r.state.value),
+            ("class", f"{t.task_class.value} ({t.type.value})"), ("model", terminal_safe(t.model or "-")),
             ("priority", str(t.priority)), ("worker", worker_at(r.worker_id, r.rig)), ("runs", what_it_runs(t)),
             ("created", _clock(t.created_at)), ("started", _clock(r.started_at)), ("ended", _clock(r.ended_at)),
             ("duration", _dur(dur)),
             ("tokens/s", "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"),
             ("retries", f"{t.retry_count} of {t.max_retries}"), ("depends on", ", ".join(t.depends_on) or "-"),
-            ("plan", t.plan or "-"), ("error", one_line(t.error) or "-")]
+            ("plan", terminal_safe(t.plan or "-")), ("error", one_line(t.error) or "-")]
     out = [f"{k:>10}  {v}" for k, v in rows]
     out.append("attempts:")
     for a in t.attempts:

@@ -18,3 +18,9 @@ def terminal_safe(text: str) -> str:
     is data; printed raw, ``ls --color`` or a progress bar would redraw the operator's screen."""
     text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROLS.sub("\ufffd", text)
+
+
+def one_line(text: str | None) -> str:
+    """A multi-line error as one line (its lines joined by " | ") of plain text: a field row never
+    breaks, and escapes from a command's stderr never reach the operator's terminal."""
+    return " | ".join(line.strip() for line in terminal_safe(text or "").splitlines() if line.strip())

@@ -15,6 +15,7 @@ from engine.cli.usage import help_and_fail
 from engine.escalation.store import EscalationState
 from engine.event_types import EventType
 from engine.paths import RigPaths
+from engine.textsafe import one_line, terminal_safe
 
 if TYPE_CHECKING:
     from engine.escalation.manager import EscalationManager
@@ -296,16 +297,16 @@ def cmd_escalations(args: argparse.Namespace) -> int:
     for e in rows:
         left = "" if e.expires_at is None or e.state != EscalationState.PENDING else f", expires in {max(0, e.expires_at - now):.0f}s"
         print(f"\n{e.escalation_id}  [{e.state}]  task {e.task_id}  -> {e.provider} ({e.model}){left}")
-        print(f"  why: {e.reason}")
+        print(f"  why: {one_line(e.reason)}")
         if e.decided_by or e.state == EscalationState.EXPIRED:
             from engine.escalation.decisions import clock_text
 
             print(f"  decided: {e.state} by {e.decided_by or 'expiry'} at {clock_text(e.decided_at)}"
-                  + (f": {e.deny_reason}" if e.deny_reason else ""))
+                  + (f": {one_line(e.deny_reason)}" if e.deny_reason else ""))
         print(f"  estimate: ~{e.est_input_tokens} input tokens, up to ${e.est_cost_usd:.4f}")
         if e.state == EscalationState.PENDING:
             print("  would send exactly:")
-            print("    " + preview_of(e).replace("\n", "\n    "))
+            print("    " + terminal_safe(preview_of(e)).replace("\n", "\n    "))
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from engine.logsetup import add_log_level_arg
 from engine.model import worker_at
 from engine.paths import RigPaths
+from engine.textsafe import one_line, terminal_safe
 
 if TYPE_CHECKING:
     from engine.model import Task
@@ -322,29 +323,29 @@ def run_status(args: argparse.Namespace) -> int:
         for model, d in sorted(data["model_demand"].items()):
             run = f"{d['task_s']:.1f} s typical ({d['task_s_samples']} runs)" if d["task_s"] is not None else \
                 "run time not learned yet"
-            print(f"  {model:<24} {d['workers_busy']:.2f} workers busy, {d['claimable']} tasks arrived, {run}")
+            print(f"  {terminal_safe(model):<24} {d['workers_busy']:.2f} workers busy, {d['claimable']} tasks arrived, {run}")
     rows = data["running"] + data["waiting"] + data["failed"]
     width = min(60, max([len(r["task_id"]) for r in rows] or [10]))
     if data["running"]:
         print("running:")
         for r in data["running"]:
-            print(f"  {r['task_id']:<{width}}  {worker_at(r['worker_id'], r.get('rig')):<12} {r['name']}")
+            print(f"  {r['task_id']:<{width}}  {worker_at(r['worker_id'], r.get('rig')):<12} {one_line(r['name'])}")
     if data["orphaned"]:
         print("claimed by a worker process that is gone (handed back when the supervisor runs):")
         for r in data["orphaned"]:
-            print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {r['name']}")
+            print(f"  {r['task_id']:<{width}}  {r['worker_id'] or '':<12} {one_line(r['name'])}")
     if data["waiting"]:
         print("oldest waiting:")
         for w in data["waiting"]:
-            print(f"  {w['task_id']:<{width}}  {w['waiting_s']:>7.0f}s  {w['reason']}")
+            print(f"  {w['task_id']:<{width}}  {w['waiting_s']:>7.0f}s  {one_line(w['reason'])}")
     if data["failed"]:
         print("failed:")
         for f in data["failed"]:
-            print(f"  {f['task_id']:<{width}}  {f['error']}")
+            print(f"  {f['task_id']:<{width}}  {one_line(f['error'])}")
     if data["awaiting_approval"]:
         print("awaiting approval (not failed; `galaxy escalations` to decide):")
         for a in data["awaiting_approval"]:
-            print(f"  {a['task_id']:<{width}}  {a['escalation_id'] or '?'}  after: {a['error']}")
+            print(f"  {a['task_id']:<{width}}  {a['escalation_id'] or '?'}  after: {one_line(a['error'])}")
     return 0
 
 

@@ -84,8 +84,8 @@ def follow(first: TaskReport, reload: Callable[[], TaskReport | None], sleep: Ca
     """Print the output as it grows and each state change until the task completes or fails.
 
     Exit status: 0 when it completed, 1 when it failed or left the queue (Ctrl-C: 130)."""
-    from engine.task_report import TaskState, new_output, one_line
-    from engine.textsafe import terminal_safe
+    from engine.task_report import TaskState, new_output
+    from engine.textsafe import one_line, terminal_safe
 
     def write(text: str) -> None:
         sys.stdout.write(terminal_safe(text))

@@ -25,8 +25,8 @@ from textual.widgets import Static
 
 from engine.model import worker_at
 from engine.snapshot import Snapshot, TaskView
-from engine.task_report import TaskReport, TaskState, one_line, what_it_runs
-from engine.textsafe import terminal_safe
+from engine.task_report import TaskReport, TaskState, what_it_runs
+from engine.textsafe import one_line, terminal_safe
 from galaxy_tui.render import fmt_clock, fmt_duration
 
 POLL_S = 0.5

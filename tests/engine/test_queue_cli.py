@@ -145,3 +145,29 @@ def test_submit_of_an_unreadable_path_names_it_and_queues_nothing(tmp_path, caps
     err = capsys.readouterr().err
     assert str(folder) in err and "nothing was queued" in err
     assert make_queue(root).counts().total("queue") == 0
+
+
+def test_status_prints_task_text_as_one_safe_line_each(tmp_path, capsys):
+    """A task's name and error are data: terminal escapes in them (a title change, a clear screen,
+    colours from a failed command's stderr) must not reach the operator's terminal, and a
+    multi-line error stays on its task's line."""
+    root = tmp_path / "rig"
+    q = make_queue(root)
+    spec = tmp_path / "t.json"
+    spec.write_text(json.dumps([
+        {"task_id": "e1", "name": "evil\u001b]0;owned\u0007\u001b[2J", "command": "false", "task_class": "cpu"},
+        {"task_id": "w1", "name": "later", "command": "true", "task_class": "cpu", "depends_on": ["x1"]},
+        {"task_id": "x1", "name": "slow\u001b[31m", "command": "true", "task_class": "cpu", "priority": 1}]))
+    assert _run(root, "submit", str(spec)) == 0
+    t = q.claim("w1", 1e9, policy(), 30)
+    assert t is not None and t.task_id == "e1"
+    q.fail(t.task_id, "w1", "exit code 1: \u001b[31mboom\u001b[0m\nsecond line\r\nthird\n", 1e9, retryable=False)
+    running = q.claim("w2", 1e9, policy(), 30)
+    assert running is not None and running.task_id == "x1"
+    capsys.readouterr()
+    assert _run(root, "status") == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert out.split("running:\n", 1)[1].splitlines()[0].split() == ["x1", "w2", "slow"]
+    failed = out.split("failed:\n", 1)[1].splitlines()
+    assert failed[0].split() == ["e1", "exit", "code", "1:", "boom", "|", "second", "line", "|", "third"]
