@@ -23,7 +23,7 @@ from engine.store.redis.client import StoreConfigError, connect, key_prefix, req
 from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.queue import BATCH, QueueClock, RedisQueue, new_request_id
 from engine.store.redis.replies import heads_of
-from engine.store.redis.scripts import DirectScripts
+from engine.store.redis.scripts import KeptConnection
 from tests.store.claim_cost import claim_cost, commands_run
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -121,7 +121,7 @@ def test_an_expired_lease_is_reaped_by_the_server_clock(client: redis.Redis, clu
 
 
 # ---------------------------------------------------------------- resends after a lost reply
-class LosesClaimReply(DirectScripts):
+class LosesClaimReply(KeptConnection):
     """The queue's real script connection, killed (CLIENT KILL) right after a claim script ran: the
     caller never sees the reply, as when a network drops it, and resends."""
 

@@ -24,7 +24,7 @@ from engine.queue.protocol import Place, StoreUnavailable
 from engine.scheduling.policy import WorkerProfile, make_claim_policy
 from engine.store.redis.client import connect
 from engine.store.redis.queue import QueueClock, RedisQueue
-from engine.store.redis.scripts import DirectScripts
+from engine.store.redis.scripts import KeptConnection
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 POLICY = make_claim_policy(WorkerProfile("w1"))
@@ -46,7 +46,7 @@ class Recorder:
         return [task_id for k, task_id, _ in self.seen if k is kind]
 
 
-class LosesReplies(DirectScripts):
+class LosesReplies(KeptConnection):
     """The queue's real script connection, losing the reply of the scripts named in ``lose`` (their
     next ``times`` runs): the script runs, then its connection is killed before the reply is read."""
 

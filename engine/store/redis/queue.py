@@ -52,7 +52,7 @@ from engine.store.redis.client import key_prefix, require_no_eviction
 from engine.store.redis.codec import new_request_id as new_request_id  # one place; tests import it here
 from engine.store.redis.lua import SCRIPTS
 from engine.store.redis.restore import restore_batch
-from engine.store.redis.scripts import DirectScripts, ScriptCalls
+from engine.store.redis.scripts import KeptConnection, ScriptCalls
 from engine.store.redis.unavailable import store_call
 from engine.store.redis.waker import RedisWaker
 
@@ -105,7 +105,7 @@ class RedisQueue:
         self.r = client
         self.rig = rig
         """This process's rig: written into the attempts it records (worker names repeat across rigs)."""
-        self._direct = DirectScripts(client)  # connects on its first call only
+        self._direct = KeptConnection(client)  # connects on its first call only
         self.calls: ScriptCalls = scripts if scripts is not None else self._direct
         """Where the transition scripts go (one kept connection, engine/store/redis/scripts.py)."""
         self.cluster = cluster
