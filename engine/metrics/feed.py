@@ -9,11 +9,13 @@ bytes before that are read once, for task models only (``task_completed`` does n
 its model; ``task_submitted`` and friends do). A new inode or a shorter file is a rotated
 log: read from its start. A torn or foreign line is counted and skipped.
 
-A task the cloud tier escalates is no failure (issue 12: awaiting approval is its own state), but
-its worker records a failure first and the supervisor parks it at its next tick
-(``task_awaiting_approval``), holding its dependents again (``task_retried``: the file store had
-failed them in cascade). So a failure counts only once it has stayed one for ``SETTLE_S`` of the
-scrape's ``now``; what becomes of an escalation is counted by ``galaxy_escalation_events``.
+A task the cloud tier escalates is no failure (issue 12: awaiting approval is its own state). Its
+worker parks it at its failure, with no ``task_failed``; but a task that reached failed/ another
+way (the reaper gave up its lease, a worker started without the rule) is parked by the supervisor
+at its next tick (``task_awaiting_approval``), its dependents held again (``task_retried``: the
+file store had failed them in cascade). So a failure counts only once it has stayed one for
+``SETTLE_S`` of the scrape's ``now``; what becomes of an escalation is counted by
+``galaxy_escalation_events``.
 """
 
 from __future__ import annotations

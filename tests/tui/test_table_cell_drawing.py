@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.strip import Strip
 from textual.widgets import DataTable
-from tuikit import app_for, wait_ready
+from tuikit import app_for, unfocused_then_focused, wait_ready
 
 from galaxy_tui.widgets.tables import _pieces
 from galaxy_tui.widgets.tasks import TasksTable
@@ -38,14 +38,7 @@ def test_cells_drawn_as_datatable_draws_them() -> None:
                      Content.styled("failed", "$error bold"), Content.assemble(("a", "bold"), "b", ("c", "$accent")),
                      Content("")]
             ours = theirs = 0
-            for focused in (False, True):
-                if focused:
-                    table.focus()
-                    table.move_cursor(row=1)
-                    table._set_hover_cursor(True)
-                    table.hover_coordinate = Coordinate(2, 0)
-                await pilot.pause()
-                table._pseudo_class_state = table.get_pseudo_class_state()
+            async for _focused in unfocused_then_focused(pilot, table, row=1, hover=Coordinate(2, 0)):
                 base = table.rich_style
                 for row in range(len(table.row_keys)):
                     key = table._row_locations.get_key(row)

@@ -12,7 +12,7 @@ from taskkit import busy, hostile_names
 from textual.coordinate import Coordinate
 from textual.strip import Strip
 from textual.widgets import DataTable
-from tuikit import app_for, wait_ready
+from tuikit import app_for, unfocused_then_focused, wait_ready
 
 from galaxy_tui.widgets.tables import KeyedTable
 from galaxy_tui.widgets.tasks import TasksTable
@@ -39,14 +39,7 @@ def test_lines_drawn_as_datatable_draws_them(size: tuple[int, int]) -> None:
             table = app.query_one(TasksTable)
             width = table.size.width
             compared = 0
-            for focused in (False, True):
-                if focused:
-                    table.focus()
-                    table.move_cursor(row=2)
-                    table._set_hover_cursor(True)
-                    table.hover_coordinate = Coordinate(4, 1)
-                await pilot.pause()
-                table._pseudo_class_state = table.get_pseudo_class_state()  # as a drawing sets it
+            async for focused in unfocused_then_focused(pilot, table, row=2, hover=Coordinate(4, 1)):
                 for y in range(table.row_count + 1):
                     for x1, x2 in ((0, width), (7, 7 + width), (30, 30 + width // 2)):
                         ours, theirs = both(table, y, x1, x2)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 
 from engine.commands import RecordingCommandSink
 from engine.snapshot import Snapshot
@@ -35,6 +39,21 @@ def app_for(snap: Snapshot, *, clock_offset: float = 0.0, root: Path | None = No
 
 
 READY_S = 30.0  # how long a test waits for the reader thread's first reading (a loaded CI machine)
+
+
+async def unfocused_then_focused(pilot, table: DataTable[object], *, row: int,  # type: ignore[no-untyped-def]
+                                 hover: Coordinate) -> AsyncIterator[bool]:
+    """The table as drawn unfocused, then focused with its cursor on ``row`` and the mouse over
+    ``hover``: each state settled, its pseudo classes set as a drawing sets them."""
+    for focused in (False, True):
+        if focused:
+            table.focus()
+            table.move_cursor(row=row)
+            table._set_hover_cursor(True)
+            table.hover_coordinate = hover
+        await pilot.pause()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        yield focused
 
 
 async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -42,7 +42,6 @@ from engine.store.redis.replies import Heads, apply_heads
 WAKE_PREFIX = "v"  # a wake message is 'v' + the new value of ver; anything else counts as a change
 
 
-
 def _text(raw: object) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
